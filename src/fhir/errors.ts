@@ -1,0 +1,48 @@
+import type { IssueSeverity, OperationOutcome, OperationOutcomeIssue } from './types.ts';
+
+/**
+ * A failure with an HTTP status and FHIR issue(s). Thrown by FHIR logic anywhere; turned into an
+ * OperationOutcome response in exactly one place (http/errors.ts), and into a Bundle entry's
+ * `response.outcome` by batch processing.
+ */
+export class FhirError extends Error {
+  readonly status: number;
+  readonly issues: OperationOutcomeIssue[];
+
+  constructor(status: number, code: string, diagnostics: string, expression?: string[]) {
+    super(diagnostics);
+    this.name = 'FhirError';
+    this.status = status;
+    this.issues = [{ severity: 'error', code, diagnostics, ...(expression ? { expression } : {}) }];
+  }
+
+  /** Several issues under one status (a validation failure usually has more than one). */
+  static withIssues(status: number, issues: OperationOutcomeIssue[]): FhirError {
+    const err = new FhirError(status, issues[0]?.code ?? 'processing', issues[0]?.diagnostics ?? 'Error');
+    err.issues.splice(0, 1, ...issues);
+    return err;
+  }
+}
+
+export const badRequest = (msg: string, expression?: string[]) => new FhirError(400, 'invalid', msg, expression);
+export const notFound = (msg: string) => new FhirError(404, 'not-found', msg);
+export const gone = (msg: string) => new FhirError(410, 'deleted', msg);
+export const conflict = (msg: string) => new FhirError(409, 'conflict', msg);
+export const preconditionFailed = (msg: string) => new FhirError(412, 'conflict', msg);
+export const unprocessable = (msg: string, expression?: string[]) =>
+  new FhirError(422, 'processing', msg, expression);
+export const notSupported = (msg: string) => new FhirError(501, 'not-supported', msg);
+
+export function operationOutcome(issues: OperationOutcomeIssue[]): OperationOutcome {
+  return { resourceType: 'OperationOutcome', issue: issues };
+}
+
+export function outcomeOf(severity: IssueSeverity, code: string, diagnostics: string): OperationOutcome {
+  return operationOutcome([{ severity, code, diagnostics }]);
+}
+
+/** Any thrown value as a FhirError; unknown errors become a 500 that reveals nothing internal. */
+export function asFhirError(err: unknown): FhirError {
+  if (err instanceof FhirError) return err;
+  return new FhirError(500, 'exception', 'Internal server error');
+}

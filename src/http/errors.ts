@@ -1,0 +1,34 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { FhirError, operationOutcome } from '../fhir/errors.ts';
+
+export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
+
+/**
+ * The one place where failures become HTTP: a FhirError keeps its status and issues; fastify's own
+ * errors (body too large, bad media type, …) keep their status with a plain message; anything else
+ * is a 500 that is logged and reveals nothing.
+ */
+export function sendError(err: unknown, req: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const { status, outcome } = toOutcome(err);
+  if (status >= 500) req.log.error({ err }, 'request failed');
+  return reply.status(status).type(FHIR_JSON).send(JSON.stringify(outcome));
+}
+
+function toOutcome(err: unknown): { status: number; outcome: object } {
+  if (err instanceof FhirError) return { status: err.status, outcome: operationOutcome(err.issues) };
+  const fe = err as Partial<FastifyError>;
+  const status = typeof fe.statusCode === 'number' && fe.statusCode >= 400 ? fe.statusCode : 500;
+  if (status >= 500) {
+    return { status, outcome: operationOutcome([{ severity: 'error', code: 'exception', diagnostics: 'Internal server error' }]) };
+  }
+  return { status, outcome: operationOutcome([{ severity: 'error', code: codeFor(status), diagnostics: messageFor(fe, status) }]) };
+}
+
+const CODES: Record<number, string> = { 400: 'invalid', 404: 'not-found', 405: 'not-supported', 406: 'not-supported', 413: 'too-costly', 415: 'not-supported' };
+const codeFor = (status: number) => CODES[status] ?? 'processing';
+
+function messageFor(fe: Partial<FastifyError>, status: number): string {
+  if (status === 413) return 'The request body is larger than this server accepts';
+  if (status === 415) return 'Unsupported Content-Type: send application/fhir+json or application/json';
+  return fe.message ?? 'Bad request';
+}

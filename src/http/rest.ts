@@ -1,0 +1,73 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { badRequest, outcomeOf } from '../fhir/errors.ts';
+import { type BaseContext, type FhirRequest, type FhirResponse, type Method, route } from '../interactions/index.ts';
+import { FHIR_JSON } from './errors.ts';
+import { checkAcceptable } from './negotiation.ts';
+
+/**
+ * Mounts one FHIR base (e.g. /fhir/R4): every request below it becomes a FhirRequest for the
+ * interaction router, and its FhirResponse becomes HTTP (status, ETag, Last-Modified, Location,
+ * Prefer handling).
+ */
+export function mountBase(app: FastifyInstance, prefix: string, ctx: BaseContext): void {
+  const handler = async (req: FastifyRequest, reply: FastifyReply) => {
+    const fhirReq = toFhirRequest(req, prefix);
+    checkAcceptable(fhirReq.query.get('_format'), req.headers.accept);
+    const res = await route(ctx, ctx.store, fhirReq);
+    return send(reply, fhirReq, res, header(req, 'prefer'));
+  };
+  const methods: Method[] = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'];
+  app.route({ method: methods, url: prefix, handler });
+  app.route({ method: methods, url: `${prefix}/*`, handler });
+}
+
+function header(req: FastifyRequest, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function toFhirRequest(req: FastifyRequest, prefix: string): FhirRequest {
+  const q = req.url.indexOf('?');
+  const rawPath = q < 0 ? req.url : req.url.slice(0, q);
+  const path = decodePath(rawPath.slice(prefix.length)).replace(/^\/+|\/+$/g, '');
+  const contentType = header(req, 'content-type')?.split(';')[0]!.trim().toLowerCase();
+  const out: FhirRequest = {
+    method: req.method as Method,
+    path,
+    query: new URLSearchParams(q < 0 ? '' : req.url.slice(q + 1)),
+    body: req.body,
+  };
+  if (contentType) out.contentType = contentType;
+  const ifMatch = header(req, 'if-match');
+  const ifNoneMatch = header(req, 'if-none-match');
+  const ifNoneExist = header(req, 'if-none-exist');
+  if (ifMatch) out.ifMatch = ifMatch;
+  if (ifNoneMatch) out.ifNoneMatch = ifNoneMatch;
+  if (ifNoneExist) out.ifNoneExist = ifNoneExist;
+  return out;
+}
+
+function decodePath(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw badRequest('The request path is not valid percent-encoded text');
+  }
+}
+
+function send(reply: FastifyReply, req: FhirRequest, res: FhirResponse, prefer: string | undefined): FastifyReply {
+  reply.status(res.status);
+  if (res.versionId !== undefined) reply.header('etag', `W/"${res.versionId}"`);
+  if (res.lastUpdated) reply.header('last-modified', new Date(res.lastUpdated).toUTCString());
+  if (res.location) reply.header('location', res.location).header('content-location', res.location);
+  if (res.status === 204 || res.status === 304) return reply.send();
+  reply.type(FHIR_JSON);
+  const isWrite = req.method !== 'GET' && req.method !== 'DELETE' && req.path !== '';
+  const wanted = isWrite ? /return=(minimal|representation|OperationOutcome)/i.exec(prefer ?? '')?.[1] : undefined;
+  if (wanted === 'minimal') return reply.send();
+  if (wanted?.toLowerCase() === 'operationoutcome') {
+    const what = res.status === 201 ? 'Created' : 'Updated';
+    return reply.send(JSON.stringify(outcomeOf('information', 'informational', `${what} ${res.location ?? ''}`.trim())));
+  }
+  return reply.send(res.json ?? JSON.stringify(res.resource));
+}

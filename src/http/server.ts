@@ -1,0 +1,60 @@
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { notFound } from '../fhir/errors.ts';
+import type { BaseContext } from '../interactions/index.ts';
+import { sendError } from './errors.ts';
+import { parseBody } from './negotiation.ts';
+import { mountBase } from './rest.ts';
+
+export interface ServerDeps {
+  bases: BaseContext[];
+  /** Largest accepted request body in bytes (413 beyond). */
+  bodyLimit: number;
+  logger: FastifyServerOptions['logger'];
+  /** Called once the server has stopped accepting and finished in-flight requests. */
+  onClose?: () => Promise<void>;
+}
+
+/**
+ * The HTTP edge: a fastify instance that is built but not listening (main.ts listens, tests too).
+ * Knows HTTP and nothing of storage.
+ */
+export function buildServer(deps: ServerDeps): FastifyInstance {
+  const app = Fastify({
+    logger: deps.logger,
+    bodyLimit: deps.bodyLimit,
+    disableRequestLogging: true,
+    requestIdHeader: 'x-request-id',
+    genReqId: () => randomUUID(),
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  });
+
+  // Bodies arrive as text and are parsed here, so every failure is an OperationOutcome.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, (req, body, done) => {
+    const mediaType = String(req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    try {
+      done(null, parseBody(mediaType, body as string));
+    } catch (err) {
+      done(err as Error, undefined);
+    }
+  });
+
+  app.addHook('onSend', async (req, reply) => {
+    reply.header('x-request-id', req.id);
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    req.log.info({ method: req.method, url: req.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
+  });
+  app.setErrorHandler((err, req, reply) => sendError(err, req, reply));
+  app.setNotFoundHandler((req, reply) => sendError(notFound(`No such endpoint: ${req.method} ${req.url.slice(0, 200)}`), req, reply));
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  for (const base of deps.bases) mountBase(app, `/fhir/${base.adapter.pathSegment}`, base);
+  if (deps.onClose) {
+    const onClose = deps.onClose;
+    app.addHook('onClose', async () => onClose());
+  }
+  return app;
+}

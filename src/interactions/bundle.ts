@@ -1,0 +1,163 @@
+import { randomUUID } from 'node:crypto';
+import { FhirError, asFhirError, badRequest, operationOutcome } from '../fhir/errors.ts';
+import type { Bundle, BundleEntry, Resource } from '../fhir/types.ts';
+import { findMatches, parseCriteria } from './conditional.ts';
+import { type BaseContext, type Db, type FhirRequest, type FhirResponse, type Method, joined } from './context.ts';
+import { assertResourceBody, etagOf } from './resource.ts';
+import { route } from './router.ts';
+
+/**
+ * batch and transaction Bundles (FHIR http.html#transaction). A batch runs each entry on its own;
+ * a transaction runs all of them in one store transaction: one failing entry and nothing is stored.
+ * In a transaction, `urn:uuid:` fullUrls of created resources are replaced in every reference.
+ */
+export async function processBundle(ctx: BaseContext, db: Db, body: unknown): Promise<FhirResponse> {
+  const bundle = assertResourceBody(ctx, 'Bundle', body) as Bundle;
+  if (bundle.type !== 'batch' && bundle.type !== 'transaction') {
+    throw badRequest(`Only batch and transaction Bundles can be posted to the base, not '${bundle.type}'`, ['Bundle.type']);
+  }
+  const entries = bundle.entry ?? [];
+  const requests = entries.map((e, i) => toRequest(e, i));
+  if (bundle.type === 'batch') return batch(ctx, db, requests);
+  return transaction(ctx, db, entries, requests);
+}
+
+async function batch(ctx: BaseContext, db: Db, requests: FhirRequest[]): Promise<FhirResponse> {
+  const out: BundleEntry[] = [];
+  for (const req of requests) {
+    try {
+      out.push(responseEntry(ctx, await route(ctx, db, req)));
+    } catch (err) {
+      const e = asFhirError(err);
+      out.push({ response: { status: String(e.status), outcome: operationOutcome(e.issues) } });
+    }
+  }
+  return { status: 200, resource: { resourceType: 'Bundle', type: 'batch-response', entry: out } as Bundle };
+}
+
+/** FHIR's processing order for transactions: deletes, creates, updates and patches, then reads. */
+const ORDER: Record<Method, number> = { DELETE: 0, POST: 1, PUT: 2, PATCH: 2, GET: 3 };
+
+async function transaction(ctx: BaseContext, db: Db, entries: BundleEntry[], requests: FhirRequest[]): Promise<FhirResponse> {
+  assertNoDuplicates(requests);
+  const order = requests.map((_, i) => i).sort((a, b) => ORDER[requests[a]!.method] - ORDER[requests[b]!.method] || a - b);
+  const results = await db.transaction(async (tx) => {
+    const inner = joined(tx, ctx.store);
+    await resolveUrnReferences(ctx, inner, entries, requests);
+    const out: FhirResponse[] = new Array(requests.length);
+    for (const i of order) {
+      try {
+        out[i] = await route(ctx, inner, requests[i]!);
+      } catch (err) {
+        throw annotate(asFhirError(err), i);
+      }
+    }
+    return out;
+  });
+  const entry = results.map((r) => responseEntry(ctx, r));
+  return { status: 200, resource: { resourceType: 'Bundle', type: 'transaction-response', entry } as Bundle };
+}
+
+function toRequest(entry: BundleEntry, i: number): FhirRequest {
+  const request = entry.request;
+  if (!request) throw badRequest(`Bundle.entry[${i}] has no request`, [`Bundle.entry[${i}]`]);
+  const method = request.method as Method;
+  if (!['GET', 'POST', 'PUT', 'PATCH', 'DELETE'].includes(method)) {
+    throw badRequest(`Bundle.entry[${i}].request.method '${request.method}' is not supported`, [`Bundle.entry[${i}].request.method`]);
+  }
+  const [path = '', search = ''] = request.url.replace(/^\//, '').split('?', 2);
+  if (path === '' || path.startsWith('http')) {
+    throw badRequest(`Bundle.entry[${i}].request.url must be relative to the base, like 'Patient/123'`, [`Bundle.entry[${i}].request.url`]);
+  }
+  return {
+    method,
+    path,
+    query: new URLSearchParams(search),
+    body: method === 'PATCH' ? patchBody(entry, i) : entry.resource,
+    contentType: method === 'PATCH' ? 'application/json-patch+json' : 'application/fhir+json',
+    ...(request.ifMatch ? { ifMatch: request.ifMatch } : {}),
+    ...(request.ifNoneMatch ? { ifNoneMatch: request.ifNoneMatch } : {}),
+    ...(request.ifNoneExist ? { ifNoneExist: request.ifNoneExist } : {}),
+  };
+}
+
+/** In a Bundle, a JSON Patch travels as a Binary whose data is the base64 patch document. */
+function patchBody(entry: BundleEntry, i: number): unknown {
+  const r = entry.resource as { resourceType?: string; data?: string } | undefined;
+  if (r?.resourceType !== 'Binary' || typeof r.data !== 'string') {
+    throw badRequest(`Bundle.entry[${i}]: a PATCH entry needs a Binary resource carrying the JSON Patch`, [`Bundle.entry[${i}].resource`]);
+  }
+  try {
+    return JSON.parse(Buffer.from(r.data, 'base64').toString('utf8'));
+  } catch {
+    throw badRequest(`Bundle.entry[${i}]: the Binary does not hold a JSON Patch document`, [`Bundle.entry[${i}].resource.data`]);
+  }
+}
+
+function assertNoDuplicates(requests: FhirRequest[]): void {
+  const seen = new Set<string>();
+  for (const r of requests) {
+    if (r.method === 'POST' || r.method === 'GET' || !r.path.includes('/')) continue;
+    if (seen.has(r.path)) throw badRequest(`A transaction may not touch ${r.path} twice`);
+    seen.add(r.path);
+  }
+}
+
+/**
+ * Gives each `urn:uuid:` entry its final identity (a new id, or the match of its If-None-Exist),
+ * then rewrites every reference to it. Happens before any entry runs, so order does not matter.
+ */
+async function resolveUrnReferences(ctx: BaseContext, db: Db, entries: BundleEntry[], requests: FhirRequest[]): Promise<void> {
+  const map = new Map<string, string>();
+  for (const [i, entry] of entries.entries()) {
+    const req = requests[i]!;
+    if (!entry.fullUrl?.startsWith('urn:uuid:') || !entry.resource) continue;
+    if (req.method === 'POST') {
+      const id = req.ifNoneExist
+        ? (await findMatches(db, ctx.version, req.path, parseCriteria(req.ifNoneExist)))[0]
+        : undefined;
+      if (!id) req.assignedId = randomUUID();
+      map.set(entry.fullUrl, `${req.path}/${id ?? req.assignedId}`);
+    } else if (req.method === 'PUT' && /^[^/]+\/[^/]+$/.test(req.path)) {
+      map.set(entry.fullUrl, req.path);
+    }
+  }
+  if (map.size === 0) return;
+  for (const req of requests) if (req.body !== undefined) req.body = rewrite(req.body, map);
+  for (const req of requests) {
+    for (const [k, v] of [...req.query]) if (map.has(v)) req.query.set(k, map.get(v)!);
+  }
+}
+
+function rewrite(value: unknown, map: Map<string, string>): unknown {
+  if (Array.isArray(value)) return value.map((v) => rewrite(v, map));
+  if (value === null || typeof value !== 'object') return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    out[k] = k === 'reference' && typeof v === 'string' && map.has(v) ? map.get(v) : rewrite(v, map);
+  }
+  return out;
+}
+
+function annotate(err: FhirError, index: number): FhirError {
+  for (const issue of err.issues) {
+    issue.diagnostics = `Bundle.entry[${index}]: ${issue.diagnostics ?? ''}`;
+  }
+  return err;
+}
+
+const REASONS: Record<number, string> = { 200: 'OK', 201: 'Created', 204: 'No Content', 304: 'Not Modified' };
+
+function responseEntry(ctx: BaseContext, r: FhirResponse): BundleEntry {
+  const resource = r.resource ?? (r.json ? (JSON.parse(r.json) as Resource) : undefined);
+  return {
+    ...(resource?.id ? { fullUrl: `${ctx.baseUrl}/${resource.resourceType}/${resource.id}` } : {}),
+    ...(resource ? { resource } : {}),
+    response: {
+      status: `${r.status} ${REASONS[r.status] ?? ''}`.trim(),
+      ...(r.location ? { location: r.location } : {}),
+      ...(r.versionId !== undefined ? { etag: etagOf(r.versionId) } : {}),
+      ...(r.lastUpdated ? { lastModified: r.lastUpdated } : {}),
+    },
+  };
+}

@@ -1,0 +1,68 @@
+import type { Definitions } from '../fhir/definitions/index.ts';
+import type { VersionAdapter } from '../fhir/versions/index.ts';
+import type { FhirVersion, OperationOutcome, Resource } from '../fhir/types.ts';
+import type { HistoryPage, HistoryQuery, Store, StoreReader, Transaction } from '../store/store.ts';
+
+/** What one FHIR base (/fhir/R4, /fhir/R4B, /fhir/R5) needs to serve requests. Built once at start. */
+export interface BaseContext {
+  version: FhirVersion;
+  adapter: VersionAdapter;
+  defs: Definitions;
+  /** Absolute public URL of this base, no trailing slash, e.g. http://127.0.0.1:8080/fhir/R4. */
+  baseUrl: string;
+  store: Store;
+  now(): Date;
+  /** Largest `_count` honoured for history; larger values are clamped. */
+  maxPageSize: number;
+  defaultPageSize: number;
+}
+
+/**
+ * Where an interaction reads and writes: the store itself, or (inside a transaction Bundle) an open
+ * transaction whose `transaction()` simply joins it.
+ */
+export interface Db extends StoreReader {
+  transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T>;
+  history(fv: FhirVersion, query: HistoryQuery): Promise<HistoryPage>;
+}
+
+export function joined(tx: Transaction, store: Store): Db {
+  return {
+    read: tx.read,
+    vread: tx.vread,
+    findByTokens: tx.findByTokens,
+    transaction: (fn) => fn(tx),
+    history: (fv, q) => store.history(fv, q),
+  };
+}
+
+export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+/** A FHIR REST request with the HTTP details that matter, relative to its base. */
+export interface FhirRequest {
+  method: Method;
+  /** Path below the base without leading slash: '', 'metadata', 'Patient', 'Patient/1/_history/2'. */
+  path: string;
+  query: URLSearchParams;
+  body?: unknown;
+  /** MIME type of the body without parameters, e.g. application/fhir+json. */
+  contentType?: string;
+  ifMatch?: string;
+  ifNoneMatch?: string;
+  ifNoneExist?: string;
+  /** Inside a transaction: the id already promised to a `urn:uuid:` create. */
+  assignedId?: string;
+}
+
+/** The outcome of an interaction, before HTTP. */
+export interface FhirResponse {
+  status: number;
+  /** The body: a resource, or `json` when the stored text can be sent as it is. */
+  resource?: Resource;
+  json?: string;
+  location?: string;
+  versionId?: number;
+  lastUpdated?: string;
+  /** Set on create/update/patch/delete so `Prefer: return=…` applies. */
+  outcome?: OperationOutcome;
+}

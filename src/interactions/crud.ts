@@ -1,0 +1,187 @@
+import { randomUUID } from 'node:crypto';
+import jsonpatch from 'fast-json-patch';
+import { badRequest, gone, notFound, preconditionFailed, unprocessable } from '../fhir/errors.ts';
+import type { Resource } from '../fhir/types.ts';
+import type { StoredVersion, Transaction, WriteMethod } from '../store/store.ts';
+import { findMatches, parseCriteria, tokensOf } from './conditional.ts';
+import type { BaseContext, Db, FhirResponse } from './context.ts';
+import { assertId, assertResourceBody, parseEtag, stamp } from './resource.ts';
+
+/**
+ * create, read, vread, update, patch and delete as HTTP-free functions. Every write runs inside one
+ * store transaction: read the current version, check preconditions, write the next version.
+ */
+
+export async function read(ctx: BaseContext, db: Db, type: string, id: string, ifNoneMatch?: string): Promise<FhirResponse> {
+  assertId(id);
+  const current = await db.read(ctx.version, type, id);
+  if (!current) throw notFound(`${type}/${id} is not known`);
+  if (current.deleted) throw gone(`${type}/${id} was deleted (version ${current.versionId})`);
+  if (ifNoneMatch !== undefined && ifNoneMatch !== '*' && parseEtag(ifNoneMatch) === current.versionId) {
+    return { status: 304, versionId: current.versionId, lastUpdated: current.lastUpdated };
+  }
+  return found(current);
+}
+
+export async function vread(ctx: BaseContext, db: Db, type: string, id: string, vid: string): Promise<FhirResponse> {
+  assertId(id);
+  if (!/^[1-9]\d{0,14}$/.test(vid)) throw notFound(`${type}/${id} has no version '${vid.slice(0, 20)}'`);
+  const version = await db.vread(ctx.version, type, id, Number(vid));
+  if (!version) throw notFound(`${type}/${id} has no version ${vid}`);
+  if (version.deleted) throw gone(`Version ${vid} of ${type}/${id} is a deletion`);
+  return found(version);
+}
+
+const found = (v: StoredVersion): FhirResponse => ({
+  status: 200,
+  json: v.json!,
+  versionId: v.versionId,
+  lastUpdated: v.lastUpdated,
+});
+
+export async function create(
+  ctx: BaseContext,
+  db: Db,
+  type: string,
+  body: unknown,
+  ifNoneExist?: string,
+  assignedId?: string,
+): Promise<FhirResponse> {
+  const resource = assertResourceBody(ctx, type, body);
+  const criteria = ifNoneExist === undefined ? undefined : parseCriteria(ifNoneExist);
+  return db.transaction(async (tx) => {
+    if (criteria) {
+      const ids = await findMatches(tx, ctx.version, type, criteria);
+      if (ids.length > 1) throw preconditionFailed(`If-None-Exist '${ifNoneExist}' matches more than one ${type}`);
+      if (ids.length === 1) return found((await tx.read(ctx.version, type, ids[0]!))!);
+    }
+    return writeVersion(ctx, tx, resource, assignedId ?? randomUUID(), undefined, 'POST');
+  });
+}
+
+export async function update(
+  ctx: BaseContext,
+  db: Db,
+  type: string,
+  id: string,
+  body: unknown,
+  ifMatch?: string,
+): Promise<FhirResponse> {
+  assertId(id);
+  const resource = assertResourceBody(ctx, type, body);
+  if (resource.id === undefined) throw badRequest('The resource in an update must have an id', ['id']);
+  if (resource.id !== id) throw badRequest(`The resource id '${resource.id}' does not match the URL id '${id}'`, ['id']);
+  const expected = ifMatch === undefined ? undefined : parseEtag(ifMatch);
+  return db.transaction(async (tx) => {
+    const current = await tx.read(ctx.version, type, id);
+    checkIfMatch(type, id, current, expected);
+    return writeVersion(ctx, tx, resource, id, current, 'PUT');
+  });
+}
+
+/** PUT [type]?criteria: update the one match, or create when there is none. */
+export async function conditionalUpdate(
+  ctx: BaseContext,
+  db: Db,
+  type: string,
+  query: URLSearchParams,
+  body: unknown,
+): Promise<FhirResponse> {
+  const resource = assertResourceBody(ctx, type, body);
+  const criteria = parseCriteria(query);
+  return db.transaction(async (tx) => {
+    const ids = await findMatches(tx, ctx.version, type, criteria);
+    if (ids.length > 1) throw preconditionFailed(`The criteria match more than one ${type}`);
+    const id = ids[0] ?? resource.id ?? randomUUID();
+    if (resource.id !== undefined && resource.id !== id) {
+      throw badRequest(`The resource id '${resource.id}' does not match the resource found (${type}/${id})`, ['id']);
+    }
+    assertId(id);
+    const current = await tx.read(ctx.version, type, id);
+    return writeVersion(ctx, tx, resource, id, current, 'PUT');
+  });
+}
+
+export async function patch(
+  ctx: BaseContext,
+  db: Db,
+  type: string,
+  id: string,
+  body: unknown,
+  ifMatch?: string,
+): Promise<FhirResponse> {
+  assertId(id);
+  if (!Array.isArray(body)) throw badRequest('A JSON Patch body must be an array of operations (RFC 6902)');
+  const expected = ifMatch === undefined ? undefined : parseEtag(ifMatch);
+  return db.transaction(async (tx) => {
+    const current = await tx.read(ctx.version, type, id);
+    if (!current) throw notFound(`${type}/${id} is not known`);
+    if (current.deleted) throw gone(`${type}/${id} was deleted`);
+    checkIfMatch(type, id, current, expected);
+    const patched = applyJsonPatch(JSON.parse(current.json!) as Resource, body);
+    if (patched.resourceType !== type || patched.id !== id) {
+      throw unprocessable('A patch may not change the resourceType or id');
+    }
+    return writeVersion(ctx, tx, assertResourceBody(ctx, type, patched), id, current, 'PATCH');
+  });
+}
+
+function applyJsonPatch(doc: Resource, ops: unknown[]): Resource {
+  const error = jsonpatch.validate(ops as jsonpatch.Operation[], doc);
+  if (error) throw badRequest(`Invalid JSON Patch: ${error.name} at operation ${error.index}: ${error.message.split('\n')[0]}`);
+  try {
+    return jsonpatch.applyPatch(doc, ops as jsonpatch.Operation[], false, true).newDocument;
+  } catch (err) {
+    // A failed `test` operation is a precondition of the patch that does not hold.
+    const e = err as { name?: string; message?: string };
+    if (e.name === 'TEST_OPERATION_FAILED') throw unprocessable('JSON Patch test operation failed');
+    throw badRequest(`Invalid JSON Patch: ${(e.message ?? '').split('\n')[0]}`);
+  }
+}
+
+export async function remove(ctx: BaseContext, db: Db, type: string, id: string, ifMatch?: string): Promise<FhirResponse> {
+  assertId(id);
+  const expected = ifMatch === undefined ? undefined : parseEtag(ifMatch);
+  return db.transaction(async (tx) => {
+    const current = await tx.read(ctx.version, type, id);
+    checkIfMatch(type, id, current, expected);
+    // Deleting what does not exist (any more) changes nothing and succeeds (FHIR http.html#delete).
+    if (!current || current.deleted) return { status: 204 };
+    const versionId = current.versionId + 1;
+    const lastUpdated = ctx.now().toISOString();
+    await tx.write(ctx.version, { type, id, versionId, lastUpdated, method: 'DELETE', tokens: [] });
+    return { status: 204, versionId, lastUpdated };
+  });
+}
+
+function checkIfMatch(type: string, id: string, current: StoredVersion | undefined, expected: number | undefined): void {
+  if (expected === undefined) return;
+  if (!current || current.deleted) throw preconditionFailed(`If-Match: ${type}/${id} has no current version`);
+  if (current.versionId !== expected) {
+    throw preconditionFailed(`If-Match: ${type}/${id} is at version ${current.versionId}, not ${expected}`);
+  }
+}
+
+async function writeVersion(
+  ctx: BaseContext,
+  tx: Transaction,
+  resource: Resource,
+  id: string,
+  current: StoredVersion | undefined,
+  method: WriteMethod,
+): Promise<FhirResponse> {
+  const versionId = (current?.versionId ?? 0) + 1;
+  const lastUpdated = ctx.now().toISOString();
+  const stored = stamp(resource, id, versionId, lastUpdated);
+  const json = JSON.stringify(stored);
+  await tx.write(ctx.version, { type: stored.resourceType, id, versionId, lastUpdated, method, json, tokens: tokensOf(stored) });
+  const created = !current || current.deleted;
+  return {
+    status: created ? 201 : 200,
+    resource: stored,
+    json,
+    location: `${ctx.baseUrl}/${stored.resourceType}/${id}/_history/${versionId}`,
+    versionId,
+    lastUpdated,
+  };
+}

@@ -1,0 +1,88 @@
+import { badRequest } from '../fhir/errors.ts';
+import type { Bundle, BundleEntry, Resource } from '../fhir/types.ts';
+import type { StoredVersion } from '../store/store.ts';
+import type { BaseContext, Db, FhirResponse } from './context.ts';
+import { assertId, etagOf } from './resource.ts';
+
+/**
+ * Instance, type and system history, newest first. Pages are cut by the store's write sequence, so
+ * a `next` link keeps returning exactly the older versions even while new writes arrive.
+ */
+export async function history(
+  ctx: BaseContext,
+  db: Db,
+  query: URLSearchParams,
+  type?: string,
+  id?: string,
+): Promise<FhirResponse> {
+  if (id !== undefined) assertId(id);
+  const count = parseCount(ctx, query.get('_count'));
+  const since = parseSince(query.get('_since'));
+  const before = parseCursor(query.get('_cursor'));
+  const page = await db.history(ctx.version, {
+    count,
+    ...(type ? { type } : {}),
+    ...(id ? { id } : {}),
+    ...(since ? { since } : {}),
+    ...(before !== undefined ? { before } : {}),
+  });
+  const path = [type, id, '_history'].filter(Boolean).join('/');
+  const self = new URLSearchParams();
+  if (since) self.set('_since', query.get('_since')!);
+  self.set('_count', String(count));
+  const link = [{ relation: 'self', url: `${ctx.baseUrl}/${path}?${query.toString()}`.replace(/\?$/, '') }];
+  if (page.next !== undefined) {
+    const next = new URLSearchParams(self);
+    next.set('_cursor', String(page.next));
+    link.push({ relation: 'next', url: `${ctx.baseUrl}/${path}?${next.toString()}` });
+  }
+  const bundle: Bundle = {
+    resourceType: 'Bundle',
+    type: 'history',
+    timestamp: ctx.now().toISOString(),
+    total: page.total,
+    link,
+    entry: page.versions.map((v) => historyEntry(ctx, v)),
+  };
+  return { status: 200, resource: bundle };
+}
+
+const STATUS: Record<string, string> = { POST: '201 Created', PUT: '200 OK', PATCH: '200 OK', DELETE: '204 No Content' };
+
+function historyEntry(ctx: BaseContext, v: StoredVersion): BundleEntry {
+  const url = `${v.type}/${v.id}`;
+  return {
+    fullUrl: `${ctx.baseUrl}/${url}`,
+    ...(v.json ? { resource: JSON.parse(v.json) as Resource } : {}),
+    request: { method: v.method, url: v.method === 'POST' ? v.type : url },
+    response: {
+      status: v.versionId === 1 && v.method === 'PUT' ? '201 Created' : STATUS[v.method]!,
+      etag: etagOf(v.versionId),
+      lastModified: v.lastUpdated,
+    },
+  };
+}
+
+function parseCount(ctx: BaseContext, raw: string | null): number {
+  if (raw === null) return ctx.defaultPageSize;
+  if (!/^\d{1,9}$/.test(raw)) throw badRequest(`_count must be a non-negative integer, not '${raw.slice(0, 40)}'`, ['_count']);
+  return Math.min(Math.max(Number(raw), 1), ctx.maxPageSize);
+}
+
+const INSTANT = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2}))?$/;
+
+/** `_since` is an instant; a bare date is accepted as its first moment in UTC. Returns UTC ISO text. */
+function parseSince(raw: string | null): string | undefined {
+  if (raw === null) return undefined;
+  const d = new Date(raw);
+  if (!INSTANT.test(raw) || Number.isNaN(d.getTime())) {
+    throw badRequest(`_since must be an instant such as 2024-01-31T12:00:00Z, not '${raw.slice(0, 40)}'`, ['_since']);
+  }
+  return d.toISOString();
+}
+
+function parseCursor(raw: string | null): number | undefined {
+  if (raw === null) return undefined;
+  if (!/^\d{1,15}$/.test(raw)) throw badRequest(`Invalid paging cursor '${raw.slice(0, 40)}'`, ['_cursor']);
+  return Number(raw);
+}

@@ -1,0 +1,79 @@
+import { FhirError, badRequest, notFound } from '../fhir/errors.ts';
+import { processBundle } from './bundle.ts';
+import { capabilityStatement } from './capabilities.ts';
+import type { BaseContext, Db, FhirRequest, FhirResponse } from './context.ts';
+import { conditionalUpdate, create, patch, read, remove, update, vread } from './crud.ts';
+import { history } from './history.ts';
+import { assertType } from './resource.ts';
+
+/**
+ * Maps a FHIR request (method + path below the base) to its interaction. Used by the HTTP edge and
+ * by batch/transaction processing alike, so both behave the same.
+ */
+export async function route(ctx: BaseContext, db: Db, req: FhirRequest): Promise<FhirResponse> {
+  const parts = req.path === '' ? [] : req.path.split('/');
+  if (parts.some((p) => p === '')) throw notFound(`No such endpoint: ${req.method} /${req.path.slice(0, 200)}`);
+  const [first, second, third, fourth, ...rest] = parts;
+  if (rest.length > 0) throw notFound(`No such endpoint: ${req.method} /${req.path.slice(0, 200)}`);
+
+  if (first === undefined) {
+    if (req.method === 'POST') return processBundle(ctx, db, req.body);
+    throw methodNotAllowed(req);
+  }
+  if (first === 'metadata' && second === undefined) {
+    if (req.method === 'GET') return { status: 200, resource: capabilityStatement(ctx) };
+    throw methodNotAllowed(req);
+  }
+  if (first === '_history' && second === undefined) {
+    if (req.method === 'GET') return history(ctx, db, req.query);
+    throw methodNotAllowed(req);
+  }
+  assertType(ctx, first);
+  if (second === undefined) return typeLevel(ctx, db, req, first);
+  if (second === '_history' && third === undefined) {
+    if (req.method === 'GET') return history(ctx, db, req.query, first);
+    throw methodNotAllowed(req);
+  }
+  if (third === undefined) return instanceLevel(ctx, db, req, first, second);
+  if (third === '_history' && req.method === 'GET') {
+    return fourth === undefined ? history(ctx, db, req.query, first, second) : vread(ctx, db, first, second, fourth);
+  }
+  throw notFound(`No such endpoint: ${req.method} /${req.path.slice(0, 200)}`);
+}
+
+function typeLevel(ctx: BaseContext, db: Db, req: FhirRequest, type: string): Promise<FhirResponse> {
+  switch (req.method) {
+    case 'POST':
+      return create(ctx, db, type, req.body, req.ifNoneExist, req.assignedId);
+    case 'PUT':
+      if ([...req.query.keys()].every((k) => k.startsWith('_format'))) {
+        throw badRequest('PUT on a type needs search criteria (conditional update) or an id in the URL');
+      }
+      return conditionalUpdate(ctx, db, type, req.query, req.body);
+    case 'GET':
+      throw new FhirError(501, 'not-supported', `Search is not supported yet (GET ${type})`);
+    default:
+      throw methodNotAllowed(req);
+  }
+}
+
+function instanceLevel(ctx: BaseContext, db: Db, req: FhirRequest, type: string, id: string): Promise<FhirResponse> {
+  switch (req.method) {
+    case 'GET':
+      return read(ctx, db, type, id, req.ifNoneMatch);
+    case 'PUT':
+      return update(ctx, db, type, id, req.body, req.ifMatch);
+    case 'PATCH':
+      if (req.contentType !== 'application/json-patch+json') {
+        throw new FhirError(415, 'not-supported', 'PATCH needs Content-Type application/json-patch+json (JSON Patch)');
+      }
+      return patch(ctx, db, type, id, req.body, req.ifMatch);
+    case 'DELETE':
+      return remove(ctx, db, type, id, req.ifMatch);
+    default:
+      throw methodNotAllowed(req);
+  }
+}
+
+const methodNotAllowed = (req: FhirRequest) =>
+  new FhirError(405, 'not-supported', `${req.method} is not allowed on /${req.path.slice(0, 200)}`);

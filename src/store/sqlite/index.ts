@@ -1,0 +1,180 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { FhirVersion } from '../../fhir/types.ts';
+import type {
+  HistoryPage,
+  HistoryQuery,
+  NewVersion,
+  Store,
+  StoreReader,
+  StoredVersion,
+  TokenQuery,
+  Transaction,
+  WriteMethod,
+} from '../store.ts';
+import { MIGRATIONS } from './migrations.ts';
+import { createWriteQueue } from './writer.ts';
+
+export interface SqliteOptions {
+  /** A file path, or ':memory:'. */
+  path: string;
+}
+
+interface Row {
+  type: string;
+  id: string;
+  vid: number;
+  last_updated: string;
+  method: string;
+  body: string | null;
+}
+
+const toVersion = (r: Row): StoredVersion => ({
+  type: r.type,
+  id: r.id,
+  versionId: r.vid,
+  lastUpdated: r.last_updated,
+  method: r.method as WriteMethod,
+  deleted: r.body === null,
+  ...(r.body === null ? {} : { json: r.body }),
+});
+
+/**
+ * The embedded default store: better-sqlite3 in WAL mode with synchronous=FULL, so a commit is on
+ * disk before it returns. All writes go through one group-commit queue (writer.ts).
+ */
+export function openSqliteStore(options: SqliteOptions): Store {
+  if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
+  const db = new Database(options.path);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  db.pragma('foreign_keys = ON');
+  db.pragma('busy_timeout = 5000');
+  migrate(db);
+
+  // Reads outside a transaction use their own connection: in WAL mode it sees only committed data,
+  // never the open group of the writer. (':memory:' databases cannot be shared, so there one
+  // connection serves both.)
+  const readDb = options.path === ':memory:' ? db : new Database(options.path, { readonly: true });
+  readDb.pragma('busy_timeout = 5000');
+  const reader = createReader(readDb);
+  const txReader = readDb === db ? reader : createReader(db);
+  const insert = db.prepare(
+    'INSERT INTO resource_versions (fv, type, id, vid, last_updated, method, body) VALUES (?, ?, ?, ?, ?, ?, ?)',
+  );
+  const deleteTokens = db.prepare('DELETE FROM token_index WHERE fv = ? AND type = ? AND id = ?');
+  const insertToken = db.prepare('INSERT INTO token_index (fv, type, code, system, value, id) VALUES (?, ?, ?, ?, ?, ?)');
+  const queue = createWriteQueue(db);
+
+  const tx: Transaction = {
+    ...txReader,
+    async write(fv: FhirVersion, v: NewVersion) {
+      insert.run(fv, v.type, v.id, v.versionId, v.lastUpdated, v.method, v.json ?? null);
+      deleteTokens.run(fv, v.type, v.id);
+      for (const t of v.tokens ?? []) insertToken.run(fv, v.type, t.code, t.system ?? '', t.value, v.id);
+    },
+  };
+
+  return {
+    kind: 'sqlite',
+    ...reader,
+    transaction: (fn) => queue.run(() => fn(tx)),
+    async history(fv, query) {
+      return history(readDb, fv, query);
+    },
+    async close() {
+      await queue.drain();
+      if (readDb !== db) readDb.close();
+      db.close();
+    },
+  };
+}
+
+function createReader(db: Database.Database): StoreReader {
+  const read = db.prepare<[string, string, string], Row>(
+    'SELECT type, id, vid, last_updated, method, body FROM resource_versions WHERE fv = ? AND type = ? AND id = ? ORDER BY vid DESC LIMIT 1',
+  );
+  const vread = db.prepare<[string, string, string, number], Row>(
+    'SELECT type, id, vid, last_updated, method, body FROM resource_versions WHERE fv = ? AND type = ? AND id = ? AND vid = ?',
+  );
+  return {
+    async read(fv, type, id) {
+      const row = read.get(fv, type, id);
+      return row && toVersion(row);
+    },
+    async vread(fv, type, id, versionId) {
+      const row = vread.get(fv, type, id, versionId);
+      return row && toVersion(row);
+    },
+    async findByTokens(fv, type, tokens, limit) {
+      return findByTokens(db, fv, type, tokens, limit);
+    },
+  };
+}
+
+function migrate(db: Database.Database): void {
+  db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)');
+  const row = db.prepare<[], { v: number | null }>('SELECT max(version) AS v FROM schema_migrations').get();
+  const current = row?.v ?? 0;
+  if (current > MIGRATIONS.length) {
+    throw new Error(`database schema version ${current} is newer than this Herald (${MIGRATIONS.length})`);
+  }
+  const apply = db.transaction(() => {
+    for (let v = current + 1; v <= MIGRATIONS.length; v++) {
+      db.exec(MIGRATIONS[v - 1]!);
+      db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(v, new Date().toISOString());
+    }
+  });
+  apply.immediate();
+}
+
+function findByTokens(db: Database.Database, fv: string, type: string, tokens: TokenQuery[], limit: number): string[] {
+  const where: string[] = [];
+  const args: unknown[] = [];
+  for (const t of tokens) {
+    let clause = 'SELECT id FROM token_index WHERE fv = ? AND type = ? AND code = ? AND value = ?';
+    args.push(fv, type, t.code, t.value);
+    if (t.system !== undefined) {
+      clause += ' AND system = ?';
+      args.push(t.system);
+    }
+    where.push(clause);
+  }
+  const sql = `${where.join(' INTERSECT ')} LIMIT ?`;
+  args.push(limit);
+  return db.prepare<unknown[], { id: string }>(sql).all(...args).map((r) => r.id);
+}
+
+function history(db: Database.Database, fv: string, q: HistoryQuery): HistoryPage {
+  const conds = ['fv = ?'];
+  const args: unknown[] = [fv];
+  if (q.type !== undefined) {
+    conds.push('type = ?');
+    args.push(q.type);
+  }
+  if (q.id !== undefined) {
+    conds.push('id = ?');
+    args.push(q.id);
+  }
+  if (q.since !== undefined) {
+    conds.push('last_updated >= ?');
+    args.push(q.since);
+  }
+  const where = conds.join(' AND ');
+  const total = db.prepare<unknown[], { n: number }>(`SELECT count(*) AS n FROM resource_versions WHERE ${where}`).get(...args)!.n;
+  const pageConds = q.before === undefined ? where : `${where} AND seq < ?`;
+  const pageArgs = q.before === undefined ? args : [...args, q.before];
+  const rows = db
+    .prepare<unknown[], Row & { seq: number }>(
+      `SELECT seq, type, id, vid, last_updated, method, body FROM resource_versions WHERE ${pageConds} ORDER BY seq DESC LIMIT ?`,
+    )
+    .all(...pageArgs, q.count + 1);
+  const more = rows.length > q.count;
+  const page = more ? rows.slice(0, q.count) : rows;
+  return {
+    versions: page.map(toVersion),
+    total,
+    ...(more ? { next: page[page.length - 1]!.seq } : {}),
+  };
+}

@@ -1,0 +1,155 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { NewVersion, Store } from './store.ts';
+
+/**
+ * The behaviour every Store must have. Each implementation's test file calls this with a factory
+ * for a fresh, empty store; nothing here may know which implementation it is testing.
+ */
+export function storeContract(name: string, open: () => Promise<Store>): void {
+  describe(`Store contract: ${name}`, () => {
+    let store: Store;
+    before(async () => {
+      store = await open();
+    });
+    after(async () => {
+      await store.close();
+    });
+
+    const v = (id: string, versionId: number, extra: Partial<NewVersion> = {}): NewVersion => ({
+      type: 'Patient',
+      id,
+      versionId,
+      lastUpdated: new Date(Date.UTC(2024, 0, 1, 0, 0, versionId)).toISOString(),
+      method: versionId === 1 ? 'POST' : 'PUT',
+      json: JSON.stringify({ resourceType: 'Patient', id, meta: { versionId: String(versionId) } }),
+      ...extra,
+    });
+
+    it('reads back what a committed transaction wrote, latest version first', async () => {
+      await store.transaction(async (tx) => {
+        await tx.write('R4', v('a', 1));
+        await tx.write('R4', v('a', 2));
+      });
+      const latest = await store.read('R4', 'Patient', 'a');
+      assert.equal(latest?.versionId, 2);
+      assert.equal(latest?.deleted, false);
+      assert.equal(JSON.parse(latest!.json!).meta.versionId, '2');
+      assert.equal((await store.vread('R4', 'Patient', 'a', 1))?.versionId, 1);
+      assert.equal(await store.vread('R4', 'Patient', 'a', 3), undefined);
+      assert.equal(await store.read('R4', 'Patient', 'nope'), undefined);
+    });
+
+    it('keeps FHIR versions apart', async () => {
+      await store.transaction(async (tx) => tx.write('R5', v('shared', 1)));
+      assert.equal(await store.read('R4', 'Patient', 'shared'), undefined);
+      assert.equal(await store.read('R4B', 'Patient', 'shared'), undefined);
+      assert.equal((await store.read('R5', 'Patient', 'shared'))?.versionId, 1);
+    });
+
+    it('rolls back every write of a transaction whose function throws', async () => {
+      await assert.rejects(
+        store.transaction(async (tx) => {
+          await tx.write('R4', v('rollback', 1));
+          throw new Error('boom');
+        }),
+        /boom/,
+      );
+      assert.equal(await store.read('R4', 'Patient', 'rollback'), undefined);
+    });
+
+    it('sees its own uncommitted writes inside the transaction', async () => {
+      const seen = await store.transaction(async (tx) => {
+        await tx.write('R4', v('own', 1));
+        return tx.read('R4', 'Patient', 'own');
+      });
+      assert.equal(seen?.versionId, 1);
+    });
+
+    it('refuses a second write of the same version number', async () => {
+      await store.transaction(async (tx) => tx.write('R4', v('dup', 1)));
+      await assert.rejects(store.transaction(async (tx) => tx.write('R4', v('dup', 1))));
+      assert.equal((await store.read('R4', 'Patient', 'dup'))?.versionId, 1);
+    });
+
+    it('isolates concurrent transactions: one failing does not undo the others', async () => {
+      const results = await Promise.allSettled(
+        Array.from({ length: 20 }, (_, i) =>
+          store.transaction(async (tx) => {
+            await tx.write('R4', v(`c${i}`, 1));
+            if (i % 5 === 0) throw new Error(`fail ${i}`);
+          }),
+        ),
+      );
+      assert.equal(results.filter((r) => r.status === 'rejected').length, 4);
+      for (let i = 0; i < 20; i++) {
+        const got = await store.read('R4', 'Patient', `c${i}`);
+        assert.equal(got === undefined, i % 5 === 0, `c${i}`);
+      }
+    });
+
+    it('records a deletion as a version without content', async () => {
+      await store.transaction(async (tx) => {
+        await tx.write('R4', v('del', 1));
+        await tx.write('R4', { ...v('del', 2), method: 'DELETE', json: undefined });
+      });
+      const latest = await store.read('R4', 'Patient', 'del');
+      assert.equal(latest?.deleted, true);
+      assert.equal(latest?.json, undefined);
+      assert.equal(latest?.method, 'DELETE');
+      assert.equal((await store.vread('R4', 'Patient', 'del', 1))?.deleted, false);
+    });
+
+    it('finds current resources by token entries, ANDed, and forgets entries of replaced versions', async () => {
+      const tokens = (value: string) => [
+        { code: 'identifier', system: 'urn:sys', value },
+        { code: 'identifier', value: 'nosys' },
+      ];
+      await store.transaction(async (tx) => {
+        await tx.write('R4B', { ...v('t1', 1), tokens: tokens('x') });
+        await tx.write('R4B', { ...v('t2', 1), tokens: tokens('y') });
+      });
+      const find = (q: { code: string; system?: string; value: string }[]) =>
+        store.findByTokens('R4B', 'Patient', q, 10).then((ids) => ids.sort());
+      assert.deepEqual(await find([{ code: 'identifier', system: 'urn:sys', value: 'x' }]), ['t1']);
+      assert.deepEqual(await find([{ code: 'identifier', value: 'x' }]), ['t1']);
+      assert.deepEqual(await find([{ code: 'identifier', system: '', value: 'nosys' }]), ['t1', 't2']);
+      assert.deepEqual(await find([{ code: 'identifier', system: 'other', value: 'x' }]), []);
+      assert.deepEqual(
+        await find([
+          { code: 'identifier', value: 'x' },
+          { code: 'identifier', value: 'nosys' },
+        ]),
+        ['t1'],
+      );
+      await store.transaction(async (tx) => tx.write('R4B', { ...v('t1', 2), tokens: tokens('z') }));
+      assert.deepEqual(await find([{ code: 'identifier', value: 'x' }]), []);
+      await store.transaction(async (tx) => tx.write('R4B', { ...v('t2', 2), method: 'DELETE', json: undefined, tokens: [] }));
+      assert.deepEqual(await find([{ code: 'identifier', value: 'nosys' }]), ['t1']);
+      assert.deepEqual(await store.findByTokens('R4', 'Patient', [{ code: 'identifier', value: 'z' }], 10), []);
+    });
+
+    it('pages history newest first with a stable cursor, by instance, type and system', async () => {
+      await store.transaction(async (tx) => {
+        for (let i = 1; i <= 5; i++) await tx.write('R4B', { ...v('h', i), type: 'Observation' });
+      });
+      const first = await store.history('R4B', { type: 'Observation', id: 'h', count: 2 });
+      assert.deepEqual(first.versions.map((x) => x.versionId), [5, 4]);
+      assert.equal(first.total, 5);
+      assert.ok(first.next !== undefined);
+      // A write after the first page does not shift the next pages.
+      await store.transaction(async (tx) => tx.write('R4B', { ...v('h', 6), type: 'Observation' }));
+      const second = await store.history('R4B', { type: 'Observation', id: 'h', count: 2, before: first.next });
+      assert.deepEqual(second.versions.map((x) => x.versionId), [3, 2]);
+      const third = await store.history('R4B', { type: 'Observation', id: 'h', count: 2, before: second.next });
+      assert.deepEqual(third.versions.map((x) => x.versionId), [1]);
+      assert.equal(third.next, undefined);
+
+      const since = await store.history('R4B', { type: 'Observation', count: 10, since: v('h', 5).lastUpdated });
+      assert.deepEqual(since.versions.map((x) => x.versionId), [6, 5]);
+      const system = await store.history('R4B', { count: 100 });
+      assert.ok(system.versions.some((x) => x.type === 'Patient'));
+      assert.ok(system.versions.some((x) => x.type === 'Observation'));
+    });
+  });
+}
