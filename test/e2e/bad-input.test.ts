@@ -1,0 +1,111 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { call, startServer, type TestServer } from '../helpers/server.ts';
+
+/** Every class of bad input gets an OperationOutcome with the right status, and the server stays up. */
+describe('bad input', () => {
+  let server: TestServer;
+  let base: string;
+  let keptId: string;
+  before(async () => {
+    server = await startServer({ HERALD_BODY_LIMIT: String(64 * 1024) });
+    base = server.fhir('R4');
+    keptId = (await call('POST', `${base}/Patient`, { resourceType: 'Patient', active: true })).body.id;
+  });
+  after(async () => {
+    // Whatever came before, stored data is intact and the server still answers.
+    const res = await call('GET', `${base}/Patient/${keptId}`);
+    assert.equal(res.status, 200);
+    assert.equal(res.body.meta.versionId, '1');
+    await server.close();
+  });
+
+  const expectOutcome = (res: { status: number; body: any; headers: Headers }, status: number) => {
+    assert.equal(res.status, status);
+    assert.equal(res.body?.resourceType, 'OperationOutcome');
+    assert.ok(res.body.issue.length > 0);
+    assert.equal(res.body.issue[0].severity, 'error');
+    assert.match(res.headers.get('content-type')!, /application\/fhir\+json/);
+  };
+
+  it('malformed JSON is a 400', async () => {
+    expectOutcome(await call('POST', `${base}/Patient`, '{"resourceType": "Patient",'), 400);
+    expectOutcome(await call('PUT', `${base}/Patient/${keptId}`, 'not json at all'), 400);
+  });
+
+  it('a body that is not a JSON object is a 400', async () => {
+    for (const body of ['[]', '"Patient"', '42', 'null']) expectOutcome(await call('POST', `${base}/Patient`, body), 400);
+    expectOutcome(await call('POST', `${base}/Patient`, undefined, { 'content-type': 'application/fhir+json' }), 400);
+  });
+
+  it('a resourceType that does not match the URL is a 400 naming resourceType', async () => {
+    const res = await call('POST', `${base}/Patient`, { resourceType: 'Observation', status: 'final', code: { text: 'x' } });
+    expectOutcome(res, 400);
+    assert.deepEqual(res.body.issue[0].expression, ['resourceType']);
+  });
+
+  it('an id in the body that differs from the URL, or is missing, is a 400', async () => {
+    expectOutcome(await call('PUT', `${base}/Patient/${keptId}`, { resourceType: 'Patient', id: 'other' }), 400);
+    expectOutcome(await call('PUT', `${base}/Patient/${keptId}`, { resourceType: 'Patient' }), 400);
+  });
+
+  it('an unknown resource type is a 404', async () => {
+    expectOutcome(await call('GET', `${base}/Wombat/1`), 404);
+    expectOutcome(await call('POST', `${base}/Wombat`, { resourceType: 'Wombat' }), 404);
+    // Abstract types are not resource types a client can use.
+    expectOutcome(await call('POST', `${base}/DomainResource`, { resourceType: 'DomainResource' }), 404);
+  });
+
+  it('an invalid id is a 400', async () => {
+    expectOutcome(await call('GET', `${base}/Patient/${'x'.repeat(65)}`), 400);
+    expectOutcome(await call('PUT', `${base}/Patient/bad_id!`, { resourceType: 'Patient', id: 'bad_id!' }), 400);
+    expectOutcome(await call('GET', `${base}/Patient/%E0%A4%A`), 400);
+  });
+
+  it('a resource that breaks its StructureDefinition is a 400 whose issues point at the paths', async () => {
+    const res = await call('POST', `${base}/Patient`, {
+      resourceType: 'Patient',
+      birthDate: '10/12/1815',
+      gender: 42,
+      name: { family: 'NotAnArray' },
+      nickname: 'Ada',
+      deceasedBoolean: true,
+      deceasedDateTime: '1852-11-27',
+    });
+    expectOutcome(res, 400);
+    const paths = res.body.issue.map((i: any) => i.expression?.[0]).join(' ');
+    for (const p of ['birthDate', 'gender', 'name', 'nickname', 'deceased']) assert.match(paths, new RegExp(p), p);
+  });
+
+  it('an over-large body is a 413', async () => {
+    const big = { resourceType: 'Patient', text: { status: 'generated', div: `<div xmlns="http://www.w3.org/1999/xhtml">${'x'.repeat(70 * 1024)}</div>` } };
+    expectOutcome(await call('POST', `${base}/Patient`, big), 413);
+  });
+
+  it('deep nesting is refused without harm', async () => {
+    let ext: any = { url: 'http://e.org/leaf', valueString: 'x' };
+    for (let i = 0; i < 200; i++) ext = { url: 'http://e.org/n', extension: [ext] };
+    expectOutcome(await call('POST', `${base}/Patient`, { resourceType: 'Patient', extension: [ext] }), 400);
+    const deepJson = `${'['.repeat(5000)}${']'.repeat(5000)}`;
+    expectOutcome(await call('POST', `${base}/Patient`, deepJson), 400);
+  });
+
+  it('an XML body is a 415 and an XML-only Accept or _format=xml is a 406', async () => {
+    const xml = '<Patient xmlns="http://hl7.org/fhir"><active value="true"/></Patient>';
+    const res = await call('POST', `${base}/Patient`, xml, { 'content-type': 'application/fhir+xml' });
+    expectOutcome(res, 415);
+    assert.match(res.body.issue[0].diagnostics, /XML/);
+    expectOutcome(await call('POST', `${base}/Patient`, xml, { 'content-type': 'text/xml' }), 415);
+    expectOutcome(await call('POST', `${base}/Patient`, 'a=b', { 'content-type': 'application/x-www-form-urlencoded' }), 415);
+    expectOutcome(await call('GET', `${base}/Patient/${keptId}`, undefined, { accept: 'application/fhir+xml' }), 406);
+    expectOutcome(await call('GET', `${base}/Patient/${keptId}?_format=xml`), 406);
+  });
+
+  it('unknown endpoints and methods answer with an OperationOutcome', async () => {
+    expectOutcome(await call('GET', `${server.url}/nowhere`), 404);
+    expectOutcome(await call('GET', `${server.url}/fhir/R6/Patient`), 404);
+    expectOutcome(await call('DELETE', `${base}/metadata`), 405);
+    expectOutcome(await call('GET', `${base}/Patient/${keptId}/_history/1/extra`), 404);
+    expectOutcome(await call('PUT', `${base}/Patient`, { resourceType: 'Patient' }), 400);
+  });
+});

@@ -1,0 +1,157 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { VERSIONS, call, startServer, type TestServer } from '../helpers/server.ts';
+
+describe('batch and transaction Bundles', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startServer();
+  });
+  after(() => server.close());
+
+  for (const v of VERSIONS) {
+    describe(`on /fhir/${v}`, () => {
+      const base = () => server.fhir(v);
+
+      it('a transaction resolves urn:uuid references and returns entries in request order', async () => {
+        const bundle = {
+          resourceType: 'Bundle',
+          type: 'transaction',
+          entry: [
+            {
+              fullUrl: 'urn:uuid:11111111-1111-4111-8111-111111111111',
+              resource: { resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: { reference: 'urn:uuid:22222222-2222-4222-8222-222222222222' } },
+              request: { method: 'POST', url: 'Observation' },
+            },
+            {
+              fullUrl: 'urn:uuid:22222222-2222-4222-8222-222222222222',
+              resource: { resourceType: 'Patient', name: [{ family: 'Tx' }] },
+              request: { method: 'POST', url: 'Patient' },
+            },
+          ],
+        };
+        const res = await call('POST', base(), bundle);
+        assert.equal(res.status, 200);
+        assert.equal(res.body.type, 'transaction-response');
+        const [obsEntry, patEntry] = res.body.entry;
+        assert.equal(obsEntry.response.status, '201 Created');
+        assert.equal(patEntry.resource.resourceType, 'Patient');
+        const patientRef = `Patient/${patEntry.resource.id}`;
+        assert.equal(obsEntry.resource.subject.reference, patientRef);
+        const stored = await call('GET', `${base()}/Observation/${obsEntry.resource.id}`);
+        assert.equal(stored.body.subject.reference, patientRef);
+        assert.equal(obsEntry.response.location, `${base()}/Observation/${obsEntry.resource.id}/_history/1`);
+      });
+
+      it('a transaction is atomic: one failing entry and nothing is stored', async () => {
+        const bundle = {
+          resourceType: 'Bundle',
+          type: 'transaction',
+          entry: [
+            { resource: { resourceType: 'Patient', id: `atomic-${v}` }, request: { method: 'PUT', url: `Patient/atomic-${v}` } },
+            { resource: { resourceType: 'Patient', name: [{ family: 'A' }] }, request: { method: 'POST', url: 'Patient' } },
+            { request: { method: 'GET', url: 'Patient/does-not-exist' } },
+          ],
+        };
+        const res = await call('POST', base(), bundle);
+        assert.equal(res.status, 404);
+        assert.equal(res.body.resourceType, 'OperationOutcome');
+        assert.match(res.body.issue[0].diagnostics, /entry\[2\]/);
+        assert.equal((await call('GET', `${base()}/Patient/atomic-${v}`)).status, 404);
+      });
+
+      it('a transaction entry that is invalid fails the whole transaction with a 400', async () => {
+        const bundle = {
+          resourceType: 'Bundle',
+          type: 'transaction',
+          entry: [
+            { resource: { resourceType: 'Patient', id: `valid-${v}` }, request: { method: 'PUT', url: `Patient/valid-${v}` } },
+            { resource: { resourceType: 'Patient', id: `bad-${v}` }, request: { method: 'PUT', url: `Patient/other-${v}` } },
+          ],
+        };
+        const res = await call('POST', base(), bundle);
+        assert.equal(res.status, 400);
+        assert.equal((await call('GET', `${base()}/Patient/valid-${v}`)).status, 404);
+      });
+
+      it('a transaction runs deletes, creates, updates and reads in FHIR order, and conditional creates', async () => {
+        await call('PUT', `${base()}/Patient/order-${v}`, { resourceType: 'Patient', id: `order-${v}`, active: true });
+        const bundle = {
+          resourceType: 'Bundle',
+          type: 'transaction',
+          entry: [
+            { request: { method: 'GET', url: `Patient/order-${v}` } },
+            { resource: { resourceType: 'Patient', id: `order-${v}`, active: false }, request: { method: 'PUT', url: `Patient/order-${v}` } },
+            {
+              fullUrl: 'urn:uuid:33333333-3333-4333-8333-333333333333',
+              resource: { resourceType: 'Patient', identifier: [{ system: 'urn:s', value: `tx-${v}` }] },
+              request: { method: 'POST', url: 'Patient', ifNoneExist: `identifier=urn:s|tx-${v}` },
+            },
+          ],
+        };
+        const first = await call('POST', base(), bundle);
+        assert.equal(first.status, 200);
+        assert.equal(first.body.entry[0].resource.active, false, 'the GET ran after the PUT');
+        assert.equal(first.body.entry[2].response.status, '201 Created');
+        const again = await call('POST', base(), bundle);
+        assert.equal(again.body.entry[2].response.status, '200 OK');
+        assert.equal(again.body.entry[2].resource.id, first.body.entry[2].resource.id);
+      });
+
+      it('a transaction may not touch one resource twice', async () => {
+        const bundle = {
+          resourceType: 'Bundle',
+          type: 'transaction',
+          entry: [
+            { resource: { resourceType: 'Patient', id: 'twice' }, request: { method: 'PUT', url: 'Patient/twice' } },
+            { request: { method: 'DELETE', url: 'Patient/twice' } },
+          ],
+        };
+        assert.equal((await call('POST', base(), bundle)).status, 400);
+      });
+
+      it('a batch runs each entry on its own and reports each outcome', async () => {
+        const bundle = {
+          resourceType: 'Bundle',
+          type: 'batch',
+          entry: [
+            { resource: { resourceType: 'Patient', active: true }, request: { method: 'POST', url: 'Patient' } },
+            { request: { method: 'GET', url: 'Patient/missing' } },
+            { resource: { resourceType: 'Patient', bogus: 1 }, request: { method: 'POST', url: 'Patient' } },
+            { request: { method: 'GET', url: 'metadata' } },
+          ],
+        };
+        const res = await call('POST', base(), bundle);
+        assert.equal(res.status, 200);
+        assert.equal(res.body.type, 'batch-response');
+        const [a, b, c, d] = res.body.entry;
+        assert.equal(a.response.status, '201 Created');
+        assert.equal(b.response.status, '404');
+        assert.equal(b.response.outcome.resourceType, 'OperationOutcome');
+        assert.equal(c.response.status, '400');
+        assert.equal(d.resource.resourceType, 'CapabilityStatement');
+        assert.equal((await call('GET', `${base()}/Patient/${a.resource.id}`)).status, 200);
+      });
+
+      it('patches inside a transaction with a Binary JSON Patch', async () => {
+        await call('PUT', `${base()}/Patient/bp-${v}`, { resourceType: 'Patient', id: `bp-${v}`, active: true });
+        const patch = Buffer.from(JSON.stringify([{ op: 'replace', path: '/active', value: false }])).toString('base64');
+        const bundle = {
+          resourceType: 'Bundle',
+          type: 'transaction',
+          entry: [{ resource: { resourceType: 'Binary', contentType: 'application/json-patch+json', data: patch }, request: { method: 'PATCH', url: `Patient/bp-${v}` } }],
+        };
+        const res = await call('POST', base(), bundle);
+        assert.equal(res.status, 200);
+        assert.equal((await call('GET', `${base()}/Patient/bp-${v}`)).body.active, false);
+      });
+
+      it('refuses Bundles that are neither batch nor transaction, and entries without request', async () => {
+        assert.equal((await call('POST', base(), { resourceType: 'Bundle', type: 'collection' })).status, 400);
+        const noRequest = { resourceType: 'Bundle', type: 'batch', entry: [{ resource: { resourceType: 'Patient' } }] };
+        assert.equal((await call('POST', base(), noRequest)).status, 400);
+        assert.equal((await call('POST', base(), { resourceType: 'Patient' })).status, 400);
+      });
+    });
+  }
+});

@@ -1,0 +1,92 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { VERSIONS, call, startServer, type TestServer } from '../helpers/server.ts';
+
+const withIdentifier = (value: string, system = 'urn:mrn') => ({
+  resourceType: 'Patient',
+  identifier: [{ system, value }],
+  active: true,
+});
+
+describe('conditional create and update', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startServer();
+  });
+  after(() => server.close());
+
+  for (const v of VERSIONS) {
+    describe(`on /fhir/${v}`, () => {
+      const base = () => server.fhir(v);
+
+      it('If-None-Exist creates once, then answers 200 with the existing resource', async () => {
+        const h = { 'if-none-exist': 'identifier=urn:mrn|c-1' };
+        const first = await call('POST', `${base()}/Patient`, withIdentifier('c-1'), h);
+        assert.equal(first.status, 201);
+        const second = await call('POST', `${base()}/Patient`, withIdentifier('c-1'), h);
+        assert.equal(second.status, 200);
+        assert.equal(second.body.id, first.body.id);
+        assert.equal(second.body.meta.versionId, '1');
+      });
+
+      it('If-None-Exist is atomic under concurrency: ten racing creates make one resource', async () => {
+        const h = { 'if-none-exist': 'identifier=urn:mrn|race' };
+        const all = await Promise.all(Array.from({ length: 10 }, () => call('POST', `${base()}/Patient`, withIdentifier('race'), h)));
+        assert.equal(all.filter((r) => r.status === 201).length, 1);
+        assert.equal(new Set(all.map((r) => r.body.id)).size, 1);
+      });
+
+      it('matches identifier with and without system, and by _id', async () => {
+        const id = (await call('POST', `${base()}/Patient`, withIdentifier('c-2'))).body.id;
+        for (const q of ['identifier=c-2', 'identifier=urn:mrn|c-2', `_id=${id}`, `_id=${id}&identifier=c-2`]) {
+          const res = await call('POST', `${base()}/Patient`, withIdentifier('c-2'), { 'if-none-exist': q });
+          assert.equal(res.status, 200, q);
+          assert.equal(res.body.id, id, q);
+        }
+        const other = await call('POST', `${base()}/Patient`, withIdentifier('c-2'), { 'if-none-exist': 'identifier=other|c-2' });
+        assert.equal(other.status, 201);
+      });
+
+      it('If-None-Exist matching several resources is a 412', async () => {
+        await call('POST', `${base()}/Patient`, withIdentifier('dup'));
+        await call('POST', `${base()}/Patient`, withIdentifier('dup'));
+        const res = await call('POST', `${base()}/Patient`, withIdentifier('dup'), { 'if-none-exist': 'identifier=dup' });
+        assert.equal(res.status, 412);
+        assert.equal(res.body.resourceType, 'OperationOutcome');
+      });
+
+      it('refuses criteria it cannot evaluate instead of ignoring them', async () => {
+        const res = await call('POST', `${base()}/Patient`, withIdentifier('x'), { 'if-none-exist': 'name=Smith' });
+        assert.equal(res.status, 400);
+        assert.match(res.body.issue[0].diagnostics, /name/);
+      });
+
+      it('conditional update updates the single match, creates when none, and 412s on several', async () => {
+        const created = await call('PUT', `${base()}/Patient?identifier=urn:mrn|cu-1`, withIdentifier('cu-1'));
+        assert.equal(created.status, 201);
+        const id = created.body.id;
+        const updated = await call('PUT', `${base()}/Patient?identifier=urn:mrn|cu-1`, { ...withIdentifier('cu-1'), active: false });
+        assert.equal(updated.status, 200);
+        assert.equal(updated.body.id, id);
+        assert.equal(updated.body.meta.versionId, '2');
+        const mismatch = await call('PUT', `${base()}/Patient?identifier=urn:mrn|cu-1`, { ...withIdentifier('cu-1'), id: 'other' });
+        assert.equal(mismatch.status, 400);
+        await call('POST', `${base()}/Patient`, withIdentifier('cu-2'));
+        await call('POST', `${base()}/Patient`, withIdentifier('cu-2'));
+        const many = await call('PUT', `${base()}/Patient?identifier=cu-2`, withIdentifier('cu-2'));
+        assert.equal(many.status, 412);
+        const clientId = await call('PUT', `${base()}/Patient?identifier=cu-3`, { ...withIdentifier('cu-3'), id: `cu3-${v}` });
+        assert.equal(clientId.status, 201);
+        assert.equal(clientId.body.id, `cu3-${v}`);
+      });
+
+      it('a deleted resource no longer matches conditions', async () => {
+        const id = (await call('POST', `${base()}/Patient`, withIdentifier('del-1'))).body.id;
+        await call('DELETE', `${base()}/Patient/${id}`);
+        const res = await call('POST', `${base()}/Patient`, withIdentifier('del-1'), { 'if-none-exist': 'identifier=del-1' });
+        assert.equal(res.status, 201);
+        assert.notEqual(res.body.id, id);
+      });
+    });
+  }
+});

@@ -1,0 +1,166 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { VERSIONS, call, startServer, type TestServer } from '../helpers/server.ts';
+
+const patient = (family: string, extra: Record<string, unknown> = {}) => ({
+  resourceType: 'Patient',
+  name: [{ family, given: ['Ada'] }],
+  birthDate: '1815-12-10',
+  ...extra,
+});
+
+describe('CRUD interactions', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startServer();
+  });
+  after(() => server.close());
+
+  for (const v of VERSIONS) {
+    describe(`on /fhir/${v}`, () => {
+      const base = () => server.fhir(v);
+
+      it('creates with a server-assigned id, version 1, Location and ETag', async () => {
+        const res = await call('POST', `${base()}/Patient`, patient('Lovelace', { id: 'ignored-client-id' }));
+        assert.equal(res.status, 201);
+        assert.match(res.headers.get('content-type')!, /^application\/fhir\+json/);
+        const id = res.body.id as string;
+        assert.notEqual(id, 'ignored-client-id');
+        assert.match(id, /^[A-Za-z0-9\-.]{1,64}$/);
+        assert.equal(res.body.meta.versionId, '1');
+        assert.ok(!Number.isNaN(Date.parse(res.body.meta.lastUpdated)));
+        assert.equal(res.headers.get('etag'), 'W/"1"');
+        assert.equal(res.headers.get('location'), `${base()}/Patient/${id}/_history/1`);
+        assert.ok(res.headers.get('last-modified'));
+        assert.ok(res.headers.get('x-request-id'));
+      });
+
+      it('reads the current version and vreads each version', async () => {
+        const created = await call('POST', `${base()}/Patient`, patient('Read'));
+        const id = created.body.id;
+        const updated = await call('PUT', `${base()}/Patient/${id}`, { ...patient('Read2'), id });
+        assert.equal(updated.status, 200);
+        assert.equal(updated.body.meta.versionId, '2');
+        const read = await call('GET', `${base()}/Patient/${id}`);
+        assert.equal(read.status, 200);
+        assert.equal(read.body.name[0].family, 'Read2');
+        assert.equal(read.headers.get('etag'), 'W/"2"');
+        const v1 = await call('GET', `${base()}/Patient/${id}/_history/1`);
+        assert.equal(v1.status, 200);
+        assert.equal(v1.body.name[0].family, 'Read');
+        assert.equal(v1.body.meta.versionId, '1');
+        assert.equal((await call('GET', `${base()}/Patient/${id}/_history/3`)).status, 404);
+        assert.equal((await call('GET', `${base()}/Patient/${id}/_history/abc`)).status, 404);
+      });
+
+      it('answers 304 to a read whose If-None-Match names the current version', async () => {
+        const id = (await call('POST', `${base()}/Patient`, patient('Cache'))).body.id;
+        const res = await call('GET', `${base()}/Patient/${id}`, undefined, { 'if-none-match': 'W/"1"' });
+        assert.equal(res.status, 304);
+        assert.equal((await call('GET', `${base()}/Patient/${id}`, undefined, { 'if-none-match': 'W/"9"' })).status, 200);
+      });
+
+      it('creates on update with a client id (update-as-create) and answers 201', async () => {
+        const id = `client-${v}-1`;
+        const res = await call('PUT', `${base()}/Patient/${id}`, { ...patient('Client'), id });
+        assert.equal(res.status, 201);
+        assert.equal(res.body.id, id);
+        assert.equal(res.body.meta.versionId, '1');
+        assert.equal(res.headers.get('location'), `${base()}/Patient/${id}/_history/1`);
+      });
+
+      it('keeps meta.profile, tag and security through writes, and replaces versionId and lastUpdated', async () => {
+        const meta = { versionId: '99', lastUpdated: '2000-01-01T00:00:00Z', tag: [{ system: 'urn:t', code: 'x' }], profile: ['http://example.org/p'] };
+        const res = await call('POST', `${base()}/Patient`, patient('Meta', { meta }));
+        assert.equal(res.body.meta.versionId, '1');
+        assert.notEqual(res.body.meta.lastUpdated, meta.lastUpdated);
+        assert.deepEqual(res.body.meta.tag, meta.tag);
+        assert.deepEqual(res.body.meta.profile, meta.profile);
+      });
+
+      it('deletes: history kept, read answers 410, a second delete is a no-op, update resurrects', async () => {
+        const id = (await call('POST', `${base()}/Patient`, patient('Gone'))).body.id;
+        const del = await call('DELETE', `${base()}/Patient/${id}`);
+        assert.equal(del.status, 204);
+        const read = await call('GET', `${base()}/Patient/${id}`);
+        assert.equal(read.status, 410);
+        assert.equal(read.body.resourceType, 'OperationOutcome');
+        assert.equal(read.body.issue[0].code, 'deleted');
+        assert.equal((await call('GET', `${base()}/Patient/${id}/_history/1`)).status, 200);
+        assert.equal((await call('GET', `${base()}/Patient/${id}/_history/2`)).status, 410);
+        assert.equal((await call('DELETE', `${base()}/Patient/${id}`)).status, 204);
+        const hist = await call('GET', `${base()}/Patient/${id}/_history`);
+        assert.equal(hist.body.total, 2, 'the repeated delete wrote no version');
+        const back = await call('PUT', `${base()}/Patient/${id}`, { ...patient('Back'), id });
+        assert.equal(back.status, 201);
+        assert.equal(back.body.meta.versionId, '3');
+      });
+
+      it('deleting a resource that never existed succeeds without a trace', async () => {
+        assert.equal((await call('DELETE', `${base()}/Patient/never-was`)).status, 204);
+        assert.equal((await call('GET', `${base()}/Patient/never-was`)).status, 404);
+      });
+
+      it('enforces If-Match on update, patch and delete (412 on mismatch)', async () => {
+        const id = (await call('POST', `${base()}/Patient`, patient('Match'))).body.id;
+        const stale = await call('PUT', `${base()}/Patient/${id}`, { ...patient('X'), id }, { 'if-match': 'W/"2"' });
+        assert.equal(stale.status, 412);
+        assert.equal(stale.body.resourceType, 'OperationOutcome');
+        const ok = await call('PUT', `${base()}/Patient/${id}`, { ...patient('Y'), id }, { 'if-match': 'W/"1"' });
+        assert.equal(ok.status, 200);
+        const badDel = await call('DELETE', `${base()}/Patient/${id}`, undefined, { 'if-match': 'W/"1"' });
+        assert.equal(badDel.status, 412);
+        const bad = await call('PUT', `${base()}/Patient/${id}`, { ...patient('Z'), id }, { 'if-match': 'banana' });
+        assert.equal(bad.status, 400);
+        assert.equal((await call('GET', `${base()}/Patient/${id}`)).body.name[0].family, 'Y');
+      });
+
+      it('serialises concurrent updates of one resource into consecutive versions', async () => {
+        const id = (await call('POST', `${base()}/Patient`, patient('Race'))).body.id;
+        const results = await Promise.all(
+          Array.from({ length: 10 }, (_, i) => call('PUT', `${base()}/Patient/${id}`, { ...patient(`R${i}`), id })),
+        );
+        const versions = results.map((r) => Number(r.body.meta.versionId)).sort((a, b) => a - b);
+        assert.deepEqual(versions, [2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+      });
+
+      it('honours Prefer: return=minimal, representation and OperationOutcome', async () => {
+        const minimal = await call('POST', `${base()}/Patient`, patient('Min'), { prefer: 'return=minimal' });
+        assert.equal(minimal.status, 201);
+        assert.equal(minimal.text, '');
+        assert.ok(minimal.headers.get('location'));
+        const rep = await call('POST', `${base()}/Patient`, patient('Rep'), { prefer: 'return=representation' });
+        assert.equal(rep.body.resourceType, 'Patient');
+        const oo = await call('POST', `${base()}/Patient`, patient('OO'), { prefer: 'return=OperationOutcome' });
+        assert.equal(oo.status, 201);
+        assert.equal(oo.body.resourceType, 'OperationOutcome');
+        assert.equal(oo.body.issue[0].severity, 'information');
+      });
+
+      it('accepts application/json and _format=json as well as application/fhir+json', async () => {
+        const res = await call('POST', `${base()}/Patient?_format=json`, patient('Json'), { 'content-type': 'application/json', accept: 'application/json' });
+        assert.equal(res.status, 201);
+        const withVersion = await call('POST', `${base()}/Patient`, patient('Param'), {
+          'content-type': 'application/fhir+json; fhirVersion=4.0; charset=utf-8',
+        });
+        assert.equal(withVersion.status, 201);
+      });
+
+      it('keeps each base\'s data to itself', async () => {
+        const id = `only-${v}`;
+        await call('PUT', `${base()}/Patient/${id}`, { ...patient('Own'), id });
+        for (const other of VERSIONS.filter((o) => o !== v)) {
+          assert.equal((await call('GET', `${server.fhir(other)}/Patient/${id}`)).status, 404);
+        }
+      });
+    });
+  }
+
+  it('accepts resource types that exist only in that version', async () => {
+    // SubscriptionTopic is R4B+ ; on R4 it is not a resource type.
+    const topic = { resourceType: 'SubscriptionTopic', url: 'http://example.org/topic', status: 'active' };
+    assert.equal((await call('POST', `${server.fhir('R4B')}/SubscriptionTopic`, topic)).status, 201);
+    assert.equal((await call('POST', `${server.fhir('R5')}/SubscriptionTopic`, topic)).status, 201);
+    assert.equal((await call('POST', `${server.fhir('R4')}/SubscriptionTopic`, topic)).status, 404);
+  });
+});

@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { VERSIONS, call, startServer, type TestServer } from '../helpers/server.ts';
+
+const EXPECTED = { R4: '4.0.1', R4B: '4.3.0', R5: '5.0.0' };
+
+describe('metadata and health', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startServer();
+  });
+  after(() => server.close());
+
+  it('GET /healthz answers 200 when ready', async () => {
+    const res = await call('GET', `${server.url}/healthz`);
+    assert.equal(res.status, 200);
+    assert.equal(res.body.status, 'ok');
+  });
+
+  for (const v of VERSIONS) {
+    it(`/fhir/${v}/metadata states the version and what the base supports`, async () => {
+      const res = await call('GET', `${server.fhir(v)}/metadata`);
+      assert.equal(res.status, 200);
+      const cs = res.body;
+      assert.equal(cs.resourceType, 'CapabilityStatement');
+      assert.equal(cs.fhirVersion, EXPECTED[v]);
+      assert.equal(cs.kind, 'instance');
+      assert.equal(cs.implementation.url, server.fhir(v));
+      assert.deepEqual(cs.format, ['application/fhir+json', 'application/json']);
+      const rest = cs.rest[0];
+      assert.deepEqual(rest.interaction.map((i: any) => i.code).sort(), ['batch', 'history-system', 'transaction']);
+      const patient = rest.resource.find((r: any) => r.type === 'Patient');
+      assert.deepEqual(
+        patient.interaction.map((i: any) => i.code).sort(),
+        ['create', 'delete', 'history-instance', 'history-type', 'patch', 'read', 'update', 'vread'],
+      );
+      assert.equal(patient.conditionalCreate, true);
+      assert.equal(patient.conditionalUpdate, true);
+      assert.equal(patient.conditionalDelete, 'not-supported');
+      // Every resource type of that version, and no abstract ones.
+      const types = rest.resource.map((r: any) => r.type);
+      assert.ok(types.length > 140);
+      assert.ok(!types.includes('DomainResource') && !types.includes('Resource'));
+      assert.equal(types.includes('SubscriptionTopic'), v !== 'R4');
+    });
+  }
+});

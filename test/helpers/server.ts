@@ -1,0 +1,63 @@
+import { type AddressInfo, createServer } from 'node:net';
+import { buildApp } from '../../src/app.ts';
+import { loadConfig } from '../../src/config.ts';
+
+/** A Herald listening on a loopback port, with helpers to call it. */
+export interface TestServer {
+  url: string;
+  fhir(version: 'R4' | 'R4B' | 'R5'): string;
+  close(): Promise<void>;
+}
+
+/** Starts a real Herald on 127.0.0.1 with an ephemeral port (default store: SQLite in memory). */
+export async function startServer(env: Record<string, string> = {}): Promise<TestServer> {
+  // The public base URL names the port, so the port is chosen before the app is built.
+  const port = await freePort();
+  const config = loadConfig([], { PORT: String(port), HERALD_DB: 'sqlite::memory:', LOG_LEVEL: 'silent', ...env });
+  const app = await buildApp(config);
+  await app.listen({ port, host: '127.0.0.1' });
+  const url = `http://127.0.0.1:${port}`;
+  return {
+    url,
+    fhir: (v) => `${url}/fhir/${v}`,
+    close: () => app.close(),
+  };
+}
+
+export interface Res {
+  status: number;
+  headers: Headers;
+  body: any;
+  text: string;
+}
+
+/** fetch with a FHIR JSON body; the answer's body parsed when it is JSON. */
+export async function call(method: string, url: string, body?: unknown, headers: Record<string, string> = {}): Promise<Res> {
+  const init: RequestInit = { method, headers: { accept: 'application/fhir+json', ...headers } };
+  if (body !== undefined) {
+    init.body = typeof body === 'string' ? body : JSON.stringify(body);
+    (init.headers as Record<string, string>)['content-type'] ??= 'application/fhir+json';
+  }
+  const res = await fetch(url, init);
+  const text = await res.text();
+  let parsed: unknown;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    parsed = undefined;
+  }
+  return { status: res.status, headers: res.headers, body: parsed, text };
+}
+
+export const VERSIONS = ['R4', 'R4B', 'R5'] as const;
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
