@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
 import { notFound } from '../fhir/errors.ts';
 import type { BaseContext } from '../interactions/index.ts';
 import { sendError } from './errors.ts';
@@ -23,7 +23,10 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   const app = Fastify({
     logger: deps.logger,
     bodyLimit: deps.bodyLimit,
-    disableRequestLogging: true,
+    // One log line per request comes from our onResponse hook instead of fastify's two.
+    logController: new LogController({ disableRequestLogging: true }),
+    // Malformed URLs and the like are answered as OperationOutcomes too.
+    frameworkErrors: (err, req, reply) => sendError(err, req, reply),
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
     return503OnClosing: true,

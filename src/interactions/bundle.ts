@@ -12,7 +12,7 @@ import { route } from './router.ts';
  * In a transaction, `urn:uuid:` fullUrls of created resources are replaced in every reference.
  */
 export async function processBundle(ctx: BaseContext, db: Db, body: unknown): Promise<FhirResponse> {
-  const bundle = assertResourceBody(ctx, 'Bundle', body) as Bundle;
+  const bundle = assertBundleShell(ctx, body);
   if (bundle.type !== 'batch' && bundle.type !== 'transaction') {
     throw badRequest(`Only batch and transaction Bundles can be posted to the base, not '${bundle.type}'`, ['Bundle.type']);
   }
@@ -20,6 +20,24 @@ export async function processBundle(ctx: BaseContext, db: Db, body: unknown): Pr
   const requests = entries.map((e, i) => toRequest(e, i));
   if (bundle.type === 'batch') return batch(ctx, db, requests);
   return transaction(ctx, db, entries, requests);
+}
+
+/**
+ * Validates the Bundle itself; the resources of its entries are validated by the interaction each
+ * entry runs, so one bad entry of a batch fails alone.
+ */
+function assertBundleShell(ctx: BaseContext, body: unknown): Bundle {
+  const entries = (body as Bundle | undefined)?.entry;
+  if (!Array.isArray(entries)) return assertResourceBody(ctx, 'Bundle', body) as Bundle;
+  const shell = { ...(body as Bundle), entry: entries.map((e: unknown) => stripResource(e)) };
+  assertResourceBody(ctx, 'Bundle', shell);
+  return body as Bundle;
+}
+
+function stripResource(entry: unknown): unknown {
+  if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) return entry;
+  const { resource: _resource, ...rest } = entry as BundleEntry;
+  return rest;
 }
 
 async function batch(ctx: BaseContext, db: Db, requests: FhirRequest[]): Promise<FhirResponse> {
@@ -129,12 +147,16 @@ async function resolveUrnReferences(ctx: BaseContext, db: Db, entries: BundleEnt
   }
 }
 
-function rewrite(value: unknown, map: Map<string, string>): unknown {
-  if (Array.isArray(value)) return value.map((v) => rewrite(v, map));
+/** Entry resources are not validated yet here, so the walk guards its own depth. */
+const MAX_DEPTH = 64;
+
+function rewrite(value: unknown, map: Map<string, string>, depth = 0): unknown {
   if (value === null || typeof value !== 'object') return value;
+  if (depth > MAX_DEPTH) throw badRequest(`Bundle entry nested deeper than ${MAX_DEPTH} levels`);
+  if (Array.isArray(value)) return value.map((v) => rewrite(v, map, depth + 1));
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) {
-    out[k] = k === 'reference' && typeof v === 'string' && map.has(v) ? map.get(v) : rewrite(v, map);
+    out[k] = k === 'reference' && typeof v === 'string' && map.has(v) ? map.get(v) : rewrite(v, map, depth + 1);
   }
   return out;
 }

@@ -128,11 +128,12 @@ export async function patch(
 
 function applyJsonPatch(doc: Resource, ops: unknown[]): Resource {
   const error = jsonpatch.validate(ops as jsonpatch.Operation[], doc);
+  // A failed `test` operation is a precondition of the patch that does not hold.
+  if (error?.name === 'TEST_OPERATION_FAILED') throw unprocessable('JSON Patch test operation failed');
   if (error) throw badRequest(`Invalid JSON Patch: ${error.name} at operation ${error.index}: ${error.message.split('\n')[0]}`);
   try {
     return jsonpatch.applyPatch(doc, ops as jsonpatch.Operation[], false, true).newDocument;
   } catch (err) {
-    // A failed `test` operation is a precondition of the patch that does not hold.
     const e = err as { name?: string; message?: string };
     if (e.name === 'TEST_OPERATION_FAILED') throw unprocessable('JSON Patch test operation failed');
     throw badRequest(`Invalid JSON Patch: ${(e.message ?? '').split('\n')[0]}`);

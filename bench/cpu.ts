@@ -1,0 +1,47 @@
+/** CPU accounting from /proc (Linux); elsewhere every figure is NaN. */
+import { readFileSync } from 'node:fs';
+
+const TICKS = 100; // USER_HZ: /proc reports CPU time in 1/100 s on Linux
+
+/** CPU seconds (user + system) process `pid` has used so far. */
+export function processCpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / TICKS; // utime, stime
+  } catch {
+    return NaN;
+  }
+}
+
+/** CPU seconds the whole machine has been busy so far (all CPUs, everything but idle and iowait). */
+export function machineBusySeconds(): number {
+  try {
+    const [, ...ticks] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).map(Number);
+    const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = ticks;
+    return (user + nice + system + irq + softirq + steal) / TICKS;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Cores busy while `fn` runs: the server, this process (the load generator), and everything else. */
+export async function measureCpu<T>(serverPid: number | undefined, fn: () => Promise<T>): Promise<{ value: T; cpu: CpuShare }> {
+  const t0 = process.hrtime.bigint();
+  const [server0, self0, machine0] = [serverPid ? processCpuSeconds(serverPid) : NaN, process.cpuUsage(), machineBusySeconds()];
+  const value = await fn();
+  const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+  const selfUsage = process.cpuUsage(self0);
+  const server = (processCpuSeconds(serverPid ?? 0) - server0) / wall;
+  const load = (selfUsage.user + selfUsage.system) / 1e6 / wall;
+  const machine = (machineBusySeconds() - machine0) / wall;
+  const round = (n: number) => Math.round(n * 100) / 100;
+  return { value, cpu: { server: round(server), load: round(load), other: round(Math.max(0, machine - server - load)) } };
+}
+
+/** In cores (1 = one core fully busy) over the measured run. */
+export interface CpuShare {
+  server: number;
+  load: number;
+  other: number;
+}

@@ -1,0 +1,249 @@
+/**
+ * What scenarios are given: start a target server in its own process, drive load at it from another
+ * process, print. Plus the shared types of bench/load.ts's input and output.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { CpuShare } from './cpu.ts';
+
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/** Settings from the environment (see bench/README.md). */
+export const settings = {
+  seconds: num('BENCH_SECONDS', 8),
+  warmupSeconds: num('BENCH_WARMUP_SECONDS', 2),
+  concurrency: concurrencyList(process.env.BENCH_CONCURRENCY || '1,16,64'),
+  keep: process.env.BENCH_KEEP === '1',
+  startTimeoutMs: num('BENCH_START_TIMEOUT', 120) * 1000,
+  /** Herald's LOG_LEVEL; unset means Herald's default (info), as deployed. */
+  heraldLogLevel: process.env.BENCH_LOG_LEVEL || undefined,
+};
+
+function concurrencyList(raw: string): number[] {
+  const list = raw.split(',').map(Number);
+  if (list.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`BENCH_CONCURRENCY must be a comma list of positive integers, not '${raw}'`);
+  return list;
+}
+
+function num(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a non-negative number, not '${raw}'`);
+  return n;
+}
+
+// ---------------------------------------------------------------- targets
+
+export type TargetName = 'herald' | 'floor';
+export const LABEL: Record<TargetName, string> = { herald: 'Herald', floor: 'floor' };
+
+export interface Target {
+  name: TargetName;
+  /** e.g. http://127.0.0.1:40123 */
+  url: string;
+  pid: number;
+  /** SIGTERM, wait for exit, remove the temp dir (unless BENCH_KEEP=1). */
+  stop(): Promise<void>;
+}
+
+/** How each target is launched, given its port and a fresh temp dir. */
+const LAUNCH: Record<TargetName, (port: number, dir: string) => { script: string; env: Record<string, string> }> = {
+  herald: (port, dir) => ({ script: 'src/main.ts', env: { PORT: String(port), HOST: '127.0.0.1', HERALD_DB: `sqlite:${join(dir, 'herald.db')}` } }),
+  floor: (port, dir) => ({ script: 'bench/floor.ts', env: { PORT: String(port), HOST: '127.0.0.1', FLOOR_DB: join(dir, 'floor.db') } }),
+};
+
+/** Starts a target on a free loopback port with a fresh SQLite file; resolves once GET /healthz answers 200. */
+export async function startTarget(name: TargetName): Promise<Target> {
+  const dir = await mkdtemp(join(tmpdir(), `bench-${name}-`));
+  const port = await freePort();
+  const { script, env } = LAUNCH[name](port, dir);
+  const logPath = join(dir, 'server.log');
+  const log = await open(logPath, 'w');
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
+  delete childEnv.LOG_LEVEL; // Herald at its default log level, as deployed, unless BENCH_LOG_LEVEL says otherwise
+  if (name === 'herald' && settings.heraldLogLevel) childEnv.LOG_LEVEL = settings.heraldLogLevel;
+  const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: ROOT, env: childEnv, stdio: ['ignore', log.fd, log.fd] });
+  await log.close();
+  const url = `http://127.0.0.1:${port}`;
+  const cleanup = async () => {
+    if (settings.keep) print(`kept ${LABEL[name]}'s database and server.log in ${dir}`);
+    else await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    await waitReady(child, url);
+  } catch (err) {
+    child.kill('SIGKILL');
+    const tail = (await readFile(logPath, 'utf8').catch(() => '')).split('\n').slice(-20).join('\n');
+    await cleanup();
+    throw new Error(`${LABEL[name]} did not start: ${(err as Error).message}\n--- last log lines ---\n${tail}`);
+  }
+  return { name, url, pid: child.pid!, stop: async () => (await stopChild(child), await cleanup()) };
+}
+
+async function waitReady(child: ChildProcess, url: string): Promise<void> {
+  const deadline = Date.now() + settings.startTimeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`exited with ${child.exitCode ?? child.signalCode}`);
+    const ok = await fetch(`${url}/healthz`).then((r) => r.ok, () => false);
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`no 200 from /healthz within ${settings.startTimeoutMs / 1000}s`);
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const kill = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.once('exit', () => (clearTimeout(kill), resolve()));
+    child.kill('SIGTERM');
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+// ---------------------------------------------------------------- load
+
+export interface LoadSpec {
+  url: string;
+  connections: number;
+  warmupSeconds: number;
+  seconds: number;
+  request: { method: string; path: string; headers?: Record<string, string>; body?: string };
+  /** When set, each request's path is the next of these, round-robin across connections. */
+  paths?: string[];
+  /** During warm-up, keep the ids of up to this many created resources (from 201 bodies). */
+  collectIds?: number;
+  /** The server's pid, to report the CPU it used during the measured run. */
+  serverPid?: number;
+}
+
+export interface RunSummary {
+  requests: number;
+  seconds: number;
+  rps: number;
+  /** Latency percentiles in ms (sub-millisecond resolution). */
+  p50: number;
+  p99: number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  statusCodes: Record<string, number>;
+  errorSample?: string;
+  /** Cores busy during the run: server, load generator, rest of the machine. */
+  cpu: CpuShare;
+}
+
+export interface LoadOutput {
+  warmup?: RunSummary;
+  measured: RunSummary;
+  ids: string[];
+}
+
+/**
+ * Runs bench/load.ts in its own process against a server (its pid is in the spec, for CPU accounting).
+ * Errors and non-2xx answers (warm-up or measured) are printed at once, loudly, under `label`.
+ */
+export async function runLoad(label: string, spec: LoadSpec): Promise<LoadOutput> {
+  const stdout = await new Promise<string>((resolve, reject) => {
+    execFile(process.execPath, ['--import', 'tsx', 'bench/load.ts', JSON.stringify(spec)], { cwd: ROOT, maxBuffer: 64 << 20 }, (err, out, errOut) =>
+      err ? reject(new Error(`load generator failed: ${errOut || err.message}`)) : resolve(out),
+    );
+  });
+  const output = JSON.parse(stdout) as LoadOutput;
+  for (const [phase, r] of [['warm-up', output.warmup], ['measured', output.measured]] as const) {
+    if (r && (r.errors > 0 || r.non2xx > 0)) {
+      print(`!!! ${label} (${phase}): ${r.errors} errors (${r.timeouts} timeouts), ${r.non2xx} non-2xx of ${r.requests}; ` +
+        `status codes ${JSON.stringify(r.statusCodes)}${r.errorSample ? `; first error: ${r.errorSample}` : ''}`);
+    }
+  }
+  const other = output.measured.cpu.other;
+  if (typeof other === 'number' && other > 0.25) {
+    print(`!!! ${label}: other processes kept ${other.toFixed(2)} cores busy during this point; its figures are disturbed, re-run on a quiet machine`);
+  }
+  return output;
+}
+
+// ---------------------------------------------------------------- output
+
+/** One line of a comparison table: one scenario at one concurrency, measured on each target. */
+export interface Row {
+  scenario: string;
+  conc: number;
+  results: Partial<Record<TargetName, RunSummary>>;
+}
+
+export interface Check {
+  label: string;
+  ratio: number;
+  min: number;
+  pass: boolean;
+}
+
+export interface ScenarioResult {
+  name: string;
+  rows: Row[];
+  checks: Check[];
+}
+
+/** What a scenario module receives. */
+export interface Helpers {
+  settings: typeof settings;
+  startTarget: typeof startTarget;
+  runLoad: typeof runLoad;
+  print: (line: string) => void;
+  /** Prints Herald vs floor as a table: scenario | conc | req/s p50 p99 per target | Herald/floor. */
+  printTable: (rows: Row[]) => void;
+  /** Herald/floor req/s of the row for (scenario, conc), compared with `min`; printed as PASS/FAIL. */
+  check: (rows: Row[], scenario: string, conc: number, min: number) => Check;
+}
+
+export type Scenario = (h: Helpers) => Promise<ScenarioResult>;
+
+export const print = (line: string) => process.stdout.write(line + '\n');
+
+export function ratio(row: Row | undefined): number {
+  const h = row?.results.herald?.rps;
+  const f = row?.results.floor?.rps;
+  return h !== undefined && f ? h / f : NaN;
+}
+
+export function printTable(rows: Row[]): void {
+  const head = ['scenario', 'conc', 'Herald req/s', 'p50 ms', 'p99 ms', 'floor req/s', 'p50 ms', 'p99 ms', 'Herald/floor'];
+  const cells = (r: RunSummary | undefined) => (r ? [r.rps.toFixed(0), ms(r.p50), ms(r.p99)] : ['-', '-', '-']);
+  const body = rows.map((row) => [row.scenario, String(row.conc), ...cells(row.results.herald), ...cells(row.results.floor), ratio(row).toFixed(2)]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (cols: string[]) => cols.map((c, i) => (i < 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ');
+  print(line(head));
+  print(widths.map((w) => '-'.repeat(w)).join('-|-'));
+  for (const b of body) print(line(b));
+  print('cores busy while measured (server + load generator + rest of machine):');
+  const f = (n: number | null) => (typeof n === 'number' && Number.isFinite(n) ? n.toFixed(2) : '?'); // NaN arrives as null
+  const cpu = (r: RunSummary | undefined) => (r ? `${f(r.cpu.server)} + ${f(r.cpu.load)} + ${f(r.cpu.other)}` : '-');
+  for (const row of rows) print(`  ${row.scenario} c${row.conc}: Herald ${cpu(row.results.herald)}, floor ${cpu(row.results.floor)}`);
+}
+
+function ms(v: number): string {
+  return v < 10 ? v.toFixed(2) : v.toFixed(1);
+}
+
+export function check(rows: Row[], scenario: string, conc: number, min: number): Check {
+  const r = ratio(rows.find((row) => row.scenario === scenario && row.conc === conc));
+  const c: Check = { label: `${scenario} at c${conc} >= ${Math.round(min * 100)}% of floor`, ratio: r, min, pass: r >= min };
+  print(`target: ${c.label}: ${Number.isNaN(r) ? 'n/a' : r.toFixed(2)} ${c.pass ? 'PASS' : 'FAIL'}`);
+  return c;
+}
