@@ -5,6 +5,7 @@ import { FHIR_VERSIONS } from './fhir/types.ts';
 import { adapterFor } from './fhir/versions/index.ts';
 import { buildServer } from './http/server.ts';
 import type { BaseContext } from './interactions/index.ts';
+import { searchRegistry } from './search/parameters.ts';
 import { openSqliteStore } from './store/sqlite/index.ts';
 import type { Store } from './store/store.ts';
 
@@ -17,10 +18,12 @@ export async function buildApp(config: Config): Promise<FastifyInstance> {
   const now = () => new Date();
   const bases: BaseContext[] = FHIR_VERSIONS.map((version) => {
     const adapter = adapterFor(version);
+    const defs = loadDefinitions(version);
     return {
       version,
       adapter,
-      defs: loadDefinitions(version),
+      defs,
+      registry: searchRegistry(defs),
       baseUrl: `${config.baseUrl}/fhir/${adapter.pathSegment}`,
       store,
       now,

@@ -28,6 +28,7 @@ interface ElementDefinition {
   max?: string;
   contentReference?: string;
   representation?: string[];
+  isSummary?: boolean;
   type?: { code: string; extension?: Extension[] }[];
   extension?: Extension[];
 }
@@ -105,6 +106,7 @@ function toRawElement(sd: StructureDefinition, e: ElementDefinition, hasChildren
   if (e.contentReference !== undefined) raw.r = e.contentReference.slice(e.contentReference.indexOf('#') + 1);
   if (hasChildren) raw.i = 1;
   if (e.representation?.includes('xmlAttr')) raw.a = 1;
+  if (e.isSummary) raw.s = 1;
   return raw;
 }
 

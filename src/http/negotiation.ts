@@ -7,8 +7,14 @@ import { FhirError, badRequest } from '../fhir/errors.ts';
 const JSON_TYPES = new Set(['application/fhir+json', 'application/json', 'application/json-patch+json']);
 const XML = /(^|\/|\+)xml$/;
 
-/** Parses a request body of a JSON media type; any other media type is a 415. */
+const FORM = 'application/x-www-form-urlencoded';
+
+/**
+ * Parses a request body of a JSON media type (or a form, which only POST _search takes: it comes
+ * back as URLSearchParams); any other media type is a 415.
+ */
 export function parseBody(mediaType: string, text: string): unknown {
+  if (mediaType === FORM) return new URLSearchParams(text);
   if (XML.test(mediaType)) {
     throw new FhirError(415, 'not-supported', 'XML is not supported: send application/fhir+json');
   }

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { badRequest, outcomeOf } from '../fhir/errors.ts';
+import { FhirError, badRequest, outcomeOf } from '../fhir/errors.ts';
 import { type BaseContext, type FhirRequest, type FhirResponse, type Method, route } from '../interactions/index.ts';
 import { FHIR_JSON } from './errors.ts';
 import { checkAcceptable } from './negotiation.ts';
@@ -14,7 +14,7 @@ export function mountBase(app: FastifyInstance, prefix: string, ctx: BaseContext
     const fhirReq = toFhirRequest(req, prefix);
     checkAcceptable(fhirReq.query.get('_format'), req.headers.accept);
     const res = await route(ctx, ctx.store, fhirReq);
-    return send(reply, fhirReq, res, header(req, 'prefer'));
+    return send(reply, fhirReq, res);
   };
   const methods: Method[] = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'];
   app.route({ method: methods, url: prefix, handler });
@@ -38,6 +38,11 @@ function toFhirRequest(req: FastifyRequest, prefix: string): FhirRequest {
     body: req.body,
   };
   if (contentType) out.contentType = contentType;
+  if (req.body instanceof URLSearchParams && !/(^|\/)_search$/.test(path)) {
+    throw new FhirError(415, 'not-supported', `Unsupported Content-Type '${contentType}': send application/fhir+json`);
+  }
+  const prefer = header(req, 'prefer');
+  if (prefer) out.prefer = prefer;
   const ifMatch = header(req, 'if-match');
   const ifNoneMatch = header(req, 'if-none-match');
   const ifNoneExist = header(req, 'if-none-exist');
@@ -55,15 +60,15 @@ function decodePath(raw: string): string {
   }
 }
 
-function send(reply: FastifyReply, req: FhirRequest, res: FhirResponse, prefer: string | undefined): FastifyReply {
+function send(reply: FastifyReply, req: FhirRequest, res: FhirResponse): FastifyReply {
   reply.status(res.status);
   if (res.versionId !== undefined) reply.header('etag', `W/"${res.versionId}"`);
   if (res.lastUpdated) reply.header('last-modified', new Date(res.lastUpdated).toUTCString());
   if (res.location) reply.header('location', res.location).header('content-location', res.location);
   if (res.status === 204 || res.status === 304) return reply.send();
   reply.type(FHIR_JSON);
-  const isWrite = req.method !== 'GET' && req.method !== 'DELETE' && req.path !== '';
-  const wanted = isWrite ? /return=(minimal|representation|OperationOutcome)/i.exec(prefer ?? '')?.[1] : undefined;
+  const isWrite = req.method !== 'GET' && req.method !== 'DELETE' && req.path !== '' && !req.path.endsWith('_search');
+  const wanted = isWrite ? /return=(minimal|representation|OperationOutcome)/i.exec(req.prefer ?? '')?.[1] : undefined;
   if (wanted === 'minimal') return reply.send();
   if (wanted?.toLowerCase() === 'operationoutcome') {
     const what = res.status === 201 ? 'Created' : 'Updated';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { FhirError, asFhirError, badRequest, operationOutcome } from '../fhir/errors.ts';
 import type { Bundle, BundleEntry, Resource } from '../fhir/types.ts';
-import { findMatches, parseCriteria } from './conditional.ts';
+import { findMatches } from './conditional.ts';
 import { type BaseContext, type Db, type FhirRequest, type FhirResponse, type Method, joined } from './context.ts';
 import { assertResourceBody, etagOf } from './resource.ts';
 import { route } from './router.ts';
@@ -131,9 +131,7 @@ async function resolveUrnReferences(ctx: BaseContext, db: Db, entries: BundleEnt
     const req = requests[i]!;
     if (!entry.fullUrl?.startsWith('urn:uuid:') || !entry.resource) continue;
     if (req.method === 'POST') {
-      const id = req.ifNoneExist
-        ? (await findMatches(db, ctx.version, req.path, parseCriteria(req.ifNoneExist)))[0]
-        : undefined;
+      const id = req.ifNoneExist ? (await findMatches(ctx, db, req.path, req.ifNoneExist))[0] : undefined;
       if (!id) req.assignedId = randomUUID();
       map.set(entry.fullUrl, `${req.path}/${id ?? req.assignedId}`);
     } else if (req.method === 'PUT' && /^[^/]+\/[^/]+$/.test(req.path)) {

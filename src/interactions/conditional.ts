@@ -1,52 +1,20 @@
 import { badRequest } from '../fhir/errors.ts';
-import type { FhirVersion, Resource } from '../fhir/types.ts';
-import type { StoreReader, TokenIndexEntry, TokenQuery } from '../store/store.ts';
+import { parseSearch } from '../search/parse.ts';
+import type { BaseContext, Db } from './context.ts';
 
 /**
- * Criteria of conditional interactions (If-None-Exist, conditional update). Until full search lands
- * these support the parameters that identify a resource: `_id` and `identifier`
- * (`system|value`, `|value` for no system, or `value` for any system), ANDed when repeated.
- * Anything else is refused with a 400 rather than silently ignored: a condition that is not
- * evaluated could create duplicates.
+ * Criteria of conditional interactions (If-None-Exist, conditional update) are FHIR search
+ * queries, evaluated by the same search as GET [type]?… — but strictly: a parameter that is not
+ * understood is a 400, never ignored, because an unevaluated condition could create duplicates.
  */
-const SUPPORTED = new Set(['_id', 'identifier']);
-
-/** Index entries written with each version, which conditional criteria are answered from. */
-export function tokensOf(resource: Resource): TokenIndexEntry[] {
-  const out: TokenIndexEntry[] = [{ code: '_id', value: resource.id! }];
-  const identifiers = resource.identifier;
-  if (!Array.isArray(identifiers)) return out;
-  for (const ident of identifiers as { system?: unknown; value?: unknown }[]) {
-    if (typeof ident?.value !== 'string') continue;
-    out.push({ code: 'identifier', value: ident.value, ...(typeof ident.system === 'string' ? { system: ident.system } : {}) });
+export async function findMatches(ctx: BaseContext, db: Db, type: string, criteria: URLSearchParams | string): Promise<string[]> {
+  const query = typeof criteria === 'string' ? new URLSearchParams(criteria.replace(/^\?/, '')) : new URLSearchParams(criteria);
+  for (const name of [...query.keys()]) if (name === '_format' || name === '_pretty') query.delete(name);
+  if ([...query.keys()].length === 0) {
+    throw badRequest('A conditional interaction needs search criteria (e.g. identifier=system|value)');
   }
-  return out;
-}
-
-export function parseCriteria(query: URLSearchParams | string): TokenQuery[] {
-  const params = typeof query === 'string' ? new URLSearchParams(query.replace(/^\?/, '')) : query;
-  const tokens: TokenQuery[] = [];
-  for (const [name, raw] of params) {
-    if (name.startsWith('_format')) continue;
-    if (!SUPPORTED.has(name)) {
-      throw badRequest(`Conditional criteria parameter '${name.slice(0, 80)}' is not supported: use _id or identifier`);
-    }
-    if (raw === '' || raw.includes(',')) throw badRequest(`Conditional criteria '${name}' needs exactly one value`);
-    tokens.push(parseToken(name, raw));
-  }
-  if (tokens.length === 0) throw badRequest('A conditional interaction needs search criteria (e.g. identifier=system|value)');
-  return tokens;
-}
-
-function parseToken(code: string, raw: string): TokenQuery {
-  const bar = raw.indexOf('|');
-  if (code === '_id' || bar < 0) return { code, value: raw };
-  const value = raw.slice(bar + 1);
-  if (value === '') throw badRequest(`Conditional criteria '${code}=${raw.slice(0, 80)}' has no value`);
-  return { code, system: raw.slice(0, bar), value };
-}
-
-/** Ids of live resources matching the criteria (at most 2: enough to tell none, one or many). */
-export function findMatches(db: StoreReader, fv: FhirVersion, type: string, criteria: TokenQuery[]): Promise<string[]> {
-  return db.findByTokens(fv, type, criteria, 2);
+  const request = parseSearch(ctx.registry, [type], query, { strict: true, defaultCount: 2, maxCount: 2, baseUrl: ctx.baseUrl });
+  // At most two: enough to tell none, one and several apart.
+  const page = await db.search(ctx.version, { ...request, count: 2, total: 'none', sort: [], include: [], revinclude: [] });
+  return page.matches.map((m) => m.id);
 }

@@ -1,6 +1,7 @@
 import type { Definitions } from '../fhir/definitions/index.ts';
 import type { VersionAdapter } from '../fhir/versions/index.ts';
 import type { FhirVersion, OperationOutcome, Resource } from '../fhir/types.ts';
+import type { SearchRegistry } from '../search/parameters.ts';
 import type { HistoryPage, HistoryQuery, Store, StoreReader, Transaction } from '../store/store.ts';
 
 /** What one FHIR base (/fhir/R4, /fhir/R4B, /fhir/R5) needs to serve requests. Built once at start. */
@@ -8,6 +9,8 @@ export interface BaseContext {
   version: FhirVersion;
   adapter: VersionAdapter;
   defs: Definitions;
+  /** The version's search parameters, shared by search and the in-memory matcher. */
+  registry: SearchRegistry;
   /** Absolute public URL of this base, no trailing slash, e.g. http://127.0.0.1:8080/fhir/R4. */
   baseUrl: string;
   store: Store;
@@ -30,7 +33,7 @@ export function joined(tx: Transaction, store: Store): Db {
   return {
     read: tx.read,
     vread: tx.vread,
-    findByTokens: tx.findByTokens,
+    search: tx.search,
     transaction: (fn) => fn(tx),
     history: (fv, q) => store.history(fv, q),
   };
@@ -50,6 +53,8 @@ export interface FhirRequest {
   ifMatch?: string;
   ifNoneMatch?: string;
   ifNoneExist?: string;
+  /** The Prefer header (return=…, handling=strict|lenient). */
+  prefer?: string;
   /** Inside a transaction: the id already promised to a `urn:uuid:` create. */
   assignedId?: string;
 }

@@ -3,8 +3,9 @@ import jsonpatch from 'fast-json-patch';
 import { badRequest, gone, notFound, preconditionFailed, unprocessable } from '../fhir/errors.ts';
 import type { Resource } from '../fhir/types.ts';
 import type { StoredVersion, Transaction, WriteMethod } from '../store/store.ts';
-import { findMatches, parseCriteria, tokensOf } from './conditional.ts';
-import type { BaseContext, Db, FhirResponse } from './context.ts';
+import { extractIndex } from '../search/extract.ts';
+import { findMatches } from './conditional.ts';
+import { type BaseContext, type Db, type FhirResponse, joined } from './context.ts';
 import { assertId, assertResourceBody, parseEtag, stamp } from './resource.ts';
 
 /**
@@ -48,10 +49,9 @@ export async function create(
   assignedId?: string,
 ): Promise<FhirResponse> {
   const resource = assertResourceBody(ctx, type, body);
-  const criteria = ifNoneExist === undefined ? undefined : parseCriteria(ifNoneExist);
   return db.transaction(async (tx) => {
-    if (criteria) {
-      const ids = await findMatches(tx, ctx.version, type, criteria);
+    if (ifNoneExist !== undefined) {
+      const ids = await findMatches(ctx, joined(tx, ctx.store), type, ifNoneExist);
       if (ids.length > 1) throw preconditionFailed(`If-None-Exist '${ifNoneExist}' matches more than one ${type}`);
       if (ids.length === 1) return found((await tx.read(ctx.version, type, ids[0]!))!);
     }
@@ -88,9 +88,8 @@ export async function conditionalUpdate(
   body: unknown,
 ): Promise<FhirResponse> {
   const resource = assertResourceBody(ctx, type, body);
-  const criteria = parseCriteria(query);
   return db.transaction(async (tx) => {
-    const ids = await findMatches(tx, ctx.version, type, criteria);
+    const ids = await findMatches(ctx, joined(tx, ctx.store), type, query);
     if (ids.length > 1) throw preconditionFailed(`The criteria match more than one ${type}`);
     const id = ids[0] ?? resource.id ?? randomUUID();
     if (resource.id !== undefined && resource.id !== id) {
@@ -150,7 +149,7 @@ export async function remove(ctx: BaseContext, db: Db, type: string, id: string,
     if (!current || current.deleted) return { status: 204 };
     const versionId = current.versionId + 1;
     const lastUpdated = ctx.now().toISOString();
-    await tx.write(ctx.version, { type, id, versionId, lastUpdated, method: 'DELETE', tokens: [] });
+    await tx.write(ctx.version, { type, id, versionId, lastUpdated, method: 'DELETE' });
     return { status: 204, versionId, lastUpdated };
   });
 }
@@ -175,7 +174,7 @@ async function writeVersion(
   const lastUpdated = ctx.now().toISOString();
   const stored = stamp(resource, id, versionId, lastUpdated);
   const json = JSON.stringify(stored);
-  await tx.write(ctx.version, { type: stored.resourceType, id, versionId, lastUpdated, method, json, tokens: tokensOf(stored) });
+  await tx.write(ctx.version, { type: stored.resourceType, id, versionId, lastUpdated, method, json, index: extractIndex(ctx.registry, stored, { baseUrl: ctx.baseUrl }) });
   const created = !current || current.deleted;
   return {
     status: created ? 201 : 200,

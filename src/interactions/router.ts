@@ -4,6 +4,7 @@ import { capabilityStatement } from './capabilities.ts';
 import type { BaseContext, Db, FhirRequest, FhirResponse } from './context.ts';
 import { conditionalUpdate, create, patch, read, remove, update, vread } from './crud.ts';
 import { history } from './history.ts';
+import { search } from './search.ts';
 import { assertType } from './resource.ts';
 
 /**
@@ -18,6 +19,11 @@ export async function route(ctx: BaseContext, db: Db, req: FhirRequest): Promise
 
   if (first === undefined) {
     if (req.method === 'POST') return processBundle(ctx, db, req.body);
+    if (req.method === 'GET') return search(ctx, db, req.query, { strict: isStrict(req) });
+    throw methodNotAllowed(req);
+  }
+  if (first === '_search' && second === undefined) {
+    if (req.method === 'POST') return search(ctx, db, searchParams(req), { strict: isStrict(req) });
     throw methodNotAllowed(req);
   }
   if (first === 'metadata' && second === undefined) {
@@ -30,6 +36,10 @@ export async function route(ctx: BaseContext, db: Db, req: FhirRequest): Promise
   }
   assertType(ctx, first);
   if (second === undefined) return typeLevel(ctx, db, req, first);
+  if (second === '_search' && third === undefined) {
+    if (req.method === 'POST') return search(ctx, db, searchParams(req), { type: first, strict: isStrict(req) });
+    throw methodNotAllowed(req);
+  }
   if (second === '_history' && third === undefined) {
     if (req.method === 'GET') return history(ctx, db, req.query, first);
     throw methodNotAllowed(req);
@@ -51,7 +61,7 @@ function typeLevel(ctx: BaseContext, db: Db, req: FhirRequest, type: string): Pr
       }
       return conditionalUpdate(ctx, db, type, req.query, req.body);
     case 'GET':
-      throw new FhirError(501, 'not-supported', `Search is not supported yet (GET ${type})`);
+      return search(ctx, db, req.query, { type, strict: isStrict(req) });
     default:
       throw methodNotAllowed(req);
   }
@@ -73,6 +83,19 @@ function instanceLevel(ctx: BaseContext, db: Db, req: FhirRequest, type: string,
     default:
       throw methodNotAllowed(req);
   }
+}
+
+/** `Prefer: handling=strict` turns ignored search parameters into errors (search.html#errors). */
+const isStrict = (req: FhirRequest) => /handling\s*=\s*strict/i.test(req.prefer ?? '');
+
+/** POST _search: parameters from the form body and the URL together. */
+function searchParams(req: FhirRequest): URLSearchParams {
+  const merged = new URLSearchParams(req.query);
+  if (req.body instanceof URLSearchParams) for (const [k, v] of req.body) merged.append(k, v);
+  else if (req.body !== undefined) {
+    throw new FhirError(415, 'not-supported', 'POST _search takes application/x-www-form-urlencoded parameters');
+  }
+  return merged;
 }
 
 const methodNotAllowed = (req: FhirRequest) =>

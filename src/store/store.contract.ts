@@ -1,11 +1,23 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { type Condition, type SearchParam, type SearchRequest, emptyIndexRows } from '../search/types.ts';
 import type { NewVersion, Store } from './store.ts';
 
 /**
  * The behaviour every Store must have. Each implementation's test file calls this with a factory
  * for a fresh, empty store; nothing here may know which implementation it is testing.
  */
+const searchAll = (type: string): SearchRequest => ({
+  types: [type],
+  conditions: [],
+  sort: [],
+  count: 100,
+  include: [],
+  revinclude: [],
+  total: 'accurate',
+  ignored: [],
+});
+
 export function storeContract(name: string, open: () => Promise<Store>): void {
   describe(`Store contract: ${name}`, () => {
     let store: Store;
@@ -100,33 +112,59 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       assert.equal((await store.vread('R4', 'Patient', 'del', 1))?.deleted, false);
     });
 
-    it('finds current resources by token entries, ANDed, and forgets entries of replaced versions', async () => {
-      const tokens = (value: string) => [
-        { code: 'identifier', system: 'urn:sys', value },
-        { code: 'identifier', value: 'nosys' },
-      ];
-      await store.transaction(async (tx) => {
-        await tx.write('R4B', { ...v('t1', 1), tokens: tokens('x') });
-        await tx.write('R4B', { ...v('t2', 1), tokens: tokens('y') });
+    it('searches current, live resources by index rows, ANDed, forgetting rows of replaced versions', async () => {
+      const rows = (value: string) => ({
+        ...emptyIndexRows(),
+        token: [
+          { code: 'identifier', system: 'urn:sys', value, text: null },
+          { code: 'identifier', system: null, value: 'nosys', text: null },
+        ],
       });
-      const find = (q: { code: string; system?: string; value: string }[]) =>
-        store.findByTokens('R4B', 'Patient', q, 10).then((ids) => ids.sort());
-      assert.deepEqual(await find([{ code: 'identifier', system: 'urn:sys', value: 'x' }]), ['t1']);
-      assert.deepEqual(await find([{ code: 'identifier', value: 'x' }]), ['t1']);
-      assert.deepEqual(await find([{ code: 'identifier', system: '', value: 'nosys' }]), ['t1', 't2']);
-      assert.deepEqual(await find([{ code: 'identifier', system: 'other', value: 'x' }]), []);
-      assert.deepEqual(
-        await find([
-          { code: 'identifier', value: 'x' },
-          { code: 'identifier', value: 'nosys' },
-        ]),
-        ['t1'],
-      );
-      await store.transaction(async (tx) => tx.write('R4B', { ...v('t1', 2), tokens: tokens('z') }));
-      assert.deepEqual(await find([{ code: 'identifier', value: 'x' }]), []);
-      await store.transaction(async (tx) => tx.write('R4B', { ...v('t2', 2), method: 'DELETE', json: undefined, tokens: [] }));
-      assert.deepEqual(await find([{ code: 'identifier', value: 'nosys' }]), ['t1']);
-      assert.deepEqual(await store.findByTokens('R4', 'Patient', [{ code: 'identifier', value: 'z' }], 10), []);
+      await store.transaction(async (tx) => {
+        await tx.write('R4B', { ...v('t1', 1), index: rows('x') });
+        await tx.write('R4B', { ...v('t2', 1), index: rows('y') });
+      });
+      const identifier: SearchParam = { code: 'identifier', type: 'token', url: 'urn:test', targets: [] };
+      const tokenCond = (system: string | null | undefined, value: string): Condition => ({
+        kind: 'param',
+        param: identifier,
+        values: [{ kind: 'token', ...(system === undefined ? {} : { system }), value }],
+      });
+      const find = (fv: 'R4' | 'R4B', ...conditions: Condition[]) =>
+        store.search(fv, { ...searchAll('Patient'), conditions }).then((p) => p.matches.map((m) => m.id).sort());
+      assert.deepEqual(await find('R4B', tokenCond('urn:sys', 'x')), ['t1']);
+      assert.deepEqual(await find('R4B', tokenCond(undefined, 'x')), ['t1']);
+      assert.deepEqual(await find('R4B', tokenCond(null, 'nosys')), ['t1', 't2']);
+      assert.deepEqual(await find('R4B', tokenCond('other', 'x')), []);
+      assert.deepEqual(await find('R4B', tokenCond(undefined, 'x'), tokenCond(undefined, 'nosys')), ['t1']);
+      await store.transaction(async (tx) => tx.write('R4B', { ...v('t1', 2), index: rows('z') }));
+      assert.deepEqual(await find('R4B', tokenCond(undefined, 'x')), []);
+      await store.transaction(async (tx) => tx.write('R4B', { ...v('t2', 2), method: 'DELETE', json: undefined }));
+      assert.deepEqual(await find('R4B', tokenCond(undefined, 'nosys')), ['t1']);
+      assert.deepEqual(await find('R4', tokenCond(undefined, 'z')), []);
+    });
+
+    it('pages search results with cursors in both directions, stable under inserts', async () => {
+      await store.transaction(async (tx) => {
+        for (let i = 0; i < 7; i++) await tx.write('R5', { ...v(`p${i}`, 1), type: 'Group' });
+      });
+      const req = { ...searchAll('Group'), count: 3 };
+      const first = await store.search('R5', req);
+      assert.deepEqual(first.matches.map((m) => m.id), ['p0', 'p1', 'p2']);
+      assert.equal(first.total, 7);
+      assert.equal(first.previous, undefined);
+      await store.transaction(async (tx) => tx.write('R5', { ...v('p00', 1), type: 'Group' }));
+      const second = await store.search('R5', req, first.next);
+      assert.deepEqual(second.matches.map((m) => m.id), ['p3', 'p4', 'p5']);
+      const third = await store.search('R5', req, second.next);
+      assert.deepEqual(third.matches.map((m) => m.id), ['p6']);
+      assert.equal(third.next, undefined);
+      const back = await store.search('R5', req, second.previous);
+      // The page before p3 now holds the resource inserted since the first page.
+      assert.deepEqual(back.matches.map((m) => m.id), ['p00', 'p1', 'p2']);
+      const start = await store.search('R5', req, back.previous);
+      assert.deepEqual(start.matches.map((m) => m.id), ['p0']);
+      assert.equal(start.previous, undefined);
     });
 
     it('pages history newest first with a stable cursor, by instance, type and system', async () => {

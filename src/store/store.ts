@@ -1,4 +1,5 @@
 import type { FhirVersion } from '../fhir/types.ts';
+import type { IndexRows, SearchRequest } from '../search/types.ts';
 
 /**
  * Persistence behind one small interface. The store knows resources only as JSON text plus the
@@ -23,13 +24,6 @@ export interface StoredVersion {
   json?: string;
 }
 
-/** A token-shaped index entry (search parameter code, system, value) written with a version. */
-export interface TokenIndexEntry {
-  code: string;
-  system?: string;
-  value: string;
-}
-
 export interface NewVersion {
   type: string;
   id: string;
@@ -38,15 +32,8 @@ export interface NewVersion {
   method: WriteMethod;
   /** The resource as JSON text, meta already set; absent for a deletion. */
   json?: string;
-  /** Search index entries for this version; replace those of the previous version. */
-  tokens?: TokenIndexEntry[];
-}
-
-export interface TokenQuery {
-  code: string;
-  /** undefined: any system; '': no system; otherwise that system. */
-  system?: string;
-  value: string;
+  /** Search index rows of this version; they replace those of the previous version. */
+  index?: IndexRows;
 }
 
 export interface HistoryQuery {
@@ -68,13 +55,33 @@ export interface HistoryPage {
   total: number;
 }
 
+/**
+ * Where a page of search results starts: after (next) or before (previous) the row whose sort key
+ * values are `keys`. Opaque to clients; encoded into paging links.
+ */
+export interface SearchCursor {
+  direction: 'next' | 'previous';
+  keys: (string | number)[];
+}
+
+export interface SearchPage {
+  /** The matches of this page, in sort order. */
+  matches: StoredVersion[];
+  /** Resources added by _include / _revinclude (current versions, no duplicates of matches). */
+  included: StoredVersion[];
+  /** Number of matches in all pages, unless the request said _total=none. */
+  total?: number;
+  next?: SearchCursor;
+  previous?: SearchCursor;
+}
+
 /** Reads, available both on the store and inside a transaction. */
 export interface StoreReader {
   /** The latest version (possibly a deletion), or undefined if the resource never existed. */
   read(fv: FhirVersion, type: string, id: string): Promise<StoredVersion | undefined>;
   vread(fv: FhirVersion, type: string, id: string, versionId: number): Promise<StoredVersion | undefined>;
-  /** Ids of current, non-deleted resources of a type having all of the given token entries. */
-  findByTokens(fv: FhirVersion, type: string, tokens: TokenQuery[], limit: number): Promise<string[]>;
+  /** One page of a FHIR search over current, live resources (see search/types.ts). */
+  search(fv: FhirVersion, request: SearchRequest, cursor?: SearchCursor): Promise<SearchPage>;
 }
 
 export interface Transaction extends StoreReader {

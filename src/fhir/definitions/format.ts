@@ -22,6 +22,8 @@ export interface RawElement {
   i?: 1;
   /** 1 for XML attributes (Element.id, Extension.url): JSON has no `_name` sibling for them. */
   a?: 1;
+  /** 1 when the element is part of the summary (`_summary=true`). */
+  s?: 1;
 }
 
 /** A complex type or resource: its base type and element tables keyed by path (root first). */

@@ -27,6 +27,8 @@ export interface ElementDef {
   readonly repeating: boolean;
   /** For choice elements, this element's bit among its table's choices; otherwise 0. */
   readonly choiceBit: number;
+  /** Part of the summary view (`_summary=true`): isSummary in the definition, or mandatory. */
+  readonly summary: boolean;
 }
 
 /**
@@ -168,6 +170,7 @@ function fillTable(context: Context, table: MutableTable, children: readonly Raw
       max,
       repeating: max !== 1,
       choiceBit: isChoice ? nextChoiceBit : 0,
+      summary: child.s === 1 || (child.m ?? 0) > 0,
     };
     if (isChoice) nextChoiceBit <<= 1;
     const keys = addProps(context, table, child, element, isChoice);

@@ -9,11 +9,12 @@ import type {
   Store,
   StoreReader,
   StoredVersion,
-  TokenQuery,
   Transaction,
   WriteMethod,
 } from '../store.ts';
+import { createIndexWriter } from './index-writer.ts';
 import { MIGRATIONS } from './migrations.ts';
+import { searchSqlite } from './search.ts';
 import { createWriteQueue } from './writer.ts';
 
 export interface SqliteOptions {
@@ -63,16 +64,20 @@ export function openSqliteStore(options: SqliteOptions): Store {
   const insert = db.prepare(
     'INSERT INTO resource_versions (fv, type, id, vid, last_updated, method, body) VALUES (?, ?, ?, ?, ?, ?, ?)',
   );
-  const deleteTokens = db.prepare('DELETE FROM token_index WHERE fv = ? AND type = ? AND id = ?');
-  const insertToken = db.prepare('INSERT INTO token_index (fv, type, code, system, value, id) VALUES (?, ?, ?, ?, ?, ?)');
+  const upsertCurrent = db.prepare(
+    `INSERT INTO resources (fv, type, id, vid, seq, last_updated, deleted) VALUES (?, ?, ?, ?, ?, ?, ?)
+     ON CONFLICT (fv, type, id) DO UPDATE SET vid = excluded.vid, seq = excluded.seq,
+       last_updated = excluded.last_updated, deleted = excluded.deleted`,
+  );
+  const index = createIndexWriter(db);
   const queue = createWriteQueue(db);
 
   const tx: Transaction = {
     ...txReader,
     async write(fv: FhirVersion, v: NewVersion) {
-      insert.run(fv, v.type, v.id, v.versionId, v.lastUpdated, v.method, v.json ?? null);
-      deleteTokens.run(fv, v.type, v.id);
-      for (const t of v.tokens ?? []) insertToken.run(fv, v.type, t.code, t.system ?? '', t.value, v.id);
+      const { lastInsertRowid } = insert.run(fv, v.type, v.id, v.versionId, v.lastUpdated, v.method, v.json ?? null);
+      upsertCurrent.run(fv, v.type, v.id, v.versionId, lastInsertRowid, v.lastUpdated, v.json === undefined ? 1 : 0);
+      index.replace(fv, v.type, v.id, v.json === undefined ? undefined : v.index, v.versionId === 1);
     },
   };
 
@@ -107,8 +112,8 @@ function createReader(db: Database.Database): StoreReader {
       const row = vread.get(fv, type, id, versionId);
       return row && toVersion(row);
     },
-    async findByTokens(fv, type, tokens, limit) {
-      return findByTokens(db, fv, type, tokens, limit);
+    async search(fv, request, cursor) {
+      return searchSqlite(db, fv, request, cursor);
     },
   };
 }
@@ -127,23 +132,6 @@ function migrate(db: Database.Database): void {
     }
   });
   apply.immediate();
-}
-
-function findByTokens(db: Database.Database, fv: string, type: string, tokens: TokenQuery[], limit: number): string[] {
-  const where: string[] = [];
-  const args: unknown[] = [];
-  for (const t of tokens) {
-    let clause = 'SELECT id FROM token_index WHERE fv = ? AND type = ? AND code = ? AND value = ?';
-    args.push(fv, type, t.code, t.value);
-    if (t.system !== undefined) {
-      clause += ' AND system = ?';
-      args.push(t.system);
-    }
-    where.push(clause);
-  }
-  const sql = `${where.join(' INTERSECT ')} LIMIT ?`;
-  args.push(limit);
-  return db.prepare<unknown[], { id: string }>(sql).all(...args).map((r) => r.id);
 }
 
 function history(db: Database.Database, fv: string, q: HistoryQuery): HistoryPage {

@@ -1,0 +1,107 @@
+import { badRequest } from '../fhir/errors.ts';
+import type { Bundle, BundleEntry, OperationOutcome, Resource } from '../fhir/types.ts';
+import { parseSearch } from '../search/parse.ts';
+import type { SearchRequest } from '../search/types.ts';
+import type { SearchCursor, StoredVersion } from '../store/store.ts';
+import type { BaseContext, Db, FhirResponse } from './context.ts';
+import { subset } from './summary.ts';
+
+/**
+ * Type-level and system-level search (GET, or POST to _search): parse the query with the
+ * version's search parameters, let the store find one page, and build the searchset Bundle with
+ * paging links that carry the store's keyset cursor.
+ */
+export async function search(
+  ctx: BaseContext,
+  db: Db,
+  query: URLSearchParams,
+  options: { type?: string; strict: boolean },
+): Promise<FhirResponse> {
+  const types = options.type ? [options.type] : systemTypes(ctx, query);
+  const request = parseSearch(ctx.registry, types, query, {
+    strict: options.strict,
+    defaultCount: ctx.defaultPageSize,
+    maxCount: ctx.maxPageSize,
+    baseUrl: ctx.baseUrl,
+  });
+  const cursor = decodeCursor(query.get('_cursor'));
+  const page = await db.search(ctx.version, request, cursor);
+  const path = options.type ?? '';
+  const link = [{ relation: 'self', url: pageUrl(ctx, path, query) }];
+  if (page.previous) link.push({ relation: 'previous', url: pageUrl(ctx, path, query, page.previous) });
+  if (page.next) link.push({ relation: 'next', url: pageUrl(ctx, path, query, page.next) });
+  const entry: BundleEntry[] = [
+    ...page.matches.map((v) => entryOf(ctx, request, v, 'match')),
+    ...page.included.map((v) => entryOf(ctx, request, v, 'include')),
+  ];
+  const outcome = ignoredOutcome(request);
+  if (outcome) entry.push({ resource: outcome, search: { mode: 'outcome' } });
+  const bundle: Bundle = {
+    resourceType: 'Bundle',
+    type: 'searchset',
+    timestamp: ctx.now().toISOString(),
+    ...(page.total !== undefined ? { total: page.total } : {}),
+    link,
+    ...(entry.length ? { entry } : {}),
+  };
+  return { status: 200, resource: bundle };
+}
+
+/** System search covers the `_type` list, or every resource type of the version. */
+function systemTypes(ctx: BaseContext, query: URLSearchParams): string[] {
+  const raw = query.getAll('_type').flatMap((v) => v.split(','));
+  if (raw.length === 0) return [...ctx.defs.resourceTypes];
+  for (const t of raw) {
+    if (!ctx.defs.isResourceType(t)) throw badRequest(`_type: unknown resource type '${t.slice(0, 80)}'`, ['_type']);
+  }
+  return raw;
+}
+
+function entryOf(ctx: BaseContext, request: SearchRequest, v: StoredVersion, mode: 'match' | 'include'): BundleEntry {
+  const resource = subset(ctx.defs, JSON.parse(v.json!) as Resource, request.summary, request.elements);
+  return { fullUrl: `${ctx.baseUrl}/${v.type}/${v.id}`, resource, search: { mode } };
+}
+
+function ignoredOutcome(request: SearchRequest): OperationOutcome | undefined {
+  if (request.ignored.length === 0) return undefined;
+  return {
+    resourceType: 'OperationOutcome',
+    issue: request.ignored.map((i) => ({
+      severity: 'warning',
+      code: 'not-supported',
+      diagnostics: `Parameter '${i.name}' was ignored: ${i.reason}`,
+      expression: [i.name],
+    })),
+  };
+}
+
+function pageUrl(ctx: BaseContext, path: string, query: URLSearchParams, cursor?: SearchCursor): string {
+  const q = new URLSearchParams(query);
+  q.delete('_cursor');
+  if (cursor) q.set('_cursor', encodeCursor(cursor));
+  const qs = q.toString();
+  return `${ctx.baseUrl}${path ? `/${path}` : ''}${qs ? `?${qs}` : ''}`;
+}
+
+/** Cursors travel as base64url JSON; infinite sort sentinels are written as strings. */
+function encodeCursor(c: SearchCursor): string {
+  const keys = c.keys.map((k) => (typeof k === 'number' && !Number.isFinite(k) ? { n: String(k) } : k));
+  return Buffer.from(JSON.stringify({ d: c.direction === 'next' ? 'n' : 'p', k: keys })).toString('base64url');
+}
+
+function decodeCursor(raw: string | null): SearchCursor | undefined {
+  if (raw === null) return undefined;
+  try {
+    const parsed = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as { d: string; k: unknown[] };
+    if ((parsed.d !== 'n' && parsed.d !== 'p') || !Array.isArray(parsed.k)) throw new Error('shape');
+    const keys = parsed.k.map((k) => {
+      if (typeof k === 'string' || typeof k === 'number') return k;
+      const n = (k as { n?: string }).n;
+      if (n === 'Infinity' || n === '-Infinity') return Number(n);
+      throw new Error('key');
+    });
+    return { direction: parsed.d === 'n' ? 'next' : 'previous', keys };
+  } catch {
+    throw badRequest('Invalid paging cursor: follow the next/previous links as given', ['_cursor']);
+  }
+}

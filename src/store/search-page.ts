@@ -1,0 +1,133 @@
+import { badRequest } from '../fhir/errors.ts';
+import type { SearchParam, SearchRequest, SortKey } from '../search/types.ts';
+import { ConditionCompiler, type Dialect, type Sql } from './search-sql.ts';
+import type { SearchCursor } from './store.ts';
+
+/**
+ * The SQL of one search page: matches in sort order, cut by a keyset cursor so that paging links
+ * stay exact while data changes (no offsets). Every sort ends with (type, id), which makes the
+ * order total. Sort values are made non-null with sentinels so that missing values sort last in
+ * either direction and keyset comparisons stay simple.
+ */
+
+const HIGH_TEXT = '\u{10FFFF}';
+const LOW_TEXT = '';
+
+interface SortColumn {
+  sql: string;
+  args: unknown[];
+  descending: boolean;
+}
+
+const SORT_TABLE: Partial<Record<SearchParam['type'], { table: string; asc: string; desc: string; text: boolean }>> = {
+  string: { table: 'sp_string', asc: 'min(s.norm)', desc: 'max(s.norm)', text: true },
+  token: { table: 'sp_token', asc: 'min(s.value)', desc: 'max(s.value)', text: true },
+  uri: { table: 'sp_uri', asc: 'min(s.value)', desc: 'max(s.value)', text: true },
+  reference: {
+    table: 'sp_reference',
+    asc: "min(coalesce(s.target_type || '/' || s.target_id, s.url))",
+    desc: "max(coalesce(s.target_type || '/' || s.target_id, s.url))",
+    text: true,
+  },
+  date: { table: 'sp_date', asc: 'min(s.lo)', desc: 'max(s.hi)', text: false },
+  number: { table: 'sp_number', asc: 'min(s.value)', desc: 'max(s.value)', text: false },
+  quantity: { table: 'sp_quantity', asc: 'min(s.value)', desc: 'max(s.value)', text: false },
+};
+
+function sortColumn(key: SortKey): SortColumn {
+  const { param, descending } = key;
+  if (param.code === '_id') return { sql: 'r.id', args: [], descending };
+  if (param.code === '_lastUpdated') return { sql: 'r.last_updated', args: [], descending };
+  const t = SORT_TABLE[param.type];
+  if (!t) throw new Error(`cannot sort by ${param.type} parameter ${param.code}`);
+  const sentinel = t.text ? (descending ? LOW_TEXT : HIGH_TEXT) : descending ? -Infinity : Infinity;
+  return {
+    sql: `coalesce((SELECT ${descending ? t.desc : t.asc} FROM ${t.table} s WHERE s.fv = r.fv AND s.type = r.type AND s.id = r.id AND s.code = ?), ?)`,
+    args: [param.code, sentinel],
+    descending,
+  };
+}
+
+function whereClause(fv: string, req: SearchRequest, dialect: Dialect): Sql {
+  const args: unknown[] = [fv, ...req.types];
+  const compiler = new ConditionCompiler(dialect);
+  const conds = req.conditions.map((c) => compiler.condition(c, 'r', args));
+  const sql = [`r.fv = ?`, `r.type IN (${req.types.map(() => '?').join(', ')})`, 'r.deleted = 0', ...conds].join(' AND ');
+  return { sql, args };
+}
+
+export function countQuery(fv: string, req: SearchRequest, dialect: Dialect): Sql {
+  const where = whereClause(fv, req, dialect);
+  return { sql: `SELECT count(*) AS n FROM resources r WHERE ${where.sql}`, args: where.args };
+}
+
+/** Rows: type, id, vid, last_updated, method, body, k0..kn (the sort key values). */
+export function pageQuery(fv: string, req: SearchRequest, dialect: Dialect, cursor?: SearchCursor): Sql & { keyCount: number } {
+  const columns: SortColumn[] = [
+    ...req.sort.map(sortColumn),
+    { sql: 'r.type', args: [], descending: false },
+    { sql: 'r.id', args: [], descending: false },
+  ];
+  if (cursor && cursor.keys.length !== columns.length) {
+    throw badRequest('The paging cursor does not fit this search: follow the next/previous links as given', ['_cursor']);
+  }
+  const where = whereClause(fv, req, dialect);
+  const keySelect = columns.map((c, i) => `${c.sql} AS k${i}`).join(', ');
+  // Paging backwards walks the order in reverse from the cursor; the caller restores the order.
+  const backwards = cursor?.direction === 'previous';
+  const dirs = columns.map((c) => (c.descending !== backwards ? 'DESC' : 'ASC'));
+  const after = cursor ? `WHERE ${keyset(columns.length, dirs)}` : '';
+  const order = columns.map((_, i) => `q.k${i} ${dirs[i]}`).join(', ');
+  const sql = `SELECT q.*, v.last_updated, v.method, v.body FROM (
+      SELECT r.type, r.id, r.vid, ${keySelect} FROM resources r WHERE ${where.sql}
+    ) q JOIN resource_versions v ON v.fv = ? AND v.type = q.type AND v.id = q.id AND v.vid = q.vid
+    ${after} ORDER BY ${order} LIMIT ?`;
+  // Arguments in the order their placeholders appear; the caller appends LIMIT's.
+  const args = [...columns.flatMap((c) => c.args), ...where.args, fv, ...(cursor ? keysetArgs(cursor.keys) : [])];
+  return { sql, args, keyCount: columns.length };
+}
+
+/** (k0, k1, …) after the cursor in the given directions: k0 beyond, or k0 equal and k1 beyond, … */
+function keyset(n: number, dirs: string[]): string {
+  const ors: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const eqs = Array.from({ length: i }, (_, j) => `q.k${j} = ?`);
+    eqs.push(`q.k${i} ${dirs[i] === 'ASC' ? '>' : '<'} ?`);
+    ors.push(`(${eqs.join(' AND ')})`);
+  }
+  return `(${ors.join(' OR ')})`;
+}
+
+function keysetArgs(keys: (string | number)[]): unknown[] {
+  const out: unknown[] = [];
+  for (let i = 0; i < keys.length; i++) out.push(...keys.slice(0, i + 1));
+  return out;
+}
+
+/** Targets of the references of `ids` (all of `sourceType`), by `code` or every reference code. */
+export function includeQuery(fv: string, sourceType: string, ids: string[], code?: string, targetType?: string): Sql {
+  const args: unknown[] = [fv, sourceType, ...ids];
+  let sql = `SELECT DISTINCT target_type AS type, target_id AS id FROM sp_reference
+    WHERE fv = ? AND type = ? AND id IN (${ids.map(() => '?').join(', ')}) AND target_id IS NOT NULL`;
+  if (code) {
+    sql += ' AND code = ?';
+    args.push(code);
+  }
+  if (targetType) {
+    sql += ' AND target_type = ?';
+    args.push(targetType);
+  }
+  return { sql, args };
+}
+
+/** Resources of `sourceType` whose references (by `code`, or any) point at `targetType`/`ids`. */
+export function revincludeQuery(fv: string, sourceType: string, targetType: string, ids: string[], code?: string): Sql {
+  const args: unknown[] = [fv, sourceType, targetType, ...ids];
+  let sql = `SELECT DISTINCT type, id FROM sp_reference
+    WHERE fv = ? AND type = ? AND target_type = ? AND target_id IN (${ids.map(() => '?').join(', ')})`;
+  if (code) {
+    sql += ' AND code = ?';
+    args.push(code);
+  }
+  return { sql, args };
+}

@@ -1,0 +1,295 @@
+import type { Condition, SearchParam, SearchValue } from '../search/types.ts';
+
+/**
+ * FHIR search conditions as SQL over the index tables (see sqlite/migrations.ts), shared by every
+ * SQL store. The row predicates here are the SQL twin of search/compare.ts: the shared case table
+ * (search/cases.ts) runs against both, so they cannot drift apart.
+ *
+ * Placeholders are `?`; a dialect converts them if it must. `r` is the alias of the `resources`
+ * row being tested; nested conditions (chains, _has) get fresh aliases.
+ */
+export interface Dialect {
+  /** SQL true when `haystack` contains `needle` (both SQL expressions). */
+  contains(haystack: string, needle: string): string;
+}
+
+export interface Sql {
+  sql: string;
+  args: unknown[];
+}
+
+const TABLE: Record<string, string> = {
+  string: 'sp_string',
+  token: 'sp_token',
+  reference: 'sp_reference',
+  date: 'sp_date',
+  number: 'sp_number',
+  quantity: 'sp_quantity',
+  uri: 'sp_uri',
+};
+
+/** Upper bound of every string that starts with a prefix (BINARY collation). */
+const AFTER_PREFIX = '\u{10FFFF}';
+
+export class ConditionCompiler {
+  private aliases = 0;
+  constructor(private readonly dialect: Dialect) {}
+
+  /** SQL true when the resource aliased `r` satisfies the condition. */
+  condition(c: Condition, r: string, args: unknown[]): string {
+    if (c.kind === 'chain') return this.chain(c, r, args);
+    if (c.kind === 'has') return this.has(c, r, args);
+    const missing = c.values.find((v) => v.kind === 'missing');
+    if (missing && missing.kind === 'missing') return this.missing(c.param, r, missing.missing, args);
+    if (c.modifier === 'not') return `NOT ${this.exists(c.param, undefined, c.values, r, args)}`;
+    return this.exists(c.param, c.modifier, c.values, r, args);
+  }
+
+  private alias(): string {
+    return `x${++this.aliases}`;
+  }
+
+  private missing(param: SearchParam, r: string, missing: boolean, args: unknown[]): string {
+    const codes = param.type === 'composite' ? [`${param.code}#0`] : [param.code];
+    const tableType = param.type === 'composite' ? param.components![0]!.param.type : param.type;
+    const t = this.alias();
+    args.push(codes[0]);
+    const sql = `EXISTS (SELECT 1 FROM ${TABLE[tableType]} ${t} WHERE ${own(t, r)} AND ${t}.code = ?)`;
+    return missing ? `NOT ${sql}` : sql;
+  }
+
+  /** Some row of `param` matches one of the values (ORed). */
+  private exists(param: SearchParam, modifier: string | undefined, values: SearchValue[], r: string, args: unknown[]): string {
+    if (param.type === 'composite') return this.composite(param, values, r, args);
+    const t = this.alias();
+    const code = modifier === 'of-type' ? `${param.code}:of-type` : param.code;
+    args.push(code);
+    const ors = values.map((v) => `(${this.row(t, v, modifier, args)})`);
+    return `EXISTS (SELECT 1 FROM ${TABLE[param.type]} ${t} WHERE ${own(t, r)} AND ${t}.code = ? AND (${ors.join(' OR ')}))`;
+  }
+
+  private composite(param: SearchParam, values: SearchValue[], r: string, args: unknown[]): string {
+    const comps = param.components!;
+    const ors = values.map((v) => {
+      if (v.kind !== 'composite') return '0';
+      const aliases = comps.map(() => this.alias());
+      const from = comps.map((c, i) => `${TABLE[c.param.type]} ${aliases[i]}`).join(', ');
+      const where: string[] = [];
+      comps.forEach((c, i) => {
+        const a = aliases[i]!;
+        where.push(i === 0 ? own(a, r) : `${a}.fv = ${aliases[0]}.fv AND ${a}.type = ${aliases[0]}.type AND ${a}.id = ${aliases[0]}.id AND ${a}.grp = ${aliases[0]}.grp`);
+        args.push(`${param.code}#${i}`);
+        where.push(`${a}.code = ?`);
+        where.push(`(${this.row(a, v.parts[i]!, undefined, args)})`);
+      });
+      return `EXISTS (SELECT 1 FROM ${from} WHERE ${where.join(' AND ')})`;
+    });
+    return `(${ors.join(' OR ')})`;
+  }
+
+  /** subject:Patient.name=x: a reference of `param` points at a live target satisfying `inner`. */
+  private chain(c: Extract<Condition, { kind: 'chain' }>, r: string, args: unknown[]): string {
+    const x = this.alias();
+    const t = this.alias();
+    args.push(c.param.code, ...c.targetTypes);
+    const inner = this.condition(c.inner, t, args);
+    return `EXISTS (SELECT 1 FROM sp_reference ${x} JOIN resources ${t} ON ${t}.fv = ${x}.fv AND ${t}.type = ${x}.target_type AND ${t}.id = ${x}.target_id AND ${t}.deleted = 0
+      WHERE ${own(x, r)} AND ${x}.code = ? AND ${x}.target_type IN (${c.targetTypes.map(() => '?').join(', ')}) AND ${inner})`;
+  }
+
+  /** _has:Observation:subject:code=x: a live Observation referencing this resource by `subject` satisfies `inner`. */
+  private has(c: Extract<Condition, { kind: 'has' }>, r: string, args: unknown[]): string {
+    const x = this.alias();
+    const s = this.alias();
+    args.push(c.sourceType, c.param.code);
+    const inner = this.condition(c.inner, s, args);
+    return `EXISTS (SELECT 1 FROM sp_reference ${x} JOIN resources ${s} ON ${s}.fv = ${x}.fv AND ${s}.type = ${x}.type AND ${s}.id = ${x}.id AND ${s}.deleted = 0
+      WHERE ${x}.fv = ${r}.fv AND ${x}.type = ? AND ${x}.code = ? AND ${x}.target_type = ${r}.type AND ${x}.target_id = ${r}.id AND ${inner})`;
+  }
+
+  /** One index row (alias t) against one search value. */
+  private row(t: string, v: SearchValue, modifier: string | undefined, args: unknown[]): string {
+    switch (v.kind) {
+      case 'string':
+        return stringRow(t, v.value, modifier, args, this.dialect);
+      case 'token':
+        return tokenRow(t, v, modifier, args);
+      case 'reference':
+        return referenceRow(t, v, args);
+      case 'date':
+        return rangeRow(`${t}.lo`, `${t}.hi`, v, args);
+      case 'number':
+      case 'quantity':
+        return quantityRow(t, v, args);
+      case 'uri':
+        return uriRow(t, v.value, modifier, args);
+      default:
+        return '0';
+    }
+  }
+}
+
+/** Rows belonging to the resource aliased r. */
+const own = (t: string, r: string) => `${t}.fv = ${r}.fv AND ${t}.type = ${r}.type AND ${t}.id = ${r}.id`;
+
+function prefixRange(col: string, prefix: string, args: unknown[]): string {
+  args.push(prefix, prefix + AFTER_PREFIX);
+  return `${col} >= ? AND ${col} < ?`;
+}
+
+function stringRow(t: string, value: string, modifier: string | undefined, args: unknown[], d: Dialect): string {
+  if (modifier === 'exact') {
+    args.push(value);
+    return `${t}.exact = ?`;
+  }
+  if (modifier === 'contains') {
+    args.push(value);
+    return d.contains(`${t}.norm`, '?');
+  }
+  return prefixRange(`${t}.norm`, value, args);
+}
+
+function tokenRow(t: string, v: Extract<SearchValue, { kind: 'token' }>, modifier: string | undefined, args: unknown[]): string {
+  if (modifier === 'text') return prefixRange(`${t}.text`, v.value ?? '', args);
+  if (modifier === 'of-type') {
+    args.push(`${v.typeSystem ?? ''}|${v.typeCode ?? ''}`, v.value);
+    return `${t}.system = ? AND ${t}.value = ?`;
+  }
+  const parts: string[] = [];
+  if (v.value !== undefined) {
+    args.push(v.value);
+    parts.push(`${t}.value = ?`);
+  }
+  if (v.system === null) parts.push(`${t}.system IS NULL`);
+  else if (v.system !== undefined) {
+    args.push(v.system);
+    parts.push(`${t}.system = ?`);
+  }
+  return parts.length ? parts.join(' AND ') : '0';
+}
+
+function referenceRow(t: string, v: Extract<SearchValue, { kind: 'reference' }>, args: unknown[]): string {
+  const parts: string[] = [];
+  const eq = (col: string, val: unknown) => {
+    args.push(val);
+    parts.push(`${t}.${col} = ?`);
+  };
+  if (v.identifierValue !== undefined) {
+    eq('ident_value', v.identifierValue);
+    if (v.identifierSystem === null) parts.push(`${t}.ident_system IS NULL`);
+    else if (v.identifierSystem !== undefined) eq('ident_system', v.identifierSystem);
+    return parts.join(' AND ');
+  }
+  if (v.url !== undefined) eq('url', v.url);
+  if (v.id !== undefined) eq('target_id', v.id);
+  if (v.targetType !== undefined) eq('target_type', v.targetType);
+  if (v.version !== undefined) eq('version', v.version);
+  return parts.length ? parts.join(' AND ') : '0';
+}
+
+/**
+ * Date prefixes on ranges (search.html#prefix): target [lo, hi] against search [slo, shi].
+ * eq: target within search; gt: target reaches above search; lt: target reaches below; sa/eb:
+ * entirely after/before; ap: overlap.
+ */
+function rangeRow(lo: string, hi: string, v: { prefix: string; lo: number; hi: number }, args: unknown[]): string {
+  const within = () => {
+    args.push(v.lo, v.hi);
+    return `(${lo} >= ? AND ${hi} <= ?)`;
+  };
+  switch (v.prefix) {
+    case 'eq':
+      return within();
+    case 'ne':
+      return `NOT ${within()}`;
+    case 'gt':
+      args.push(v.hi);
+      return `${hi} > ?`;
+    case 'lt':
+      args.push(v.lo);
+      return `${lo} < ?`;
+    case 'ge': {
+      args.push(v.hi);
+      return `(${hi} > ? OR ${within()})`;
+    }
+    case 'le': {
+      args.push(v.lo);
+      return `(${lo} < ? OR ${within()})`;
+    }
+    case 'sa':
+      args.push(v.hi);
+      return `${lo} > ?`;
+    case 'eb':
+      args.push(v.lo);
+      return `${hi} < ?`;
+    default:
+      args.push(v.hi, v.lo);
+      return `(${lo} <= ? AND ${hi} >= ?)`;
+  }
+}
+
+function quantityRow(t: string, v: Extract<SearchValue, { kind: 'number' | 'quantity' }>, args: unknown[]): string {
+  const cmp = numberPrefix(`${t}.value`, v, args);
+  if (v.kind === 'number') return cmp;
+  const parts = [cmp];
+  if (v.system !== undefined && v.system !== null) {
+    args.push(v.system);
+    parts.push(`${t}.system = ?`);
+  }
+  if (v.unit !== undefined) {
+    if (v.system !== undefined && v.system !== null) {
+      args.push(v.unit);
+      parts.push(`${t}.unit_code = ?`);
+    } else {
+      args.push(v.unit, v.unit);
+      parts.push(`(${t}.unit_code = ? OR ${t}.unit = ?)`);
+    }
+  }
+  return parts.join(' AND ');
+}
+
+/** Number prefixes with the search value's implicit precision [lo, hi) (search.html#number). */
+function numberPrefix(col: string, v: { prefix: string; value: number; lo: number; hi: number }, args: unknown[]): string {
+  switch (v.prefix) {
+    case 'eq':
+      args.push(v.lo, v.hi);
+      return `(${col} >= ? AND ${col} < ?)`;
+    case 'ne':
+      args.push(v.lo, v.hi);
+      return `NOT (${col} >= ? AND ${col} < ?)`;
+    case 'gt':
+    case 'sa':
+      args.push(v.value);
+      return `${col} > ?`;
+    case 'lt':
+    case 'eb':
+      args.push(v.value);
+      return `${col} < ?`;
+    case 'ge':
+      args.push(v.value);
+      return `${col} >= ?`;
+    case 'le':
+      args.push(v.value);
+      return `${col} <= ?`;
+    default: {
+      // ap: within 10% of the value.
+      const tol = Math.abs(v.value) * 0.1;
+      args.push(v.value - tol, v.value + tol);
+      return `(${col} >= ? AND ${col} <= ?)`;
+    }
+  }
+}
+
+function uriRow(t: string, value: string, modifier: string | undefined, args: unknown[]): string {
+  if (modifier === 'below') {
+    args.push(value, value.replace(/\/+$/, '') + '/', value.replace(/\/+$/, '') + '/' + AFTER_PREFIX);
+    return `(${t}.value = ? OR (${t}.value >= ? AND ${t}.value < ?))`;
+  }
+  if (modifier === 'above') {
+    // The stored uri is the search uri or one of its parent paths.
+    args.push(value, value);
+    return `(${t}.value = ? OR substr(?, 1, length(${t}.value) + 1) = ${t}.value || '/')`;
+  }
+  args.push(value);
+  return `${t}.value = ?`;
+}
