@@ -1,9 +1,8 @@
-import type { FastifyInstance } from 'fastify';
 import type { Config } from './config.ts';
 import { loadDefinitions } from './fhir/definitions/index.ts';
 import { FHIR_VERSIONS } from './fhir/types.ts';
 import { adapterFor } from './fhir/versions/index.ts';
-import { buildServer } from './http/server.ts';
+import { type HeraldServer, buildServer } from './http/server.ts';
 import type { BaseContext } from './interactions/index.ts';
 import { searchRegistry } from './search/parameters.ts';
 import { openSqliteStore } from './store/sqlite/index.ts';
@@ -13,7 +12,7 @@ import type { Store } from './store/store.ts';
  * The composition root: the only place that names concrete implementations. Returns a server that
  * is ready but not listening; closing it closes the store.
  */
-export async function buildApp(config: Config): Promise<FastifyInstance> {
+export async function buildApp(config: Config): Promise<HeraldServer> {
   const store = openStore(config.db);
   const now = () => new Date();
   const bases: BaseContext[] = FHIR_VERSIONS.map((version) => {

@@ -6,6 +6,9 @@ import { sendError } from './errors.ts';
 import { parseBody } from './negotiation.ts';
 import { mountBase } from './rest.ts';
 
+/** The server the composition root hands to main.ts and tests: listen(), close(), server. */
+export type HeraldServer = FastifyInstance;
+
 export interface ServerDeps {
   bases: BaseContext[];
   /** Largest accepted request body in bytes (413 beyond). */
