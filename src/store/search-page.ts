@@ -120,11 +120,15 @@ export function includeQuery(fv: string, sourceType: string, ids: string[], code
   return { sql, args };
 }
 
-/** Resources of `sourceType` whose references (by `code`, or any) point at `targetType`/`ids`. */
-export function revincludeQuery(fv: string, sourceType: string, targetType: string, ids: string[], code?: string): Sql {
-  const args: unknown[] = [fv, sourceType, targetType, ...ids];
+/** Resources of `sourceType` (any type when undefined) whose references (by `code`, or any) point at `targetType`/`ids`. */
+export function revincludeQuery(fv: string, sourceType: string | undefined, targetType: string, ids: string[], code?: string): Sql {
+  const args: unknown[] = [fv, targetType, ...ids];
   let sql = `SELECT DISTINCT type, id FROM sp_reference
-    WHERE fv = ? AND type = ? AND target_type = ? AND target_id IN (${ids.map(() => '?').join(', ')})`;
+    WHERE fv = ? AND target_type = ? AND target_id IN (${ids.map(() => '?').join(', ')})`;
+  if (sourceType) {
+    sql += ' AND type = ?';
+    args.push(sourceType);
+  }
   if (code) {
     sql += ' AND code = ?';
     args.push(code);

@@ -1,3 +1,4 @@
+import { apDateTolerance } from '../search/compare.ts';
 import type { Condition, SearchParam, SearchValue } from '../search/types.ts';
 
 /**
@@ -64,7 +65,7 @@ export class ConditionCompiler {
     const t = this.alias();
     const code = modifier === 'of-type' ? `${param.code}:of-type` : param.code;
     args.push(code);
-    const ors = values.map((v) => `(${this.row(t, v, modifier, args)})`);
+    const ors = values.map((v) => `(${this.row(t, v, modifier, args, param.type)})`);
     return `EXISTS (SELECT 1 FROM ${TABLE[param.type]} ${t} WHERE ${own(t, r)} AND ${t}.code = ? AND (${ors.join(' OR ')}))`;
   }
 
@@ -80,7 +81,7 @@ export class ConditionCompiler {
         where.push(i === 0 ? own(a, r) : `${a}.fv = ${aliases[0]}.fv AND ${a}.type = ${aliases[0]}.type AND ${a}.id = ${aliases[0]}.id AND ${a}.grp = ${aliases[0]}.grp`);
         args.push(`${param.code}#${i}`);
         where.push(`${a}.code = ?`);
-        where.push(`(${this.row(a, v.parts[i]!, undefined, args)})`);
+        where.push(`(${this.row(a, v.parts[i]!, undefined, args, c.param.type)})`);
       });
       return `EXISTS (SELECT 1 FROM ${from} WHERE ${where.join(' AND ')})`;
     });
@@ -108,9 +109,11 @@ export class ConditionCompiler {
   }
 
   /** One index row (alias t) against one search value. */
-  private row(t: string, v: SearchValue, modifier: string | undefined, args: unknown[]): string {
+  private row(t: string, v: SearchValue, modifier: string | undefined, args: unknown[], type: SearchParam['type']): string {
     switch (v.kind) {
       case 'string':
+        // token:text carries its text as a string value.
+        if (type === 'token') return prefixRange(`${t}.text`, v.value, args);
         return stringRow(t, v.value, modifier, args, this.dialect);
       case 'token':
         return tokenRow(t, v, modifier, args);
@@ -122,7 +125,7 @@ export class ConditionCompiler {
       case 'quantity':
         return quantityRow(t, v, args);
       case 'uri':
-        return uriRow(t, v.value, modifier, args);
+        return uriRow(t, v.value, modifier, args, this.dialect);
       default:
         return '0';
     }
@@ -222,9 +225,12 @@ function rangeRow(lo: string, hi: string, v: { prefix: string; lo: number; hi: n
     case 'eb':
       args.push(v.lo);
       return `${hi} < ?`;
-    default:
-      args.push(v.hi, v.lo);
+    default: {
+      // ap: overlap with the search range widened by 10% of its distance to now (compare.ts).
+      const tolerance = apDateTolerance(v, Date.now());
+      args.push(v.hi + tolerance, v.lo - tolerance);
       return `(${lo} <= ? AND ${hi} >= ?)`;
+    }
   }
 }
 
@@ -232,12 +238,13 @@ function quantityRow(t: string, v: Extract<SearchValue, { kind: 'number' | 'quan
   const cmp = numberPrefix(`${t}.value`, v, args);
   if (v.kind === 'number') return cmp;
   const parts = [cmp];
-  if (v.system !== undefined && v.system !== null) {
+  if (v.system === null) parts.push(`${t}.system IS NULL`);
+  else if (v.system !== undefined) {
     args.push(v.system);
     parts.push(`${t}.system = ?`);
   }
   if (v.unit !== undefined) {
-    if (v.system !== undefined && v.system !== null) {
+    if (v.system !== undefined) {
       args.push(v.unit);
       parts.push(`${t}.unit_code = ?`);
     } else {
@@ -272,24 +279,30 @@ function numberPrefix(col: string, v: { prefix: string; value: number; lo: numbe
       args.push(v.value);
       return `${col} <= ?`;
     default: {
-      // ap: within 10% of the value.
-      const tol = Math.abs(v.value) * 0.1;
-      args.push(v.value - tol, v.value + tol);
-      return `(${col} >= ? AND ${col} <= ?)`;
+      // ap: within the implicit range, or within 10% of the value.
+      const tol = Math.abs(v.value) / 10;
+      args.push(v.lo, v.hi, v.value - tol, v.value + tol);
+      return `((${col} >= ? AND ${col} < ?) OR (${col} >= ? AND ${col} <= ?))`;
     }
   }
 }
 
-function uriRow(t: string, value: string, modifier: string | undefined, args: unknown[]): string {
+/** uri: exact; :below the row is the value or under it; :above the reverse; :contains any case. */
+function uriRow(t: string, value: string, modifier: string | undefined, args: unknown[], d: Dialect): string {
+  const col = `${t}.value`;
   if (modifier === 'below') {
-    args.push(value, value.replace(/\/+$/, '') + '/', value.replace(/\/+$/, '') + '/' + AFTER_PREFIX);
-    return `(${t}.value = ? OR (${t}.value >= ? AND ${t}.value < ?))`;
+    const root = value.endsWith('/') ? value : `${value}/`;
+    args.push(value, root, root + AFTER_PREFIX);
+    return `(${col} = ? OR (${col} >= ? AND ${col} < ?))`;
   }
   if (modifier === 'above') {
-    // The stored uri is the search uri or one of its parent paths.
-    args.push(value, value);
-    return `(${t}.value = ? OR substr(?, 1, length(${t}.value) + 1) = ${t}.value || '/')`;
+    args.push(value, value, value);
+    return `(${col} = ? OR substr(?, 1, length(${col}) + 1) = ${col} || '/' OR (substr(${col}, -1) = '/' AND substr(?, 1, length(${col})) = ${col}))`;
+  }
+  if (modifier === 'contains') {
+    args.push(value.toLowerCase());
+    return d.contains(`lower(${col})`, '?');
   }
   args.push(value);
-  return `${t}.value = ?`;
+  return `${col} = ?`;
 }

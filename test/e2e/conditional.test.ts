@@ -56,9 +56,19 @@ describe('conditional create and update', () => {
       });
 
       it('refuses criteria it cannot evaluate instead of ignoring them', async () => {
-        const res = await call('POST', `${base()}/Patient`, withIdentifier('x'), { 'if-none-exist': 'name=Smith' });
+        const res = await call('POST', `${base()}/Patient`, withIdentifier('x'), { 'if-none-exist': 'nickname=Smith' });
         assert.equal(res.status, 400);
-        assert.match(res.body.issue[0].diagnostics, /name/);
+        assert.match(JSON.stringify(res.body.issue), /nickname/);
+      });
+
+      it('evaluates any search parameter as criteria', async () => {
+        const body = { resourceType: 'Patient', name: [{ family: `Cond${v}`, given: ['Ann'] }], birthDate: '1970-02-03' };
+        const h = { 'if-none-exist': `family=Cond${v}&birthdate=1970-02` };
+        const first = await call('POST', `${base()}/Patient`, body, h);
+        assert.equal(first.status, 201);
+        const second = await call('POST', `${base()}/Patient`, body, h);
+        assert.equal(second.status, 200);
+        assert.equal(second.body.id, first.body.id);
       });
 
       it('conditional update updates the single match, creates when none, and 412s on several', async () => {

@@ -78,26 +78,31 @@ function included(db: Database.Database, fv: string, req: SearchRequest, matches
   return out;
 }
 
+/** References out of (include) or into (revinclude) `from`. A sourceType of `*` means any type. */
 function follow(db: Database.Database, fv: string, inc: Include, from: StoredVersion[], reverse: boolean): { type: string; id: string }[] {
   const out: { type: string; id: string }[] = [];
-  if (!reverse) {
-    const ids = from.filter((r) => r.type === inc.sourceType).map((r) => r.id);
+  const run = (q: { sql: string; args: unknown[] }) => out.push(...db.prepare<unknown[], { type: string; id: string }>(q.sql).all(...q.args));
+  for (const [type, ids] of groupByType(from)) {
     for (let i = 0; i < ids.length; i += CHUNK) {
-      const q = includeQuery(fv, inc.sourceType, ids.slice(i, i + CHUNK), inc.param?.code, inc.targetType);
-      out.push(...db.prepare<unknown[], { type: string; id: string }>(q.sql).all(...q.args));
-    }
-    return out;
-  }
-  const byType = new Map<string, string[]>();
-  for (const r of from) byType.set(r.type, [...(byType.get(r.type) ?? []), r.id]);
-  for (const [targetType, ids] of byType) {
-    if (inc.targetType && inc.targetType !== targetType) continue;
-    for (let i = 0; i < ids.length; i += CHUNK) {
-      const q = revincludeQuery(fv, inc.sourceType, targetType, ids.slice(i, i + CHUNK), inc.param?.code);
-      out.push(...db.prepare<unknown[], { type: string; id: string }>(q.sql).all(...q.args));
+      const chunk = ids.slice(i, i + CHUNK);
+      if (!reverse) {
+        if (inc.sourceType === '*' || inc.sourceType === type) run(includeQuery(fv, type, chunk, inc.param?.code, inc.targetType));
+      } else if (!inc.targetType || inc.targetType === type) {
+        run(revincludeQuery(fv, inc.sourceType === '*' ? undefined : inc.sourceType, type, chunk, inc.param?.code));
+      }
     }
   }
   return out;
+}
+
+function groupByType(versions: StoredVersion[]): Map<string, string[]> {
+  const byType = new Map<string, string[]>();
+  for (const v of versions) {
+    const ids = byType.get(v.type);
+    if (ids) ids.push(v.id);
+    else byType.set(v.type, [v.id]);
+  }
+  return byType;
 }
 
 function readCurrent(db: Database.Database, fv: string, refs: { type: string; id: string }[]): StoredVersion[] {

@@ -1,0 +1,145 @@
+/**
+ * One `name=value` query parameter into a Condition: the name decides the shape (plain parameter
+ * with an optional modifier, chain `a.b`, reverse chain `_has:T:ref:x`), the parameter's type how
+ * the value is read (values.ts). Unknown names and modifiers are skipped (recorded) unless strict;
+ * a modifier the parameter type does not allow is always an error.
+ */
+import { badRequest } from '../../fhir/errors.ts';
+import type { Condition, ParamType, SearchParam } from '../types.ts';
+import { isResourceType, lookupParam, skip, typesLabel, type ParseContext } from './context.ts';
+import { parseValue, splitUnescaped } from './values.ts';
+
+/** Modifiers Herald evaluates, by parameter type (search.html#modifiers). */
+const SUPPORTED: Record<ParamType, readonly string[]> = {
+  string: ['exact', 'contains', 'missing'],
+  token: ['not', 'text', 'of-type', 'missing'],
+  reference: ['identifier', 'missing'],
+  date: ['missing'],
+  number: ['missing'],
+  quantity: ['missing'],
+  uri: ['above', 'below', 'contains', 'missing'],
+  composite: ['missing'],
+  special: [],
+};
+
+/** Modifiers the spec allows on a type that Herald cannot evaluate (they need terminology or text indexing). */
+const UNEVALUATED: Partial<Record<ParamType, readonly string[]>> = {
+  token: ['above', 'below', 'in', 'not-in', 'code-text', 'text-advanced'],
+  reference: ['above', 'below', 'text', 'code-text', 'text-advanced'],
+};
+
+/** Every modifier search.html defines: one of these on the wrong type is an error, not an unknown. */
+const SPEC_MODIFIERS: ReadonlySet<string> = new Set([
+  'above', 'below', 'code-text', 'contains', 'exact', 'identifier', 'in', 'iterate', 'missing', 'not', 'not-in', 'of-type', 'text', 'text-advanced',
+]);
+
+/** Registered parameters without an evaluable definition (no expression, or a whole feature of their own). */
+const UNSUPPORTED_PARAMS: ReadonlySet<string> = new Set(['_text', '_content', '_list', '_query', '_filter', '_in']);
+
+const TYPE_NAME = /^[A-Z][A-Za-z]+$/;
+
+/** Parses one query parameter against `types`; undefined when it is skipped. */
+export function parseCondition(ctx: ParseContext, types: readonly string[], name: string, raw: string): Condition | undefined {
+  return parseNamed(ctx, types, name, name, raw);
+}
+
+/** `full` is the name as the client wrote it (for messages), `name` the part still to read. */
+function parseNamed(ctx: ParseContext, types: readonly string[], full: string, name: string, raw: string): Condition | undefined {
+  if (name.startsWith('_has:')) return parseHas(ctx, types, full, name, raw);
+  const dot = name.indexOf('.');
+  if (dot >= 0) return parseChain(ctx, types, full, name.slice(0, dot), name.slice(dot + 1), raw);
+  const [code, modifier] = splitModifier(name);
+  const param = lookupParam(ctx, types, code);
+  if (param === undefined) return skip(ctx, full, `Unknown search parameter '${code}' for ${typesLabel(types)}`);
+  if (UNSUPPORTED_PARAMS.has(code) || param.type === 'special') return skip(ctx, full, `Search parameter '${code}' is not supported`);
+  return parseParam(ctx, full, param, modifier, raw);
+}
+
+function splitModifier(name: string): [string, string | undefined] {
+  const colon = name.indexOf(':');
+  return colon < 0 ? [name, undefined] : [name.slice(0, colon), name.slice(colon + 1)];
+}
+
+/**
+ * A plain parameter: comma-separated values are ORed. A `:[Type]` modifier on a reference is
+ * folded into the values (their targetType) and does not appear as the condition's modifier.
+ */
+function parseParam(ctx: ParseContext, full: string, param: SearchParam, modifier: string | undefined, raw: string): Condition | undefined {
+  const checked = checkModifier(ctx, full, param, modifier);
+  if (checked === undefined) return undefined;
+  const values = splitUnescaped(raw, ',').map((part) => parseValue({ name: full, param, baseUrl: ctx.baseUrl, ...checked }, part));
+  return checked.modifier === undefined ? { kind: 'param', param, values } : { kind: 'param', param, modifier: checked.modifier, values };
+}
+
+interface CheckedModifier {
+  modifier?: string;
+  typeModifier?: string;
+}
+
+/** Classifies a modifier: evaluated, a reference type, unevaluated or unknown (skipped), or wrong for the type (400). */
+function checkModifier(ctx: ParseContext, full: string, param: SearchParam, modifier: string | undefined): CheckedModifier | undefined {
+  if (modifier === undefined) return {};
+  if (SUPPORTED[param.type].includes(modifier)) return { modifier };
+  if (param.type === 'reference' && TYPE_NAME.test(modifier)) return { typeModifier: checkTypeModifier(ctx, full, param, modifier) };
+  if (UNEVALUATED[param.type]?.includes(modifier)) return skip(ctx, full, `Modifier ':${modifier}' is not supported on '${param.code}'`);
+  if (SPEC_MODIFIERS.has(modifier) || TYPE_NAME.test(modifier)) {
+    throw badRequest(`Modifier ':${modifier}' is not allowed on ${param.type} parameter '${param.code}'`, [full]);
+  }
+  return skip(ctx, full, `Unknown modifier ':${modifier}' on '${param.code}'`);
+}
+
+/** `subject:Patient`: the type must be one the parameter can refer to. */
+function checkTypeModifier(ctx: ParseContext, full: string, param: SearchParam, type: string): string {
+  const allowed = param.targets.length === 0 ? isResourceType(ctx, type) : param.targets.includes(type);
+  if (!allowed) throw badRequest(`'${param.code}' cannot refer to ${type}`, [full]);
+  return type;
+}
+
+/**
+ * `subject:Patient.name=x` / `subject.name=x` (search.html#chaining): resources whose reference
+ * points to a target matching the rest. Without a type modifier, the targets are the parameter's
+ * target types that define the chained parameter (with the type of the first that does).
+ */
+function parseChain(ctx: ParseContext, types: readonly string[], full: string, head: string, rest: string, raw: string): Condition | undefined {
+  const [code, modifier] = splitModifier(head);
+  const param = lookupParam(ctx, types, code);
+  if (param === undefined) return skip(ctx, full, `Unknown search parameter '${code}' for ${typesLabel(types)}`);
+  if (param.type !== 'reference') throw badRequest(`'${code}' is not a reference parameter and cannot be chained`, [full]);
+  if (modifier !== undefined && !TYPE_NAME.test(modifier)) throw badRequest(`Only a resource type modifier can precede a chain, not ':${modifier}'`, [full]);
+  const candidates = modifier === undefined ? param.targets : [checkTypeModifier(ctx, full, param, modifier)];
+  if (candidates.length === 0) throw badRequest(`Chaining '${code}' needs a resource type modifier (${code}:[Type].…)`, [full]);
+  const targetTypes = chainTargets(ctx, candidates, rest);
+  if (targetTypes.length === 0) return skip(ctx, full, `No target of '${code}' (${candidates.join(', ')}) has a parameter '${rest}'`);
+  const inner = parseNamed(ctx, targetTypes, full, rest, raw);
+  return inner === undefined ? undefined : { kind: 'chain', param, targetTypes, inner };
+}
+
+/** The candidate types that define the chained parameter, with the same type as the first that does. */
+function chainTargets(ctx: ParseContext, candidates: readonly string[], rest: string): string[] {
+  if (rest.startsWith('_has:')) return [...candidates];
+  const next = rest.split(/[.:]/, 1)[0];
+  const first = candidates.map((t) => ctx.registry.param(t, next)).find((p) => p !== undefined);
+  if (first === undefined) return [];
+  return candidates.filter((t) => ctx.registry.param(t, next)?.type === first.type);
+}
+
+/**
+ * `_has:Observation:subject:code=x` (search.html#has): resources referred to by an Observation's
+ * `subject` where that Observation matches `code=x`. The rest may itself be a `_has` or a chain.
+ */
+function parseHas(ctx: ParseContext, types: readonly string[], full: string, name: string, raw: string): Condition | undefined {
+  const parts = name.split(':');
+  const [, sourceType, code] = parts;
+  if (parts.length < 4 || !sourceType || !code || parts[3] === '') {
+    throw badRequest(`Invalid reverse chain '${full}' (expected _has:Type:reference:parameter)`, [full]);
+  }
+  if (!isResourceType(ctx, sourceType)) return skip(ctx, full, `Unknown resource type '${sourceType}' in '${full}'`);
+  const param = ctx.registry.param(sourceType, code);
+  if (param === undefined) return skip(ctx, full, `Unknown search parameter '${code}' for ${sourceType}`);
+  if (param.type !== 'reference') throw badRequest(`'${sourceType}.${code}' is not a reference parameter`, [full]);
+  if (param.targets.length > 0 && types.length > 0 && !types.some((t) => param.targets.includes(t))) {
+    throw badRequest(`'${sourceType}.${code}' cannot refer to ${typesLabel(types)}`, [full]);
+  }
+  const inner = parseNamed(ctx, [sourceType], full, parts.slice(3).join(':'), raw);
+  return inner === undefined ? undefined : { kind: 'has', sourceType, param, inner };
+}
