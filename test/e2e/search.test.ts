@@ -1,0 +1,123 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { VERSIONS, call, startServer, type TestServer } from '../helpers/server.ts';
+
+const ids = (bundle: any, mode = 'match') =>
+  (bundle.entry ?? []).filter((e: any) => e.search?.mode === mode).map((e: any) => `${e.resource.resourceType}/${e.resource.id}`);
+
+describe('search over HTTP', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startServer();
+    for (const v of VERSIONS) {
+      const base = server.fhir(v);
+      const put = (r: any) => call('PUT', `${base}/${r.resourceType}/${r.id}`, r);
+      await put({ resourceType: 'Organization', id: 'org-1', name: 'Acme Hospital' });
+      await put({ resourceType: 'Patient', id: 'p1', name: [{ family: 'Alpha', given: ['Ann'] }], birthDate: '1980-05-01', managingOrganization: { reference: 'Organization/org-1' } });
+      await put({ resourceType: 'Patient', id: 'p2', name: [{ family: 'Beta', given: ['Bob'] }], birthDate: '1990-01-01' });
+      await put({ resourceType: 'Patient', id: 'p3', name: [{ family: 'Alpha', given: ['Cid'] }], birthDate: '2000-12-31' });
+      for (const [id, subject, code, value] of [['o1', 'p1', '8867-4', 60], ['o2', 'p1', '8310-5', 37], ['o3', 'p2', '8867-4', 90]] as const) {
+        await put({
+          resourceType: 'Observation',
+          id,
+          status: 'final',
+          code: { coding: [{ system: 'http://loinc.org', code }] },
+          subject: { reference: `Patient/${subject}` },
+          valueQuantity: { value, unit: 'x', system: 'http://unitsofmeasure.org', code: 'x' },
+        });
+      }
+    }
+  });
+  after(() => server.close());
+
+  for (const v of VERSIONS) {
+    describe(`on /fhir/${v}`, () => {
+      const base = () => server.fhir(v);
+      const get = (q: string, headers: Record<string, string> = {}) => call('GET', `${base()}/${q}`, undefined, headers);
+
+      it('finds by string, token, date and quantity, with total and self link', async () => {
+        const res = await get('Patient?family=alpha&birthdate=ge1985');
+        assert.equal(res.status, 200);
+        assert.equal(res.body.type, 'searchset');
+        assert.equal(res.body.total, 1);
+        assert.deepEqual(ids(res.body), ['Patient/p3']);
+        assert.equal(res.body.entry[0].fullUrl, `${base()}/Patient/p3`);
+        assert.match(res.body.link.find((l: any) => l.relation === 'self').url, /family=alpha/);
+        assert.deepEqual(ids((await get('Observation?code=http://loinc.org|8867-4&value-quantity=gt70')).body), ['Observation/o3']);
+      });
+
+      it('chains and reverse-chains', async () => {
+        assert.deepEqual(ids((await get('Observation?subject:Patient.family=beta')).body), ['Observation/o3']);
+        assert.deepEqual(ids((await get('Observation?subject.organization.name=acme')).body).sort(), ['Observation/o1', 'Observation/o2']);
+        assert.deepEqual(ids((await get('Patient?_has:Observation:subject:code=8310-5')).body), ['Patient/p1']);
+      });
+
+      it('includes and revincludes, with :iterate', async () => {
+        const inc = await get('Observation?code=8867-4&_include=Observation:subject');
+        assert.deepEqual(ids(inc.body).sort(), ['Observation/o1', 'Observation/o3']);
+        assert.deepEqual(ids(inc.body, 'include').sort(), ['Patient/p1', 'Patient/p2']);
+        assert.equal(inc.body.total, 2, 'included resources do not count');
+        const rev = await get('Patient?_id=p1&_revinclude=Observation:subject');
+        assert.deepEqual(ids(rev.body, 'include').sort(), ['Observation/o1', 'Observation/o2']);
+        const iter = await get('Observation?_id=o3&_include=Observation:subject&_include:iterate=Patient:organization');
+        assert.deepEqual(ids(iter.body, 'include'), ['Patient/p2']);
+        const iter2 = await get('Observation?_id=o1&_include=Observation:subject&_include:iterate=Patient:organization');
+        assert.deepEqual(ids(iter2.body, 'include').sort(), ['Organization/org-1', 'Patient/p1']);
+      });
+
+      it('sorts by several keys and pages forwards and backwards with stable links', async () => {
+        const first = await get('Patient?_sort=family,-birthdate&_count=2');
+        assert.deepEqual(ids(first.body), ['Patient/p3', 'Patient/p1']);
+        const nextUrl = first.body.link.find((l: any) => l.relation === 'next').url;
+        // A new patient that sorts first does not disturb the next page.
+        await call('PUT', `${base()}/Patient/p0`, { resourceType: 'Patient', id: 'p0', name: [{ family: 'Aaron' }] });
+        const second = await call('GET', nextUrl);
+        assert.deepEqual(ids(second.body), ['Patient/p2']);
+        assert.equal(second.body.link.find((l: any) => l.relation === 'next'), undefined);
+        const prev = await call('GET', second.body.link.find((l: any) => l.relation === 'previous').url);
+        assert.deepEqual(ids(prev.body), ['Patient/p3', 'Patient/p1']);
+        await call('DELETE', `${base()}/Patient/p0`);
+      });
+
+      it('_summary=count, _summary=true, _elements and _total=none', async () => {
+        const count = await get('Observation?_summary=count');
+        assert.equal(count.body.total, 3);
+        assert.equal(count.body.entry, undefined);
+        const summary = await get('Patient?_id=p1&_summary=true');
+        const p = summary.body.entry[0].resource;
+        assert.ok(p.name && p.birthDate);
+        assert.ok(p.meta.tag.some((t: any) => t.code === 'SUBSETTED'));
+        const elements = await get('Patient?_id=p1&_elements=birthDate');
+        assert.deepEqual(Object.keys(elements.body.entry[0].resource).sort(), ['birthDate', 'id', 'meta', 'resourceType']);
+        assert.equal((await get('Patient?_total=none')).body.total, undefined);
+      });
+
+      it('searches by POST _search with a form body, and across types with _type', async () => {
+        const res = await call('POST', `${base()}/Patient/_search`, 'family=beta', { 'content-type': 'application/x-www-form-urlencoded' });
+        assert.equal(res.status, 200);
+        assert.deepEqual(ids(res.body), ['Patient/p2']);
+        const system = await get('?_type=Patient,Organization&_id=p2,org-1');
+        assert.deepEqual(ids(system.body).sort(), ['Organization/org-1', 'Patient/p2']);
+      });
+
+      it('reports unknown parameters in an OperationOutcome entry, or 400s with handling=strict', async () => {
+        const lenient = await get('Patient?family=alpha&shoe-size=42');
+        assert.equal(lenient.status, 200);
+        const oo = lenient.body.entry.find((e: any) => e.search.mode === 'outcome').resource;
+        assert.equal(oo.resourceType, 'OperationOutcome');
+        assert.match(oo.issue[0].diagnostics, /shoe-size/);
+        const strict = await get('Patient?family=alpha&shoe-size=42', { prefer: 'handling=strict' });
+        assert.equal(strict.status, 400);
+        assert.match(JSON.stringify(strict.body), /shoe-size/);
+      });
+
+      it('answers malformed values with a 400 naming the parameter', async () => {
+        for (const q of ['Patient?birthdate=1980-13-45', 'Patient?birthdate=zz1980', 'Observation?value-quantity=abc', 'Patient?_count=many', 'Patient?_sort=nope', 'Patient?_cursor=garbage']) {
+          const res = await get(q);
+          assert.equal(res.status, 400, q);
+          assert.equal(res.body.resourceType, 'OperationOutcome', q);
+        }
+      });
+    });
+  }
+});
