@@ -1,14 +1,17 @@
 import type { Resource } from '../fhir/types.ts';
 import type { BaseContext } from './context.ts';
 
-const TYPE_INTERACTIONS = ['read', 'vread', 'update', 'patch', 'delete', 'history-instance', 'history-type', 'create'];
+const TYPE_INTERACTIONS = ['read', 'vread', 'update', 'patch', 'delete', 'history-instance', 'history-type', 'create', 'search-type'];
 const SOFTWARE_VERSION = '0.1.0';
+
+const referenceParams = (ctx: BaseContext, type: string) =>
+  [...ctx.registry.paramsFor(type).values()].filter((p) => p.type === 'reference').map((p) => p.code);
 
 const cache = new WeakMap<BaseContext, Resource>();
 
 /**
- * The CapabilityStatement of one base: exactly the interactions Herald implements, for every
- * resource type of that FHIR version. Built once per base.
+ * The CapabilityStatement of one base: exactly the interactions and search parameters Herald
+ * implements, for every resource type of that FHIR version. Built once per base.
  */
 export function capabilityStatement(ctx: BaseContext): Resource {
   const cached = cache.get(ctx);
@@ -36,8 +39,11 @@ export function capabilityStatement(ctx: BaseContext): Resource {
           conditionalRead: 'not-match',
           conditionalUpdate: true,
           conditionalDelete: 'not-supported',
+          searchInclude: ['*', ...referenceParams(ctx, type).map((code) => `${type}:${code}`)],
+          searchRevInclude: ['*'],
+          searchParam: [...ctx.registry.paramsFor(type).values()].map((p) => ({ name: p.code, definition: p.url, type: p.type })),
         })),
-        interaction: [{ code: 'transaction' }, { code: 'batch' }, { code: 'history-system' }],
+        interaction: [{ code: 'transaction' }, { code: 'batch' }, { code: 'history-system' }, { code: 'search-system' }],
       },
     ],
   };

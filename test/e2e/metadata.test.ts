@@ -28,12 +28,16 @@ describe('metadata and health', () => {
       assert.equal(cs.implementation.url, server.fhir(v));
       assert.deepEqual(cs.format, ['application/fhir+json', 'application/json']);
       const rest = cs.rest[0];
-      assert.deepEqual(rest.interaction.map((i: any) => i.code).sort(), ['batch', 'history-system', 'transaction']);
+      assert.deepEqual(rest.interaction.map((i: any) => i.code).sort(), ['batch', 'history-system', 'search-system', 'transaction']);
       const patient = rest.resource.find((r: any) => r.type === 'Patient');
       assert.deepEqual(
         patient.interaction.map((i: any) => i.code).sort(),
-        ['create', 'delete', 'history-instance', 'history-type', 'patch', 'read', 'update', 'vread'],
+        ['create', 'delete', 'history-instance', 'history-type', 'patch', 'read', 'search-type', 'update', 'vread'],
       );
+      const params = new Map(patient.searchParam.map((p: any) => [p.name, p]));
+      for (const name of ['_id', '_lastUpdated', 'name', 'family', 'birthdate', 'identifier', 'organization']) assert.ok(params.has(name), name);
+      assert.equal((params.get('birthdate') as any).type, 'date');
+      assert.ok(patient.searchInclude.includes('Patient:organization'));
       assert.equal(patient.conditionalCreate, true);
       assert.equal(patient.conditionalUpdate, true);
       assert.equal(patient.conditionalDelete, 'not-supported');
