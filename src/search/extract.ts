@@ -10,7 +10,8 @@
  */
 import type { Resource } from '../fhir/types.ts';
 import type { ParamExtractor, SearchRegistry } from './parameters.ts';
-import { runPlan, type Plan } from './extract/plan.ts';
+import type { Plan } from './extract/builder.ts';
+import { runPlan } from './extract/run.ts';
 import { RowSink, type Convert } from './extract/sink.ts';
 import { converterFor } from './extract/values.ts';
 import type { IndexRows, ParamType, SearchParam } from './types.ts';
@@ -27,7 +28,7 @@ export interface ExtractOptions {
 /** Extracts every index row of `resource` (meta parameters such as _id and _tag included). */
 export function extractIndex(registry: SearchRegistry, resource: Resource, options: ExtractOptions = {}): IndexRows {
   const defs = registry.definitions;
-  const baseUrl = options.baseUrl?.replace(/\/+$/, '');
+  const baseUrl = options.baseUrl?.endsWith('/') ? options.baseUrl.replace(/\/+$/, '') : options.baseUrl;
   const sink = new RowSink(defs, baseUrl, (paramType, fhirType) => converterFor(defs, paramType, fhirType));
   const type = (resource as Partial<Resource> | null)?.resourceType;
   if (typeof type !== 'string' || !defs.isResourceType(type)) return sink.rows;

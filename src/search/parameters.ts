@@ -15,7 +15,8 @@ import type { Definitions, RawSearchParameter } from '../fhir/definitions/index.
 import type { FhirVersion } from '../fhir/types.ts';
 import { ParseError, branches, leadingIdentifier, parseExpression } from './extract/expression.ts';
 import { patchedParameters, type Patch } from './extract/patches.ts';
-import { PlanBuilder, isA, type CompileContext, type Plan, type SlotInfo } from './extract/plan.ts';
+import { PlanBuilder, type Plan } from './extract/builder.ts';
+import { isA, type CompileContext, type SlotInfo } from './extract/plan.ts';
 import type { ParamType, SearchParam } from './types.ts';
 
 /** A composite component: its rows go under `rowCode` (`code#i`) with the param's type. */

@@ -22,7 +22,9 @@ export interface SearchParam {
 // ---------------------------------------------------------------------------------------------
 // Index rows: the values of a resource for its search parameters, normalised once at write time.
 // `code` is the parameter code. `grp` ties the component rows of one composite value together:
-// for composite parameter `c`, component i is stored under code `c#i` with the same grp.
+// for composite parameter `c`, component i is stored under code `c#i` with the same grp (numbered
+// per resource from 1; absent on rows outside composites). Identifier :of-type rows are token rows
+// under code `${code}:of-type` with system = `typeSystem|typeCode` and text null.
 // ---------------------------------------------------------------------------------------------
 
 export interface StringRow {
@@ -37,7 +39,7 @@ export interface StringRow {
 export interface TokenRow {
   code: string;
   grp?: number;
-  /** Coding.system / Identifier.system / ContactPoint.system; null when the value has none. */
+  /** Coding.system / Identifier.system; null when the value has none (and for ContactPoint). */
   system: string | null;
   /** Coding.code / Identifier.value / code / boolean ('true'|'false') / ContactPoint.value; null for text-only rows. */
   value: string | null;
@@ -51,7 +53,10 @@ export interface ReferenceRow {
   /** Type and id when the reference is relative or absolute into this server's base (`Patient/1`). */
   targetType: string | null;
   targetId: string | null;
-  /** The reference as written, made canonical: absolute URLs and canonicals (without |version). */
+  /**
+   * Absolute URLs outside this server's base and canonicals (without |version); null for local
+   * references, including absolute URLs into the base, which become targetType/targetId.
+   */
   url: string | null;
   /** The |version of a canonical, or the _history version of a literal reference. */
   version: string | null;
@@ -85,6 +90,7 @@ export interface QuantityRow {
   unit: string | null;
 }
 
+/** A uri/url/canonical as written; a canonical's |version stays part of the value. */
 export interface UriRow {
   code: string;
   grp?: number;
@@ -108,12 +114,16 @@ export interface IndexRows {
 
 export type Prefix = 'eq' | 'ne' | 'gt' | 'lt' | 'ge' | 'le' | 'sa' | 'eb' | 'ap';
 
-/** One value of a parameter, parsed according to the parameter's type. */
+/**
+ * One value of a parameter, parsed according to the parameter's type. String values are
+ * normalised (normalize.ts) except under :exact; token :text values arrive as `string` values.
+ */
 export type SearchValue =
   | { kind: 'string'; value: string }
   | { kind: 'token'; system?: string | null; value?: string; typeSystem?: string; typeCode?: string }
   | { kind: 'reference'; targetType?: string; id?: string; url?: string; version?: string; identifierSystem?: string | null; identifierValue?: string }
   | { kind: 'date'; prefix: Prefix; lo: number; hi: number }
+  /** Numbers and quantities: the implicit precision range is lo <= x < hi; dates: lo..hi inclusive. */
   | { kind: 'number'; prefix: Prefix; value: number; lo: number; hi: number }
   | { kind: 'quantity'; prefix: Prefix; value: number; lo: number; hi: number; system?: string | null; unit?: string }
   | { kind: 'uri'; value: string }

@@ -8,7 +8,8 @@
  * Reference.type when there is no literal), which is what the search parameters use it for.
  */
 import type { Ast } from './expression.ts';
-import { collect, compilePath, isA, propsByName, rootResource, Unsupported, type CompileContext, type Slot, type Step } from './plan.ts';
+import { compilePath, isA, propsByName, Unsupported, type CompileContext, type Slot, type Step } from './plan.ts';
+import { collect, rootResource } from './run.ts';
 import { referencedType, splitCanonical } from './references.ts';
 
 type Test = (value: unknown) => boolean;

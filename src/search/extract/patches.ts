@@ -20,8 +20,8 @@ export const PATCHES: readonly Patch[] = [
   {
     versions: ['R4', 'R4B', 'R5'],
     url: `${SP}DocumentReference-relationship`,
-    why: 'components swapped: the reference parameter is given `code`, the token parameter `target`',
-    apply: (p) => ({ ...p, comp: p.comp?.map((c, i, all) => ({ def: all[1 - i]!.def, expr: c.expr })) }),
+    why: 'component expressions swapped: the relatesto reference is given `code`, the relation token `target`',
+    apply: (p) => ({ ...p, comp: p.comp?.map((c, i, all) => ({ def: c.def, expr: all[1 - i]!.expr })) }),
   },
   {
     versions: ['R4', 'R4B'],

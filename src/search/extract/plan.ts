@@ -9,13 +9,13 @@
  *
  * Running a plan is a few property reads per value, which is what keeps extraction of a whole
  * resource in the tens of microseconds; fhirpath.js costs about 100x more per expression.
- * What the compiler cannot express throws Unsupported, and the caller (PlanBuilder) then
- * falls back to fhirpath.js for that union branch only.
+ * What the compiler cannot express throws Unsupported, and the caller (builder.ts) then
+ * falls back to fhirpath.js for that union branch only. Running the steps is run.ts.
  */
-import { compileTypedFhirPath, type TypedFhirPathFn } from '../../fhir/fhirpath.ts';
+import type { TypedFhirPathFn } from '../../fhir/fhirpath.ts';
 import type { Definitions, ElementTable, Prop } from '../../fhir/definitions/index.ts';
-import { printExpression, type Ast } from './expression.ts';
-import { compileTest, isBooleanExpression } from './criteria.ts';
+import type { Ast } from './expression.ts';
+import { compileTest } from './criteria.ts';
 
 export type Step =
   | { kind: 'key'; key: string; next: Step[] }
@@ -180,10 +180,12 @@ function member(ctx: CompileContext, inputs: Slot[], name: string): Slot[] {
       ctx.warnings.push(`${slot.path}.${name} is not an element`);
       continue;
     }
+    const fromExtension = slot.fromExtension === true || (slot.type === 'Extension' && name === 'value');
     for (const prop of props) {
       const step: Step = { kind: 'key', key: prop.key, next: [] };
       slot.into.push(step);
-      out.push(slotFor(ctx.defs, prop, step.next));
+      const found = slotFor(ctx.defs, prop, step.next);
+      out.push(fromExtension ? { ...found, fromExtension } : found);
     }
   }
   return out;
@@ -212,7 +214,7 @@ function ofType(ctx: CompileContext, inputs: Slot[], typeName: string): Slot[] {
   return out;
 }
 
-function isResource(v: unknown): v is { resourceType: string } {
+export function isResource(v: unknown): v is { resourceType: string } {
   return typeof v === 'object' && v !== null && typeof (v as { resourceType?: unknown }).resourceType === 'string';
 }
 
@@ -254,156 +256,4 @@ export function normalizeFirst(ast: Ast): Ast {
     default:
       return ast;
   }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Plans
-// ---------------------------------------------------------------------------------------------
-
-/** A compiled expression: the step tree and what each output slot holds. */
-export interface Plan {
-  readonly steps: readonly Step[];
-  readonly slots: readonly SlotInfo[];
-  /** Union branches compiled into walkers, and branches left to fhirpath.js. */
-  readonly walkerBranches: number;
-  readonly fhirpathBranches: number;
-}
-
-/**
- * Builds a plan branch by branch: each branch is compiled on its own step list and merged only
- * when it compiled completely, so a branch that needs fhirpath.js leaves no half-built steps.
- */
-export class PlanBuilder {
-  private readonly steps: Step[] = [];
-  private readonly slots: SlotInfo[] = [];
-  private walkers = 0;
-  private fallbacks = 0;
-
-  constructor(
-    private readonly ctx: CompileContext,
-    /** Where the branches start: a resource, or a composite's focus. */
-    private readonly start: SlotInfo,
-  ) {}
-
-  /** Adds one union branch; returns how it will be evaluated. */
-  add(ast: Ast): 'walker' | 'fhirpath' {
-    const steps: Step[] = [];
-    const root: Slot = { ...this.start, into: steps };
-    try {
-      const branch = normalizeFirst(ast);
-      if (isBooleanExpression(branch)) {
-        root.into.push({ kind: 'bool', test: compileTest(this.ctx, branch, root), slot: this.slots.length });
-        this.slots.push({ type: 'boolean', table: undefined, path: 'boolean' });
-      } else {
-        for (const slot of expandExtensions(this.ctx, compilePath(this.ctx, branch, [root]))) {
-          slot.into.push({ kind: 'emit', type: slot.type, slot: this.slots.length });
-          this.slots.push({ type: slot.type, table: slot.table, path: slot.path, fromExtension: slot.fromExtension === true });
-        }
-      }
-      this.steps.push(...steps);
-      this.walkers++;
-      return 'walker';
-    } catch (e) {
-      if (!(e instanceof Unsupported)) throw e;
-      this.addSource(printExpression(ast), e.message);
-      return 'fhirpath';
-    }
-  }
-
-  /** Adds FHIRPath source evaluated by fhirpath.js (relative to the start when it is not a resource). */
-  addSource(source: string, reason: string): void {
-    const base = this.start.path === this.ctx.resourceType ? undefined : this.start.path;
-    try {
-      const fn = compileTypedFhirPath(source, this.ctx.defs.version, base);
-      this.steps.push({ kind: 'fhirpath', fn, slot: this.slots.length });
-      this.slots.push({ type: undefined, table: undefined, path: source });
-      this.fallbacks++;
-    } catch (e) {
-      this.ctx.warnings.push(`${source}: not compiled (${reason}; fhirpath.js: ${(e as Error).message})`);
-    }
-  }
-
-  build(): Plan {
-    return { steps: this.steps, slots: this.slots, walkerBranches: this.walkers, fhirpathBranches: this.fallbacks };
-  }
-}
-
-/** An Extension as a search value means its value[x] (`Patient.extension('…')` → the value). */
-function expandExtensions(ctx: CompileContext, slots: Slot[]): Slot[] {
-  return slots.flatMap((slot) => (slot.type === 'Extension' ? member(ctx, [slot], 'value').map((s) => ({ ...s, fromExtension: true })) : [slot]));
-}
-
-// ---------------------------------------------------------------------------------------------
-// Running
-// ---------------------------------------------------------------------------------------------
-
-/** The resource being extracted, for `%resource` and contained-reference tests. */
-let currentRoot: unknown;
-
-/** The resource a running plan was started on (criteria.ts resolves `#id` references in it). */
-export function rootResource(): unknown {
-  return currentRoot;
-}
-
-/** Runs a plan on `input` (a resource, or a composite focus inside `root`). */
-export function runPlan(plan: Plan, input: unknown, root: unknown, emit: Emit): void {
-  currentRoot = root;
-  runSteps(plan.steps, input, emit);
-}
-
-function runSteps(steps: readonly Step[], value: unknown, emit: Emit): void {
-  for (let i = 0; i < steps.length; i++) {
-    const step = steps[i]!;
-    switch (step.kind) {
-      case 'key': {
-        if (typeof value !== 'object' || value === null) break;
-        const v = (value as Record<string, unknown>)[step.key];
-        if (v === undefined || v === null) break;
-        if (Array.isArray(v)) {
-          for (let j = 0; j < v.length; j++) if (v[j] !== null && v[j] !== undefined) runSteps(step.next, v[j], emit);
-        } else {
-          runSteps(step.next, v, emit);
-        }
-        break;
-      }
-      case 'test':
-        if (step.test(value)) runSteps(step.next, value, emit);
-        break;
-      case 'emit':
-        emit(value, step.type ?? (isResource(value) ? value.resourceType : 'Resource'), step.slot);
-        break;
-      case 'bool':
-        emit(step.test(value), 'boolean', step.slot);
-        break;
-      case 'root':
-        runSteps(step.next, currentRoot, emit);
-        break;
-      case 'pick':
-        runPick(step, value, emit);
-        break;
-      case 'fhirpath':
-        for (const r of step.fn(value)) if (r.type !== undefined) emit(r.value, r.type, step.slot);
-        break;
-    }
-  }
-}
-
-function runPick(step: Extract<Step, { kind: 'pick' }>, value: unknown, emit: Emit): void {
-  let count = 0;
-  let picked: unknown;
-  let pickedSlot = -1;
-  runSteps(step.sub, value, (v, _type, slot) => {
-    if (count++ === step.index) {
-      picked = v;
-      pickedSlot = slot;
-    }
-  });
-  if (pickedSlot >= 0) runSteps(step.next[pickedSlot]!, picked, emit);
-}
-
-/** Collects what a sub-plan finds from `value` (used by where() tests). */
-export function collect(steps: readonly Step[], value: unknown): { value: unknown; type: string }[] {
-  const found: { value: unknown; type: string }[] = [];
-  runSteps(steps, value, (v, type) => found.push({ value: v, type }));
-  return found;
 }

@@ -358,6 +358,20 @@ describe('composite parameters', () => {
     });
   }
 
+  it('R4: a component may read the whole resource (%resource in chromosome-variant-coordinate)', () => {
+    const rows = extract('R4', {
+      resourceType: 'MolecularSequence',
+      coordinateSystem: 0,
+      referenceSeq: { chromosome: { coding: [{ system: 'http://chr', code: '1' }] } },
+      variant: [{ start: 10, end: 20 }, { start: 30, end: 40 }],
+    }, ['chromosome-variant-coordinate']);
+    const code = 'chromosome-variant-coordinate';
+    const [a, b] = of(rows.number, `${code}#1`, true) as { value: number; grp: number }[];
+    assert.deepEqual(of(rows.token, `${code}#0`, true), [{ ...tok('http://chr', '1'), grp: a!.grp }, { ...tok('http://chr', '1'), grp: b!.grp }]);
+    assert.deepEqual([a!.value, b!.value], [10, 30]);
+    assert.deepEqual(of(rows.number, `${code}#2`, true), [{ value: 20, grp: a!.grp }, { value: 40, grp: b!.grp }]);
+  });
+
   it('R4: Group characteristic-value takes any value[x]; the token ones index', () => {
     const rows = extract('R4', {
       resourceType: 'Group',
@@ -379,7 +393,8 @@ describe('composite parameters', () => {
       content: [{ attachment: {} }],
       relatesTo: [{ code: 'replaces', target: { reference: 'DocumentReference/old' } }],
     }, ['relationship']);
-    assert.deepEqual(of(rows.token, 'relationship#1', true).length, 1);
+    const [target] = of(rows.reference, 'relationship#0', true) as { grp: number }[];
+    assert.deepEqual(of(rows.token, 'relationship#1', true), [{ ...tok(null, 'replaces'), grp: target!.grp }]);
     assert.deepEqual(of(rows.reference, 'relationship#0'), [ref('DocumentReference', 'old')]);
     assert.deepEqual(of(rows.token, 'relationship#1'), [tok(null, 'replaces')]);
   });
@@ -446,7 +461,7 @@ describe('robustness and options', () => {
     const registry = searchRegistry(loadDefinitions('R4'));
     const patient = { resourceType: 'Patient', id: 'x', gender: 'male', name: [{ family: 'Doe' }] };
     const rows = extractIndex(registry, patient, { only: [registry.param('Patient', 'family')!, registry.param('Observation', 'code')!] });
-    assert.deepEqual(rows, { ...extractIndex(registry, { resourceType: 'Patient' }), string: [{ code: 'family', norm: 'doe', exact: 'Doe' }] });
+    assert.deepEqual(rows, { string: [{ code: 'family', norm: 'doe', exact: 'Doe' }], token: [], reference: [], date: [], number: [], quantity: [], uri: [] });
   });
 
   it('rows outside composites carry no grp key', () => {

@@ -11,7 +11,7 @@
  */
 import type { Definitions } from '../../fhir/definitions/index.ts';
 import { normalizeString } from '../normalize.ts';
-import type { DateRow, IndexRows, NumberRow, ParamType, QuantityRow, ReferenceRow, StringRow, TokenRow, UriRow } from '../types.ts';
+import { emptyIndexRows, type DateRow, type IndexRows, type NumberRow, type ParamType, type QuantityRow, type ReferenceRow, type StringRow, type TokenRow, type UriRow } from '../types.ts';
 import type { Emit } from './plan.ts';
 
 /** Turns one value of a FHIR type into rows. */
@@ -40,7 +40,7 @@ function rowKey(row: Row): string {
 }
 
 export class RowSink {
-  readonly rows: IndexRows = { string: [], token: [], reference: [], date: [], number: [], quantity: [], uri: [] };
+  readonly rows: IndexRows = emptyIndexRows();
   /** Code the rows are filed under (`name`, `combo-code-value-quantity#1`). */
   code = '';
   /** Composite group of the rows, undefined outside composites. */
