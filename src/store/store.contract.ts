@@ -167,6 +167,57 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       assert.equal(start.previous, undefined);
     });
 
+    it('numbers events per subscription from 1 without gaps; a rolled-back append uses no number (D-18, EN-1)', async () => {
+      const ev = (subscription: string, id: string) => ({
+        subscription,
+        timestamp: '2024-01-01T00:00:00.000Z',
+        focus: { type: 'Encounter', id, versionId: 1 },
+        interaction: 'create' as const,
+      });
+      const first = await store.transaction((tx) => tx.appendEvents('R4', [ev('s1', 'a'), ev('s2', 'a'), ev('s1', 'b')]));
+      assert.deepEqual(first.map((e) => [e.subscription, e.number]), [['s1', 1], ['s2', 1], ['s1', 2]]);
+      await assert.rejects(
+        store.transaction(async (tx) => {
+          await tx.appendEvents('R4', [ev('s1', 'c')]);
+          throw new Error('rollback');
+        }),
+      );
+      const next = await store.transaction((tx) => tx.appendEvents('R4', [ev('s1', 'd')]));
+      assert.equal(next[0]!.number, 3);
+      const got = await store.events('R4', 's1', 1, 100, 100);
+      assert.deepEqual(got.map((e) => [e.number, e.focus.id]), [[1, 'a'], [2, 'b'], [3, 'd']]);
+      assert.deepEqual((await store.events('R4', 's1', 2, 2, 10)).map((e) => e.number), [2]);
+      assert.deepEqual(await store.eventRange('R4', 's1'), { last: 3, first: 1 });
+      assert.deepEqual(await store.eventRange('R5', 's1'), { last: 0, first: undefined });
+    });
+
+    it('runs after-commit callbacks only for transactions that commit', async () => {
+      const ran: string[] = [];
+      await store.transaction(async (tx) => tx.onCommit(() => ran.push('ok')));
+      await assert.rejects(
+        store.transaction(async (tx) => {
+          tx.onCommit(() => ran.push('rolled-back'));
+          throw new Error('no');
+        }),
+      );
+      assert.deepEqual(ran, ['ok']);
+    });
+
+    it('keeps delivery state per subscription and prunes old events, keeping the counter', async () => {
+      assert.deepEqual(await store.deliveryState('R4B', 'd1'), { deliveredThrough: 0, attempts: 0 });
+      await store.transaction((tx) => tx.setDeliveryState('R4B', 'd1', { deliveredThrough: 4, attempts: 2, failingSince: '2024-01-01T00:00:00.000Z', lastError: 'HTTP 500' }));
+      assert.deepEqual(await store.deliveryState('R4B', 'd1'), { deliveredThrough: 4, attempts: 2, failingSince: '2024-01-01T00:00:00.000Z', lastError: 'HTTP 500' });
+      const old = { subscription: 'p1', focus: { type: 'Patient', id: 'x', versionId: 1 }, interaction: 'update' as const };
+      await store.transaction((tx) =>
+        tx.appendEvents('R4B', [
+          { ...old, timestamp: '2000-01-01T00:00:00.000Z' },
+          { ...old, timestamp: '2099-01-01T00:00:00.000Z' },
+        ]),
+      );
+      assert.ok((await store.pruneEvents('2020-01-01T00:00:00.000Z')) >= 1);
+      assert.deepEqual(await store.eventRange('R4B', 'p1'), { last: 2, first: 2 });
+    });
+
     it('pages history newest first with a stable cursor, by instance, type and system', async () => {
       await store.transaction(async (tx) => {
         for (let i = 1; i <= 5; i++) await tx.write('R4B', { ...v('h', i), type: 'Observation' });

@@ -75,6 +75,25 @@ export interface SearchPage {
   previous?: SearchCursor;
 }
 
+/** One event of a subscription's durable log (REQUIREMENTS D-18, EN-1..EN-3). */
+export interface StoredEvent {
+  subscription: string;
+  number: number;
+  timestamp: string;
+  focus: { type: string; id: string; versionId: number };
+  interaction: 'create' | 'update' | 'delete';
+}
+
+export type NewEvent = Omit<StoredEvent, 'number'>;
+
+/** Where delivery of a subscription stands: everything up to `deliveredThrough` has been sent. */
+export interface DeliveryState {
+  deliveredThrough: number;
+  attempts: number;
+  failingSince?: string;
+  lastError?: string;
+}
+
 /** Reads, available both on the store and inside a transaction. */
 export interface StoreReader {
   /** The latest version (possibly a deletion), or undefined if the resource never existed. */
@@ -82,11 +101,24 @@ export interface StoreReader {
   vread(fv: FhirVersion, type: string, id: string, versionId: number): Promise<StoredVersion | undefined>;
   /** One page of a FHIR search over current, live resources (see search/types.ts). */
   search(fv: FhirVersion, request: SearchRequest, cursor?: SearchCursor): Promise<SearchPage>;
+  /** Events of a subscription with from <= number <= to, in order, at most `limit`. */
+  events(fv: FhirVersion, subscription: string, from: number, to: number, limit: number): Promise<StoredEvent[]>;
+  /** The highest event number of a subscription so far (0 if none), and the lowest still kept. */
+  eventRange(fv: FhirVersion, subscription: string): Promise<{ last: number; first: number | undefined }>;
+  deliveryState(fv: FhirVersion, subscription: string): Promise<DeliveryState>;
 }
 
 export interface Transaction extends StoreReader {
   /** Append a version; the caller has checked versionId = previous + 1. */
   write(fv: FhirVersion, version: NewVersion): Promise<void>;
+  /**
+   * Append events to their subscriptions' logs, each numbered next in its subscription's
+   * sequence (from 1, no gaps, never reused). Returns them with their numbers.
+   */
+  appendEvents(fv: FhirVersion, events: NewEvent[]): Promise<StoredEvent[]>;
+  setDeliveryState(fv: FhirVersion, subscription: string, state: DeliveryState): Promise<void>;
+  /** Run `fn` once this transaction has committed (never if it rolls back). */
+  onCommit(fn: () => void): void;
 }
 
 export interface Store extends StoreReader {
@@ -98,5 +130,7 @@ export interface Store extends StoreReader {
    */
   transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T>;
   history(fv: FhirVersion, query: HistoryQuery): Promise<HistoryPage>;
+  /** Drop events older than `before` (ISO instant) from every log; returns how many. */
+  pruneEvents(before: string): Promise<number>;
   close(): Promise<void>;
 }

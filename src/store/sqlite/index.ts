@@ -3,7 +3,9 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { FhirVersion } from '../../fhir/types.ts';
 import type {
+  DeliveryState,
   HistoryPage,
+  NewEvent,
   HistoryQuery,
   NewVersion,
   Store,
@@ -12,6 +14,7 @@ import type {
   Transaction,
   WriteMethod,
 } from '../store.ts';
+import { createEventLog } from './events.ts';
 import { createIndexWriter } from './index-writer.ts';
 import { MIGRATIONS } from './migrations.ts';
 import { searchSqlite } from './search.ts';
@@ -71,20 +74,44 @@ export function openSqliteStore(options: SqliteOptions): Store {
   );
   const index = createIndexWriter(db);
   const queue = createWriteQueue(db);
+  const log = createEventLog(db);
+  const eventReads = (l: ReturnType<typeof createEventLog>) => ({
+    async events(fv: FhirVersion, sub: string, from: number, to: number, limit: number) {
+      return l.events(fv, sub, from, to, limit);
+    },
+    async eventRange(fv: FhirVersion, sub: string) {
+      return l.range(fv, sub);
+    },
+    async deliveryState(fv: FhirVersion, sub: string) {
+      return l.deliveryState(fv, sub);
+    },
+  });
+  const readLog = readDb === db ? log : createEventLog(readDb);
 
-  const tx: Transaction = {
+  const txBase = {
     ...txReader,
+    ...eventReads(log),
     async write(fv: FhirVersion, v: NewVersion) {
       const { lastInsertRowid } = insert.run(fv, v.type, v.id, v.versionId, v.lastUpdated, v.method, v.json ?? null);
       upsertCurrent.run(fv, v.type, v.id, v.versionId, lastInsertRowid, v.lastUpdated, v.json === undefined ? 1 : 0);
       index.replace(fv, v.type, v.id, v.json === undefined ? undefined : v.index, v.versionId === 1);
+    },
+    async appendEvents(fv: FhirVersion, events: NewEvent[]) {
+      return log.append(fv, events);
+    },
+    async setDeliveryState(fv: FhirVersion, sub: string, state: DeliveryState) {
+      log.setDeliveryState(fv, sub, state);
     },
   };
 
   return {
     kind: 'sqlite',
     ...reader,
-    transaction: (fn) => queue.run(() => fn(tx)),
+    ...eventReads(readLog),
+    transaction: (fn) => queue.run((onCommit) => fn({ ...txBase, onCommit } as Transaction)),
+    async pruneEvents(before: string) {
+      return queue.run(async () => log.prune(before));
+    },
     async history(fv, query) {
       return history(readDb, fv, query);
     },
@@ -96,7 +123,7 @@ export function openSqliteStore(options: SqliteOptions): Store {
   };
 }
 
-function createReader(db: Database.Database): StoreReader {
+function createReader(db: Database.Database): Pick<StoreReader, 'read' | 'vread' | 'search'> {
   const read = db.prepare<[string, string, string], Row>(
     'SELECT type, id, vid, last_updated, method, body FROM resource_versions WHERE fv = ? AND type = ? AND id = ? ORDER BY vid DESC LIMIT 1',
   );

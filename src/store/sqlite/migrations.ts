@@ -68,4 +68,37 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX sp_uri_v ON sp_uri (fv, type, code, value);
   CREATE INDEX sp_uri_o ON sp_uri (fv, type, id);
   `,
+  // 2: the subscription event log (the transactional outbox of REQUIREMENTS D-18) with its
+  //    per-subscription counters, and the delivery cursor of each subscription.
+  `
+  CREATE TABLE subscription_counters (
+    fv           TEXT    NOT NULL,
+    subscription TEXT    NOT NULL,
+    last_number  INTEGER NOT NULL,
+    PRIMARY KEY (fv, subscription)
+  ) WITHOUT ROWID;
+
+  CREATE TABLE subscription_events (
+    fv           TEXT    NOT NULL,
+    subscription TEXT    NOT NULL,
+    number       INTEGER NOT NULL,
+    ts           TEXT    NOT NULL,
+    focus_type   TEXT    NOT NULL,
+    focus_id     TEXT    NOT NULL,
+    focus_vid    INTEGER NOT NULL,
+    interaction  TEXT    NOT NULL,
+    PRIMARY KEY (fv, subscription, number)
+  ) WITHOUT ROWID;
+  CREATE INDEX subscription_events_ts ON subscription_events (ts);
+
+  CREATE TABLE subscription_delivery (
+    fv                TEXT    NOT NULL,
+    subscription      TEXT    NOT NULL,
+    delivered_through INTEGER NOT NULL,
+    attempts          INTEGER NOT NULL,
+    failing_since     TEXT,
+    last_error        TEXT,
+    PRIMARY KEY (fv, subscription)
+  ) WITHOUT ROWID;
+  `,
 ];

@@ -6,14 +6,17 @@ import type Database from 'better-sqlite3';
  * fsync for the whole group) and only then settles the jobs' promises. Under load this turns N
  * fsyncs into one without weakening durability: nothing is acknowledged before its commit.
  */
+/** Registers a callback to run after the job's transaction has committed. */
+export type OnCommit = (fn: () => void) => void;
+
 export interface WriteQueue {
-  run<T>(job: () => Promise<T>): Promise<T>;
+  run<T>(job: (onCommit: OnCommit) => Promise<T>): Promise<T>;
   /** Resolves when every queued job has been committed or rejected. */
   drain(): Promise<void>;
 }
 
 interface Pending {
-  job: () => Promise<unknown>;
+  job: (onCommit: OnCommit) => Promise<unknown>;
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
 }
@@ -26,13 +29,16 @@ export function createWriteQueue(db: Database.Database, maxGroup = 256): WriteQu
     while (queue.length > 0) {
       const group = queue.splice(0, maxGroup);
       const settled: (() => void)[] = [];
+      const committed: (() => void)[] = [];
       db.exec('BEGIN IMMEDIATE');
       for (const p of group) {
         // Jobs that arrive while this group runs join the next one.
         db.exec('SAVEPOINT job');
+        const hooks: (() => void)[] = [];
         try {
-          const value = await p.job();
+          const value = await p.job((fn) => hooks.push(fn));
           db.exec('RELEASE job');
+          committed.push(...hooks);
           settled.push(() => p.resolve(value));
         } catch (err) {
           db.exec('ROLLBACK TO job');
@@ -47,6 +53,8 @@ export function createWriteQueue(db: Database.Database, maxGroup = 256): WriteQu
         for (const p of group) p.reject(err);
         continue;
       }
+      // After-commit work (e.g. waking delivery) runs before the writers hear back.
+      for (const fn of committed) runSafely(fn);
       for (const s of settled) s();
     }
   }
@@ -61,7 +69,7 @@ export function createWriteQueue(db: Database.Database, maxGroup = 256): WriteQu
   }
 
   return {
-    run<T>(job: () => Promise<T>): Promise<T> {
+    run<T>(job: (onCommit: OnCommit) => Promise<T>): Promise<T> {
       return new Promise<T>((resolve, reject) => {
         queue.push({ job, resolve: resolve as (v: unknown) => void, reject });
         kick();
@@ -71,4 +79,13 @@ export function createWriteQueue(db: Database.Database, maxGroup = 256): WriteQu
       while (running) await running;
     },
   };
+}
+
+function runSafely(fn: () => void): void {
+  try {
+    fn();
+  } catch (err) {
+    // A failing after-commit hook must not undo the commit nor block the other writers.
+    process.emitWarning(`after-commit hook failed: ${(err as Error).message}`);
+  }
 }

@@ -1,0 +1,82 @@
+import type Database from 'better-sqlite3';
+import type { DeliveryState, NewEvent, StoredEvent } from '../store.ts';
+
+interface EventRow {
+  subscription: string;
+  number: number;
+  ts: string;
+  focus_type: string;
+  focus_id: string;
+  focus_vid: number;
+  interaction: StoredEvent['interaction'];
+}
+
+const toEvent = (r: EventRow): StoredEvent => ({
+  subscription: r.subscription,
+  number: r.number,
+  timestamp: r.ts,
+  focus: { type: r.focus_type, id: r.focus_id, versionId: r.focus_vid },
+  interaction: r.interaction,
+});
+
+/**
+ * The subscription event log on SQLite. Appending bumps the subscription's counter and inserts
+ * the event in the caller's transaction, so numbers are gap-free and never reused.
+ */
+export function createEventLog(db: Database.Database) {
+  const bump = db.prepare<[string, string], { last_number: number }>(
+    `INSERT INTO subscription_counters (fv, subscription, last_number) VALUES (?, ?, 1)
+     ON CONFLICT (fv, subscription) DO UPDATE SET last_number = last_number + 1 RETURNING last_number`,
+  );
+  const insert = db.prepare(
+    'INSERT INTO subscription_events (fv, subscription, number, ts, focus_type, focus_id, focus_vid, interaction) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+  );
+  const select = db.prepare<[string, string, number, number, number], EventRow>(
+    `SELECT subscription, number, ts, focus_type, focus_id, focus_vid, interaction FROM subscription_events
+     WHERE fv = ? AND subscription = ? AND number >= ? AND number <= ? ORDER BY number LIMIT ?`,
+  );
+  const last = db.prepare<[string, string], { last_number: number }>('SELECT last_number FROM subscription_counters WHERE fv = ? AND subscription = ?');
+  const first = db.prepare<[string, string], { n: number | null }>('SELECT min(number) AS n FROM subscription_events WHERE fv = ? AND subscription = ?');
+  const getState = db.prepare<[string, string], { delivered_through: number; attempts: number; failing_since: string | null; last_error: string | null }>(
+    'SELECT delivered_through, attempts, failing_since, last_error FROM subscription_delivery WHERE fv = ? AND subscription = ?',
+  );
+  const putState = db.prepare(
+    `INSERT INTO subscription_delivery (fv, subscription, delivered_through, attempts, failing_since, last_error) VALUES (?, ?, ?, ?, ?, ?)
+     ON CONFLICT (fv, subscription) DO UPDATE SET delivered_through = excluded.delivered_through, attempts = excluded.attempts,
+       failing_since = excluded.failing_since, last_error = excluded.last_error`,
+  );
+  const prune = db.prepare('DELETE FROM subscription_events WHERE ts < ?');
+
+  return {
+    append(fv: string, events: NewEvent[]): StoredEvent[] {
+      return events.map((e) => {
+        const number = bump.get(fv, e.subscription)!.last_number;
+        insert.run(fv, e.subscription, number, e.timestamp, e.focus.type, e.focus.id, e.focus.versionId, e.interaction);
+        return { ...e, number };
+      });
+    },
+    events(fv: string, subscription: string, from: number, to: number, limit: number): StoredEvent[] {
+      return select.all(fv, subscription, from, to, limit).map(toEvent);
+    },
+    range(fv: string, subscription: string): { last: number; first: number | undefined } {
+      const n = first.get(fv, subscription)?.n;
+      return { last: last.get(fv, subscription)?.last_number ?? 0, first: n ?? undefined };
+    },
+    deliveryState(fv: string, subscription: string): DeliveryState {
+      const r = getState.get(fv, subscription);
+      if (!r) return { deliveredThrough: 0, attempts: 0 };
+      return {
+        deliveredThrough: r.delivered_through,
+        attempts: r.attempts,
+        ...(r.failing_since ? { failingSince: r.failing_since } : {}),
+        ...(r.last_error ? { lastError: r.last_error } : {}),
+      };
+    },
+    setDeliveryState(fv: string, subscription: string, s: DeliveryState): void {
+      putState.run(fv, subscription, s.deliveredThrough, s.attempts, s.failingSince ?? null, s.lastError ?? null);
+    },
+    prune(before: string): number {
+      return prune.run(before).changes;
+    },
+  };
+}
