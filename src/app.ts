@@ -7,36 +7,50 @@ import type { BaseContext } from './interactions/index.ts';
 import { searchRegistry } from './search/parameters.ts';
 import { openSqliteStore } from './store/sqlite/index.ts';
 import type { Store } from './store/store.ts';
+import { type RestHookDelivery, SubscriptionEngine, createRestHookDelivery } from './subscriptions/index.ts';
+import { installTopics } from './topics-folder.ts';
 
 /**
  * The composition root: the only place that names concrete implementations. Returns a server that
- * is ready but not listening; closing it closes the store.
+ * is ready but not listening; closing it stops delivery and closes the store.
  */
 export async function buildApp(config: Config): Promise<HeraldServer> {
   const store = openStore(config.db);
   const now = () => new Date();
+  const policy = { channels: new Set(['rest-hook', 'websocket']), allowInsecureEndpoints: config.allowInsecureEndpoints };
   const bases: BaseContext[] = FHIR_VERSIONS.map((version) => {
     const adapter = adapterFor(version);
     const defs = loadDefinitions(version);
-    return {
-      version,
-      adapter,
-      defs,
-      registry: searchRegistry(defs),
-      baseUrl: `${config.baseUrl}/fhir/${adapter.pathSegment}`,
-      store,
-      now,
-      defaultPageSize: config.defaultPageSize,
-      maxPageSize: config.maxPageSize,
-    };
+    const registry = searchRegistry(defs);
+    const baseUrl = `${config.baseUrl}/fhir/${adapter.pathSegment}`;
+    const subscriptions = new SubscriptionEngine({ version, adapter, search: registry, store, baseUrl, policy, now });
+    return { version, adapter, defs, registry, subscriptions, baseUrl, store, now, defaultPageSize: config.defaultPageSize, maxPageSize: config.maxPageSize };
   });
+  const deliveries: RestHookDelivery[] = [];
+  for (const base of bases) {
+    await base.subscriptions.load();
+    if (config.topicsDir) await installTopics(base, config.topicsDir);
+    const delivery = createRestHookDelivery(
+      { engine: base.subscriptions, store, baseUrl: base.baseUrl, now },
+      { defaultTimeoutMs: config.deliveryTimeoutMs, retryBaseMs: config.retryBaseMs, retryCapMs: config.retryCapMs, failureWindowMs: config.failureWindowMs },
+    );
+    base.subscriptions.attach(delivery);
+    deliveries.push(delivery);
+  }
+  const pruning = setInterval(() => void store.pruneEvents(new Date(Date.now() - config.eventRetentionMs).toISOString()), 3_600_000);
+  pruning.unref();
   const app = buildServer({
     bases,
     bodyLimit: config.bodyLimit,
     logger: { level: config.logLevel },
-    onClose: () => store.close(),
+    onClose: async () => {
+      clearInterval(pruning);
+      for (const d of deliveries) await d.stop();
+      await store.close();
+    },
   });
   await app.ready();
+  for (const d of deliveries) d.start();
   return app;
 }
 

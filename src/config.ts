@@ -14,6 +14,17 @@ export interface Config {
   /** Page size for history when `_count` is absent, and the largest `_count` honoured. */
   defaultPageSize: number;
   maxPageSize: number;
+  /** Folder of topic resources installed at start (JSON files), or undefined. */
+  topicsDir?: string;
+  /** rest-hook: allow plain http:// endpoints to non-loopback hosts (RH-7). */
+  allowInsecureEndpoints: boolean;
+  /** rest-hook delivery: per-attempt timeout default, backoff base and cap, failure window (ms). */
+  deliveryTimeoutMs: number;
+  retryBaseMs: number;
+  retryCapMs: number;
+  failureWindowMs: number;
+  /** Events older than this are pruned from the log (D-9). */
+  eventRetentionMs: number;
 }
 
 /** Each setting: its flag, its environment variable, its default. Flags win over the environment. */
@@ -26,6 +37,13 @@ const SETTINGS = {
   logLevel: { flag: 'log-level', env: 'LOG_LEVEL', fallback: 'info' },
   defaultPageSize: { flag: 'page-size', env: 'HERALD_PAGE_SIZE', fallback: '50' },
   maxPageSize: { flag: 'max-page-size', env: 'HERALD_MAX_PAGE_SIZE', fallback: '1000' },
+  topicsDir: { flag: 'topics', env: 'HERALD_TOPICS', fallback: '' },
+  allowInsecure: { flag: 'allow-insecure-endpoints', env: 'HERALD_ALLOW_INSECURE_ENDPOINTS', fallback: 'false' },
+  deliveryTimeout: { flag: 'delivery-timeout-ms', env: 'HERALD_DELIVERY_TIMEOUT_MS', fallback: '10000' },
+  retryBase: { flag: 'retry-base-ms', env: 'HERALD_RETRY_BASE_MS', fallback: '1000' },
+  retryCap: { flag: 'retry-cap-ms', env: 'HERALD_RETRY_CAP_MS', fallback: '300000' },
+  failureWindow: { flag: 'failure-window-s', env: 'HERALD_FAILURE_WINDOW_S', fallback: '86400' },
+  retention: { flag: 'event-retention-days', env: 'HERALD_EVENT_RETENTION_DAYS', fallback: '7' },
 } as const;
 
 export const CONFIG_HELP = Object.values(SETTINGS)
@@ -56,7 +74,20 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
     logLevel: get('logLevel'),
     defaultPageSize: int(get('defaultPageSize'), 'HERALD_PAGE_SIZE', 1, 10000),
     maxPageSize: int(get('maxPageSize'), 'HERALD_MAX_PAGE_SIZE', 1, 10000),
+    ...(get('topicsDir') ? { topicsDir: get('topicsDir') } : {}),
+    allowInsecureEndpoints: bool(get('allowInsecure'), 'HERALD_ALLOW_INSECURE_ENDPOINTS'),
+    deliveryTimeoutMs: int(get('deliveryTimeout'), 'HERALD_DELIVERY_TIMEOUT_MS', 1, 600_000),
+    retryBaseMs: int(get('retryBase'), 'HERALD_RETRY_BASE_MS', 1, 3_600_000),
+    retryCapMs: int(get('retryCap'), 'HERALD_RETRY_CAP_MS', 1, 86_400_000),
+    failureWindowMs: int(get('failureWindow'), 'HERALD_FAILURE_WINDOW_S', 1, 365 * 86_400) * 1000,
+    eventRetentionMs: int(get('retention'), 'HERALD_EVENT_RETENTION_DAYS', 1, 3650) * 86_400_000,
   };
+}
+
+function bool(raw: string, name: string): boolean {
+  if (raw === 'true' || raw === '1') return true;
+  if (raw === 'false' || raw === '0') return false;
+  throw new Error(`${name} must be true or false, not '${raw}'`);
 }
 
 function int(raw: string, name: string, min: number, max: number): number {

@@ -26,7 +26,11 @@ export type FhirPathFn = (resource: unknown) => unknown[];
 export type TypedFhirPathFn = (node: unknown) => TypedValue[];
 
 interface FhirPathModule {
-  compile(path: string | { base: string; expression: string }, model: Model, options: object): (data: unknown) => unknown[];
+  compile(
+    path: string | { base: string; expression: string },
+    model: Model,
+    options: object,
+  ): (data: unknown, env?: Record<string, unknown>) => unknown[];
 }
 
 let loaded: { fhirpath: FhirPathModule; models: Record<FhirVersion, Model> } | undefined;
@@ -122,4 +126,20 @@ function systemType(v: unknown): string | undefined {
     default:
       return undefined;
   }
+}
+
+/**
+ * A SubscriptionTopic `fhirPathCriteria` (R5 subscriptiontopic.html): a boolean expression over
+ * `%current` and `%previous`, evaluated with the current resource as focus. A resource that does
+ * not exist (previous of a create, current of a delete) is an empty object, so `%previous.id.empty()`
+ * holds for creates. True only when the expression yields exactly `true`.
+ */
+export function compileCriteria(expression: string, version: FhirVersion): (current: unknown, previous: unknown) => boolean {
+  const { fhirpath, models } = library();
+  const compiled = fhirpath.compile(rewriteResolve(expression), models[version], { userInvocationTable: NO_IO });
+  return (current, previous) => {
+    const cur = current ?? {};
+    const result = compiled(cur, { current: cur, previous: previous ?? {} });
+    return result.length === 1 && result[0] === true;
+  };
 }

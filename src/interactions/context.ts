@@ -2,6 +2,7 @@ import type { Definitions } from '../fhir/definitions/index.ts';
 import type { VersionAdapter } from '../fhir/versions/index.ts';
 import type { FhirVersion, OperationOutcome, Resource } from '../fhir/types.ts';
 import type { SearchRegistry } from '../search/parameters.ts';
+import type { SubscriptionEngine } from '../subscriptions/index.ts';
 import type { HistoryPage, HistoryQuery, Store, StoreReader, Transaction } from '../store/store.ts';
 
 /** What one FHIR base (/fhir/R4, /fhir/R4B, /fhir/R5) needs to serve requests. Built once at start. */
@@ -11,6 +12,8 @@ export interface BaseContext {
   defs: Definitions;
   /** The version's search parameters, shared by search and the in-memory matcher. */
   registry: SearchRegistry;
+  /** Topic-based subscriptions of this base: validates their writes, records events of every write. */
+  subscriptions: SubscriptionEngine;
   /** Absolute public URL of this base, no trailing slash, e.g. http://127.0.0.1:8080/fhir/R4. */
   baseUrl: string;
   store: Store;
@@ -34,6 +37,9 @@ export function joined(tx: Transaction, store: Store): Db {
     read: tx.read,
     vread: tx.vread,
     search: tx.search,
+    events: tx.events,
+    eventRange: tx.eventRange,
+    deliveryState: tx.deliveryState,
     transaction: (fn) => fn(tx),
     history: (fv, q) => store.history(fv, q),
   };

@@ -6,7 +6,8 @@ import type { StoredVersion, Transaction, WriteMethod } from '../store/store.ts'
 import { extractIndex } from '../search/extract.ts';
 import { findMatches } from './conditional.ts';
 import { type BaseContext, type Db, type FhirResponse, joined } from './context.ts';
-import { assertId, assertResourceBody, parseEtag, stamp } from './resource.ts';
+import { assertId, assertResourceBody, parseEtag } from './resource.ts';
+import { stamp } from '../fhir/meta.ts';
 
 /**
  * create, read, vread, update, patch and delete as HTTP-free functions. Every write runs inside one
@@ -150,6 +151,7 @@ export async function remove(ctx: BaseContext, db: Db, type: string, id: string,
     const versionId = current.versionId + 1;
     const lastUpdated = ctx.now().toISOString();
     await tx.write(ctx.version, { type, id, versionId, lastUpdated, method: 'DELETE' });
+    await ctx.subscriptions.record(tx, { type, id, versionId, interaction: 'delete', previousJson: current.json!, timestamp: lastUpdated });
     return { status: 204, versionId, lastUpdated };
   });
 }
@@ -170,17 +172,28 @@ async function writeVersion(
   current: StoredVersion | undefined,
   method: WriteMethod,
 ): Promise<FhirResponse> {
+  const live = current && !current.deleted ? current : undefined;
+  const prepared = ctx.subscriptions.prepareWrite({ ...resource, id }, live?.json ? (JSON.parse(live.json) as Resource) : undefined);
   const versionId = (current?.versionId ?? 0) + 1;
   const lastUpdated = ctx.now().toISOString();
-  const stored = stamp(resource, id, versionId, lastUpdated);
+  const stored = stamp(prepared, id, versionId, lastUpdated);
   const json = JSON.stringify(stored);
-  await tx.write(ctx.version, { type: stored.resourceType, id, versionId, lastUpdated, method, json, index: extractIndex(ctx.registry, stored, { baseUrl: ctx.baseUrl }) });
-  const created = !current || current.deleted;
+  const type = stored.resourceType;
+  await tx.write(ctx.version, { type, id, versionId, lastUpdated, method, json, index: extractIndex(ctx.registry, stored, { baseUrl: ctx.baseUrl }) });
+  await ctx.subscriptions.record(tx, {
+    type,
+    id,
+    versionId,
+    interaction: live ? 'update' : 'create',
+    current: stored,
+    ...(live ? { previousJson: live.json! } : {}),
+    timestamp: lastUpdated,
+  });
   return {
-    status: created ? 201 : 200,
+    status: live ? 200 : 201,
     resource: stored,
     json,
-    location: `${ctx.baseUrl}/${stored.resourceType}/${id}/_history/${versionId}`,
+    location: `${ctx.baseUrl}/${type}/${id}/_history/${versionId}`,
     versionId,
     lastUpdated,
   };

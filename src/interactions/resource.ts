@@ -38,12 +38,6 @@ export function assertResourceBody(ctx: BaseContext, type: string, body: unknown
   return resource;
 }
 
-/** A copy of the resource with the server's id and meta (versionId, lastUpdated); other meta kept. */
-export function stamp(resource: Resource, id: string, versionId: number, lastUpdated: string): Resource {
-  const { resourceType, id: _ignored, meta, ...rest } = resource;
-  return { resourceType, id, meta: { ...meta, versionId: String(versionId), lastUpdated }, ...rest };
-}
-
 export const etagOf = (versionId: number) => `W/"${versionId}"`;
 
 /** Parses `W/"3"`, `"3"` or `3` into 3; anything else is a 400. */

@@ -2,6 +2,14 @@ import type { FhirVersion } from '../types.ts';
 import { r4 } from './r4.ts';
 import { r4b } from './r4b.ts';
 import { r5 } from './r5.ts';
+import type { SubscriptionAdapter } from './subscriptions/adapter.ts';
+
+export type {
+  CapabilityOperation,
+  SubscriptionAdapter,
+  SubscriptionCapability,
+  SubscriptionState,
+} from './subscriptions/adapter.ts';
 
 /**
  * Everything that differs between FHIR versions, in one record per version. Code elsewhere asks the
@@ -15,6 +23,8 @@ export interface VersionAdapter {
   pathSegment: string;
   /** MIME type parameter value for `fhirVersion=` in Content-Type (R4 → 4.0). */
   mimeVersion: string;
+  /** Topic-based subscriptions: topics, Subscriptions, status resources, notification shape. */
+  subscriptions: SubscriptionAdapter;
 }
 
 const ADAPTERS: Record<FhirVersion, VersionAdapter> = { R4: r4, R4B: r4b, R5: r5 };

@@ -1,4 +1,5 @@
 import type { VersionAdapter } from './index.ts';
+import { r4Subscriptions } from './subscriptions/r4.ts';
 
 /** FHIR R4 (4.0.1). */
 export const r4: VersionAdapter = {
@@ -6,4 +7,5 @@ export const r4: VersionAdapter = {
   fhirVersion: '4.0.1',
   pathSegment: 'R4',
   mimeVersion: '4.0',
+  subscriptions: r4Subscriptions,
 };

@@ -1,4 +1,5 @@
 import type { VersionAdapter } from './index.ts';
+import { r4bSubscriptions } from './subscriptions/r4b.ts';
 
 /** FHIR R4B (4.3.0). */
 export const r4b: VersionAdapter = {
@@ -6,4 +7,5 @@ export const r4b: VersionAdapter = {
   fhirVersion: '4.3.0',
   pathSegment: 'R4B',
   mimeVersion: '4.3',
+  subscriptions: r4bSubscriptions,
 };

@@ -1,0 +1,204 @@
+import type { NotificationType } from '../../../fhir/subscription-model.ts';
+import type { Notifier } from '../../engine.ts';
+import { type NotifyContext, renderNotification } from '../../notify.ts';
+import type { ActiveSubscription } from '../../registry.ts';
+import { type DeliveryResult, post } from './sender.ts';
+
+export interface RestHookOptions {
+  /** Per-attempt timeout when the subscription sets none (D-6: 10 s). */
+  defaultTimeoutMs: number;
+  /** Exponential backoff with jitter from `retryBaseMs` up to `retryCapMs` (D-9: 1 s to 5 min). */
+  retryBaseMs: number;
+  retryCapMs: number;
+  /** After failing this long a subscription goes off (D-8: 24 h). */
+  failureWindowMs: number;
+}
+
+interface SubState {
+  running: boolean;
+  again: boolean;
+  /** A handshake failed and has not succeeded since: retry it before anything else. */
+  handshakePending?: boolean;
+  retry?: NodeJS.Timeout;
+  heartbeat?: NodeJS.Timeout;
+}
+
+const LIVE = new Set(['requested', 'active', 'error']);
+const HANDSHAKE_FAILED = 'handshake failed';
+
+/**
+ * rest-hook delivery (REQUIREMENTS §6.1, D-6..D-10): per subscription one worker that sends the
+ * handshake, then the event log in eventNumber order (never N+1 before N), one event per
+ * notification or up to maxCount when catching up a backlog. A failed attempt sets `error` with
+ * the reason and retries with backoff; success sets `active` again; failing for longer than the
+ * window sets `off`. The cursor (`deliveredThrough`) is durable, so a restart resumes where
+ * delivery stood. Workers never block writes: they run after commits, on their own.
+ */
+export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOptions) {
+  const { engine, store } = ctx;
+  const fv = engine.version;
+  const states = new Map<string, SubState>();
+  let stopped = false;
+
+  const stateOf = (id: string) => {
+    let s = states.get(id);
+    if (!s) states.set(id, (s = { running: false, again: false }));
+    return s;
+  };
+
+  function kick(id: string): void {
+    if (stopped) return;
+    const s = stateOf(id);
+    if (s.running) {
+      s.again = true;
+      return;
+    }
+    s.running = true;
+    void (async () => {
+      try {
+        do {
+          s.again = false;
+          await step(id, s);
+        } while (s.again && !stopped);
+      } catch (err) {
+        process.emitWarning(`rest-hook worker for Subscription/${id} failed: ${(err as Error).message}`);
+      } finally {
+        s.running = false;
+      }
+    })();
+  }
+
+  async function step(id: string, s: SubState): Promise<void> {
+    const sub = engine.registry.subscription(id);
+    if (!sub || sub.spec.channel.type !== 'rest-hook' || !LIVE.has(sub.status) || s.retry) return;
+    if (sub.endsAt !== undefined && sub.endsAt <= Date.now()) {
+      await engine.setStatus(id, 'off', 'the subscription end has passed');
+      return;
+    }
+    // After a restart, a subscription whose handshake failed still owes one.
+    s.handshakePending ??= sub.status === 'error' && ((await store.deliveryState(fv, id)).lastError ?? '').startsWith(HANDSHAKE_FAILED);
+    if ((sub.status === 'requested' || s.handshakePending) && !sub.spec.classicCriteria) {
+      const result = await send(sub, 'handshake', []);
+      if (!result.ok) {
+        s.handshakePending = true;
+        return failed(sub, s, `${HANDSHAKE_FAILED}: ${result.error}`);
+      }
+      s.handshakePending = false;
+      await recovered(id);
+      await engine.setStatus(id, 'active');
+      return; // the status change re-kicks this worker with the active subscription
+    }
+    for (;;) {
+      if (stopped) return;
+      const state = await store.deliveryState(fv, id);
+      const range = await store.eventRange(fv, id);
+      if (state.deliveredThrough >= range.last) break;
+      const from = Math.max(state.deliveredThrough + 1, range.first ?? 1);
+      const batch = range.last - from + 1 > 1 ? (sub.spec.channel.maxCount ?? 1) : 1;
+      const events = await store.events(fv, id, from, range.last, batch);
+      const result = await send(sub, 'event-notification', events);
+      if (!result.ok) return failed(sub, s, result.error);
+      await store.transaction((tx) => tx.setDeliveryState(fv, id, { deliveredThrough: events[events.length - 1]!.number, attempts: 0 }));
+      if (sub.status === 'error') {
+        await engine.setStatus(id, 'active');
+        return;
+      }
+    }
+    armHeartbeat(sub, s);
+  }
+
+  async function send(sub: ActiveSubscription, type: NotificationType, events: Awaited<ReturnType<typeof store.events>>): Promise<DeliveryResult> {
+    const ch = sub.spec.channel;
+    const body = sub.spec.classicCriteria !== undefined ? await classicBody(sub, events) : JSON.stringify(await renderNotification(ctx, sub, type, events));
+    return post({
+      url: ch.endpoint!,
+      contentType: ch.contentType,
+      headers: ch.headers,
+      body,
+      timeoutMs: (ch.timeout ?? 0) * 1000 || options.defaultTimeoutMs,
+    });
+  }
+
+  /** R4 classic rest-hook: the focus resource itself when a payload type is set, else no body. */
+  async function classicBody(sub: ActiveSubscription, events: Awaited<ReturnType<typeof store.events>>): Promise<string> {
+    const e = events[events.length - 1];
+    if (!e || sub.spec.channel.content === 'empty') return '';
+    const v = await store.vread(fv, e.focus.type, e.focus.id, e.focus.versionId);
+    return v?.json ?? '';
+  }
+
+  /** A success clears the failure record (the cursor stays). */
+  async function recovered(id: string): Promise<void> {
+    const state = await store.deliveryState(fv, id);
+    if (state.attempts === 0 && !state.failingSince) return;
+    await store.transaction((tx) => tx.setDeliveryState(fv, id, { deliveredThrough: state.deliveredThrough, attempts: 0 }));
+  }
+
+  async function failed(sub: ActiveSubscription, s: SubState, reason: string): Promise<void> {
+    const state = await store.deliveryState(fv, sub.id);
+    const now = Date.now();
+    const failingSince = state.failingSince ?? new Date(now).toISOString();
+    const attempts = state.attempts + 1;
+    await store.transaction((tx) => tx.setDeliveryState(fv, sub.id, { ...state, attempts, failingSince, lastError: reason }));
+    if (now - Date.parse(failingSince) > options.failureWindowMs) {
+      await engine.setStatus(sub.id, 'off', `delivery failing since ${failingSince}: ${reason}`);
+      return;
+    }
+    const delay = Math.min(options.retryCapMs, options.retryBaseMs * 2 ** (attempts - 1)) * (0.5 + Math.random() / 2);
+    s.retry = setTimeout(() => {
+      s.retry = undefined;
+      kick(sub.id);
+    }, delay);
+    s.retry.unref();
+    if (sub.status !== 'error') await engine.setStatus(sub.id, 'error', reason);
+  }
+
+  /** NT-3: a heartbeat whenever the channel has been idle for heartbeatPeriod. */
+  function armHeartbeat(sub: ActiveSubscription, s: SubState): void {
+    if (s.heartbeat) clearTimeout(s.heartbeat);
+    const period = sub.spec.channel.heartbeatPeriod;
+    if (!period || sub.spec.classicCriteria !== undefined) return;
+    s.heartbeat = setTimeout(async () => {
+      const current = engine.registry.subscription(sub.id);
+      if (!current || stopped || s.running || s.retry || !LIVE.has(current.status) || current.status === 'requested') return;
+      const result = await send(current, 'heartbeat', []);
+      if (!result.ok) return failed(current, s, `heartbeat failed: ${result.error}`);
+      armHeartbeat(current, s);
+    }, period * 1000);
+    s.heartbeat.unref();
+  }
+
+  function forget(id: string): void {
+    const s = states.get(id);
+    if (s?.retry) clearTimeout(s.retry);
+    if (s?.heartbeat) clearTimeout(s.heartbeat);
+    states.delete(id);
+  }
+
+  const notifier: Notifier = {
+    eventsCommitted(subs) {
+      for (const sub of subs) if (sub.spec.channel.type === 'rest-hook') kick(sub.id);
+    },
+    subscriptionChanged(id, sub) {
+      if (!sub || sub.spec.channel.type !== 'rest-hook' || !LIVE.has(sub.status)) {
+        forget(id);
+        return;
+      }
+      kick(id);
+    },
+  };
+
+  return {
+    ...notifier,
+    /** Resumes every subscription: pending handshakes and undelivered events (after a restart). */
+    start(): void {
+      for (const sub of engine.registry.allSubscriptions()) notifier.subscriptionChanged(sub.id, sub);
+    },
+    async stop(): Promise<void> {
+      stopped = true;
+      for (const id of [...states.keys()]) forget(id);
+    },
+  };
+}
+
+export type RestHookDelivery = ReturnType<typeof createRestHookDelivery>;

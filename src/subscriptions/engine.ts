@@ -1,0 +1,215 @@
+import { unprocessable } from '../fhir/errors.ts';
+import { stamp } from '../fhir/meta.ts';
+import type { SubscriptionSpec, SubscriptionStatusCode, Topic } from '../fhir/subscription-model.ts';
+import type { FhirVersion, Resource } from '../fhir/types.ts';
+import type { VersionAdapter } from '../fhir/versions/index.ts';
+import { extractIndex } from '../search/extract.ts';
+import type { SearchRegistry } from '../search/parameters.ts';
+import type { SearchRequest } from '../search/types.ts';
+import type { Store, StoredEvent, Transaction } from '../store/store.ts';
+import { checkFilters } from './matching/filters.ts';
+import type { ResourceChange } from './matching/trigger.ts';
+import { type SubscriptionPolicy, checkChannel } from './policy.ts';
+import { type ActiveSubscription, SubscriptionRegistry } from './registry.ts';
+import { checkTopic } from './topics.ts';
+
+/** What the engine tells delivery, always after the commit that caused it. */
+export interface Notifier {
+  /** New events were appended to these subscriptions' logs. */
+  eventsCommitted(subscriptions: ActiveSubscription[]): void;
+  /** A subscription was written (created, changed, reactivated) or removed (`undefined`). */
+  subscriptionChanged(id: string, sub: ActiveSubscription | undefined): void;
+}
+
+export interface EngineDeps {
+  version: FhirVersion;
+  adapter: VersionAdapter;
+  search: SearchRegistry;
+  store: Store;
+  /** Public URL of this base (e.g. http://host/fhir/R4). */
+  baseUrl: string;
+  policy: SubscriptionPolicy;
+  now?: () => Date;
+}
+
+/** A change as the write path reports it; the previous version is parsed only when needed. */
+export interface WriteChange extends Omit<ResourceChange, 'previous'> {
+  previousJson?: string;
+}
+
+/**
+ * The topic-based subscription engine of one FHIR base: validates topic and Subscription writes,
+ * matches every change inside its write transaction and appends the numbered events to the log
+ * (REQUIREMENTS D-18), and tells delivery once the transaction has committed.
+ */
+export class SubscriptionEngine {
+  readonly registry: SubscriptionRegistry;
+  private notifier: Notifier | undefined;
+  private readonly now: () => Date;
+
+  constructor(private readonly deps: EngineDeps) {
+    this.registry = new SubscriptionRegistry(deps.version, deps.search, deps.baseUrl);
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  get version(): FhirVersion {
+    return this.deps.version;
+  }
+
+  get adapter(): VersionAdapter {
+    return this.deps.adapter;
+  }
+
+  attach(notifier: Notifier): void {
+    this.notifier = notifier;
+  }
+
+  /** Loads every stored topic and subscription of this version (at start). */
+  async load(): Promise<void> {
+    const topicType = this.deps.adapter.subscriptions.topicResourceType;
+    for (const r of await this.all(topicType)) {
+      const topic = this.readTopicSafely(r);
+      if (topic) this.registry.putTopic(topic);
+    }
+    for (const r of await this.all('Subscription')) this.applySubscription(r.id!, r);
+  }
+
+  private async all(type: string): Promise<Resource[]> {
+    const out: Resource[] = [];
+    const req: SearchRequest = { types: [type], conditions: [], sort: [], count: 1000, include: [], revinclude: [], total: 'none', ignored: [] };
+    let page = await this.deps.store.search(this.deps.version, req);
+    for (;;) {
+      out.push(...page.matches.map((m) => JSON.parse(m.json!) as Resource));
+      if (!page.next) return out;
+      page = await this.deps.store.search(this.deps.version, req, page.next);
+    }
+  }
+
+  private readTopicSafely(r: Resource): Topic | undefined {
+    try {
+      return this.deps.adapter.subscriptions.readTopic(r);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Checks a topic or Subscription about to be written and returns what to store: topics as
+   * given, Subscriptions with the status the server decides (D-7: websocket active, rest-hook
+   * requested until its handshake; a client may set off, or ask for reactivation).
+   */
+  prepareWrite(resource: Resource, previous: Resource | undefined): Resource {
+    if (resource.resourceType === this.deps.adapter.subscriptions.topicResourceType) {
+      const topic = this.deps.adapter.subscriptions.readTopic(resource);
+      if (topic) checkTopic(topic, this.registry, this.deps.search);
+      return resource;
+    }
+    if (resource.resourceType !== 'Subscription') return resource;
+    const spec = this.deps.adapter.subscriptions.readSubscription(resource);
+    const topic = this.topicOf(spec, resource.id);
+    checkFilters(topic, spec.filters, this.deps.search);
+    checkChannel(spec, this.deps.policy, this.deps.adapter.mimeVersion, this.now().getTime());
+    this.registry.compileSubscription(resource.id ?? 'new', spec, topic);
+    const status = this.initialStatus(spec, previous);
+    return this.deps.adapter.subscriptions.withState(resource, { status });
+  }
+
+  private topicOf(spec: SubscriptionSpec, id: string | undefined): Topic {
+    if (spec.classicCriteria !== undefined) return classicTopic(spec.classicCriteria, id ?? 'new');
+    const topic = spec.topic ? this.registry.topic(spec.topic) : undefined;
+    if (!topic) throw unprocessable(`topic '${spec.topic}' is not known to this server`, ['criteria']);
+    if (topic.status !== 'active') throw unprocessable(`topic '${spec.topic}' is ${topic.status}, not active`, ['criteria']);
+    return topic;
+  }
+
+  private initialStatus(spec: SubscriptionSpec, previous: Resource | undefined): SubscriptionStatusCode {
+    if (spec.status === 'off' || spec.status === 'entered-in-error') return spec.status;
+    const before = previous ? this.deps.adapter.subscriptions.readSubscription(previous).status : undefined;
+    // An update that leaves a live subscription live keeps the server's status.
+    if (before && before !== 'off' && before !== 'entered-in-error' && spec.status === before) return before;
+    return spec.channel.type === 'rest-hook' ? 'requested' : 'active';
+  }
+
+  /** Inside the write transaction: match the change, append its events, schedule the aftermath. */
+  async record(tx: Transaction, change: WriteChange): Promise<StoredEvent[]> {
+    const full: ResourceChange = { ...change, ...(change.previousJson ? { previous: JSON.parse(change.previousJson) as Resource } : {}) };
+    this.watchOwnTypes(tx, full);
+    const matched = this.registry.match(full);
+    if (matched.length === 0) return [];
+    const events = await tx.appendEvents(
+      this.deps.version,
+      matched.map((s) => ({
+        subscription: s.id,
+        timestamp: change.timestamp,
+        focus: { type: change.type, id: change.id, versionId: change.versionId },
+        interaction: change.interaction,
+      })),
+    );
+    tx.onCommit(() => this.notifier?.eventsCommitted(matched));
+    return events;
+  }
+
+  /** Topic and Subscription writes update the registry once committed. */
+  private watchOwnTypes(tx: Transaction, change: ResourceChange): void {
+    if (change.type === this.deps.adapter.subscriptions.topicResourceType) {
+      const before = change.previous && this.readTopicSafely(change.previous);
+      const after = change.current && this.readTopicSafely(change.current);
+      tx.onCommit(() => {
+        if (before && before.url !== after?.url) this.registry.removeTopic(before.url);
+        if (after) this.registry.putTopic(after);
+      });
+    } else if (change.type === 'Subscription') {
+      tx.onCommit(() => this.applySubscription(change.id, change.current));
+    }
+  }
+
+  /** Registers the stored Subscription (or forgets it when deleted or unusable). */
+  private applySubscription(id: string, resource: Resource | undefined): void {
+    let sub: ActiveSubscription | undefined;
+    if (resource) {
+      try {
+        const spec = this.deps.adapter.subscriptions.readSubscription(resource);
+        sub = this.registry.compileSubscription(id, spec, this.topicOf(spec, id));
+        if (spec.classicCriteria !== undefined) this.registry.putTopic(classicTopic(spec.classicCriteria, id));
+      } catch {
+        sub = undefined;
+      }
+    }
+    if (sub) this.registry.putSubscription(sub);
+    else this.registry.removeSubscription(id);
+    this.notifier?.subscriptionChanged(id, sub);
+  }
+
+  /**
+   * Server-side status change (handshake done, delivery failing, recovered, end passed): a new
+   * version of the Subscription with the status (and R4/R4B `error`), matched like any change.
+   */
+  async setStatus(id: string, status: SubscriptionStatusCode, error?: string): Promise<void> {
+    const fv = this.deps.version;
+    await this.deps.store.transaction(async (tx) => {
+      const current = await tx.read(fv, 'Subscription', id);
+      if (!current || current.deleted) return;
+      const resource = JSON.parse(current.json!) as Resource;
+      const next = this.deps.adapter.subscriptions.withState(resource, { status, ...(error ? { error } : {}) });
+      const versionId = current.versionId + 1;
+      const lastUpdated = this.now().toISOString();
+      const stored = stamp(next, id, versionId, lastUpdated);
+      const json = JSON.stringify(stored);
+      const index = extractIndex(this.deps.search, stored, { baseUrl: this.deps.baseUrl });
+      await tx.write(fv, { type: 'Subscription', id, versionId, lastUpdated, method: 'PUT', json, index });
+      await this.record(tx, { type: 'Subscription', id, versionId, interaction: 'update', current: stored, previousJson: current.json!, timestamp: lastUpdated });
+    });
+  }
+}
+
+/** An R4 criteria-based subscription runs as a topic of its own: creates and updates that match. */
+export function classicTopic(criteria: string, id: string): Topic {
+  const type = criteria.split('?')[0]!;
+  return {
+    url: `classic:${id}`,
+    status: 'active',
+    resourceTriggers: [{ resource: type, supportedInteraction: ['create', 'update'], queryCriteria: { current: criteria } }],
+    canFilterBy: [],
+    notificationShape: [],
+  };
+}

@@ -1,0 +1,59 @@
+import { unprocessable } from '../fhir/errors.ts';
+import type { SubscriptionSpec } from '../fhir/subscription-model.ts';
+
+/**
+ * What Herald accepts in a Subscription beyond its structure (REQUIREMENTS N-2, S-8, S-10, S-12,
+ * RH-7, D-16, D-17). Out-of-range numbers are rejected, not clamped, so the client always gets
+ * exactly what it asked for or a precise reason why not.
+ */
+export interface SubscriptionPolicy {
+  /** Channel types this server delivers (others are rejected, CC-1). */
+  channels: ReadonlySet<string>;
+  /** Allow plain http:// rest-hook endpoints to non-loopback hosts (RH-7: default no). */
+  allowInsecureEndpoints: boolean;
+}
+
+const LIMITS = {
+  heartbeatPeriod: [1, 86_400],
+  timeout: [1, 120],
+  maxCount: [1, 1000],
+} as const;
+
+const MIME = new Set(['application/fhir+json', 'application/json']);
+const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i;
+
+export function checkChannel(spec: SubscriptionSpec, policy: SubscriptionPolicy, mimeVersion: string, now: number): void {
+  const ch = spec.channel;
+  if (!policy.channels.has(ch.type)) {
+    throw unprocessable(`channel type '${ch.type}' is not supported here (supported: ${[...policy.channels].join(', ')})`, ['channel.type']);
+  }
+  if (ch.type === 'rest-hook') checkEndpoint(ch.endpoint, policy);
+  const [mime, ...params] = ch.contentType.split(';').map((p) => p.trim());
+  if (!MIME.has(mime!.toLowerCase())) {
+    throw unprocessable(`payload MIME type '${ch.contentType}' is not supported: use application/fhir+json`, ['channel.payload']);
+  }
+  const fhirVersion = params.find((p) => p.toLowerCase().startsWith('fhirversion='))?.split('=')[1];
+  if (fhirVersion !== undefined && fhirVersion !== mimeVersion) {
+    throw unprocessable(`notifications in fhirVersion=${fhirVersion} are not available on this base (it serves ${mimeVersion})`, ['channel.payload']);
+  }
+  for (const [key, [min, max]] of Object.entries(LIMITS)) {
+    const v = ch[key as keyof typeof LIMITS];
+    if (v !== undefined && (v < min || v > max)) throw unprocessable(`${key} must be from ${min} to ${max}, not ${v}`, [`channel.${key}`]);
+  }
+  if (spec.end !== undefined && Date.parse(spec.end) <= now) throw unprocessable(`end (${spec.end}) is already past`, ['end']);
+}
+
+function checkEndpoint(endpoint: string | undefined, policy: SubscriptionPolicy): void {
+  if (!endpoint) throw unprocessable('a rest-hook subscription needs an endpoint', ['channel.endpoint']);
+  let url: URL;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    throw unprocessable(`endpoint '${endpoint.slice(0, 200)}' is not a URL`, ['channel.endpoint']);
+  }
+  if (url.protocol === 'https:') return;
+  if (url.protocol !== 'http:') throw unprocessable(`endpoint must be an https URL, not ${url.protocol}`, ['channel.endpoint']);
+  if (!policy.allowInsecureEndpoints && !LOOPBACK.test(url.hostname)) {
+    throw unprocessable('endpoint must use https (plain http is accepted only for loopback hosts)', ['channel.endpoint']);
+  }
+}

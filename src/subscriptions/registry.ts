@@ -1,0 +1,195 @@
+import type { Filter, SubscriptionSpec, SubscriptionStatusCode, Topic } from '../fhir/subscription-model.ts';
+import type { FhirVersion } from '../fhir/types.ts';
+import type { Matcher } from '../search/match.ts';
+import type { SearchRegistry } from '../search/parameters.ts';
+import type { SearchParam } from '../search/types.ts';
+import { compileFilters, indexKeyOf, resourceKeys } from './matching/filters.ts';
+import { type CompiledTrigger, type ResourceChange, compileTrigger } from './matching/trigger.ts';
+
+/** A subscription the engine can deliver to, compiled once. */
+export interface ActiveSubscription {
+  id: string;
+  spec: SubscriptionSpec;
+  /** The topic URL, or `classic:<id>` for an R4 criteria-based subscription. */
+  topicUrl: string;
+  status: SubscriptionStatusCode;
+  filters: Map<string, Matcher>;
+  /** Epoch ms after which the subscription is off (D-17). */
+  endsAt?: number;
+}
+
+interface CompiledTopic {
+  topic: Topic;
+  triggers: CompiledTrigger[];
+  /** Subscriptions whose filters cannot be hashed, checked one by one. */
+  unindexed: Set<string>;
+  /** Subscriptions hashed by an equality filter: `${type}|${code}` → key → ids. */
+  indexes: Map<string, { type: string; param: SearchParam; ids: Map<string, Set<string>> }>;
+}
+
+/** Subscriptions with these statuses receive events (EN-3: error still counts). */
+const RECEIVING = new Set<SubscriptionStatusCode>(['requested', 'active', 'error']);
+
+/**
+ * The active topics and subscriptions of one FHIR version, compiled and indexed so that a change
+ * costs next to nothing for subscriptions that cannot match: topics are found by resource type,
+ * a topic's triggers are tested once per change (not once per subscription), and subscriptions
+ * with an equality filter on a token or reference parameter are found by hash lookup.
+ */
+export class SubscriptionRegistry {
+  private readonly topics = new Map<string, CompiledTopic>();
+  private readonly topicsByType = new Map<string, Set<string>>();
+  private readonly subs = new Map<string, ActiveSubscription>();
+  /** Where each subscription is filed in its topic, to unfile it. */
+  private readonly filed = new Map<string, { topicUrl: string; index?: string; keys?: string[] }>();
+
+  constructor(
+    readonly version: FhirVersion,
+    private readonly search: SearchRegistry,
+    private readonly baseUrl: string,
+  ) {}
+
+  /** Compiles a topic (throws 422 if it cannot be evaluated); does not register it. */
+  compileTopic(topic: Topic): CompiledTopic {
+    const triggers = topic.resourceTriggers.map((t, i) => compileTrigger(t, i, this.version, this.search));
+    return { topic, triggers, unindexed: new Set(), indexes: new Map() };
+  }
+
+  topic(url: string): Topic | undefined {
+    return this.topics.get(url)?.topic;
+  }
+
+  allTopics(): Topic[] {
+    return [...this.topics.values()].map((t) => t.topic).filter((t) => !t.url.startsWith('classic:'));
+  }
+
+  /** Registers (or replaces) a topic; subscriptions to it are re-filed. */
+  putTopic(topic: Topic): void {
+    this.removeTopic(topic.url);
+    const compiled = this.compileTopic(topic);
+    this.topics.set(topic.url, compiled);
+    for (const t of topic.resourceTriggers) {
+      let set = this.topicsByType.get(t.resource);
+      if (!set) this.topicsByType.set(t.resource, (set = new Set()));
+      set.add(topic.url);
+    }
+    // Topic changes are rare: re-file every subscription of the topic (also those that came first).
+    for (const sub of this.subs.values()) if (sub.topicUrl === topic.url) this.file(sub);
+  }
+
+  removeTopic(url: string): void {
+    const t = this.topics.get(url);
+    if (!t) return;
+    this.topics.delete(url);
+    for (const trig of t.topic.resourceTriggers) this.topicsByType.get(trig.resource)?.delete(url);
+  }
+
+  subscription(id: string): ActiveSubscription | undefined {
+    return this.subs.get(id);
+  }
+
+  allSubscriptions(): ActiveSubscription[] {
+    return [...this.subs.values()];
+  }
+
+  /** Compiles a subscription's filters against its topic (throws 422 if they do not compile). */
+  compileSubscription(id: string, spec: SubscriptionSpec, topic: Topic): ActiveSubscription {
+    const endsAt = spec.end ? Date.parse(spec.end) : undefined;
+    return {
+      id,
+      spec,
+      topicUrl: topic.url,
+      status: spec.status,
+      filters: compileFilters(topic, spec.filters, this.search, this.baseUrl),
+      ...(endsAt !== undefined && !Number.isNaN(endsAt) ? { endsAt } : {}),
+    };
+  }
+
+  /** Registers (or replaces) a compiled subscription. */
+  putSubscription(sub: ActiveSubscription): void {
+    this.removeSubscription(sub.id);
+    this.subs.set(sub.id, sub);
+    this.file(sub);
+  }
+
+  removeSubscription(id: string): void {
+    this.unfile(id);
+    this.subs.delete(id);
+  }
+
+  setStatus(id: string, status: SubscriptionStatusCode): void {
+    const sub = this.subs.get(id);
+    if (sub) sub.status = status;
+  }
+
+  /** The subscriptions a committed change notifies (pure: no I/O). */
+  match(change: ResourceChange): ActiveSubscription[] {
+    const urls = this.topicsByType.get(change.type);
+    if (!urls || urls.size === 0) return [];
+    const focus = change.current ?? change.previous;
+    const out: ActiveSubscription[] = [];
+    const now = Date.now();
+    for (const url of urls) {
+      const t = this.topics.get(url)!;
+      if (!t.triggers.some((trig) => trig.test(change))) continue;
+      for (const id of this.candidates(t, focus)) {
+        const sub = this.subs.get(id);
+        if (!sub || !RECEIVING.has(sub.status) || (sub.endsAt !== undefined && sub.endsAt <= now)) continue;
+        const filter = focus ? sub.filters.get(focus.resourceType) : undefined;
+        if (filter && focus && !filter.matches(focus)) continue;
+        out.push(sub);
+      }
+    }
+    return out;
+  }
+
+  private *candidates(t: CompiledTopic, focus: ResourceChange['current']): Iterable<string> {
+    yield* t.unindexed;
+    if (!focus) return;
+    for (const index of t.indexes.values()) {
+      if (index.type !== focus.resourceType) continue;
+      const seen = new Set<string>();
+      for (const key of resourceKeys(this.search, focus, index.param, this.baseUrl)) {
+        for (const id of index.ids.get(key) ?? []) if (!seen.has(id)) seen.add(id);
+      }
+      yield* seen;
+    }
+  }
+
+  private file(sub: ActiveSubscription): void {
+    this.unfile(sub.id);
+    const t = this.topics.get(sub.topicUrl);
+    if (!t) return;
+    const key = indexKeyOf(t.topic, sub.spec.filters as Filter[], this.search, this.baseUrl);
+    if (!key) {
+      t.unindexed.add(sub.id);
+      this.filed.set(sub.id, { topicUrl: sub.topicUrl });
+      return;
+    }
+    const name = `${key.type}|${key.param.code}`;
+    let index = t.indexes.get(name);
+    if (!index) t.indexes.set(name, (index = { type: key.type, param: key.param, ids: new Map() }));
+    for (const k of key.keys) {
+      let ids = index.ids.get(k);
+      if (!ids) index.ids.set(k, (ids = new Set()));
+      ids.add(sub.id);
+    }
+    this.filed.set(sub.id, { topicUrl: sub.topicUrl, index: name, keys: key.keys });
+  }
+
+  private unfile(id: string): void {
+    const f = this.filed.get(id);
+    if (!f) return;
+    this.filed.delete(id);
+    const t = this.topics.get(f.topicUrl);
+    if (!t) return;
+    t.unindexed.delete(id);
+    if (!f.index) return;
+    const index = t.indexes.get(f.index);
+    for (const k of f.keys ?? []) {
+      const ids = index?.ids.get(k);
+      ids?.delete(id);
+      if (ids && ids.size === 0) index!.ids.delete(k);
+    }
+  }
+}
