@@ -41,6 +41,7 @@ export class ConditionCompiler {
     if (c.kind === 'chain') return this.chain(c, r, args);
     if (c.kind === 'has') return this.has(c, r, args);
     const missing = c.values.find((v) => v.kind === 'missing');
+    if (c.param.code === '_id' || c.param.code === '_lastUpdated') return ownColumn(c, r, args, missing !== undefined);
     if (missing && missing.kind === 'missing') return this.missing(c.param, r, missing.missing, args);
     if (c.modifier === 'not') return `NOT ${this.exists(c.param, undefined, c.values, r, args)}`;
     return this.exists(c.param, c.modifier, c.values, r, args);
@@ -132,6 +133,28 @@ export class ConditionCompiler {
   }
 }
 
+/**
+ * `_id` and `_lastUpdated` are columns of the resources row itself (every resource has both, so
+ * :missing=true matches nothing). lastUpdated is an ISO instant with milliseconds, which compares
+ * as text in the same order as time.
+ */
+function ownColumn(c: Extract<Condition, { kind: 'param' }>, r: string, args: unknown[], missing: boolean): string {
+  const ors = c.values.map((v) => {
+    if (v.kind === 'missing') return v.missing ? '0' : '1';
+    if (c.param.code === '_id') {
+      const id = v.kind === 'token' ? v.value : v.kind === 'string' ? v.value : undefined;
+      if (id === undefined) return '0';
+      args.push(id);
+      return `${r}.id = ?`;
+    }
+    if (v.kind !== 'date') return '0';
+    const iso = (ms: number) => (ms === -Infinity ? '0000' : ms === Infinity ? '9999' : new Date(ms).toISOString());
+    return rangeRow(`${r}.last_updated`, `${r}.last_updated`, { prefix: v.prefix, lo: v.lo, hi: v.hi }, args, iso);
+  });
+  const sql = `(${ors.join(' OR ')})`;
+  return c.modifier === 'not' && !missing ? `NOT ${sql}` : sql;
+}
+
 /** Rows belonging to the resource aliased r. */
 const own = (t: string, r: string) => `${t}.fv = ${r}.fv AND ${t}.type = ${r}.type AND ${t}.id = ${r}.id`;
 
@@ -195,9 +218,16 @@ function referenceRow(t: string, v: Extract<SearchValue, { kind: 'reference' }>,
  * eq: target within search; gt: target reaches above search; lt: target reaches below; sa/eb:
  * entirely after/before; ap: overlap.
  */
-function rangeRow(lo: string, hi: string, v: { prefix: string; lo: number; hi: number }, args: unknown[]): string {
+function rangeRow(
+  lo: string,
+  hi: string,
+  v: { prefix: string; lo: number; hi: number },
+  args: unknown[],
+  as: (ms: number) => unknown = (ms) => ms,
+): string {
+  const push = (...ms: number[]) => args.push(...ms.map(as));
   const within = () => {
-    args.push(v.lo, v.hi);
+    push(v.lo, v.hi);
     return `(${lo} >= ? AND ${hi} <= ?)`;
   };
   switch (v.prefix) {
@@ -206,29 +236,29 @@ function rangeRow(lo: string, hi: string, v: { prefix: string; lo: number; hi: n
     case 'ne':
       return `NOT ${within()}`;
     case 'gt':
-      args.push(v.hi);
+      push(v.hi);
       return `${hi} > ?`;
     case 'lt':
-      args.push(v.lo);
+      push(v.lo);
       return `${lo} < ?`;
     case 'ge': {
-      args.push(v.hi);
+      push(v.hi);
       return `(${hi} > ? OR ${within()})`;
     }
     case 'le': {
-      args.push(v.lo);
+      push(v.lo);
       return `(${lo} < ? OR ${within()})`;
     }
     case 'sa':
-      args.push(v.hi);
+      push(v.hi);
       return `${lo} > ?`;
     case 'eb':
-      args.push(v.lo);
+      push(v.lo);
       return `${hi} < ?`;
     default: {
       // ap: overlap with the search range widened by 10% of its distance to now (compare.ts).
       const tolerance = apDateTolerance(v, Date.now());
-      args.push(v.hi + tolerance, v.lo - tolerance);
+      push(v.hi + tolerance, v.lo - tolerance);
       return `(${lo} <= ? AND ${hi} >= ?)`;
     }
   }

@@ -24,30 +24,47 @@ export const INDEX_TABLES: readonly string[] = Object.values(TABLES).map((t) => 
  */
 export function createIndexWriter(db: Database.Database) {
   const kinds = Object.keys(TABLES) as (keyof IndexRows)[];
-  const inserts = kinds.map((kind) => {
-    const t = TABLES[kind];
-    const fields: readonly string[] = 'fields' in t ? t.fields : t.cols;
-    const sql = `INSERT INTO ${t.table} (fv, type, id, code, grp, ${t.cols.join(', ')}) VALUES (${Array(5 + t.cols.length).fill('?').join(', ')})`;
-    return { kind, fields, stmt: db.prepare(sql) };
-  });
   const deletes = INDEX_TABLES.map((table) => db.prepare(`DELETE FROM ${table} WHERE fv = ? AND type = ? AND id = ?`));
+  // One multi-row INSERT per table and resource: far fewer calls into SQLite than a row at a time.
+  const statements = new Map<string, Database.Statement>();
+  const insertFor = (kind: keyof IndexRows, n: number): Database.Statement => {
+    const key = `${kind}:${n}`;
+    let stmt = statements.get(key);
+    if (!stmt) {
+      const t = TABLES[kind];
+      const tuple = `(${Array(6 + t.cols.length).fill('?').join(', ')})`;
+      stmt = db.prepare(`INSERT INTO ${t.table} (fv, type, id, code, n, grp, ${t.cols.join(', ')}) VALUES ${Array(n).fill(tuple).join(', ')}`);
+      statements.set(key, stmt);
+    }
+    return stmt;
+  };
 
   return {
     /** `fresh`: the resource has no earlier version, so there is nothing to delete. */
     replace(fv: string, type: string, id: string, rows: IndexRows | undefined, fresh: boolean): void {
       if (!fresh) for (const d of deletes) d.run(fv, type, id);
       if (!rows) return;
-      for (const { kind, fields, stmt } of inserts) {
-        for (const row of rows[kind] as unknown as Record<string, unknown>[]) {
-          const values = fields.map((f) => toSql(row[f]));
-          stmt.run(fv, type, id, row.code, row.grp ?? 0, ...values);
+      for (const kind of kinds) {
+        const list = (rows[kind] as unknown as Record<string, unknown>[]).filter((r) => !OWN_COLUMNS.has(r.code as string));
+        if (list.length === 0) continue;
+        const t = TABLES[kind];
+        const fields: readonly string[] = 'fields' in t ? t.fields : t.cols;
+        for (let at = 0; at < list.length; at += MAX_ROWS) {
+          const chunk = list.slice(at, at + MAX_ROWS);
+          const args: unknown[] = [];
+          for (const [i, row] of chunk.entries()) {
+            args.push(fv, type, id, row.code, at + i, row.grp ?? 0);
+            for (const f of fields) args.push(row[f] ?? null);
+          }
+          insertFor(kind, chunk.length).run(args);
         }
       }
     },
   };
 }
 
-/** SQLite has no booleans or undefined; ±Infinity is stored as REAL and compares as expected. */
-function toSql(v: unknown): unknown {
-  return v === undefined ? null : v;
-}
+/** Parameters answered from the `resources` table itself (search-sql.ts), so not stored as rows. */
+export const OWN_COLUMNS: ReadonlySet<string> = new Set(['_id', '_lastUpdated']);
+
+/** Rows per INSERT statement (SQLite allows 32766 parameters; statements are cached per size). */
+const MAX_ROWS = 64;

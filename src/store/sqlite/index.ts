@@ -54,6 +54,8 @@ export function openSqliteStore(options: SqliteOptions): Store {
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
   db.pragma('foreign_keys = ON');
+  // A larger page cache keeps the index B-trees in memory while writing (64 MiB).
+  db.pragma('cache_size = -65536');
   db.pragma('busy_timeout = 5000');
   migrate(db);
 

@@ -4,7 +4,9 @@
  */
 export const MIGRATIONS: readonly string[] = [
   // 1: resource versions (all history), the current version of each resource, and the search
-  //    index of current versions (one table per kind of index row, see search/types.ts).
+  //    index of current versions (one table per kind of index row, see search/types.ts). Index
+  //    tables are clustered by owner (fv, type, id), so replacing a resource's rows needs no
+  //    second index; each has one index on its values for search.
   `
   CREATE TABLE resource_versions (
     seq          INTEGER PRIMARY KEY,
@@ -30,43 +32,42 @@ export const MIGRATIONS: readonly string[] = [
     deleted      INTEGER NOT NULL,
     PRIMARY KEY (fv, type, id)
   ) WITHOUT ROWID;
-  CREATE INDEX resources_live ON resources (fv, type, deleted, last_updated);
 
-  CREATE TABLE sp_string (fv TEXT NOT NULL, type TEXT NOT NULL, id TEXT NOT NULL, code TEXT NOT NULL, grp INTEGER NOT NULL,
-    norm TEXT NOT NULL, exact TEXT NOT NULL);
+  CREATE TABLE sp_string (fv TEXT NOT NULL, type TEXT NOT NULL, id TEXT NOT NULL, code TEXT NOT NULL, n INTEGER NOT NULL, grp INTEGER NOT NULL,
+    norm TEXT NOT NULL, exact TEXT NOT NULL,
+    PRIMARY KEY (fv, type, id, code, n)) WITHOUT ROWID;
   CREATE INDEX sp_string_v ON sp_string (fv, type, code, norm);
-  CREATE INDEX sp_string_o ON sp_string (fv, type, id);
 
-  CREATE TABLE sp_token (fv TEXT NOT NULL, type TEXT NOT NULL, id TEXT NOT NULL, code TEXT NOT NULL, grp INTEGER NOT NULL,
-    system TEXT, value TEXT, text TEXT);
+  CREATE TABLE sp_token (fv TEXT NOT NULL, type TEXT NOT NULL, id TEXT NOT NULL, code TEXT NOT NULL, n INTEGER NOT NULL, grp INTEGER NOT NULL,
+    system TEXT, value TEXT, text TEXT,
+    PRIMARY KEY (fv, type, id, code, n)) WITHOUT ROWID;
   CREATE INDEX sp_token_v ON sp_token (fv, type, code, value, system);
-  CREATE INDEX sp_token_o ON sp_token (fv, type, id);
 
-  CREATE TABLE sp_reference (fv TEXT NOT NULL, type TEXT NOT NULL, id TEXT NOT NULL, code TEXT NOT NULL, grp INTEGER NOT NULL,
-    target_type TEXT, target_id TEXT, url TEXT, version TEXT, ident_system TEXT, ident_value TEXT);
+  CREATE TABLE sp_reference (fv TEXT NOT NULL, type TEXT NOT NULL, id TEXT NOT NULL, code TEXT NOT NULL, n INTEGER NOT NULL, grp INTEGER NOT NULL,
+    target_type TEXT, target_id TEXT, url TEXT, version TEXT, ident_system TEXT, ident_value TEXT,
+    PRIMARY KEY (fv, type, id, code, n)) WITHOUT ROWID;
   CREATE INDEX sp_reference_v ON sp_reference (fv, type, code, target_id, target_type);
   CREATE INDEX sp_reference_t ON sp_reference (fv, target_type, target_id);
-  CREATE INDEX sp_reference_o ON sp_reference (fv, type, id);
 
-  CREATE TABLE sp_date (fv TEXT NOT NULL, type TEXT NOT NULL, id TEXT NOT NULL, code TEXT NOT NULL, grp INTEGER NOT NULL,
-    lo REAL NOT NULL, hi REAL NOT NULL);
+  CREATE TABLE sp_date (fv TEXT NOT NULL, type TEXT NOT NULL, id TEXT NOT NULL, code TEXT NOT NULL, n INTEGER NOT NULL, grp INTEGER NOT NULL,
+    lo REAL NOT NULL, hi REAL NOT NULL,
+    PRIMARY KEY (fv, type, id, code, n)) WITHOUT ROWID;
   CREATE INDEX sp_date_v ON sp_date (fv, type, code, lo, hi);
-  CREATE INDEX sp_date_o ON sp_date (fv, type, id);
 
-  CREATE TABLE sp_number (fv TEXT NOT NULL, type TEXT NOT NULL, id TEXT NOT NULL, code TEXT NOT NULL, grp INTEGER NOT NULL,
-    value REAL NOT NULL);
+  CREATE TABLE sp_number (fv TEXT NOT NULL, type TEXT NOT NULL, id TEXT NOT NULL, code TEXT NOT NULL, n INTEGER NOT NULL, grp INTEGER NOT NULL,
+    value REAL NOT NULL,
+    PRIMARY KEY (fv, type, id, code, n)) WITHOUT ROWID;
   CREATE INDEX sp_number_v ON sp_number (fv, type, code, value);
-  CREATE INDEX sp_number_o ON sp_number (fv, type, id);
 
-  CREATE TABLE sp_quantity (fv TEXT NOT NULL, type TEXT NOT NULL, id TEXT NOT NULL, code TEXT NOT NULL, grp INTEGER NOT NULL,
-    value REAL NOT NULL, system TEXT, unit_code TEXT, unit TEXT);
+  CREATE TABLE sp_quantity (fv TEXT NOT NULL, type TEXT NOT NULL, id TEXT NOT NULL, code TEXT NOT NULL, n INTEGER NOT NULL, grp INTEGER NOT NULL,
+    value REAL NOT NULL, system TEXT, unit_code TEXT, unit TEXT,
+    PRIMARY KEY (fv, type, id, code, n)) WITHOUT ROWID;
   CREATE INDEX sp_quantity_v ON sp_quantity (fv, type, code, value);
-  CREATE INDEX sp_quantity_o ON sp_quantity (fv, type, id);
 
-  CREATE TABLE sp_uri (fv TEXT NOT NULL, type TEXT NOT NULL, id TEXT NOT NULL, code TEXT NOT NULL, grp INTEGER NOT NULL,
-    value TEXT NOT NULL);
+  CREATE TABLE sp_uri (fv TEXT NOT NULL, type TEXT NOT NULL, id TEXT NOT NULL, code TEXT NOT NULL, n INTEGER NOT NULL, grp INTEGER NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (fv, type, id, code, n)) WITHOUT ROWID;
   CREATE INDEX sp_uri_v ON sp_uri (fv, type, code, value);
-  CREATE INDEX sp_uri_o ON sp_uri (fv, type, id);
   `,
   // 2: the subscription event log (the transactional outbox of REQUIREMENTS D-18) with its
   //    per-subscription counters, and the delivery cursor of each subscription.

@@ -23,6 +23,14 @@ interface Pending {
 
 export function createWriteQueue(db: Database.Database, maxGroup = 256): WriteQueue {
   const queue: Pending[] = [];
+  // Prepared once: transaction control runs for every job, so it must not be parsed every time.
+  const sql = {
+    begin: db.prepare('BEGIN IMMEDIATE'),
+    savepoint: db.prepare('SAVEPOINT job'),
+    release: db.prepare('RELEASE job'),
+    rollbackTo: db.prepare('ROLLBACK TO job'),
+    commit: db.prepare('COMMIT'),
+  };
   let running: Promise<void> | undefined;
 
   async function runGroup(): Promise<void> {
@@ -30,24 +38,24 @@ export function createWriteQueue(db: Database.Database, maxGroup = 256): WriteQu
       const group = queue.splice(0, maxGroup);
       const settled: (() => void)[] = [];
       const committed: (() => void)[] = [];
-      db.exec('BEGIN IMMEDIATE');
+      sql.begin.run();
       for (const p of group) {
         // Jobs that arrive while this group runs join the next one.
-        db.exec('SAVEPOINT job');
+        sql.savepoint.run();
         const hooks: (() => void)[] = [];
         try {
           const value = await p.job((fn) => hooks.push(fn));
-          db.exec('RELEASE job');
+          sql.release.run();
           committed.push(...hooks);
           settled.push(() => p.resolve(value));
         } catch (err) {
-          db.exec('ROLLBACK TO job');
-          db.exec('RELEASE job');
+          sql.rollbackTo.run();
+          sql.release.run();
           settled.push(() => p.reject(err));
         }
       }
       try {
-        db.exec('COMMIT');
+        sql.commit.run();
       } catch (err) {
         if (db.inTransaction) db.exec('ROLLBACK');
         for (const p of group) p.reject(err);
