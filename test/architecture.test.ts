@@ -15,8 +15,10 @@ const ALLOWED: Record<string, string[]> = {
   fhir: [],
   search: ['fhir'],
   store: ['fhir', 'search'],
-  interactions: ['fhir', 'search', 'store'],
-  http: ['fhir', 'interactions'],
+  subscriptions: ['fhir', 'search', 'store'],
+  interactions: ['fhir', 'search', 'store', 'subscriptions'],
+  operations: ['fhir', 'store', 'subscriptions'],
+  http: ['fhir', 'interactions', 'operations'],
 };
 
 /** package → the only places (path prefixes under src/) that may import it. */
@@ -25,6 +27,7 @@ const PACKAGES: Record<string, string[]> = {
   'better-sqlite3': ['store/sqlite/'],
   pg: ['store/postgres/'],
   fhirpath: ['fhir/fhirpath.ts'],
+  undici: ['subscriptions/channels/rest-hook/'],
   'fast-json-patch': ['interactions/crud.ts'],
   ws: ['http/websocket.ts', 'subscriptions/channels/websocket/'],
 };

@@ -149,16 +149,19 @@ function focusEntry(base: string, input: NotificationInput, e: NotificationEvent
  */
 export function buildStatusBundle(adapter: VersionAdapter, baseUrl: string, statuses: StatusWithId[], timestamp = new Date().toISOString()): Bundle {
   const base = baseUrl.replace(/\/+$/, '');
-  return {
+  const bundle: Bundle = {
     resourceType: 'Bundle',
     type: 'searchset',
     timestamp,
     total: statuses.length,
     link: [{ relation: 'self', url: `${base}/Subscription/$status` }],
-    entry: statuses.map(({ id, ...info }) => ({
+  };
+  if (statuses.length > 0) {
+    bundle.entry = statuses.map(({ id, ...info }) => ({
       fullUrl: `urn:uuid:${id}`,
       resource: adapter.subscriptions.statusResource(info, id),
       search: { mode: 'match' },
-    })),
-  };
+    }));
+  }
+  return bundle;
 }

@@ -3,6 +3,7 @@ import { FhirError, badRequest, outcomeOf } from '../fhir/errors.ts';
 import { type BaseContext, type FhirRequest, type FhirResponse, type Method, route } from '../interactions/index.ts';
 import { FHIR_JSON } from './errors.ts';
 import { checkAcceptable } from './negotiation.ts';
+import { invokeOperation } from '../operations/index.ts';
 
 /**
  * Mounts one FHIR base (e.g. /fhir/R4): every request below it becomes a FhirRequest for the
@@ -13,12 +14,24 @@ export function mountBase(app: FastifyInstance, prefix: string, ctx: BaseContext
   const handler = async (req: FastifyRequest, reply: FastifyReply) => {
     const fhirReq = toFhirRequest(req, prefix);
     checkAcceptable(fhirReq.query.get('_format'), req.headers.accept);
-    const res = await route(ctx, ctx.store, fhirReq);
+    const op = operationPath(fhirReq.path);
+    const res = op
+      ? await invokeOperation(ctx, { method: fhirReq.method, ...op, query: fhirReq.query, body: fhirReq.body })
+      : await route(ctx, ctx.store, fhirReq);
     return send(reply, fhirReq, res);
   };
   const methods: Method[] = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'];
   app.route({ method: methods, url: prefix, handler });
   app.route({ method: methods, url: `${prefix}/*`, handler });
+}
+
+/** `[type]/$op` or `[type]/[id]/$op` (and `$op` at system level). */
+function operationPath(path: string): { type?: string; id?: string; name: string } | undefined {
+  const parts = path.split('/');
+  const last = parts[parts.length - 1]!;
+  if (!last.startsWith('$') || parts.length > 3) return undefined;
+  const [type, id] = parts.length === 3 ? parts : parts.length === 2 ? [parts[0], undefined] : [undefined, undefined];
+  return { name: last.slice(1), ...(type ? { type } : {}), ...(id ? { id } : {}) };
 }
 
 function header(req: FastifyRequest, name: string): string | undefined {
@@ -67,7 +80,7 @@ function send(reply: FastifyReply, req: FhirRequest, res: FhirResponse): Fastify
   if (res.location) reply.header('location', res.location).header('content-location', res.location);
   if (res.status === 204 || res.status === 304) return reply.send();
   reply.type(FHIR_JSON);
-  const isWrite = req.method !== 'GET' && req.method !== 'DELETE' && req.path !== '' && !req.path.endsWith('_search');
+  const isWrite = req.method !== 'GET' && req.method !== 'DELETE' && req.path !== '' && !req.path.endsWith('_search') && !req.path.includes('$');
   const wanted = isWrite ? /return=(minimal|representation|OperationOutcome)/i.exec(req.prefer ?? '')?.[1] : undefined;
   if (wanted === 'minimal') return reply.send();
   if (wanted?.toLowerCase() === 'operationoutcome') {

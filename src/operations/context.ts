@@ -1,0 +1,34 @@
+import type { FhirVersion, Resource } from '../fhir/types.ts';
+import type { Store } from '../store/store.ts';
+import type { SubscriptionEngine } from '../subscriptions/index.ts';
+
+/** What operations need of a base (BaseContext provides it). */
+export interface OperationContext {
+  version: FhirVersion;
+  baseUrl: string;
+  store: Store;
+  subscriptions: SubscriptionEngine;
+  now(): Date;
+}
+
+export interface OperationRequest {
+  /** Resource type, or undefined at system level. */
+  type?: string;
+  /** Resource id at instance level. */
+  id?: string;
+  params: Map<string, string[]>;
+}
+
+export interface OperationResult {
+  status: number;
+  resource: Resource;
+}
+
+export interface OperationDescriptor {
+  /** Name without `$`. */
+  name: string;
+  /** The resource type it belongs to. */
+  type: string;
+  levels: readonly ('type' | 'instance')[];
+  run(ctx: OperationContext, req: OperationRequest): Promise<OperationResult>;
+}

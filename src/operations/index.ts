@@ -1,0 +1,27 @@
+import { FhirError, notFound } from '../fhir/errors.ts';
+import type { OperationContext, OperationDescriptor, OperationResult } from './context.ts';
+import { operationParams } from './params.ts';
+import { subscriptionEvents } from './subscription-events.ts';
+import { subscriptionStatus } from './subscription-status.ts';
+
+export type { OperationContext, OperationDescriptor } from './context.ts';
+
+/** Every operation Herald offers: a table, listed in the CapabilityStatement as it stands. */
+export const OPERATIONS: readonly OperationDescriptor[] = [subscriptionStatus, subscriptionEvents];
+
+/**
+ * Runs `[type]/$name` or `[type]/[id]/$name`, by GET (query parameters) or POST (Parameters).
+ * Unknown operations are a 404; an operation at a level it does not support a 405.
+ */
+export async function invokeOperation(
+  ctx: OperationContext,
+  req: { method: string; type?: string; id?: string; name: string; query: URLSearchParams; body: unknown },
+): Promise<OperationResult> {
+  const op = OPERATIONS.find((o) => o.name === req.name && o.type === req.type);
+  if (!op) throw notFound(`Unknown operation $${req.name.slice(0, 60)}${req.type ? ` on ${req.type}` : ''}`);
+  const level = req.id === undefined ? 'type' : 'instance';
+  if (!op.levels.includes(level)) throw new FhirError(405, 'not-supported', `$${op.name} is not available at ${level} level`);
+  if (req.method !== 'GET' && req.method !== 'POST') throw new FhirError(405, 'not-supported', `$${op.name} takes GET or POST`);
+  const params = operationParams(req.query, req.method === 'POST' ? req.body : undefined);
+  return op.run(ctx, { ...(req.type ? { type: req.type } : {}), ...(req.id ? { id: req.id } : {}), params });
+}

@@ -1,0 +1,54 @@
+import { notFound } from '../fhir/errors.ts';
+import { buildStatusBundle } from '../fhir/notification.ts';
+import type { StatusInfo } from '../fhir/subscription-model.ts';
+import type { Resource } from '../fhir/types.ts';
+import type { OperationContext, OperationDescriptor } from './context.ts';
+
+/**
+ * Subscription/$status (REQUIREMENTS §7.1, OP-S1, OP-S2): a searchset with one status resource
+ * (type query-status) per subscription. Instance level: that subscription or 404. Type level:
+ * the `id`s given (unknown ids are left out) or every subscription, filtered by `status`.
+ */
+export const subscriptionStatus: OperationDescriptor = {
+  name: 'status',
+  type: 'Subscription',
+  levels: ['type', 'instance'],
+  async run(ctx, req) {
+    const ids = req.id !== undefined ? [req.id] : (req.params.get('id') ?? allIds(ctx));
+    const wanted = req.id !== undefined ? undefined : req.params.get('status');
+    const statuses: (StatusInfo & { id: string })[] = [];
+    for (const id of ids) {
+      const info = await statusOf(ctx, id);
+      if (!info) {
+        if (req.id !== undefined) throw notFound(`Subscription/${id} is not known`);
+        continue;
+      }
+      if (!wanted || wanted.includes(info.status)) statuses.push(info);
+    }
+    return { status: 200, resource: buildStatusBundle(ctx.subscriptions.adapter, ctx.baseUrl, statuses) };
+  },
+};
+
+function allIds(ctx: OperationContext): string[] {
+  return ctx.subscriptions.registry.allSubscriptions().map((s) => s.id);
+}
+
+/** The status of a stored subscription as of now, from its resource and its event log. */
+export async function statusOf(ctx: OperationContext, id: string): Promise<(StatusInfo & { id: string }) | undefined> {
+  const stored = await ctx.store.read(ctx.version, 'Subscription', id);
+  if (!stored?.json) return undefined;
+  const spec = ctx.subscriptions.adapter.subscriptions.readSubscription(JSON.parse(stored.json) as Resource);
+  const { last } = await ctx.store.eventRange(ctx.version, id);
+  const delivery = await ctx.store.deliveryState(ctx.version, id);
+  const failing = spec.status === 'error' || spec.status === 'off';
+  return {
+    id,
+    subscriptionUrl: `${ctx.baseUrl}/Subscription/${id}`,
+    ...(spec.topic ? { topic: spec.topic } : {}),
+    status: spec.status,
+    type: 'query-status',
+    eventsSinceSubscriptionStart: last,
+    events: [],
+    errors: failing && delivery.lastError ? [{ code: 'no-response', text: delivery.lastError }] : [],
+  };
+}
