@@ -214,6 +214,17 @@ describe('notification content rules (P-2..P-6, NB-3, NB-8, D-15, EN-1)', () => 
     ]);
   });
 
+  it('bdl-7: R5 lists a repeated focus once; history bundles (R4, R4B) list it per event', () => {
+    const events = [event(1, 'update'), event(2, 'update')];
+    for (const v of FHIR_VERSIONS) {
+      const b = build(v, { events });
+      assert.equal(b.entry!.length, v === 'R5' ? 2 : 3, v);
+      const status = b.entry![0]!.resource as Json;
+      const listed = v === 'R4' ? status.parameter.filter((p: Json) => p.name === 'notification-event') : status.notificationEvent;
+      assert.equal(listed.length, 2, `${v}: both events stay in the status`);
+    }
+  });
+
   it('D-15: fullUrls and references are absolute on the public base (a trailing slash is ignored)', () => {
     const b = build('R4', { baseUrl: `${BASE}/`, content: 'full-resource', resources: FULL, additional: [PATIENT] });
     assert.deepEqual(b.entry!.map((e) => e.fullUrl?.split(':')[0]), ['urn', 'https', 'https']);

@@ -64,7 +64,7 @@ export function buildNotification(adapter: VersionAdapter, input: NotificationIn
   };
   const bundle: Bundle = { resourceType: 'Bundle', type: sub.notificationBundleType, timestamp: input.timestamp };
   if (sub.notificationProfile !== undefined) bundle.meta = { profile: [sub.notificationProfile] };
-  bundle.entry = [statusEntry, ...resourceEntries(base, input)];
+  bundle.entry = [statusEntry, ...resourceEntries(base, input, sub.notificationBundleType === 'history')];
   return bundle;
 }
 
@@ -107,13 +107,21 @@ function contextOf(input: NotificationInput, e: NotificationEvent): Resource[] {
 
 const keyOf = (r: Resource) => `${r.resourceType}/${r.id}`;
 
-/** Focus entries in event order, each followed by its not-yet-listed context resources. */
-function resourceEntries(base: string, input: NotificationInput): BundleEntry[] {
+/**
+ * Focus entries in event order, each followed by its not-yet-listed context resources. A history
+ * bundle may list one resource once per event; other bundles (R5) may not repeat a fullUrl at the
+ * same version (bdl-7), so a repeated focus is listed once there.
+ */
+function resourceEntries(base: string, input: NotificationInput, history: boolean): BundleEntry[] {
   if (input.content === 'empty') return [];
   const listed = new Set(input.events.map((e) => `${e.focus.type}/${e.focus.id}`));
+  const foci = new Set<string>();
   const out: BundleEntry[] = [];
   for (const e of input.events) {
-    out.push(focusEntry(base, input, e));
+    const entry = focusEntry(base, input, e);
+    const key = `${entry.fullUrl}|${entry.resource?.meta?.versionId ?? ''}`;
+    if (history || !foci.has(key)) out.push(entry);
+    foci.add(key);
     for (const r of contextOf(input, e)) {
       const key = keyOf(r);
       if (listed.has(key)) continue;

@@ -158,7 +158,12 @@ describe('CRUD interactions', () => {
 
   it('accepts resource types that exist only in that version', async () => {
     // SubscriptionTopic is R4B+ ; on R4 it is not a resource type.
-    const topic = { resourceType: 'SubscriptionTopic', url: 'http://example.org/topic', status: 'active' };
+    const topic = {
+      resourceType: 'SubscriptionTopic',
+      url: 'http://example.org/topic',
+      status: 'active',
+      resourceTrigger: [{ resource: 'Patient', supportedInteraction: ['create'] }],
+    };
     assert.equal((await call('POST', `${server.fhir('R4B')}/SubscriptionTopic`, topic)).status, 201);
     assert.equal((await call('POST', `${server.fhir('R5')}/SubscriptionTopic`, topic)).status, 201);
     assert.equal((await call('POST', `${server.fhir('R4')}/SubscriptionTopic`, topic)).status, 404);
