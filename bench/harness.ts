@@ -189,9 +189,13 @@ export interface Row {
 
 export interface Check {
   label: string;
+  /** Herald/floor, or for an absolute goal (checkValue) how far the figure is on the good side of its limit (>= 1 passes). */
   ratio: number;
   min: number;
   pass: boolean;
+  /** Absolute goals only: the measured figure and its limit. */
+  value?: number;
+  limit?: number;
 }
 
 export interface ScenarioResult {
@@ -210,6 +214,10 @@ export interface Helpers {
   printTable: (rows: Row[]) => void;
   /** Herald/floor req/s of the row for (scenario, conc), compared with `min`; printed as PASS/FAIL. */
   check: (rows: Row[], scenario: string, conc: number, min: number) => Check;
+  /** A goal on an absolute figure (ms, matches/s), printed as PASS/FAIL. */
+  checkValue: typeof checkValue;
+  /** Prints a plain table: the first column left-aligned, the others right-aligned. */
+  printColumns: typeof printColumns;
 }
 
 export type Scenario = (h: Helpers) => Promise<ScenarioResult>;
@@ -237,7 +245,25 @@ export function printTable(rows: Row[]): void {
   for (const row of rows) print(`  ${row.scenario} c${row.conc}: Herald ${cpu(row.results.herald)}, floor ${cpu(row.results.floor)}`);
 }
 
-function ms(v: number): string {
+export function printColumns(head: string[], body: string[][]): void {
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] ?? '').length)));
+  const line = (cols: string[]) => cols.map((c, i) => (i < 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ');
+  print(line(head));
+  print(widths.map((w) => '-'.repeat(w)).join('-|-'));
+  for (const b of body) print(line(b));
+}
+
+/** `value` against `limit`: below it when `atMost` (a latency), else at least it (a rate). */
+export function checkValue(label: string, value: number, limit: number, atMost: boolean, unit = ''): Check {
+  const pass = atMost ? value < limit : value >= limit;
+  const r = atMost ? limit / value : value / limit;
+  const c: Check = { label, ratio: r, min: 1, pass, value, limit };
+  const shown = Number.isNaN(value) ? 'n/a' : value >= 1000 ? Math.round(value).toLocaleString('en-US') : ms(value);
+  print(`target: ${label}: ${shown}${unit} ${pass ? 'PASS' : 'FAIL'}`);
+  return c;
+}
+
+export function ms(v: number): string {
   return v < 10 ? v.toFixed(2) : v.toFixed(1);
 }
 

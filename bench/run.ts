@@ -5,11 +5,13 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus } from 'node:os';
 import { join } from 'node:path';
-import { check, print, printTable, ROOT, runLoad, settings, startTarget, type Helpers, type Scenario, type ScenarioResult } from './harness.ts';
+import { check, checkValue, print, printColumns, printTable, ROOT, runLoad, settings, startTarget, type Helpers, type Scenario, type ScenarioResult } from './harness.ts';
 
 /** Every scenario, by name; `BENCH_ONLY=crud,…` picks some. Add a module and a line here. */
 const SCENARIOS: Record<string, () => Promise<{ default: Scenario }>> = {
   crud: () => import('./scenarios/crud.ts'),
+  search: () => import('./scenarios/search.ts'),
+  subscriptions: () => import('./scenarios/subscriptions.ts'),
 };
 
 async function main(): Promise<void> {
@@ -23,7 +25,7 @@ async function main(): Promise<void> {
     `concurrency ${settings.concurrency.join(',')}; ${machine.cpus} CPUs (${machine.cpuModel}), node ${machine.node}`);
   if (machine.cpus <= 2) print('note: load generator and server share the CPUs; figures are lower bounds on a bigger machine.');
 
-  const helpers: Helpers = { settings, startTarget, runLoad, print, printTable, check };
+  const helpers: Helpers = { settings, startTarget, runLoad, print, printTable, check, checkValue, printColumns };
   const results: ScenarioResult[] = [];
   for (const name of names) {
     print(`\n== ${name}`);

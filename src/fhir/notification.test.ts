@@ -8,6 +8,7 @@ import type { NotificationEvent } from './subscription-model.ts';
 import { FHIR_VERSIONS, type Bundle, type FhirVersion, type Resource } from './types.ts';
 import { validateResource } from './validate.ts';
 import { adapterFor } from './versions/index.ts';
+import { SPEC_DIR } from '../../test/fixtures/spec.ts';
 
 /**
  * Each IG notification example rebuilt from canonical input. Skipped, because the canonical model
@@ -15,8 +16,7 @@ import { adapterFor } from './versions/index.ts';
  * `-with-query` examples (related queries, P-8).
  */
 
-/** The shared spec folder (IG examples, third-party fixtures); HERALD_SPEC_DIR overrides it. */
-const SPEC = process.env.HERALD_SPEC_DIR ?? '/work/shared/spec';
+const SPEC = SPEC_DIR;
 type Json = Record<string, any>;
 const load = (path: string): Json => JSON.parse(readFileSync(join(SPEC, path), 'utf8').replace(/^\uFEFF/, '')) as Json;
 const clone = <T>(v: T): T => structuredClone(v);

@@ -8,9 +8,9 @@ import type { Topic } from '../../subscription-model.ts';
 import { FHIR_VERSIONS, type FhirVersion, type Resource } from '../../types.ts';
 import { validateResource } from '../../validate.ts';
 import { adapterFor } from '../index.ts';
+import { SPEC_DIR } from '../../../../test/fixtures/spec.ts';
 
-/** The shared spec folder (IG examples, third-party fixtures); HERALD_SPEC_DIR overrides it. */
-const SPEC = process.env.HERALD_SPEC_DIR ?? '/work/shared/spec';
+const SPEC = SPEC_DIR;
 const load = (path: string): Resource => JSON.parse(readFileSync(join(SPEC, path), 'utf8').replace(/^\uFEFF/, '')) as Resource;
 const subs = (v: FhirVersion) => adapterFor(v).subscriptions;
 const clone = <T>(v: T): T => structuredClone(v);
