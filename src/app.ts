@@ -4,6 +4,7 @@ import { FHIR_VERSIONS } from './fhir/types.ts';
 import { adapterFor } from './fhir/versions/index.ts';
 import { type HeraldServer, buildServer } from './http/server.ts';
 import type { BaseContext } from './interactions/index.ts';
+import { OPERATIONS } from './operations/index.ts';
 import { searchRegistry } from './search/parameters.ts';
 import { openSqliteStore } from './store/sqlite/index.ts';
 import type { Store } from './store/store.ts';
@@ -24,7 +25,8 @@ export async function buildApp(config: Config): Promise<HeraldServer> {
     const registry = searchRegistry(defs);
     const baseUrl = `${config.baseUrl}/fhir/${adapter.pathSegment}`;
     const subscriptions = new SubscriptionEngine({ version, adapter, search: registry, store, baseUrl, policy, now });
-    return { version, adapter, defs, registry, subscriptions, baseUrl, store, now, defaultPageSize: config.defaultPageSize, maxPageSize: config.maxPageSize };
+    const operations = OPERATIONS.map((o) => o.name);
+    return { version, adapter, defs, registry, subscriptions, operations, baseUrl, store, now, defaultPageSize: config.defaultPageSize, maxPageSize: config.maxPageSize };
   });
   const deliveries: RestHookDelivery[] = [];
   for (const base of bases) {

@@ -11,14 +11,33 @@ const cache = new WeakMap<BaseContext, Resource>();
 
 /**
  * The CapabilityStatement of one base: exactly the interactions and search parameters Herald
- * implements, for every resource type of that FHIR version. Built once per base.
+ * implements, for every resource type of that FHIR version, and its subscription support
+ * (REQUIREMENTS §11): the backport profile and IG (R4/R4B), the Subscription operations, and the
+ * active topics (T-8). The static part is built once per base; topics are added per request.
  */
 export function capabilityStatement(ctx: BaseContext): Resource {
-  const cached = cache.get(ctx);
-  if (cached) return cached;
-  const statement: Resource = {
+  const base = cache.get(ctx) ?? build(ctx);
+  cache.set(ctx, base);
+  const cap = ctx.adapter.subscriptions.capability;
+  if (!cap.topicCanonicalExtension) return base;
+  const topics = ctx.subscriptions.registry.allTopics().filter((t) => t.status === 'active');
+  const rest = (base.rest as { resource: Resource[] }[])[0]!;
+  const resource = rest.resource.map((r) =>
+    r.type !== 'Subscription' ? r : { ...r, extension: topics.map((t) => ({ url: cap.topicCanonicalExtension, valueCanonical: t.url })) },
+  );
+  return { ...base, rest: [{ ...rest, resource }] };
+}
+
+function build(ctx: BaseContext): Resource {
+  const cap = ctx.adapter.subscriptions.capability;
+  const operations = cap.operations.filter((o) => ctx.operations.includes(o.name)).map((o) => ({ name: o.name, definition: o.definition }));
+  const subscriptionExtras = (type: string) =>
+    type !== 'Subscription' ? {} : { ...(cap.subscriptionProfile ? { supportedProfile: [cap.subscriptionProfile] } : {}), operation: operations };
+  return {
     resourceType: 'CapabilityStatement',
     status: 'active',
+    ...(cap.instantiates ? { instantiates: [cap.instantiates] } : {}),
+    ...(cap.implementationGuide ? { implementationGuide: [cap.implementationGuide] } : {}),
     date: ctx.now().toISOString(),
     kind: 'instance',
     software: { name: 'Herald', version: SOFTWARE_VERSION },
@@ -42,11 +61,10 @@ export function capabilityStatement(ctx: BaseContext): Resource {
           searchInclude: ['*', ...referenceParams(ctx, type).map((code) => `${type}:${code}`)],
           searchRevInclude: ['*'],
           searchParam: [...ctx.registry.paramsFor(type).values()].map((p) => ({ name: p.code, definition: p.url, type: p.type })),
+          ...subscriptionExtras(type),
         })),
         interaction: [{ code: 'transaction' }, { code: 'batch' }, { code: 'history-system' }, { code: 'search-system' }],
       },
     ],
   };
-  cache.set(ctx, statement);
-  return statement;
 }

@@ -14,6 +14,8 @@ export interface BaseContext {
   registry: SearchRegistry;
   /** Topic-based subscriptions of this base: validates their writes, records events of every write. */
   subscriptions: SubscriptionEngine;
+  /** Names of the operations this base serves (without `$`), for the CapabilityStatement. */
+  operations: readonly string[];
   /** Absolute public URL of this base, no trailing slash, e.g. http://127.0.0.1:8080/fhir/R4. */
   baseUrl: string;
   store: Store;

@@ -30,7 +30,9 @@ export function topicResource(v: Version, t: TopicInput, id: string): any {
       url: t.url,
       status: t.status ?? 'active',
       resourceTrigger: [{ resource: t.resource, supportedInteraction: interactions, ...(qc ? { queryCriteria: qc } : {}), ...(t.fhirPath ? { fhirPathCriteria: t.fhirPath } : {}) }],
-      canFilterBy: (t.canFilterBy ?? []).map((c) => ({ resource: t.resource, filterParameter: c.param, ...(c.modifiers ? (v === 'R5' ? { comparator: c.modifiers } : { modifier: c.modifiers }) : {}) })),
+      ...(t.canFilterBy?.length
+        ? { canFilterBy: t.canFilterBy.map((c) => ({ resource: t.resource, filterParameter: c.param, ...(c.modifiers ? (v === 'R5' ? { comparator: c.modifiers } : { modifier: c.modifiers }) : {}) })) }
+        : {}),
     };
   }
   const sub = (url: string, ext: any) => ({ url, ...ext });
@@ -79,14 +81,18 @@ export function subscriptionResource(v: Version, s: SubscriptionInput): any {
       ...(s.id ? { id: s.id } : {}),
       status: s.status ?? 'requested',
       topic: s.topic,
-      filterBy: (s.filters ?? []).map((f) => {
-        const [name, value] = f.split('=');
-        const [param, modifier] = name!.split(':');
-        return { filterParameter: param, ...(modifier ? { modifier } : {}), value };
-      }),
+      ...(s.filters?.length
+        ? {
+            filterBy: s.filters.map((f) => {
+              const [name, value] = f.replace(/^\w+\?/, '').split('=');
+              const [param, modifier] = name!.split(':');
+              return { filterParameter: param, ...(modifier ? { modifier } : {}), value };
+            }),
+          }
+        : {}),
       channelType: { system: 'http://terminology.hl7.org/CodeSystem/subscription-channel-type', code: channel },
       ...(s.endpoint ? { endpoint: s.endpoint } : {}),
-      parameter: (s.headers ?? []).map((h) => ({ name: h.split(':')[0]!.trim(), value: h.slice(h.indexOf(':') + 1).trim() })),
+      ...(s.headers?.length ? { parameter: s.headers.map((h) => ({ name: h.split(':')[0]!.trim(), value: h.slice(h.indexOf(':') + 1).trim() })) } : {}),
       ...(s.heartbeat ? { heartbeatPeriod: s.heartbeat } : {}),
       ...(s.maxCount ? { maxCount: s.maxCount } : {}),
       contentType,

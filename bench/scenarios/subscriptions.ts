@@ -1,0 +1,1 @@
+export default async function () { return { name: 'subscriptions', rows: [], checks: [] }; }
