@@ -48,6 +48,7 @@ export async function buildApp(config: Config): Promise<HeraldServer> {
     onClose: async () => {
       clearInterval(pruning);
       for (const d of deliveries) await d.stop();
+      for (const b of bases) b.subscriptions.stop();
       await store.close();
     },
   });

@@ -45,6 +45,8 @@ export interface WriteChange extends Omit<ResourceChange, 'previous'> {
 export class SubscriptionEngine {
   readonly registry: SubscriptionRegistry;
   private notifier: Notifier | undefined;
+  /** D-17: a timer per subscription with an `end`, turning it off when the end passes. */
+  private readonly endTimers = new Map<string, NodeJS.Timeout>();
   private readonly now: () => Date;
 
   constructor(private readonly deps: EngineDeps) {
@@ -177,7 +179,29 @@ export class SubscriptionEngine {
     }
     if (sub) this.registry.putSubscription(sub);
     else this.registry.removeSubscription(id);
+    this.scheduleEnd(id, sub);
     this.notifier?.subscriptionChanged(id, sub);
+  }
+
+  private scheduleEnd(id: string, sub: ActiveSubscription | undefined): void {
+    clearTimeout(this.endTimers.get(id));
+    this.endTimers.delete(id);
+    if (!sub || sub.endsAt === undefined || sub.status === 'off' || sub.status === 'entered-in-error') return;
+    // setTimeout takes at most ~24.8 days; a later end is re-armed when the timer fires.
+    const delay = Math.min(Math.max(sub.endsAt - Date.now(), 0), 2 ** 31 - 1);
+    const timer = setTimeout(() => {
+      this.endTimers.delete(id);
+      if (sub.endsAt! > Date.now()) return this.scheduleEnd(id, this.registry.subscription(id));
+      void this.setStatus(id, 'off', 'the subscription end has passed').catch(() => undefined);
+    }, delay);
+    timer.unref();
+    this.endTimers.set(id, timer);
+  }
+
+  /** Stops the end timers (at shutdown). */
+  stop(): void {
+    for (const t of this.endTimers.values()) clearTimeout(t);
+    this.endTimers.clear();
   }
 
   /**

@@ -15,7 +15,7 @@ export interface HeraldProcess {
 
 /** Runs Herald as `npm start` does, in its own process, and waits until /healthz answers. */
 export async function spawnHerald(env: Record<string, string>): Promise<HeraldProcess> {
-  const port = await freePort();
+  const port = env.PORT ? Number(env.PORT) : await freePort();
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: ROOT,
     env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },

@@ -1,0 +1,110 @@
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { type Receiver, startReceiver } from '../helpers/receiver.ts';
+import { VERSIONS, call, startServer, type TestServer } from '../helpers/server.ts';
+import { readNotification, subscriptionResource, topicResource } from '../helpers/subscriptions.ts';
+
+const TOPICS_DIR = fileURLToPath(new URL('../fixtures/topics', import.meta.url));
+const FOLDER_TOPIC = 'http://example.org/topics/patient-created';
+const DELETE_TOPIC = 'http://example.org/topics/observation-deleted';
+
+describe('subscription lifecycle', () => {
+  let server: TestServer;
+  let hook: Receiver;
+  before(async () => {
+    server = await startServer({ HERALD_TOPICS: TOPICS_DIR, HERALD_RETRY_BASE_MS: '50', HERALD_RETRY_CAP_MS: '200' });
+    hook = await startReceiver();
+  });
+  after(async () => {
+    await server.close();
+    await hook.close();
+  });
+  const notes = (id: string) => hook.received.filter((r) => JSON.stringify(r.body?.entry?.[0] ?? '').includes(`Subscription/${id}`)).map((r) => readNotification(r.body));
+
+  for (const v of VERSIONS) {
+    describe(`on /fhir/${v}`, () => {
+      const base = () => server.fhir(v);
+      const subscribe = async (s: Parameters<typeof subscriptionResource>[1]) => {
+        const res = await call('POST', `${base()}/Subscription`, subscriptionResource(v, { endpoint: hook.url, ...s }));
+        assert.equal(res.status, 201, JSON.stringify(res.body));
+        return res.body.id as string;
+      };
+
+      it('installs topics from HERALD_TOPICS in this version\'s shape, searchable by url (D-12, T-7, T-9)', async () => {
+        const res = v === 'R4'
+          ? await call('GET', `${base()}/Basic?code=http://hl7.org/fhir/fhir-types|SubscriptionTopic`)
+          : await call('GET', `${base()}/SubscriptionTopic?url=${encodeURIComponent(FOLDER_TOPIC)}`);
+        assert.equal(res.status, 200);
+        assert.ok(JSON.stringify(res.body).includes(FOLDER_TOPIC));
+        const id = await subscribe({ topic: FOLDER_TOPIC, filters: ['Patient?identifier=urn:t|folder-1'] });
+        await call('POST', `${base()}/Patient`, { resourceType: 'Patient', identifier: [{ system: 'urn:t', value: 'folder-1' }] });
+        await hook.waitFor(() => notes(id).some((n) => n.type === 'event-notification'));
+      });
+
+      it('sends heartbeats when the channel is idle for heartbeatPeriod (NT-3, HB-1)', async () => {
+        const id = await subscribe({ topic: FOLDER_TOPIC, filters: ['Patient?identifier=urn:t|never'], heartbeat: 1 });
+        await hook.waitFor(() => notes(id).some((n) => n.type === 'heartbeat'), 5000);
+        const hb = notes(id).find((n) => n.type === 'heartbeat')!;
+        assert.equal(hb.eventsSince, 0, 'heartbeats do not count');
+        assert.equal(hb.events.length, 0);
+      });
+
+      it('turns a subscription off when its end passes (D-17)', async () => {
+        const end = new Date(Date.now() + 1500).toISOString();
+        const body = subscriptionResource(v, { topic: FOLDER_TOPIC, endpoint: hook.url, filters: ['Patient?identifier=urn:t|end'] });
+        const res = await call('POST', `${base()}/Subscription`, { ...body, end });
+        assert.equal(res.status, 201, JSON.stringify(res.body));
+        const deadline = Date.now() + 6000;
+        while ((await call('GET', `${base()}/Subscription/${res.body.id}`)).body.status !== 'off') {
+          assert.ok(Date.now() < deadline, 'did not turn off');
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        const past = await call('POST', `${base()}/Subscription`, { ...body, end: '2001-01-01T00:00:00Z' });
+        assert.equal(past.status, 422);
+      });
+
+      it('notifies deletes with request DELETE and no resource (resultForDelete, P-4)', async () => {
+        const topicType = v === 'R4' ? 'Basic' : 'SubscriptionTopic';
+        const topic = topicResource(v, { url: DELETE_TOPIC, resource: 'Observation', interactions: ['delete'] }, 'obs-deleted');
+        assert.ok([200, 201].includes((await call('PUT', `${base()}/${topicType}/obs-deleted`, topic)).status));
+        const id = await subscribe({ topic: DELETE_TOPIC, content: 'full-resource' });
+        const obs = (await call('POST', `${base()}/Observation`, { resourceType: 'Observation', status: 'final', code: { text: 'x' } })).body;
+        await call('DELETE', `${base()}/Observation/${obs.id}`);
+        await hook.waitFor(() => notes(id).some((n) => n.type === 'event-notification'));
+        const n = notes(id).find((x) => x.type === 'event-notification')!;
+        assert.equal(n.events[0]!.focus, `${base()}/Observation/${obs.id}`);
+        const entry = n.entries.find((e: any) => e.fullUrl === `${base()}/Observation/${obs.id}`);
+        assert.equal(entry.request.method, 'DELETE');
+        assert.equal(entry.resource, undefined);
+      });
+
+      it('numbers events of one subscription without gaps under concurrent writes (EN-1, D-18)', async () => {
+        const id = await subscribe({ topic: FOLDER_TOPIC, filters: ['Patient?identifier=urn:t|burst'] });
+        await Promise.all(Array.from({ length: 30 }, () => call('POST', `${base()}/Patient`, { resourceType: 'Patient', identifier: [{ system: 'urn:t', value: 'burst' }] })));
+        await hook.waitFor(() => notes(id).flatMap((n) => (n.type === 'event-notification' ? n.events : [])).length >= 30);
+        const numbers = notes(id).filter((n) => n.type === 'event-notification').flatMap((n) => n.events.map((e) => e.number));
+        assert.deepEqual(numbers, Array.from({ length: 30 }, (_, i) => i + 1));
+      });
+    });
+  }
+
+  it('runs R4 classic criteria subscriptions on the same engine, posting the resource', async () => {
+    const res = await call('POST', `${server.fhir('R4')}/Subscription`, {
+      resourceType: 'Subscription',
+      status: 'requested',
+      reason: 'classic',
+      criteria: 'Observation?code=http://loinc.org|1234-5',
+      channel: { type: 'rest-hook', endpoint: `${hook.url}/classic`, payload: 'application/fhir+json' },
+    });
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    const obs = (await call('POST', `${server.fhir('R4')}/Observation`, { resourceType: 'Observation', status: 'final', code: { coding: [{ system: 'http://loinc.org', code: '1234-5' }] } })).body;
+    await call('POST', `${server.fhir('R4')}/Observation`, { resourceType: 'Observation', status: 'final', code: { coding: [{ system: 'http://loinc.org', code: '9999-9' }] } });
+    await hook.waitFor(() => hook.received.some((r) => r.path === '/hook/classic'));
+    await new Promise((r) => setTimeout(r, 200));
+    const got = hook.received.filter((r) => r.path === '/hook/classic');
+    assert.equal(got.length, 1);
+    assert.equal(got[0]!.body.resourceType, 'Observation');
+    assert.equal(got[0]!.body.id, obs.id);
+  });
+});
