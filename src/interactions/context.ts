@@ -42,6 +42,7 @@ export function joined(tx: Transaction, store: Store): Db {
     events: tx.events,
     eventRange: tx.eventRange,
     deliveryState: tx.deliveryState,
+    bindingToken: tx.bindingToken,
     transaction: (fn) => fn(tx),
     history: (fv, q) => store.history(fv, q),
   };

@@ -12,6 +12,7 @@
  * in `unsupported`, with the reason, so nothing is silently ignored.
  */
 import type { Definitions, RawSearchParameter } from '../fhir/definitions/index.ts';
+import { extraSearchParameters } from './extra-params.ts';
 import type { FhirVersion } from '../fhir/types.ts';
 import { ParseError, branches, leadingIdentifier, parseExpression } from './extract/expression.ts';
 import { patchedParameters, type Patch } from './extract/patches.ts';
@@ -85,7 +86,7 @@ class Registry implements SearchRegistry {
 
   constructor(readonly definitions: Definitions) {
     this.version = definitions.version;
-    const { params, applied } = patchedParameters(this.version, definitions.searchParameters);
+    const { params, applied } = patchedParameters(this.version, [...definitions.searchParameters, ...extraSearchParameters(this.version)]);
     this.patches = applied;
     for (const p of params) this.rawByUrl.set(p.url, p);
     const real = new Set(params.filter((p) => p.x !== 1).flatMap((p) => (p.base ?? []).map((b) => `${b}.${p.code}`)));

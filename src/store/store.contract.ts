@@ -218,6 +218,20 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       assert.deepEqual(await store.eventRange('R4B', 'p1'), { last: 2, first: 2 });
     });
 
+    it('keeps binding tokens by hash with their subscriptions, and revokes them per subscription (D-2)', async () => {
+      const token = { hash: 'h1', fv: 'R4' as const, owner: 'anonymous', subscriptions: ['a', 'b'], expiresAt: '2099-01-01T00:00:00.000Z', revoked: false };
+      await store.transaction((tx) => tx.putBindingToken(token));
+      await store.transaction((tx) => tx.putBindingToken({ ...token, hash: 'h2', subscriptions: ['b'] }));
+      assert.deepEqual(await store.bindingToken('h1'), token);
+      assert.equal(await store.bindingToken('nope'), undefined);
+      const revoked = await store.transaction((tx) => tx.revokeBindingTokens('R4', 'b'));
+      assert.deepEqual(revoked.sort(), ['h1', 'h2']);
+      assert.equal((await store.bindingToken('h1'))?.revoked, true);
+      await store.transaction((tx) => tx.putBindingToken({ ...token, hash: 'old', expiresAt: '2000-01-01T00:00:00.000Z' }));
+      await store.pruneEvents('2000-01-01T00:00:00.000Z');
+      assert.equal(await store.bindingToken('old'), undefined);
+    });
+
     it('pages history newest first with a stable cursor, by instance, type and system', async () => {
       await store.transaction(async (tx) => {
         for (let i = 1; i <= 5; i++) await tx.write('R4B', { ...v('h', i), type: 'Observation' });

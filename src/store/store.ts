@@ -94,6 +94,17 @@ export interface DeliveryState {
   lastError?: string;
 }
 
+/** A websocket binding token as stored: never the token itself, only its hash (D-2). */
+export interface BindingToken {
+  hash: string;
+  fv: FhirVersion;
+  owner: string;
+  subscriptions: string[];
+  /** ISO instant. */
+  expiresAt: string;
+  revoked: boolean;
+}
+
 /** Reads, available both on the store and inside a transaction. */
 export interface StoreReader {
   /** The latest version (possibly a deletion), or undefined if the resource never existed. */
@@ -106,6 +117,7 @@ export interface StoreReader {
   /** The highest event number of a subscription so far (0 if none), and the lowest still kept. */
   eventRange(fv: FhirVersion, subscription: string): Promise<{ last: number; first: number | undefined }>;
   deliveryState(fv: FhirVersion, subscription: string): Promise<DeliveryState>;
+  bindingToken(hash: string): Promise<BindingToken | undefined>;
 }
 
 export interface Transaction extends StoreReader {
@@ -117,6 +129,9 @@ export interface Transaction extends StoreReader {
    */
   appendEvents(fv: FhirVersion, events: NewEvent[]): Promise<StoredEvent[]>;
   setDeliveryState(fv: FhirVersion, subscription: string, state: DeliveryState): Promise<void>;
+  putBindingToken(token: BindingToken): Promise<void>;
+  /** Revokes every token covering the subscription; returns their hashes. */
+  revokeBindingTokens(fv: FhirVersion, subscription: string): Promise<string[]>;
   /** Run `fn` once this transaction has committed (never if it rolls back). */
   onCommit(fn: () => void): void;
 }
@@ -130,7 +145,7 @@ export interface Store extends StoreReader {
    */
   transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T>;
   history(fv: FhirVersion, query: HistoryQuery): Promise<HistoryPage>;
-  /** Drop events older than `before` (ISO instant) from every log; returns how many. */
+  /** Drop events older than `before` (ISO instant) from every log, and expired tokens; returns how many events. */
   pruneEvents(before: string): Promise<number>;
   close(): Promise<void>;
 }

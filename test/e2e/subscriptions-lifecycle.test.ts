@@ -42,6 +42,26 @@ describe('subscription lifecycle', () => {
         await hook.waitFor(() => notes(id).some((n) => n.type === 'event-notification'));
       });
 
+      it('finds topics and subscriptions by their search parameters (T-7, T-9, S-14)', async () => {
+        const found = async (q: string) => (await call('GET', `${base()}/${q}`)).body.total as number;
+        const url = encodeURIComponent(FOLDER_TOPIC);
+        if (v === 'R4') {
+          assert.equal(await found(`Basic?code=http://hl7.org/fhir/fhir-types|SubscriptionTopic&url=${url}`), 1);
+        } else {
+          for (const q of [`url=${url}`, 'status=active', 'resource=Patient', 'title=a%20patient%20rec', `derived-or-self=${url}`]) {
+            assert.ok((await found(`SubscriptionTopic?${q}`)) >= 1, q);
+          }
+          assert.equal(await found('SubscriptionTopic?url=http://nowhere'), 0);
+        }
+        const id = await subscribe({ topic: FOLDER_TOPIC, filters: ['Patient?identifier=urn:t|searchable'] });
+        const ids = async (q: string) => ((await call('GET', `${base()}/Subscription?${q}`)).body.entry ?? []).map((e: any) => e.resource.id);
+        assert.ok((await ids(v === 'R5' ? `topic=${url}` : `topic=${url}`)).includes(id));
+        if (v !== 'R5') {
+          assert.ok((await ids('payload-type=id-only')).includes(id));
+          assert.ok((await ids('filter-criteria=Patient?identifier')).includes(id));
+        }
+      });
+
       it('sends heartbeats when the channel is idle for heartbeatPeriod (NT-3, HB-1)', async () => {
         const id = await subscribe({ topic: FOLDER_TOPIC, filters: ['Patient?identifier=urn:t|never'], heartbeat: 1 });
         await hook.waitFor(() => notes(id).some((n) => n.type === 'heartbeat'), 5000);

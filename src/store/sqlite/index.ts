@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { FhirVersion } from '../../fhir/types.ts';
 import type {
+  BindingToken,
   DeliveryState,
   HistoryPage,
   NewEvent,
@@ -15,6 +16,7 @@ import type {
   WriteMethod,
 } from '../store.ts';
 import { createEventLog } from './events.ts';
+import { createTokenStore } from './tokens.ts';
 import { createIndexWriter } from './index-writer.ts';
 import { MIGRATIONS } from './migrations.ts';
 import { searchSqlite } from './search.ts';
@@ -77,6 +79,7 @@ export function openSqliteStore(options: SqliteOptions): Store {
   const index = createIndexWriter(db);
   const queue = createWriteQueue(db);
   const log = createEventLog(db);
+  const tokens = createTokenStore(db);
   const eventReads = (l: ReturnType<typeof createEventLog>) => ({
     async events(fv: FhirVersion, sub: string, from: number, to: number, limit: number) {
       return l.events(fv, sub, from, to, limit);
@@ -86,6 +89,9 @@ export function openSqliteStore(options: SqliteOptions): Store {
     },
     async deliveryState(fv: FhirVersion, sub: string) {
       return l.deliveryState(fv, sub);
+    },
+    async bindingToken(hash: string) {
+      return tokens.get(hash);
     },
   });
   const readLog = readDb === db ? log : createEventLog(readDb);
@@ -104,6 +110,12 @@ export function openSqliteStore(options: SqliteOptions): Store {
     async setDeliveryState(fv: FhirVersion, sub: string, state: DeliveryState) {
       log.setDeliveryState(fv, sub, state);
     },
+    async putBindingToken(token: BindingToken) {
+      tokens.put(token);
+    },
+    async revokeBindingTokens(fv: FhirVersion, sub: string) {
+      return tokens.revokeFor(fv, sub);
+    },
   };
 
   return {
@@ -112,7 +124,10 @@ export function openSqliteStore(options: SqliteOptions): Store {
     ...eventReads(readLog),
     transaction: (fn) => queue.run((onCommit) => fn({ ...txBase, onCommit } as Transaction)),
     async pruneEvents(before: string) {
-      return queue.run(async () => log.prune(before));
+      return queue.run(async () => {
+        tokens.prune(new Date().toISOString());
+        return log.prune(before);
+      });
     },
     async history(fv, query) {
       return history(readDb, fv, query);

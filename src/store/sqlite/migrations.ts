@@ -102,4 +102,22 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (fv, subscription)
   ) WITHOUT ROWID;
   `,
+  // 3: websocket binding tokens (REQUIREMENTS D-2): only a hash of each token is kept, with its
+  //    owner, subscriptions and expiry; revoked when its subscriptions are deleted or set off.
+  `
+  CREATE TABLE ws_tokens (
+    hash       TEXT    PRIMARY KEY,
+    fv         TEXT    NOT NULL,
+    owner      TEXT    NOT NULL,
+    expires_at TEXT    NOT NULL,
+    revoked    INTEGER NOT NULL DEFAULT 0
+  ) WITHOUT ROWID;
+  CREATE TABLE ws_token_subscriptions (
+    hash         TEXT NOT NULL,
+    fv           TEXT NOT NULL,
+    subscription TEXT NOT NULL,
+    PRIMARY KEY (fv, subscription, hash)
+  ) WITHOUT ROWID;
+  CREATE INDEX ws_token_subscriptions_hash ON ws_token_subscriptions (hash);
+  `,
 ];
