@@ -8,7 +8,7 @@ import { OPERATIONS } from './operations/index.ts';
 import { searchRegistry } from './search/parameters.ts';
 import { openSqliteStore } from './store/sqlite/index.ts';
 import type { Store } from './store/store.ts';
-import { type RestHookDelivery, SubscriptionEngine, createRestHookDelivery } from './subscriptions/index.ts';
+import { type RestHookDelivery, SubscriptionEngine, WebsocketHub, createRestHookDelivery } from './subscriptions/index.ts';
 import { installTopics } from './topics-folder.ts';
 
 /**
@@ -18,6 +18,9 @@ import { installTopics } from './topics-folder.ts';
 export async function buildApp(config: Config): Promise<HeraldServer> {
   const store = openStore(config.db);
   const now = () => new Date();
+  // D-4: one websocket endpoint, derived from the public base URL.
+  const websocket = { url: `${config.baseUrl.replace(/^http/, 'ws')}/ws`, tokenTtlMs: config.wsTokenTtlMs };
+  const hub = new WebsocketHub({ maxBufferedBytes: config.wsMaxBufferedBytes });
   const policy = { channels: new Set(['rest-hook', 'websocket']), allowInsecureEndpoints: config.allowInsecureEndpoints };
   const bases: BaseContext[] = FHIR_VERSIONS.map((version) => {
     const adapter = adapterFor(version);
@@ -26,7 +29,7 @@ export async function buildApp(config: Config): Promise<HeraldServer> {
     const baseUrl = `${config.baseUrl}/fhir/${adapter.pathSegment}`;
     const subscriptions = new SubscriptionEngine({ version, adapter, search: registry, store, baseUrl, policy, now });
     const operations = OPERATIONS.map((o) => o.name);
-    return { version, adapter, defs, registry, subscriptions, operations, baseUrl, store, now, defaultPageSize: config.defaultPageSize, maxPageSize: config.maxPageSize };
+    return { version, adapter, defs, registry, subscriptions, operations, websocket, baseUrl, store, now, defaultPageSize: config.defaultPageSize, maxPageSize: config.maxPageSize };
   });
   const deliveries: RestHookDelivery[] = [];
   for (const base of bases) {
@@ -37,6 +40,7 @@ export async function buildApp(config: Config): Promise<HeraldServer> {
       { defaultTimeoutMs: config.deliveryTimeoutMs, retryBaseMs: config.retryBaseMs, retryCapMs: config.retryCapMs, failureWindowMs: config.failureWindowMs },
     );
     base.subscriptions.attach(delivery);
+    base.subscriptions.attach(hub.attach({ engine: base.subscriptions, store, baseUrl: base.baseUrl, now }));
     deliveries.push(delivery);
   }
   const pruning = setInterval(() => void store.pruneEvents(new Date(Date.now() - config.eventRetentionMs).toISOString()), 3_600_000);
@@ -45,8 +49,10 @@ export async function buildApp(config: Config): Promise<HeraldServer> {
     bases,
     bodyLimit: config.bodyLimit,
     logger: { level: config.logLevel },
+    websocket: { hub, path: '/ws', pingIntervalMs: config.wsPingIntervalMs },
     onClose: async () => {
       clearInterval(pruning);
+      hub.stop();
       for (const d of deliveries) await d.stop();
       for (const b of bases) b.subscriptions.stop();
       await store.close();

@@ -25,6 +25,12 @@ export interface Config {
   failureWindowMs: number;
   /** Events older than this are pruned from the log (D-9). */
   eventRetentionMs: number;
+  /** Lifetime of websocket binding tokens (D-2: 1 h). */
+  wsTokenTtlMs: number;
+  /** A websocket whose unsent data exceeds this many bytes is closed (slow reader). */
+  wsMaxBufferedBytes: number;
+  /** Protocol ping interval; a peer that misses a pong is dropped. */
+  wsPingIntervalMs: number;
 }
 
 /** Each setting: its flag, its environment variable, its default. Flags win over the environment. */
@@ -44,6 +50,9 @@ const SETTINGS = {
   retryCap: { flag: 'retry-cap-ms', env: 'HERALD_RETRY_CAP_MS', fallback: '300000' },
   failureWindow: { flag: 'failure-window-s', env: 'HERALD_FAILURE_WINDOW_S', fallback: '86400' },
   retention: { flag: 'event-retention-days', env: 'HERALD_EVENT_RETENTION_DAYS', fallback: '7' },
+  wsTokenTtl: { flag: 'ws-token-ttl-s', env: 'HERALD_WS_TOKEN_TTL_S', fallback: '3600' },
+  wsMaxBuffered: { flag: 'ws-max-buffered-bytes', env: 'HERALD_WS_MAX_BUFFERED_BYTES', fallback: String(4 * 1024 * 1024) },
+  wsPing: { flag: 'ws-ping-interval-ms', env: 'HERALD_WS_PING_INTERVAL_MS', fallback: '30000' },
 } as const;
 
 export const CONFIG_HELP = Object.values(SETTINGS)
@@ -81,6 +90,9 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
     retryCapMs: int(get('retryCap'), 'HERALD_RETRY_CAP_MS', 1, 86_400_000),
     failureWindowMs: int(get('failureWindow'), 'HERALD_FAILURE_WINDOW_S', 1, 365 * 86_400) * 1000,
     eventRetentionMs: int(get('retention'), 'HERALD_EVENT_RETENTION_DAYS', 1, 3650) * 86_400_000,
+    wsTokenTtlMs: int(get('wsTokenTtl'), 'HERALD_WS_TOKEN_TTL_S', 1, 7 * 86_400) * 1000,
+    wsMaxBufferedBytes: int(get('wsMaxBuffered'), 'HERALD_WS_MAX_BUFFERED_BYTES', 1024, 1024 ** 3),
+    wsPingIntervalMs: int(get('wsPing'), 'HERALD_WS_PING_INTERVAL_MS', 100, 3_600_000),
   };
 }
 

@@ -5,6 +5,7 @@ import type { BaseContext } from '../interactions/index.ts';
 import { sendError } from './errors.ts';
 import { parseBody } from './negotiation.ts';
 import { mountBase } from './rest.ts';
+import { type WebsocketOptions, attachWebsocket } from './websocket.ts';
 
 /** The server the composition root hands to main.ts and tests: listen(), close(), server. */
 export type HeraldServer = FastifyInstance;
@@ -16,6 +17,8 @@ export interface ServerDeps {
   logger: FastifyServerOptions['logger'];
   /** Called once the server has stopped accepting and finished in-flight requests. */
   onClose?: () => Promise<void>;
+  /** The websocket endpoint, when channels use it. */
+  websocket?: WebsocketOptions;
 }
 
 /**
@@ -58,6 +61,10 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   for (const base of deps.bases) mountBase(app, `/fhir/${base.adapter.pathSegment}`, base);
+  if (deps.websocket) {
+    const ws = attachWebsocket(app.server, deps.websocket);
+    app.addHook('preClose', async () => ws.close());
+  }
   if (deps.onClose) {
     const onClose = deps.onClose;
     app.addHook('onClose', async () => onClose());

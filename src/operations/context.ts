@@ -9,6 +9,8 @@ export interface OperationContext {
   store: Store;
   subscriptions: SubscriptionEngine;
   now(): Date;
+  /** Where clients bind websocket subscriptions, and how long a binding token lives (D-2, D-4). */
+  websocket: { url: string; tokenTtlMs: number };
 }
 
 export interface OperationRequest {

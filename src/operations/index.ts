@@ -1,13 +1,15 @@
 import { FhirError, notFound } from '../fhir/errors.ts';
 import type { OperationContext, OperationDescriptor, OperationResult } from './context.ts';
+import { getWsBindingToken } from './get-ws-binding-token.ts';
 import { operationParams } from './params.ts';
 import { subscriptionEvents } from './subscription-events.ts';
 import { subscriptionStatus } from './subscription-status.ts';
 
 export type { OperationContext, OperationDescriptor } from './context.ts';
+export { tokenHash } from './get-ws-binding-token.ts';
 
 /** Every operation Herald offers: a table, listed in the CapabilityStatement as it stands. */
-export const OPERATIONS: readonly OperationDescriptor[] = [subscriptionStatus, subscriptionEvents];
+export const OPERATIONS: readonly OperationDescriptor[] = [subscriptionStatus, subscriptionEvents, getWsBindingToken];
 
 /**
  * Runs `[type]/$name` or `[type]/[id]/$name`, by GET (query parameters) or POST (Parameters).

@@ -20,6 +20,7 @@ import { PlanBuilder } from './extract/builder.ts';
 import { runPlan } from './extract/run.ts';
 import { RowSink } from './extract/sink.ts';
 import { converterFor } from './extract/values.ts';
+import { extraSearchParameters } from './extra-params.ts';
 import { normalizeString } from './normalize.ts';
 import { searchRegistry, type SearchRegistry } from './parameters.ts';
 import type { IndexRows } from './types.ts';
@@ -274,23 +275,39 @@ describe('spec examples', () => {
   };
   const TOLERATED_ERRORS = /Expected singleton on left side of 'as'|Not implemented: hasExtension|Cannot convert a FHIR.Quantity that has a comparator/;
 
+  /** The spec examples never carry the extra parameters' extensions (extra-params.ts); these do. */
+  const EXTRA_EXAMPLES: Record<FhirVersion, string[]> = {
+    R4: [
+      'spec/examples/subscriptions/Subscription-subscription-admission.json',
+      'spec/examples/subscriptions/Subscription-subscription-zulip.json',
+      'spec/third-party/fhir-candle/r4/Basic-topic-encounter-complete.json',
+    ],
+    R4B: [],
+    R5: [],
+  };
+  const extraExamples = (version: FhirVersion) =>
+    EXTRA_EXAMPLES[version].map((file) => ({ file, resource: JSON.parse(readFileSync(new URL(`../../test/fixtures/${file}`, import.meta.url), 'utf8')) as Resource }));
+
   // R4B has no fhirpath.js model (the R4 one lacks R4B's new resources), so only R4 and R5.
   for (const version of ['R4', 'R5'] as const) {
     it(`${version}: the walkers agree with fhirpath.js on every example`, (t) => {
       const registry = registryOf(version);
       const defs = registry.definitions;
-      const expressions = new Map(patchedParameters(version, defs.searchParameters).params.map((p) => [p.url, p.expr]));
+      // The registry serves the spec's parameters plus the extra ones (extra-params.ts): compare both.
+      const expressions = new Map(patchedParameters(version, [...defs.searchParameters, ...extraSearchParameters(version)]).params.map((p) => [p.url, p.expr]));
       const differing = new Set<string>();
       let compared = 0;
       let skipped = 0;
-      for (const { file, resource } of examples(version)) {
+      for (const { file, resource } of [...examples(version), ...extraExamples(version)]) {
         if (!defs.isResourceType(resource.resourceType)) continue;
         const rows = extractIndex(registry, resource);
         for (const param of registry.paramsFor(resource.resourceType).values()) {
           if (param.type === 'composite') continue;
+          const expression = expressions.get(param.url);
+          assert.ok(expression !== undefined, `${file} ${param.code}: no expression for ${param.url}`);
           let found;
           try {
-            found = compileTypedFhirPath(expressions.get(param.url)!, version)(resource);
+            found = compileTypedFhirPath(expression, version)(resource);
           } catch (e) {
             assert.match((e as Error).message, TOLERATED_ERRORS, `${file} ${param.code}`);
             skipped++;
@@ -339,6 +356,27 @@ describe('expressions and fallback', () => {
     const patient = { resourceType: 'Patient', birthDate: '2000', name: [{ family: 'One', given: ['a'] }, { family: 'Two', given: ['a', 'b'] }] };
     runPlan(plan, patient, patient, (v, type) => found.push([v, type]));
     assert.deepEqual(found, [['Two', 'string'], ['2000', 'date']]);
+  });
+
+  it("a primitive's id and extensions are read from its `_name` sibling; after where() or [n], fhirpath.js", () => {
+    const defs = loadDefinitions('R4');
+    const builder = new PlanBuilder({ defs, resourceType: 'Patient', warnings: [] }, { type: 'Patient', table: defs.types.get('Patient')!.root, path: 'Patient' });
+    assert.equal(builder.add(parseExpression("Patient.name.given.extension('http://x').value")), 'walker');
+    assert.equal(builder.add(parseExpression('Patient.birthDate.id')), 'walker');
+    // Filtering or picking primitives would lose the pairing of `given[i]` with `_given[i]`.
+    assert.equal(builder.add(parseExpression('Patient.name.given.where(exists()).extension.value')), 'fhirpath');
+    assert.equal(builder.add(parseExpression('Patient.name.given[2].extension.value')), 'fhirpath');
+    const plan = builder.build();
+    assert.ok(plan.slots.filter((s) => s.type === 'string').every((s) => s.fromExtension === true || s.path === 'Element.id'));
+    const found: [unknown, string][] = [];
+    const patient = {
+      resourceType: 'Patient',
+      _birthDate: { id: 'bd' },
+      name: [{ given: ['a', 'b', 'c'], _given: [{ extension: [{ url: 'http://x', valueString: 'A' }] }, null, { extension: [{ url: 'http://y', valueString: 'no' }, { url: 'http://x', valueCode: 'C' }] }] }],
+    };
+    runPlan(plan, patient, patient, (v, type) => found.push([v, type]));
+    const all = [['A', 'string'], ['no', 'string'], ['C', 'code']];
+    assert.deepEqual(found, [['A', 'string'], ['C', 'code'], ['bd', 'string'], ...all, ...all.slice(1)]);
   });
 
   it('resolve() never fetches: `resolve() is X` reads the reference, other uses find nothing', () => {

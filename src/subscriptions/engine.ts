@@ -44,7 +44,7 @@ export interface WriteChange extends Omit<ResourceChange, 'previous'> {
  */
 export class SubscriptionEngine {
   readonly registry: SubscriptionRegistry;
-  private notifier: Notifier | undefined;
+  private readonly notifiers: Notifier[] = [];
   /** D-17: a timer per subscription with an `end`, turning it off when the end passes. */
   private readonly endTimers = new Map<string, NodeJS.Timeout>();
   private readonly now: () => Date;
@@ -62,8 +62,9 @@ export class SubscriptionEngine {
     return this.deps.adapter;
   }
 
+  /** Adds a channel to be told about commits (rest-hook delivery, the websocket hub). */
   attach(notifier: Notifier): void {
-    this.notifier = notifier;
+    this.notifiers.push(notifier);
   }
 
   /** Loads every stored topic and subscription of this version (at start). */
@@ -147,7 +148,9 @@ export class SubscriptionEngine {
         interaction: change.interaction,
       })),
     );
-    tx.onCommit(() => this.notifier?.eventsCommitted(matched));
+    tx.onCommit(() => {
+      for (const n of this.notifiers) n.eventsCommitted(matched);
+    });
     return events;
   }
 
@@ -180,7 +183,7 @@ export class SubscriptionEngine {
     if (sub) this.registry.putSubscription(sub);
     else this.registry.removeSubscription(id);
     this.scheduleEnd(id, sub);
-    this.notifier?.subscriptionChanged(id, sub);
+    for (const n of this.notifiers) n.subscriptionChanged(id, sub);
   }
 
   private scheduleEnd(id: string, sub: ActiveSubscription | undefined): void {

@@ -4,3 +4,4 @@ export type { ActiveSubscription } from './registry.ts';
 export { createRestHookDelivery, type RestHookDelivery, type RestHookOptions } from './channels/rest-hook/worker.ts';
 export { renderNotification } from './notify.ts';
 export type { SubscriptionPolicy } from './policy.ts';
+export { WebsocketHub, type Peer } from './channels/websocket/hub.ts';

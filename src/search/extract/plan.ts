@@ -42,6 +42,13 @@ export interface SlotInfo {
 /** A compile-time position: what is there, and the step list that continues from it. */
 export interface Slot extends SlotInfo {
   readonly into: Step[];
+  /**
+   * For a primitive read straight off its JSON property (`criteria`): where its id and extensions
+   * are, the `_criteria` sibling read from the parent's step list. Valid only while the slot's
+   * `into` is still `into` here: a where() or [n] in between would lose the pairing of the two
+   * arrays (`given[i]` and `_given[i]`), so such paths go to fhirpath.js.
+   */
+  readonly primitive?: { readonly into: Step[]; readonly parent: Step[]; readonly key: string };
 }
 
 export class Unsupported extends Error {}
@@ -75,10 +82,12 @@ export function propsByName(table: ElementTable): Map<string, Prop[]> {
   return byName;
 }
 
-function slotFor(defs: Definitions, prop: Prop, into: Step[]): Slot {
+function slotFor(defs: Definitions, prop: Prop, into: Step[], parent: Step[]): Slot {
   switch (prop.kind) {
-    case 'primitive':
-      return { type: prop.primitive!.name, table: undefined, path: prop.element.path, into };
+    case 'primitive': {
+      const slot: Slot = { type: prop.primitive!.name, table: undefined, path: prop.element.path, into };
+      return prop.partnerKey === undefined ? slot : { ...slot, primitive: { into, parent, key: prop.partnerKey } };
+    }
     case 'resource':
       return { type: undefined, table: undefined, path: 'Resource', into };
     default: {
@@ -173,9 +182,9 @@ function compileCall(ctx: CompileContext, ast: Extract<Ast, { kind: 'call' }>, f
 /** Member access: one `key` step per JSON property of the element (several for choices). */
 function member(ctx: CompileContext, inputs: Slot[], name: string): Slot[] {
   const out: Slot[] = [];
-  for (const slot of inputs) {
-    if (slot.table === undefined) throw new Unsupported(`.${name} on ${slot.type ?? 'a resource'}`);
-    const props = propsByName(slot.table).get(name);
+  for (const input of inputs) {
+    const slot = input.table === undefined ? primitiveElement(ctx, input, name) : input;
+    const props = propsByName(slot.table!).get(name);
     if (props === undefined) {
       ctx.warnings.push(`${slot.path}.${name} is not an element`);
       continue;
@@ -184,11 +193,25 @@ function member(ctx: CompileContext, inputs: Slot[], name: string): Slot[] {
     for (const prop of props) {
       const step: Step = { kind: 'key', key: prop.key, next: [] };
       slot.into.push(step);
-      const found = slotFor(ctx.defs, prop, step.next);
+      const found = slotFor(ctx.defs, prop, step.next, slot.into);
       out.push(fromExtension ? { ...found, fromExtension } : found);
     }
   }
   return out;
+}
+
+/**
+ * The children of a primitive (`Subscription.criteria.extension`, `.id`) live in the JSON
+ * sibling `_criteria` (an Element), read from where the primitive itself was read. Arrays of
+ * primitives (`given` and `_given`) flatten the same way, so the extensions come in order.
+ */
+function primitiveElement(ctx: CompileContext, slot: Slot, name: string): Slot {
+  const p = slot.primitive;
+  if (p === undefined || p.into !== slot.into) throw new Unsupported(`.${name} on ${slot.type ?? 'a resource'}`);
+  const step: Step = { kind: 'key', key: p.key, next: [] };
+  p.parent.push(step);
+  const table = ctx.defs.elementTable;
+  return { type: table.path, table, path: slot.path, into: step.next, ...(slot.fromExtension === true ? { fromExtension: true } : {}) };
 }
 
 /**

@@ -4,6 +4,7 @@
  * (every example, every parameter) are in ../extract.test.ts.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { loadDefinitions } from '../../fhir/definitions/index.ts';
 import { FHIR_VERSIONS, type FhirVersion, type Resource } from '../../fhir/types.ts';
@@ -430,6 +431,61 @@ describe('subscriptions across versions', () => {
     assert.deepEqual(of(rows.token, 'content-level'), [tok(null, 'id-only')]);
     assert.deepEqual(of(rows.uri, 'url'), [{ value: 'https://hook.example/x' }]);
     assert.deepEqual(of(rows.string, 'filter-value'), [str('Patient/123')]);
+  });
+});
+
+describe('extra parameters (extra-params.ts)', () => {
+  const fixture = (path: string): Resource => JSON.parse(readFileSync(new URL(`../../../test/fixtures/${path}`, import.meta.url), 'utf8')) as Resource;
+  const admission = fixture('spec/examples/subscriptions/Subscription-subscription-admission.json');
+  const zulip = fixture('spec/examples/subscriptions/Subscription-subscription-zulip.json');
+  const topic = fixture('spec/third-party/fhir-candle/r4/Basic-topic-encounter-complete.json');
+  const codes = ['topic', 'filter-criteria', 'payload-type', 'custom-channel'];
+
+  for (const version of ['R4', 'R4B'] as const) {
+    it(`${version} backport Subscription: topic from criteria, the rest from extensions on the primitives (_criteria, _payload, _type)`, () => {
+      const rows = extract(version, admission, codes);
+      assert.deepEqual(of(rows.uri, 'topic'), [{ value: 'http://hl7.org/SubscriptionTopic/admission' }]);
+      assert.deepEqual(of(rows.string, 'filter-criteria'), [str('Encounter?patient=Patient/123', 'encounter?patient=patient/123')]);
+      assert.deepEqual(of(rows.token, 'payload-type'), [tok(null, 'id-only')]);
+      assert.deepEqual(of(rows.token, 'custom-channel'), []);
+      const z = extract(version, zulip, codes);
+      assert.deepEqual(of(z.uri, 'topic'), [{ value: 'http://hl7.org/SubscriptionTopic/admission' }]);
+      assert.deepEqual(of(z.string, 'filter-criteria'), [str('Encounter?patient=Patient/123', 'encounter?patient=patient/123')]);
+      assert.deepEqual(of(z.token, 'payload-type'), [tok(null, 'id-only')]);
+      assert.deepEqual(of(z.token, 'custom-channel'), [tok('http://example.org/subscription-channel-type', 'zulip', 'zulip notification channel')]);
+      // The core parameters read the same primitives' values, not their extensions.
+      assert.deepEqual(of(extract(version, zulip, ['type']).token, 'type'), [tok(null, 'rest-hook')]);
+    });
+
+    it(`${version} backport Subscription: a primitive's extensions are found without its value; other extensions are not`, () => {
+      const IG = 'http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition';
+      const rows = extract(version, {
+        resourceType: 'Subscription',
+        status: 'requested',
+        reason: 'x',
+        _criteria: { extension: [{ url: 'http://other', valueString: 'no' }, { url: `${IG}/backport-filter-criteria`, valueString: 'Observation?code=1' }] },
+        channel: { type: 'rest-hook', extension: [{ url: `${IG}/backport-payload-content`, valueCode: 'full-resource' }], _payload: { extension: [{ url: `${IG}/backport-payload-content`, valueCode: 'empty' }] } },
+      }, codes);
+      assert.deepEqual(of(rows.uri, 'topic'), []);
+      assert.deepEqual(of(rows.string, 'filter-criteria'), [str('Observation?code=1')]);
+      // Only the extension on channel.payload counts, not one on channel itself.
+      assert.deepEqual(of(rows.token, 'payload-type'), [tok(null, 'empty')]);
+    });
+  }
+
+  it('R4 Basic url: the topic url of a Basic-wrapped SubscriptionTopic, under either cross-version prefix', () => {
+    assert.deepEqual(of(extract('R4', topic, ['url']).uri, 'url'), [{ value: 'http://example.org/FHIR/SubscriptionTopic/encounter-complete' }]);
+    const r4b = { resourceType: 'Basic', code: { text: 'topic' }, extension: [{ url: 'http://hl7.org/fhir/4.3/StructureDefinition/extension-SubscriptionTopic.url', valueUri: 'http://x.org/t' }] };
+    assert.deepEqual(of(extract('R4', r4b, ['url']).uri, 'url'), [{ value: 'http://x.org/t' }]);
+    const other = { resourceType: 'Basic', code: { text: 'x' }, extension: [{ url: 'http://hl7.org/fhir/5.0/StructureDefinition/extension-SubscriptionTopic.name', valueString: 'n' }] };
+    assert.deepEqual(of(extract('R4', other, ['url']).uri, 'url'), []);
+  });
+
+  it('the extra parameters exist where they should only', () => {
+    const registry = (version: FhirVersion) => searchRegistry(loadDefinitions(version));
+    assert.equal(registry('R4B').param('Basic', 'url'), undefined);
+    for (const code of ['filter-criteria', 'payload-type', 'custom-channel']) assert.equal(registry('R5').param('Subscription', code), undefined, code);
+    assert.equal(registry('R5').param('Subscription', 'topic')!.url, 'http://hl7.org/fhir/SearchParameter/Subscription-topic');
   });
 });
 

@@ -1,0 +1,67 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { WebsocketHub } from '../subscriptions/index.ts';
+
+export interface WebsocketOptions {
+  hub: WebsocketHub;
+  /** Path of the endpoint (D-4: `/ws`). */
+  path: string;
+  /** Protocol ping interval; a peer that has not answered the previous ping is dropped (D-1). */
+  pingIntervalMs: number;
+}
+
+/**
+ * The websocket edge: upgrades on the endpoint's path, adapts each `ws` socket to a hub session,
+ * and keeps connections honest with protocol-level ping/pong. Frames are text; a client's frame
+ * is at most 64 KiB (a bind message is tiny).
+ */
+export function attachWebsocket(server: { on(event: 'upgrade', fn: (req: IncomingMessage, socket: Duplex, head: Buffer) => void): unknown }, options: WebsocketOptions) {
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
+  const alive = new WeakMap<WebSocket, boolean>();
+
+  server.on('upgrade', (req, socket, head) => {
+    const path = (req.url ?? '').split('?')[0];
+    if (path !== options.path) {
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+  });
+
+  wss.on('connection', (ws: WebSocket) => {
+    alive.set(ws, true);
+    const session = options.hub.open({
+      send: (text) => ws.send(text),
+      buffered: () => ws.bufferedAmount,
+      close: (code, reason) => ws.close(code, reason),
+    });
+    ws.on('pong', () => alive.set(ws, true));
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) return session.deliver('{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"invalid","diagnostics":"Send text frames"}]}');
+      void session.message(data.toString()).catch(() => undefined);
+    });
+    ws.on('close', () => session.close());
+    ws.on('error', () => session.close());
+  });
+
+  const pinger = setInterval(() => {
+    for (const ws of wss.clients) {
+      if (alive.get(ws) === false) {
+        ws.terminate();
+        continue;
+      }
+      alive.set(ws, false);
+      ws.ping();
+    }
+  }, options.pingIntervalMs);
+  pinger.unref();
+
+  return {
+    close(): Promise<void> {
+      clearInterval(pinger);
+      for (const ws of wss.clients) ws.close(1001, 'Server shutting down');
+      return new Promise((resolve) => wss.close(() => resolve()));
+    },
+  };
+}

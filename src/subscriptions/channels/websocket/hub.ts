@@ -1,0 +1,304 @@
+import { createHash } from 'node:crypto';
+import { operationOutcome } from '../../../fhir/errors.ts';
+import type { FhirVersion } from '../../../fhir/types.ts';
+import type { Notifier } from '../../engine.ts';
+import { type NotifyContext, renderNotification } from '../../notify.ts';
+import type { ActiveSubscription } from '../../registry.ts';
+
+/** A connected websocket as the hub sees it (http/websocket.ts adapts `ws` sockets to this). */
+export interface Peer {
+  send(text: string): void;
+  /** Bytes queued but not yet written to the network. */
+  buffered(): number;
+  close(code: number, reason: string): void;
+}
+
+export interface HubOptions {
+  /** A peer with more unsent bytes than this is closed: it catches up with $events (slow reader). */
+  maxBufferedBytes: number;
+}
+
+interface Binding {
+  fv: FhirVersion;
+  subscriptions: string[];
+  timer: NodeJS.Timeout;
+}
+
+interface Broadcaster {
+  lastSent: number;
+  running: boolean;
+  again: boolean;
+  heartbeat?: NodeJS.Timeout;
+}
+
+const LIVE = new Set(['requested', 'active', 'error']);
+const hashOf = (token: string) => createHash('sha256').update(token).digest('base64url');
+const outcome = (code: string, text: string) => JSON.stringify(operationOutcome([{ severity: 'error', code, diagnostics: text }]));
+
+/**
+ * The websocket channel (REQUIREMENTS §6.2, D-1..D-5, D-9, D-10): sessions bind subscriptions with
+ * tokens; each subscription's events are rendered once, in eventNumber order, and the same bytes
+ * go to every socket bound to it. Expired tokens, deleted or switched-off subscriptions end their
+ * bindings with an OperationOutcome frame; the socket stays open for a fresh bind.
+ */
+export class WebsocketHub {
+  private readonly contexts = new Map<FhirVersion, NotifyContext>();
+  private readonly bound = new Map<string, Set<Session>>();
+  private readonly broadcasters = new Map<string, Broadcaster>();
+
+  constructor(private readonly options: HubOptions) {}
+
+  /** Registers a base; returns the notifier its engine reports to. */
+  attach(ctx: NotifyContext): Notifier {
+    const fv = ctx.engine.version;
+    this.contexts.set(fv, ctx);
+    return {
+      eventsCommitted: (subs) => {
+        for (const s of subs) if (s.spec.channel.type === 'websocket') this.broadcast(fv, s.id);
+      },
+      subscriptionChanged: (id, sub) => this.changed(fv, id, sub),
+    };
+  }
+
+  open(peer: Peer): Session {
+    return new Session(this, peer);
+  }
+
+  /** Sockets currently bound (for tests and metrics). */
+  bindingCount(): number {
+    let n = 0;
+    for (const set of this.bound.values()) n += set.size;
+    return n;
+  }
+
+  // --- used by sessions ---------------------------------------------------------------------
+
+  async bind(session: Session, token: string): Promise<Binding | string> {
+    for (const ctx of this.contexts.values()) {
+      const t = await ctx.store.bindingToken(hashOf(token));
+      if (!t) continue;
+      if (t.revoked) return 'This token has been revoked';
+      const left = Date.parse(t.expiresAt) - Date.now();
+      if (left <= 0) return `This token expired at ${t.expiresAt}`;
+      const engine = this.contexts.get(t.fv)?.engine;
+      const subs = t.subscriptions.map((id) => engine?.registry.subscription(id)).filter((s): s is ActiveSubscription => !!s && LIVE.has(s.status));
+      if (subs.length === 0) return 'None of the subscriptions of this token is active';
+      const timer = setTimeout(() => session.expired(token, t.expiresAt), Math.min(left, 2 ** 31 - 1));
+      timer.unref();
+      for (const sub of subs) await this.join(session, t.fv, sub);
+      return { fv: t.fv, subscriptions: subs.map((s) => s.id), timer };
+    }
+    return 'Unknown token: get one with $get-ws-binding-token';
+  }
+
+  /** Adds a session to a subscription's audience and sends it the handshake (HS-1). */
+  private async join(session: Session, fv: FhirVersion, sub: ActiveSubscription): Promise<void> {
+    const key = `${fv}|${sub.id}`;
+    const ctx = this.contexts.get(fv)!;
+    if (!this.broadcasters.has(key)) {
+      const { last } = await ctx.store.eventRange(fv, sub.id);
+      this.broadcasters.set(key, { lastSent: last, running: false, again: false });
+    }
+    let set = this.bound.get(key);
+    if (!set) this.bound.set(key, (set = new Set()));
+    set.add(session);
+    session.deliver(JSON.stringify(await renderNotification(ctx, sub, 'handshake', [])));
+    this.armHeartbeat(fv, sub);
+  }
+
+  leave(session: Session, fv: FhirVersion, id: string): void {
+    const key = `${fv}|${id}`;
+    const set = this.bound.get(key);
+    set?.delete(session);
+    if (set && set.size === 0) this.bound.delete(key);
+  }
+
+  // --- delivery ------------------------------------------------------------------------------
+
+  /** Sends a subscription's new events to its audience, one notification per event, in order. */
+  private broadcast(fv: FhirVersion, id: string): void {
+    const key = `${fv}|${id}`;
+    const b = this.broadcasters.get(key);
+    if (!b || !this.bound.has(key)) return;
+    if (b.running) {
+      b.again = true;
+      return;
+    }
+    b.running = true;
+    void (async () => {
+      try {
+        do {
+          b.again = false;
+          await this.sendNew(fv, id, b);
+        } while (b.again);
+      } catch (err) {
+        process.emitWarning(`websocket broadcast for Subscription/${id} failed: ${(err as Error).message}`);
+      } finally {
+        b.running = false;
+      }
+    })();
+  }
+
+  private async sendNew(fv: FhirVersion, id: string, b: Broadcaster): Promise<void> {
+    const ctx = this.contexts.get(fv)!;
+    const { last } = await ctx.store.eventRange(fv, id);
+    if (last <= b.lastSent) return;
+    const events = await ctx.store.events(fv, id, b.lastSent + 1, last, 1000);
+    for (const e of events) {
+      const sub = ctx.engine.registry.subscription(id);
+      if (!sub || !LIVE.has(sub.status)) return;
+      const text = JSON.stringify(await renderNotification(ctx, sub, 'event-notification', [e]));
+      for (const session of this.bound.get(`${fv}|${id}`) ?? []) session.deliver(text);
+      b.lastSent = e.number;
+    }
+    if (events.length > 0) {
+      const sub = ctx.engine.registry.subscription(id);
+      if (sub) this.armHeartbeat(fv, sub);
+      if (b.lastSent < last) b.again = true;
+    }
+  }
+
+  /** NT-3: a heartbeat to the audience whenever the subscription has been idle for its period. */
+  private armHeartbeat(fv: FhirVersion, sub: ActiveSubscription): void {
+    const key = `${fv}|${sub.id}`;
+    const b = this.broadcasters.get(key);
+    const period = sub.spec.channel.heartbeatPeriod;
+    if (!b || !period) return;
+    clearTimeout(b.heartbeat);
+    b.heartbeat = setTimeout(async () => {
+      const ctx = this.contexts.get(fv)!;
+      const current = ctx.engine.registry.subscription(sub.id);
+      const audience = this.bound.get(key);
+      if (!current || !audience?.size || !LIVE.has(current.status)) return;
+      const text = JSON.stringify(await renderNotification(ctx, current, 'heartbeat', []));
+      for (const session of audience) session.deliver(text);
+      this.armHeartbeat(fv, current);
+    }, period * 1000);
+    b.heartbeat.unref();
+  }
+
+  /** A deleted, switched-off or re-channelled subscription ends its bindings (D-2, D-5). */
+  private changed(fv: FhirVersion, id: string, sub: ActiveSubscription | undefined): void {
+    if (sub && sub.spec.channel.type === 'websocket' && LIVE.has(sub.status)) return;
+    const key = `${fv}|${id}`;
+    const audience = this.bound.get(key);
+    const b = this.broadcasters.get(key);
+    if (b) clearTimeout(b.heartbeat);
+    this.broadcasters.delete(key);
+    this.bound.delete(key);
+    const why = sub ? `is ${sub.status === 'off' ? 'off' : `no longer a live websocket subscription`}` : 'was deleted';
+    for (const session of audience ?? []) session.lost(fv, id, `Subscription/${id} ${why}: notifications for it have stopped`);
+    const ctx = this.contexts.get(fv);
+    if (ctx) void ctx.store.transaction((tx) => tx.revokeBindingTokens(fv, id)).catch(() => undefined);
+  }
+
+  get maxBufferedBytes(): number {
+    return this.options.maxBufferedBytes;
+  }
+
+  stop(): void {
+    for (const b of this.broadcasters.values()) clearTimeout(b.heartbeat);
+  }
+}
+
+/** One websocket connection: its token bindings, its messages, its back-pressure. */
+export class Session {
+  private readonly bindings = new Map<string, Binding>();
+  private closed = false;
+
+  constructor(
+    private readonly hub: WebsocketHub,
+    private readonly peer: Peer,
+  ) {}
+
+  /** Handles one text frame (D-1: both framing forms). */
+  async message(text: string): Promise<void> {
+    const cmd = parseCommand(text);
+    if (!cmd) return this.deliver(outcome('invalid', 'Unknown message: send `bind-with-token <token>`, `unbind-with-token <token>` or {"type":"ping"}'));
+    if (cmd.kind === 'ping') return this.deliver('{"type":"pong"}');
+    if (cmd.kind === 'unbind') return this.unbind(cmd.token);
+    if (this.bindings.has(cmd.token)) return this.deliver(outcome('duplicate', 'This token is already bound on this connection'));
+    const result = await this.hub.bind(this, cmd.token);
+    if (typeof result === 'string') return this.deliver(outcome('security', result));
+    if (this.closed) return this.unbindAll();
+    this.bindings.set(cmd.token, result);
+  }
+
+  private unbind(token: string): void {
+    const b = this.bindings.get(token);
+    if (!b) return this.deliver(outcome('not-found', 'This token is not bound on this connection'));
+    this.drop(token, b);
+  }
+
+  private drop(token: string, b: Binding): void {
+    clearTimeout(b.timer);
+    this.bindings.delete(token);
+    for (const id of b.subscriptions) if (!this.coveredElsewhere(b.fv, id)) this.hub.leave(this, b.fv, id);
+  }
+
+  private coveredElsewhere(fv: FhirVersion, id: string): boolean {
+    for (const other of this.bindings.values()) if (other.fv === fv && other.subscriptions.includes(id)) return true;
+    return false;
+  }
+
+  /** D-2: on expiry, an OperationOutcome naming it; the socket stays open for a fresh bind. */
+  expired(token: string, at: string): void {
+    const b = this.bindings.get(token);
+    if (!b) return;
+    this.drop(token, b);
+    this.deliver(outcome('expired', `The binding token expired at ${at}: get a new one with $get-ws-binding-token and bind it`));
+  }
+
+  lost(fv: FhirVersion, id: string, why: string): void {
+    for (const [token, b] of this.bindings) {
+      if (b.fv !== fv || !b.subscriptions.includes(id)) continue;
+      b.subscriptions = b.subscriptions.filter((s) => s !== id);
+      if (b.subscriptions.length === 0) {
+        clearTimeout(b.timer);
+        this.bindings.delete(token);
+      }
+    }
+    this.deliver(outcome('not-found', why));
+  }
+
+  /** Sends a frame unless the peer is too far behind: then it is closed (bounded memory). */
+  deliver(text: string): void {
+    if (this.closed) return;
+    if (this.peer.buffered() > this.hub.maxBufferedBytes) {
+      this.peer.close(1013, 'Too slow: reconnect and catch up with $events');
+      this.close();
+      return;
+    }
+    this.peer.send(text);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.unbindAll();
+  }
+
+  private unbindAll(): void {
+    for (const [token, b] of [...this.bindings]) this.drop(token, b);
+  }
+}
+
+type Command = { kind: 'bind' | 'unbind'; token: string } | { kind: 'ping' };
+
+function parseCommand(text: string): Command | undefined {
+  const t = text.trim();
+  const plain = /^(bind-with-token|unbind-with-token)\s+(\S+)$/.exec(t);
+  if (plain) return { kind: plain[1] === 'bind-with-token' ? 'bind' : 'unbind', token: plain[2]! };
+  if (!t.startsWith('{')) return undefined;
+  try {
+    const msg = JSON.parse(t) as { type?: unknown; payload?: { token?: unknown } };
+    if (msg.type === 'ping') return { kind: 'ping' };
+    const token = msg.payload?.token;
+    if (typeof token !== 'string' || token === '') return undefined;
+    if (msg.type === 'bind-with-token') return { kind: 'bind', token };
+    if (msg.type === 'unbind-from-token' || msg.type === 'unbind-with-token') return { kind: 'unbind', token };
+  } catch {
+    return undefined;
+  }
+  return undefined;
+}

@@ -1,0 +1,184 @@
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { VERSIONS, call, startServer, type TestServer } from '../helpers/server.ts';
+import { readNotification, subscriptionResource } from '../helpers/subscriptions.ts';
+import { connectWs } from '../helpers/ws.ts';
+
+const TOPICS_DIR = fileURLToPath(new URL('../fixtures/topics', import.meta.url));
+const TOPIC = 'http://example.org/topics/patient-created';
+
+const isNote = (type: string, sub?: string) => (f: any) =>
+  f?.resourceType === 'Bundle' && readNotification(f).type === type && (!sub || JSON.stringify(f.entry[0]).includes(`Subscription/${sub}`));
+const isOutcome = (f: any) => f?.resourceType === 'OperationOutcome';
+const param = (p: any, name: string) => p.parameter.filter((x: any) => x.name === name);
+
+describe('websocket channel and $get-ws-binding-token', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startServer({ HERALD_TOPICS: TOPICS_DIR, HERALD_WS_TOKEN_TTL_S: '2', HERALD_WS_MAX_BUFFERED_BYTES: '200000' });
+  });
+  after(() => server.close());
+
+  for (const v of VERSIONS) {
+    describe(`on /fhir/${v}`, () => {
+      const base = () => server.fhir(v);
+      const wsSubscription = async (value: string, extra: Record<string, unknown> = {}) => {
+        const res = await call('POST', `${base()}/Subscription`, subscriptionResource(v, { topic: TOPIC, channel: 'websocket', filters: [`Patient?identifier=urn:ws|${value}`], ...extra }));
+        assert.equal(res.status, 201, JSON.stringify(res.body));
+        assert.equal(res.body.status, 'active', 'D-7: websocket subscriptions start active');
+        return res.body.id as string;
+      };
+      const token = async (ids: string[], how: 'GET' | 'POST' = 'GET') => {
+        const res =
+          how === 'GET'
+            ? await call('GET', ids.length === 1 ? `${base()}/Subscription/${ids[0]}/$get-ws-binding-token` : `${base()}/Subscription/$get-ws-binding-token?${ids.map((i) => `id=${i}`).join('&')}`)
+            : await call('POST', `${base()}/Subscription/$get-ws-binding-token`, { resourceType: 'Parameters', parameter: ids.map((i) => ({ name: 'id', valueId: i })) });
+        assert.equal(res.status, 200, JSON.stringify(res.body));
+        return res.body;
+      };
+      const patient = (value: string) => call('POST', `${base()}/Patient`, { resourceType: 'Patient', identifier: [{ system: 'urn:ws', value }] });
+
+      it('issues a token with expiration, subscriptions and websocket-url, by GET and POST (OP-W*, D-3, D-4)', async () => {
+        const id = await wsSubscription('tok');
+        for (const how of ['GET', 'POST'] as const) {
+          const p = await token([id], how);
+          assert.ok(param(p, 'token')[0].valueString.length >= 22);
+          assert.ok(Date.parse(param(p, 'expiration')[0].valueDateTime) > Date.now());
+          assert.deepEqual(param(p, 'subscription').map((x: any) => x.valueString), [id]);
+          assert.equal(param(p, 'websocket-url')[0].valueUrl, `${server.url.replace('http', 'ws')}/ws`);
+        }
+        assert.equal((await call('GET', `${base()}/Subscription/unknown/$get-ws-binding-token`)).status, 404);
+        const hookSub = await call('POST', `${base()}/Subscription`, subscriptionResource(v, { topic: TOPIC, channel: 'websocket', filters: ['Patient?identifier=urn:ws|x'] }));
+        const restHook = await call('POST', `${base()}/Subscription`, subscriptionResource(v, { topic: TOPIC, endpoint: 'http://127.0.0.1:9/never' }));
+        assert.equal((await call('GET', `${base()}/Subscription/$get-ws-binding-token?id=${hookSub.body.id}&id=${restHook.body.id}`)).status, 400, 'never a partial token');
+        const all = await call('GET', `${base()}/Subscription/$get-ws-binding-token`);
+        assert.equal(all.status, 200);
+        assert.ok(param(all.body, 'subscription').length >= 2, 'no ids: every websocket subscription');
+      });
+
+      it('binds with the text frame: a handshake, then events in order; the JSON frame works too (D-1, HS-1)', async () => {
+        const id = await wsSubscription('bind');
+        const t = param(await token([id]), 'token')[0].valueString;
+        const text = await connectWs(`${server.url.replace('http', 'ws')}/ws`);
+        const json = await connectWs(`${server.url.replace('http', 'ws')}/ws`);
+        text.send(`bind-with-token ${t}`);
+        json.send({ type: 'bind-with-token', payload: { token: t } });
+        for (const c of [text, json]) {
+          const hs = readNotification(await c.next(isNote('handshake', id)));
+          assert.equal(hs.eventsSince, 0);
+        }
+        for (let i = 0; i < 3; i++) await patient('bind');
+        for (const c of [text, json]) {
+          const got = await c.waitCount(isNote('event-notification', id), 3);
+          assert.deepEqual(got.map((f) => readNotification(f).events[0]!.number), [1, 2, 3]);
+        }
+        json.send({ type: 'ping' });
+        assert.deepEqual(await json.next((f) => f?.type === 'pong'), { type: 'pong' });
+        await text.close();
+        await json.close();
+      });
+
+      it('one token covering two subscriptions; unbind stops delivery (D-2)', async () => {
+        const a = await wsSubscription('two-a');
+        const b = await wsSubscription('two-b');
+        const t = param(await token([a, b], 'POST'), 'token')[0].valueString;
+        const c = await connectWs(`${server.url.replace('http', 'ws')}/ws`);
+        c.send(`bind-with-token ${t}`);
+        await c.next(isNote('handshake', a));
+        await c.next(isNote('handshake', b));
+        await patient('two-a');
+        await patient('two-b');
+        await c.next(isNote('event-notification', a));
+        await c.next(isNote('event-notification', b));
+        c.send(`unbind-with-token ${t}`);
+        await new Promise((r) => setTimeout(r, 100));
+        const before = c.frames.length;
+        await patient('two-a');
+        await new Promise((r) => setTimeout(r, 300));
+        assert.equal(c.frames.length, before, 'nothing after unbind');
+        const { events } = readNotification((await call('GET', `${base()}/Subscription/${a}/$events`)).body);
+        assert.deepEqual(events.map((e) => e.number), [1, 2], 'the event stays in the log for $events (D-9)');
+        await c.close();
+      });
+
+      it('refuses bad, expired or revoked tokens with an OperationOutcome frame and keeps the socket usable', async () => {
+        const c = await connectWs(`${server.url.replace('http', 'ws')}/ws`);
+        c.send('bind-with-token not-a-token');
+        assert.match((await c.next(isOutcome)).issue[0].diagnostics, /Unknown token/);
+        c.send('hello');
+        await c.waitCount(isOutcome, 2);
+        const id = await wsSubscription('expiry');
+        const t = param(await token([id]), 'token')[0].valueString;
+        c.send(`bind-with-token ${t}`);
+        await c.next(isNote('handshake', id));
+        // The token lives 2 s in this test: its expiry ends the binding with an OperationOutcome.
+        const expired = await c.next((f) => isOutcome(f) && /expired/.test(f.issue[0].diagnostics), 5000);
+        assert.equal(expired.issue[0].code, 'expired');
+        c.send(`bind-with-token ${t}`);
+        assert.match((await c.waitCount((f) => isOutcome(f) && /expired/.test(f.issue[0].diagnostics), 2))[1].issue[0].diagnostics, /expired/);
+        const fresh = param(await token([id]), 'token')[0].valueString;
+        c.send(`bind-with-token ${fresh}`);
+        await c.waitCount(isNote('handshake', id), 2);
+        await c.close();
+      });
+
+      it('two sockets on one subscription each get every event; deletion while bound ends it with an OperationOutcome (D-5)', async () => {
+        const id = await wsSubscription('fan');
+        const t = param(await token([id]), 'token')[0].valueString;
+        const one = await connectWs(`${server.url.replace('http', 'ws')}/ws`);
+        const two = await connectWs(`${server.url.replace('http', 'ws')}/ws`);
+        for (const c of [one, two]) {
+          c.send(`bind-with-token ${t}`);
+          await c.next(isNote('handshake', id));
+        }
+        await patient('fan');
+        await patient('fan');
+        for (const c of [one, two]) assert.equal((await c.waitCount(isNote('event-notification', id), 2)).length, 2);
+        assert.equal((await call('DELETE', `${base()}/Subscription/${id}`)).status, 204);
+        for (const c of [one, two]) assert.match((await c.next((f) => isOutcome(f) && /deleted/.test(f.issue[0].diagnostics))).issue[0].diagnostics, /deleted/);
+        c2: {
+          const again = await connectWs(`${server.url.replace('http', 'ws')}/ws`);
+          again.send(`bind-with-token ${t}`);
+          assert.match((await again.next(isOutcome)).issue[0].diagnostics, /revoked/);
+          await again.close();
+          break c2;
+        }
+        await one.close();
+        await two.close();
+      });
+
+      it('closes a reader that does not keep up, without delaying others; it catches up with $events', async () => {
+        const id = await wsSubscription('slow', { content: 'full-resource' });
+        const t = param(await token([id]), 'token')[0].valueString;
+        const slow = await connectWs(`${server.url.replace('http', 'ws')}/ws`);
+        const fast = await connectWs(`${server.url.replace('http', 'ws')}/ws`);
+        for (const c of [slow, fast]) {
+          c.send(`bind-with-token ${t}`);
+          await c.next(isNote('handshake', id));
+        }
+        slow.ws.pause();
+        (slow.ws as any)._socket.pause();
+        const closed = new Promise<number>((resolve) => slow.ws.once('close', (code) => resolve(code)));
+        // Enough bytes to fill the kernel's socket buffers too, so the server's own buffer grows.
+        const big = 'x'.repeat(40_000);
+        const n = 250;
+        for (let i = 0; i < n; i++) {
+          await call('POST', `${base()}/Patient`, { resourceType: 'Patient', identifier: [{ system: 'urn:ws', value: 'slow' }], text: { status: 'generated', div: `<div xmlns="http://www.w3.org/1999/xhtml">${big}</div>` } });
+        }
+        assert.equal((await fast.waitCount(isNote('event-notification', id), n, 30_000)).length, n);
+        (slow.ws as any)._socket.resume();
+        slow.ws.resume();
+        const code = await Promise.race([closed, new Promise((r) => setTimeout(() => r('not closed'), 10_000))]);
+        assert.equal(code, 1013);
+        const { events } = readNotification((await call('GET', `${base()}/Subscription/${id}/$events?eventsSinceNumber=1`)).body);
+        assert.equal(events.length, n);
+        await fast.close();
+      });
+    });
+  }
+
+  it('answers an unknown path with 404 and no upgrade', async () => {
+    await assert.rejects(connectWs(`${server.url.replace('http', 'ws')}/nope`));
+  });
+});
