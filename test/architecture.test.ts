@@ -18,7 +18,7 @@ const ALLOWED: Record<string, string[]> = {
   subscriptions: ['fhir', 'search', 'store'],
   interactions: ['fhir', 'search', 'store', 'subscriptions'],
   operations: ['fhir', 'store', 'subscriptions'],
-  http: ['fhir', 'interactions', 'operations'],
+  http: ['fhir', 'interactions', 'operations', 'subscriptions'],
 };
 
 /** package → the only places (path prefixes under src/) that may import it. */

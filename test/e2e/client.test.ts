@@ -1,0 +1,214 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { WebSocket } from 'ws';
+import { createListener, type Listener, type ListenerOptions, type ListenerStatus, type SubscriptionEvent } from '../../src/client/index.ts';
+import { VERSIONS, call, startServer, type TestServer } from '../helpers/server.ts';
+
+/**
+ * The client library and `herald listen` against a real Herald: events once and in order, a
+ * dropped socket caught up through $events, token renewal past the token lifetime (3 s here).
+ */
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const TOPICS_DIR = fileURLToPath(new URL('../fixtures/topics', import.meta.url));
+const TOPIC = 'http://example.org/topics/patient-created';
+
+/** The `ws` WebSocket, remembering every socket the listener opens so a test can cut one. */
+function recordingWebSocket() {
+  const sockets: WebSocket[] = [];
+  class Recording extends WebSocket {
+    constructor(url: string) {
+      super(url);
+      sockets.push(this);
+    }
+  }
+  return { WebSocket: Recording as unknown as NonNullable<ListenerOptions['WebSocket']>, sockets };
+}
+
+function listen(options: Omit<ListenerOptions, 'onEvent'> & { onEvent?: ListenerOptions['onEvent'] }) {
+  const events: SubscriptionEvent[] = [];
+  const statuses: ListenerStatus[] = [];
+  const errors: Error[] = [];
+  const ws = recordingWebSocket();
+  const listener: Listener = createListener({
+    WebSocket: ws.WebSocket,
+    backoff: { initialDelayMs: 1000, maxDelayMs: 2000 },
+    onEvent: (e) => void events.push(e),
+    onStatus: (s) => void statuses.push(s),
+    onError: (e) => void errors.push(e),
+    ...options,
+  });
+  return { listener, events, statuses, errors, sockets: ws.sockets };
+}
+
+async function until(check: () => boolean, what: string, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('client library and herald listen', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startServer({ HERALD_TOPICS: TOPICS_DIR, HERALD_WS_TOKEN_TTL_S: '3' });
+  });
+  after(() => server.close());
+
+  const patient = async (base: string, system: string, value: string) => {
+    const res = await call('POST', `${base}/Patient`, { resourceType: 'Patient', identifier: [{ system, value }] });
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    return `${base}/Patient/${res.body.id}`;
+  };
+
+  for (const v of VERSIONS) {
+    describe(`on /fhir/${v}`, () => {
+      const base = () => server.fhir(v);
+
+      it('creates a websocket subscription and delivers each event once, in order, with the full resource', async () => {
+        const h = listen({ baseUrl: base(), topic: TOPIC, filters: ['Patient?identifier=urn:client|order'], content: 'full-resource' });
+        try {
+          const [id] = await h.listener.ready;
+          assert.ok(h.statuses.some((s) => s.type === 'subscription-created' && s.subscriptionId === id));
+          assert.equal(h.listener.fhirVersion, v);
+          const focus: string[] = [];
+          for (let i = 0; i < 6; i++) focus.push(await patient(base(), 'urn:client', 'order'));
+          await patient(base(), 'urn:client', 'someone-else');
+          await until(() => h.events.length >= 6, '6 events');
+          await sleep(300);
+          assert.deepEqual(h.events.map((e) => e.eventNumber), [1, 2, 3, 4, 5, 6]);
+          assert.deepEqual(h.events.map((e) => e.focus), focus);
+          assert.ok(h.events.every((e) => e.subscriptionId === id && e.interaction === 'create' && e.resource?.resourceType === 'Patient'));
+          assert.deepEqual(h.events.map((e) => `${base()}/Patient/${e.resource?.id}`), focus);
+          assert.equal(h.listener.lastEventNumber(id!), 6);
+          assert.deepEqual(h.errors, []);
+
+          // A second listener for the same topic, filters and content reuses the subscription.
+          const again = listen({ baseUrl: base(), topic: TOPIC, filters: ['Patient?identifier=urn:client|order'], content: 'full-resource' });
+          assert.deepEqual(await again.listener.ready, [id]);
+          assert.ok(again.statuses.some((s) => s.type === 'subscription-reused'));
+          await again.listener.close();
+        } finally {
+          await h.listener.close();
+        }
+      });
+
+      it('catches up through $events after the socket drops: no gap, no duplicate', async () => {
+        const h = listen({ baseUrl: base(), topic: TOPIC, filters: ['Patient?identifier=urn:client|drop'], reuse: false });
+        try {
+          await h.listener.ready;
+          const focus: string[] = [];
+          for (let i = 0; i < 2; i++) focus.push(await patient(base(), 'urn:client', 'drop'));
+          await until(() => h.events.length === 2, '2 events before the drop');
+          h.sockets[0]!.terminate(); // the connection dies under the client
+          for (let i = 0; i < 3; i++) focus.push(await patient(base(), 'urn:client', 'drop')); // nobody is bound now
+          await until(() => h.sockets.length === 2 && h.statuses.filter((s) => s.type === 'bound').length >= 2, 'a reconnect', 15_000);
+          for (let i = 0; i < 2; i++) focus.push(await patient(base(), 'urn:client', 'drop'));
+          await until(() => h.events.length >= 7, '7 events');
+          await sleep(300);
+          assert.deepEqual(h.events.map((e) => e.eventNumber), [1, 2, 3, 4, 5, 6, 7]);
+          assert.deepEqual(h.events.map((e) => e.focus), focus);
+          const types = h.statuses.map((s) => s.type);
+          assert.ok(types.includes('disconnected') && types.includes('reconnecting') && types.includes('catching-up'), types.join(' '));
+          assert.ok(h.events.slice(2, 5).every((e) => e.source === 'query-event'), 'the missed events came from $events');
+          assert.deepEqual(h.errors, []);
+        } finally {
+          await h.listener.close();
+        }
+      });
+
+      it('binds existing subscriptions by id and resumes after a given event number', async () => {
+        const first = listen({ baseUrl: base(), topic: TOPIC, filters: ['Patient?identifier=urn:client|resume'], reuse: false });
+        const [id] = await first.listener.ready;
+        for (let i = 0; i < 4; i++) await patient(base(), 'urn:client', 'resume');
+        await until(() => first.events.length === 4, '4 events');
+        await first.listener.close();
+        const second = listen({ baseUrl: base(), subscriptionIds: [id!], resumeAfter: { [id!]: 2 } });
+        try {
+          await second.listener.ready;
+          await patient(base(), 'urn:client', 'resume');
+          await until(() => second.events.length >= 3, 'events 3..5');
+          await sleep(200);
+          assert.deepEqual(second.events.map((e) => e.eventNumber), [3, 4, 5]);
+          assert.deepEqual(second.events.slice(0, 2).map((e) => e.focus), first.events.slice(2).map((e) => e.focus));
+        } finally {
+          await second.listener.close();
+        }
+      });
+    });
+  }
+
+  it('renews the binding token before it expires, so delivery goes on past the token lifetime', async () => {
+    const base = server.fhir('R4B');
+    const h = listen({ baseUrl: base, topic: TOPIC, filters: ['Patient?identifier=urn:client|renew'] });
+    try {
+      await h.listener.ready;
+      const started = Date.now();
+      const focus: string[] = [];
+      while (Date.now() - started < 8000) {
+        focus.push(await patient(base, 'urn:client', 'renew'));
+        await sleep(250);
+      }
+      await until(() => h.events.length >= focus.length, `${focus.length} events`);
+      await sleep(300);
+      assert.deepEqual(h.events.map((e) => e.eventNumber), focus.map((_, i) => i + 1));
+      assert.deepEqual(h.events.map((e) => e.focus), focus);
+      assert.ok(h.statuses.filter((s) => s.type === 'token-renewed').length >= 2, 'renewed at least twice in 8 s of 3 s tokens');
+      assert.equal(h.sockets.length, 1, 'renewed on the same socket');
+      assert.ok(!h.statuses.some((s) => s.type === 'disconnected'));
+      assert.deepEqual(h.errors.map((e) => e.message), [], 'no expiry OperationOutcome, no error');
+    } finally {
+      await h.listener.close();
+    }
+  });
+
+  it('herald listen --json prints one JSON object per event and exits 0 on SIGINT', async () => {
+    const base = server.fhir('R4');
+    const child = spawn(process.execPath, ['bin/herald.js', 'listen', '--base', base, '--topic', TOPIC, '--filter', 'Patient?identifier=urn:client|cli', '--json'], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    const exited = once(child, 'exit');
+    try {
+      await until(() => err.includes('listening to'), `herald listen to start (stderr: ${err})`, 20_000);
+      const focus: string[] = [];
+      for (let i = 0; i < 3; i++) focus.push(await patient(base, 'urn:client', 'cli'));
+      await until(() => out.trim().split('\n').filter(Boolean).length >= 3, `3 lines (stdout: ${out})`);
+      const lines = out.trim().split('\n').map((l) => JSON.parse(l));
+      assert.deepEqual(lines.map((l) => l.eventNumber), [1, 2, 3]);
+      assert.deepEqual(lines.map((l) => l.focus), focus);
+      assert.ok(lines.every((l) => l.interaction === 'create' && typeof l.subscriptionId === 'string' && l.topic === TOPIC));
+      assert.match(err, /created Subscription\//);
+    } finally {
+      child.kill('SIGINT');
+    }
+    const [code] = await exited;
+    assert.equal(code, 0, err);
+  });
+
+  it('herald --help and bad usage', async () => {
+    const run = async (args: string[]) => {
+      const child = spawn(process.execPath, ['bin/herald.js', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+      let text = '';
+      child.stdout.on('data', (d) => (text += d));
+      child.stderr.on('data', (d) => (text += d));
+      const [code] = await once(child, 'exit');
+      return { code, text };
+    };
+    const help = await run(['--help']);
+    assert.equal(help.code, 0);
+    assert.match(help.text, /herald listen --base/);
+    const bad = await run(['listen', '--topic', TOPIC]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.text, /--base is required/);
+  });
+});
