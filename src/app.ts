@@ -52,7 +52,7 @@ export async function buildApp(config: Config): Promise<HeraldServer> {
     websocket: { hub, path: '/ws', pingIntervalMs: config.wsPingIntervalMs },
     onClose: async () => {
       clearInterval(pruning);
-      hub.stop();
+      await hub.stop();
       for (const d of deliveries) await d.stop();
       for (const b of bases) b.subscriptions.stop();
       await store.close();

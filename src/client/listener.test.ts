@@ -21,6 +21,7 @@ class FakeHerald {
   dropLive = new Set<number>();
   /** $events answers 410 for numbers below this. */
   oldestHeld = 1;
+  wsUrl = 'ws://fake/ws';
 
   constructor(...ids: string[]) {
     for (const id of ids) this.events.set(id, 0);
@@ -71,7 +72,7 @@ class FakeHerald {
           { name: 'token', valueString: token },
           { name: 'expiration', valueDateTime: new Date(expires).toISOString() },
           ...ids.map((id) => ({ name: 'subscription', valueString: id })),
-          { name: 'websocket-url', valueUrl: 'ws://fake/ws' },
+          { name: 'websocket-url', valueUrl: this.wsUrl },
         ],
       });
     }
@@ -271,6 +272,22 @@ describe('listener (against a fake server)', () => {
     assert.ok(server.tokenCount >= 3, `tokens: ${server.tokenCount}`);
     assert.deepEqual(sent.slice(0, 3), ['bind-with-token t1', 'bind-with-token t2', 'unbind-with-token t1']);
     assert.equal(h.errors.length, 0, h.errors.map((e) => e.message).join('\n'));
+    await h.listener.close();
+  });
+
+  it('moves to a new socket when a renewed token names another websocket-url', async () => {
+    const server = new FakeHerald('a');
+    server.ttlMs = 200;
+    const h = harness(server);
+    await h.listener.ready;
+    server.emit('a');
+    server.wsUrl = 'ws://fake/ws2';
+    await until(() => server.sockets.length === 2 && server.sockets[1]!.bound.length === 1);
+    assert.equal(server.sockets[1]!.url, 'ws://fake/ws2');
+    assert.equal(server.sockets[0]!.open, false);
+    server.emit('a');
+    await until(() => h.got.length === 2);
+    assert.deepEqual(h.numbers('a'), [1, 2]);
     await h.listener.close();
   });
 

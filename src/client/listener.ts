@@ -5,8 +5,8 @@
  * can go wrong on a long-lived socket:
  *
  * - token renewal: at `renewFraction` (80 %) of the token's lifetime a new token is fetched and
- *   bound on the same socket (or a new socket if the websocket-url changed); the old token is
- *   unbound once the new binding has sent its handshakes;
+ *   bound on the same socket; the old token is unbound once the new binding has sent its
+ *   handshakes. If the websocket-url changed, the listener moves to a socket there instead;
  * - drops: the socket closing, or going silent (no answer to a JSON ping), leads to a reconnect
  *   with exponential backoff and jitter and a fresh token;
  * - gaps: a handshake or heartbeat whose eventsSinceSubscriptionStart is ahead of what was
@@ -314,15 +314,12 @@ class SubscriptionListener implements Listener {
     const socket = new this.#WebSocket(token.websocketUrl);
     const now = Date.now();
     const conn: Connection = { socket, url: token.websocketUrl, tokens: [token.token], open: false, closedByUs: false, lastFrameAt: now, lastPingAt: now };
-    const previous = this.#conn;
     this.#conn = conn;
     socket.addEventListener('open', () => {
       if (conn.closedByUs) return;
       conn.open = true;
       this.#status('connected', `connected to ${conn.url}`);
       this.#bind(conn, token.token);
-      // A renewal that moved to another websocket-url: the old socket goes once this one is up.
-      if (previous && previous !== conn) this.#closeConnection(previous, 1000, 'moved to a new websocket-url');
       this.#startPing(conn);
     });
     socket.addEventListener('message', (ev) => {
@@ -439,6 +436,9 @@ class SubscriptionListener implements Listener {
         this.#bind(conn, token.token);
         this.#unbindLater(conn, old);
       } else {
+        // Another websocket-url: move there as on a reconnect (the handshakes show anything missed).
+        this.#closeConnection(conn, 1000, 'moving to a new websocket-url');
+        for (const sub of this.#subs.values()) sub.bound = false;
         this.#open(token);
       }
       this.#scheduleRenew(token);
@@ -533,6 +533,7 @@ class SubscriptionListener implements Listener {
   }
 
   #flush(sub: SubState): void {
+    if (this.#isClosed) return;
     const ready = sub.seq.take();
     if (ready.length) {
       this.#queue.push(...ready);

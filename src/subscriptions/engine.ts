@@ -62,6 +62,10 @@ export class SubscriptionEngine {
     return this.deps.adapter;
   }
 
+  get search(): SearchRegistry {
+    return this.deps.search;
+  }
+
   /** Adds a channel to be told about commits (rest-hook delivery, the websocket hub). */
   attach(notifier: Notifier): void {
     this.notifiers.push(notifier);

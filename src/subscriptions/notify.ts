@@ -1,6 +1,7 @@
 import type { NotificationType, PayloadContent } from '../fhir/subscription-model.ts';
 import { buildNotification } from '../fhir/notification.ts';
 import type { Bundle, Resource } from '../fhir/types.ts';
+import { parseSearch } from '../search/parse.ts';
 import type { Store, StoredEvent } from '../store/store.ts';
 import type { SubscriptionEngine } from './engine.ts';
 import type { ActiveSubscription } from './registry.ts';
@@ -33,6 +34,7 @@ export async function renderNotification(
       if (v?.json) resources.set(`${e.focus.type}/${e.focus.id}`, JSON.parse(v.json) as Resource);
     }
   }
+  const additionalByEvent = content === 'empty' ? undefined : await shapeContext(ctx, sub, events);
   const { last } = await ctx.store.eventRange(fv, sub.id);
   const state = await ctx.store.deliveryState(fv, sub.id);
   return buildNotification(ctx.engine.adapter, {
@@ -46,7 +48,35 @@ export async function renderNotification(
     content,
     events: events.map((e) => ({ eventNumber: e.number, timestamp: e.timestamp, focus: e.focus, interaction: e.interaction })),
     resources,
+    ...(additionalByEvent ? { additionalByEvent } : {}),
     ...(state.lastError && sub.status === 'error' ? { errors: [{ code: 'no-response', text: state.lastError }] } : {}),
     timestamp: (ctx.now?.() ?? new Date()).toISOString(),
   });
+}
+
+/**
+ * Additional context per event from the topic's notificationShape (P-6): its `include` and
+ * `revInclude` entries, evaluated by the store's own _include/_revinclude from the focus (current
+ * versions). Entries Herald cannot parse are skipped rather than failing the notification, since
+ * clients must expect context to be missing.
+ */
+async function shapeContext(ctx: NotifyContext, sub: ActiveSubscription, events: StoredEvent[]): Promise<Map<number, Resource[]> | undefined> {
+  const topic = ctx.engine.registry.topic(sub.topicUrl);
+  if (!topic || topic.notificationShape.length === 0) return undefined;
+  const out = new Map<number, Resource[]>();
+  for (const e of events) {
+    const shape = topic.notificationShape.find((s) => s.resource === e.focus.type);
+    if (!shape || shape.include.length + shape.revInclude.length === 0 || e.interaction === 'delete') continue;
+    const query = new URLSearchParams({ _id: e.focus.id });
+    for (const inc of shape.include) query.append('_include', inc.split('&')[0]!);
+    for (const rev of shape.revInclude) query.append('_revinclude', rev.split('&')[0]!);
+    try {
+      const request = parseSearch(ctx.engine.search, [e.focus.type], query, { strict: false, defaultCount: 1, maxCount: 1, baseUrl: ctx.baseUrl });
+      const page = await ctx.store.search(ctx.engine.version, { ...request, total: 'none' });
+      out.set(e.number, page.included.map((v) => JSON.parse(v.json!) as Resource));
+    } catch {
+      // An unparsable shape entry: no context for this event.
+    }
+  }
+  return out;
 }

@@ -24,7 +24,7 @@ function recordingWebSocket() {
       sockets.push(this);
     }
   }
-  return { WebSocket: Recording as unknown as NonNullable<ListenerOptions['WebSocket']>, sockets };
+  return { WebSocket: Recording, sockets };
 }
 
 function listen(options: Omit<ListenerOptions, 'onEvent'> & { onEvent?: ListenerOptions['onEvent'] }) {
@@ -162,6 +162,30 @@ describe('client library and herald listen', () => {
       assert.equal(h.sockets.length, 1, 'renewed on the same socket');
       assert.ok(!h.statuses.some((s) => s.type === 'disconnected'));
       assert.deepEqual(h.errors.map((e) => e.message), [], 'no expiry OperationOutcome, no error');
+    } finally {
+      await h.listener.close();
+    }
+  });
+
+  it('stops listening to a deleted subscription, and closes when none is left', async () => {
+    const base = server.fhir('R5');
+    const a = listen({ baseUrl: base, topic: TOPIC, filters: ['Patient?identifier=urn:client|del-a'], reuse: false });
+    const b = listen({ baseUrl: base, topic: TOPIC, filters: ['Patient?identifier=urn:client|del-b'], reuse: false });
+    const [idA] = await a.listener.ready;
+    const [idB] = await b.listener.ready;
+    await Promise.all([a.listener.close(), b.listener.close()]);
+    const h = listen({ baseUrl: base, subscriptionIds: [idA!, idB!] });
+    try {
+      await h.listener.ready;
+      assert.equal((await call('DELETE', `${base}/Subscription/${idA}`)).status < 300, true);
+      await until(() => h.statuses.some((s) => s.type === 'subscription-ended' && s.subscriptionId === idA), 'Subscription A to end');
+      assert.deepEqual(h.listener.subscriptionIds, [idB]);
+      await patient(base, 'urn:client', 'del-b');
+      await until(() => h.events.length === 1, 'an event for B after A went');
+      assert.equal(h.events[0]!.subscriptionId, idB);
+      assert.equal((await call('DELETE', `${base}/Subscription/${idB}`)).status < 300, true);
+      await h.listener.closed;
+      assert.ok(h.errors.some((e) => /no subscriptions left/.test(e.message)));
     } finally {
       await h.listener.close();
     }

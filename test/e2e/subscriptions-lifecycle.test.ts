@@ -99,6 +99,27 @@ describe('subscription lifecycle', () => {
         assert.equal(entry.resource, undefined);
       });
 
+      it('adds the topic notificationShape include/revInclude as additional context (P-5, P-6)', async () => {
+        const topicType = v === 'R4' ? 'Basic' : 'SubscriptionTopic';
+        const url = 'http://example.org/topics/observation-shaped';
+        const topic = topicResource(v, { url, resource: 'Observation', interactions: ['create'], include: ['Observation:subject'], revInclude: ['Provenance:target'] }, 'obs-shaped');
+        assert.ok([200, 201].includes((await call('PUT', `${base()}/${topicType}/obs-shaped`, topic)).status));
+        const full = await subscribe({ topic: url, content: 'full-resource' });
+        const ids = await subscribe({ topic: url, content: 'id-only' });
+        const pat = (await call('POST', `${base()}/Patient`, { resourceType: 'Patient', name: [{ family: 'Shape' }] })).body;
+        const obs = (await call('POST', `${base()}/Observation`, { resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: { reference: `Patient/${pat.id}` } })).body;
+        await hook.waitFor(() => notes(full).some((n) => n.type === 'event-notification') && notes(ids).some((n) => n.type === 'event-notification'));
+        for (const [id, withResource] of [[full, true], [ids, false]] as const) {
+          const n = notes(id).find((x) => x.type === 'event-notification')!;
+          assert.equal(n.events[0]!.focus, `${base()}/Observation/${obs.id}`);
+          const entry = n.entries.find((e: any) => e.fullUrl === `${base()}/Patient/${pat.id}`);
+          assert.ok(entry, 'the subject is included');
+          assert.equal(entry.resource !== undefined, withResource);
+          const raw = hook.received.find((r) => JSON.stringify(r.body?.entry?.[0] ?? '').includes(`Subscription/${id}`) && readNotification(r.body).type === 'event-notification')!.body;
+          assert.ok(JSON.stringify(raw.entry[0]).includes(`Patient/${pat.id}`), 'additionalContext names it');
+        }
+      });
+
       it('numbers events of one subscription without gaps under concurrent writes (EN-1, D-18)', async () => {
         const id = await subscribe({ topic: FOLDER_TOPIC, filters: ['Patient?identifier=urn:t|burst'] });
         await Promise.all(Array.from({ length: 30 }, () => call('POST', `${base()}/Patient`, { resourceType: 'Patient', identifier: [{ system: 'urn:t', value: 'burst' }] })));

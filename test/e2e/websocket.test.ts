@@ -161,12 +161,12 @@ describe('websocket channel and $get-ws-binding-token', () => {
         (slow.ws as any)._socket.pause();
         const closed = new Promise<number>((resolve) => slow.ws.once('close', (code) => resolve(code)));
         // Enough bytes to fill the kernel's socket buffers too, so the server's own buffer grows.
-        const big = 'x'.repeat(40_000);
-        const n = 250;
+        const big = 'x'.repeat(60_000);
+        const n = 120;
         for (let i = 0; i < n; i++) {
           await call('POST', `${base()}/Patient`, { resourceType: 'Patient', identifier: [{ system: 'urn:ws', value: 'slow' }], text: { status: 'generated', div: `<div xmlns="http://www.w3.org/1999/xhtml">${big}</div>` } });
         }
-        assert.equal((await fast.waitCount(isNote('event-notification', id), n, 30_000)).length, n);
+        assert.equal((await fast.waitCount(isNote('event-notification', id), n, 60_000)).length, n);
         (slow.ws as any)._socket.resume();
         slow.ws.resume();
         const code = await Promise.race([closed, new Promise((r) => setTimeout(() => r('not closed'), 10_000))]);

@@ -18,6 +18,8 @@ export interface TopicInput {
   fhirPath?: string;
   canFilterBy?: { param: string; modifiers?: string[] }[];
   status?: string;
+  include?: string[];
+  revInclude?: string[];
 }
 
 export function topicResource(v: Version, t: TopicInput, id: string): any {
@@ -32,6 +34,9 @@ export function topicResource(v: Version, t: TopicInput, id: string): any {
       resourceTrigger: [{ resource: t.resource, supportedInteraction: interactions, ...(qc ? { queryCriteria: qc } : {}), ...(t.fhirPath ? { fhirPathCriteria: t.fhirPath } : {}) }],
       ...(t.canFilterBy?.length
         ? { canFilterBy: t.canFilterBy.map((c) => ({ resource: t.resource, filterParameter: c.param, ...(c.modifiers ? (v === 'R5' ? { comparator: c.modifiers } : { modifier: c.modifiers }) : {}) })) }
+        : {}),
+      ...(t.include || t.revInclude
+        ? { notificationShape: [{ resource: t.resource, ...(t.include ? { include: t.include } : {}), ...(t.revInclude ? { revInclude: t.revInclude } : {}) }] }
         : {}),
     };
   }
@@ -54,6 +59,18 @@ export function topicResource(v: Version, t: TopicInput, id: string): any {
         url: `${XV}.canFilterBy`,
         extension: [sub('resource', { valueUri: t.resource }), sub('filterParameter', { valueString: c.param }), ...(c.modifiers ?? []).map((m) => sub('modifier', { valueCode: m }))],
       })),
+      ...(t.include || t.revInclude
+        ? [
+            {
+              url: `${XV}.notificationShape`,
+              extension: [
+                sub('resource', { valueUri: t.resource }),
+                ...(t.include ?? []).map((i) => sub('include', { valueString: i })),
+                ...(t.revInclude ?? []).map((i) => sub('revInclude', { valueString: i })),
+              ],
+            },
+          ]
+        : []),
     ],
   };
 }

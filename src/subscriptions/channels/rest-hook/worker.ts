@@ -16,6 +16,8 @@ export interface RestHookOptions {
 
 interface SubState {
   running: boolean;
+  /** The worker's current run, awaited at shutdown so nothing touches a closed store. */
+  run?: Promise<void>;
   again: boolean;
   /** A handshake failed and has not succeeded since: retry it before anything else. */
   handshakePending?: boolean;
@@ -54,7 +56,7 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
       return;
     }
     s.running = true;
-    void (async () => {
+    s.run = (async () => {
       try {
         do {
           s.again = false;
@@ -194,9 +196,12 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
     start(): void {
       for (const sub of engine.registry.allSubscriptions()) notifier.subscriptionChanged(sub.id, sub);
     },
+    /** Stops scheduling and waits for attempts in flight (each bounded by its timeout). */
     async stop(): Promise<void> {
       stopped = true;
+      const runs = [...states.values()].map((s) => s.run);
       for (const id of [...states.keys()]) forget(id);
+      await Promise.allSettled(runs);
     },
   };
 }

@@ -27,6 +27,7 @@ interface Binding {
 interface Broadcaster {
   lastSent: number;
   running: boolean;
+  run?: Promise<void>;
   again: boolean;
   heartbeat?: NodeJS.Timeout;
 }
@@ -45,6 +46,7 @@ export class WebsocketHub {
   private readonly contexts = new Map<FhirVersion, NotifyContext>();
   private readonly bound = new Map<string, Set<Session>>();
   private readonly broadcasters = new Map<string, Broadcaster>();
+  private stopped = false;
 
   constructor(private readonly options: HubOptions) {}
 
@@ -119,13 +121,13 @@ export class WebsocketHub {
   private broadcast(fv: FhirVersion, id: string): void {
     const key = `${fv}|${id}`;
     const b = this.broadcasters.get(key);
-    if (!b || !this.bound.has(key)) return;
+    if (!b || !this.bound.has(key) || this.stopped) return;
     if (b.running) {
       b.again = true;
       return;
     }
     b.running = true;
-    void (async () => {
+    b.run = (async () => {
       try {
         do {
           b.again = false;
@@ -196,8 +198,11 @@ export class WebsocketHub {
     return this.options.maxBufferedBytes;
   }
 
-  stop(): void {
+  /** Stops heartbeats and waits for broadcasts in flight, so nothing touches a closed store. */
+  async stop(): Promise<void> {
+    this.stopped = true;
     for (const b of this.broadcasters.values()) clearTimeout(b.heartbeat);
+    await Promise.allSettled([...this.broadcasters.values()].map((b) => b.run));
   }
 }
 
