@@ -173,7 +173,7 @@ async function writeVersion(
   method: WriteMethod,
 ): Promise<FhirResponse> {
   const live = current && !current.deleted ? current : undefined;
-  const prepared = ctx.subscriptions.prepareWrite({ ...resource, id }, live?.json ? (JSON.parse(live.json) as Resource) : undefined);
+  const prepared = ctx.subscriptions.prepareWrite({ ...resource, id }, live?.json);
   const versionId = (current?.versionId ?? 0) + 1;
   const lastUpdated = ctx.now().toISOString();
   const stored = stamp(prepared, id, versionId, lastUpdated);

@@ -105,7 +105,7 @@ export class SubscriptionEngine {
    * given, Subscriptions with the status the server decides (D-7: websocket active, rest-hook
    * requested until its handshake; a client may set off, or ask for reactivation).
    */
-  prepareWrite(resource: Resource, previous: Resource | undefined): Resource {
+  prepareWrite(resource: Resource, previousJson: string | undefined): Resource {
     if (resource.resourceType === this.deps.adapter.subscriptions.topicResourceType) {
       const topic = this.deps.adapter.subscriptions.readTopic(resource);
       if (topic) checkTopic(topic, this.registry, this.deps.search);
@@ -117,7 +117,7 @@ export class SubscriptionEngine {
     checkFilters(topic, spec.filters, this.deps.search);
     checkChannel(spec, this.deps.policy, this.deps.adapter.mimeVersion, this.now().getTime());
     this.registry.compileSubscription(resource.id ?? 'new', spec, topic);
-    const status = this.initialStatus(spec, previous);
+    const status = this.initialStatus(spec, previousJson ? (JSON.parse(previousJson) as Resource) : undefined);
     return this.deps.adapter.subscriptions.withState(resource, { status });
   }
 
@@ -139,8 +139,11 @@ export class SubscriptionEngine {
 
   /** Inside the write transaction: match the change, append its events, schedule the aftermath. */
   async record(tx: Transaction, change: WriteChange): Promise<StoredEvent[]> {
+    const own = change.type === 'Subscription' || change.type === this.deps.adapter.subscriptions.topicResourceType;
+    // Most writes concern types no topic watches: they cost one map lookup, no parsing.
+    if (!own && !this.registry.watches(change.type)) return [];
     const full: ResourceChange = { ...change, ...(change.previousJson ? { previous: JSON.parse(change.previousJson) as Resource } : {}) };
-    this.watchOwnTypes(tx, full);
+    if (own) this.watchOwnTypes(tx, full);
     const matched = this.registry.match(full);
     if (matched.length === 0) return [];
     const events = await tx.appendEvents(

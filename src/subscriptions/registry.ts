@@ -122,6 +122,11 @@ export class SubscriptionRegistry {
     if (sub) sub.status = status;
   }
 
+  /** True when some topic has a trigger on this resource type. */
+  watches(type: string): boolean {
+    return (this.topicsByType.get(type)?.size ?? 0) > 0;
+  }
+
   /** The subscriptions a committed change notifies (pure: no I/O). */
   match(change: ResourceChange): ActiveSubscription[] {
     const urls = this.topicsByType.get(change.type);
