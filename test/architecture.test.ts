@@ -19,6 +19,7 @@ const ALLOWED: Record<string, string[]> = {
   interactions: ['fhir', 'search', 'store', 'subscriptions'],
   operations: ['fhir', 'store', 'subscriptions'],
   http: ['fhir', 'interactions', 'operations', 'subscriptions'],
+  client: [],
 };
 
 /** package → the only places (path prefixes under src/) that may import it. */

@@ -108,6 +108,7 @@ describe('client library and herald listen', () => {
           h.sockets[0]!.terminate(); // the connection dies under the client
           for (let i = 0; i < 3; i++) focus.push(await patient(base(), 'urn:client', 'drop')); // nobody is bound now
           await until(() => h.sockets.length === 2 && h.statuses.filter((s) => s.type === 'bound').length >= 2, 'a reconnect', 15_000);
+          await until(() => h.statuses.some((s) => s.type === 'caught-up'), 'the catch-up through $events');
           for (let i = 0; i < 2; i++) focus.push(await patient(base(), 'urn:client', 'drop'));
           await until(() => h.events.length >= 7, '7 events');
           await sleep(300);
