@@ -1,0 +1,323 @@
+/**
+ * The websocket load process, run apart from the server it measures (the server's event loop is
+ * never shared):
+ *   node --import tsx bench/ws/client.ts '<WsClientSpec as JSON>'   → one WsClientOutput as JSON on stdout
+ * Opens and binds N sockets in batches, then makes the writes that cause events, from this same
+ * process so one clock (performance.now) times the write and every arrival:
+ *   latency: writes at a steady rate (open loop, paced by a timer), warm-up then measured; every
+ *            (socket, event) pair gives arrival − 201 received and arrival − request start.
+ *   fanout:  one write at a time, each once the previous one has reached every socket; per write,
+ *            the last socket's arrival − 201 received (and − request start).
+ * An event is recognised on arrival by the Patient id its frame names (the id the 201 returned), so
+ * arrivals before the 201 (the broadcast may outrun the HTTP answer) are matched too.
+ */
+import { performance } from 'node:perf_hooks';
+import { Pool } from 'undici';
+import { WebSocket } from 'ws';
+import { measureCpu } from '../cpu.ts';
+import type { Spread, WsClientOutput, WsClientSpec } from './protocol.ts';
+
+const spec = JSON.parse(process.argv[2] ?? '') as WsClientSpec;
+const log = (line: string) => process.stderr.write(`ws client: ${line}\n`);
+
+// ---------------------------------------------------------------- events
+
+interface Ev {
+  /** Made by a write of the measured part (false: warm-up, or not (yet) known). */
+  measured: boolean;
+  /** performance.now() at request start and when the 201 was read; NaN until known. */
+  tStart: number;
+  tResp: number;
+  /** Arrival per socket index; NaN until it arrives. */
+  arrivals: Float64Array;
+  count: number;
+  first: number;
+  last: number;
+  done?: () => void;
+}
+
+const events = new Map<string, Ev>();
+let duplicates = 0;
+let stray = 0;
+
+function eventFor(id: string): Ev {
+  let ev = events.get(id);
+  if (!ev) {
+    ev = { measured: false, tStart: NaN, tResp: NaN, arrivals: new Float64Array(spec.sockets).fill(NaN), count: 0, first: NaN, last: NaN };
+    events.set(id, ev);
+  }
+  return ev;
+}
+
+const PATIENT = Buffer.from('Patient/');
+const HANDSHAKE = Buffer.from('"handshake"');
+const QUOTE = 0x22;
+const SLASH = 0x2f;
+
+/** The Patient id the frame's first `Patient/<id>` names (the focus, or its fullUrl). */
+function focusId(frame: Buffer): string | undefined {
+  const at = frame.indexOf(PATIENT);
+  if (at < 0) return undefined;
+  const from = at + PATIENT.length;
+  let end = from;
+  while (end < frame.length && frame[end] !== QUOTE && frame[end] !== SLASH) end++;
+  return frame.toString('latin1', from, end);
+}
+
+// ---------------------------------------------------------------- sockets
+
+const sockets: (WebSocket | undefined)[] = new Array(spec.sockets);
+let bound = 0;
+let opened = 0;
+let openFailures = 0;
+let openErrorSample: string | undefined;
+let closing = false;
+const unexpectedCloses: Record<string, number> = {};
+let captured: WsClientOutput['captured'];
+let capturedHandshake: string | undefined;
+
+function openOne(i: number): Promise<void> {
+  return new Promise((resolve) => {
+    let isBound = false;
+    let settled = false;
+    const settle = (err?: string) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (err) {
+        openFailures++;
+        openErrorSample ??= err;
+        ws.terminate();
+      }
+      resolve();
+    };
+    const timer = setTimeout(() => settle(`socket ${i}: not bound within 60 s`), 60_000);
+    const ws = new WebSocket(spec.wsUrl, { perMessageDeflate: false, skipUTF8Validation: true });
+    ws.once('open', () => {
+      opened++;
+      ws.send(spec.bind);
+    });
+    ws.on('error', (err) => settle(`socket ${i}: ${err.message}`));
+    ws.on('close', (code) => {
+      if (!settled) return settle(`socket ${i}: closed with ${code} before its handshake`);
+      if (isBound && !closing) unexpectedCloses[code] = (unexpectedCloses[code] ?? 0) + 1;
+    });
+    ws.on('message', (data: Buffer) => {
+      const now = performance.now();
+      if (!isBound) {
+        if (data.indexOf(HANDSHAKE) < 0) return settle(`socket ${i}: expected a handshake, got ${data.toString().slice(0, 200)}`);
+        isBound = true;
+        bound++;
+        sockets[i] = ws;
+        if (spec.capture) capturedHandshake ??= data.toString();
+        return settle();
+      }
+      const id = focusId(data);
+      if (id === undefined) {
+        stray++;
+        return;
+      }
+      if (spec.capture && !captured && capturedHandshake) captured = { handshake: capturedHandshake, event: data.toString(), id };
+      const ev = eventFor(id);
+      if (!Number.isNaN(ev.arrivals[i]!)) {
+        duplicates++;
+        return;
+      }
+      ev.arrivals[i] = now;
+      if (ev.count++ === 0) ev.first = now;
+      ev.last = now;
+      if (ev.count === bound) ev.done?.();
+    });
+  });
+}
+
+async function openAll(): Promise<void> {
+  for (let from = 0; from < spec.sockets; from += spec.openBatch) {
+    const batch: Promise<void>[] = [];
+    for (let i = from; i < Math.min(spec.sockets, from + spec.openBatch); i++) batch.push(openOne(i));
+    await Promise.all(batch);
+  }
+  if (openFailures > 0) log(`!!! ${openFailures} of ${spec.sockets} sockets could not be opened or bound; first: ${openErrorSample}`);
+}
+
+// ---------------------------------------------------------------- writes
+
+const pool = new Pool(spec.trigger.origin, { connections: 64, keepAliveTimeout: 60_000 });
+let writes = 0;
+let errors = 0;
+let errorSample: string | undefined;
+const statusCodes: Record<string, number> = {};
+const writeTimes: number[] = [];
+
+/** One write; resolves with its event (undefined if it failed). */
+async function write(measured: boolean): Promise<Ev | undefined> {
+  if (measured) writes++;
+  const tStart = performance.now();
+  try {
+    const res = await pool.request({ method: 'POST', path: spec.trigger.path, headers: spec.trigger.headers, body: spec.trigger.body });
+    const text = await res.body.text();
+    const tResp = performance.now();
+    if (measured) {
+      statusCodes[res.statusCode] = (statusCodes[res.statusCode] ?? 0) + 1;
+      writeTimes.push(tResp - tStart);
+    }
+    if (res.statusCode !== 201) {
+      errorSample ??= `${res.statusCode}: ${text.slice(0, 300)}`;
+      return undefined;
+    }
+    const location = String(res.headers.location ?? '');
+    const id = /Patient\/([^/]+)/.exec(location)?.[1] ?? (JSON.parse(text) as { id: string }).id;
+    const ev = eventFor(id);
+    ev.tStart = tStart;
+    ev.tResp = tResp;
+    ev.measured = measured;
+    return ev;
+  } catch (err) {
+    if (measured) errors++;
+    errorSample ??= (err as Error).message;
+    return undefined;
+  }
+}
+
+/** Resolves once the event has reached every bound socket, or after `ms`. */
+function arrived(ev: Ev, ms: number): Promise<void> {
+  if (ev.count >= bound) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => (ev.done = undefined, resolve()), ms);
+    ev.done = () => (clearTimeout(timer), ev.done = undefined, resolve());
+  });
+}
+
+/** Writes at `rate` per second for `seconds`, open loop: the i-th write starts at t0 + i/rate whatever the answers. */
+async function paced(rate: number, seconds: number, measured: boolean): Promise<{ evs: Ev[]; wall: number }> {
+  const total = Math.max(1, Math.round(rate * seconds));
+  const interval = 1000 / rate;
+  const pending: Promise<Ev | undefined>[] = [];
+  const t0 = performance.now();
+  await new Promise<void>((resolve) => {
+    let i = 0;
+    const tick = () => {
+      const now = performance.now();
+      while (i < total && t0 + i * interval <= now) {
+        pending.push(write(measured));
+        i++;
+      }
+      if (i >= total) return resolve();
+      setTimeout(tick, Math.max(0, t0 + i * interval - performance.now()));
+    };
+    tick();
+  });
+  const wall = (performance.now() - t0) / 1000;
+  const evs = (await Promise.all(pending)).filter((e): e is Ev => !!e);
+  return { evs, wall };
+}
+
+// ---------------------------------------------------------------- figures
+
+function spread(values: Float64Array | number[]): Spread {
+  const sorted = Float64Array.from(values).sort();
+  const at = (q: number) => (sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!);
+  return { n: sorted.length, p50: at(0.5), p99: at(0.99), max: sorted.length ? sorted[sorted.length - 1]! : NaN };
+}
+
+const empty: Spread = { n: 0, p50: NaN, p99: NaN, max: NaN };
+
+async function main(): Promise<void> {
+  await openAll();
+  if (bound === 0) throw new Error(`no socket could be bound (${openErrorSample ?? 'no error'})`);
+  log(`${bound} of ${spec.sockets} sockets bound`);
+  let evs: Ev[] = [];
+  let framesWall = NaN;
+  const rounds: WsClientOutput['rounds'] = [];
+  let achievedRate = NaN;
+
+  let cpu;
+  if (spec.mode === 'latency') {
+    const rate = spec.rate ?? 200;
+    if ((spec.warmupSeconds ?? 0) > 0) {
+      const warm = await paced(rate, spec.warmupSeconds!, false);
+      await Promise.all(warm.evs.map((ev) => arrived(ev, 10_000)));
+    }
+    ({ cpu } = await measureCpu(spec.serverPid, async () => {
+      const t0 = performance.now();
+      const run = await paced(rate, spec.seconds ?? 5, true);
+      evs = run.evs;
+      achievedRate = writes / run.wall;
+      await Promise.all(evs.map((ev) => arrived(ev, 15_000)));
+      framesWall = (performance.now() - t0) / 1000;
+    }));
+  } else {
+    const warm = await write(false);
+    if (warm) await arrived(warm, 30_000);
+    ({ cpu } = await measureCpu(spec.serverPid, async () => {
+      const t0 = performance.now();
+      for (let r = 0; r < (spec.repeats ?? 5); r++) {
+        await new Promise((res) => setTimeout(res, 300));
+        const ev = await write(true);
+        if (!ev) continue;
+        await arrived(ev, 30_000);
+        evs.push(ev);
+        if (ev.count < bound) log(`!!! fan-out write ${r + 1}: reached ${ev.count} of ${bound} sockets within 30 s`);
+        rounds.push({ lastFromResponse: ev.last - ev.tResp, lastFromStart: ev.last - ev.tStart, firstFromResponse: ev.first - ev.tResp });
+      }
+      framesWall = (performance.now() - t0) / 1000;
+      achievedRate = writes / framesWall;
+    }));
+  }
+
+  // Every (socket, event) pair of the measured part, over the sockets that were bound.
+  const live = sockets.map((s, i) => (s ? i : -1)).filter((i) => i >= 0);
+  const pairs = evs.length * live.length;
+  let delivered = 0;
+  const fromResponse = spec.mode === 'latency' ? new Float64Array(pairs) : new Float64Array(0);
+  const fromStart = spec.mode === 'latency' ? new Float64Array(pairs) : new Float64Array(0);
+  for (const ev of evs) {
+    for (const i of live) {
+      const t = ev.arrivals[i]!;
+      if (Number.isNaN(t)) continue;
+      if (spec.mode === 'latency') {
+        fromResponse[delivered] = t - ev.tResp;
+        fromStart[delivered] = t - ev.tStart;
+      }
+      delivered++;
+    }
+  }
+  const missing = pairs - delivered;
+  if (missing > 0) log(`!!! ${missing} of ${pairs} (socket, event) pairs never arrived`);
+  if (stray > 0) log(`${stray} frames named no Patient (heartbeats or outcomes?)`);
+
+  closing = true;
+  const output: WsClientOutput = {
+    sockets: spec.sockets,
+    opened,
+    bound,
+    openFailures,
+    ...(openErrorSample ? { openErrorSample } : {}),
+    unexpectedCloses,
+    writes,
+    statusCodes,
+    non201: writes - errors - (statusCodes['201'] ?? 0),
+    errors,
+    ...(errorSample ? { errorSample } : {}),
+    achievedRate,
+    write: spread(writeTimes),
+    pairs,
+    missing,
+    duplicates,
+    fromResponse: spec.mode === 'latency' ? spread(fromResponse.subarray(0, delivered)) : empty,
+    fromStart: spec.mode === 'latency' ? spread(fromStart.subarray(0, delivered)) : empty,
+    rounds,
+    framesPerSecond: delivered / framesWall,
+    cpu: cpu!,
+    ...(captured ? { captured } : {}),
+  };
+  process.stdout.write(JSON.stringify(output) + '\n');
+  for (const ws of sockets) ws?.terminate();
+  await pool.close();
+  process.exit(0);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`ws client failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});

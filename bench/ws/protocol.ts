@@ -1,0 +1,82 @@
+/**
+ * What bench/scenarios/websocket.ts hands bench/ws/client.ts (a JSON `WsClientSpec` on argv) and what
+ * the client prints back (one JSON `WsClientOutput` on stdout), and what bench/ws/floor.ts is given.
+ */
+import type { CpuShare } from '../cpu.ts';
+
+export interface WsClientSpec {
+  mode: 'latency' | 'fanout';
+  /** ws://127.0.0.1:port/ws */
+  wsUrl: string;
+  /** The text frame each socket sends once open (`bind-with-token <token>`); it is bound once a frame containing `"handshake"` arrives. */
+  bind: string;
+  sockets: number;
+  /** Sockets opened (and bound) at a time. */
+  openBatch: number;
+  /** The write that causes one event: a Patient create (Herald) or a poke (floor), same request either way. */
+  trigger: { origin: string; path: string; headers: Record<string, string>; body: string };
+  /** The server's pid, for CPU accounting over the measured part. */
+  serverPid?: number;
+  /** latency: writes per second, open loop, paced by a timer. */
+  rate?: number;
+  warmupSeconds?: number;
+  seconds?: number;
+  /** fanout: measured writes, one at a time, each after the previous one reached every socket (plus one warm-up write). */
+  repeats?: number;
+  /** Keep a copy of the first handshake and event frames (for the floor to send the same bytes). */
+  capture?: boolean;
+}
+
+/** Milliseconds; NaN when there was nothing to measure. */
+export interface Spread {
+  n: number;
+  p50: number;
+  p99: number;
+  max: number;
+}
+
+export interface WsClientOutput {
+  /** Sockets asked for, opened, and bound (handshake received). */
+  sockets: number;
+  opened: number;
+  bound: number;
+  /** Sockets that could not be opened or bound, and the first reason. */
+  openFailures: number;
+  openErrorSample?: string;
+  /** Bound sockets closed by the server during the run (e.g. 1013 slow reader), by close code. */
+  unexpectedCloses: Record<string, number>;
+  /** Writes sent in the measured part, their status codes, transport errors. */
+  writes: number;
+  statusCodes: Record<string, number>;
+  non201: number;
+  errors: number;
+  errorSample?: string;
+  /** Write rate achieved over the measured part (writes started per second). */
+  achievedRate: number;
+  /** Response time of the write itself. */
+  write: Spread;
+  /** (socket, event) pairs expected in the measured part, and how many never arrived before the deadline. */
+  pairs: number;
+  missing: number;
+  /** Frames that arrived twice on one socket for one event. */
+  duplicates: number;
+  /** latency: arrival − 201 received, and arrival − request start, over all (socket, event) pairs. */
+  fromResponse: Spread;
+  fromStart: Spread;
+  /** fanout: per measured write, last arrival − 201 received / − request start, and first arrival − 201. */
+  rounds: { lastFromResponse: number; lastFromStart: number; firstFromResponse: number }[];
+  /** Frames delivered per second over the measured part. */
+  framesPerSecond: number;
+  cpu: CpuShare;
+  /** With `capture`: a handshake frame, an event frame, and the Patient id that event frame names. */
+  captured?: { handshake: string; event: string; id: string };
+}
+
+/** Given to bench/ws/floor.ts as JSON on argv. */
+export interface WsFloorSpec {
+  /** Sent to a socket when it sends anything (its "bind"). */
+  handshake: string;
+  /** The notification frame; every occurrence of `templateId` is replaced by the poke's new id. */
+  event: string;
+  templateId: string;
+}
