@@ -12,6 +12,7 @@ const SCENARIOS: Record<string, () => Promise<{ default: Scenario }>> = {
   crud: () => import('./scenarios/crud.ts'),
   search: () => import('./scenarios/search.ts'),
   subscriptions: () => import('./scenarios/subscriptions.ts'),
+  websocket: () => import('./scenarios/websocket.ts'),
 };
 
 async function main(): Promise<void> {

@@ -13,6 +13,9 @@ const CONCURRENCY = [1, 8];
 const BUNDLE_SIZE = 1000;
 const ROTATE = 500;
 const BASE = '/fhir/R4';
+/** A query whose first request takes longer than this is reported, not put under load. */
+const SLOW_MS = 2000;
+const PROBE_TIMEOUT_MS = 30_000;
 
 /** The queries, each with the paths it rotates through; `read` is the floor. */
 function queries(): { name: string; paths: string[] }[] {
@@ -38,6 +41,8 @@ export default async function search(h: Helpers): Promise<ScenarioResult> {
   const { seconds, warmupSeconds } = h.settings;
   const rows: Row[] = [];
   const checks: Check[] = [];
+  /** Queries too slow to put under load, with what one request took. */
+  const skipped = new Map<string, string>();
   h.print('Herald: starting');
   const target = await h.startTarget('herald');
   try {
@@ -46,9 +51,16 @@ export default async function search(h: Helpers): Promise<ScenarioResult> {
     h.print(`  loaded ${load.resources.toLocaleString('en-US')} resources in ${load.seconds.toFixed(1)} s: ${Math.round(load.resources / load.seconds).toLocaleString('en-US')} resources/s`);
     rows.push({ scenario: 'load', conc: 2, results: { herald: loadSummary(load.resources, load.seconds) } });
     for (const q of queries()) {
-      const first = await fetch(target.url + q.paths[0]!);
-      const body = (await first.json()) as { total?: number; entry?: unknown[] };
-      h.print(`  ${q.name}: e.g. ${q.paths[0]} -> ${first.status}${body.total !== undefined ? `, total ${body.total}` : ''}${body.entry ? `, ${body.entry.length} entries` : ''}`);
+      const p = await probe(target.url, q.paths[0]!);
+      h.print(`  ${q.name}: e.g. ${q.paths[0]} -> ${p.outcome} in ${p.ms.toFixed(1)} ms`);
+      if (p.ms > SLOW_MS) {
+        h.print(`!!! search ${q.name}: one request took ${p.ms > PROBE_TIMEOUT_MS ? 'over ' : ''}${(p.ms / 1000).toFixed(1)} s; not put under load`);
+        skipped.set(q.name, `${p.ms > PROBE_TIMEOUT_MS ? '>' : ''}${(p.ms / 1000).toFixed(1)} s, 1 request`);
+        for (const conc of CONCURRENCY) rows.push({ scenario: q.name, conc, results: { herald: { ...loadSummary(1, p.ms / 1000), p50: p.ms, p99: p.ms } } });
+        const busy = await waitResponsive(target.url);
+        if (busy > 1000) h.print(`!!! search ${q.name}: Herald stayed unresponsive for another ${(busy / 1000).toFixed(0)} s (the query runs on)`);
+        continue;
+      }
       for (const conc of CONCURRENCY) {
         const out = await h.runLoad(`search ${q.name} c${conc}`, {
           url: target.url, connections: conc, warmupSeconds, seconds, serverPid: target.pid,
@@ -68,6 +80,8 @@ export default async function search(h: Helpers): Promise<ScenarioResult> {
     rows.filter((r) => r.scenario !== 'load').map((r) => {
       const s = r.results.herald!;
       const f = floor(r.conc);
+      const slow = skipped.get(r.scenario);
+      if (slow) return [r.scenario, String(r.conc), '-', slow, '-', '-', '-', 'not run'];
       return [r.scenario, String(r.conc), s.rps.toFixed(0), ms(s.p50), ms(s.p99), (s.p50 / f.p50).toFixed(2), (s.rps / f.rps).toFixed(2), `${s.cpu.server.toFixed(2)} + ${s.cpu.load.toFixed(2)}`];
     }),
   );
@@ -90,6 +104,29 @@ const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 /** A RunSummary for figures that are not request/response (load, matches): count and rate only. */
 function loadSummary(count: number, seconds: number): RunSummary {
   return { requests: count, seconds, rps: count / seconds, p50: NaN, p99: NaN, non2xx: 0, errors: 0, timeouts: 0, statusCodes: {}, cpu: { server: NaN, load: NaN, other: NaN } };
+}
+
+/** One request, timed; a timeout leaves the server busy with it (SQLite queries are synchronous). */
+async function probe(url: string, path: string): Promise<{ ms: number; outcome: string }> {
+  const t0 = performance.now();
+  try {
+    const res = await fetch(url + path, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
+    const body = (await res.json()) as { total?: number; entry?: unknown[] };
+    const t = performance.now() - t0;
+    return { ms: t, outcome: `${res.status}${body.total !== undefined ? `, total ${body.total}` : ''}${body.entry ? `, ${body.entry.length} entries` : ''}` };
+  } catch (err) {
+    return { ms: performance.now() - t0, outcome: `no answer (${(err as Error).name})` };
+  }
+}
+
+/** Waits (up to 30 min) until the server answers /healthz again; returns how long that took (ms). */
+async function waitResponsive(url: string): Promise<number> {
+  const t0 = performance.now();
+  while (performance.now() - t0 < 30 * 60_000) {
+    const ok = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(60_000) }).then((r) => r.ok, () => false);
+    if (ok) return performance.now() - t0;
+  }
+  throw new Error('Herald did not answer /healthz for 30 min after a slow search');
 }
 
 function runMatch(seconds: number): Promise<MatchOutput> {

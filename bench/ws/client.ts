@@ -307,6 +307,7 @@ async function main(): Promise<void> {
     fromResponse: spec.mode === 'latency' ? spread(fromResponse.subarray(0, delivered)) : empty,
     fromStart: spec.mode === 'latency' ? spread(fromStart.subarray(0, delivered)) : empty,
     rounds,
+    measuredSeconds: framesWall,
     framesPerSecond: delivered / framesWall,
     cpu: cpu!,
     ...(captured ? { captured } : {}),

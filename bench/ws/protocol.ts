@@ -65,6 +65,8 @@ export interface WsClientOutput {
   fromStart: Spread;
   /** fanout: per measured write, last arrival − 201 received / − request start, and first arrival − 201. */
   rounds: { lastFromResponse: number; lastFromStart: number; firstFromResponse: number }[];
+  /** Wall seconds of the measured part (writes, and waiting for their frames). */
+  measuredSeconds: number;
   /** Frames delivered per second over the measured part. */
   framesPerSecond: number;
   cpu: CpuShare;

@@ -50,10 +50,21 @@ function sortColumn(key: SortKey): SortColumn {
 
 function whereClause(fv: string, req: SearchRequest, dialect: Dialect): Sql {
   const args: unknown[] = [fv, ...req.types];
-  const compiler = new ConditionCompiler(dialect);
-  const conds = req.conditions.map((c) => compiler.condition(c, 'r', args));
+  const compiler = new ConditionCompiler(dialect, fv);
+  // The most selective kind of condition drives (an index lookup); the others probe its results.
+  const ordered = [...req.conditions].sort((a, b) => selectivity(a) - selectivity(b));
+  const conds = ordered.map((c, i) => (i === 0 ? compiler.condition(c, 'r', req.types, args) : compiler.probe(c, 'r', req.types, args)));
   const sql = [`r.fv = ?`, `r.type IN (${req.types.map(() => '?').join(', ')})`, 'r.deleted = 0', ...conds].join(' AND ');
   return { sql, args };
+}
+
+/** A static guess of how few resources a condition selects (lower = fewer): equality first. */
+function selectivity(c: SearchRequest['conditions'][number]): number {
+  if (c.kind !== 'param') return 3;
+  if (c.param.code === '_id') return 0;
+  if (c.modifier === 'not' || c.modifier === 'missing' || c.values.some((v) => v.kind === 'missing')) return 6;
+  const rank: Record<string, number> = { token: 1, reference: 1, uri: 1, string: 2, composite: 2, quantity: 4, number: 4, date: 5 };
+  return rank[c.param.type] ?? 5;
 }
 
 export function countQuery(fv: string, req: SearchRequest, dialect: Dialect): Sql {

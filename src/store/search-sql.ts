@@ -29,84 +29,157 @@ const TABLE: Record<string, string> = {
   uri: 'sp_uri',
 };
 
+/** A FROM clause, given the index hint to put after each table alias. */
+type From = (hint: string) => string;
+
+/** Where a condition applies: the alias, its possible types, and whether it only probes. */
+interface At {
+  r: string;
+  types: readonly string[];
+  probe: boolean;
+}
+
 /** Upper bound of every string that starts with a prefix (BINARY collation). */
 const AFTER_PREFIX = '\u{10FFFF}';
 
+/**
+ * The first (most selective) condition of a search is an uncorrelated `IN` subquery over a value
+ * index: SQLite looks up the matching ids there and probes `resources` by primary key, instead of
+ * testing every resource of the type. The other conditions are correlated EXISTS probes on the
+ * index tables' owner-clustered primary keys, one cheap lookup per candidate. `types` are the
+ * resource types the alias `r` can have (one for a type-level search, several for system search).
+ */
 export class ConditionCompiler {
   private aliases = 0;
-  constructor(private readonly dialect: Dialect) {}
+  constructor(
+    private readonly dialect: Dialect,
+    private readonly fv: string,
+  ) {}
 
-  /** SQL true when the resource aliased `r` satisfies the condition. */
-  condition(c: Condition, r: string, args: unknown[]): string {
-    if (c.kind === 'chain') return this.chain(c, r, args);
-    if (c.kind === 'has') return this.has(c, r, args);
+  /** Probe (correlated) rather than drive (uncorrelated): set per condition by the caller. */
+  private correlated = false;
+
+  /** The condition as a probe of the already-selected resource `r` (see the class comment). */
+  probe(c: Condition, r: string, types: readonly string[], args: unknown[]): string {
+    this.correlated = true;
+    try {
+      return this.condition(c, r, types, args);
+    } finally {
+      this.correlated = false;
+    }
+  }
+
+  /** SQL true when the resource aliased `r` (of one of `types`) satisfies the condition. */
+  condition(c: Condition, r: string, types: readonly string[], args: unknown[]): string {
+    // The probe flag applies to this condition only, never to the conditions nested in it.
+    const probe = this.correlated;
+    this.correlated = false;
+    const at: At = { r, types, probe };
+    if (c.kind === 'chain') return this.chain(c, at, args);
+    if (c.kind === 'has') return this.has(c, at, args);
     const missing = c.values.find((v) => v.kind === 'missing');
     if (c.param.code === '_id' || c.param.code === '_lastUpdated') return ownColumn(c, r, args, missing !== undefined);
-    if (missing && missing.kind === 'missing') return this.missing(c.param, r, missing.missing, args);
-    if (c.modifier === 'not') return `NOT ${this.exists(c.param, undefined, c.values, r, args)}`;
-    return this.exists(c.param, c.modifier, c.values, r, args);
+    if (missing && missing.kind === 'missing') return this.missing(c.param, at, missing.missing, args);
+    if (c.modifier === 'not') return `NOT ${this.exists(c.param, undefined, c.values, at, args)}`;
+    return this.exists(c.param, c.modifier, c.values, at, args);
   }
 
   private alias(): string {
     return `x${++this.aliases}`;
   }
 
-  private missing(param: SearchParam, r: string, missing: boolean, args: unknown[]): string {
-    const codes = param.type === 'composite' ? [`${param.code}#0`] : [param.code];
+  /** `r` is among the (type, id) pairs the subquery selects; `where` is its filter on alias t. */
+  private member(at: At, t: string, fromClause: From, where: string, args: unknown[], whereArgs: unknown[]): string {
+    const { r, types } = at;
+    if (at.probe) {
+      args.push(...whereArgs);
+      const from = fromClause('');
+      return `EXISTS (SELECT 1 FROM ${from} WHERE ${t}.fv = ${r}.fv AND ${t}.type = ${r}.type AND ${t}.id = ${r}.id AND ${where})`;
+    }
+    args.push(this.fv, ...types, ...whereArgs);
+    const from = fromClause('');
+    const typeList = types.map(() => '?').join(', ');
+    const scope = `${t}.fv = ? AND ${t}.type IN (${typeList})`;
+    if (types.length === 1) return `${r}.id IN (SELECT ${t}.id FROM ${from} WHERE ${scope} AND ${where})`;
+    return `(${r}.type, ${r}.id) IN (SELECT ${t}.type, ${t}.id FROM ${from} WHERE ${scope} AND ${where})`;
+  }
+
+  private missing(param: SearchParam, at: At, missing: boolean, args: unknown[]): string {
+    const code = param.type === 'composite' ? `${param.code}#0` : param.code;
     const tableType = param.type === 'composite' ? param.components![0]!.param.type : param.type;
     const t = this.alias();
-    args.push(codes[0]);
-    const sql = `EXISTS (SELECT 1 FROM ${TABLE[tableType]} ${t} WHERE ${own(t, r)} AND ${t}.code = ?)`;
+    const sql = this.member(at, t, (hint) => `${TABLE[tableType]} ${t}${hint}`, `${t}.code = ?`, args, [code]);
     return missing ? `NOT ${sql}` : sql;
   }
 
   /** Some row of `param` matches one of the values (ORed). */
-  private exists(param: SearchParam, modifier: string | undefined, values: SearchValue[], r: string, args: unknown[]): string {
-    if (param.type === 'composite') return this.composite(param, values, r, args);
+  private exists(param: SearchParam, modifier: string | undefined, values: SearchValue[], at: At, args: unknown[]): string {
+    if (param.type === 'composite') return this.composite(param, values, at, args);
     const t = this.alias();
     const code = modifier === 'of-type' ? `${param.code}:of-type` : param.code;
-    args.push(code);
-    const ors = values.map((v) => `(${this.row(t, v, modifier, args, param.type)})`);
-    return `EXISTS (SELECT 1 FROM ${TABLE[param.type]} ${t} WHERE ${own(t, r)} AND ${t}.code = ? AND (${ors.join(' OR ')}))`;
+    const whereArgs: unknown[] = [code];
+    // In a probe, `+col` keeps SQLite from using the value index for the row test, so it walks
+    // the owner-clustered primary key (fv, type, id, code) instead of scanning a range per candidate.
+    const col = at.probe ? `+${t}` : t;
+    const ors = values.map((v) => `(${this.row(col, v, modifier, whereArgs, param.type)})`);
+    return this.member(at, t, (hint) => `${TABLE[param.type]} ${t}${hint}`, `${t}.code = ? AND (${ors.join(' OR ')})`, args, whereArgs);
   }
 
-  private composite(param: SearchParam, values: SearchValue[], r: string, args: unknown[]): string {
+  private composite(param: SearchParam, values: SearchValue[], at: At, args: unknown[]): string {
     const comps = param.components!;
     const ors = values.map((v) => {
       if (v.kind !== 'composite') return '0';
       const aliases = comps.map(() => this.alias());
-      const from = comps.map((c, i) => `${TABLE[c.param.type]} ${aliases[i]}`).join(', ');
-      const where: string[] = [];
-      comps.forEach((c, i) => {
-        const a = aliases[i]!;
-        where.push(i === 0 ? own(a, r) : `${a}.fv = ${aliases[0]}.fv AND ${a}.type = ${aliases[0]}.type AND ${a}.id = ${aliases[0]}.id AND ${a}.grp = ${aliases[0]}.grp`);
-        args.push(`${param.code}#${i}`);
-        where.push(`${a}.code = ?`);
-        where.push(`(${this.row(a, v.parts[i]!, undefined, args, c.param.type)})`);
+      const a0 = aliases[0]!;
+      const from: From = (hint) =>
+        comps
+          .map((c, i) =>
+            i === 0
+              ? `${TABLE[c.param.type]} ${a0}${hint}`
+              : `JOIN ${TABLE[c.param.type]} ${aliases[i]} ON ${aliases[i]}.fv = ${a0}.fv AND ${aliases[i]}.type = ${a0}.type AND ${aliases[i]}.id = ${a0}.id AND ${aliases[i]}.grp = ${a0}.grp`,
+          )
+          .join(' ');
+      const whereArgs: unknown[] = [];
+      const where = comps.map((c, i) => {
+        whereArgs.push(`${param.code}#${i}`);
+        const col = at.probe ? `+${aliases[i]}` : aliases[i]!;
+        return `${aliases[i]}.code = ? AND (${this.row(col, v.parts[i]!, undefined, whereArgs, c.param.type)})`;
       });
-      return `EXISTS (SELECT 1 FROM ${from} WHERE ${where.join(' AND ')})`;
+      return this.member(at, a0, from, where.join(' AND '), args, whereArgs);
     });
     return `(${ors.join(' OR ')})`;
   }
 
   /** subject:Patient.name=x: a reference of `param` points at a live target satisfying `inner`. */
-  private chain(c: Extract<Condition, { kind: 'chain' }>, r: string, args: unknown[]): string {
+  private chain(c: Extract<Condition, { kind: 'chain' }>, at: At, args: unknown[]): string {
     const x = this.alias();
     const t = this.alias();
-    args.push(c.param.code, ...c.targetTypes);
-    const inner = this.condition(c.inner, t, args);
-    return `EXISTS (SELECT 1 FROM sp_reference ${x} JOIN resources ${t} ON ${t}.fv = ${x}.fv AND ${t}.type = ${x}.target_type AND ${t}.id = ${x}.target_id AND ${t}.deleted = 0
-      WHERE ${own(x, r)} AND ${x}.code = ? AND ${x}.target_type IN (${c.targetTypes.map(() => '?').join(', ')}) AND ${inner})`;
+    const targets = c.targetTypes;
+    const whereArgs: unknown[] = [c.param.code, ...targets, this.fv, ...targets];
+    const inner = this.condition(c.inner, t, targets, whereArgs);
+    const list = targets.map(() => '?').join(', ');
+    const where = `${x}.code = ? AND ${x}.target_type IN (${list}) AND (${x}.target_type, ${x}.target_id) IN (
+      SELECT ${t}.type, ${t}.id FROM resources ${t} WHERE ${t}.fv = ? AND ${t}.type IN (${list}) AND ${t}.deleted = 0 AND ${inner})`;
+    return this.member(at, x, (hint) => `sp_reference ${x}${hint}`, where, args, whereArgs);
   }
 
   /** _has:Observation:subject:code=x: a live Observation referencing this resource by `subject` satisfies `inner`. */
-  private has(c: Extract<Condition, { kind: 'has' }>, r: string, args: unknown[]): string {
+  private has(c: Extract<Condition, { kind: 'has' }>, at: At, args: unknown[]): string {
+    const { r, types } = at;
     const x = this.alias();
     const s = this.alias();
-    args.push(c.sourceType, c.param.code);
-    const inner = this.condition(c.inner, s, args);
-    return `EXISTS (SELECT 1 FROM sp_reference ${x} JOIN resources ${s} ON ${s}.fv = ${x}.fv AND ${s}.type = ${x}.type AND ${s}.id = ${x}.id AND ${s}.deleted = 0
-      WHERE ${x}.fv = ${r}.fv AND ${x}.type = ? AND ${x}.code = ? AND ${x}.target_type = ${r}.type AND ${x}.target_id = ${r}.id AND ${inner})`;
+    const innerArgs: unknown[] = [];
+    const inner = this.condition(c.inner, s, [c.sourceType], innerArgs);
+    const sources = `${x}.id IN (SELECT ${s}.id FROM resources ${s} WHERE ${s}.fv = ? AND ${s}.type = ? AND ${s}.deleted = 0 AND ${inner})`;
+    if (at.probe) {
+      args.push(c.sourceType, c.param.code, this.fv, c.sourceType, ...innerArgs);
+      return `EXISTS (SELECT 1 FROM sp_reference ${x} WHERE ${x}.fv = ${r}.fv AND ${x}.target_type = ${r}.type AND ${x}.target_id = ${r}.id
+        AND ${x}.type = ? AND ${x}.code = ? AND ${sources})`;
+    }
+    const list = types.map(() => '?').join(', ');
+    args.push(this.fv, c.sourceType, c.param.code, ...types, this.fv, c.sourceType, ...innerArgs);
+    const select = types.length === 1 ? `${r}.id IN (SELECT ${x}.target_id` : `(${r}.type, ${r}.id) IN (SELECT ${x}.target_type, ${x}.target_id`;
+    return `${select} FROM sp_reference ${x} WHERE ${x}.fv = ? AND ${x}.type = ? AND ${x}.code = ? AND ${x}.target_type IN (${list}) AND ${sources})`;
   }
 
   /** One index row (alias t) against one search value. */
@@ -154,9 +227,6 @@ function ownColumn(c: Extract<Condition, { kind: 'param' }>, r: string, args: un
   const sql = `(${ors.join(' OR ')})`;
   return c.modifier === 'not' && !missing ? `NOT ${sql}` : sql;
 }
-
-/** Rows belonging to the resource aliased r. */
-const own = (t: string, r: string) => `${t}.fv = ${r}.fv AND ${t}.type = ${r}.type AND ${t}.id = ${r}.id`;
 
 function prefixRange(col: string, prefix: string, args: unknown[]): string {
   args.push(prefix, prefix + AFTER_PREFIX);
@@ -226,9 +296,11 @@ function rangeRow(
   as: (ms: number) => unknown = (ms) => ms,
 ): string {
   const push = (...ms: number[]) => args.push(...ms.map(as));
+  // `lo <= hi` always, so `hi <= B` implies `lo <= B`: saying so lets the (lo, hi) index bound
+  // the range on both sides instead of reading every row after A.
   const within = () => {
-    push(v.lo, v.hi);
-    return `(${lo} >= ? AND ${hi} <= ?)`;
+    push(v.lo, v.hi, v.hi);
+    return `(${lo} >= ? AND ${hi} <= ? AND ${lo} <= ?)`;
   };
   switch (v.prefix) {
     case 'eq':
@@ -253,8 +325,8 @@ function rangeRow(
       push(v.hi);
       return `${lo} > ?`;
     case 'eb':
-      push(v.lo);
-      return `${hi} < ?`;
+      push(v.lo, v.lo);
+      return `(${hi} < ? AND ${lo} < ?)`;
     default: {
       // ap: overlap with the search range widened by 10% of its distance to now (compare.ts).
       const tolerance = apDateTolerance(v, Date.now());
