@@ -14,7 +14,7 @@
 import { performance } from 'node:perf_hooks';
 import { Pool } from 'undici';
 import { WebSocket } from 'ws';
-import { measureCpu } from '../cpu.ts';
+import { measureCpu, processCpuSeconds } from '../cpu.ts';
 import type { Spread, WsClientOutput, WsClientSpec } from './protocol.ts';
 
 const spec = JSON.parse(process.argv[2] ?? '') as WsClientSpec;
@@ -253,12 +253,14 @@ async function main(): Promise<void> {
       const t0 = performance.now();
       for (let r = 0; r < (spec.repeats ?? 5); r++) {
         await new Promise((res) => setTimeout(res, 300));
+        const cpu0 = processCpuSeconds(spec.serverPid ?? 0);
         const ev = await write(true);
         if (!ev) continue;
         await arrived(ev, 30_000);
+        const serverCpuMs = (processCpuSeconds(spec.serverPid ?? 0) - cpu0) * 1000;
         evs.push(ev);
         if (ev.count < bound) log(`!!! fan-out write ${r + 1}: reached ${ev.count} of ${bound} sockets within 30 s`);
-        rounds.push({ lastFromResponse: ev.last - ev.tResp, lastFromStart: ev.last - ev.tStart, firstFromResponse: ev.first - ev.tResp });
+        rounds.push({ lastFromResponse: ev.last - ev.tResp, lastFromStart: ev.last - ev.tStart, firstFromResponse: ev.first - ev.tResp, serverCpuMs });
       }
       framesWall = (performance.now() - t0) / 1000;
       achievedRate = writes / framesWall;

@@ -63,8 +63,11 @@ export interface WsClientOutput {
   /** latency: arrival − 201 received, and arrival − request start, over all (socket, event) pairs. */
   fromResponse: Spread;
   fromStart: Spread;
-  /** fanout: per measured write, last arrival − 201 received / − request start, and first arrival − 201. */
-  rounds: { lastFromResponse: number; lastFromStart: number; firstFromResponse: number }[];
+  /**
+   * fanout: per measured write, last arrival − 201 received / − request start, first arrival − 201,
+   * and the server's CPU time from the write's start to the last arrival (/proc, 10 ms ticks).
+   */
+  rounds: { lastFromResponse: number; lastFromStart: number; firstFromResponse: number; serverCpuMs: number }[];
   /** Wall seconds of the measured part (writes, and waiting for their frames). */
   measuredSeconds: number;
   /** Frames delivered per second over the measured part. */

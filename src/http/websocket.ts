@@ -32,7 +32,7 @@ export function attachWebsocket(server: { on(event: 'upgrade', fn: (req: Incomin
   wss.on('connection', (ws: WebSocket) => {
     alive.set(ws, true);
     const session = options.hub.open({
-      send: (text) => ws.send(text),
+      send: (text) => ws.send(text, { binary: false }),
       buffered: () => ws.bufferedAmount,
       close: (code, reason) => ws.close(code, reason),
     });

@@ -7,7 +7,8 @@ import type { ActiveSubscription } from '../../registry.ts';
 
 /** A connected websocket as the hub sees it (http/websocket.ts adapts `ws` sockets to this). */
 export interface Peer {
-  send(text: string): void;
+  /** Sends one text frame (a Buffer holds UTF-8 text encoded once for many peers). */
+  send(text: string | Buffer): void;
   /** Bytes queued but not yet written to the network. */
   buffered(): number;
   close(code: number, reason: string): void;
@@ -149,8 +150,9 @@ export class WebsocketHub {
     for (const e of events) {
       const sub = ctx.engine.registry.subscription(id);
       if (!sub || !LIVE.has(sub.status)) return;
-      const text = JSON.stringify(await renderNotification(ctx, sub, 'event-notification', [e]));
-      for (const session of this.bound.get(`${fv}|${id}`) ?? []) session.deliver(text);
+      // Encoded once: every socket of the audience sends the same bytes.
+      const bytes = Buffer.from(JSON.stringify(await renderNotification(ctx, sub, 'event-notification', [e])));
+      for (const session of this.bound.get(`${fv}|${id}`) ?? []) session.deliver(bytes);
       b.lastSent = e.number;
     }
     if (events.length > 0) {
@@ -172,8 +174,8 @@ export class WebsocketHub {
       const current = ctx.engine.registry.subscription(sub.id);
       const audience = this.bound.get(key);
       if (!current || !audience?.size || !LIVE.has(current.status)) return;
-      const text = JSON.stringify(await renderNotification(ctx, current, 'heartbeat', []));
-      for (const session of audience) session.deliver(text);
+      const bytes = Buffer.from(JSON.stringify(await renderNotification(ctx, current, 'heartbeat', [])));
+      for (const session of audience) session.deliver(bytes);
       this.armHeartbeat(fv, current);
     }, period * 1000);
     b.heartbeat.unref();
@@ -267,7 +269,7 @@ export class Session {
   }
 
   /** Sends a frame unless the peer is too far behind: then it is closed (bounded memory). */
-  deliver(text: string): void {
+  deliver(text: string | Buffer): void {
     if (this.closed) return;
     if (this.peer.buffered() > this.hub.maxBufferedBytes) {
       this.peer.close(1013, 'Too slow: reconnect and catch up with $events');
