@@ -15,6 +15,7 @@ import type {
   Transaction,
   WriteMethod,
 } from '../store.ts';
+import { startCheckpointer } from './checkpointer.ts';
 import { createEventLog } from './events.ts';
 import { createTokenStore } from './tokens.ts';
 import { createIndexWriter } from './index-writer.ts';
@@ -58,6 +59,9 @@ export function openSqliteStore(options: SqliteOptions): Store {
   db.pragma('foreign_keys = ON');
   // A larger page cache keeps the index B-trees in memory while writing (64 MiB).
   db.pragma('cache_size = -65536');
+  // File databases checkpoint on their own thread (checkpointer.ts), not inside commits.
+  const checkpointer = options.path === ':memory:' ? undefined : startCheckpointer(options.path);
+  if (checkpointer) db.pragma('wal_autocheckpoint = 0');
   db.pragma('busy_timeout = 5000');
   migrate(db);
 
@@ -134,7 +138,9 @@ export function openSqliteStore(options: SqliteOptions): Store {
     },
     async close() {
       await queue.drain();
+      await checkpointer?.stop();
       if (readDb !== db) readDb.close();
+      if (checkpointer) db.pragma('wal_checkpoint(TRUNCATE)');
       db.close();
     },
   };
