@@ -1,14 +1,10 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { loadDefinitions } from './definitions/index.ts';
 import { buildNotification, buildStatusBundle, type NotificationInput } from './notification.ts';
 import type { NotificationEvent } from './subscription-model.ts';
 import { FHIR_VERSIONS, type Bundle, type FhirVersion, type Resource } from './types.ts';
-import { validateResource } from './validate.ts';
 import { adapterFor } from './versions/index.ts';
-import { SPEC_DIR } from '../../test/fixtures/spec.ts';
+import { assertValid, loadSpec } from '../../test/fixtures/spec.ts';
 
 /**
  * Each IG notification example rebuilt from canonical input. Skipped, because the canonical model
@@ -16,14 +12,10 @@ import { SPEC_DIR } from '../../test/fixtures/spec.ts';
  * `-with-query` examples (related queries, P-8).
  */
 
-const SPEC = SPEC_DIR;
 type Json = Record<string, any>;
-const load = (path: string): Json => JSON.parse(readFileSync(join(SPEC, path), 'utf8').replace(/^\uFEFF/, '')) as Json;
+const load = (path: string): Json => loadSpec<Json>(path);
 const clone = <T>(v: T): T => structuredClone(v);
 
-function assertValid(version: FhirVersion, resource: unknown): void {
-  assert.deepEqual(validateResource(loadDefinitions(version), resource), [], `invalid ${version} bundle`);
-}
 
 const BASE = 'https://example.org/fhir';
 const TS = '2020-05-29T11:44:13.1882432-05:00';

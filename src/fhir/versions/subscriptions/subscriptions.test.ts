@@ -2,33 +2,17 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { loadDefinitions } from '../../definitions/index.ts';
-import { FhirError } from '../../errors.ts';
 import type { StatusInfo, SubscriptionSpec } from '../../subscription-model.ts';
 import { FHIR_VERSIONS, type FhirVersion, type Resource } from '../../types.ts';
-import { validateResource } from '../../validate.ts';
 import { adapterFor } from '../index.ts';
 import * as constants from './constants.ts';
-import { SPEC_DIR } from '../../../../test/fixtures/spec.ts';
+import { SPEC_DIR, assert422, assertValid, loadSpec } from '../../../../test/fixtures/spec.ts';
 
-const SPEC = SPEC_DIR;
-const load = (path: string): Resource => JSON.parse(readFileSync(join(SPEC, path), 'utf8').replace(/^\uFEFF/, '')) as Resource;
+const load = (path: string): Resource => loadSpec<Resource>(path);
 const subs = (v: FhirVersion) => adapterFor(v).subscriptions;
 const clone = <T>(v: T): T => structuredClone(v);
 
-function assertValid(version: FhirVersion, resource: unknown): void {
-  assert.deepEqual(validateResource(loadDefinitions(version), resource), [], `invalid ${version} resource`);
-}
 
-/** Runs `fn` and checks it throws a 422 FhirError whose expression is `expression`. */
-function assert422(fn: () => unknown, expression: string): void {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof FhirError, `not a FhirError: ${String(err)}`);
-    assert.equal(err.status, 422);
-    assert.deepEqual(err.issues[0]?.expression, [expression]);
-    return true;
-  });
-}
 
 const ADMISSION: SubscriptionSpec = {
   topic: 'http://hl7.org/SubscriptionTopic/admission',
@@ -57,7 +41,7 @@ describe('readSubscription: backport R4/R4B (S-2..S-10, R5-4, D-16)', () => {
       'Subscription-subscription-multi-resource.json': { ...ADMISSION, filters: [{ resourceType: 'Observation', filterParameter: 'subject', value: 'Patient/123' }] },
       'Subscription-subscription-zulip.json': { ...ADMISSION, channel: { ...ADMISSION.channel, endpoint: 'https://example.org/Endpoints/ZulipForwarder', type: 'http://example.org/subscription-channel-type#zulip' } },
     };
-    const files = readdirSync(join(SPEC, 'examples/subscriptions')).sort();
+    const files = readdirSync(join(SPEC_DIR, 'examples/subscriptions')).sort();
     assert.deepEqual(files, Object.keys(expected).sort());
     for (const v of backport) {
       for (const file of files) {
@@ -313,7 +297,7 @@ describe('notification shape and capability per version (NB-1, CS-1..CS-6, §1)'
   });
 
   it('§0 §1: every URL in the constants module appears in artifacts.json', () => {
-    const artifacts = readFileSync(join(SPEC, 'artifacts.json'), 'utf8');
+    const artifacts = readFileSync(join(SPEC_DIR, 'artifacts.json'), 'utf8');
     const urls: string[] = [];
     const collect = (v: unknown) => {
       if (typeof v === 'string') urls.push(v);

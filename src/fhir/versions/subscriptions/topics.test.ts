@@ -1,33 +1,15 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { loadDefinitions } from '../../definitions/index.ts';
-import { FhirError } from '../../errors.ts';
 import type { Topic } from '../../subscription-model.ts';
 import { FHIR_VERSIONS, type FhirVersion, type Resource } from '../../types.ts';
-import { validateResource } from '../../validate.ts';
 import { adapterFor } from '../index.ts';
-import { SPEC_DIR } from '../../../../test/fixtures/spec.ts';
+import { assert422, assertValid, loadSpec } from '../../../../test/fixtures/spec.ts';
 
-const SPEC = SPEC_DIR;
-const load = (path: string): Resource => JSON.parse(readFileSync(join(SPEC, path), 'utf8').replace(/^\uFEFF/, '')) as Resource;
+const load = (path: string): Resource => loadSpec<Resource>(path);
 const subs = (v: FhirVersion) => adapterFor(v).subscriptions;
 const clone = <T>(v: T): T => structuredClone(v);
 
-function assertValid(version: FhirVersion, resource: unknown): void {
-  assert.deepEqual(validateResource(loadDefinitions(version), resource), [], `invalid ${version} resource`);
-}
 
-/** Runs `fn` and checks it throws a 422 FhirError whose expression is `expression`. */
-function assert422(fn: () => unknown, expression: string): void {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof FhirError, `not a FhirError: ${String(err)}`);
-    assert.equal(err.status, 422);
-    assert.deepEqual(err.issues[0]?.expression, [expression]);
-    return true;
-  });
-}
 
 const ENCOUNTER_TRIGGER = {
   resource: 'Encounter',
