@@ -2,6 +2,7 @@ import type { NotificationType } from '../../../fhir/subscription-model.ts';
 import type { Notifier } from '../../engine.ts';
 import { type NotifyContext, renderNotification } from '../../notify.ts';
 import type { ActiveSubscription } from '../../registry.ts';
+import { type Serial, serial } from '../serial.ts';
 import { type DeliveryResult, post } from './sender.ts';
 
 export interface RestHookOptions {
@@ -15,10 +16,7 @@ export interface RestHookOptions {
 }
 
 interface SubState {
-  running: boolean;
-  /** The worker's current run, awaited at shutdown so nothing touches a closed store. */
-  run?: Promise<void>;
-  again: boolean;
+  worker: Serial;
   /** A handshake failed and has not succeeded since: retry it before anything else. */
   handshakePending?: boolean;
   retry?: NodeJS.Timeout;
@@ -42,32 +40,19 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
   const states = new Map<string, SubState>();
   let stopped = false;
 
-  const stateOf = (id: string) => {
-    let s = states.get(id);
-    if (!s) states.set(id, (s = { running: false, again: false }));
-    return s;
-  };
-
   function kick(id: string): void {
-    if (stopped) return;
-    const s = stateOf(id);
-    if (s.running) {
-      s.again = true;
-      return;
+    let s = states.get(id);
+    if (!s) {
+      const created: SubState = {
+        worker: serial(
+          () => step(id, created),
+          (err) => process.emitWarning(`rest-hook worker for Subscription/${id} failed: ${err.message}`),
+          () => stopped,
+        ),
+      };
+      states.set(id, (s = created));
     }
-    s.running = true;
-    s.run = (async () => {
-      try {
-        do {
-          s.again = false;
-          await step(id, s);
-        } while (s.again && !stopped);
-      } catch (err) {
-        process.emitWarning(`rest-hook worker for Subscription/${id} failed: ${(err as Error).message}`);
-      } finally {
-        s.running = false;
-      }
-    })();
+    s.worker.kick();
   }
 
   async function step(id: string, s: SubState): Promise<void> {
@@ -162,7 +147,7 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
     if (!period || sub.spec.classicCriteria !== undefined) return;
     s.heartbeat = setTimeout(async () => {
       const current = engine.registry.subscription(sub.id);
-      if (!current || stopped || s.running || s.retry || !LIVE.has(current.status) || current.status === 'requested') return;
+      if (!current || stopped || s.worker.busy() || s.retry || !LIVE.has(current.status) || current.status === 'requested') return;
       const result = await send(current, 'heartbeat', []);
       if (!result.ok) return failed(current, s, `heartbeat failed: ${result.error}`);
       armHeartbeat(current, s);
@@ -199,7 +184,7 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
     /** Stops scheduling and waits for attempts in flight (each bounded by its timeout). */
     async stop(): Promise<void> {
       stopped = true;
-      const runs = [...states.values()].map((s) => s.run);
+      const runs = [...states.values()].map((s) => s.worker.idle());
       for (const id of [...states.keys()]) forget(id);
       await Promise.allSettled(runs);
     },

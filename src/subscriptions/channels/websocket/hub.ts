@@ -3,6 +3,7 @@ import { operationOutcome } from '../../../fhir/errors.ts';
 import type { FhirVersion } from '../../../fhir/types.ts';
 import type { Notifier } from '../../engine.ts';
 import { type NotifyContext, renderNotification } from '../../notify.ts';
+import { type Serial, serial } from '../serial.ts';
 import type { ActiveSubscription } from '../../registry.ts';
 
 /** A connected websocket as the hub sees it (http/websocket.ts adapts `ws` sockets to this). */
@@ -27,9 +28,7 @@ interface Binding {
 
 interface Broadcaster {
   lastSent: number;
-  running: boolean;
-  run?: Promise<void>;
-  again: boolean;
+  sender: Serial;
   heartbeat?: NodeJS.Timeout;
 }
 
@@ -100,7 +99,15 @@ export class WebsocketHub {
     const ctx = this.contexts.get(fv)!;
     if (!this.broadcasters.has(key)) {
       const { last } = await ctx.store.eventRange(fv, sub.id);
-      this.broadcasters.set(key, { lastSent: last, running: false, again: false });
+      const b: Broadcaster = {
+        lastSent: last,
+        sender: serial(
+          () => this.sendNew(fv, sub.id, b),
+          (err) => process.emitWarning(`websocket broadcast for Subscription/${sub.id} failed: ${err.message}`),
+          () => this.stopped,
+        ),
+      };
+      this.broadcasters.set(key, b);
     }
     let set = this.bound.get(key);
     if (!set) this.bound.set(key, (set = new Set()));
@@ -121,25 +128,7 @@ export class WebsocketHub {
   /** Sends a subscription's new events to its audience, one notification per event, in order. */
   private broadcast(fv: FhirVersion, id: string): void {
     const key = `${fv}|${id}`;
-    const b = this.broadcasters.get(key);
-    if (!b || !this.bound.has(key) || this.stopped) return;
-    if (b.running) {
-      b.again = true;
-      return;
-    }
-    b.running = true;
-    b.run = (async () => {
-      try {
-        do {
-          b.again = false;
-          await this.sendNew(fv, id, b);
-        } while (b.again);
-      } catch (err) {
-        process.emitWarning(`websocket broadcast for Subscription/${id} failed: ${(err as Error).message}`);
-      } finally {
-        b.running = false;
-      }
-    })();
+    if (this.bound.has(key)) this.broadcasters.get(key)?.sender.kick();
   }
 
   private async sendNew(fv: FhirVersion, id: string, b: Broadcaster): Promise<void> {
@@ -158,7 +147,7 @@ export class WebsocketHub {
     if (events.length > 0) {
       const sub = ctx.engine.registry.subscription(id);
       if (sub) this.armHeartbeat(fv, sub);
-      if (b.lastSent < last) b.again = true;
+      if (b.lastSent < last) b.sender.kick();
     }
   }
 
@@ -204,7 +193,7 @@ export class WebsocketHub {
   async stop(): Promise<void> {
     this.stopped = true;
     for (const b of this.broadcasters.values()) clearTimeout(b.heartbeat);
-    await Promise.allSettled([...this.broadcasters.values()].map((b) => b.run));
+    await Promise.allSettled([...this.broadcasters.values()].map((b) => b.sender.idle()));
   }
 }
 
