@@ -1,13 +1,9 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { VERSIONS, call, startServer, type TestServer } from '../helpers/server.ts';
+import { describe, it } from 'node:test';
+import { call, useServer, VERSIONS } from '../helpers/server.ts';
 
 describe('batch and transaction Bundles', () => {
-  let server: TestServer;
-  before(async () => {
-    server = await startServer();
-  });
-  after(() => server.close());
+  const server = useServer();
 
   for (const v of VERSIONS) {
     describe(`on /fhir/${v}`, () => {

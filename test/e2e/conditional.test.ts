@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { VERSIONS, call, startServer, type TestServer } from '../helpers/server.ts';
+import { describe, it } from 'node:test';
+import { call, useServer, VERSIONS } from '../helpers/server.ts';
 
 const withIdentifier = (value: string, system = 'urn:mrn') => ({
   resourceType: 'Patient',
@@ -9,11 +9,7 @@ const withIdentifier = (value: string, system = 'urn:mrn') => ({
 });
 
 describe('conditional create and update', () => {
-  let server: TestServer;
-  before(async () => {
-    server = await startServer();
-  });
-  after(() => server.close());
+  const server = useServer();
 
   for (const v of VERSIONS) {
     describe(`on /fhir/${v}`, () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { VERSIONS, call, startServer, type TestServer } from '../helpers/server.ts';
+import { describe, it } from 'node:test';
+import { call, useServer, VERSIONS } from '../helpers/server.ts';
 
 const patient = (family: string, extra: Record<string, unknown> = {}) => ({
   resourceType: 'Patient',
@@ -10,11 +10,7 @@ const patient = (family: string, extra: Record<string, unknown> = {}) => ({
 });
 
 describe('CRUD interactions', () => {
-  let server: TestServer;
-  before(async () => {
-    server = await startServer();
-  });
-  after(() => server.close());
+  const server = useServer();
 
   for (const v of VERSIONS) {
     describe(`on /fhir/${v}`, () => {

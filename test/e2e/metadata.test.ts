@@ -1,15 +1,11 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { VERSIONS, call, startServer, type TestServer } from '../helpers/server.ts';
+import { describe, it } from 'node:test';
+import { call, useServer, VERSIONS } from '../helpers/server.ts';
 
 const EXPECTED = { R4: '4.0.1', R4B: '4.3.0', R5: '5.0.0' };
 
 describe('metadata and health', () => {
-  let server: TestServer;
-  before(async () => {
-    server = await startServer();
-  });
-  after(() => server.close());
+  const server = useServer();
 
   it('GET /healthz answers 200 when ready', async () => {
     const res = await call('GET', `${server.url}/healthz`);

@@ -1,4 +1,5 @@
 import { type AddressInfo, createServer } from 'node:net';
+import { after, before } from 'node:test';
 import { buildApp } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
 
@@ -21,6 +22,29 @@ export async function startServer(env: Record<string, string> = {}): Promise<Tes
     url,
     fhir: (v) => `${url}/fhir/${v}`,
     close: () => app.close(),
+  };
+}
+
+/**
+ * A server for the enclosing `describe`: started before its tests, closed after them. Returns a
+ * handle whose members are usable once the tests run.
+ */
+export function useServer(env: Record<string, string> = {}): TestServer {
+  let server: TestServer | undefined;
+  before(async () => {
+    server = await startServer(env);
+  });
+  after(() => server?.close());
+  const started = () => {
+    if (!server) throw new Error('useServer: the server is not started yet');
+    return server;
+  };
+  return {
+    get url() {
+      return started().url;
+    },
+    fhir: (v) => started().fhir(v),
+    close: () => started().close(),
   };
 }
 
