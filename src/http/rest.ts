@@ -80,8 +80,8 @@ function send(reply: FastifyReply, req: FhirRequest, res: FhirResponse): Fastify
   if (res.location) reply.header('location', res.location).header('content-location', res.location);
   if (res.status === 204 || res.status === 304) return reply.send();
   reply.type(FHIR_JSON);
-  const isWrite = req.method !== 'GET' && req.method !== 'DELETE' && req.path !== '' && !req.path.endsWith('_search') && !req.path.includes('$');
-  const wanted = isWrite ? /return=(minimal|representation|OperationOutcome)/i.exec(req.prefer ?? '')?.[1] : undefined;
+  // Prefer: return=… concerns the version a create, update or patch wrote: the ones with a Location.
+  const wanted = res.location !== undefined ? /return=(minimal|representation|OperationOutcome)/i.exec(req.prefer ?? '')?.[1] : undefined;
   if (wanted === 'minimal') return reply.send();
   if (wanted?.toLowerCase() === 'operationoutcome') {
     const what = res.status === 201 ? 'Created' : 'Updated';

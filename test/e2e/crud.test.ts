@@ -127,6 +127,13 @@ describe('CRUD interactions', () => {
         assert.ok(minimal.headers.get('location'));
         const rep = await call('POST', `${base()}/Patient`, patient('Rep'), { prefer: 'return=representation' });
         assert.equal(rep.body.resourceType, 'Patient');
+        const updated = await call('PUT', `${base()}/Patient/${rep.body.id}`, { ...patient('Rep2'), id: rep.body.id }, { prefer: 'return=minimal' });
+        assert.equal(updated.status, 200);
+        assert.equal(updated.text, '');
+        assert.equal(updated.headers.get('etag'), 'W/"2"');
+        // Prefer concerns writes only: a search posted with it still answers its Bundle.
+        const searched = await call('POST', `${base()}/Patient/_search`, `_id=${rep.body.id}`, { 'content-type': 'application/x-www-form-urlencoded', prefer: 'return=minimal' });
+        assert.equal(searched.body.resourceType, 'Bundle');
         const oo = await call('POST', `${base()}/Patient`, patient('OO'), { prefer: 'return=OperationOutcome' });
         assert.equal(oo.status, 201);
         assert.equal(oo.body.resourceType, 'OperationOutcome');
