@@ -13,7 +13,7 @@ import type { SearchParam, SearchValue } from '../../search/types.ts';
  * comparators; several filters are ANDed. A filter applies to focus resources of its type.
  */
 
-/** Rejects (422, naming the filter) any filter the topic does not allow. */
+/** Rejects (422, naming the filter) any filter the topic does not allow; values are checked when compiled. */
 export function checkFilters(topic: Topic, filters: Filter[], registry: SearchRegistry): void {
   filters.forEach((f, i) => {
     const at = `filterBy[${i}]`;
@@ -31,7 +31,6 @@ export function checkFilters(topic: Topic, filters: Filter[], registry: SearchRe
     if (!type || !registry.param(type, f.filterParameter)) {
       throw unprocessable(`${at}: Herald cannot evaluate '${f.filterParameter}' on ${type ?? 'this resource'}`, [at]);
     }
-    compileFilters(topic, [f], registry);
   });
 }
 
