@@ -38,13 +38,13 @@ export interface Db extends StoreReader {
 
 export function joined(tx: Transaction, store: Store): Db {
   return {
-    read: tx.read,
-    vread: tx.vread,
-    search: tx.search,
-    events: tx.events,
-    eventRange: tx.eventRange,
-    deliveryState: tx.deliveryState,
-    bindingToken: tx.bindingToken,
+    read: (...a) => tx.read(...a),
+    vread: (...a) => tx.vread(...a),
+    search: (...a) => tx.search(...a),
+    events: (...a) => tx.events(...a),
+    eventRange: (...a) => tx.eventRange(...a),
+    deliveryState: (...a) => tx.deliveryState(...a),
+    bindingToken: (...a) => tx.bindingToken(...a),
     transaction: (fn) => fn(tx),
     history: (fv, q) => store.history(fv, q),
   };

@@ -144,6 +144,11 @@ export class SubscriptionEngine {
     if (!own && !this.registry.watches(change.type)) return [];
     const full: ResourceChange = { ...change, ...(change.previousJson ? { previous: JSON.parse(change.previousJson) as Resource } : {}) };
     if (own) this.watchOwnTypes(tx, full);
+    // D-2, D-5: a websocket subscription that is deleted, set off or given another channel loses its
+    // binding tokens in the same transaction, so no bind can slip in between the change and the revocation.
+    if (change.type === 'Subscription' && this.wasWebsocket(full.previous) && !this.bindable(full.current)) {
+      await tx.revokeBindingTokens(this.deps.version, change.id);
+    }
     const matched = this.registry.match(full);
     if (matched.length === 0) return [];
     const events = await tx.appendEvents(
@@ -159,6 +164,25 @@ export class SubscriptionEngine {
       for (const n of this.notifiers) n.eventsCommitted(matched);
     });
     return events;
+  }
+
+  private wasWebsocket(resource: Resource | undefined): boolean {
+    return this.readSubscriptionSafely(resource)?.channel.type === 'websocket';
+  }
+
+  /** Whether a websocket client may (still) bind to this version of a Subscription. */
+  private bindable(resource: Resource | undefined): boolean {
+    const spec = this.readSubscriptionSafely(resource);
+    return spec?.channel.type === 'websocket' && (spec.status === 'requested' || spec.status === 'active' || spec.status === 'error');
+  }
+
+  private readSubscriptionSafely(resource: Resource | undefined): SubscriptionSpec | undefined {
+    if (!resource) return undefined;
+    try {
+      return this.deps.adapter.subscriptions.readSubscription(resource);
+    } catch {
+      return undefined;
+    }
   }
 
   /** Topic and Subscription writes update the registry once committed. */

@@ -19,7 +19,7 @@ for (const set of SEARCH_CASES) {
     const registry = searchRegistry(loadDefinitions(set.version));
     let store: Store;
     before(async () => {
-      store = openSqliteStore({ path: ':memory:' });
+      store = await openSqliteStore({ path: ':memory:' });
       await store.transaction(async (tx) => {
         for (const r of set.resources) {
           await tx.write(set.version, {

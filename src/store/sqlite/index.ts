@@ -1,218 +1,290 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import type { FhirVersion } from '../../fhir/types.ts';
-import type {
-  BindingToken,
-  DeliveryState,
-  HistoryPage,
-  NewEvent,
-  HistoryQuery,
-  NewVersion,
-  Store,
-  StoreReader,
-  StoredVersion,
-  Transaction,
-  WriteMethod,
-} from '../store.ts';
-import { startCheckpointer } from './checkpointer.ts';
-import { createEventLog } from './events.ts';
-import { createTokenStore } from './tokens.ts';
-import { createIndexWriter } from './index-writer.ts';
-import { MIGRATIONS } from './migrations.ts';
-import { searchSqlite } from './search.ts';
-import { createWriteQueue } from './writer.ts';
+import type { BindingToken, DeliveryState, NewEvent, NewVersion, Store, StoredEvent, Transaction } from '../store.ts';
+import { type Reads, createReads } from './connection.ts';
+import { type Call, type CallName, type FromThread, type Op, type ToThread, fromWire } from './protocol.ts';
+
+const READS = ['read', 'vread', 'search', 'events', 'eventRange', 'deliveryState', 'bindingToken', 'history'] as const satisfies readonly (keyof Reads)[];
 
 export interface SqliteOptions {
   /** A file path, or ':memory:'. */
   path: string;
 }
 
-interface Row {
-  type: string;
-  id: string;
-  vid: number;
-  last_updated: string;
-  method: string;
-  body: string | null;
-}
-
-const toVersion = (r: Row): StoredVersion => ({
-  type: r.type,
-  id: r.id,
-  versionId: r.vid,
-  lastUpdated: r.last_updated,
-  method: r.method as WriteMethod,
-  deleted: r.body === null,
-  ...(r.body === null ? {} : { json: r.body }),
-});
-
 /**
- * The embedded default store: better-sqlite3 in WAL mode with synchronous=FULL, so a commit is on
- * disk before it returns. All writes go through one group-commit queue (writer.ts).
+ * The embedded default store: better-sqlite3 in WAL mode, its writes on a thread of their own.
+ *
+ * The writer thread (thread.ts) owns the one read-write connection and commits transactions in
+ * groups, acknowledging each only once its commit has been fsynced (writer.ts). Transaction
+ * functions still run here, on the event loop, one at a time in arrival order: their writes are
+ * shipped to the thread and applied there while the event loop moves on to the next request, and
+ * their reads are answered by the thread, so they see every earlier transaction's writes. Reads
+ * outside transactions use a read-only connection of this thread: in WAL mode it sees only
+ * committed data. (A ':memory:' database cannot be shared between connections, so there the
+ * thread answers those reads too.)
  */
-export function openSqliteStore(options: SqliteOptions): Store {
-  if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
-  const db = new Database(options.path);
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = FULL');
-  db.pragma('foreign_keys = ON');
-  // A larger page cache keeps the index B-trees in memory while writing (64 MiB).
-  db.pragma('cache_size = -65536');
-  // File databases checkpoint on their own thread (checkpointer.ts), not inside commits.
-  const checkpointer = options.path === ':memory:' ? undefined : startCheckpointer(options.path);
-  if (checkpointer) db.pragma('wal_autocheckpoint = 0');
-  db.pragma('busy_timeout = 5000');
-  migrate(db);
+export async function openSqliteStore(options: SqliteOptions): Promise<Store> {
+  const memory = options.path === ':memory:';
+  if (!memory) mkdirSync(dirname(options.path), { recursive: true });
+  const link = await WriterLink.start(options.path);
+  const readDb = memory ? undefined : new Database(options.path, { readonly: true });
+  readDb?.pragma('busy_timeout = 5000');
+  const local = readDb ? createReads(readDb) : undefined;
+  const reads = {} as { [K in keyof Reads]: (...args: Parameters<Reads[K]>) => Promise<ReturnType<Reads[K]>> };
+  for (const name of READS) {
+    const fn = async (...args: unknown[]) => (local ? (local[name] as (...a: unknown[]) => unknown)(...args) : link.call(name, args));
+    (reads as Record<string, unknown>)[name] = fn;
+  }
 
-  // Reads outside a transaction use their own connection: in WAL mode it sees only committed data,
-  // never the open group of the writer. (':memory:' databases cannot be shared, so there one
-  // connection serves both.)
-  const readDb = options.path === ':memory:' ? db : new Database(options.path, { readonly: true });
-  readDb.pragma('busy_timeout = 5000');
-  const reader = createReader(readDb);
-  const txReader = readDb === db ? reader : createReader(db);
-  const insert = db.prepare(
-    'INSERT INTO resource_versions (fv, type, id, vid, last_updated, method, body) VALUES (?, ?, ?, ?, ?, ?, ?)',
-  );
-  const upsertCurrent = db.prepare(
-    `INSERT INTO resources (fv, type, id, vid, seq, last_updated, deleted) VALUES (?, ?, ?, ?, ?, ?, ?)
-     ON CONFLICT (fv, type, id) DO UPDATE SET vid = excluded.vid, seq = excluded.seq,
-       last_updated = excluded.last_updated, deleted = excluded.deleted`,
-  );
-  const index = createIndexWriter(db);
-  const queue = createWriteQueue(db);
-  const log = createEventLog(db);
-  const tokens = createTokenStore(db);
-  const eventReads = (l: ReturnType<typeof createEventLog>) => ({
-    async events(fv: FhirVersion, sub: string, from: number, to: number, limit: number) {
-      return l.events(fv, sub, from, to, limit);
-    },
-    async eventRange(fv: FhirVersion, sub: string) {
-      return l.range(fv, sub);
-    },
-    async deliveryState(fv: FhirVersion, sub: string) {
-      return l.deliveryState(fv, sub);
-    },
-    async bindingToken(hash: string) {
-      return tokens.get(hash);
-    },
-  });
-  const readLog = readDb === db ? log : createEventLog(readDb);
-
-  const txBase = {
-    ...txReader,
-    ...eventReads(log),
-    async write(fv: FhirVersion, v: NewVersion) {
-      const { lastInsertRowid } = insert.run(fv, v.type, v.id, v.versionId, v.lastUpdated, v.method, v.json ?? null);
-      upsertCurrent.run(fv, v.type, v.id, v.versionId, lastInsertRowid, v.lastUpdated, v.json === undefined ? 1 : 0);
-      index.replace(fv, v.type, v.id, v.json === undefined ? undefined : v.index, v.versionId === 1);
-    },
-    async appendEvents(fv: FhirVersion, events: NewEvent[]) {
-      return log.append(fv, events);
-    },
-    async setDeliveryState(fv: FhirVersion, sub: string, state: DeliveryState) {
-      log.setDeliveryState(fv, sub, state);
-    },
-    async putBindingToken(token: BindingToken) {
-      tokens.put(token);
-    },
-    async revokeBindingTokens(fv: FhirVersion, sub: string) {
-      return tokens.revokeFor(fv, sub);
-    },
-  };
+  // Transaction functions run one at a time, in the order they were asked for.
+  let tail: Promise<void> = Promise.resolve();
+  async function transaction<T>(fn: (tx: Transaction & Remote) => Promise<T>): Promise<T> {
+    const before = tail;
+    let next!: () => void;
+    tail = new Promise<void>((resolve) => (next = resolve));
+    await before;
+    const tx = new RemoteTransaction(link);
+    let value: T;
+    try {
+      link.assertOpen();
+      value = await fn(tx);
+    } catch (err) {
+      tx.abort();
+      next();
+      throw err;
+    }
+    const done = tx.end();
+    next();
+    await done;
+    for (const hook of tx.hooks) runSafely(hook);
+    return value;
+  }
 
   return {
     kind: 'sqlite',
-    ...reader,
-    ...eventReads(readLog),
-    transaction: (fn) => queue.run((onCommit) => fn({ ...txBase, onCommit } as Transaction)),
-    async pruneEvents(before: string) {
-      return queue.run(async () => {
-        tokens.prune(new Date().toISOString());
-        return log.prune(before);
-      });
-    },
-    async history(fv, query) {
-      return history(readDb, fv, query);
-    },
+    ...reads,
+    transaction,
+    pruneEvents: (before) => transaction((tx) => tx.call<number>('prune', [before, new Date().toISOString()])),
     async close() {
-      await queue.drain();
-      await checkpointer?.stop();
-      if (readDb !== db) readDb.close();
-      if (checkpointer) db.pragma('wal_checkpoint(TRUNCATE)');
-      db.close();
+      await tail;
+      readDb?.close();
+      await link.close();
     },
   };
 }
 
-function createReader(db: Database.Database): Pick<StoreReader, 'read' | 'vread' | 'search'> {
-  const read = db.prepare<[string, string, string], Row>(
-    'SELECT type, id, vid, last_updated, method, body FROM resource_versions WHERE fv = ? AND type = ? AND id = ? ORDER BY vid DESC LIMIT 1',
-  );
-  const vread = db.prepare<[string, string, string, number], Row>(
-    'SELECT type, id, vid, last_updated, method, body FROM resource_versions WHERE fv = ? AND type = ? AND id = ? AND vid = ?',
-  );
-  return {
-    async read(fv, type, id) {
-      const row = read.get(fv, type, id);
-      return row && toVersion(row);
-    },
-    async vread(fv, type, id, versionId) {
-      const row = vread.get(fv, type, id, versionId);
-      return row && toVersion(row);
-    },
-    async search(fv, request, cursor) {
-      return searchSqlite(db, fv, request, cursor);
-    },
-  };
+/** What a transaction here can do beyond the Store interface: call the thread directly. */
+interface Remote {
+  call<T>(name: CallName, args: unknown[]): Promise<T>;
 }
 
-function migrate(db: Database.Database): void {
-  db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)');
-  const row = db.prepare<[], { v: number | null }>('SELECT max(version) AS v FROM schema_migrations').get();
-  const current = row?.v ?? 0;
-  if (current > MIGRATIONS.length) {
-    throw new Error(`database schema version ${current} is newer than this Herald (${MIGRATIONS.length})`);
+/** A transaction as the event loop sees it: writes buffered for the thread, reads asked of it. */
+class RemoteTransaction implements Transaction, Remote {
+  readonly hooks: (() => void)[] = [];
+  readonly #link: WriterLink;
+  readonly #job: number;
+  #ops: Op[] = [];
+  /** Whether the thread has heard of this job (it then holds a savepoint open for it). */
+  #started = false;
+
+  constructor(link: WriterLink) {
+    this.#link = link;
+    this.#job = link.nextJob();
   }
-  const apply = db.transaction(() => {
-    for (let v = current + 1; v <= MIGRATIONS.length; v++) {
-      db.exec(MIGRATIONS[v - 1]!);
-      db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(v, new Date().toISOString());
-    }
-  });
-  apply.immediate();
+
+  call<T>(name: CallName, args: unknown[]): Promise<T> {
+    this.#started = true;
+    const ops = this.#ops;
+    this.#ops = [];
+    return this.#link.step<T>(this.#job, ops, name, args);
+  }
+
+  #op(name: Op['name'], args: unknown[]): Promise<void> {
+    this.#ops.push({ name, args });
+    return Promise.resolve();
+  }
+
+  /** Commits with the thread's next group; resolves once that group is on disk. */
+  end(): Promise<void> {
+    this.#started = true;
+    return this.#link.end(this.#job, this.#ops);
+  }
+
+  abort(): void {
+    if (this.#started) this.#link.abort(this.#job);
+  }
+
+  read(...a: Parameters<Reads['read']>) {
+    return this.call<ReturnType<Reads['read']>>('read', a);
+  }
+  vread(...a: Parameters<Reads['vread']>) {
+    return this.call<ReturnType<Reads['vread']>>('vread', a);
+  }
+  search(...a: Parameters<Reads['search']>) {
+    return this.call<ReturnType<Reads['search']>>('search', a);
+  }
+  events(...a: Parameters<Reads['events']>) {
+    return this.call<ReturnType<Reads['events']>>('events', a);
+  }
+  eventRange(...a: Parameters<Reads['eventRange']>) {
+    return this.call<ReturnType<Reads['eventRange']>>('eventRange', a);
+  }
+  deliveryState(...a: Parameters<Reads['deliveryState']>) {
+    return this.call<ReturnType<Reads['deliveryState']>>('deliveryState', a);
+  }
+  bindingToken(...a: Parameters<Reads['bindingToken']>) {
+    return this.call<ReturnType<Reads['bindingToken']>>('bindingToken', a);
+  }
+  write(fv: FhirVersion, version: NewVersion): Promise<void> {
+    return this.#op('write', [fv, version]);
+  }
+  appendEvents(fv: FhirVersion, events: NewEvent[]): Promise<StoredEvent[]> {
+    return this.call('appendEvents', [fv, events]);
+  }
+  setDeliveryState(fv: FhirVersion, subscription: string, state: DeliveryState): Promise<void> {
+    return this.#op('setDeliveryState', [fv, subscription, state]);
+  }
+  putBindingToken(token: BindingToken): Promise<void> {
+    return this.#op('putBindingToken', [token]);
+  }
+  revokeBindingTokens(fv: FhirVersion, subscription: string): Promise<string[]> {
+    return this.call('revokeBindingTokens', [fv, subscription]);
+  }
+  onCommit(fn: () => void): void {
+    this.hooks.push(fn);
+  }
 }
 
-function history(db: Database.Database, fv: string, q: HistoryQuery): HistoryPage {
-  const conds = ['fv = ?'];
-  const args: unknown[] = [fv];
-  if (q.type !== undefined) {
-    conds.push('type = ?');
-    args.push(q.type);
+interface Waiter {
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+}
+
+/** The event loop's end of the conversation with the writer thread (protocol.ts). */
+class WriterLink {
+  readonly #worker: Worker;
+  readonly #replies = new Map<number, Waiter>();
+  readonly #dones = new Map<number, Waiter>();
+  #lastJob = 0;
+  #lastCall = 0;
+  /** Set when the thread has died or been closed: nothing more can be written. */
+  #broken: Error | undefined;
+  #closed: Promise<void> | undefined;
+
+  private constructor(worker: Worker) {
+    this.#worker = worker;
   }
-  if (q.id !== undefined) {
-    conds.push('id = ?');
-    args.push(q.id);
+
+  static start(path: string): Promise<WriterLink> {
+    // The thread is TypeScript like the rest of Herald: it registers tsx's loader before loading it.
+    const url = new URL('./thread.ts', import.meta.url).href;
+    const source = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(url)}); })`;
+    const worker = new Worker(source, { eval: true, workerData: { path } });
+    const link = new WriterLink(worker);
+    return new Promise((resolve, reject) => {
+      const early = (err: Error) => reject(err);
+      const exited = (code: number) => reject(new Error(`the store's writer thread exited with ${code} while starting`));
+      worker.once('error', early);
+      worker.once('exit', exited);
+      worker.once('message', (m: FromThread) => {
+        worker.off('error', early);
+        worker.off('exit', exited);
+        if (m.t === 'failed') {
+          reject(fromWire(m.error));
+          return;
+        }
+        link.#listen();
+        resolve(link);
+      });
+    });
   }
-  if (q.since !== undefined) {
-    conds.push('last_updated >= ?');
-    args.push(q.since);
+
+  #listen(): void {
+    this.#worker.on('message', (m: FromThread) => {
+      if (m.t === 'reply') settle(this.#replies, m.id, m.error ? fromWire(m.error) : undefined, m.value);
+      else if (m.t === 'done') settle(this.#dones, m.job, m.error ? fromWire(m.error) : undefined, undefined);
+    });
+    this.#worker.on('error', (err) => this.#fail(err));
+    this.#worker.on('exit', () => this.#fail(new Error('the store has been closed')));
   }
-  const where = conds.join(' AND ');
-  const total = db.prepare<unknown[], { n: number }>(`SELECT count(*) AS n FROM resource_versions WHERE ${where}`).get(...args)!.n;
-  const pageConds = q.before === undefined ? where : `${where} AND seq < ?`;
-  const pageArgs = q.before === undefined ? args : [...args, q.before];
-  const rows = db
-    .prepare<unknown[], Row & { seq: number }>(
-      `SELECT seq, type, id, vid, last_updated, method, body FROM resource_versions WHERE ${pageConds} ORDER BY seq DESC LIMIT ?`,
-    )
-    .all(...pageArgs, q.count + 1);
-  const more = rows.length > q.count;
-  const page = more ? rows.slice(0, q.count) : rows;
-  return {
-    versions: page.map(toVersion),
-    total,
-    ...(more ? { next: page[page.length - 1]!.seq } : {}),
-  };
+
+  #fail(err: Error): void {
+    this.#broken ??= err;
+    for (const w of [...this.#replies.values(), ...this.#dones.values()]) w.reject(err);
+    this.#replies.clear();
+    this.#dones.clear();
+  }
+
+  assertOpen(): void {
+    if (this.#broken) throw this.#broken;
+  }
+
+  nextJob(): number {
+    return ++this.#lastJob;
+  }
+
+  #send(m: ToThread): void {
+    this.#worker.postMessage(m);
+  }
+
+  #await<T>(map: Map<number, Waiter>, key: number): Promise<T> {
+    if (this.#broken) return Promise.reject(this.#broken);
+    return new Promise<T>((resolve, reject) => map.set(key, { resolve: resolve as (v: unknown) => void, reject }));
+  }
+
+  /** A call outside any transaction. */
+  call<T>(name: CallName, args: unknown[]): Promise<T> {
+    const call: Call = { id: ++this.#lastCall, name, args };
+    const answer = this.#await<T>(this.#replies, call.id);
+    if (!this.#broken) this.#send({ t: 'call', call });
+    return answer;
+  }
+
+  step<T>(job: number, ops: Op[], name: CallName, args: unknown[]): Promise<T> {
+    const call: Call = { id: ++this.#lastCall, name, args };
+    const answer = this.#await<T>(this.#replies, call.id);
+    if (!this.#broken) this.#send({ t: 'step', job, ops, call });
+    return answer;
+  }
+
+  end(job: number, ops: Op[]): Promise<void> {
+    const done = this.#await<void>(this.#dones, job);
+    if (!this.#broken) this.#send({ t: 'end', job, ops });
+    return done;
+  }
+
+  abort(job: number): void {
+    // Its `done` (a rejection) is of no interest: the transaction has already failed here.
+    this.#dones.set(job, { resolve: () => {}, reject: () => {} });
+    if (!this.#broken) this.#send({ t: 'abort', job });
+  }
+
+  close(): Promise<void> {
+    this.#closed ??= new Promise<void>((resolve) => {
+      if (this.#broken) return resolve();
+      this.#worker.once('exit', () => resolve());
+      this.#send({ t: 'close' });
+    });
+    return this.#closed;
+  }
+}
+
+function settle(map: Map<number, Waiter>, key: number, error: Error | undefined, value: unknown): void {
+  const w = map.get(key);
+  if (!w) return;
+  map.delete(key);
+  if (error) w.reject(error);
+  else w.resolve(value);
+}
+
+function runSafely(fn: () => void): void {
+  try {
+    fn();
+  } catch (err) {
+    // A failing after-commit hook must not undo the commit nor block the other writers.
+    process.emitWarning(`after-commit hook failed: ${(err as Error).message}`);
+  }
 }

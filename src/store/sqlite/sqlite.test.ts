@@ -4,7 +4,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { storeContract } from '../store.contract.ts';
+import Database from 'better-sqlite3';
+import type { NewVersion } from '../store.ts';
 import { openSqliteStore } from './index.ts';
+
+const patient = (id: string, versionId = 1): NewVersion => ({
+  type: 'Patient',
+  id,
+  versionId,
+  lastUpdated: new Date().toISOString(),
+  method: 'POST',
+  json: `{"resourceType":"Patient","id":"${id}"}`,
+});
 
 const dir = mkdtempSync(join(tmpdir(), 'herald-sqlite-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -15,18 +26,18 @@ storeContract('sqlite file (WAL)', async () => openSqliteStore({ path: join(dir,
 describe('sqlite store', () => {
   it('keeps committed data across close and reopen, and migrates only once', async () => {
     const path = join(dir, 'reopen.db');
-    const a = openSqliteStore({ path });
+    const a = await openSqliteStore({ path });
     await a.transaction(async (tx) =>
       tx.write('R4', { type: 'Patient', id: 'p', versionId: 1, lastUpdated: '2024-01-01T00:00:00.000Z', method: 'POST', json: '{"resourceType":"Patient","id":"p"}' }),
     );
     await a.close();
-    const b = openSqliteStore({ path });
+    const b = await openSqliteStore({ path });
     assert.equal((await b.read('R4', 'Patient', 'p'))?.versionId, 1);
     await b.close();
   });
 
   it('commits many concurrent transactions in groups, each settled after its commit', async () => {
-    const store = openSqliteStore({ path: join(dir, 'group.db') });
+    const store = await openSqliteStore({ path: join(dir, 'group.db') });
     const n = 500;
     await Promise.all(
       Array.from({ length: n }, (_, i) =>
@@ -38,5 +49,64 @@ describe('sqlite store', () => {
     const page = await store.history('R4', { type: 'Patient', count: 1 });
     assert.equal(page.total, n);
     await store.close();
+  });
+
+  it('lets a transaction read what earlier ones wrote before they are acknowledged (the writer thread keeps their order)', async () => {
+    const store = await openSqliteStore({ path: join(dir, 'order.db') });
+    const first = store.transaction(async (tx) => tx.write('R4', patient('o1')));
+    const second = store.transaction(async (tx) => {
+      const seen = await tx.read('R4', 'Patient', 'o1');
+      await tx.write('R4', patient('o1', (seen?.versionId ?? 0) + 1));
+      return seen?.versionId;
+    });
+    assert.equal(await second, 1);
+    await first;
+    assert.equal((await store.read('R4', 'Patient', 'o1'))?.versionId, 2);
+    await store.close();
+  });
+
+  it('rolls back only the transaction whose write fails on the thread, with the database error', async () => {
+    const store = await openSqliteStore({ path: join(dir, 'fail.db') });
+    await store.transaction(async (tx) => tx.write('R4', patient('f1')));
+    const outcomes = await Promise.allSettled([
+      store.transaction(async (tx) => tx.write('R4', patient('f2'))),
+      // version 1 of f1 exists: the insert breaks the unique key, on the thread, after fn returned
+      store.transaction(async (tx) => {
+        await tx.write('R4', patient('f3'));
+        await tx.write('R4', patient('f1'));
+      }),
+      store.transaction(async (tx) => tx.write('R4', patient('f4'))),
+    ]);
+    assert.deepEqual(outcomes.map((o) => o.status), ['fulfilled', 'rejected', 'fulfilled']);
+    assert.match(String((outcomes[1] as PromiseRejectedResult).reason), /UNIQUE constraint failed/);
+    assert.equal(await store.read('R4', 'Patient', 'f3'), undefined, 'the failed transaction left nothing');
+    assert.equal((await store.read('R4', 'Patient', 'f4'))?.versionId, 1);
+    await store.close();
+  });
+
+  it('a failing read inside a transaction is the caller\'s to handle: caught, the transaction still commits', async () => {
+    const store = await openSqliteStore({ path: ':memory:' });
+    await store.transaction(async (tx) => {
+      // A search the SQL layer cannot run (an unknown kind of parameter) throws on the thread.
+      await assert.rejects(tx.search('R4', { type: 'Patient', params: [{ param: { code: 'x', type: 'special', url: '', targets: [] }, values: [] }] } as never));
+      await tx.write('R4', patient('c1'));
+    });
+    assert.equal((await store.read('R4', 'Patient', 'c1'))?.versionId, 1);
+    await store.close();
+  });
+
+  it('refuses to open a database made by a newer Herald, with the reason', async () => {
+    const path = join(dir, 'newer.db');
+    const db = new Database(path);
+    db.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)');
+    db.prepare('INSERT INTO schema_migrations VALUES (999, ?)').run(new Date().toISOString());
+    db.close();
+    await assert.rejects(openSqliteStore({ path }), /schema version 999 is newer than this Herald/);
+  });
+
+  it('rejects transactions once closed, without touching the closed database', async () => {
+    const store = await openSqliteStore({ path: join(dir, 'closed.db') });
+    await store.close();
+    await assert.rejects(store.transaction(async (tx) => tx.write('R4', patient('z'))), /closed/);
   });
 });

@@ -180,9 +180,8 @@ export class WebsocketHub {
     this.broadcasters.delete(key);
     this.bound.delete(key);
     const why = sub ? `is ${sub.status === 'off' ? 'off' : `no longer a live websocket subscription`}` : 'was deleted';
+    // Its tokens were revoked in the transaction that made the change (SubscriptionEngine.record).
     for (const session of audience ?? []) session.lost(fv, id, `Subscription/${id} ${why}: notifications for it have stopped`);
-    const ctx = this.contexts.get(fv);
-    if (ctx) void ctx.store.transaction((tx) => tx.revokeBindingTokens(fv, id)).catch(() => undefined);
   }
 
   get maxBufferedBytes(): number {

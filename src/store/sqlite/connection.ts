@@ -1,0 +1,168 @@
+import type Database from 'better-sqlite3';
+import type { FhirVersion } from '../../fhir/types.ts';
+import type {
+  BindingToken,
+  DeliveryState,
+  HistoryPage,
+  HistoryQuery,
+  NewEvent,
+  NewVersion,
+  StoredEvent,
+  StoredVersion,
+  WriteMethod,
+} from '../store.ts';
+import type { SearchCursor, SearchPage } from '../store.ts';
+import type { SearchRequest } from '../../search/types.ts';
+import { createEventLog } from './events.ts';
+import { createIndexWriter } from './index-writer.ts';
+import { MIGRATIONS } from './migrations.ts';
+import { searchSqlite } from './search.ts';
+import { createTokenStore } from './tokens.ts';
+
+/**
+ * What one SQLite connection can do, as plain synchronous functions: the reads (on the main
+ * thread's read-only connection and on the writer's) and the writes (on the writer thread only).
+ */
+export interface Reads {
+  read(fv: FhirVersion, type: string, id: string): StoredVersion | undefined;
+  vread(fv: FhirVersion, type: string, id: string, versionId: number): StoredVersion | undefined;
+  search(fv: FhirVersion, request: SearchRequest, cursor?: SearchCursor): SearchPage;
+  events(fv: FhirVersion, subscription: string, from: number, to: number, limit: number): StoredEvent[];
+  eventRange(fv: FhirVersion, subscription: string): { last: number; first: number | undefined };
+  deliveryState(fv: FhirVersion, subscription: string): DeliveryState;
+  bindingToken(hash: string): BindingToken | undefined;
+  history(fv: FhirVersion, query: HistoryQuery): HistoryPage;
+}
+
+export interface Writes {
+  write(fv: FhirVersion, version: NewVersion): void;
+  appendEvents(fv: FhirVersion, events: NewEvent[]): StoredEvent[];
+  setDeliveryState(fv: FhirVersion, subscription: string, state: DeliveryState): void;
+  putBindingToken(token: BindingToken): void;
+  revokeBindingTokens(fv: FhirVersion, subscription: string): string[];
+  prune(before: string, now: string): number;
+}
+
+interface Row {
+  type: string;
+  id: string;
+  vid: number;
+  last_updated: string;
+  method: string;
+  body: string | null;
+}
+
+const toVersion = (r: Row): StoredVersion => ({
+  type: r.type,
+  id: r.id,
+  versionId: r.vid,
+  lastUpdated: r.last_updated,
+  method: r.method as WriteMethod,
+  deleted: r.body === null,
+  ...(r.body === null ? {} : { json: r.body }),
+});
+
+export function createReads(db: Database.Database): Reads {
+  const read = db.prepare<[string, string, string], Row>(
+    'SELECT type, id, vid, last_updated, method, body FROM resource_versions WHERE fv = ? AND type = ? AND id = ? ORDER BY vid DESC LIMIT 1',
+  );
+  const vread = db.prepare<[string, string, string, number], Row>(
+    'SELECT type, id, vid, last_updated, method, body FROM resource_versions WHERE fv = ? AND type = ? AND id = ? AND vid = ?',
+  );
+  const log = createEventLog(db);
+  const tokens = createTokenStore(db);
+  return {
+    read: (fv, type, id) => {
+      const row = read.get(fv, type, id);
+      return row && toVersion(row);
+    },
+    vread: (fv, type, id, versionId) => {
+      const row = vread.get(fv, type, id, versionId);
+      return row && toVersion(row);
+    },
+    search: (fv, request, cursor) => searchSqlite(db, fv, request, cursor),
+    events: (fv, sub, from, to, limit) => log.events(fv, sub, from, to, limit),
+    eventRange: (fv, sub) => log.range(fv, sub),
+    deliveryState: (fv, sub) => log.deliveryState(fv, sub),
+    bindingToken: (hash) => tokens.get(hash),
+    history: (fv, query) => history(db, fv, query),
+  };
+}
+
+export function createWrites(db: Database.Database): Writes {
+  const insert = db.prepare(
+    'INSERT INTO resource_versions (fv, type, id, vid, last_updated, method, body) VALUES (?, ?, ?, ?, ?, ?, ?)',
+  );
+  const upsertCurrent = db.prepare(
+    `INSERT INTO resources (fv, type, id, vid, seq, last_updated, deleted) VALUES (?, ?, ?, ?, ?, ?, ?)
+     ON CONFLICT (fv, type, id) DO UPDATE SET vid = excluded.vid, seq = excluded.seq,
+       last_updated = excluded.last_updated, deleted = excluded.deleted`,
+  );
+  const index = createIndexWriter(db);
+  const log = createEventLog(db);
+  const tokens = createTokenStore(db);
+  return {
+    write(fv, v) {
+      const { lastInsertRowid } = insert.run(fv, v.type, v.id, v.versionId, v.lastUpdated, v.method, v.json ?? null);
+      upsertCurrent.run(fv, v.type, v.id, v.versionId, lastInsertRowid, v.lastUpdated, v.json === undefined ? 1 : 0);
+      index.replace(fv, v.type, v.id, v.json === undefined ? undefined : v.index, v.versionId === 1);
+    },
+    appendEvents: (fv, events) => log.append(fv, events),
+    setDeliveryState: (fv, sub, state) => log.setDeliveryState(fv, sub, state),
+    putBindingToken: (token) => tokens.put(token),
+    revokeBindingTokens: (fv, sub) => tokens.revokeFor(fv, sub),
+    prune(before, now) {
+      tokens.prune(now);
+      return log.prune(before);
+    },
+  };
+}
+
+export function migrate(db: Database.Database): void {
+  db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)');
+  const row = db.prepare<[], { v: number | null }>('SELECT max(version) AS v FROM schema_migrations').get();
+  const current = row?.v ?? 0;
+  if (current > MIGRATIONS.length) {
+    throw new Error(`database schema version ${current} is newer than this Herald (${MIGRATIONS.length})`);
+  }
+  const apply = db.transaction(() => {
+    for (let v = current + 1; v <= MIGRATIONS.length; v++) {
+      db.exec(MIGRATIONS[v - 1]!);
+      db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(v, new Date().toISOString());
+    }
+  });
+  apply.immediate();
+}
+
+function history(db: Database.Database, fv: string, q: HistoryQuery): HistoryPage {
+  const conds = ['fv = ?'];
+  const args: unknown[] = [fv];
+  if (q.type !== undefined) {
+    conds.push('type = ?');
+    args.push(q.type);
+  }
+  if (q.id !== undefined) {
+    conds.push('id = ?');
+    args.push(q.id);
+  }
+  if (q.since !== undefined) {
+    conds.push('last_updated >= ?');
+    args.push(q.since);
+  }
+  const where = conds.join(' AND ');
+  const total = db.prepare<unknown[], { n: number }>(`SELECT count(*) AS n FROM resource_versions WHERE ${where}`).get(...args)!.n;
+  const pageConds = q.before === undefined ? where : `${where} AND seq < ?`;
+  const pageArgs = q.before === undefined ? args : [...args, q.before];
+  const rows = db
+    .prepare<unknown[], Row & { seq: number }>(
+      `SELECT seq, type, id, vid, last_updated, method, body FROM resource_versions WHERE ${pageConds} ORDER BY seq DESC LIMIT ?`,
+    )
+    .all(...pageArgs, q.count + 1);
+  const more = rows.length > q.count;
+  const page = more ? rows.slice(0, q.count) : rows;
+  return {
+    versions: page.map(toVersion),
+    total,
+    ...(more ? { next: page[page.length - 1]!.seq } : {}),
+  };
+}

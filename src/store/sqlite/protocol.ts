@@ -1,0 +1,76 @@
+import { FhirError } from '../../fhir/errors.ts';
+import type { OperationOutcomeIssue } from '../../fhir/types.ts';
+import type { Reads, Writes } from './connection.ts';
+
+/**
+ * Messages between the store's front (index.ts, on the event loop) and the writer thread
+ * (thread.ts), which owns the only read-write connection.
+ *
+ * A transaction is a job. The front runs the transaction's function; its writes that return
+ * nothing are buffered as ops and travel with the job's next message; anything that returns a
+ * value (a read, appending events, revoking tokens) is a call, answered by a `reply`. The job
+ * ends with `end` (commit it with the group) or `abort` (roll it back). Once its group has been
+ * committed and flushed the thread answers `done`. Jobs reach the thread in the order the front
+ * ran them, one after another, so each one's calls see every earlier job's writes.
+ */
+
+/** Writes that return nothing: buffered on the front, applied in order by the thread. */
+export type OpName = 'write' | 'setDeliveryState' | 'putBindingToken';
+/** Everything that returns a value: answered one at a time. */
+export type CallName = keyof Reads | 'appendEvents' | 'revokeBindingTokens' | 'prune';
+
+export interface Op {
+  name: OpName;
+  args: unknown[];
+}
+
+export interface Call {
+  id: number;
+  name: CallName;
+  args: unknown[];
+}
+
+export type ToThread =
+  | { t: 'step'; job: number; ops: Op[]; call: Call }
+  | { t: 'end'; job: number; ops: Op[] }
+  | { t: 'abort'; job: number }
+  /** A read outside any transaction (only for ':memory:', where the front has no connection). */
+  | { t: 'call'; call: Call }
+  | { t: 'close' };
+
+export type FromThread =
+  | { t: 'ready' }
+  | { t: 'failed'; error: WireError }
+  | { t: 'reply'; id: number; value?: unknown; error?: WireError }
+  | { t: 'done'; job: number; error?: WireError }
+  | { t: 'closed' };
+
+/** What every op and call resolves to on the thread. */
+export type Target = Pick<Writes, OpName | 'appendEvents' | 'revokeBindingTokens' | 'prune'> & Reads;
+
+/** An error as it crosses the thread boundary: FHIR errors keep their status and issues. */
+export interface WireError {
+  message: string;
+  name?: string;
+  code?: string;
+  status?: number;
+  issues?: OperationOutcomeIssue[];
+}
+
+export function toWire(err: unknown): WireError {
+  if (err instanceof FhirError) return { message: err.message, name: err.name, status: err.status, issues: err.issues };
+  const e = err as { message?: unknown; name?: unknown; code?: unknown };
+  return {
+    message: typeof e?.message === 'string' ? e.message : String(err),
+    ...(typeof e?.name === 'string' ? { name: e.name } : {}),
+    ...(typeof e?.code === 'string' ? { code: e.code } : {}),
+  };
+}
+
+export function fromWire(w: WireError): Error {
+  if (w.status !== undefined && w.issues) return FhirError.withIssues(w.status, w.issues);
+  const err = new Error(w.message) as Error & { code?: string };
+  if (w.name) err.name = w.name;
+  if (w.code) err.code = w.code;
+  return err;
+}

@@ -1,0 +1,162 @@
+/**
+ * The writer thread: owns the store's only read-write SQLite connection and runs every
+ * transaction's writes, in groups (writer.ts), while the event loop goes on serving HTTP. Started
+ * by index.ts; see protocol.ts for the conversation.
+ */
+import { closeSync, fsync, openSync } from 'node:fs';
+import { parentPort, workerData } from 'node:worker_threads';
+import Database from 'better-sqlite3';
+import { startCheckpointer } from './checkpointer.ts';
+import { createReads, createWrites, migrate } from './connection.ts';
+import { type Call, type FromThread, type Target, type ToThread, toWire } from './protocol.ts';
+import { createWriteQueue } from './writer.ts';
+
+const port = parentPort!;
+const { path } = workerData as { path: string };
+const post = (m: FromThread) => port.postMessage(m);
+
+/** The messages of one job, in arrival order, for the job's run in the write queue to take. */
+class Inbox {
+  #items: ToThread[] = [];
+  #waiting: ((m: ToThread) => void) | undefined;
+  push(m: ToThread): void {
+    const w = this.#waiting;
+    if (w) {
+      this.#waiting = undefined;
+      w(m);
+    } else this.#items.push(m);
+  }
+  next(): Promise<ToThread> {
+    const m = this.#items.shift();
+    return m ? Promise.resolve(m) : new Promise((resolve) => (this.#waiting = resolve));
+  }
+}
+
+const ABORTED = new Error('transaction aborted');
+
+function start(): void {
+  const memory = path === ':memory:';
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  // Commits write the WAL; the write queue then fsyncs it (walFlusher) before anything is
+  // acknowledged, off this thread's critical path. Checkpoints still sync the WAL before copying
+  // it and the database file after (what NORMAL keeps of FULL).
+  db.pragma('synchronous = NORMAL');
+  db.pragma('foreign_keys = ON');
+  // A larger page cache keeps the index B-trees in memory while writing (64 MiB).
+  db.pragma('cache_size = -65536');
+  db.pragma('busy_timeout = 5000');
+  migrate(db);
+  // File databases checkpoint on a thread of their own (checkpointer.ts), not inside commits.
+  const checkpointer = memory ? undefined : startCheckpointer(path);
+  if (checkpointer) db.pragma('wal_autocheckpoint = 0');
+  const wal = memory ? undefined : walFlusher(path);
+  const queue = createWriteQueue(db, { flush: wal?.flush });
+  const target: Target = { ...createReads(db), ...createWrites(db) };
+  const invoke = (call: Call): unknown => (target[call.name] as (...a: unknown[]) => unknown)(...call.args);
+  const answer = (call: Call, failed?: unknown): void => {
+    if (failed !== undefined) return post({ t: 'reply', id: call.id, error: toWire(failed) });
+    try {
+      post({ t: 'reply', id: call.id, value: invoke(call) });
+    } catch (err) {
+      post({ t: 'reply', id: call.id, error: toWire(err) });
+    }
+  };
+
+  /** One transaction: its ops and calls as they come, until it ends (commit) or aborts (roll back). */
+  async function runJob(inbox: Inbox): Promise<void> {
+    // A failed op fails the job: later calls answer its error and the job rolls back at its end.
+    let failed: unknown;
+    for (;;) {
+      const m = await inbox.next();
+      if (m.t === 'abort') throw failed ?? ABORTED;
+      if (m.t !== 'step' && m.t !== 'end') continue;
+      if (failed === undefined) {
+        try {
+          for (const op of m.ops) (target[op.name] as (...a: unknown[]) => unknown)(...op.args);
+        } catch (err) {
+          failed = err;
+        }
+      }
+      if (m.t === 'end') {
+        if (failed !== undefined) throw failed;
+        return;
+      }
+      answer(m.call, failed);
+    }
+  }
+
+  const inboxes = new Map<number, Inbox>();
+  function inboxFor(job: number): Inbox {
+    let inbox = inboxes.get(job);
+    if (!inbox) {
+      const created = new Inbox();
+      inbox = created;
+      inboxes.set(job, created);
+      queue
+        .run(async () => {
+          try {
+            await runJob(created);
+          } finally {
+            inboxes.delete(job);
+          }
+        })
+        .then(
+          () => post({ t: 'done', job }),
+          (err: unknown) => post({ t: 'done', job, error: toWire(err) }),
+        );
+    }
+    return inbox;
+  }
+
+  async function close(): Promise<void> {
+    await queue.drain();
+    await checkpointer?.stop();
+    if (checkpointer) db.pragma('wal_checkpoint(TRUNCATE)');
+    db.close();
+    wal?.close();
+    post({ t: 'closed' });
+    port.close();
+  }
+
+  port.on('message', (m: ToThread) => {
+    switch (m.t) {
+      case 'step':
+      case 'end':
+      case 'abort':
+        inboxFor(m.job).push(m);
+        break;
+      case 'call':
+        answer(m.call);
+        break;
+      case 'close':
+        void close();
+        break;
+    }
+  });
+  post({ t: 'ready' });
+}
+
+/**
+ * Durability for commits made with synchronous=NORMAL: an fsync of the WAL file from a descriptor
+ * of our own, on libuv's thread pool, so this thread goes on writing the next group meanwhile. On
+ * Linux fsync flushes the file's data whichever descriptor names it, so one call covers every
+ * frame SQLite wrote before it started. The WAL file exists once the connection has written
+ * (migrations always run a write transaction) and keeps its inode while the connection is open:
+ * SQLite resets or truncates it, never replaces it. We only read from this descriptor and close it
+ * after SQLite has closed the database, so it cannot disturb SQLite's locks.
+ */
+function walFlusher(path: string): { flush: () => Promise<void>; close: () => void } {
+  const fd = openSync(`${path}-wal`, 'r');
+  return {
+    flush: () => new Promise<void>((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve()))),
+    close: () => closeSync(fd),
+  };
+}
+
+try {
+  start();
+} catch (err) {
+  post({ t: 'failed', error: toWire(err) });
+  port.close();
+}
