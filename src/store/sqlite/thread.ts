@@ -3,7 +3,7 @@
  * transaction's writes, in groups (writer.ts), while the event loop goes on serving HTTP. Started
  * by index.ts; see protocol.ts for the conversation.
  */
-import { closeSync, fsync, openSync } from 'node:fs';
+import { closeSync, fdatasync, openSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { startCheckpointer } from './checkpointer.ts';
@@ -138,10 +138,11 @@ function start(): void {
 }
 
 /**
- * Durability for commits made with synchronous=NORMAL: an fsync of the WAL file from a descriptor
- * of our own, on libuv's thread pool, so this thread goes on writing the next group meanwhile. On
- * Linux fsync flushes the file's data whichever descriptor names it, so one call covers every
- * frame SQLite wrote before it started. The WAL file exists once the connection has written
+ * Durability for commits made with synchronous=NORMAL: an fdatasync of the WAL file (what SQLite
+ * itself calls on Linux) from a descriptor of our own, on libuv's thread pool, so this thread goes
+ * on writing the next group meanwhile. On Linux it flushes the file's data (and the size needed to
+ * read it back) whichever descriptor names it, so one call covers every frame SQLite wrote before
+ * it started. The WAL file exists once the connection has written
  * (migrations always run a write transaction) and keeps its inode while the connection is open:
  * SQLite resets or truncates it, never replaces it. We only read from this descriptor and close it
  * after SQLite has closed the database, so it cannot disturb SQLite's locks.
@@ -149,7 +150,7 @@ function start(): void {
 function walFlusher(path: string): { flush: () => Promise<void>; close: () => void } {
   const fd = openSync(`${path}-wal`, 'r');
   return {
-    flush: () => new Promise<void>((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve()))),
+    flush: () => new Promise<void>((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve()))),
     close: () => closeSync(fd),
   };
 }

@@ -1,0 +1,41 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import { startCheckpointer } from './checkpointer.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'herald-ckpt-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('checkpointer', () => {
+  it('keeps the WAL bounded under a steady stream of commits (it restarts the WAL past the limit)', async () => {
+    const path = join(dir, 'steady.db');
+    const db = new Database(path);
+    db.pragma('journal_mode = WAL');
+    db.pragma('wal_autocheckpoint = 0');
+    db.exec('CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB)');
+    const restartPages = 64;
+    const checkpointer = startCheckpointer(path, 10, restartPages);
+    const insert = db.prepare('INSERT INTO t (v) VALUES (?)');
+    const page = Buffer.alloc(4000, 7);
+    let written = 0;
+    let largest = 0;
+    const until = Date.now() + 500;
+    while (Date.now() < until) {
+      // Commits back to back, as under load, with only a moment for other threads in between.
+      db.transaction(() => {
+        for (let i = 0; i < 8; i++) insert.run(page);
+      })();
+      written += 8;
+      largest = Math.max(largest, statSync(`${path}-wal`).size);
+      await new Promise((r) => setImmediate(r));
+    }
+    await checkpointer.stop();
+    db.close();
+    const writtenBytes = written * 4096;
+    assert.ok(written > 20 * 64, `wrote enough to need restarts (${written} pages)`);
+    assert.ok(largest < writtenBytes / 4, `WAL peaked at ${largest} bytes for ${writtenBytes} written`);
+  });
+});
