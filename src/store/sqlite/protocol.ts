@@ -10,7 +10,7 @@ import type { Reads, Writes } from './connection.ts';
  * nothing are buffered as ops and travel with the job's next message; anything that returns a
  * value (a read, appending events, revoking tokens) is a call, answered by a `reply`. The job
  * ends with `end` (commit it with the group) or `abort` (roll it back). Once its group has been
- * committed and flushed the thread answers `done`. Jobs reach the thread in the order the front
+ * committed (and synced) the thread answers `done`. Jobs reach the thread in the order the front
  * ran them, one after another, so each one's calls see every earlier job's writes.
  */
 

@@ -3,7 +3,6 @@
  * transaction's writes, in groups (writer.ts), while the event loop goes on serving HTTP. Started
  * by index.ts; see protocol.ts for the conversation.
  */
-import { closeSync, fdatasync, openSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { startCheckpointer } from './checkpointer.ts';
@@ -38,10 +37,10 @@ function start(): void {
   const memory = path === ':memory:';
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
-  // Commits write the WAL; the write queue then fsyncs it (walFlusher) before anything is
-  // acknowledged, off this thread's critical path. Checkpoints still sync the WAL before copying
-  // it and the database file after (what NORMAL keeps of FULL).
-  db.pragma('synchronous = NORMAL');
+  // Each group's COMMIT syncs the WAL before it returns, and before the commit becomes visible to
+  // any reader: nothing is seen or acknowledged before it is on disk. This thread waits for the
+  // disk, not the event loop; the jobs that arrive meanwhile form the next group.
+  db.pragma('synchronous = FULL');
   db.pragma('foreign_keys = ON');
   // A larger page cache keeps the index B-trees in memory while writing (64 MiB).
   db.pragma('cache_size = -65536');
@@ -50,8 +49,7 @@ function start(): void {
   // File databases checkpoint on a thread of their own (checkpointer.ts), not inside commits.
   const checkpointer = memory ? undefined : startCheckpointer(path);
   if (checkpointer) db.pragma('wal_autocheckpoint = 0');
-  const wal = memory ? undefined : walFlusher(path);
-  const queue = createWriteQueue(db, { flush: wal?.flush });
+  const queue = createWriteQueue(db);
   const target: Target = { ...createReads(db), ...createWrites(db) };
   const invoke = (call: Call): unknown => (target[call.name] as (...a: unknown[]) => unknown)(...call.args);
   const answer = (call: Call, failed?: unknown): void => {
@@ -114,7 +112,6 @@ function start(): void {
     await checkpointer?.stop();
     if (checkpointer) db.pragma('wal_checkpoint(TRUNCATE)');
     db.close();
-    wal?.close();
     post({ t: 'closed' });
     port.close();
   }
@@ -135,24 +132,6 @@ function start(): void {
     }
   });
   post({ t: 'ready' });
-}
-
-/**
- * Durability for commits made with synchronous=NORMAL: an fdatasync of the WAL file (what SQLite
- * itself calls on Linux) from a descriptor of our own, on libuv's thread pool, so this thread goes
- * on writing the next group meanwhile. On Linux it flushes the file's data (and the size needed to
- * read it back) whichever descriptor names it, so one call covers every frame SQLite wrote before
- * it started. The WAL file exists once the connection has written
- * (migrations always run a write transaction) and keeps its inode while the connection is open:
- * SQLite resets or truncates it, never replaces it. We only read from this descriptor and close it
- * after SQLite has closed the database, so it cannot disturb SQLite's locks.
- */
-function walFlusher(path: string): { flush: () => Promise<void>; close: () => void } {
-  const fd = openSync(`${path}-wal`, 'r');
-  return {
-    flush: () => new Promise<void>((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve()))),
-    close: () => closeSync(fd),
-  };
 }
 
 try {

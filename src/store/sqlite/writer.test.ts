@@ -1,95 +1,74 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import { describe, it } from 'node:test';
 import { createWriteQueue } from './writer.ts';
 
-/** A real SQLite database and a flush the test releases by hand, to watch what waits for it. */
-function setup() {
-  const db = new Database(':memory:');
+const dir = mkdtempSync(join(tmpdir(), 'herald-writer-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A real WAL database, its writer's queue, and a second connection that sees only commits. */
+function setup(name: string) {
+  const path = join(dir, `${name}.db`);
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
   db.exec('CREATE TABLE t (v INTEGER PRIMARY KEY)');
-  const flushes: { release: () => void; fail: (e: Error) => void }[] = [];
-  const flush = () => new Promise<void>((resolve, reject) => flushes.push({ release: resolve, fail: reject }));
-  const queue = createWriteQueue(db, { flush });
+  const reader = new Database(path, { readonly: true });
+  const queue = createWriteQueue(db);
   const insert = (v: number) => queue.run(async () => db.prepare('INSERT INTO t (v) VALUES (?)').run(v));
-  const rows = () => db.prepare('SELECT v FROM t ORDER BY v').pluck().all();
-  const tick = () => new Promise((r) => setImmediate(r));
-  return { db, queue, flushes, insert, rows, tick };
+  const committed = () => reader.prepare('SELECT v FROM t ORDER BY v').pluck().all();
+  return { db, queue, insert, committed };
 }
 
-describe('write queue: group commit with a flush before acknowledging', () => {
-  it('settles a committed job, and runs its after-commit hooks, only once its flush is done', async () => {
-    const { queue, flushes, rows, tick, db } = setup();
+describe('write queue: group commit', () => {
+  it('settles each job only once its group has committed, and commits the jobs of one turn together', async () => {
+    const { insert, committed } = setup('group');
+    const seen: number[][] = [];
+    await Promise.all([1, 2, 3].map((v) => insert(v).then(() => seen.push(committed() as number[]))));
+    // Every job, when it settled, could already be read back by another connection: all three.
+    assert.deepEqual(seen, [[1, 2, 3], [1, 2, 3], [1, 2, 3]]);
+  });
+
+  it('rolls back only the failing job of a group; after-commit hooks run for the others, before they settle', async () => {
+    const { queue, insert, committed, db } = setup('rollback');
     const events: string[] = [];
-    const job = queue.run(async (onCommit) => {
+    const ok = queue.run(async (onCommit) => {
       db.prepare('INSERT INTO t (v) VALUES (1)').run();
-      onCommit(() => events.push('hook'));
-      return 'value';
+      onCommit(() => events.push('hook 1'));
     });
-    void job.then(() => events.push('settled'));
-    while (flushes.length === 0) await tick();
-    assert.deepEqual(rows(), [1], 'committed before the flush');
-    await tick();
-    assert.deepEqual(events, [], 'nothing acknowledged while the flush runs');
-    flushes[0]!.release();
-    assert.equal(await job, 'value');
-    assert.deepEqual(events, ['hook', 'settled']);
-  });
-
-  it('writes the next group while a flush is in flight, and covers it with the following flush', async () => {
-    const { flushes, insert, rows, tick } = setup();
-    const first = insert(1);
-    while (flushes.length === 0) await tick();
-    const second = insert(2);
-    const third = insert(3);
-    while (rows().length < 3) await tick();
-    assert.equal(flushes.length, 1, 'groups committed during a flush wait for the next one');
-    flushes[0]!.release();
-    await first;
-    while (flushes.length < 2) await tick();
-    let settled = false;
-    void Promise.all([second, third]).then(() => (settled = true));
-    await tick();
-    assert.equal(settled, false);
-    flushes[1]!.release();
-    await Promise.all([second, third]);
-    assert.equal(flushes.length, 2, 'one flush for both later groups');
-  });
-
-  it('rolls back only the failing job of a group', async () => {
-    const { queue, flushes, insert, rows, tick, db } = setup();
-    const ok = insert(1);
-    const bad = queue.run(async () => {
+    const bad = queue.run(async (onCommit) => {
       db.prepare('INSERT INTO t (v) VALUES (2)').run();
+      onCommit(() => events.push('hook 2'));
       throw new Error('no');
     });
-    const ok2 = insert(3);
-    while (flushes.length === 0) await tick();
-    flushes[0]!.release();
+    const ok2 = insert(3).then(() => events.push('settled 3'));
     await ok;
     await ok2;
     await assert.rejects(bad, /no/);
-    assert.deepEqual(rows(), [1, 3]);
+    assert.deepEqual(committed(), [1, 3]);
+    assert.deepEqual(events, ['hook 1', 'settled 3']);
   });
 
-  it('after a failed flush, rejects the jobs it covered and every later one', async () => {
-    const { flushes, insert, tick } = setup();
-    const first = insert(1);
-    while (flushes.length === 0) await tick();
-    flushes[0]!.fail(new Error('EIO: i/o error'));
-    await assert.rejects(first, /could not make writes durable.*EIO/);
-    await assert.rejects(insert(2), /could not make writes durable/);
+  it('rejects every job of a group whose COMMIT fails, and goes on with the next group', async () => {
+    const { queue, insert, committed, db } = setup('commitfail');
+    db.exec('CREATE TABLE parent (id INTEGER PRIMARY KEY); CREATE TABLE child (p INTEGER REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED)');
+    db.pragma('foreign_keys = ON');
+    // A deferred foreign key is checked at COMMIT: this group cannot commit.
+    const a = insert(1);
+    const b = queue.run(async () => db.prepare('INSERT INTO child (p) VALUES (42)').run());
+    await assert.rejects(a, /FOREIGN KEY constraint failed/);
+    await assert.rejects(b, /FOREIGN KEY constraint failed/);
+    await insert(2);
+    assert.deepEqual(committed(), [2]);
   });
 
-  it('drain() waits for the flush of what has been committed', async () => {
-    const { queue, flushes, insert, tick } = setup();
-    const job = insert(1);
-    while (flushes.length === 0) await tick();
-    let drained = false;
-    const d = queue.drain().then(() => (drained = true));
-    await tick();
-    assert.equal(drained, false);
-    flushes[0]!.release();
-    await d;
-    await job;
+  it('drain() resolves once everything queued has been committed', async () => {
+    const { queue, insert, committed } = setup('drain');
+    void insert(1);
+    void insert(2);
+    await queue.drain();
+    assert.deepEqual(committed(), [1, 2]);
   });
 });

@@ -21,6 +21,11 @@ interface SubState {
   handshakePending?: boolean;
   retry?: NodeJS.Timeout;
   heartbeat?: NodeJS.Timeout;
+  /** The cursor as delivery stands; the stored one follows it (saveCursor). */
+  delivered?: number;
+  /** A save of the cursor in flight, and whether `delivered` moved on since it started. */
+  saving?: Promise<void>;
+  moved?: boolean;
 }
 
 const LIVE = new Set(['requested', 'active', 'error']);
@@ -75,17 +80,17 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
       await engine.setStatus(id, 'active');
       return; // the status change re-kicks this worker with the active subscription
     }
+    s.delivered ??= (await store.deliveryState(fv, id)).deliveredThrough;
     for (;;) {
       if (stopped) return;
-      const state = await store.deliveryState(fv, id);
       const range = await store.eventRange(fv, id);
-      if (state.deliveredThrough >= range.last) break;
-      const from = Math.max(state.deliveredThrough + 1, range.first ?? 1);
+      if (s.delivered >= range.last) break;
+      const from = Math.max(s.delivered + 1, range.first ?? 1);
       const batch = range.last - from + 1 > 1 ? (sub.spec.channel.maxCount ?? 1) : 1;
       const events = await store.events(fv, id, from, range.last, batch);
       const result = await send(sub, 'event-notification', events);
       if (!result.ok) return failed(sub, s, result.error);
-      await store.transaction((tx) => tx.setDeliveryState(fv, id, { deliveredThrough: events[events.length - 1]!.number, attempts: 0 }));
+      saveCursor(id, s, events[events.length - 1]!.number);
       if (sub.status === 'error') {
         await engine.setStatus(id, 'active');
         return;
@@ -114,6 +119,29 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
     return v?.json ?? '';
   }
 
+  /**
+   * Moves the cursor on and stores it without holding up the next delivery: the next event goes
+   * out while the store commits this one, and saves that pile up meanwhile collapse into one.
+   * Delivery is at-least-once (D-10): after a crash the stored cursor may trail by the events of
+   * the last moment, which are then sent again, in order; it never runs ahead of what was sent.
+   */
+  function saveCursor(id: string, s: SubState, delivered: number): void {
+    s.delivered = delivered;
+    if (s.saving) {
+      s.moved = true;
+      return;
+    }
+    s.saving = (async () => {
+      do {
+        s.moved = false;
+        const through = s.delivered!;
+        await store.transaction((tx) => tx.setDeliveryState(fv, id, { deliveredThrough: through, attempts: 0 }));
+      } while (s.moved);
+    })()
+      .catch((err: Error) => process.emitWarning(`could not store the delivery cursor of Subscription/${id}: ${err.message}`))
+      .finally(() => (s.saving = undefined));
+  }
+
   /** A success clears the failure record (the cursor stays). */
   async function recovered(id: string): Promise<void> {
     const state = await store.deliveryState(fv, id);
@@ -122,6 +150,7 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
   }
 
   async function failed(sub: ActiveSubscription, s: SubState, reason: string): Promise<void> {
+    await s.saving; // so that the failure record is written after the cursor, not overwritten by it
     const state = await store.deliveryState(fv, sub.id);
     const now = Date.now();
     const failingSince = state.failingSince ?? new Date(now).toISOString();
@@ -184,7 +213,7 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
     /** Stops scheduling and waits for attempts in flight (each bounded by its timeout). */
     async stop(): Promise<void> {
       stopped = true;
-      const runs = [...states.values()].map((s) => s.worker.idle());
+      const runs = [...states.values()].flatMap((s) => [s.worker.idle(), s.saving]);
       for (const id of [...states.keys()]) forget(id);
       await Promise.allSettled(runs);
     },
