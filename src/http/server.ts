@@ -59,7 +59,13 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   app.setErrorHandler((err, req, reply) => sendError(err, req, reply));
   app.setNotFoundHandler((req, reply) => sendError(notFound(`No such endpoint: ${req.method} ${req.url.slice(0, 200)}`), req, reply));
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
+  // Ready, and able to write: a store that can no longer write (say its writer thread died) makes
+  // this node unhealthy, so that a load balancer or supervisor takes it out and restarts it.
+  app.get('/healthz', async (_req, reply) => {
+    const failure = deps.bases[0]?.store.failure();
+    if (failure) return reply.code(503).send({ status: 'unavailable', reason: failure });
+    return { status: 'ok' };
+  });
   for (const base of deps.bases) mountBase(app, `/fhir/${base.adapter.pathSegment}`, base);
   if (deps.websocket) {
     const ws = attachWebsocket(app.server, deps.websocket);

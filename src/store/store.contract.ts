@@ -28,6 +28,10 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       await store.close();
     });
 
+    it('reports no failure while it is open', () => {
+      assert.equal(store.failure(), undefined);
+    });
+
     const v = (id: string, versionId: number, extra: Partial<NewVersion> = {}): NewVersion => ({
       type: 'Patient',
       id,

@@ -147,5 +147,7 @@ export interface Store extends StoreReader {
   history(fv: FhirVersion, query: HistoryQuery): Promise<HistoryPage>;
   /** Drop events older than `before` (ISO instant) from every log, and expired tokens; returns how many events. */
   pruneEvents(before: string): Promise<number>;
+  /** Why the store cannot take writes any more (its writer died, or it was closed); undefined while it can. */
+  failure(): string | undefined;
   close(): Promise<void>;
 }

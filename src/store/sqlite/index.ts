@@ -12,6 +12,8 @@ const READS = ['read', 'vread', 'search', 'events', 'eventRange', 'deliveryState
 export interface SqliteOptions {
   /** A file path, or ':memory:'. */
   path: string;
+  /** Called with the writer thread once it is up (tests use it to see what a dead writer does). */
+  onWriter?: (worker: Worker) => void;
 }
 
 /**
@@ -30,6 +32,7 @@ export async function openSqliteStore(options: SqliteOptions): Promise<Store> {
   const memory = options.path === ':memory:';
   if (!memory) mkdirSync(dirname(options.path), { recursive: true });
   const link = await WriterLink.start(options.path);
+  options.onWriter?.(link.worker);
   const readDb = memory ? undefined : new Database(options.path, { readonly: true });
   readDb?.pragma('busy_timeout = 5000');
   const local = readDb ? createReads(readDb) : undefined;
@@ -67,6 +70,7 @@ export async function openSqliteStore(options: SqliteOptions): Promise<Store> {
     kind: 'sqlite',
     ...reads,
     transaction,
+    failure: () => link.failure(),
     pruneEvents: (before) => transaction((tx) => tx.call<number>('prune', [before, new Date().toISOString()])),
     async close() {
       await tail;
@@ -166,6 +170,9 @@ interface Waiter {
 /** The event loop's end of the conversation with the writer thread (protocol.ts). */
 class WriterLink {
   readonly #worker: Worker;
+  get worker(): Worker {
+    return this.#worker;
+  }
   readonly #replies = new Map<number, Waiter>();
   readonly #dones = new Map<number, Waiter>();
   #lastJob = 0;
@@ -207,8 +214,10 @@ class WriterLink {
       if (m.t === 'reply') settle(this.#replies, m.id, m.error ? fromWire(m.error) : undefined, m.value);
       else if (m.t === 'done') settle(this.#dones, m.job, m.error ? fromWire(m.error) : undefined, undefined);
     });
-    this.#worker.on('error', (err) => this.#fail(err));
-    this.#worker.on('exit', () => this.#fail(new Error('the store has been closed')));
+    this.#worker.on('error', (err) => this.#fail(new Error(`the store's writer thread failed: ${err.message}`)));
+    this.#worker.on('exit', (code) =>
+      this.#fail(new Error(this.#closed ? 'the store has been closed' : `the store's writer thread stopped unexpectedly (exit code ${code})`)),
+    );
   }
 
   #fail(err: Error): void {
@@ -216,6 +225,10 @@ class WriterLink {
     for (const w of [...this.#replies.values(), ...this.#dones.values()]) w.reject(err);
     this.#replies.clear();
     this.#dones.clear();
+  }
+
+  failure(): string | undefined {
+    return this.#broken?.message;
   }
 
   assertOpen(): void {

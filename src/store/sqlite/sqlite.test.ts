@@ -104,9 +104,21 @@ describe('sqlite store', () => {
     await assert.rejects(openSqliteStore({ path }), /schema version 999 is newer than this Herald/);
   });
 
+  it('when its writer thread dies, says so (failure(), for /healthz) and rejects writes instead of hanging', async () => {
+    let writer: import('node:worker_threads').Worker | undefined;
+    const store = await openSqliteStore({ path: join(dir, 'dies.db'), onWriter: (w) => (writer = w) });
+    await store.transaction(async (tx) => tx.write('R4', patient('d1')));
+    await writer!.terminate();
+    assert.match(store.failure() ?? '', /writer thread stopped unexpectedly/);
+    await assert.rejects(store.transaction(async (tx) => tx.write('R4', patient('d2'))), /writer thread stopped unexpectedly/);
+    assert.equal((await store.read('R4', 'Patient', 'd1'))?.versionId, 1, 'what was committed is still readable');
+    await store.close();
+  });
+
   it('rejects transactions once closed, without touching the closed database', async () => {
     const store = await openSqliteStore({ path: join(dir, 'closed.db') });
     await store.close();
+    assert.match(store.failure() ?? '', /closed/);
     await assert.rejects(store.transaction(async (tx) => tx.write('R4', patient('z'))), /closed/);
   });
 });
