@@ -10,7 +10,7 @@ import type { Store, StoredEvent, Transaction } from '../store/store.ts';
 import { checkFilters } from './matching/filters.ts';
 import type { ResourceChange } from './matching/trigger.ts';
 import { type SubscriptionPolicy, checkChannel } from './policy.ts';
-import { type ActiveSubscription, SubscriptionRegistry } from './registry.ts';
+import { type ActiveSubscription, LIVE_STATUSES, SubscriptionRegistry } from './registry.ts';
 import { checkTopic } from './topics.ts';
 
 /** What the engine tells delivery, always after the commit that caused it. */
@@ -173,7 +173,7 @@ export class SubscriptionEngine {
   /** Whether a websocket client may (still) bind to this version of a Subscription. */
   private bindable(resource: Resource | undefined): boolean {
     const spec = this.readSubscriptionSafely(resource);
-    return spec?.channel.type === 'websocket' && (spec.status === 'requested' || spec.status === 'active' || spec.status === 'error');
+    return spec?.channel.type === 'websocket' && LIVE_STATUSES.has(spec.status);
   }
 
   private readSubscriptionSafely(resource: Resource | undefined): SubscriptionSpec | undefined {

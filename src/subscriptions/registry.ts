@@ -7,6 +7,12 @@ import { compileFilters, indexKeyOf, resourceKeys } from './matching/filters.ts'
 import { type CompiledTrigger, type ResourceChange, compileTrigger } from './matching/trigger.ts';
 
 /** A subscription the engine can deliver to, compiled once. */
+/**
+ * Statuses in which a subscription is still served: events are delivered (or retried), websocket
+ * clients may stay bound. `off` and `entered-in-error` end it.
+ */
+export const LIVE_STATUSES: ReadonlySet<SubscriptionStatusCode> = new Set<SubscriptionStatusCode>(['requested', 'active', 'error']);
+
 export interface ActiveSubscription {
   id: string;
   spec: SubscriptionSpec;

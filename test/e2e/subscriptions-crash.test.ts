@@ -57,4 +57,31 @@ describe('delivery survives a crash', () => {
       await hook.close();
     }
   });
+
+  it('after a clean stop (SIGTERM) the stored cursor is where delivery stood: a restart sends nothing twice (D-10)', async () => {
+    const hook = await startReceiver();
+    const env = { HERALD_DB: `sqlite:${join(dir, 'clean.db')}` };
+    const first = await spawnHerald(env);
+    const base = `${first.url}/fhir/R4`;
+    const topic = topicResource('R4', { url: 'http://example.org/topics/clean', resource: 'Patient', interactions: ['create'] }, 'clean');
+    assert.equal((await call('PUT', `${base}/Basic/clean`, topic)).status, 201);
+    assert.equal((await call('POST', `${base}/Subscription`, subscriptionResource('R4', { topic: 'http://example.org/topics/clean', endpoint: hook.url }))).status, 201);
+    const events = () => hook.received.map((r) => readNotification(r.body)).filter((n) => n.type === 'event-notification').flatMap((n) => n.events.map((e) => e.number));
+    for (let i = 0; i < 20; i++) assert.equal((await call('POST', `${base}/Patient`, { resourceType: 'Patient', name: [{ family: `S${i}` }] })).status, 201);
+    await hook.waitFor(() => events().length >= 20, 10_000);
+    // Stopped within the moment in which cursor moves gather before they are stored.
+    first.child.kill('SIGTERM');
+    await first.exited;
+
+    const second = await spawnHerald({ ...env, PORT: new URL(first.url).port });
+    try {
+      assert.equal((await call('POST', `${second.url}/fhir/R4/Patient`, { resourceType: 'Patient', name: [{ family: 'after' }] })).status, 201);
+      await hook.waitFor(() => events().includes(21), 10_000);
+      assert.deepEqual(events(), Array.from({ length: 21 }, (_, i) => i + 1), 'each event once, in order');
+    } finally {
+      second.child.kill('SIGTERM');
+      await second.exited;
+      await hook.close();
+    }
+  });
 });

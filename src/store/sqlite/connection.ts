@@ -7,11 +7,12 @@ import type {
   HistoryQuery,
   NewEvent,
   NewVersion,
+  SearchCursor,
+  SearchPage,
   StoredEvent,
   StoredVersion,
   WriteMethod,
 } from '../store.ts';
-import type { SearchCursor, SearchPage } from '../store.ts';
 import type { SearchRequest } from '../../search/types.ts';
 import { createEventLog } from './events.ts';
 import { createIndexWriter } from './index-writer.ts';

@@ -2,8 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import type { FhirVersion } from '../../fhir/types.ts';
-import type { BindingToken, DeliveryState, NewEvent, NewVersion, Store, StoredEvent, Transaction } from '../store.ts';
+import type { Store, Transaction } from '../store.ts';
 import { type Reads, createReads } from './connection.ts';
 import { type Call, type CallName, type FromThread, type Op, type ToThread, fromWire } from './protocol.ts';
 
@@ -36,20 +35,19 @@ export async function openSqliteStore(options: SqliteOptions): Promise<Store> {
   const readDb = memory ? undefined : new Database(options.path, { readonly: true });
   readDb?.pragma('busy_timeout = 5000');
   const local = readDb ? createReads(readDb) : undefined;
-  const reads = {} as { [K in keyof Reads]: (...args: Parameters<Reads[K]>) => Promise<ReturnType<Reads[K]>> };
+  const reads: Record<string, (...args: unknown[]) => Promise<unknown>> = {};
   for (const name of READS) {
-    const fn = async (...args: unknown[]) => (local ? (local[name] as (...a: unknown[]) => unknown)(...args) : link.call(name, args));
-    (reads as Record<string, unknown>)[name] = fn;
+    reads[name] = async (...args) => (local ? (local[name] as (...a: unknown[]) => unknown)(...args) : link.call(name, args));
   }
 
   // Transaction functions run one at a time, in the order they were asked for.
   let tail: Promise<void> = Promise.resolve();
-  async function transaction<T>(fn: (tx: Transaction & Remote) => Promise<T>): Promise<T> {
+  async function transaction<T>(fn: (tx: RemoteTransaction) => Promise<T>): Promise<T> {
     const before = tail;
     let next!: () => void;
     tail = new Promise<void>((resolve) => (next = resolve));
     await before;
-    const tx = new RemoteTransaction(link);
+    const tx = remoteTransaction(link);
     let value: T;
     try {
       link.assertOpen();
@@ -68,7 +66,7 @@ export async function openSqliteStore(options: SqliteOptions): Promise<Store> {
 
   return {
     kind: 'sqlite',
-    ...reads,
+    ...(reads as unknown as { [K in keyof Reads]: (...args: Parameters<Reads[K]>) => Promise<ReturnType<Reads[K]>> }),
     transaction,
     failure: () => link.failure(),
     pruneEvents: (before) => transaction((tx) => tx.call<number>('prune', [before, new Date().toISOString()])),
@@ -80,86 +78,54 @@ export async function openSqliteStore(options: SqliteOptions): Promise<Store> {
   };
 }
 
-/** What a transaction here can do beyond the Store interface: call the thread directly. */
-interface Remote {
+/** A transaction as the event loop sees it: writes buffered for the thread, the rest asked of it. */
+interface RemoteTransaction extends Transaction {
+  /** Ask the thread (sending the buffered writes first); answers once the thread has replied. */
   call<T>(name: CallName, args: unknown[]): Promise<T>;
+  /** Commits with the thread's next group; resolves once that group is on disk. */
+  end(): Promise<void>;
+  /** Rolls the job back on the thread, if the thread has heard of it. */
+  abort(): void;
+  readonly hooks: (() => void)[];
 }
 
-/** A transaction as the event loop sees it: writes buffered for the thread, reads asked of it. */
-class RemoteTransaction implements Transaction, Remote {
-  readonly hooks: (() => void)[] = [];
-  readonly #link: WriterLink;
-  readonly #job: number;
-  #ops: Op[] = [];
-  /** Whether the thread has heard of this job (it then holds a savepoint open for it). */
-  #started = false;
+/** Transaction methods the thread answers (every read, and the writes that return something). */
+const CALLS: readonly CallName[] = [...READS.filter((name) => name !== 'history'), 'appendEvents', 'revokeBindingTokens'];
+/** Transaction methods that return nothing: buffered until the job's next message. */
+const OPS = ['write', 'setDeliveryState', 'putBindingToken'] as const satisfies readonly Op['name'][];
 
-  constructor(link: WriterLink) {
-    this.#link = link;
-    this.#job = link.nextJob();
+function remoteTransaction(link: WriterLink): RemoteTransaction {
+  const job = link.nextJob();
+  let ops: Op[] = [];
+  // Once the thread has heard of this job it holds a savepoint open for it, until end or abort.
+  let started = false;
+  const hooks: (() => void)[] = [];
+  const call = <T>(name: CallName, args: unknown[]): Promise<T> => {
+    started = true;
+    const sent = ops;
+    ops = [];
+    return link.step<T>(job, sent, name, args);
+  };
+  const methods: Record<string, (...args: unknown[]) => Promise<unknown>> = {};
+  for (const name of CALLS) methods[name] = (...args) => call(name, args);
+  for (const name of OPS) {
+    methods[name] = async (...args) => {
+      ops.push({ name, args });
+    };
   }
-
-  call<T>(name: CallName, args: unknown[]): Promise<T> {
-    this.#started = true;
-    const ops = this.#ops;
-    this.#ops = [];
-    return this.#link.step<T>(this.#job, ops, name, args);
-  }
-
-  #op(name: Op['name'], args: unknown[]): Promise<void> {
-    this.#ops.push({ name, args });
-    return Promise.resolve();
-  }
-
-  /** Commits with the thread's next group; resolves once that group is on disk. */
-  end(): Promise<void> {
-    this.#started = true;
-    return this.#link.end(this.#job, this.#ops);
-  }
-
-  abort(): void {
-    if (this.#started) this.#link.abort(this.#job);
-  }
-
-  read(...a: Parameters<Reads['read']>) {
-    return this.call<ReturnType<Reads['read']>>('read', a);
-  }
-  vread(...a: Parameters<Reads['vread']>) {
-    return this.call<ReturnType<Reads['vread']>>('vread', a);
-  }
-  search(...a: Parameters<Reads['search']>) {
-    return this.call<ReturnType<Reads['search']>>('search', a);
-  }
-  events(...a: Parameters<Reads['events']>) {
-    return this.call<ReturnType<Reads['events']>>('events', a);
-  }
-  eventRange(...a: Parameters<Reads['eventRange']>) {
-    return this.call<ReturnType<Reads['eventRange']>>('eventRange', a);
-  }
-  deliveryState(...a: Parameters<Reads['deliveryState']>) {
-    return this.call<ReturnType<Reads['deliveryState']>>('deliveryState', a);
-  }
-  bindingToken(...a: Parameters<Reads['bindingToken']>) {
-    return this.call<ReturnType<Reads['bindingToken']>>('bindingToken', a);
-  }
-  write(fv: FhirVersion, version: NewVersion): Promise<void> {
-    return this.#op('write', [fv, version]);
-  }
-  appendEvents(fv: FhirVersion, events: NewEvent[]): Promise<StoredEvent[]> {
-    return this.call('appendEvents', [fv, events]);
-  }
-  setDeliveryState(fv: FhirVersion, subscription: string, state: DeliveryState): Promise<void> {
-    return this.#op('setDeliveryState', [fv, subscription, state]);
-  }
-  putBindingToken(token: BindingToken): Promise<void> {
-    return this.#op('putBindingToken', [token]);
-  }
-  revokeBindingTokens(fv: FhirVersion, subscription: string): Promise<string[]> {
-    return this.call('revokeBindingTokens', [fv, subscription]);
-  }
-  onCommit(fn: () => void): void {
-    this.hooks.push(fn);
-  }
+  return {
+    ...(methods as unknown as Omit<Transaction, 'onCommit'>),
+    hooks,
+    call,
+    onCommit: (fn) => hooks.push(fn),
+    end: () => {
+      started = true;
+      return link.end(job, ops);
+    },
+    abort: () => {
+      if (started) link.abort(job);
+    },
+  };
 }
 
 interface Waiter {

@@ -51,11 +51,11 @@ function start(): void {
   if (checkpointer) db.pragma('wal_autocheckpoint = 0');
   const queue = createWriteQueue(db);
   const target: Target = { ...createReads(db), ...createWrites(db) };
-  const invoke = (call: Call): unknown => (target[call.name] as (...a: unknown[]) => unknown)(...call.args);
+  const apply = (name: keyof Target, args: unknown[]): unknown => (target[name] as (...a: unknown[]) => unknown)(...args);
   const answer = (call: Call, failed?: unknown): void => {
     if (failed !== undefined) return post({ t: 'reply', id: call.id, error: toWire(failed) });
     try {
-      post({ t: 'reply', id: call.id, value: invoke(call) });
+      post({ t: 'reply', id: call.id, value: apply(call.name, call.args) });
     } catch (err) {
       post({ t: 'reply', id: call.id, error: toWire(err) });
     }
@@ -71,7 +71,7 @@ function start(): void {
       if (m.t !== 'step' && m.t !== 'end') continue;
       if (failed === undefined) {
         try {
-          for (const op of m.ops) (target[op.name] as (...a: unknown[]) => unknown)(...op.args);
+          for (const op of m.ops) apply(op.name, op.args);
         } catch (err) {
           failed = err;
         }

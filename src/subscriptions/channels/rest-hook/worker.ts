@@ -1,7 +1,7 @@
 import type { NotificationType } from '../../../fhir/subscription-model.ts';
 import type { Notifier } from '../../engine.ts';
 import { type NotifyContext, renderNotification } from '../../notify.ts';
-import type { ActiveSubscription } from '../../registry.ts';
+import { type ActiveSubscription, LIVE_STATUSES as LIVE } from '../../registry.ts';
 import { type Serial, serial } from '../serial.ts';
 import { type DeliveryResult, post } from './sender.ts';
 
@@ -27,8 +27,6 @@ interface SubState {
   saving?: Promise<void>;
   moved?: boolean;
 }
-
-const LIVE = new Set(['requested', 'active', 'error']);
 
 /** How long cursor moves gather before one write stores them (saveCursor). */
 const CURSOR_SAVE_MS = 100;

@@ -4,7 +4,7 @@ import type { FhirVersion } from '../../../fhir/types.ts';
 import type { Notifier } from '../../engine.ts';
 import { type NotifyContext, renderNotification } from '../../notify.ts';
 import { type Serial, serial } from '../serial.ts';
-import type { ActiveSubscription } from '../../registry.ts';
+import { type ActiveSubscription, LIVE_STATUSES as LIVE } from '../../registry.ts';
 
 /** A connected websocket as the hub sees it (http/websocket.ts adapts `ws` sockets to this). */
 export interface Peer {
@@ -32,7 +32,6 @@ interface Broadcaster {
   heartbeat?: NodeJS.Timeout;
 }
 
-const LIVE = new Set(['requested', 'active', 'error']);
 const hashOf = (token: string) => createHash('sha256').update(token).digest('base64url');
 const outcome = (code: string, text: string) => JSON.stringify(operationOutcome([{ severity: 'error', code, diagnostics: text }]));
 
