@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import type { Store, Transaction } from '../store.ts';
+import { FhirError } from '../../fhir/errors.ts';
 import { type Reads, createReads } from './connection.ts';
 import { type Call, type CallName, type FromThread, type Op, type ToThread, fromWire } from './protocol.ts';
 
@@ -180,9 +181,11 @@ class WriterLink {
       if (m.t === 'reply') settle(this.#replies, m.id, m.error ? fromWire(m.error) : undefined, m.value);
       else if (m.t === 'done') settle(this.#dones, m.job, m.error ? fromWire(m.error) : undefined, undefined);
     });
-    this.#worker.on('error', (err) => this.#fail(new Error(`the store's writer thread failed: ${err.message}`)));
+    // A store that cannot write is a 503 for the client (and for /healthz), not an internal error.
+    const unavailable = (why: string) => new FhirError(503, 'transient', why);
+    this.#worker.on('error', (err) => this.#fail(unavailable(`the store's writer thread failed: ${err.message}`)));
     this.#worker.on('exit', (code) =>
-      this.#fail(new Error(this.#closed ? 'the store has been closed' : `the store's writer thread stopped unexpectedly (exit code ${code})`)),
+      this.#fail(unavailable(this.#closed ? 'the store has been closed' : `the store's writer thread stopped unexpectedly (exit code ${code})`)),
     );
   }
 

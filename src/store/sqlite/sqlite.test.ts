@@ -110,7 +110,11 @@ describe('sqlite store', () => {
     await store.transaction(async (tx) => tx.write('R4', patient('d1')));
     await writer!.terminate();
     assert.match(store.failure() ?? '', /writer thread stopped unexpectedly/);
-    await assert.rejects(store.transaction(async (tx) => tx.write('R4', patient('d2'))), /writer thread stopped unexpectedly/);
+    await assert.rejects(store.transaction(async (tx) => tx.write('R4', patient('d2'))), (err: { status?: number; message: string }) => {
+      assert.equal(err.status, 503, 'a write that cannot be stored is a 503 OperationOutcome, not a 500');
+      assert.match(err.message, /writer thread stopped unexpectedly/);
+      return true;
+    });
     assert.equal((await store.read('R4', 'Patient', 'd1'))?.versionId, 1, 'what was committed is still readable');
     await store.close();
   });
