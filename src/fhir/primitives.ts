@@ -8,12 +8,17 @@
  *   exponentially (a 151-character string takes over 30 s in V8), and any group-repeating regex
  *   overflows V8's backtracking stack on multi-megabyte attachments;
  * - a regex that still overflows on a huge value yields a `too-costly` verdict instead of a crash.
+ *
+ * Every string-valued primitive is held to the limit datatypes.html#string sets for strings (at most
+ * 1,048,576 characters, counted as Unicode code points), checked before the regex so a huge value is
+ * never scanned by it; except base64Binary, whose data are bounded by the body limit, and xhtml,
+ * which is not a string type (the spec's own examples have narratives over the limit).
  */
 import type { RawPrimitive } from './definitions/format.ts';
 
 /** Outcome of a primitive check: undefined when valid, else the message and its issue code. */
 export interface PrimitiveProblem {
-  code: 'value' | 'too-costly';
+  code: 'value' | 'too-long' | 'too-costly';
   message: string;
 }
 
@@ -33,6 +38,8 @@ const INT32_MAX = 2147483647;
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 const JSON_KINDS = { s: 'string', n: 'number', b: 'boolean' } as const;
+/** The most characters a FHIR string may have (datatypes.html#string: 1024 * 1024). */
+export const MAX_STRING_LENGTH = 1024 * 1024;
 
 /** Compiles one primitive type of a version. */
 export function compilePrimitive(name: string, raw: RawPrimitive): PrimitiveType {
@@ -47,11 +54,26 @@ function checkerFor(name: string, json: PrimitiveType['json'], regex: RegExp | u
   if (name === 'base64Binary') return base64Checker(regex);
   const checkFormat = regex === undefined ? undefined : regexChecker(name, regex);
   const checkRange = name === 'integer64' ? int64Range : undefined;
+  const maxLength = name === 'xhtml' ? Infinity : MAX_STRING_LENGTH;
   return (v) => {
     if (typeof v !== 'string') return wrongKind(name, json, v);
     if (v.length === 0) return { code: 'value', message: `Empty string is not a valid ${name} (omit the element instead)` };
+    if (v.length > maxLength && tooLong(v)) {
+      return { code: 'too-long', message: `${name} longer than ${MAX_STRING_LENGTH} characters, the most FHIR allows in a string` };
+    }
     return checkFormat?.(v) ?? checkRange?.(v);
   };
+}
+
+/**
+ * Whether `v`, already longer than the limit in UTF-16 units, has more code points than the limit
+ * (a surrogate pair is one character). Only strings over the limit in units get here.
+ */
+function tooLong(v: string): boolean {
+  if (v.length > 2 * MAX_STRING_LENGTH) return true;
+  let chars = 0;
+  for (const _ of v) if (++chars > MAX_STRING_LENGTH) return true;
+  return false;
 }
 
 function numberChecker(name: string): PrimitiveType['check'] {

@@ -13,14 +13,15 @@
  *
  * Issue codes: `structure` for JSON shape (unknown element, array vs single, null, empty object or
  * array, several choice alternatives), `required` for missing elements, `value` for bad primitive
- * values (wrong JSON kind, format, range, empty string), `invalid` for a resourceType that is not a
+ * values (wrong JSON kind, format, range, empty string), `too-long` for a string-valued primitive over
+ * FHIR's 1,048,576-character limit (primitives.ts says which), `invalid` for a resourceType that is not a
  * concrete resource type of the version, `too-costly` for the limits above.
  */
 import type { Definitions, ElementTable, Prop } from './definitions/index.ts';
 
 export interface ValidationIssue {
   severity: 'error' | 'warning';
-  code: 'structure' | 'required' | 'value' | 'invalid' | 'too-costly';
+  code: 'structure' | 'required' | 'value' | 'too-long' | 'invalid' | 'too-costly';
   /** FHIRPath-like location, e.g. `Patient.name[0].given[1]` (`Resource` when the type is unknown). */
   expression: string;
   message: string;

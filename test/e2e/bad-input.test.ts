@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { call, startServer, type TestServer } from '../helpers/server.ts';
+import { VERSIONS, call, startServer, useServer, type TestServer } from '../helpers/server.ts';
 
 /** Every class of bad input gets an OperationOutcome with the right status, and the server stays up. */
 describe('bad input', () => {
@@ -107,5 +107,49 @@ describe('bad input', () => {
     expectOutcome(await call('DELETE', `${base}/metadata`), 405);
     expectOutcome(await call('GET', `${base}/Patient/${keptId}/_history/1/extra`), 404);
     expectOutcome(await call('PUT', `${base}/Patient`, { resourceType: 'Patient' }), 400);
+  });
+});
+
+/** FHIR strings hold at most 1,048,576 characters (datatypes.html#string); the body limit is 16 MiB. */
+describe('strings over the FHIR limit', () => {
+  const LIMIT = 1024 * 1024;
+  const server = useServer();
+
+  it('a family name of 1,048,577 characters is a 400 naming the element; 1,048,576 are stored', async () => {
+    for (const v of VERSIONS) {
+      const base = server.fhir(v);
+      const refused = await call('POST', `${base}/Patient`, { resourceType: 'Patient', name: [{ family: 'a'.repeat(LIMIT + 1) }] });
+      assert.equal(refused.status, 400, v);
+      assert.equal(refused.body.resourceType, 'OperationOutcome', v);
+      assert.deepEqual(refused.body.issue.map((i: any) => [i.code, i.expression]), [['too-long', ['Patient.name[0].family']]], v);
+      const stored = await call('POST', `${base}/Patient`, { resourceType: 'Patient', name: [{ family: 'a'.repeat(LIMIT) }] });
+      assert.equal(stored.status, 201, v);
+      const read = await call('GET', `${base}/Patient/${stored.body.id}`);
+      assert.equal(read.body.name[0].family.length, LIMIT, v);
+    }
+  });
+
+  it('a 5 MB Subscription reason or topic title is refused before anything else is checked', async () => {
+    const huge = 'x'.repeat(5 * 1000 * 1000);
+    const reason = await call('POST', `${server.fhir('R4')}/Subscription`, {
+      resourceType: 'Subscription',
+      status: 'requested',
+      reason: huge,
+      criteria: 'http://example.org/topics/none',
+      channel: { type: 'rest-hook', endpoint: 'http://127.0.0.1:1/hook', payload: 'application/fhir+json' },
+    });
+    assert.equal(reason.status, 400);
+    assert.deepEqual(reason.body.issue.map((i: any) => i.expression), [['Subscription.reason']]);
+    const title = await call('POST', `${server.fhir('R5')}/SubscriptionTopic`, { resourceType: 'SubscriptionTopic', url: 'http://example.org/t', status: 'active', title: huge });
+    assert.equal(title.status, 400);
+    assert.deepEqual(title.body.issue.map((i: any) => i.expression), [['SubscriptionTopic.title']]);
+  });
+
+  it('base64 Attachment data far over the string limit are accepted within the body limit', async () => {
+    const data = Buffer.alloc(6 * 1024 * 1024, 7).toString('base64'); // 8 MiB of base64
+    const res = await call('POST', `${server.fhir('R4')}/Patient`, { resourceType: 'Patient', photo: [{ contentType: 'image/png', data }] });
+    assert.equal(res.status, 201);
+    const read = await call('GET', `${server.fhir('R4')}/Patient/${res.body.id}`);
+    assert.equal(read.body.photo[0].data, data);
   });
 });
