@@ -255,3 +255,42 @@ export const SEARCH_CASES: SearchCaseSet[] = (['R4', 'R4B', 'R5'] as const).map(
   resources: caseResources(version),
   cases: [...SHARED, ...encounterCases(version)],
 }));
+
+/** A query every evaluator refuses: a 400 whose OperationOutcome names `param`, with issue `code`. */
+export interface RefusedCase {
+  type: string;
+  query: string;
+  param: string;
+  code: 'invalid' | 'not-supported';
+}
+
+/**
+ * Modifiers refused whatever the `handling` preference (search.html#modifiers), in every version,
+ * by the store's search and by the in-memory matcher alike (they share the parser): unknown ones,
+ * one the parameter's type does not allow, a reference type the parameter cannot point to, and
+ * valid ones Herald does not evaluate (`not-supported`).
+ */
+export const REFUSED_MODIFIERS: RefusedCase[] = (
+  [
+    ['Patient', 'gender:foo=male', 'gender:foo', 'invalid'],
+    ['Patient', '_id:bogus=x', '_id:bogus', 'invalid'],
+    ['Patient', 'identifier:nope=x', 'identifier:nope', 'invalid'],
+    ['Observation', 'subject:zzz=Patient/1', 'subject:zzz', 'invalid'],
+    ['Observation', 'subject:Nonsense=1', 'subject:Nonsense', 'invalid'],
+    ['Patient', 'organization:Practitioner=1', 'organization:Practitioner', 'invalid'],
+    ['Patient', 'family:missing:x=true', 'family:missing:x', 'invalid'],
+    ['Patient', 'birthdate:exact=1980', 'birthdate:exact', 'invalid'],
+    ['Patient', 'family:not=x', 'family:not', 'invalid'],
+    ['Patient', 'family:Patient=x', 'family:Patient', 'invalid'],
+    ['ValueSet', 'url:exact=http://example.org/fhir/ValueSet/colors', 'url:exact', 'invalid'],
+    ['Observation', `code-value-quantity:exact=${LOINC}|1234-5$100`, 'code-value-quantity:exact', 'invalid'],
+    ['Patient', '_count:foo=1', '_count:foo', 'invalid'],
+    ['Patient', '_sort:x=family', '_sort:x', 'invalid'],
+    ['Observation', '_include:deep=Observation:subject', '_include:deep', 'invalid'],
+    ['Patient', 'family:text=x', 'family:text', 'not-supported'],
+    ['Observation', 'code:in=http://example.org/vs', 'code:in', 'not-supported'],
+    ['Observation', `code:below=${LOINC}|1234-5`, 'code:below', 'not-supported'],
+    ['Observation', 'code:text-advanced=glucose', 'code:text-advanced', 'not-supported'],
+    ['Observation', 'subject:above=Patient/1', 'subject:above', 'not-supported'],
+  ] as const
+).map(([type, query, param, code]) => ({ type, query, param, code }));

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { loadDefinitions } from '../fhir/definitions/index.ts';
 import { FhirError } from '../fhir/errors.ts';
-import type { FhirVersion, Resource } from '../fhir/types.ts';
+import { FHIR_VERSIONS, type FhirVersion, type Resource } from '../fhir/types.ts';
 import { validateResource } from '../fhir/validate.ts';
-import { SEARCH_CASES } from './cases.ts';
+import { REFUSED_MODIFIERS, SEARCH_CASES } from './cases.ts';
 import { PATIENTS } from './cases/resources.ts';
 import { compileMatcher } from './match.ts';
 import { searchRegistry, type SearchRegistry } from './parameters.ts';
@@ -209,14 +209,11 @@ describe('parseSearch errors', () => {
     });
   }
 
-  it('unknown parameters and modifiers are ignored with a reason, or a 400 under strict handling', () => {
+  it('unknown parameters are ignored with a reason, or a 400 under strict handling', () => {
     const unknown: [string, string][] = [
       ['foo=bar', 'foo'],
-      ['gender:foo=male', 'gender:foo'],
-      ['code:in=http://example.org/vs', 'code:in'],
-      ['code:below=http://snomed.info/sct|123', 'code:below'],
+      ['foo:bar=1', 'foo:bar'],
       ['_text=abc', '_text'],
-      ['_include:deep=Observation:subject', '_include:deep'],
       ['subject.nothing=1', 'subject.nothing'],
       ['_has:Nothing:subject:code=1', '_has:Nothing:subject:code'],
     ];
@@ -227,6 +224,24 @@ describe('parseSearch errors', () => {
       assert.match(req.ignored[0].reason, /\w/);
       assert.equal(req.conditions.length, 1, query);
       assert400(() => parse('Observation', query, true), name);
+    }
+  });
+
+  describe('modifiers it does not evaluate are a 400 naming the parameter under any handling, in the parser and the matcher', () => {
+    for (const version of FHIR_VERSIONS) {
+      for (const c of REFUSED_MODIFIERS) {
+        it(`${version} ${c.type}?${c.query} → 400 ${c.code} naming ${c.param}`, () => {
+          for (const strict of [false, true]) {
+            assert.throws(() => parse(c.type, c.query, strict, version), (err: unknown) => {
+              assert.ok(err instanceof FhirError, String(err));
+              assert.deepEqual([err.status, err.issues[0].code, err.issues[0].expression], [400, c.code, [c.param]]);
+              assert.match(err.message, c.code === 'not-supported' ? /not supported/ : /modifier|refer/i);
+              return true;
+            });
+            assert400(() => compileMatcher(registry(version), c.type, c.query, { strict }), c.param);
+          }
+        });
+      }
     }
   });
 

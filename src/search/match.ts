@@ -29,7 +29,7 @@ export interface Matcher {
 }
 
 export interface MatcherOptions {
-  /** Unknown parameters or modifiers are a 400 (default true: a criterion must not silently widen). */
+  /** Unknown parameters are a 400 (default true: a criterion must not silently widen); unknown modifiers always are. */
   strict?: boolean;
   /** This server's base URL, so absolute references into it compare as Type/id. */
   baseUrl?: string;

@@ -18,7 +18,7 @@ import { isResourceType, skip, type ParseContext } from './parse/context.ts';
 import { applyResultParam, isResultParam } from './parse/results.ts';
 
 export interface ParseOptions {
-  /** Prefer: handling=strict (unknown parameters and modifiers are a 400 instead of ignored). */
+  /** Prefer: handling=strict (unknown parameters are a 400 instead of ignored; unknown modifiers always are). */
   strict: boolean;
   /** Page size without _count. */
   defaultCount: number;
@@ -34,7 +34,8 @@ const DEFAULT_TOTAL: SearchRequest['total'] = 'accurate';
 /**
  * Parses `query` for a search over `types` (one type for type-level search, none for system
  * search, where `_type` names them). Throws a 400 FhirError naming the parameter for malformed
- * values; unknown parameters and modifiers end up in `ignored`, or throw when `strict`.
+ * values and for modifiers it does not evaluate; unknown parameters end up in `ignored`, or throw
+ * when `strict`.
  */
 export function parseSearch(registry: SearchRegistry, types: string[], query: URLSearchParams, options: ParseOptions): SearchRequest {
   const ctx: ParseContext = { registry, strict: options.strict, baseUrl: options.baseUrl, ignored: [] };

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { REFUSED_MODIFIERS } from '../../src/search/cases.ts';
 import { VERSIONS, call, startServer, type TestServer } from '../helpers/server.ts';
 
 const ids = (bundle: any, mode = 'match') =>
@@ -109,6 +110,19 @@ describe('search over HTTP', () => {
         const strict = await get('Patient?family=alpha&shoe-size=42', { prefer: 'handling=strict' });
         assert.equal(strict.status, 400);
         assert.match(JSON.stringify(strict.body), /shoe-size/);
+      });
+
+      it('refuses a modifier it does not evaluate with a 400 naming the parameter, under lenient and strict handling', async () => {
+        for (const c of REFUSED_MODIFIERS) {
+          for (const prefer of ['handling=lenient', 'handling=strict']) {
+            const res = await get(`${c.type}?${c.query}`, { prefer });
+            assert.equal(res.status, 400, `${c.query} ${prefer}`);
+            assert.equal(res.body.resourceType, 'OperationOutcome');
+            assert.deepEqual([res.body.issue[0].code, res.body.issue[0].expression], [c.code, [c.param]], c.query);
+          }
+        }
+        const unsupported = await get('Observation?code:in=http://example.org/vs');
+        assert.match(unsupported.body.issue[0].diagnostics, /':in' on 'code' is not supported/);
       });
 
       it('answers malformed values with a 400 naming the parameter', async () => {

@@ -1,10 +1,10 @@
 /**
  * One `name=value` query parameter into a Condition: the name decides the shape (plain parameter
  * with an optional modifier, chain `a.b`, reverse chain `_has:T:ref:x`), the parameter's type how
- * the value is read (values.ts). Unknown names and modifiers are skipped (recorded) unless strict;
- * a modifier the parameter type does not allow is always an error.
+ * the value is read (values.ts). Unknown names are skipped (recorded) unless strict; a modifier
+ * Herald does not evaluate is always an error, whatever the handling (search.html#modifiers).
  */
-import { badRequest } from '../../fhir/errors.ts';
+import { badRequest, FhirError } from '../../fhir/errors.ts';
 import type { Condition, ParamType, SearchParam } from '../types.ts';
 import { isResourceType, lookupParam, skip, typesLabel, type ParseContext } from './context.ts';
 import { parseValue, splitUnescaped } from './values.ts';
@@ -22,8 +22,12 @@ const SUPPORTED: Record<ParamType, readonly string[]> = {
   special: [],
 };
 
-/** Modifiers the spec allows on a type that Herald cannot evaluate (they need terminology or text indexing). */
+/**
+ * Modifiers the spec allows on a type that Herald cannot evaluate (they need terminology or text
+ * indexing). `:text` on strings is R5's; on R4/R4B it is merely not supported rather than not allowed.
+ */
 const UNEVALUATED: Partial<Record<ParamType, readonly string[]>> = {
+  string: ['text'],
   token: ['above', 'below', 'in', 'not-in', 'code-text', 'text-advanced'],
   reference: ['above', 'below', 'text', 'code-text', 'text-advanced'],
 };
@@ -66,7 +70,6 @@ function splitModifier(name: string): [string, string | undefined] {
  */
 function parseParam(ctx: ParseContext, full: string, param: SearchParam, modifier: string | undefined, raw: string): Condition | undefined {
   const checked = checkModifier(ctx, full, param, modifier);
-  if (checked === undefined) return undefined;
   const values = splitUnescaped(raw, ',').map((part) => parseValue({ name: full, param, baseUrl: ctx.baseUrl, ...checked }, part));
   return checked.modifier === undefined ? { kind: 'param', param, values } : { kind: 'param', param, modifier: checked.modifier, values };
 }
@@ -76,16 +79,23 @@ interface CheckedModifier {
   typeModifier?: string;
 }
 
-/** Classifies a modifier: evaluated, a reference type, unevaluated or unknown (skipped), or wrong for the type (400). */
-function checkModifier(ctx: ParseContext, full: string, param: SearchParam, modifier: string | undefined): CheckedModifier | undefined {
+/**
+ * Classifies a modifier: evaluated, or a reference's resource type; anything else is a 400 naming
+ * the parameter, under any handling, since ignoring a modifier changes what a search means: one the
+ * spec allows on the type but Herald cannot evaluate (`not-supported`), one of another type, or an
+ * unknown one.
+ */
+function checkModifier(ctx: ParseContext, full: string, param: SearchParam, modifier: string | undefined): CheckedModifier {
   if (modifier === undefined) return {};
   if (SUPPORTED[param.type].includes(modifier)) return { modifier };
   if (param.type === 'reference' && TYPE_NAME.test(modifier)) return { typeModifier: checkTypeModifier(ctx, full, param, modifier) };
-  if (UNEVALUATED[param.type]?.includes(modifier)) return skip(ctx, full, `Modifier ':${modifier}' is not supported on '${param.code}'`);
+  if (UNEVALUATED[param.type]?.includes(modifier)) {
+    throw new FhirError(400, 'not-supported', `Modifier ':${modifier}' on '${param.code}' is not supported by this server`, [full]);
+  }
   if (SPEC_MODIFIERS.has(modifier) || TYPE_NAME.test(modifier)) {
     throw badRequest(`Modifier ':${modifier}' is not allowed on ${param.type} parameter '${param.code}'`, [full]);
   }
-  return skip(ctx, full, `Unknown modifier ':${modifier}' on '${param.code}'`);
+  throw badRequest(`Unknown modifier ':${modifier}' on ${param.type} parameter '${param.code}'`, [full]);
 }
 
 /** `subject:Patient`: the type must be one the parameter can refer to. */

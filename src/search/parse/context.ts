@@ -9,7 +9,7 @@ import type { SearchParam } from '../types.ts';
 
 export interface ParseContext {
   registry: SearchRegistry;
-  /** Prefer: handling=strict: unknown parameters and modifiers are errors instead of ignored. */
+  /** Prefer: handling=strict: unknown parameters are errors instead of ignored (unknown modifiers always are). */
   strict: boolean;
   baseUrl?: string;
   ignored: { name: string; reason: string }[];

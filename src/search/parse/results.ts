@@ -1,11 +1,11 @@
 /**
  * Result parameters (search.html#_sort, #_count, #_include, #_total, #_summary, #_elements): they
- * shape the response rather than select resources. Malformed values are errors; modifiers other
- * than `:iterate` on the include parameters are unknown (skipped unless strict).
+ * shape the response rather than select resources. Malformed values are errors, and so is any
+ * modifier other than `:iterate` on the include parameters, whatever the handling.
  */
-import { badRequest } from '../../fhir/errors.ts';
+import { badRequest, type FhirError } from '../../fhir/errors.ts';
 import type { Include, SearchRequest } from '../types.ts';
-import { isResourceType, lookupParam, skip, typesLabel, type ParseContext } from './context.ts';
+import { isResourceType, lookupParam, typesLabel, type ParseContext } from './context.ts';
 
 /** Parameters read by other layers (paging, formats): accepted here and otherwise left alone. */
 const PASSED_THROUGH: ReadonlySet<string> = new Set(['_format', '_pretty', '_cursor']);
@@ -25,7 +25,7 @@ export function applyResultParam(ctx: ParseContext, req: SearchRequest, name: st
   const [base, modifier] = name.split(/:(.*)/s, 2) as [string, string | undefined];
   if (PASSED_THROUGH.has(base) || base === '_type') return;
   if (base === '_include' || base === '_revinclude') return applyInclude(ctx, req, name, base, modifier, raw);
-  if (modifier !== undefined) return void skip(ctx, name, `Unknown modifier ':${modifier}' on '${base}'`);
+  if (modifier !== undefined) throw unknownModifier(name, base, modifier);
   switch (base) {
     case '_sort':
       return applySort(ctx, req, raw);
@@ -42,6 +42,10 @@ export function applyResultParam(ctx: ParseContext, req: SearchRequest, name: st
       req.elements = parseElements(raw);
       return;
   }
+}
+
+function unknownModifier(name: string, base: string, modifier: string): FhirError {
+  return badRequest(`Unknown modifier ':${modifier}' on '${base}'`, [name]);
 }
 
 function oneOf<T extends string>(allowed: readonly T[], raw: string, name: string): T {
@@ -78,9 +82,7 @@ function applySort(ctx: ParseContext, req: SearchRequest, raw: string): void {
  * iterate). An Include with sourceType `*` means any type; without param, every reference parameter.
  */
 function applyInclude(ctx: ParseContext, req: SearchRequest, name: string, base: string, modifier: string | undefined, raw: string): void {
-  if (modifier !== undefined && modifier !== 'iterate' && modifier !== 'recurse') {
-    return void skip(ctx, name, `Unknown modifier ':${modifier}' on '${base}'`);
-  }
+  if (modifier !== undefined && modifier !== 'iterate' && modifier !== 'recurse') throw unknownModifier(name, base, modifier);
   const iterate = modifier !== undefined;
   const list = base === '_include' ? req.include : req.revinclude;
   if (raw === '*') {
