@@ -17,8 +17,7 @@ export async function search(
   query: URLSearchParams,
   options: { type?: string; strict: boolean },
 ): Promise<FhirResponse> {
-  const types = options.type ? [options.type] : systemTypes(ctx, query);
-  const request = parseSearch(ctx.registry, types, query, {
+  const request = parseSearch(ctx.registry, options.type ? [options.type] : [], query, {
     strict: options.strict,
     defaultCount: ctx.defaultPageSize,
     maxCount: ctx.maxPageSize,
@@ -45,16 +44,6 @@ export async function search(
     ...(entry.length ? { entry } : {}),
   };
   return { status: 200, resource: bundle };
-}
-
-/** System search covers the `_type` list, or every resource type of the version. */
-function systemTypes(ctx: BaseContext, query: URLSearchParams): string[] {
-  const raw = query.getAll('_type').flatMap((v) => v.split(','));
-  if (raw.length === 0) return [...ctx.defs.resourceTypes];
-  for (const t of raw) {
-    if (!ctx.defs.isResourceType(t)) throw badRequest(`_type: unknown resource type '${t.slice(0, 80)}'`, ['_type']);
-  }
-  return raw;
 }
 
 function entryOf(ctx: BaseContext, request: SearchRequest, v: StoredVersion, mode: 'match' | 'include'): BundleEntry {

@@ -327,4 +327,11 @@ describe('parseSearch structure', () => {
     assert.deepEqual(parse('', 'family=x').ignored.map((i) => i.name), ['family']);
     assert.deepEqual(parse('Patient', '_type=Observation').ignored.map((i) => i.name), ['_type']);
   });
+
+  it('system search: _type is read once, here, and never reported as ignored; without it every type is searched', () => {
+    const req = parse('', '_type=Patient,Organization&_type=Patient&_count=5&_id=1', true);
+    assert.deepEqual([req.types, req.count, req.ignored], [['Patient', 'Organization'], 5, []]);
+    assert.deepEqual(parse('', '_id=1', true).types, loadDefinitions('R4').resourceTypes);
+    assert400(() => parse('', `_type=Patient,${'X'.repeat(1000)}`), '_type');
+  });
 });

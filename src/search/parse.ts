@@ -33,13 +33,14 @@ const DEFAULT_TOTAL: SearchRequest['total'] = 'accurate';
 
 /**
  * Parses `query` for a search over `types` (one type for type-level search, none for system
- * search, where `_type` names them). Throws a 400 FhirError naming the parameter for malformed
+ * search, where `_type` names them; without `_type` every resource type of the version). Throws a 400 FhirError naming the parameter for malformed
  * values and for modifiers it does not evaluate; unknown parameters end up in `ignored`, or throw
  * when `strict`.
  */
 export function parseSearch(registry: SearchRegistry, types: string[], query: URLSearchParams, options: ParseOptions): SearchRequest {
   const ctx: ParseContext = { registry, strict: options.strict, baseUrl: options.baseUrl, ignored: [] };
   const req: SearchRequest = {
+    // While parsing, none means all: parameters are looked up among those every resource has.
     types: searchTypes(ctx, types, query.getAll('_type')),
     conditions: [],
     sort: [],
@@ -58,12 +59,14 @@ export function parseSearch(registry: SearchRegistry, types: string[], query: UR
     if (condition !== undefined) req.conditions.push(condition);
   }
   if (req.count === 0 && req.summary === undefined) req.summary = 'count';
+  if (req.types.length === 0) req.types = registry.definitions.resourceTypes;
   return req;
 }
 
 /**
  * The searched types: `types` at type level (where `_type` has no meaning and is skipped),
- * otherwise the union of the `_type` lists (search.html#_type), or none meaning all types.
+ * otherwise the union of the `_type` lists (search.html#_type), or none meaning all types. This
+ * is the one place that reads `_type`.
  */
 function searchTypes(ctx: ParseContext, types: string[], typeParams: string[]): string[] {
   if (typeParams.length === 0) return types;
@@ -73,7 +76,7 @@ function searchTypes(ctx: ParseContext, types: string[], typeParams: string[]): 
   }
   const result = new Set<string>();
   for (const type of typeParams.flatMap((list) => list.split(','))) {
-    if (!isResourceType(ctx, type)) throw badRequest(`Unknown resource type '${type}' in _type`, ['_type']);
+    if (!isResourceType(ctx, type)) throw badRequest(`Unknown resource type '${type.slice(0, 80)}' in _type`, ['_type']);
     result.add(type);
   }
   return [...result];

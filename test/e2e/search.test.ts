@@ -101,6 +101,26 @@ describe('search over HTTP', () => {
         assert.deepEqual(ids(system.body).sort(), ['Organization/org-1', 'Patient/p2']);
       });
 
+      it('system search with _type: no outcome entry, also under handling=strict and with other parameters', async () => {
+        for (const [q, expected] of [
+          ['?_type=Patient,Organization', ['Organization/org-1', 'Patient/p1', 'Patient/p2', 'Patient/p3']],
+          ['?_type=Patient,Organization&_count=2&_sort=_id', ['Organization/org-1', 'Patient/p1']],
+          ['?_type=Patient&_type=Organization&_id=p2,org-1&_total=none', ['Organization/org-1', 'Patient/p2']],
+          ['?_id=o1,p1', ['Observation/o1', 'Patient/p1']],
+        ] as const) {
+          for (const prefer of ['handling=lenient', 'handling=strict']) {
+            const res = await get(q, { prefer });
+            assert.equal(res.status, 200, `${q} ${prefer}`);
+            assert.deepEqual(ids(res.body).sort(), expected, `${q} ${prefer}`);
+            assert.deepEqual(ids(res.body, 'outcome'), [], `${q} ${prefer}`);
+            assert.ok(res.body.entry.every((e: any) => e.resource.resourceType !== 'OperationOutcome'), `${q} ${prefer}`);
+          }
+        }
+        const unknown = await get('?_type=Patient,Wombat');
+        assert.equal(unknown.status, 400);
+        assert.deepEqual(unknown.body.issue[0].expression, ['_type']);
+      });
+
       it('reports unknown parameters in an OperationOutcome entry, or 400s with handling=strict', async () => {
         const lenient = await get('Patient?family=alpha&shoe-size=42');
         assert.equal(lenient.status, 200);
