@@ -285,6 +285,7 @@ export const REFUSED_MODIFIERS: RefusedCase[] = (
     ['ValueSet', 'url:exact=http://example.org/fhir/ValueSet/colors', 'url:exact', 'invalid'],
     ['Observation', `code-value-quantity:exact=${LOINC}|1234-5$100`, 'code-value-quantity:exact', 'invalid'],
     ['Patient', '_count:foo=1', '_count:foo', 'invalid'],
+    ['Patient', '_type:foo=Patient', '_type:foo', 'invalid'],
     ['Patient', '_sort:x=family', '_sort:x', 'invalid'],
     ['Observation', '_include:deep=Observation:subject', '_include:deep', 'invalid'],
     ['Patient', 'family:text=x', 'family:text', 'not-supported'],

@@ -33,9 +33,9 @@ const DEFAULT_TOTAL: SearchRequest['total'] = 'accurate';
 
 /**
  * Parses `query` for a search over `types` (one type for type-level search, none for system
- * search, where `_type` names them; without `_type` every resource type of the version). Throws a 400 FhirError naming the parameter for malformed
- * values and for modifiers it does not evaluate; unknown parameters end up in `ignored`, or throw
- * when `strict`.
+ * search, where `_type` names them; without `_type` every resource type of the version). Throws
+ * a 400 FhirError naming the parameter for malformed values and for modifiers it does not
+ * evaluate; unknown parameters end up in `ignored`, or throw when `strict`.
  */
 export function parseSearch(registry: SearchRegistry, types: string[], query: URLSearchParams, options: ParseOptions): SearchRequest {
   const ctx: ParseContext = { registry, strict: options.strict, baseUrl: options.baseUrl, ignored: [] };

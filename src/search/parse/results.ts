@@ -23,10 +23,12 @@ export function isResultParam(name: string): boolean {
 /** Applies one result parameter to the request being built. `_type` is read before (parse.ts). */
 export function applyResultParam(ctx: ParseContext, req: SearchRequest, name: string, raw: string, maxCount: number): void {
   const [base, modifier] = name.split(/:(.*)/s, 2) as [string, string | undefined];
-  if (PASSED_THROUGH.has(base) || base === '_type') return;
+  if (PASSED_THROUGH.has(base)) return;
   if (base === '_include' || base === '_revinclude') return applyInclude(ctx, req, name, base, modifier, raw);
   if (modifier !== undefined) throw unknownModifier(name, base, modifier);
   switch (base) {
+    case '_type':
+      return; // read before (parse.ts)
     case '_sort':
       return applySort(ctx, req, raw);
     case '_count':
