@@ -1,8 +1,12 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { VERSIONS, call, startServer, type Res, type TestServer } from '../helpers/server.ts';
 import { readNotification, subscriptionResource } from '../helpers/subscriptions.ts';
+import { openSqliteStore } from '../../src/store/sqlite/index.ts';
 
 const TOPICS_DIR = fileURLToPath(new URL('../fixtures/topics', import.meta.url));
 const TOPIC = 'http://example.org/topics/patient-created';
@@ -184,4 +188,50 @@ describe('operations', () => {
       });
     });
   }
+});
+
+describe('$events after retention has pruned the log', () => {
+  it('without bounds: the latest events still held (none: a query-status bundle); a bound below the oldest held: 410 naming it (D-9, D-21)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'herald-ops-'));
+    const path = join(dir, 'herald.db');
+    const env = { HERALD_TOPICS: TOPICS_DIR, HERALD_DB: `sqlite:${path}` };
+    const patient = (server: TestServer, v: string, value: string) =>
+      call('POST', `${server.fhir(v as 'R4')}/Patient`, { resourceType: 'Patient', identifier: [{ system: 'urn:ops', value }] });
+    const ids = new Map<string, string>();
+    let server = await startServer(env);
+    try {
+      for (const v of VERSIONS) {
+        const sub = await call('POST', `${server.fhir(v)}/Subscription`, subscriptionResource(v, { topic: TOPIC, channel: 'websocket', filters: ['Patient?identifier=urn:ops|pruned'] }));
+        ids.set(v, sub.body.id);
+        for (let i = 0; i < 3; i++) await patient(server, v, 'pruned');
+      }
+    } finally {
+      await server.close();
+    }
+    // Retention drops every event held so far (the server's hourly pruning, run now).
+    const store = await openSqliteStore({ path });
+    await store.pruneEvents(new Date(Date.now() + 60_000).toISOString());
+    await store.close();
+    server = await startServer(env);
+    try {
+      for (const v of VERSIONS) {
+        const events = (query = '') => call('GET', `${server.fhir(v)}/Subscription/${ids.get(v)}/$events${query}`);
+        const latest = await events();
+        assert.equal(latest.status, 200, latest.text.slice(0, 300));
+        assert.equal(readNotification(latest.body).type, 'query-status');
+        assert.equal(readNotification(latest.body).eventsSince, 3);
+        for (const query of ['?eventsSinceNumber=1', '?eventsSinceNumber=0', '?eventsUntilNumber=2']) {
+          const gone = await events(query);
+          assert.equal(gone.status, 410, `${v} ${query}`);
+          assert.match(gone.body.issue[0].diagnostics, /oldest event still held is 4/);
+        }
+        assert.equal(readNotification((await events('?eventsSinceNumber=4')).body).type, 'query-status');
+        await patient(server, v, 'pruned');
+        assert.deepEqual(readNotification((await events()).body).events.map((e) => e.number), [4]);
+      }
+    } finally {
+      await server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
