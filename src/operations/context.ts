@@ -1,6 +1,8 @@
+import type { SubscriptionSpec } from '../fhir/subscription-model.ts';
 import type { FhirVersion, Resource } from '../fhir/types.ts';
 import type { Store } from '../store/store.ts';
 import type { SubscriptionEngine } from '../subscriptions/index.ts';
+import type { ParameterDefinition } from './params.ts';
 
 /** What operations need of a base (BaseContext provides it). */
 export interface OperationContext {
@@ -32,5 +34,18 @@ export interface OperationDescriptor {
   /** The resource type it belongs to. */
   type: string;
   levels: readonly ('type' | 'instance')[];
+  /** The input parameters it takes (its OperationDefinition's `in` parameters); nothing else is accepted. */
+  parameters: readonly ParameterDefinition[];
   run(ctx: OperationContext, req: OperationRequest): Promise<OperationResult>;
+}
+
+/**
+ * A stored Subscription in the version-neutral model, or undefined when it is unknown or deleted.
+ * Every operation reads one this way: the stored resource, not the registry, also knows
+ * subscriptions that are off.
+ */
+export async function readStoredSubscription(ctx: OperationContext, id: string): Promise<SubscriptionSpec | undefined> {
+  const stored = await ctx.store.read(ctx.version, 'Subscription', id);
+  if (!stored?.json) return undefined;
+  return ctx.subscriptions.adapter.subscriptions.readSubscription(JSON.parse(stored.json) as Resource);
 }

@@ -1,23 +1,21 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { FhirError, badRequest, notFound } from '../fhir/errors.ts';
 import type { Resource } from '../fhir/types.ts';
-import type { OperationContext, OperationDescriptor } from './context.ts';
-
-/** The hash under which a token is stored; the token itself is never kept (D-2). */
-export const tokenHash = (token: string) => createHash('sha256').update(token).digest('base64url');
-
-const LIVE = new Set(['requested', 'active']);
+import { LIVE_STATUSES, bindingTokenHash } from '../subscriptions/index.ts';
+import { type OperationContext, type OperationDescriptor, readStoredSubscription } from './context.ts';
 
 /**
  * Subscription/$get-ws-binding-token (REQUIREMENTS §7.3, D-2..D-4): an opaque token of 256
  * random bits for the given websocket subscriptions (instance: that one; type: the `id`s, or
  * every live websocket subscription when none is given). An unknown id is a 404, a subscription
- * of another channel a 400; a token never covers part of what was asked.
+ * of another channel a 400; a token never covers part of what was asked. A subscription may be
+ * bound while it is live (LIVE_STATUSES), `error` included: see there why.
  */
 export const getWsBindingToken: OperationDescriptor = {
   name: 'get-ws-binding-token',
   type: 'Subscription',
   levels: ['type', 'instance'],
+  parameters: [{ name: 'id', type: 'id', max: '*' }],
   async run(ctx, req) {
     const asked = req.id !== undefined ? [req.id] : [...new Set(req.params.get('id') ?? [])];
     const ids = asked.length > 0 ? asked : liveWebsocketIds(ctx);
@@ -26,7 +24,7 @@ export const getWsBindingToken: OperationDescriptor = {
     const token = randomBytes(32).toString('base64url');
     const expiresAt = new Date(ctx.now().getTime() + ctx.websocket.tokenTtlMs).toISOString();
     await ctx.store.transaction((tx) =>
-      tx.putBindingToken({ hash: tokenHash(token), fv: ctx.version, owner: 'anonymous', subscriptions: ids, expiresAt, revoked: false }),
+      tx.putBindingToken({ hash: bindingTokenHash(token), fv: ctx.version, owner: 'anonymous', subscriptions: ids, expiresAt, revoked: false }),
     );
     const parameters: Resource = {
       resourceType: 'Parameters',
@@ -44,14 +42,13 @@ export const getWsBindingToken: OperationDescriptor = {
 function liveWebsocketIds(ctx: OperationContext): string[] {
   return ctx.subscriptions.registry
     .allSubscriptions()
-    .filter((s) => s.spec.channel.type === 'websocket' && LIVE.has(s.status))
+    .filter((s) => s.spec.channel.type === 'websocket' && LIVE_STATUSES.has(s.status))
     .map((s) => s.id);
 }
 
 async function checkWebsocket(ctx: OperationContext, id: string): Promise<void> {
-  const stored = await ctx.store.read(ctx.version, 'Subscription', id);
-  if (!stored?.json) throw notFound(`Subscription/${id} is not known`);
-  const spec = ctx.subscriptions.adapter.subscriptions.readSubscription(JSON.parse(stored.json) as Resource);
+  const spec = await readStoredSubscription(ctx, id);
+  if (!spec) throw notFound(`Subscription/${id} is not known`);
   if (spec.channel.type !== 'websocket') throw badRequest(`Subscription/${id} is a ${spec.channel.type} subscription, not websocket`, ['id']);
-  if (!LIVE.has(spec.status)) throw new FhirError(400, 'business-rule', `Subscription/${id} is ${spec.status}: set it active to bind it`, ['id']);
+  if (!LIVE_STATUSES.has(spec.status)) throw new FhirError(400, 'business-rule', `Subscription/${id} is ${spec.status}: set it active to bind it`, ['id']);
 }

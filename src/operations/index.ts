@@ -6,7 +6,6 @@ import { subscriptionEvents } from './subscription-events.ts';
 import { subscriptionStatus } from './subscription-status.ts';
 
 export type { OperationContext, OperationDescriptor } from './context.ts';
-export { tokenHash } from './get-ws-binding-token.ts';
 
 /** Every operation Herald offers: a table, listed in the CapabilityStatement as it stands. */
 export const OPERATIONS: readonly OperationDescriptor[] = [subscriptionStatus, subscriptionEvents, getWsBindingToken];
@@ -24,6 +23,6 @@ export async function invokeOperation(
   const level = req.id === undefined ? 'type' : 'instance';
   if (!op.levels.includes(level)) throw new FhirError(405, 'not-supported', `$${op.name} is not available at ${level} level`);
   if (req.method !== 'GET' && req.method !== 'POST') throw new FhirError(405, 'not-supported', `$${op.name} takes GET or POST`);
-  const params = operationParams(req.query, req.method === 'POST' ? req.body : undefined);
+  const params = operationParams(op.name, op.parameters, req.query, req.method === 'POST' ? req.body : undefined);
   return op.run(ctx, { ...(req.type ? { type: req.type } : {}), ...(req.id ? { id: req.id } : {}), params });
 }

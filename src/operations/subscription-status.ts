@@ -1,8 +1,9 @@
 import { notFound } from '../fhir/errors.ts';
 import { buildStatusBundle } from '../fhir/notification.ts';
-import type { StatusInfo } from '../fhir/subscription-model.ts';
-import type { Resource } from '../fhir/types.ts';
-import type { OperationContext, OperationDescriptor } from './context.ts';
+import type { StatusInfo, SubscriptionStatusCode } from '../fhir/subscription-model.ts';
+import { type OperationContext, type OperationDescriptor, readStoredSubscription } from './context.ts';
+
+const STATUSES: readonly SubscriptionStatusCode[] = ['requested', 'active', 'error', 'off', 'entered-in-error'];
 
 /**
  * Subscription/$status (REQUIREMENTS §7.1, OP-S1, OP-S2): a searchset with one status resource
@@ -13,6 +14,10 @@ export const subscriptionStatus: OperationDescriptor = {
   name: 'status',
   type: 'Subscription',
   levels: ['type', 'instance'],
+  parameters: [
+    { name: 'id', type: 'id', max: '*' },
+    { name: 'status', type: 'code', max: '*', codes: STATUSES },
+  ],
   async run(ctx, req) {
     const ids = req.id !== undefined ? [req.id] : (req.params.get('id') ?? allIds(ctx));
     const wanted = req.id !== undefined ? undefined : req.params.get('status');
@@ -35,9 +40,8 @@ function allIds(ctx: OperationContext): string[] {
 
 /** The status of a stored subscription as of now, from its resource and its event log. */
 export async function statusOf(ctx: OperationContext, id: string): Promise<(StatusInfo & { id: string }) | undefined> {
-  const stored = await ctx.store.read(ctx.version, 'Subscription', id);
-  if (!stored?.json) return undefined;
-  const spec = ctx.subscriptions.adapter.subscriptions.readSubscription(JSON.parse(stored.json) as Resource);
+  const spec = await readStoredSubscription(ctx, id);
+  if (!spec) return undefined;
   const { last } = await ctx.store.eventRange(ctx.version, id);
   const delivery = await ctx.store.deliveryState(ctx.version, id);
   const failing = spec.status === 'error' || spec.status === 'off';

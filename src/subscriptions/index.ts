@@ -1,7 +1,8 @@
 /** Topic-based subscriptions: the engine (match + record inside the write), delivery, operations data. */
 export { SubscriptionEngine, type Notifier, type WriteChange } from './engine.ts';
-export type { ActiveSubscription } from './registry.ts';
+export { type ActiveSubscription, LIVE_STATUSES } from './registry.ts';
 export { createRestHookDelivery, type RestHookDelivery, type RestHookOptions } from './channels/rest-hook/worker.ts';
 export { renderNotification } from './notify.ts';
 export type { SubscriptionPolicy } from './policy.ts';
 export { WebsocketHub, type Peer } from './channels/websocket/hub.ts';
+export { bindingTokenHash } from './channels/websocket/binding-token.ts';

@@ -6,13 +6,19 @@ import type { SearchParam } from '../search/types.ts';
 import { compileFilters, indexKeyOf, resourceKeys } from './matching/filters.ts';
 import { type CompiledTrigger, type ResourceChange, compileTrigger } from './matching/trigger.ts';
 
-/** A subscription the engine can deliver to, compiled once. */
 /**
- * Statuses in which a subscription is still served: events are delivered (or retried), websocket
- * clients may stay bound. `off` and `entered-in-error` end it.
+ * The live statuses: a subscription in one of them receives events (numbered and logged), is
+ * delivered to (or retried), and may be bound by websocket clients, with a fresh binding token
+ * too. `requested`: a rest-hook one awaiting its handshake loses nothing meanwhile. `error`: the
+ * counter keeps running (EN-3) and the channel recovers by itself (D-8); a websocket subscription
+ * can be in `error` only by inheriting it (a failing rest-hook one switched to websocket), and a
+ * client reconnecting to it must be able to bind and catch up, as its existing tokens still can.
+ * `off` and `entered-in-error` end it: no events, tokens revoked (D-2, D-5).
+ * The one definition for the matcher, both channels, the engine and $get-ws-binding-token.
  */
 export const LIVE_STATUSES: ReadonlySet<SubscriptionStatusCode> = new Set<SubscriptionStatusCode>(['requested', 'active', 'error']);
 
+/** A subscription the engine can deliver to, compiled once. */
 export interface ActiveSubscription {
   id: string;
   spec: SubscriptionSpec;
@@ -32,9 +38,6 @@ interface CompiledTopic {
   /** Subscriptions hashed by an equality filter: `${type}|${code}` → key → ids. */
   indexes: Map<string, { type: string; param: SearchParam; ids: Map<string, Set<string>> }>;
 }
-
-/** Subscriptions with these statuses receive events (EN-3: error still counts). */
-const RECEIVING = new Set<SubscriptionStatusCode>(['requested', 'active', 'error']);
 
 /**
  * The active topics and subscriptions of one FHIR version, compiled and indexed so that a change
@@ -145,7 +148,7 @@ export class SubscriptionRegistry {
       if (!t.triggers.some((trig) => trig.test(change))) continue;
       for (const id of this.candidates(t, focus)) {
         const sub = this.subs.get(id);
-        if (!sub || !RECEIVING.has(sub.status) || (sub.endsAt !== undefined && sub.endsAt <= now)) continue;
+        if (!sub || !LIVE_STATUSES.has(sub.status) || (sub.endsAt !== undefined && sub.endsAt <= now)) continue;
         const filter = focus ? sub.filters.get(focus.resourceType) : undefined;
         if (filter && focus && !filter.matches(focus)) continue;
         out.push(sub);

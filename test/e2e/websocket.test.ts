@@ -148,6 +148,34 @@ describe('websocket channel and $get-ws-binding-token', () => {
         await two.close();
       });
 
+      it('a websocket subscription in error is live: it gets a token and binds, as a reconnecting client expects; off is not (LIVE_STATUSES)', async () => {
+        // A websocket subscription is in error only by inheriting it: a rest-hook one whose
+        // handshake failed, switched to websocket by an update that keeps its status.
+        const filters = ['Patient?identifier=urn:ws|err'];
+        const hook = await call('POST', `${base()}/Subscription`, subscriptionResource(v, { topic: TOPIC, endpoint: 'http://127.0.0.1:9/never', filters }));
+        assert.equal(hook.status, 201, JSON.stringify(hook.body));
+        const id = hook.body.id as string;
+        await waitUntil(async () => (await call('GET', `${base()}/Subscription/${id}`)).body.status === 'error');
+        const put = await call('PUT', `${base()}/Subscription/${id}`, subscriptionResource(v, { id, topic: TOPIC, channel: 'websocket', status: 'error', filters }));
+        assert.equal(put.status, 200, JSON.stringify(put.body));
+        assert.equal(put.body.status, 'error');
+        const t = param(await token([id]), 'token')[0].valueString;
+        const all = await call('GET', `${base()}/Subscription/$get-ws-binding-token`);
+        assert.ok(param(all.body, 'subscription').some((x: any) => x.valueString === id), 'no ids: error subscriptions are covered too');
+        const c = await connectWs(`${server.url.replace('http', 'ws')}/ws`);
+        c.send(`bind-with-token ${t}`);
+        assert.equal(readNotification(await c.next(isNote('handshake', id))).status, 'error');
+        await patient('err');
+        assert.equal(readNotification(await c.next(isNote('event-notification', id))).events[0]!.number, 1, 'EN-3: events keep coming in error');
+        await c.close();
+        const off = await call('PUT', `${base()}/Subscription/${id}`, subscriptionResource(v, { id, topic: TOPIC, channel: 'websocket', status: 'off', filters }));
+        assert.equal(off.body.status, 'off');
+        const refused = await call('GET', `${base()}/Subscription/${id}/$get-ws-binding-token`);
+        assert.equal(refused.status, 400);
+        assert.equal(refused.body.issue[0].code, 'business-rule');
+        assert.match(refused.body.issue[0].diagnostics, /is off/);
+      });
+
       it('closes a reader that does not keep up, without delaying others; it catches up with $events', async () => {
         const id = await wsSubscription('slow', { content: 'full-resource' });
         const t = param(await token([id]), 'token')[0].valueString;
@@ -182,3 +210,11 @@ describe('websocket channel and $get-ws-binding-token', () => {
     await assert.rejects(connectWs(`${server.url.replace('http', 'ws')}/nope`));
   });
 });
+
+async function waitUntil(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}

@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
 import { operationOutcome } from '../../../fhir/errors.ts';
 import type { FhirVersion } from '../../../fhir/types.ts';
 import type { Notifier } from '../../engine.ts';
 import { type NotifyContext, renderNotification } from '../../notify.ts';
 import { type Serial, serial } from '../serial.ts';
+import { bindingTokenHash } from './binding-token.ts';
 import { type ActiveSubscription, LIVE_STATUSES as LIVE } from '../../registry.ts';
 
 /** A connected websocket as the hub sees it (http/websocket.ts adapts `ws` sockets to this). */
@@ -32,7 +32,6 @@ interface Broadcaster {
   heartbeat?: NodeJS.Timeout;
 }
 
-const hashOf = (token: string) => createHash('sha256').update(token).digest('base64url');
 const outcome = (code: string, text: string) => JSON.stringify(operationOutcome([{ severity: 'error', code, diagnostics: text }]));
 
 /**
@@ -76,7 +75,7 @@ export class WebsocketHub {
 
   async bind(session: Session, token: string): Promise<Binding | string> {
     for (const ctx of this.contexts.values()) {
-      const t = await ctx.store.bindingToken(hashOf(token));
+      const t = await ctx.store.bindingToken(bindingTokenHash(token));
       if (!t) continue;
       if (t.revoked) return 'This token has been revoked';
       const left = Date.parse(t.expiresAt) - Date.now();
