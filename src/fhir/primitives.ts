@@ -9,7 +9,7 @@
  *   overflows V8's backtracking stack on multi-megabyte attachments;
  * - a regex that still overflows on a huge value yields a `too-costly` verdict instead of a crash.
  */
-import type { RawPrimitive } from './definitions/format.ts';
+import type { RawPrimitive } from './definitions/index.ts';
 
 /** Outcome of a primitive check: undefined when valid, else the message and its issue code. */
 export interface PrimitiveProblem {
