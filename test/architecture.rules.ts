@@ -38,7 +38,6 @@ export const ENTRIES: Record<string, string> = {
   operations: 'operations/index.ts',
   subscriptions: 'subscriptions/index.ts',
   store: 'store/store.ts',
-  client: 'client/index.ts',
   'fhir/versions': 'fhir/versions/index.ts',
   'fhir/definitions': 'fhir/definitions/index.ts',
 };
@@ -213,9 +212,10 @@ function checkProcess(root: string, files: string[]): Violation[] {
   for (const rel of files.filter((f) => !PROCESS_ENTRIES.some((e) => f === `src/${e}`))) {
     const source = ts.createSourceFile(rel, readFileSync(join(root, rel), 'utf8'), ts.ScriptTarget.Latest, true);
     const visit = (node: ts.Node): void => {
-      if (ts.isIdentifier(node) && node.text === 'process' && isProcessUse(node)) {
+      const use = ts.isIdentifier(node) && node.text === 'process' ? processUse(node) : undefined;
+      if (use) {
         const { line } = source.getLineAndCharacterOfPosition(node.getStart());
-        violations.push({ rule: 'process-entry', line: `${rel}:${line + 1} ${node.parent.getText().slice(0, 60)}` });
+        violations.push({ rule: 'process-entry', line: `${rel}:${line + 1} ${use.getText().slice(0, 60)}` });
       }
       ts.forEachChild(node, visit);
     };
@@ -224,19 +224,19 @@ function checkProcess(root: string, files: string[]): Violation[] {
   return violations;
 }
 
-function isProcessUse(node: ts.Identifier): boolean {
+/** The expression around a use of the global `process` that only a process entry may make. */
+function processUse(node: ts.Identifier): ts.Node | undefined {
   let use: ts.Node = node;
   if (ts.isPropertyAccessExpression(node.parent) && node.parent.name === node) {
     const owner = node.parent.expression;
-    if (!ts.isIdentifier(owner) || owner.text !== 'globalThis') return false; // some x.process
+    if (!ts.isIdentifier(owner) || owner.text !== 'globalThis') return undefined; // some x.process
     use = node.parent; // globalThis.process
   }
   const parent = use.parent;
-  if (ts.isPropertyAccessExpression(parent)) return PROCESS_MEMBERS.test(parent.name.text);
-  if (ts.isElementAccessExpression(parent)) return true;
-  if (ts.isTypeQueryNode(parent)) return false; // typeof process, a type
+  if (ts.isPropertyAccessExpression(parent)) return PROCESS_MEMBERS.test(parent.name.text) ? parent : undefined;
+  if (ts.isTypeQueryNode(parent)) return undefined; // typeof process, a type
   // a declaration, property or import named `process` is not a use of the global
   const named = ts.isPropertyAssignment(parent) || ts.isVariableDeclaration(parent) || ts.isParameter(parent) || ts.isBindingElement(parent) || ts.isPropertySignature(parent);
-  if (named && parent.name === node) return false;
-  return !ts.isImportSpecifier(parent) && !ts.isImportClause(parent);
+  if ((named && parent.name === node) || ts.isImportSpecifier(parent) || ts.isImportClause(parent)) return undefined;
+  return parent; // process['env'], const { env } = process, process handed on whole
 }
