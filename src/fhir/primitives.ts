@@ -14,7 +14,7 @@
  * never scanned by it; except base64Binary, whose data are bounded by the body limit, and xhtml,
  * which is not a string type (the spec's own examples have narratives over the limit).
  */
-import type { RawPrimitive } from './definitions/format.ts';
+import type { RawPrimitive } from './definitions/index.ts';
 
 /** Outcome of a primitive check: undefined when valid, else the message and its issue code. */
 export interface PrimitiveProblem {

@@ -12,7 +12,7 @@ import type { RawDefinitions, RawElement, RawSearchParameter, RawSearchParameter
 import type { FhirVersion } from '../types.ts';
 
 export type { PrimitiveType } from '../primitives.ts';
-export type { RawSearchParameter } from './format.ts';
+export type { RawPrimitive, RawSearchParameter } from './format.ts';
 
 /** One element of a type, shared by all JSON properties that carry it. */
 export interface ElementDef {

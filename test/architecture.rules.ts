@@ -1,0 +1,242 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { cruise, type ICruiseOptions, type IForbiddenRuleType, type IModule, type IViolation } from 'dependency-cruiser';
+import ts from 'typescript';
+
+/**
+ * The import rules of ARCHITECTURE.md as dependency-cruiser rules, over the dependency graph of a
+ * tree's `src/` (every import, `import type`, `export … from`, `import()`, side-effect import and
+ * `require`), plus the one rule a graph cannot state: who touches `process`. Used by
+ * test/architecture.test.ts on src/ and on the fixture tree that breaks each rule once.
+ */
+
+/**
+ * Module → the modules it may import (besides itself). A module is a folder of src/ or a top-level
+ * file; every file of src/ belongs to one of these.
+ */
+export const MAY_IMPORT: Record<string, string[]> = {
+  'main.ts': ['config.ts', 'app.ts'],
+  'app.ts': ['config.ts', 'topics-folder.ts', 'http', 'interactions', 'operations', 'subscriptions', 'store', 'search', 'fhir'],
+  'config.ts': [],
+  'topics-folder.ts': ['interactions', 'fhir'],
+  http: ['interactions', 'operations', 'subscriptions', 'fhir'],
+  interactions: ['subscriptions', 'store', 'search', 'fhir'],
+  operations: ['subscriptions', 'store', 'fhir'],
+  subscriptions: ['store', 'search', 'fhir'],
+  store: ['search', 'fhir'],
+  search: ['fhir'],
+  fhir: [],
+  client: [],
+};
+
+/**
+ * Folder with an entry file → that file, the only one other folders may import. `store/` is entered
+ * through its interface; app.ts alone also opens a concrete store (ENTERED_BY_APP).
+ */
+export const ENTRIES: Record<string, string> = {
+  interactions: 'interactions/index.ts',
+  operations: 'operations/index.ts',
+  subscriptions: 'subscriptions/index.ts',
+  store: 'store/store.ts',
+  'fhir/versions': 'fhir/versions/index.ts',
+  'fhir/definitions': 'fhir/definitions/index.ts',
+};
+const ENTERED_BY_APP = ['store/sqlite/index.ts', 'store/postgres/index.ts'];
+const STORE_ENTRY = 'store/ is entered only through store/store.ts; app.ts alone also opens a concrete store (its index.ts)';
+
+/** Package → the only places (folders or files of src/) that may import it. */
+export const PACKAGES: Record<string, string[]> = {
+  fastify: ['http'],
+  'better-sqlite3': ['store/sqlite'],
+  pg: ['store/postgres'],
+  fhirpath: ['fhir/fhirpath.ts'],
+  undici: ['subscriptions/channels/rest-hook'],
+  'fast-json-patch': ['interactions/crud.ts'],
+  ws: ['http/websocket.ts'],
+};
+
+/** The process entries: the server's (main.ts) and `herald listen`'s (client/cli.ts). */
+export const PROCESS_ENTRIES = ['main.ts', 'client/cli.ts'];
+const PROCESS_RULE = `only ${PROCESS_ENTRIES.join(' and ')} read arguments or environment, handle process events or exit (process.*, node:process)`;
+/** What only a process entry may touch: arguments, environment, signals and process events, exit. */
+const PROCESS_MEMBERS = /^(argv|execArgv|env|exit|exitCode|abort|kill|chdir|on|once|off|addListener|prependListener|prependOnceListener|removeListener|removeAllListeners)$/;
+
+/**
+ * Cycles of runtime imports that exist on purpose (mutual recursion): a Bundle entry is routed like
+ * a request, and a FHIRPath `where()` test compiles paths. A cycle wholly inside one group passes.
+ * Type-only imports are erased (verbatimModuleSyntax), so they make no cycle.
+ */
+export const KNOWN_CYCLES = [
+  ['interactions/router.ts', 'interactions/bundle.ts'],
+  ['search/extract/plan.ts', 'search/extract/criteria.ts', 'search/extract/run.ts'],
+];
+
+const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+/** A module, folder or file of src/ as a path pattern. */
+const at = (p: string) => (p.endsWith('.ts') ? `^src/${esc(p)}$` : `^src/${esc(p)}/`);
+/** A package, installed (node_modules/…, also from a fixture tree) or not (its bare name). */
+const pkg = (name: string) => `(^|/node_modules/)${esc(name)}(/|$)`;
+
+export const RULES: IForbiddenRuleType[] = [
+  {
+    name: 'in-a-module',
+    comment: 'every file of src/ belongs to a module of the import rules table',
+    from: { path: '^src/', pathNot: Object.keys(MAY_IMPORT).map(at) },
+    to: {},
+  },
+  ...Object.entries(MAY_IMPORT).map(([module, allowed]) => ({
+    name: `direction:${module}`,
+    comment: `${module} may import ${allowed.join(', ') || 'nothing else in src/'}`,
+    from: { path: at(module) },
+    to: { path: '^src/', pathNot: [module, ...allowed].map(at) },
+  })),
+  ...Object.entries(ENTRIES).map(([folder, entry]) => ({
+    name: `entry:${folder}`,
+    comment: folder === 'store' ? STORE_ENTRY : `${folder}/ is entered only through ${entry}`,
+    from: { pathNot: [at(folder), ...(folder === 'store' ? [at('app.ts')] : [])] },
+    to: { path: at(folder), pathNot: at(entry) },
+  })),
+  {
+    name: 'entry:store',
+    comment: STORE_ENTRY,
+    from: { path: at('app.ts') },
+    to: { path: at('store'), pathNot: [ENTRIES.store!, ...ENTERED_BY_APP].map(at) },
+  },
+  ...Object.entries(PACKAGES).map(([name, places]) => ({
+    name: `package:${name}`,
+    comment: `${name} only in ${places.join(', ')}`,
+    from: { pathNot: places.map(at) },
+    to: { path: pkg(name) },
+  })),
+  {
+    name: 'client-in-browsers',
+    comment: 'the client library (not its command line) imports no Node built-ins and no packages',
+    from: { path: at('client'), pathNot: at('client/cli.ts') },
+    to: { pathNot: '^src/' },
+  },
+  {
+    name: 'process-entry',
+    comment: PROCESS_RULE,
+    from: { pathNot: PROCESS_ENTRIES.map(at) },
+    to: { dependencyTypes: ['core'], path: '^(node:)?process$' },
+  },
+  {
+    name: 'resolvable',
+    comment: 'every relative import resolves to a file, so no edge escapes the rules',
+    from: {},
+    to: { couldNotResolve: true, path: '^\\.' },
+  },
+];
+
+/** Every rule's name and what it says. */
+export const RULE_NAMES = new Map<string, string>([
+  ...RULES.map((r): [string, string] => [r.name!, r.comment!]),
+  ['no-cycle', 'no cycle of runtime imports (type-only imports are erased), except KNOWN_CYCLES'],
+]);
+
+/** All rules over the tree at root: its src/ is checked, paths are reported as `src/…`. */
+export async function check(root: string): Promise<Violation[]> {
+  const { modules, violations } = await cruiseTree(root);
+  const files = modules.map((m) => m.source).filter((f) => f.startsWith('src/'));
+  return [...violations, ...checkCycles(modules), ...checkProcess(root, files)];
+}
+
+/** A broken rule and where: `from → to`, a cycle's files, or a file and line. */
+export type Violation = { rule: string; line: string };
+
+/** The dependency graph of `<root>/src` and its RULES violations. */
+async function cruiseTree(root: string): Promise<{ modules: IModule[]; violations: Violation[] }> {
+  const options: ICruiseOptions = {
+    baseDir: root,
+    exclude: { path: '\\.test\\.ts$' },
+    doNotFollow: { path: 'node_modules' },
+    tsPreCompilationDeps: true,
+    detectProcessBuiltinModuleCalls: true,
+    validate: true,
+    ruleSet: { forbidden: RULES.map((r) => ({ severity: 'error', ...r })) },
+  };
+  const { output } = await cruise(['src'], options);
+  if (typeof output === 'string') throw new Error('dependency-cruiser answered text');
+  // a file of src/ by its path, anything else (package, built-in, unresolved) as the import names it
+  const target = (v: IViolation) => (v.to.startsWith('src/') ? v.to : (v.unresolvedTo ?? v.to));
+  const violations = (output.summary.violations as IViolation[]).map((v) => ({ rule: v.rule.name, line: `${v.from} → ${target(v)}` }));
+  return { modules: output.modules, violations };
+}
+
+/**
+ * Cycles of runtime imports (every import but `import type` and `typeof import()`), one line per
+ * strongly connected component that is not wholly inside a group of KNOWN_CYCLES.
+ */
+function checkCycles(modules: IModule[]): Violation[] {
+  const erased = (types: string[]) => types.includes('type-only') || types.includes('type-import');
+  const edges = new Map(
+    modules.map((m) => [m.source, m.dependencies.filter((d) => d.resolved.startsWith('src/') && !erased(d.dependencyTypes)).map((d) => d.resolved)]),
+  );
+  // Tarjan's strongly connected components
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const stack: string[] = [];
+  const components: string[][] = [];
+  const visit = (v: string): void => {
+    index.set(v, index.size);
+    low.set(v, index.get(v)!);
+    stack.push(v);
+    for (const w of edges.get(v) ?? []) {
+      if (!index.has(w)) {
+        visit(w);
+        low.set(v, Math.min(low.get(v)!, low.get(w)!));
+      } else if (stack.includes(w)) low.set(v, Math.min(low.get(v)!, index.get(w)!));
+    }
+    if (low.get(v) === index.get(v)) {
+      const component: string[] = [];
+      let w: string;
+      do component.push((w = stack.pop()!));
+      while (w !== v);
+      components.push(component.sort());
+    }
+  };
+  for (const v of edges.keys()) if (!index.has(v)) visit(v);
+  const known = KNOWN_CYCLES.map((group) => group.map((f) => `src/${f}`));
+  return components
+    .filter((c) => c.length > 1 && !known.some((group) => c.every((f) => group.includes(f))))
+    .map((c) => ({ rule: 'no-cycle', line: c.join(' ⇄ ') }));
+}
+
+/**
+ * Uses of `process` outside PROCESS_ENTRIES that read arguments or environment, handle process
+ * events or end the process: `process.env…`, `process['env']`, `const { env } = process`, or
+ * `process` handed on whole. Other members (emitWarning, nextTick, pid, …) are free.
+ */
+function checkProcess(root: string, files: string[]): Violation[] {
+  const violations: Violation[] = [];
+  for (const rel of files.filter((f) => !PROCESS_ENTRIES.some((e) => f === `src/${e}`))) {
+    const source = ts.createSourceFile(rel, readFileSync(join(root, rel), 'utf8'), ts.ScriptTarget.Latest, true);
+    const visit = (node: ts.Node): void => {
+      const use = ts.isIdentifier(node) && node.text === 'process' ? processUse(node) : undefined;
+      if (use) {
+        const { line } = source.getLineAndCharacterOfPosition(node.getStart());
+        violations.push({ rule: 'process-entry', line: `${rel}:${line + 1} ${use.getText().slice(0, 60)}` });
+      }
+      ts.forEachChild(node, visit);
+    };
+    visit(source);
+  }
+  return violations;
+}
+
+/** The expression around a use of the global `process` that only a process entry may make. */
+function processUse(node: ts.Identifier): ts.Node | undefined {
+  let use: ts.Node = node;
+  if (ts.isPropertyAccessExpression(node.parent) && node.parent.name === node) {
+    const owner = node.parent.expression;
+    if (!ts.isIdentifier(owner) || owner.text !== 'globalThis') return undefined; // some x.process
+    use = node.parent; // globalThis.process
+  }
+  const parent = use.parent;
+  if (ts.isPropertyAccessExpression(parent)) return PROCESS_MEMBERS.test(parent.name.text) ? parent : undefined;
+  if (ts.isTypeQueryNode(parent)) return undefined; // typeof process, a type
+  // a declaration, property or import named `process` is not a use of the global
+  const named = ts.isPropertyAssignment(parent) || ts.isVariableDeclaration(parent) || ts.isParameter(parent) || ts.isBindingElement(parent) || ts.isPropertySignature(parent);
+  if ((named && parent.name === node) || ts.isImportSpecifier(parent) || ts.isImportClause(parent)) return undefined;
+  return parent; // process['env'], const { env } = process, process handed on whole
+}
