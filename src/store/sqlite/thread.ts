@@ -50,6 +50,9 @@ function start(): void {
   // A larger page cache keeps the index B-trees in memory while writing (64 MiB).
   db.pragma('cache_size = -65536');
   db.pragma('busy_timeout = 5000');
+  // After a checkpoint has emptied it, the WAL file is cut back to this size instead of keeping
+  // the largest size it ever reached (64 MiB).
+  db.pragma('journal_size_limit = 67108864');
   migrate(db);
   // A database that opens but cannot be written (a read-only file or file system) would answer
   // reads and fail every write: a real write, committed, proves it can before Herald says ready.
