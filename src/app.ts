@@ -43,7 +43,12 @@ export async function buildApp(config: Config): Promise<HeraldServer> {
     base.subscriptions.attach(hub.attach({ engine: base.subscriptions, store, baseUrl: base.baseUrl, now }));
     deliveries.push(delivery);
   }
-  const pruning = setInterval(() => void store.pruneEvents(new Date(Date.now() - config.eventRetentionMs).toISOString()), 3_600_000);
+  // Retention (D-9): once shortly after start, so that frequent restarts do not skip it, then hourly.
+  const prune = () =>
+    store.pruneEvents(new Date(now().getTime() - config.eventRetentionMs).toISOString()).catch((err: Error) => process.emitWarning(`pruning the event log failed: ${err.message}`));
+  const firstPrune = setTimeout(prune, 10_000);
+  firstPrune.unref();
+  const pruning = setInterval(prune, 3_600_000);
   pruning.unref();
   const app = buildServer({
     bases,
@@ -51,6 +56,7 @@ export async function buildApp(config: Config): Promise<HeraldServer> {
     logger: { level: config.logLevel },
     websocket: { hub, path: '/ws', pingIntervalMs: config.wsPingIntervalMs },
     onClose: async () => {
+      clearTimeout(firstPrune);
       clearInterval(pruning);
       await hub.stop();
       for (const d of deliveries) await d.stop();

@@ -31,6 +31,8 @@ export interface Config {
   wsMaxBufferedBytes: number;
   /** Protocol ping interval; a peer that misses a pong is dropped. */
   wsPingIntervalMs: number;
+  /** How long a stop may take before the process exits anyway. */
+  shutdownGraceMs: number;
 }
 
 /** Each setting: its flag, its environment variable, its default. Flags win over the environment. */
@@ -53,6 +55,7 @@ const SETTINGS = {
   wsTokenTtl: { flag: 'ws-token-ttl-s', env: 'HERALD_WS_TOKEN_TTL_S', fallback: '3600' },
   wsMaxBuffered: { flag: 'ws-max-buffered-bytes', env: 'HERALD_WS_MAX_BUFFERED_BYTES', fallback: String(4 * 1024 * 1024) },
   wsPing: { flag: 'ws-ping-interval-ms', env: 'HERALD_WS_PING_INTERVAL_MS', fallback: '30000' },
+  shutdownGrace: { flag: 'shutdown-grace-s', env: 'HERALD_SHUTDOWN_GRACE_S', fallback: '10' },
 } as const;
 
 export const CONFIG_HELP = Object.values(SETTINGS)
@@ -93,6 +96,7 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
     wsTokenTtlMs: int(get('wsTokenTtl'), 'HERALD_WS_TOKEN_TTL_S', 1, 7 * 86_400) * 1000,
     wsMaxBufferedBytes: int(get('wsMaxBuffered'), 'HERALD_WS_MAX_BUFFERED_BYTES', 1024, 1024 ** 3),
     wsPingIntervalMs: int(get('wsPing'), 'HERALD_WS_PING_INTERVAL_MS', 100, 3_600_000),
+    shutdownGraceMs: int(get('shutdownGrace'), 'HERALD_SHUTDOWN_GRACE_S', 1, 3600) * 1000,
   };
 }
 

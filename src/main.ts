@@ -9,14 +9,31 @@ async function main(): Promise<void> {
   }
   const config = loadConfig(process.argv.slice(2), process.env);
   const app = await buildApp(config);
+  // A promise or callback that fails with nobody to handle it is a bug: say so, and exit non-zero
+  // so that a supervisor restarts Herald, rather than go on in an unknown state or die silently.
+  const fatal = (kind: string) => (err: unknown) => {
+    app.log.fatal({ err }, `${kind}: exiting`);
+    process.exit(70);
+  };
+  process.on('unhandledRejection', fatal('unhandled promise rejection'));
+  process.on('uncaughtException', fatal('uncaught exception'));
   await app.listen({ port: config.port, host: config.host });
   app.log.info({ baseUrl: config.baseUrl, db: config.db }, 'Herald is ready');
 
   let stopping = false;
   const stop = (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      app.log.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
     stopping = true;
-    app.log.info({ signal }, 'stopping: finishing in-flight requests');
+    app.log.info({ signal, graceMs: config.shutdownGraceMs }, 'stopping: finishing in-flight requests and deliveries');
+    // Past the grace period, exit anyway: deliveries still in flight are sent again after the
+    // restart (their cursor was not moved), so at-least-once holds.
+    setTimeout(() => {
+      app.log.error({ graceMs: config.shutdownGraceMs }, 'stop took longer than HERALD_SHUTDOWN_GRACE_S: exiting now');
+      process.exit(1);
+    }, config.shutdownGraceMs).unref();
     app.close().then(
       () => process.exit(0),
       (err: unknown) => {

@@ -3,6 +3,9 @@ import { FhirError, operationOutcome } from '../fhir/errors.ts';
 
 export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
 
+/** Seconds a client is asked to wait after a 503. */
+export const RETRY_AFTER_S = 5;
+
 /**
  * The one place where failures become HTTP: a FhirError keeps its status and issues; fastify's own
  * errors (body too large, bad media type, …) keep their status with a plain message; anything else
@@ -11,6 +14,8 @@ export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
 export function sendError(err: unknown, req: FastifyRequest, reply: FastifyReply): FastifyReply {
   const { status, outcome } = toOutcome(err);
   if (status >= 500) req.log.error({ err }, 'request failed');
+  // A 503 is transient (the store cannot write right now): say when to try again.
+  if (status === 503) reply.header('retry-after', String(RETRY_AFTER_S));
   return reply.status(status).type(FHIR_JSON).send(JSON.stringify(outcome));
 }
 

@@ -19,19 +19,25 @@ interface SortColumn {
   descending: boolean;
 }
 
+/**
+ * A sort key is a correlated lookup of the resource's own rows. The value is written `+s.col`: a
+ * bare `min(s.col)` invites SQLite's min/max optimisation through the value index (fv, type, code,
+ * col), which then scans every row of the parameter for each resource (quadratic); the unary plus
+ * keeps it on the owner-clustered primary key (fv, type, id, code), a few rows per resource.
+ */
 const SORT_TABLE: Partial<Record<SearchParam['type'], { table: string; asc: string; desc: string; text: boolean }>> = {
-  string: { table: 'sp_string', asc: 'min(s.norm)', desc: 'max(s.norm)', text: true },
-  token: { table: 'sp_token', asc: 'min(s.value)', desc: 'max(s.value)', text: true },
-  uri: { table: 'sp_uri', asc: 'min(s.value)', desc: 'max(s.value)', text: true },
+  string: { table: 'sp_string', asc: 'min(+s.norm)', desc: 'max(+s.norm)', text: true },
+  token: { table: 'sp_token', asc: 'min(+s.value)', desc: 'max(+s.value)', text: true },
+  uri: { table: 'sp_uri', asc: 'min(+s.value)', desc: 'max(+s.value)', text: true },
   reference: {
     table: 'sp_reference',
     asc: "min(coalesce(s.target_type || '/' || s.target_id, s.url))",
     desc: "max(coalesce(s.target_type || '/' || s.target_id, s.url))",
     text: true,
   },
-  date: { table: 'sp_date', asc: 'min(s.lo)', desc: 'max(s.hi)', text: false },
-  number: { table: 'sp_number', asc: 'min(s.value)', desc: 'max(s.value)', text: false },
-  quantity: { table: 'sp_quantity', asc: 'min(s.value)', desc: 'max(s.value)', text: false },
+  date: { table: 'sp_date', asc: 'min(+s.lo)', desc: 'max(+s.hi)', text: false },
+  number: { table: 'sp_number', asc: 'min(+s.value)', desc: 'max(+s.value)', text: false },
+  quantity: { table: 'sp_quantity', asc: 'min(+s.value)', desc: 'max(+s.value)', text: false },
 };
 
 function sortColumn(key: SortKey): SortColumn {

@@ -37,6 +37,8 @@ describe('checkpointer', () => {
     db.close();
     const writtenBytes = written * 4096;
     assert.ok(written > 20 * 64, `wrote enough to need restarts (${written} pages)`);
-    assert.ok(largest < writtenBytes / 2, `WAL peaked at ${largest} bytes for ${writtenBytes} written`);
+    // Without restarts the WAL holds everything written (ratio ≥ 1); with them it stays well below,
+    // even when a loaded machine starves the checkpointer's thread for a while.
+    assert.ok(largest < writtenBytes * 0.75, `WAL peaked at ${largest} bytes for ${writtenBytes} written`);
   });
 });

@@ -20,12 +20,18 @@ const timer = setInterval(() => {
     // the writer between two commits, so that the next commit starts the WAL from its beginning.
     const [{ log }] = db.pragma('wal_checkpoint(PASSIVE)');
     if (log > workerData.restartPages) db.pragma('wal_checkpoint(RESTART)');
-  } catch { /* busy: the next tick tries again */ }
+    failing = undefined;
+  } catch (err) {
+    // Busy: the next tick tries again. Anything else (disk full, I/O error) is reported once.
+    if (err.code !== 'SQLITE_BUSY' && err.code !== failing) parentPort.postMessage({ failed: err.code + ': ' + err.message });
+    failing = err.code;
+  }
 }, workerData.intervalMs);
+let failing;
 parentPort.on('message', () => {
   clearInterval(timer);
   db.close();
-  parentPort.postMessage('closed');
+  parentPort.postMessage({ closed: true });
 });
 `;
 
@@ -42,10 +48,15 @@ export function startCheckpointer(path: string, intervalMs = 200, restartPages =
   const driver = createRequire(import.meta.url).resolve('better-sqlite3');
   const worker = new Worker(WORKER, { eval: true, workerData: { path, intervalMs, restartPages, driver } });
   worker.unref();
+  worker.on('message', (m: { failed?: string }) => {
+    if (m.failed) process.emitWarning(`WAL checkpoint of ${path} failing: ${m.failed}`);
+  });
   return {
     stop: () =>
       new Promise<void>((resolve) => {
-        worker.once('message', () => void worker.terminate().then(() => resolve()));
+        worker.on('message', (m: { closed?: boolean }) => {
+          if (m.closed) void worker.terminate().then(() => resolve());
+        });
         worker.once('error', () => resolve());
         worker.postMessage('stop');
       }),

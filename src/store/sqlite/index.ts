@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import type { Store, Transaction } from '../store.ts';
 import { FhirError } from '../../fhir/errors.ts';
 import { type Reads, createReads } from './connection.ts';
-import { type Call, type CallName, type FromThread, type Op, type ToThread, fromWire } from './protocol.ts';
+import { type Call, type CallName, type FromThread, type Op, type ToThread, asTransient, fromWire } from './protocol.ts';
 
 const READS = ['read', 'vread', 'search', 'events', 'eventRange', 'deliveryState', 'bindingToken', 'history'] as const satisfies readonly (keyof Reads)[];
 
@@ -38,7 +38,14 @@ export async function openSqliteStore(options: SqliteOptions): Promise<Store> {
   const local = readDb ? createReads(readDb) : undefined;
   const reads: Record<string, (...args: unknown[]) => Promise<unknown>> = {};
   for (const name of READS) {
-    reads[name] = async (...args) => (local ? (local[name] as (...a: unknown[]) => unknown)(...args) : link.call(name, args));
+    reads[name] = async (...args) => {
+      if (!local) return link.call(name, args);
+      try {
+        return (local[name] as (...a: unknown[]) => unknown)(...args);
+      } catch (err) {
+        throw asTransient(err as Error) ?? err;
+      }
+    };
   }
 
   // Transaction functions run one at a time, in the order they were asked for.
@@ -167,7 +174,9 @@ class WriterLink {
         worker.off('error', early);
         worker.off('exit', exited);
         if (m.t === 'failed') {
-          reject(fromWire(m.error));
+          const { code, message } = m.error;
+          const hint = code && /READONLY|CANTOPEN|PERM|IOERR/.test(code) ? ': is its file or file system read-only?' : '';
+          reject(new Error(`cannot open the database ${path} for writing (${code ? `${code}: ` : ''}${message})${hint}`));
           return;
         }
         link.#listen();
@@ -179,7 +188,13 @@ class WriterLink {
   #listen(): void {
     this.#worker.on('message', (m: FromThread) => {
       if (m.t === 'reply') settle(this.#replies, m.id, m.error ? fromWire(m.error) : undefined, m.value);
-      else if (m.t === 'done') settle(this.#dones, m.job, m.error ? fromWire(m.error) : undefined, undefined);
+      else if (m.t === 'done') {
+        const error = m.error ? fromWire(m.error) : undefined;
+        // A commit that failed for want of disk (or the like) makes the store unhealthy until one succeeds.
+        if (error instanceof FhirError && error.status === 503) this.#degraded = error.message;
+        else if (!error) this.#degraded = undefined;
+        settle(this.#dones, m.job, error, undefined);
+      }
     });
     // A store that cannot write is a 503 for the client (and for /healthz), not an internal error.
     const unavailable = (why: string) => new FhirError(503, 'transient', why);
@@ -196,8 +211,11 @@ class WriterLink {
     this.#dones.clear();
   }
 
+  /** Set while the last write failed for a transient cause (disk full, I/O error); cleared by a success. */
+  #degraded: string | undefined;
+
   failure(): string | undefined {
-    return this.#broken?.message;
+    return this.#broken?.message ?? this.#degraded;
   }
 
   assertOpen(): void {

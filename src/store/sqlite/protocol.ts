@@ -69,8 +69,23 @@ export function toWire(err: unknown): WireError {
 
 export function fromWire(w: WireError): Error {
   if (w.status !== undefined && w.issues) return FhirError.withIssues(w.status, w.issues);
+  const transient = asTransient(w);
+  if (transient) return transient;
   const err = new Error(w.message) as Error & { code?: string };
   if (w.name) err.name = w.name;
   if (w.code) err.code = w.code;
   return err;
+}
+
+/**
+ * SQLite result codes that say "the database cannot do this right now" rather than "this request
+ * is wrong": a full disk, a read-only or failing file system, another process's lock. The client
+ * gets a 503 `transient` (with Retry-After) and can try again; the writer carries on and recovers
+ * by itself once the cause is gone.
+ */
+const TRANSIENT = /^SQLITE_(FULL|READONLY|IOERR|BUSY|LOCKED|CANTOPEN|NOMEM|PROTOCOL)/;
+
+export function asTransient(err: { code?: unknown; message?: unknown }): FhirError | undefined {
+  if (typeof err.code !== 'string' || !TRANSIENT.test(err.code)) return undefined;
+  return new FhirError(503, 'transient', `The database cannot serve this right now (${err.code}: ${String(err.message)}); try again later`);
 }

@@ -29,6 +29,11 @@ class Inbox {
     const m = this.#items.shift();
     return m ? Promise.resolve(m) : new Promise((resolve) => (this.#waiting = resolve));
   }
+  /** Hands every message, queued and to come, to `fn` (the job will never run to read them). */
+  divert(fn: (m: ToThread) => void): void {
+    this.push = fn;
+    for (const m of this.#items.splice(0)) fn(m);
+  }
 }
 
 const ABORTED = new Error('transaction aborted');
@@ -45,7 +50,13 @@ function start(): void {
   // A larger page cache keeps the index B-trees in memory while writing (64 MiB).
   db.pragma('cache_size = -65536');
   db.pragma('busy_timeout = 5000');
+  // After a checkpoint has emptied it, the WAL file is cut back to this size instead of keeping
+  // the largest size it ever reached (64 MiB).
+  db.pragma('journal_size_limit = 67108864');
   migrate(db);
+  // A database that opens but cannot be written (a read-only file or file system) would answer
+  // reads and fail every write: a real write, committed, proves it can before Herald says ready.
+  if (!memory) db.exec('CREATE TABLE IF NOT EXISTS write_probe (at TEXT); DELETE FROM write_probe; INSERT INTO write_probe VALUES (datetime())');
   // File databases checkpoint on a thread of their own (checkpointer.ts), not inside commits.
   const checkpointer = memory ? undefined : startCheckpointer(path);
   if (checkpointer) db.pragma('wal_autocheckpoint = 0');
@@ -91,8 +102,10 @@ function start(): void {
       const created = new Inbox();
       inbox = created;
       inboxes.set(job, created);
+      let ran = false;
       queue
         .run(async () => {
+          ran = true;
           try {
             await runJob(created);
           } finally {
@@ -101,7 +114,16 @@ function start(): void {
         })
         .then(
           () => post({ t: 'done', job }),
-          (err: unknown) => post({ t: 'done', job, error: toWire(err) }),
+          (err: unknown) => {
+            if (ran) return post({ t: 'done', job, error: toWire(err) });
+            // A job whose group failed before it ran (no transaction could begin) still has a
+            // function running on the event loop: each of its calls, then its end, gets the failure.
+            created.divert((m) => {
+              if (m.t === 'step') return answer(m.call, err);
+              inboxes.delete(job);
+              if (m.t === 'end') post({ t: 'done', job, error: toWire(err) });
+            });
+          },
         );
     }
     return inbox;

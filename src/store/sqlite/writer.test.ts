@@ -64,6 +64,36 @@ describe('write queue: group commit', () => {
     assert.deepEqual(committed(), [2]);
   });
 
+  it('survives a job after which SQLite has rolled back the whole transaction (disk full): the jobs that ran fail with the cause, the rest commit in the next group', async () => {
+    const { queue, insert, committed, db } = setup('lost');
+    const a = insert(1);
+    // What SQLite does on SQLITE_FULL or an I/O error in mid-statement: the transaction, and every
+    // savepoint in it, is gone when the job's error reaches the writer.
+    const b = queue.run(async () => {
+      db.exec('ROLLBACK');
+      throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+    });
+    const c = insert(3);
+    await assert.rejects(a, /disk is full/);
+    await assert.rejects(b, /disk is full/);
+    await c;
+    await insert(4);
+    assert.deepEqual(committed(), [3, 4]);
+  });
+
+  it('rejects a whole group that cannot begin (the database is locked by another connection) and recovers', async () => {
+    const { insert, committed, db } = setup('locked');
+    db.pragma('busy_timeout = 0');
+    const other = new Database(db.name);
+    other.exec('BEGIN IMMEDIATE');
+    const jobs = [insert(1), insert(2)];
+    for (const j of jobs) await assert.rejects(j, (err: { code?: string }) => err.code === 'SQLITE_BUSY');
+    other.exec('ROLLBACK');
+    other.close();
+    await insert(5);
+    assert.deepEqual(committed(), [5]);
+  });
+
   it('drain() resolves once everything queued has been committed', async () => {
     const { queue, insert, committed } = setup('drain');
     void insert(1);

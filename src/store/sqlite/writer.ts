@@ -37,34 +37,75 @@ export function createWriteQueue(db: Database.Database, maxGroup = 256): WriteQu
   async function runGroup(): Promise<void> {
     while (queue.length > 0) {
       const group = queue.splice(0, maxGroup);
-      const settled: (() => void)[] = [];
-      const committed: (() => void)[] = [];
-      sql.begin.run();
-      for (const p of group) {
-        // Jobs that arrive while this group runs join the next one.
-        sql.savepoint.run();
-        const hooks: (() => void)[] = [];
-        try {
-          const value = await p.job((fn) => hooks.push(fn));
-          sql.release.run();
-          committed.push(...hooks);
-          settled.push(() => p.resolve(value));
-        } catch (err) {
-          sql.rollbackTo.run();
-          sql.release.run();
-          settled.push(() => p.reject(err));
-        }
-      }
       try {
-        sql.commit.run();
+        sql.begin.run();
       } catch (err) {
-        if (db.inTransaction) db.exec('ROLLBACK');
+        // No transaction (the database is locked, read-only, …): nothing of this group ran.
         for (const p of group) p.reject(err);
         continue;
       }
+      const ran: { p: Pending; settle: () => void; hooks: (() => void)[] }[] = [];
+      let lost: unknown;
+      let next = 0;
+      while (next < group.length) {
+        const p = group[next++]!;
+        // Jobs that arrive while this group runs join the next one.
+        const hooks: (() => void)[] = [];
+        try {
+          sql.savepoint.run();
+          const value = await p.job((fn) => hooks.push(fn));
+          sql.release.run();
+          ran.push({ p, settle: () => p.resolve(value), hooks });
+        } catch (err) {
+          p.reject(err);
+          if (!undoJob()) {
+            lost = err;
+            break;
+          }
+        }
+      }
+      if (lost === undefined) {
+        try {
+          sql.commit.run();
+        } catch (err) {
+          lost = err;
+          rollbackQuietly();
+        }
+      }
+      if (lost !== undefined) {
+        // The whole group's transaction is gone (a failed COMMIT, or SQLite rolled it back itself
+        // on SQLITE_FULL / SQLITE_IOERR): the jobs that had run fail with the cause, the jobs that
+        // had not run yet go first into the next group. The writer itself carries on.
+        for (const r of ran) r.p.reject(lost);
+        queue.unshift(...group.slice(next));
+        continue;
+      }
       // After-commit work (e.g. waking delivery) runs before the writers hear back.
-      for (const fn of committed) runSafely(fn);
-      for (const s of settled) s();
+      for (const r of ran) for (const fn of r.hooks) runSafely(fn);
+      for (const r of ran) r.settle();
+    }
+  }
+
+  /** Rolls back the failed job's savepoint; false when the group's transaction itself is gone. */
+  function undoJob(): boolean {
+    // On some errors (disk full, I/O errors) SQLite has already rolled back the whole transaction,
+    // and with it every savepoint: then there is nothing to roll back to.
+    if (!db.inTransaction) return false;
+    try {
+      sql.rollbackTo.run();
+      sql.release.run();
+      return true;
+    } catch {
+      rollbackQuietly();
+      return false;
+    }
+  }
+
+  function rollbackQuietly(): void {
+    try {
+      if (db.inTransaction) db.exec('ROLLBACK');
+    } catch {
+      // The connection rolls back by itself when it cannot; the next group begins afresh.
     }
   }
 

@@ -31,6 +31,8 @@ interface SubState {
 /** How long cursor moves gather before one write stores them (saveCursor). */
 const CURSOR_SAVE_MS = 100;
 const HANDSHAKE_FAILED = 'handshake failed';
+/** How soon a worker tries again after the store failed it (a full disk, an I/O error). */
+const STORE_RETRY_MS = 1000;
 
 /**
  * rest-hook delivery (REQUIREMENTS §6.1, D-6..D-10): per subscription one worker that sends the
@@ -52,7 +54,11 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
       const created: SubState = {
         worker: serial(
           () => step(id, created),
-          (err) => process.emitWarning(`rest-hook worker for Subscription/${id} failed: ${err.message}`),
+          (err) => {
+            process.emitWarning(`rest-hook worker for Subscription/${id} failed: ${err.message}`);
+            // The store could not be read or written (disk full, …): nothing was lost, try again.
+            retryLater(id, created);
+          },
           () => stopped,
         ),
       };
@@ -172,17 +178,32 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
     if (sub.status !== 'error') await engine.setStatus(sub.id, 'error', reason);
   }
 
+  function retryLater(id: string, s: SubState): void {
+    if (stopped || s.retry) return;
+    s.retry = setTimeout(() => {
+      s.retry = undefined;
+      kick(id);
+    }, Math.max(options.retryBaseMs, STORE_RETRY_MS));
+    s.retry.unref();
+  }
+
   /** NT-3: a heartbeat whenever the channel has been idle for heartbeatPeriod. */
   function armHeartbeat(sub: ActiveSubscription, s: SubState): void {
     if (s.heartbeat) clearTimeout(s.heartbeat);
     const period = sub.spec.channel.heartbeatPeriod;
     if (!period || sub.spec.classicCriteria !== undefined) return;
-    s.heartbeat = setTimeout(async () => {
+    const beat = async () => {
       const current = engine.registry.subscription(sub.id);
       if (!current || stopped || s.worker.busy() || s.retry || !LIVE.has(current.status) || current.status === 'requested') return;
       const result = await send(current, 'heartbeat', []);
       if (!result.ok) return failed(current, s, `heartbeat failed: ${result.error}`);
       armHeartbeat(current, s);
+    };
+    s.heartbeat = setTimeout(() => {
+      beat().catch((err: Error) => {
+        process.emitWarning(`heartbeat of Subscription/${sub.id} failed: ${err.message}`);
+        retryLater(sub.id, s);
+      });
     }, period * 1000);
     s.heartbeat.unref();
   }

@@ -156,7 +156,7 @@ export class WebsocketHub {
     const period = sub.spec.channel.heartbeatPeriod;
     if (!b || !period) return;
     clearTimeout(b.heartbeat);
-    b.heartbeat = setTimeout(async () => {
+    const beat = async () => {
       const ctx = this.contexts.get(fv)!;
       const current = ctx.engine.registry.subscription(sub.id);
       const audience = this.bound.get(key);
@@ -164,6 +164,13 @@ export class WebsocketHub {
       const bytes = Buffer.from(JSON.stringify(await renderNotification(ctx, current, 'heartbeat', [])));
       for (const session of audience) session.deliver(bytes);
       this.armHeartbeat(fv, current);
+    };
+    b.heartbeat = setTimeout(() => {
+      beat().catch((err: Error) => {
+        // Rendering reads the store, which may fail for a moment (disk full): beat again next period.
+        process.emitWarning(`websocket heartbeat of Subscription/${sub.id} failed: ${err.message}`);
+        this.armHeartbeat(fv, sub);
+      });
     }, period * 1000);
     b.heartbeat.unref();
   }
