@@ -99,6 +99,25 @@ describe('subscription lifecycle', () => {
         assert.equal(entry.resource, undefined);
       });
 
+      it('fires a fhirPathCriteria topic on the create: %previous of a create is empty (D-20, D-12)', async () => {
+        const topicType = v === 'R4' ? 'Basic' : 'SubscriptionTopic';
+        const url = 'http://example.org/topics/encounter-finished-fhirpath';
+        const finished = v === 'R5' ? 'completed' : 'finished';
+        const fhirPath = `(%previous.empty() or %previous.status != '${finished}') and %current.status = '${finished}'`;
+        const topic = topicResource(v, { url, resource: 'Encounter', interactions: ['create', 'update', 'delete'], fhirPath }, 'enc-fhirpath');
+        assert.ok([200, 201].includes((await call('PUT', `${base()}/${topicType}/enc-fhirpath`, topic)).status));
+        const id = await subscribe({ topic: url });
+        const encounter = (status: string) =>
+          v === 'R5' ? { resourceType: 'Encounter', status, class: [{ coding: [{ code: 'IMP' }] }] } : { resourceType: 'Encounter', status, class: { code: 'IMP' } };
+        await call('POST', `${base()}/Encounter`, encounter('planned'));
+        const created = (await call('POST', `${base()}/Encounter`, encounter(finished))).body;
+        await call('DELETE', `${base()}/Encounter/${created.id}`);
+        await hook.waitFor(() => notes(id).some((n) => n.type === 'event-notification'));
+        await new Promise((r) => setTimeout(r, 200));
+        const events = notes(id).filter((n) => n.type === 'event-notification').flatMap((n) => n.events);
+        assert.deepEqual(events.map((e) => e.focus), [`${base()}/Encounter/${created.id}`], 'only the create of a finished encounter');
+      });
+
       it('adds the topic notificationShape include/revInclude as additional context (P-5, P-6)', async () => {
         const topicType = v === 'R4' ? 'Basic' : 'SubscriptionTopic';
         const url = 'http://example.org/topics/observation-shaped';
