@@ -134,7 +134,8 @@ export class SubscriptionEngine {
     const before = previous ? this.deps.adapter.subscriptions.readSubscription(previous).status : undefined;
     // An update that leaves a live subscription live keeps the server's status.
     if (before && before !== 'off' && before !== 'entered-in-error' && spec.status === before) return before;
-    return spec.channel.type === 'rest-hook' ? 'requested' : 'active';
+    // D-7: a rest-hook subscription waits for its handshake; classic R4 ones have none.
+    return spec.channel.type === 'rest-hook' && spec.classicCriteria === undefined ? 'requested' : 'active';
   }
 
   /** Inside the write transaction: match the change, append its events, schedule the aftermath. */

@@ -3,7 +3,7 @@ import type { SubscriptionSpec } from '../fhir/subscription-model.ts';
 
 /**
  * What Herald accepts in a Subscription beyond its structure (REQUIREMENTS N-2, S-8, S-10, S-12,
- * RH-7, D-16, D-17). Out-of-range numbers are rejected, not clamped, so the client always gets
+ * RH-7, D-16, D-17, D-19). Out-of-range numbers are rejected, not clamped, so the client always gets
  * exactly what it asked for or a precise reason why not.
  */
 export interface SubscriptionPolicy {
@@ -28,19 +28,24 @@ export function checkChannel(spec: SubscriptionSpec, policy: SubscriptionPolicy,
     throw unprocessable(`channel type '${ch.type}' is not supported here (supported: ${[...policy.channels].join(', ')})`, ['channel.type']);
   }
   if (ch.type === 'rest-hook') checkEndpoint(ch.endpoint, policy);
-  const [mime, ...params] = ch.contentType.split(';').map((p) => p.trim());
-  if (!MIME.has(mime!.toLowerCase())) {
-    throw unprocessable(`payload MIME type '${ch.contentType}' is not supported: use application/fhir+json`, ['channel.payload']);
-  }
-  const fhirVersion = params.find((p) => p.toLowerCase().startsWith('fhirversion='))?.split('=')[1];
-  if (fhirVersion !== undefined && fhirVersion !== mimeVersion) {
-    throw unprocessable(`notifications in fhirVersion=${fhirVersion} are not available on this base (it serves ${mimeVersion})`, ['channel.payload']);
-  }
+  // D-19: a classic R4 subscription without a payload type is notified without a body.
+  if (!(spec.classicCriteria !== undefined && ch.contentType === '')) checkPayload(ch.contentType, mimeVersion);
   for (const [key, [min, max]] of Object.entries(LIMITS)) {
     const v = ch[key as keyof typeof LIMITS];
     if (v !== undefined && (v < min || v > max)) throw unprocessable(`${key} must be from ${min} to ${max}, not ${v}`, [`channel.${key}`]);
   }
   if (spec.end !== undefined && Date.parse(spec.end) <= now) throw unprocessable(`end (${spec.end}) is already past`, ['end']);
+}
+
+function checkPayload(contentType: string, mimeVersion: string): void {
+  const [mime, ...params] = contentType.split(';').map((p) => p.trim());
+  if (!MIME.has(mime!.toLowerCase())) {
+    throw unprocessable(`payload MIME type '${contentType}' is not supported: use application/fhir+json`, ['channel.payload']);
+  }
+  const fhirVersion = params.find((p) => p.toLowerCase().startsWith('fhirversion='))?.split('=')[1];
+  if (fhirVersion !== undefined && fhirVersion !== mimeVersion) {
+    throw unprocessable(`notifications in fhirVersion=${fhirVersion} are not available on this base (it serves ${mimeVersion})`, ['channel.payload']);
+  }
 }
 
 function checkEndpoint(endpoint: string | undefined, policy: SubscriptionPolicy): void {
