@@ -6,7 +6,7 @@
 import type { Channel, Filter, SubscriptionSpec, SubscriptionStatusCode } from '../../subscription-model.ts';
 import type { Resource } from '../../types.ts';
 import { channelTypeOf, checkHeader, CONTENT_CODES, DEFAULT_CONTENT_TYPE } from './channel.ts';
-import { copy, fail, type Json, objects, optCode, optString, reqCode, reqObject, reqString, resourceTypeOf } from './json.ts';
+import { copy, fail, type Json, objects, optCode, optString, refuseUnknownModifiers, reqCode, reqObject, reqString, resourceTypeOf } from './json.ts';
 
 const P = 'Subscription';
 const STATUSES: readonly SubscriptionStatusCode[] = ['requested', 'active', 'error', 'off', 'entered-in-error'];
@@ -15,6 +15,7 @@ const COMPARATORS = ['eq', 'ne', 'gt', 'lt', 'ge', 'le', 'sa', 'eb', 'ap'] as co
 export function readR5Subscription(resource: Resource): SubscriptionSpec {
   if (resource.resourceType !== 'Subscription') fail(P, `expected a Subscription, not ${String(resource.resourceType)}`);
   const r = resource as Json;
+  refuseUnknownModifiers(r, P);
   const spec: SubscriptionSpec = {
     topic: reqString(r, 'topic', P),
     status: reqCode(r, 'status', P, STATUSES),
