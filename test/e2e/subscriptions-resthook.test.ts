@@ -174,6 +174,31 @@ describe('topic-based subscriptions over rest-hook', () => {
         await bad({ topic: TOPIC, endpoint: hook.url, contentType: `application/fhir+json; fhirVersion=${v === 'R5' ? '4.0' : '5.0'}` }, /fhirVersion/);
       });
 
+      it('names the element the client wrote, in this version\'s shape (N-2, D-13, S-3, S-9)', async () => {
+        const at = async (s: Parameters<typeof subscriptionResource>[1], expression: string) => {
+          const res = await call('POST', `${base()}/Subscription`, subscriptionResource(v, s));
+          assert.equal(res.status, 422, JSON.stringify(res.body));
+          assert.deepEqual(res.body.issue[0].expression, [expression], JSON.stringify(res.body.issue));
+        };
+        const backport = (element: string) => `Subscription.${element}`;
+        const r5 = v === 'R5';
+        await at({ topic: 'http://example.org/no-such-topic', endpoint: hook.url }, r5 ? 'Subscription.topic' : backport('criteria'));
+        // the second filter is not allowed; the first extension holds one filter, so the second is extension[1]
+        const filters = ['Encounter?subject=Patient/1', 'Encounter?status=finished'];
+        await at({ topic: TOPIC, endpoint: hook.url, filters }, r5 ? 'Subscription.filterBy[1]' : backport('criteria.extension[1]'));
+        await at({ topic: TOPIC, endpoint: hook.url, filters: ['Encounter?subject=Patient/1', 'Encounter?patient=Patient/'] }, r5 ? 'Subscription.filterBy[1]' : backport('criteria.extension[1]'));
+        await at({ topic: TOPIC, endpoint: 'http://example.com/hook' }, r5 ? 'Subscription.endpoint' : backport('channel.endpoint'));
+        await at({ topic: TOPIC, endpoint: hook.url, contentType: 'application/fhir+xml' }, r5 ? 'Subscription.contentType' : backport('channel.payload'));
+        await at(
+          { topic: TOPIC, endpoint: hook.url, heartbeat: 100_000 },
+          r5 ? 'Subscription.heartbeatPeriod' : backport("channel.extension('http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-heartbeat-period')"),
+        );
+        if (!r5) {
+          // Several filters in one extension (`Type?a=1&b=2`) are named by that extension.
+          await at({ topic: TOPIC, endpoint: hook.url, filters: ['Encounter?subject=Patient/1&patient=Patient/1', 'Encounter?subject=Patient/1&status=finished'] }, backport('criteria.extension[1]'));
+        }
+      });
+
       it('refuses extensions it must understand and does not (criteria, channel, any modifierExtension), keeps ordinary ones (S-3, S-9, S-11)', async () => {
         const refused = async (url: string, body: any, expression: string, needle: string) => {
           const res = await call('POST', `${base()}/${url}`, body);

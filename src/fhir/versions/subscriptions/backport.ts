@@ -7,6 +7,7 @@
  */
 import type { Channel, Filter, PayloadContent, SubscriptionSpec, SubscriptionStatusCode } from '../../subscription-model.ts';
 import type { Resource } from '../../types.ts';
+import type { SubscriptionPaths } from './adapter.ts';
 import { channelTypeOf, CONTENT_CODES, parseHeader } from './channel.ts';
 import { EXT } from './constants.ts';
 import { parseFilterCriteria } from './filters.ts';
@@ -33,7 +34,7 @@ export function readBackportSubscription(resource: Resource, statuses: readonly 
   const classic = isClassic(criteria);
   const spec: SubscriptionSpec = {
     status: reqCode(r, 'status', P, statuses),
-    filters: readFilters(r),
+    filters: filterEntries(r).map((e) => e.filter),
     channel: readChannel(reqObject(r, 'channel', P), classic),
   };
   if (classic) spec.classicCriteria = criteria;
@@ -50,14 +51,28 @@ function isClassic(criteria: string): boolean {
   return fail(`${P}.criteria`, `'${criteria.slice(0, 100)}' is neither a topic canonical URL nor a search expression`);
 }
 
-function readFilters(r: Json): Filter[] {
+/** Each filter with the extension it is written in (one may hold several: `Type?a=1&b=2`). */
+function filterEntries(r: Json): { filter: Filter; path: string }[] {
   const meta = optObject(r, '_criteria', P);
   if (meta === undefined) return [];
   onlyKnownExtensions(meta, `${P}.criteria`, [EXT.filterCriteria]);
   return extensionsWithUrl(meta, EXT.filterCriteria, `${P}.criteria`).flatMap((e) =>
-    parseFilterCriteria(extString(e.node, e.path), `${e.path}.valueString`),
+    parseFilterCriteria(extString(e.node, e.path), `${e.path}.valueString`).map((filter) => ({ filter, path: e.path })),
   );
 }
+
+/** R4/R4B: the topic is `criteria`, filters and channel settings are backport extensions. */
+export const BACKPORT_PATHS: SubscriptionPaths = {
+  topic: `${P}.criteria`,
+  end: `${P}.end`,
+  channelType: `${P}.channel.type`,
+  endpoint: `${P}.channel.endpoint`,
+  contentType: `${P}.channel.payload`,
+  heartbeatPeriod: `${P}.channel.extension('${EXT.heartbeatPeriod}')`,
+  timeout: `${P}.channel.extension('${EXT.timeout}')`,
+  maxCount: `${P}.channel.extension('${EXT.maxCount}')`,
+  filter: (resource, index) => filterEntries(resource as Json)[index]?.path ?? `${P}.criteria`,
+};
 
 function readChannel(c: Json, classic: boolean): Channel {
   const p = `${P}.channel`;
