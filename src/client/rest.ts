@@ -110,12 +110,17 @@ export class FhirRestClient {
     const url = /^https?:\/\//.test(path) ? path : `${this.baseUrl}/${path}`;
     const headers: Record<string, string> = { accept: 'application/fhir+json', ...this.#headers };
     if (body !== undefined) headers['content-type'] = 'application/fhir+json';
-    const res = await this.#fetch(url, {
-      method,
-      headers,
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      signal: AbortSignal.timeout(this.#timeoutMs),
-    });
+    let res: Response;
+    try {
+      res = await this.#fetch(url, {
+        method,
+        headers,
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        signal: AbortSignal.timeout(this.#timeoutMs),
+      });
+    } catch (err) {
+      throw new Error(`${method} ${url}: ${unreachable(err, this.#timeoutMs)}`, { cause: err });
+    }
     const text = await res.text();
     let json: any;
     try {
@@ -131,6 +136,17 @@ export class FhirRestClient {
     if (json === undefined) throw new FhirHttpError(res.status, `${method} ${url}: the answer is not JSON`);
     return json as T;
   }
+}
+
+/**
+ * Why a request got no answer. Node's fetch says only "fetch failed" and puts the reason
+ * (ECONNREFUSED, ENOTFOUND, a certificate error, …) in `cause`.
+ */
+function unreachable(err: unknown, timeoutMs: number): string {
+  const e = err as { name?: string; message?: string; cause?: { code?: unknown; message?: unknown } };
+  if (e.name === 'TimeoutError') return `no answer within ${timeoutMs} ms`;
+  const reason = e.cause?.code ?? e.cause?.message ?? e.message ?? String(err);
+  return `cannot reach the server (${String(reason)})`;
 }
 
 export function versionFromBaseUrl(baseUrl: string): FhirVersion | undefined {

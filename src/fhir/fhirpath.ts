@@ -131,15 +131,16 @@ function systemType(v: unknown): string | undefined {
 /**
  * A SubscriptionTopic `fhirPathCriteria` (R5 subscriptiontopic.html): a boolean expression over
  * `%current` and `%previous`, evaluated with the current resource as focus. A resource that does
- * not exist (previous of a create, current of a delete) is an empty object, so `%previous.id.empty()`
- * holds for creates. True only when the expression yields exactly `true`.
+ * not exist (previous of a create, current of a delete) is the empty collection, so on a create
+ * `%previous.empty()`, `%previous.exists().not()` and `%previous.id.empty()` all hold. True only
+ * when the expression yields exactly `true`.
  */
 export function compileCriteria(expression: string, version: FhirVersion): (current: unknown, previous: unknown) => boolean {
   const { fhirpath, models } = library();
   const compiled = fhirpath.compile(rewriteResolve(expression), models[version], { userInvocationTable: NO_IO });
   return (current, previous) => {
-    const cur = current ?? {};
-    const result = compiled(cur, { current: cur, previous: previous ?? {} });
+    const cur = current ?? [];
+    const result = compiled(cur, { current: cur, previous: previous ?? [] });
     return result.length === 1 && result[0] === true;
   };
 }

@@ -57,7 +57,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     req.log.info({ method: req.method, url: req.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
   });
   app.setErrorHandler((err, req, reply) => sendError(err, req, reply));
-  app.setNotFoundHandler((req, reply) => sendError(notFound(`No such endpoint: ${req.method} ${req.url.slice(0, 200)}`), req, reply));
+  const bases = deps.bases.map((b) => `/fhir/${b.adapter.pathSegment}`);
+  app.setNotFoundHandler((req, reply) => sendError(notFound(noSuchEndpoint(req.method, req.url, bases)), req, reply));
 
   // Ready, and able to write: a store that can no longer write (say its writer thread died) makes
   // this node unhealthy, so that a load balancer or supervisor takes it out and restarts it.
@@ -76,4 +77,16 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     app.addHook('onClose', async () => onClose());
   }
   return app;
+}
+
+/**
+ * A 404 that tells a lost client where the FHIR bases are (`/`, `/fhir`, a typo), and which base a
+ * path in the wrong case meant (`/fhir/r4/Patient` → `/fhir/R4/Patient`): base paths are case-sensitive.
+ */
+function noSuchEndpoint(method: string, url: string, bases: string[]): string {
+  const path = url.split('?')[0]!.slice(0, 200);
+  const lower = path.toLowerCase();
+  const meant = bases.find((b) => lower === b.toLowerCase() || lower.startsWith(`${b.toLowerCase()}/`));
+  const hint = meant ? ` Did you mean ${meant}${path.slice(meant.length)}?` : '';
+  return `No such endpoint: ${method} ${path}.${hint} The FHIR bases are ${bases.join(', ')}.`;
 }

@@ -113,9 +113,10 @@ export class SubscriptionEngine {
     }
     if (resource.resourceType !== 'Subscription') return resource;
     const spec = this.deps.adapter.subscriptions.readSubscription(resource);
+    const paths = this.deps.adapter.subscriptions.paths;
     const topic = this.topicOf(spec, resource.id);
-    checkFilters(topic, spec.filters, this.deps.search);
-    checkChannel(spec, this.deps.policy, this.deps.adapter.mimeVersion, this.now().getTime());
+    checkFilters(topic, spec.filters, this.deps.search, (i) => paths.filter(resource, i));
+    checkChannel(spec, this.deps.policy, this.deps.adapter.mimeVersion, this.now().getTime(), paths);
     this.registry.compileSubscription(resource.id ?? 'new', spec, topic);
     const status = this.initialStatus(spec, previousJson ? (JSON.parse(previousJson) as Resource) : undefined);
     return this.deps.adapter.subscriptions.withState(resource, { status });
@@ -124,8 +125,9 @@ export class SubscriptionEngine {
   private topicOf(spec: SubscriptionSpec, id: string | undefined): Topic {
     if (spec.classicCriteria !== undefined) return classicTopic(spec.classicCriteria, id ?? 'new');
     const topic = spec.topic ? this.registry.topic(spec.topic) : undefined;
-    if (!topic) throw unprocessable(`topic '${spec.topic}' is not known to this server`, ['criteria']);
-    if (topic.status !== 'active') throw unprocessable(`topic '${spec.topic}' is ${topic.status}, not active`, ['criteria']);
+    const at = this.deps.adapter.subscriptions.paths.topic;
+    if (!topic) throw unprocessable(`topic '${spec.topic}' is not known to this server`, [at]);
+    if (topic.status !== 'active') throw unprocessable(`topic '${spec.topic}' is ${topic.status}, not active`, [at]);
     return topic;
   }
 
@@ -134,7 +136,8 @@ export class SubscriptionEngine {
     const before = previous ? this.deps.adapter.subscriptions.readSubscription(previous).status : undefined;
     // An update that leaves a live subscription live keeps the server's status.
     if (before && before !== 'off' && before !== 'entered-in-error' && spec.status === before) return before;
-    return spec.channel.type === 'rest-hook' ? 'requested' : 'active';
+    // D-7: a rest-hook subscription waits for its handshake; classic R4 ones have none.
+    return spec.channel.type === 'rest-hook' && spec.classicCriteria === undefined ? 'requested' : 'active';
   }
 
   /** Inside the write transaction: match the change, append its events, schedule the aftermath. */

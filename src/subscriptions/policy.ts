@@ -1,9 +1,10 @@
 import { unprocessable } from '../fhir/errors.ts';
 import type { SubscriptionSpec } from '../fhir/subscription-model.ts';
+import type { SubscriptionPaths } from '../fhir/versions/index.ts';
 
 /**
  * What Herald accepts in a Subscription beyond its structure (REQUIREMENTS N-2, S-8, S-10, S-12,
- * RH-7, D-16, D-17). Out-of-range numbers are rejected, not clamped, so the client always gets
+ * RH-7, D-16, D-17, D-19). Out-of-range numbers are rejected, not clamped, so the client always gets
  * exactly what it asked for or a precise reason why not.
  */
 export interface SubscriptionPolicy {
@@ -22,38 +23,44 @@ const LIMITS = {
 const MIME = new Set(['application/fhir+json', 'application/json']);
 const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i;
 
-export function checkChannel(spec: SubscriptionSpec, policy: SubscriptionPolicy, mimeVersion: string, now: number): void {
+/** Checks the channel and `end`; errors name the element at `paths`, where this version writes it. */
+export function checkChannel(spec: SubscriptionSpec, policy: SubscriptionPolicy, mimeVersion: string, now: number, paths: SubscriptionPaths): void {
   const ch = spec.channel;
   if (!policy.channels.has(ch.type)) {
-    throw unprocessable(`channel type '${ch.type}' is not supported here (supported: ${[...policy.channels].join(', ')})`, ['channel.type']);
+    throw unprocessable(`channel type '${ch.type}' is not supported here (supported: ${[...policy.channels].join(', ')})`, [paths.channelType]);
   }
-  if (ch.type === 'rest-hook') checkEndpoint(ch.endpoint, policy);
-  const [mime, ...params] = ch.contentType.split(';').map((p) => p.trim());
+  if (ch.type === 'rest-hook') checkEndpoint(ch.endpoint, policy, paths.endpoint);
+  // D-19: a classic R4 subscription without a payload type is notified without a body.
+  if (!(spec.classicCriteria !== undefined && ch.contentType === '')) checkPayload(ch.contentType, mimeVersion, paths.contentType);
+  for (const [key, [min, max]] of Object.entries(LIMITS)) {
+    const v = ch[key as keyof typeof LIMITS];
+    if (v !== undefined && (v < min || v > max)) throw unprocessable(`${key} must be from ${min} to ${max}, not ${v}`, [paths[key as keyof typeof LIMITS]]);
+  }
+  if (spec.end !== undefined && Date.parse(spec.end) <= now) throw unprocessable(`end (${spec.end}) is already past`, [paths.end]);
+}
+
+function checkPayload(contentType: string, mimeVersion: string, at: string): void {
+  const [mime, ...params] = contentType.split(';').map((p) => p.trim());
   if (!MIME.has(mime!.toLowerCase())) {
-    throw unprocessable(`payload MIME type '${ch.contentType}' is not supported: use application/fhir+json`, ['channel.payload']);
+    throw unprocessable(`payload MIME type '${contentType}' is not supported: use application/fhir+json`, [at]);
   }
   const fhirVersion = params.find((p) => p.toLowerCase().startsWith('fhirversion='))?.split('=')[1];
   if (fhirVersion !== undefined && fhirVersion !== mimeVersion) {
-    throw unprocessable(`notifications in fhirVersion=${fhirVersion} are not available on this base (it serves ${mimeVersion})`, ['channel.payload']);
+    throw unprocessable(`notifications in fhirVersion=${fhirVersion} are not available on this base (it serves ${mimeVersion})`, [at]);
   }
-  for (const [key, [min, max]] of Object.entries(LIMITS)) {
-    const v = ch[key as keyof typeof LIMITS];
-    if (v !== undefined && (v < min || v > max)) throw unprocessable(`${key} must be from ${min} to ${max}, not ${v}`, [`channel.${key}`]);
-  }
-  if (spec.end !== undefined && Date.parse(spec.end) <= now) throw unprocessable(`end (${spec.end}) is already past`, ['end']);
 }
 
-function checkEndpoint(endpoint: string | undefined, policy: SubscriptionPolicy): void {
-  if (!endpoint) throw unprocessable('a rest-hook subscription needs an endpoint', ['channel.endpoint']);
+function checkEndpoint(endpoint: string | undefined, policy: SubscriptionPolicy, at: string): void {
+  if (!endpoint) throw unprocessable('a rest-hook subscription needs an endpoint', [at]);
   let url: URL;
   try {
     url = new URL(endpoint);
   } catch {
-    throw unprocessable(`endpoint '${endpoint.slice(0, 200)}' is not a URL`, ['channel.endpoint']);
+    throw unprocessable(`endpoint '${endpoint.slice(0, 200)}' is not a URL`, [at]);
   }
   if (url.protocol === 'https:') return;
-  if (url.protocol !== 'http:') throw unprocessable(`endpoint must be an https URL, not ${url.protocol}`, ['channel.endpoint']);
+  if (url.protocol !== 'http:') throw unprocessable(`endpoint must be an https URL, not ${url.protocol}`, [at]);
   if (!policy.allowInsecureEndpoints && !LOOPBACK.test(url.hostname)) {
-    throw unprocessable('endpoint must use https (plain http is accepted only for loopback hosts)', ['channel.endpoint']);
+    throw unprocessable('endpoint must use https (plain http is accepted only for loopback hosts)', [at]);
   }
 }

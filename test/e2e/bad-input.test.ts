@@ -108,6 +108,19 @@ describe('bad input', () => {
     expectOutcome(await call('GET', `${base}/Patient/${keptId}/_history/1/extra`), 404);
     expectOutcome(await call('PUT', `${base}/Patient`, { resourceType: 'Patient' }), 400);
   });
+
+  it('a 404 outside the bases lists them, and names the base a wrong-case path meant', async () => {
+    for (const path of ['/', '/fhir', '/fhir/', '/fhir/R6/Patient', '/nowhere?x=1']) {
+      const res = await call('GET', `${server.url}${path}`);
+      expectOutcome(res, 404);
+      assert.equal(res.body.issue[0].code, 'not-found');
+      assert.match(res.body.issue[0].diagnostics, /The FHIR bases are \/fhir\/R4, \/fhir\/R4B, \/fhir\/R5\./, path);
+    }
+    const wrongCase = await call('GET', `${server.url}/fhir/r4/Patient?name=x`);
+    expectOutcome(wrongCase, 404);
+    assert.match(wrongCase.body.issue[0].diagnostics, /^No such endpoint: GET \/fhir\/r4\/Patient\. Did you mean \/fhir\/R4\/Patient\?/);
+    assert.match((await call('GET', `${server.url}/fhir/r4b`)).body.issue[0].diagnostics, /Did you mean \/fhir\/R4B\?/);
+  });
 });
 
 /** FHIR strings hold at most 1,048,576 characters (datatypes.html#string); the body limit is 16 MiB. */

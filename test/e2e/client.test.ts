@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { WebSocket } from 'ws';
 import { createListener, type Listener, type ListenerOptions, type ListenerStatus, type SubscriptionEvent } from '../../src/client/index.ts';
-import { VERSIONS, call, startServer, type TestServer } from '../helpers/server.ts';
+import { VERSIONS, call, freePort, startServer, type TestServer } from '../helpers/server.ts';
 
 /**
  * The client library and `herald listen` against a real Herald: events once and in order, a
@@ -235,5 +235,11 @@ describe('client library and herald listen', () => {
     const bad = await run(['listen', '--topic', TOPIC]);
     assert.equal(bad.code, 2);
     assert.match(bad.text, /--base is required/);
+    // Nobody listens on this port: the error names the URL and the cause, not just "fetch failed".
+    const nowhere = `http://127.0.0.1:${await freePort()}/fhir/R4`;
+    const down = await run(['listen', '--base', nowhere, '--topic', TOPIC]);
+    assert.equal(down.code, 1);
+    assert.ok(down.text.includes(`GET ${nowhere}/Subscription?`), down.text);
+    assert.match(down.text, /cannot reach the server \(ECONNREFUSED\)/);
   });
 });

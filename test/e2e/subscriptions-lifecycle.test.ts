@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { type Receiver, startReceiver } from '../helpers/receiver.ts';
 import { VERSIONS, call, startServer, type TestServer } from '../helpers/server.ts';
 import { readNotification, subscriptionResource, topicResource } from '../helpers/subscriptions.ts';
+import { connectWs } from '../helpers/ws.ts';
 
 const TOPICS_DIR = fileURLToPath(new URL('../fixtures/topics', import.meta.url));
 const FOLDER_TOPIC = 'http://example.org/topics/patient-created';
@@ -99,6 +100,25 @@ describe('subscription lifecycle', () => {
         assert.equal(entry.resource, undefined);
       });
 
+      it('fires a fhirPathCriteria topic on the create: %previous of a create is empty (D-20, D-12)', async () => {
+        const topicType = v === 'R4' ? 'Basic' : 'SubscriptionTopic';
+        const url = 'http://example.org/topics/encounter-finished-fhirpath';
+        const finished = v === 'R5' ? 'completed' : 'finished';
+        const fhirPath = `(%previous.empty() or %previous.status != '${finished}') and %current.status = '${finished}'`;
+        const topic = topicResource(v, { url, resource: 'Encounter', interactions: ['create', 'update', 'delete'], fhirPath }, 'enc-fhirpath');
+        assert.ok([200, 201].includes((await call('PUT', `${base()}/${topicType}/enc-fhirpath`, topic)).status));
+        const id = await subscribe({ topic: url });
+        const encounter = (status: string) =>
+          v === 'R5' ? { resourceType: 'Encounter', status, class: [{ coding: [{ code: 'IMP' }] }] } : { resourceType: 'Encounter', status, class: { code: 'IMP' } };
+        await call('POST', `${base()}/Encounter`, encounter('planned'));
+        const created = (await call('POST', `${base()}/Encounter`, encounter(finished))).body;
+        await call('DELETE', `${base()}/Encounter/${created.id}`);
+        await hook.waitFor(() => notes(id).some((n) => n.type === 'event-notification'));
+        await new Promise((r) => setTimeout(r, 200));
+        const events = notes(id).filter((n) => n.type === 'event-notification').flatMap((n) => n.events);
+        assert.deepEqual(events.map((e) => e.focus), [`${base()}/Encounter/${created.id}`], 'only the create of a finished encounter');
+      });
+
       it('adds the topic notificationShape include/revInclude as additional context (P-5, P-6)', async () => {
         const topicType = v === 'R4' ? 'Basic' : 'SubscriptionTopic';
         const url = 'http://example.org/topics/observation-shaped';
@@ -147,5 +167,46 @@ describe('subscription lifecycle', () => {
     assert.equal(got.length, 1);
     assert.equal(got[0]!.body.resourceType, 'Observation');
     assert.equal(got[0]!.body.id, obs.id);
+  });
+
+  it('accepts R4 classic subscriptions without channel.payload: the rest-hook POST has no body (D-19)', async () => {
+    const res = await call('POST', `${server.fhir('R4')}/Subscription`, {
+      resourceType: 'Subscription',
+      status: 'requested',
+      reason: 'classic without payload',
+      criteria: 'Observation?code=http://loinc.org|5555-5',
+      channel: { type: 'rest-hook', endpoint: `${hook.url}/classic-bare` },
+    });
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    assert.equal(res.body.channel.payload, undefined, 'stored as given');
+    assert.equal(res.body.channel._payload, undefined, 'no backport extension added');
+    await call('POST', `${server.fhir('R4')}/Observation`, { resourceType: 'Observation', status: 'final', code: { coding: [{ system: 'http://loinc.org', code: '5555-5' }] } });
+    await hook.waitFor(() => hook.received.some((r) => r.path === '/hook/classic-bare'));
+    const [got] = hook.received.filter((r) => r.path === '/hook/classic-bare');
+    assert.equal(got!.text, '');
+    assert.equal(got!.headers['content-type'], undefined);
+    assert.equal(got!.headers['content-length'], '0');
+    assert.equal((await call('GET', `${server.fhir('R4')}/Subscription/${res.body.id}`)).body.status, 'active');
+  });
+
+  it('notifies R4 classic websocket subscriptions without channel.payload with empty-content notifications, a ping per event (D-19, WS-5)', async () => {
+    const res = await call('POST', `${server.fhir('R4')}/Subscription`, {
+      resourceType: 'Subscription',
+      status: 'requested',
+      reason: 'classic websocket',
+      criteria: 'Observation?code=http://loinc.org|6666-6',
+      channel: { type: 'websocket' },
+    });
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    const token = (await call('GET', `${server.fhir('R4')}/Subscription/${res.body.id}/$get-ws-binding-token`)).body.parameter.find((p: any) => p.name === 'token').valueString;
+    const ws = await connectWs(`${server.url.replace('http', 'ws')}/ws`);
+    ws.send(`bind-with-token ${token}`);
+    const isNote = (type: string) => (f: any) => f?.resourceType === 'Bundle' && readNotification(f).type === type;
+    await ws.next(isNote('handshake'));
+    await call('POST', `${server.fhir('R4')}/Observation`, { resourceType: 'Observation', status: 'final', code: { coding: [{ system: 'http://loinc.org', code: '6666-6' }] } });
+    const note = readNotification(await ws.next(isNote('event-notification')));
+    assert.deepEqual(note.events, [{ number: 1, focus: undefined }], 'the event number, nothing about the resource');
+    assert.equal(note.entries.length, 0);
+    await ws.close();
   });
 });

@@ -174,6 +174,62 @@ describe('topic-based subscriptions over rest-hook', () => {
         await bad({ topic: TOPIC, endpoint: hook.url, contentType: `application/fhir+json; fhirVersion=${v === 'R5' ? '4.0' : '5.0'}` }, /fhirVersion/);
       });
 
+      it('names the element the client wrote, in this version\'s shape (N-2, D-13, S-3, S-9)', async () => {
+        const at = async (s: Parameters<typeof subscriptionResource>[1], expression: string) => {
+          const res = await call('POST', `${base()}/Subscription`, subscriptionResource(v, s));
+          assert.equal(res.status, 422, JSON.stringify(res.body));
+          assert.deepEqual(res.body.issue[0].expression, [expression], JSON.stringify(res.body.issue));
+        };
+        const backport = (element: string) => `Subscription.${element}`;
+        const r5 = v === 'R5';
+        await at({ topic: 'http://example.org/no-such-topic', endpoint: hook.url }, r5 ? 'Subscription.topic' : backport('criteria'));
+        // the second filter is not allowed; the first extension holds one filter, so the second is extension[1]
+        const filters = ['Encounter?subject=Patient/1', 'Encounter?status=finished'];
+        await at({ topic: TOPIC, endpoint: hook.url, filters }, r5 ? 'Subscription.filterBy[1]' : backport('criteria.extension[1]'));
+        await at({ topic: TOPIC, endpoint: hook.url, filters: ['Encounter?subject=Patient/1', 'Encounter?patient=Patient/'] }, r5 ? 'Subscription.filterBy[1]' : backport('criteria.extension[1]'));
+        await at({ topic: TOPIC, endpoint: 'http://example.com/hook' }, r5 ? 'Subscription.endpoint' : backport('channel.endpoint'));
+        await at({ topic: TOPIC, endpoint: hook.url, contentType: 'application/fhir+xml' }, r5 ? 'Subscription.contentType' : backport('channel.payload'));
+        await at(
+          { topic: TOPIC, endpoint: hook.url, heartbeat: 100_000 },
+          r5 ? 'Subscription.heartbeatPeriod' : backport("channel.extension('http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-heartbeat-period')"),
+        );
+        if (!r5) {
+          // Several filters in one extension (`Type?a=1&b=2`) are named by that extension.
+          await at({ topic: TOPIC, endpoint: hook.url, filters: ['Encounter?subject=Patient/1&patient=Patient/1', 'Encounter?subject=Patient/1&status=finished'] }, backport('criteria.extension[1]'));
+        }
+      });
+
+      it('refuses extensions it must understand and does not (criteria, channel, any modifierExtension), keeps ordinary ones (S-3, S-9, S-11)', async () => {
+        const refused = async (url: string, body: any, expression: string, needle: string) => {
+          const res = await call('POST', `${base()}/${url}`, body);
+          assert.equal(res.status, 422, JSON.stringify(res.body));
+          assert.equal(res.body.resourceType, 'OperationOutcome');
+          assert.deepEqual(res.body.issue[0].expression, [expression]);
+          assert.ok(res.body.issue[0].diagnostics.includes(needle), res.body.issue[0].diagnostics);
+        };
+        const sub = () => subscriptionResource(v, { topic: TOPIC, endpoint: hook.url, filters: ['Encounter?subject=Patient/ext'] });
+        if (v !== 'R5') {
+          // The Inferno test kit's "unsupported cross-version extensions" test: the filter under a wrong canonical.
+          const wrong = 'http://hl7.org/fhir/5.0/subscriptions-backport/StructureDefinition/backport-filter-criteria';
+          const body = sub();
+          body._criteria.extension[0].url = wrong;
+          await refused('Subscription', body, 'Subscription.criteria.extension[0]', wrong);
+          const channel = sub();
+          channel.channel.extension = [{ url: 'http://example.org/retry-forever', valueBoolean: true }];
+          await refused('Subscription', channel, 'Subscription.channel.extension[0]', 'http://example.org/retry-forever');
+        }
+        const modifier = { url: 'http://example.org/only-on-weekdays', valueBoolean: true };
+        await refused('Subscription', { ...sub(), modifierExtension: [modifier] }, 'Subscription.modifierExtension[0]', modifier.url);
+        const topic = topicResource(v, { url: 'http://example.org/topics/with-modifier', resource: 'Encounter' }, 'with-modifier');
+        topic.modifierExtension = [...(topic.modifierExtension ?? []), modifier];
+        await refused(topicType, topic, `${topicType}.modifierExtension[${topic.modifierExtension.length - 1}]`, modifier.url);
+
+        const identifier = { url: 'http://hl7.org/fhir/5.0/StructureDefinition/extension-Subscription.identifier', valueIdentifier: { system: 'urn:ietf:rfc:3986', value: 'urn:uuid:97fa5d48-0b34-4dbe-9a9b-5a4bb6a4c57e' } };
+        const kept = await call('POST', `${base()}/Subscription`, { ...sub(), extension: [identifier] });
+        assert.equal(kept.status, 201, JSON.stringify(kept.body));
+        assert.deepEqual(kept.body.extension, [identifier]);
+      });
+
       it('rejects invalid topics: unknown resource, bad criteria, bad FHIRPath, unknown filter parameter', async () => {
         const bad = async (t: Parameters<typeof topicResource>[1], pattern: RegExp) => {
           const res = await call('POST', `${base()}/${topicType}`, topicResource(v, t, 'x'));

@@ -8,6 +8,7 @@ export type {
   CapabilityOperation,
   SubscriptionAdapter,
   SubscriptionCapability,
+  SubscriptionPaths,
   SubscriptionState,
 } from './subscriptions/adapter.ts';
 

@@ -13,10 +13,14 @@ import type { SearchParam, SearchValue } from '../../search/types.ts';
  * comparators; several filters are ANDed. A filter applies to focus resources of its type.
  */
 
-/** Rejects (422, naming the filter) any filter the topic does not allow; values are checked when compiled. */
-export function checkFilters(topic: Topic, filters: Filter[], registry: SearchRegistry): void {
+/**
+ * Rejects (422) any filter the topic does not allow or whose value does not parse; `pathOf` names
+ * the element that holds filter `i` in the client's Subscription (R5 `filterBy[i]`, backport
+ * `criteria.extension[k]`).
+ */
+export function checkFilters(topic: Topic, filters: Filter[], registry: SearchRegistry, pathOf: (i: number) => string): void {
   filters.forEach((f, i) => {
-    const at = `filterBy[${i}]`;
+    const at = pathOf(i);
     const allowed = topic.canFilterBy.filter(
       (c) => c.filterParameter === f.filterParameter && (!f.resourceType || !c.resource || c.resource === f.resourceType),
     );
@@ -30,6 +34,11 @@ export function checkFilters(topic: Topic, filters: Filter[], registry: SearchRe
     const type = f.resourceType ?? allowed[0]!.resource;
     if (!type || !registry.param(type, f.filterParameter)) {
       throw unprocessable(`${at}: Herald cannot evaluate '${f.filterParameter}' on ${type ?? 'this resource'}`, [at]);
+    }
+    try {
+      compileMatcher(registry, type, filterQuery([f]));
+    } catch (err) {
+      throw unprocessable(`${at}: ${(err as Error).message}`, [at]);
     }
   });
 }

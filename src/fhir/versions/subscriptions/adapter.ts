@@ -37,6 +37,24 @@ export interface SubscriptionCapability {
   topicCanonicalExtension?: string;
 }
 
+/**
+ * Where the elements of a SubscriptionSpec are written in this version's Subscription (FHIRPath,
+ * as OperationOutcome.expression takes it), so that checks made on the spec name the element the
+ * client wrote: R4/R4B `criteria` and backport extensions, R5 `topic`, `filterBy`, `channelType`, ….
+ */
+export interface SubscriptionPaths {
+  topic: string;
+  end: string;
+  channelType: string;
+  endpoint: string;
+  contentType: string;
+  heartbeatPeriod: string;
+  timeout: string;
+  maxCount: string;
+  /** The element that holds filter `index` of `readSubscription(resource).filters`. */
+  filter(resource: Resource, index: number): string;
+}
+
 export interface SubscriptionAdapter {
   /** Where topics live: `SubscriptionTopic` (R4B, R5) or `Basic` (R4, T-2). */
   topicResourceType: 'SubscriptionTopic' | 'Basic';
@@ -52,6 +70,7 @@ export interface SubscriptionAdapter {
    * semantic checks (topic known, filters allowed, channel supported) are the engine's (N-2).
    */
   readSubscription(resource: Resource): SubscriptionSpec;
+  paths: SubscriptionPaths;
   /** A copy with the server-managed fields set, and the content level made explicit (D-16). */
   withState(resource: Resource, state: SubscriptionState): Resource;
   /** The status resource for a notification or `$status` (NB-1, NB-5, §5.2, §5.3). */

@@ -7,27 +7,34 @@
  */
 import type { Channel, Filter, PayloadContent, SubscriptionSpec, SubscriptionStatusCode } from '../../subscription-model.ts';
 import type { Resource } from '../../types.ts';
+import type { SubscriptionPaths } from './adapter.ts';
 import { channelTypeOf, CONTENT_CODES, parseHeader } from './channel.ts';
 import { EXT } from './constants.ts';
 import { parseFilterCriteria } from './filters.ts';
 import {
-  codeIn, copy, extensionsWithUrl, extInteger, extString, fail, isObject, type Json, optArray, optObject, optString,
-  reqCode, reqObject, reqString,
+  codeIn, copy, extensionsWithUrl, extInteger, extString, fail, isObject, type Json, onlyKnownExtensions, optArray, optObject,
+  optString, refuseUnknownModifiers, reqCode, reqObject, reqString,
 } from './json.ts';
 
 const P = 'Subscription';
 const CANONICAL = /^[A-Za-z][A-Za-z0-9+.-]*:\S+$/;
 const CLASSIC = /^[A-Z][A-Za-z0-9]*(\?.*)?$/s;
 
-/** Reads an R4/R4B Subscription; `statuses` are the version's subscription-status codes. */
+/**
+ * Reads an R4/R4B Subscription; `statuses` are the version's subscription-status codes. Extensions
+ * Herald must understand (S-3, S-7, S-9, S-10) are refused when unknown: on `criteria`, on
+ * `channel`, `channel.type` and `channel.payload`, and any modifierExtension. Extensions elsewhere
+ * (for example the cross-version `Subscription.identifier`) are kept as ordinary FHIR extensions.
+ */
 export function readBackportSubscription(resource: Resource, statuses: readonly SubscriptionStatusCode[]): SubscriptionSpec {
   if (resource.resourceType !== 'Subscription') fail('Subscription', `expected a Subscription, not ${String(resource.resourceType)}`);
   const r = resource as Json;
+  refuseUnknownModifiers(r, P);
   const criteria = reqString(r, 'criteria', P);
   const classic = isClassic(criteria);
   const spec: SubscriptionSpec = {
     status: reqCode(r, 'status', P, statuses),
-    filters: readFilters(r),
+    filters: filterEntries(r).map((e) => e.filter),
     channel: readChannel(reqObject(r, 'channel', P), classic),
   };
   if (classic) spec.classicCriteria = criteria;
@@ -44,18 +51,35 @@ function isClassic(criteria: string): boolean {
   return fail(`${P}.criteria`, `'${criteria.slice(0, 100)}' is neither a topic canonical URL nor a search expression`);
 }
 
-function readFilters(r: Json): Filter[] {
+/** Each filter with the extension it is written in (one may hold several: `Type?a=1&b=2`). */
+function filterEntries(r: Json): { filter: Filter; path: string }[] {
   const meta = optObject(r, '_criteria', P);
   if (meta === undefined) return [];
+  onlyKnownExtensions(meta, `${P}.criteria`, [EXT.filterCriteria]);
   return extensionsWithUrl(meta, EXT.filterCriteria, `${P}.criteria`).flatMap((e) =>
-    parseFilterCriteria(extString(e.node, e.path), `${e.path}.valueString`),
+    parseFilterCriteria(extString(e.node, e.path), `${e.path}.valueString`).map((filter) => ({ filter, path: e.path })),
   );
 }
+
+/** R4/R4B: the topic is `criteria`, filters and channel settings are backport extensions. */
+export const BACKPORT_PATHS: SubscriptionPaths = {
+  topic: `${P}.criteria`,
+  end: `${P}.end`,
+  channelType: `${P}.channel.type`,
+  endpoint: `${P}.channel.endpoint`,
+  contentType: `${P}.channel.payload`,
+  heartbeatPeriod: `${P}.channel.extension('${EXT.heartbeatPeriod}')`,
+  timeout: `${P}.channel.extension('${EXT.timeout}')`,
+  maxCount: `${P}.channel.extension('${EXT.maxCount}')`,
+  filter: (resource, index) => filterEntries(resource as Json)[index]?.path ?? `${P}.criteria`,
+};
 
 function readChannel(c: Json, classic: boolean): Channel {
   const p = `${P}.channel`;
   const type = reqString(c, 'type', p);
+  onlyKnownExtensions(c, p, [EXT.heartbeatPeriod, EXT.timeout, EXT.maxCount]);
   const custom = optObject(c, '_type', p);
+  if (custom) onlyKnownExtensions(custom, `${p}.type`, [EXT.channelType]);
   const customType = custom && extensionsWithUrl(custom, EXT.channelType, `${p}.type`)[0];
   const channel: Channel = {
     // ISSUE-4: the custom Coding overrides the base code that the profile still requires.
@@ -83,6 +107,8 @@ function readChannel(c: Json, classic: boolean): Channel {
 function readPayload(c: Json, classic: boolean): Pick<Channel, 'contentType' | 'content'> {
   const p = `${P}.channel`;
   const contentType = classic ? optString(c, 'payload', p) : reqString(c, 'payload', p);
+  const meta = optObject(c, '_payload', p);
+  if (meta) onlyKnownExtensions(meta, `${p}.payload`, [EXT.payloadContent]);
   const ext = payloadExtension(c);
   const fallback: PayloadContent = classic && contentType !== undefined ? 'full-resource' : 'empty';
   const content = ext ? codeIn(extString(ext.node, ext.path), CONTENT_CODES, `${ext.path}.valueCode`) : fallback;

@@ -86,6 +86,43 @@ export function extensionsWithUrl(o: Json, url: string, path: string, key = 'ext
   return objects(o, key, path).filter((e) => e.node.url === url);
 }
 
+/**
+ * Refuses an extension of `o` (a position whose extensions change what Herald must do, such as
+ * the backport filter, channel and payload extensions) whose URL is not one of `known`: ignoring
+ * it would serve something other than what the client asked for.
+ */
+export function onlyKnownExtensions(o: Json, path: string, known: readonly string[]): void {
+  for (const e of objects(o, 'extension', path)) {
+    if (!known.includes(e.node.url as string)) {
+      fail(e.path, `extension '${String(e.node.url).slice(0, 200)}' is not supported here (Herald understands ${known.join(', ')})`);
+    }
+  }
+}
+
+/**
+ * Refuses the first `modifierExtension` anywhere in `node` whose URL `allowed` does not accept: a
+ * modifier changes the meaning of the element it sits on, so one Herald does not understand must
+ * not be ignored. Extensions and primitive `_x` elements are not searched: they are Elements,
+ * which cannot carry modifier extensions (the validator refuses them there).
+ */
+export function refuseUnknownModifiers(node: unknown, path: string, allowed: (url: string) => boolean = () => false): void {
+  if (Array.isArray(node)) {
+    node.forEach((item, i) => refuseUnknownModifiers(item, `${path}[${i}]`, allowed));
+    return;
+  }
+  if (!isObject(node)) return;
+  for (const [key, value] of Object.entries(node)) {
+    if (key === 'modifierExtension') {
+      for (const e of objects(node, key, path)) {
+        const url = String(e.node.url);
+        if (!allowed(url)) fail(e.path, `modifier extension '${url.slice(0, 200)}' is not understood by this server`);
+      }
+    } else if (key !== 'extension' && !key.startsWith('_')) {
+      refuseUnknownModifiers(value, `${path}.${key}`, allowed);
+    }
+  }
+}
+
 /** The `value[x]` of an extension: its key and value, or undefined when it has none. */
 export function extValue(ext: Json): { key: string; value: unknown } | undefined {
   for (const key in ext) if (key.startsWith('value')) return { key, value: ext[key] };

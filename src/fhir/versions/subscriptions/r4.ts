@@ -1,4 +1,4 @@
-import { readBackportSubscription, backportWithState } from './backport.ts';
+import { BACKPORT_PATHS, readBackportSubscription, backportWithState } from './backport.ts';
 import { CAPABILITY, EXT, IG_GUIDE, OPERATION, PROFILE } from './constants.ts';
 import type { CapabilityOperation, SubscriptionAdapter } from './adapter.ts';
 import { r4StatusParameters } from './status.ts';
@@ -17,6 +17,7 @@ export const r4Subscriptions: SubscriptionAdapter = {
   readTopic: readBasicTopic,
   writeTopic: writeBasicTopic,
   readSubscription: (resource) => readBackportSubscription(resource, ['requested', 'active', 'error', 'off']),
+  paths: BACKPORT_PATHS,
   withState: backportWithState,
   statusResource: r4StatusParameters,
   notificationBundleType: 'history',

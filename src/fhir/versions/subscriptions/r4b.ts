@@ -1,4 +1,4 @@
-import { readBackportSubscription, backportWithState } from './backport.ts';
+import { BACKPORT_PATHS, readBackportSubscription, backportWithState } from './backport.ts';
 import { CAPABILITY, EXT, IG_GUIDE, PROFILE } from './constants.ts';
 import type { SubscriptionAdapter } from './adapter.ts';
 import { BACKPORT_OPERATIONS } from './r4.ts';
@@ -11,6 +11,7 @@ export const r4bSubscriptions: SubscriptionAdapter = {
   readTopic: readTopicResource,
   writeTopic: (topic, id) => writeTopicResource(topic, id, false),
   readSubscription: (resource) => readBackportSubscription(resource, ['requested', 'active', 'error', 'off', 'entered-in-error']),
+  paths: BACKPORT_PATHS,
   withState: backportWithState,
   statusResource: subscriptionStatus,
   notificationBundleType: 'history',

@@ -5,8 +5,9 @@
  */
 import type { Channel, Filter, SubscriptionSpec, SubscriptionStatusCode } from '../../subscription-model.ts';
 import type { Resource } from '../../types.ts';
+import type { SubscriptionPaths } from './adapter.ts';
 import { channelTypeOf, checkHeader, CONTENT_CODES, DEFAULT_CONTENT_TYPE } from './channel.ts';
-import { copy, fail, type Json, objects, optCode, optString, reqCode, reqObject, reqString, resourceTypeOf } from './json.ts';
+import { copy, fail, type Json, objects, optCode, optString, refuseUnknownModifiers, reqCode, reqObject, reqString, resourceTypeOf } from './json.ts';
 
 const P = 'Subscription';
 const STATUSES: readonly SubscriptionStatusCode[] = ['requested', 'active', 'error', 'off', 'entered-in-error'];
@@ -15,6 +16,7 @@ const COMPARATORS = ['eq', 'ne', 'gt', 'lt', 'ge', 'le', 'sa', 'eb', 'ap'] as co
 export function readR5Subscription(resource: Resource): SubscriptionSpec {
   if (resource.resourceType !== 'Subscription') fail(P, `expected a Subscription, not ${String(resource.resourceType)}`);
   const r = resource as Json;
+  refuseUnknownModifiers(r, P);
   const spec: SubscriptionSpec = {
     topic: reqString(r, 'topic', P),
     status: reqCode(r, 'status', P, STATUSES),
@@ -25,6 +27,19 @@ export function readR5Subscription(resource: Resource): SubscriptionSpec {
   if (end !== undefined) spec.end = end;
   return spec;
 }
+
+/** R5: every element has its own name. */
+export const R5_PATHS: SubscriptionPaths = {
+  topic: `${P}.topic`,
+  end: `${P}.end`,
+  channelType: `${P}.channelType`,
+  endpoint: `${P}.endpoint`,
+  contentType: `${P}.contentType`,
+  heartbeatPeriod: `${P}.heartbeatPeriod`,
+  timeout: `${P}.timeout`,
+  maxCount: `${P}.maxCount`,
+  filter: (_resource, index) => `${P}.filterBy[${index}]`,
+};
 
 function readFilter(f: Json, p: string): Filter {
   const filter: Filter = { filterParameter: reqString(f, 'filterParameter', p), value: reqString(f, 'value', p) };

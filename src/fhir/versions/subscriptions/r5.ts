@@ -1,6 +1,6 @@
 import type { SubscriptionAdapter } from './adapter.ts';
 import { OPERATION } from './constants.ts';
-import { r5WithState, readR5Subscription } from './r5-subscription.ts';
+import { R5_PATHS, r5WithState, readR5Subscription } from './r5-subscription.ts';
 import { subscriptionStatus } from './status.ts';
 import { readTopicResource, writeTopicResource } from './topic-resource.ts';
 
@@ -10,6 +10,7 @@ export const r5Subscriptions: SubscriptionAdapter = {
   readTopic: readTopicResource,
   writeTopic: (topic, id) => writeTopicResource(topic, id, true),
   readSubscription: readR5Subscription,
+  paths: R5_PATHS,
   withState: r5WithState,
   statusResource: subscriptionStatus,
   notificationBundleType: 'subscription-notification',

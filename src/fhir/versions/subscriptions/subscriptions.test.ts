@@ -140,6 +140,54 @@ describe('readSubscription: backport R4/R4B (S-2..S-10, R5-4, D-16)', () => {
   });
 });
 
+describe('extensions Herald must understand (S-3, S-7, S-9, S-10, S-11, S-13)', () => {
+  const backport: FhirVersion[] = ['R4', 'R4B'];
+  const unknown = (url: string, value: object = { valueString: 'x' }) => ({ url, ...value });
+  /** Inferno's "unsupported cross-version extensions" test: the filter extension under a wrong canonical. */
+  const WRONG_FILTER = 'http://hl7.org/fhir/5.0/subscriptions-backport/StructureDefinition/backport-filter-criteria';
+
+  it('refuses unknown extensions on criteria, channel, channel.type and channel.payload, and any modifierExtension, naming the element and the URL', () => {
+    const cases: [string, Resource][] = [
+      ['Subscription.criteria.extension[0]', edit((r) => (r._criteria = { extension: [unknown(WRONG_FILTER, { valueString: 'Encounter?patient=Patient/123' })] }))],
+      ['Subscription.criteria.extension[1]', edit((r) => r._criteria.extension.push(unknown('http://example.org/filter')))],
+      ['Subscription.channel.extension[3]', withChannel((c) => c.extension.push(unknown(`${constants.IG}/StructureDefinition/backport-hearbeat-period`, { valueUnsignedInt: 5 })))],
+      ['Subscription.channel.type.extension[0]', withChannel((c) => (c._type = { extension: [unknown('http://example.org/channel-type', { valueCoding: { code: 'x' } })] }))],
+      ['Subscription.channel.payload.extension[1]', withChannel((c) => c._payload.extension.push(unknown('http://example.org/payload-shape')))],
+      ['Subscription.modifierExtension[0]', edit((r) => (r.modifierExtension = [unknown('http://example.org/only-on-weekdays', { valueBoolean: true })]))],
+      ['Subscription.channel.modifierExtension[0]', withChannel((c) => (c.modifierExtension = [unknown('http://example.org/dry-run', { valueBoolean: true })]))],
+    ];
+    for (const v of backport) {
+      for (const [expression, resource] of cases) {
+        assert422(() => subs(v).readSubscription(resource), expression);
+        assert.throws(() => subs(v).readSubscription(resource), (err: Error) => err.message.includes('http'), 'the message names the URL');
+      }
+    }
+    assert.throws(() => subs('R4').readSubscription(cases[0]![1]), (err: Error) => err.message.includes(WRONG_FILTER));
+  });
+
+  it('keeps ordinary extensions elsewhere: on the resource, on other elements and on primitives', () => {
+    const withIdentifier = load('examples/subscriptions/Subscription-subscription-admission-with-identifier.json');
+    const ordinary = edit((r) => {
+      r.extension = [unknown('http://example.org/owner-team')];
+      r._reason = { extension: [unknown('http://example.org/translation')] };
+      r.channel._endpoint = { extension: [unknown('http://example.org/endpoint-note')] };
+    });
+    for (const v of backport) {
+      assert.deepEqual(subs(v).readSubscription(withIdentifier), ADMISSION);
+      assert.deepEqual(subs(v).readSubscription(ordinary), ADMISSION);
+    }
+  });
+
+  it('R5: refuses any modifierExtension, keeps ordinary extensions', () => {
+    assert422(() => subs('R5').readSubscription(r5Sub((s) => (s.modifierExtension = [unknown('http://example.org/m', { valueBoolean: true })]))), 'Subscription.modifierExtension[0]');
+    assert422(
+      () => subs('R5').readSubscription(r5Sub((s) => (s.filterBy = [{ filterParameter: 'patient', value: 'Patient/1', modifierExtension: [unknown('http://example.org/negate', { valueBoolean: true })] }]))),
+      'Subscription.filterBy[0].modifierExtension[0]',
+    );
+    assert.equal(subs('R5').readSubscription(r5Sub((s) => (s.extension = [unknown('http://example.org/owner-team')]))).topic, 'http://hl7.org/SubscriptionTopic/admission');
+  });
+});
+
 function edit(mutate: (r: Record<string, any>) => void): Resource {
   const r = clone(load('examples/subscriptions/Subscription-subscription-admission.json')) as Record<string, any>;
   mutate(r);

@@ -6,7 +6,7 @@
 import type { CanFilterBy, NotificationShape, ResourceTrigger, Topic } from '../../subscription-model.ts';
 import type { Resource } from '../../types.ts';
 import { SYSTEM, TOPIC_CODE, XVER_TOPIC_PREFIXES, XVER_TOPIC_WRITE_PREFIX } from './constants.ts';
-import { codeIn, extString, extValue, fail, type Json, objects, resourceTypeOf } from './json.ts';
+import { codeIn, extString, extValue, fail, type Json, objects, refuseUnknownModifiers, resourceTypeOf } from './json.ts';
 import { compact, INTERACTIONS, listOrUndefined, nonEmpty, QUERY_RESULTS, splitModifiers, TOPIC_STATUSES } from './topic-common.ts';
 
 type Node = { node: Json; path: string };
@@ -24,6 +24,7 @@ export function isBasicTopic(resource: Resource): boolean {
 export function readBasicTopic(resource: Resource): Topic | undefined {
   if (!isBasicTopic(resource)) return undefined;
   const r = resource as Json;
+  refuseUnknownModifiers(r, 'Basic', (url) => XVER_TOPIC_PREFIXES.some((p) => url === `${p}status`));
   const top = groupTop(r, 'extension');
   const mods = groupTop(r, 'modifierExtension');
   const status = one(mods, 'status') ?? one(top, 'status') ?? fail('Basic.modifierExtension', 'the SubscriptionTopic.status extension is required');

@@ -5,7 +5,7 @@
  */
 import type { CanFilterBy, NotificationShape, ResourceTrigger, Topic } from '../../subscription-model.ts';
 import type { Resource } from '../../types.ts';
-import { codeIn, type Json, objects, optCode, optObject, optString, reqCode, reqString, resourceTypeOf, strings } from './json.ts';
+import { codeIn, type Json, objects, optCode, optObject, optString, refuseUnknownModifiers, reqCode, reqString, resourceTypeOf, strings } from './json.ts';
 import { compact, INTERACTIONS, listOrUndefined, nonEmpty, prune, QUERY_RESULTS, splitModifiers, TOPIC_STATUSES } from './topic-common.ts';
 
 /** Reads a SubscriptionTopic; undefined for any other resource type. Throws 422 when unusable. */
@@ -13,6 +13,7 @@ export function readTopicResource(resource: Resource): Topic | undefined {
   if (resource.resourceType !== 'SubscriptionTopic') return undefined;
   const r = resource as Json;
   const p = 'SubscriptionTopic';
+  refuseUnknownModifiers(r, p);
   return compact<Topic>({
     url: reqString(r, 'url', p),
     version: optString(r, 'version', p),

@@ -139,4 +139,26 @@ describe('topics: read and write per version (T-1, T-2, T-4, T-5, D-12)', () => 
     assert422(() => subs('R4').readTopic(edit((r) => (r.extension[6].extension[2].valueCode = 'read'))), 'Basic.extension[6].extension[2].valueCode');
     assert422(() => subs('R4').readTopic(edit((r) => (r.extension[0] = { url: r.extension[0].url }))), 'Basic.extension[0].value');
   });
+  it('T-2 T-5: a modifierExtension Herald does not understand is refused; the status modifier of Basic topics (both prefixes) and ordinary extensions are not', () => {
+    const modifier = { url: 'http://example.org/only-in-test', valueBoolean: true };
+    const r4b = load('examples/r4b/SubscriptionTopic-r4b-encounter-complete.json') as Record<string, any>;
+    const r4bWith = (mutate: (r: Record<string, any>) => void) => { const r = clone(r4b); mutate(r); return r as Resource; };
+    for (const v of ['R4B', 'R5'] as const) {
+      assert422(() => subs(v).readTopic(r4bWith((r) => (r.modifierExtension = [modifier]))), 'SubscriptionTopic.modifierExtension[0]');
+      assert422(() => subs(v).readTopic(r4bWith((r) => (r.resourceTrigger[0].modifierExtension = [modifier]))), 'SubscriptionTopic.resourceTrigger[0].modifierExtension[0]');
+      assert.ok(subs(v).readTopic(r4bWith((r) => (r.extension = [{ url: 'http://example.org/owner', valueString: 'x' }]))));
+    }
+    const basic = load('examples/r4/Basic-r4-encounter-complete.json') as Record<string, any>;
+    assert.ok(basic.modifierExtension.length === 1 && subs('R4').readTopic(basic as Resource), 'the IG example with its status modifier');
+    const status43 = clone(basic);
+    status43.modifierExtension[0].url = status43.modifierExtension[0].url.replace('/5.0/', '/4.3/');
+    assert.equal(subs('R4').readTopic(status43 as Resource)?.status, 'draft');
+    const extra = clone(basic);
+    extra.modifierExtension.push(modifier);
+    assert422(() => subs('R4').readTopic(extra as Resource), 'Basic.modifierExtension[1]');
+    const ordinary = clone(basic);
+    ordinary.extension.push({ url: 'http://example.org/owner', valueString: 'x' });
+    assert.deepEqual(subs('R4').readTopic(ordinary as Resource), IG_R4_TOPIC);
+    assert.equal(subs('R4').readTopic({ resourceType: 'Basic', code: { text: 'not a topic' }, modifierExtension: [modifier] } as Resource), undefined, 'other Basics are not topics, and not judged');
+  });
 });

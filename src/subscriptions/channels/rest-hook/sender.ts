@@ -18,7 +18,8 @@ export interface Post {
 export async function post(p: Post): Promise<DeliveryResult> {
   const headers: Record<string, string> = {};
   for (const h of p.headers) headers[h.name.toLowerCase()] = h.value;
-  headers['content-type'] = p.contentType;
+  // A classic R4 subscription without a payload type (D-19) POSTs no body, so no Content-Type.
+  if (p.contentType !== '') headers['content-type'] = p.contentType;
   try {
     const res = await request(p.url, {
       method: 'POST',
