@@ -2,6 +2,7 @@ import type { Config } from './config.ts';
 import { loadDefinitions } from './fhir/definitions/index.ts';
 import { FHIR_VERSIONS } from './fhir/types.ts';
 import { adapterFor } from './fhir/versions/index.ts';
+import { browserGuard } from './http/browser.ts';
 import { type HeraldServer, buildServer } from './http/server.ts';
 import type { BaseContext } from './interactions/index.ts';
 import { OPERATIONS } from './operations/index.ts';
@@ -19,8 +20,8 @@ export async function buildApp(config: Config): Promise<HeraldServer> {
   const store = await openStore(config.db);
   const now = () => new Date();
   // D-4: one websocket endpoint, derived from the public base URL.
-  const websocket = { url: `${config.baseUrl.replace(/^http/, 'ws')}/ws`, tokenTtlMs: config.wsTokenTtlMs };
   const hub = new WebsocketHub({ maxBufferedBytes: config.wsMaxBufferedBytes });
+  const websocket = { url: `${config.baseUrl.replace(/^http/, 'ws')}/ws`, tokenTtlMs: config.wsTokenTtlMs, revoked: (hash: string) => hub.revoked(hash) };
   const endpoints = new EndpointGuard({
     authMode: config.authMode,
     allow: config.endpointAllow,
@@ -56,6 +57,8 @@ export async function buildApp(config: Config): Promise<HeraldServer> {
     bases,
     bodyLimit: config.bodyLimit,
     logger: { level: config.logLevel },
+    browser: browserGuard({ baseUrl: config.baseUrl, listenHost: config.host, origins: config.corsOrigins, authMode: config.authMode }),
+    logPhi: config.logPhi,
     websocket: { hub, path: '/ws', pingIntervalMs: config.wsPingIntervalMs },
     onClose: async () => {
       clearInterval(pruning);

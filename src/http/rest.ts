@@ -19,6 +19,7 @@ export function mountBase(app: FastifyInstance, prefix: string, ctx: BaseContext
     const res = op
       ? await invokeOperation(ctx, { method: fhirReq.method, ...op, query: fhirReq.query, body: fhirReq.body })
       : await route(ctx, ctx.store, fhirReq);
+    if ('noStore' in res && res.noStore) reply.header('cache-control', 'no-store');
     return send(reply, fhirReq, res);
   };
   const methods: Method[] = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'];
