@@ -140,6 +140,8 @@ describe('rest-hook endpoints at creation (issue 13)', () => {
     assert.match(refusedAtCreation(all, 'https://proxy.example.org/herald/fhir/R5'), /itself/);
     all.check('https://proxy.example.org/other-app/hook');
     all.check('http://127.0.0.1:8081/hook');
+    // Listening on a host name: its loopback spellings are still Herald.
+    assert.match(refusedAtCreation(guard({ authMode: false, listen: { host: 'herald-host', port: 8080 } }), 'http://localhost:8080/'), /itself/);
   });
 
   it('screens host names by what they resolve to before the write (auth mode)', async () => {

@@ -108,7 +108,7 @@ export class EndpointGuard {
     this.self = { origin: base.origin, path: base.pathname.replace(/\/+$/, '') };
     const host = unbracket(rules.listen.host);
     const wildcard = host === '0.0.0.0' || host === '::';
-    if (wildcard || LOOPBACK_NAME.test(host) || internalAddress(host) === 'a loopback address') {
+    if (wildcard || LOOPBACK_NAME.test(host) || (isIP(host) !== 0 && internalAddress(host) === 'a loopback address')) {
       this.selfAddresses.addSubnet('127.0.0.0', 8, 'ipv4');
       this.selfAddresses.addAddress('::1', 'ipv6');
       this.selfAddresses.addSubnet('0.0.0.0', 8, 'ipv4');
@@ -214,11 +214,10 @@ export class EndpointGuard {
 
   /** The connection rule for the addresses a name resolved to: any refused address refuses them all. */
   private addressRefusal(url: URL, addresses: readonly LookupAddress[]): string | undefined {
-    const port = Number(url.port) || defaultPort(url.protocol);
+    const listed = this.allowHosts.has(hostKey(url.hostname, Number(url.port) || defaultPort(url.protocol)));
     for (const { address } of addresses) {
       if (this.selfLoop(url, address)) return `${url.hostname} resolves to this Herald server itself (${address})`;
-      if (!this.rules.authMode || this.allowNets.check(address, family(address))) continue;
-      if (this.allowHosts.has(hostKey(url.hostname, port))) continue;
+      if (!this.rules.authMode || listed || this.allowNets.check(address, family(address))) continue;
       const internal = internalAddress(address);
       if (internal) return `${url.hostname} resolves to ${address}, ${internal} (list it in HERALD_ENDPOINT_ALLOW to allow it)`;
     }
