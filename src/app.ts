@@ -2,13 +2,14 @@ import type { Config } from './config.ts';
 import { loadDefinitions } from './fhir/definitions/index.ts';
 import { FHIR_VERSIONS } from './fhir/types.ts';
 import { adapterFor } from './fhir/versions/index.ts';
+import { browserGuard } from './http/browser.ts';
 import { type HeraldServer, buildServer } from './http/server.ts';
 import type { BaseContext } from './interactions/index.ts';
 import { OPERATIONS } from './operations/index.ts';
 import { searchRegistry } from './search/parameters.ts';
 import { openSqliteStore } from './store/sqlite/index.ts';
 import type { Store } from './store/store.ts';
-import { type RestHookDelivery, SubscriptionEngine, WebsocketHub, createRestHookDelivery } from './subscriptions/index.ts';
+import { EndpointGuard, type RestHookDelivery, SubscriptionEngine, WebsocketHub, createRestHookDelivery } from './subscriptions/index.ts';
 import { installTopics } from './topics-folder.ts';
 
 /**
@@ -19,9 +20,16 @@ export async function buildApp(config: Config): Promise<HeraldServer> {
   const store = await openStore(config.db);
   const now = () => new Date();
   // D-4: one websocket endpoint, derived from the public base URL.
-  const websocket = { url: `${config.baseUrl.replace(/^http/, 'ws')}/ws`, tokenTtlMs: config.wsTokenTtlMs };
   const hub = new WebsocketHub({ maxBufferedBytes: config.wsMaxBufferedBytes });
-  const policy = { channels: new Set(['rest-hook', 'websocket']), allowInsecureEndpoints: config.allowInsecureEndpoints };
+  const websocket = { url: `${config.baseUrl.replace(/^http/, 'ws')}/ws`, tokenTtlMs: config.wsTokenTtlMs, revoked: (hash: string) => hub.revoked(hash) };
+  const endpoints = new EndpointGuard({
+    authMode: config.authMode,
+    allow: config.endpointAllow,
+    allowInsecureEndpoints: config.allowInsecureEndpoints,
+    baseUrl: config.baseUrl,
+    listen: { host: config.host, port: config.port },
+  });
+  const policy = { channels: new Set(['rest-hook', 'websocket']), endpoints };
   const bases: BaseContext[] = FHIR_VERSIONS.map((version) => {
     const adapter = adapterFor(version);
     const defs = loadDefinitions(version);
@@ -37,7 +45,7 @@ export async function buildApp(config: Config): Promise<HeraldServer> {
     if (config.topicsDir) await installTopics(base, config.topicsDir);
     const delivery = createRestHookDelivery(
       { engine: base.subscriptions, store, baseUrl: base.baseUrl, now },
-      { defaultTimeoutMs: config.deliveryTimeoutMs, retryBaseMs: config.retryBaseMs, retryCapMs: config.retryCapMs, failureWindowMs: config.failureWindowMs },
+      { endpoints, defaultTimeoutMs: config.deliveryTimeoutMs, retryBaseMs: config.retryBaseMs, retryCapMs: config.retryCapMs, failureWindowMs: config.failureWindowMs },
     );
     base.subscriptions.attach(delivery);
     base.subscriptions.attach(hub.attach({ engine: base.subscriptions, store, baseUrl: base.baseUrl, now }));
@@ -54,6 +62,8 @@ export async function buildApp(config: Config): Promise<HeraldServer> {
     bases,
     bodyLimit: config.bodyLimit,
     logger: { level: config.logLevel },
+    browser: browserGuard({ baseUrl: config.baseUrl, listenHost: config.host, origins: config.corsOrigins, authMode: config.authMode }),
+    logPhi: config.logPhi,
     websocket: { hub, path: '/ws', pingIntervalMs: config.wsPingIntervalMs },
     onClose: async () => {
       clearTimeout(firstPrune);

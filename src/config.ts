@@ -33,6 +33,14 @@ export interface Config {
   wsPingIntervalMs: number;
   /** How long a stop may take before the process exits anyway. */
   shutdownGraceMs: number;
+  /** Auth mode (HERALD_AUTH_ISSUER or HERALD_AUTH_CLIENTS set): strict rest-hook endpoints, Origin checked on /ws. */
+  authMode: boolean;
+  /** rest-hook endpoints allowed despite the auth-mode rules: `host:port` or CIDR entries. */
+  endpointAllow: string[];
+  /** Web origins whose pages may open /ws (when set, or in auth mode, other origins are refused). */
+  corsOrigins: string[];
+  /** Request logs carry query values (PHI) only when this is on (debugging). */
+  logPhi: boolean;
 }
 
 /** Each setting: its flag, its environment variable, its default. Flags win over the environment. */
@@ -56,6 +64,9 @@ const SETTINGS = {
   wsMaxBuffered: { flag: 'ws-max-buffered-bytes', env: 'HERALD_WS_MAX_BUFFERED_BYTES', fallback: String(4 * 1024 * 1024) },
   wsPing: { flag: 'ws-ping-interval-ms', env: 'HERALD_WS_PING_INTERVAL_MS', fallback: '30000' },
   shutdownGrace: { flag: 'shutdown-grace-s', env: 'HERALD_SHUTDOWN_GRACE_S', fallback: '10' },
+  endpointAllow: { flag: 'endpoint-allow', env: 'HERALD_ENDPOINT_ALLOW', fallback: '' },
+  corsOrigins: { flag: 'cors-origins', env: 'HERALD_CORS_ORIGINS', fallback: '' },
+  logPhi: { flag: 'log-phi', env: 'HERALD_LOG_PHI', fallback: 'false' },
 } as const;
 
 export const CONFIG_HELP = Object.values(SETTINGS)
@@ -97,6 +108,10 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
     wsMaxBufferedBytes: int(get('wsMaxBuffered'), 'HERALD_WS_MAX_BUFFERED_BYTES', 1024, 1024 ** 3),
     wsPingIntervalMs: int(get('wsPing'), 'HERALD_WS_PING_INTERVAL_MS', 100, 3_600_000),
     shutdownGraceMs: int(get('shutdownGrace'), 'HERALD_SHUTDOWN_GRACE_S', 1, 3600) * 1000,
+    authMode: Boolean(env.HERALD_AUTH_ISSUER || env.HERALD_AUTH_CLIENTS),
+    endpointAllow: list(get('endpointAllow')),
+    corsOrigins: list(get('corsOrigins')).map((o) => origin(o, 'HERALD_CORS_ORIGINS')),
+    logPhi: bool(get('logPhi'), 'HERALD_LOG_PHI'),
   };
 }
 
@@ -104,6 +119,19 @@ function bool(raw: string, name: string): boolean {
   if (raw === 'true' || raw === '1') return true;
   if (raw === 'false' || raw === '0') return false;
   throw new Error(`${name} must be true or false, not '${raw}'`);
+}
+
+function list(raw: string): string[] {
+  return raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
+}
+
+/** A web origin as browsers send it: scheme://host[:port], nothing else. */
+function origin(raw: string, name: string): string {
+  const url = URL.canParse(raw) ? new URL(raw) : undefined;
+  if (!url || !/^https?:$/.test(url.protocol) || url.pathname !== '/' || url.search || url.hash || url.username) {
+    throw new Error(`${name}: '${raw}' is not an origin like https://app.example.org`);
+  }
+  return url.origin;
 }
 
 function int(raw: string, name: string, min: number, max: number): number {

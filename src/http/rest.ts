@@ -15,9 +15,11 @@ export function mountBase(app: FastifyInstance, prefix: string, ctx: BaseContext
     const fhirReq = toFhirRequest(req, prefix);
     checkAcceptable(fhirReq.query.get('_format'), req.headers.accept);
     const op = operationPath(fhirReq.path);
+    if (!op && (fhirReq.method === 'POST' || fhirReq.method === 'PUT')) await ctx.subscriptions.screenEndpoints(fhirReq.body);
     const res = op
       ? await invokeOperation(ctx, { method: fhirReq.method, ...op, query: fhirReq.query, body: fhirReq.body })
       : await route(ctx, ctx.store, fhirReq);
+    if ('noStore' in res && res.noStore) reply.header('cache-control', 'no-store');
     return send(reply, fhirReq, res);
   };
   const methods: Method[] = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'];

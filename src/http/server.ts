@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
-import { notFound } from '../fhir/errors.ts';
+import { FhirError, notFound } from '../fhir/errors.ts';
 import type { BaseContext } from '../interactions/index.ts';
+import type { BrowserGuard } from './browser.ts';
 import { sendError } from './errors.ts';
 import { parseBody } from './negotiation.ts';
 import { mountBase } from './rest.ts';
@@ -19,6 +20,20 @@ export interface ServerDeps {
   onClose?: () => Promise<void>;
   /** The websocket endpoint, when channels use it. */
   websocket?: WebsocketOptions;
+  /** Which `Host` (and, on /ws, `Origin`) headers are Herald's (DNS rebinding). */
+  browser: BrowserGuard;
+  /** Log query values (search values are PHI) instead of only parameter names: for debugging. */
+  logPhi: boolean;
+}
+
+/** A client's request id is used when it is short and plain; otherwise one is generated. */
+const PLAIN_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** The path and the names of the query parameters, not their values (names, birth dates, identifiers). */
+function loggedUrl(url: string): { path: string; params?: string[] } {
+  const q = url.indexOf('?');
+  if (q < 0) return { path: url };
+  return { path: url.slice(0, q), params: [...new Set(new URLSearchParams(url.slice(q + 1)).keys())] };
 }
 
 /**
@@ -33,8 +48,11 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     logController: new LogController({ disableRequestLogging: true }),
     // Malformed URLs and the like are answered as OperationOutcomes too.
     frameworkErrors: (err, req, reply) => sendError(err, req, reply),
-    requestIdHeader: 'x-request-id',
-    genReqId: () => randomUUID(),
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && PLAIN_ID.test(given) ? given : randomUUID();
+    },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   });
@@ -50,11 +68,17 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     }
   });
 
+  app.addHook('onRequest', async (req) => {
+    if (!deps.browser.hostAllowed(req.headers.host)) {
+      throw new FhirError(421, 'security', `This server does not answer for the host '${String(req.headers.host ?? '').slice(0, 100)}': use its base URL`);
+    }
+  });
   app.addHook('onSend', async (req, reply) => {
     reply.header('x-request-id', req.id);
   });
   app.addHook('onResponse', async (req, reply) => {
-    req.log.info({ method: req.method, url: req.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
+    const url = deps.logPhi ? { url: req.url } : loggedUrl(req.url);
+    req.log.info({ method: req.method, ...url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
   });
   app.setErrorHandler((err, req, reply) => sendError(err, req, reply));
   const bases = deps.bases.map((b) => `/fhir/${b.adapter.pathSegment}`);
@@ -69,7 +93,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   });
   for (const base of deps.bases) mountBase(app, `/fhir/${base.adapter.pathSegment}`, base);
   if (deps.websocket) {
-    const ws = attachWebsocket(app.server, deps.websocket);
+    const ws = attachWebsocket(app.server, deps.websocket, deps.browser);
     app.addHook('preClose', async () => ws.close());
   }
   if (deps.onClose) {

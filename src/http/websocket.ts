@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { WebsocketHub } from '../subscriptions/index.ts';
+import type { BrowserGuard } from './browser.ts';
 
 export interface WebsocketOptions {
   hub: WebsocketHub;
@@ -16,7 +17,11 @@ export interface WebsocketOptions {
  * and keeps connections honest with protocol-level ping/pong. Frames are text; a client's frame
  * is at most 64 KiB (a bind message is tiny).
  */
-export function attachWebsocket(server: { on(event: 'upgrade', fn: (req: IncomingMessage, socket: Duplex, head: Buffer) => void): unknown }, options: WebsocketOptions) {
+export function attachWebsocket(
+  server: { on(event: 'upgrade', fn: (req: IncomingMessage, socket: Duplex, head: Buffer) => void): unknown },
+  options: WebsocketOptions,
+  browser: BrowserGuard,
+) {
   const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
   const alive = new WeakMap<WebSocket, boolean>();
 
@@ -26,8 +31,16 @@ export function attachWebsocket(server: { on(event: 'upgrade', fn: (req: Incomin
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return;
     }
+    // DNS rebinding and pages of other sites (issue 13): the same Host rule as HTTP, and Origin.
+    if (!browser.hostAllowed(req.headers.host)) return refuse(socket, 421, 'Misdirected Request', `This server does not answer for the host '${String(req.headers.host ?? '').slice(0, 100)}'`);
+    if (!browser.originAllowed(req.headers.origin)) return refuse(socket, 403, 'Forbidden', `Pages from ${String(req.headers.origin).slice(0, 100)} may not connect`);
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
   });
+
+  function refuse(socket: Duplex, status: number, reason: string, diagnostics: string): void {
+    const body = JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'security', diagnostics }] });
+    socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: application/fhir+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  }
 
   wss.on('connection', (ws: WebSocket) => {
     alive.set(ws, true);

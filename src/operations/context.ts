@@ -11,8 +11,8 @@ export interface OperationContext {
   store: Store;
   subscriptions: SubscriptionEngine;
   now(): Date;
-  /** Where clients bind websocket subscriptions, and how long a binding token lives (D-2, D-4). */
-  websocket: { url: string; tokenTtlMs: number };
+  /** Where clients bind websocket subscriptions, how long a binding token lives (D-2, D-4), and who ends the bindings of a revoked one. */
+  websocket: { url: string; tokenTtlMs: number; revoked(hash: string): void };
 }
 
 export interface OperationRequest {
@@ -26,6 +26,8 @@ export interface OperationRequest {
 export interface OperationResult {
   status: number;
   resource: Resource;
+  /** The answer holds a credential: `Cache-Control: no-store`. */
+  noStore?: boolean;
 }
 
 export interface OperationDescriptor {
@@ -36,6 +38,8 @@ export interface OperationDescriptor {
   levels: readonly ('type' | 'instance')[];
   /** The input parameters it takes (its OperationDefinition's `in` parameters); nothing else is accepted. */
   parameters: readonly ParameterDefinition[];
+  /** Changes state, so POST only (FHIR OperationDefinition.affectsState). */
+  affectsState?: boolean;
   run(ctx: OperationContext, req: OperationRequest): Promise<OperationResult>;
 }
 

@@ -35,7 +35,7 @@ export const getWsBindingToken: OperationDescriptor = {
         { name: 'websocket-url', valueUrl: ctx.websocket.url },
       ],
     };
-    return { status: 200, resource: parameters };
+    return { status: 200, resource: parameters, noStore: true };
   },
 };
 

@@ -2,13 +2,14 @@ import { FhirError, notFound } from '../fhir/errors.ts';
 import type { OperationContext, OperationDescriptor, OperationResult } from './context.ts';
 import { getWsBindingToken } from './get-ws-binding-token.ts';
 import { operationParams } from './params.ts';
+import { revokeWsBindingToken } from './revoke-ws-binding-token.ts';
 import { subscriptionEvents } from './subscription-events.ts';
 import { subscriptionStatus } from './subscription-status.ts';
 
 export type { OperationContext, OperationDescriptor } from './context.ts';
 
 /** Every operation Herald offers: a table, listed in the CapabilityStatement as it stands. */
-export const OPERATIONS: readonly OperationDescriptor[] = [subscriptionStatus, subscriptionEvents, getWsBindingToken];
+export const OPERATIONS: readonly OperationDescriptor[] = [subscriptionStatus, subscriptionEvents, getWsBindingToken, revokeWsBindingToken];
 
 /**
  * Runs `[type]/$name` or `[type]/[id]/$name`, by GET (query parameters) or POST (Parameters).
@@ -23,6 +24,7 @@ export async function invokeOperation(
   const level = req.id === undefined ? 'type' : 'instance';
   if (!op.levels.includes(level)) throw new FhirError(405, 'not-supported', `$${op.name} is not available at ${level} level`);
   if (req.method !== 'GET' && req.method !== 'POST') throw new FhirError(405, 'not-supported', `$${op.name} takes GET or POST`);
+  if (op.affectsState && req.method !== 'POST') throw new FhirError(405, 'not-supported', `$${op.name} changes state: use POST with a Parameters body`);
   const params = operationParams(op.name, op.parameters, req.query, req.method === 'POST' ? req.body : undefined);
   return op.run(ctx, { ...(req.type ? { type: req.type } : {}), ...(req.id ? { id: req.id } : {}), params });
 }

@@ -10,6 +10,8 @@ const TYPES = {
   code: { forms: ['valueCode', 'valueString'], pattern: /^\S+( \S+)*$/, what: 'a code' },
   /** An event number: `string` in the backport IG, `integer64` (a JSON string) in R5. */
   'event-number': { forms: ['valueString', 'valueInteger64'], pattern: /^\d{1,15}$/, what: 'a non-negative integer' },
+  /** A websocket binding token as $get-ws-binding-token hands it out (base64url). */
+  'binding-token': { forms: ['valueString'], pattern: /^[A-Za-z0-9_-]{1,512}$/, what: 'a binding token' },
 } as const;
 
 /** One input parameter of an operation, as its OperationDefinition declares it. */

@@ -231,6 +231,10 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       const revoked = await store.transaction((tx) => tx.revokeBindingTokens('R4', 'b'));
       assert.deepEqual(revoked.sort(), ['h1', 'h2']);
       assert.equal((await store.bindingToken('h1'))?.revoked, true);
+      await store.transaction((tx) => tx.putBindingToken({ ...token, hash: 'h3' }));
+      await store.transaction((tx) => tx.revokeBindingToken('h3'));
+      await store.transaction((tx) => tx.revokeBindingToken('unknown'));
+      assert.equal((await store.bindingToken('h3'))?.revoked, true);
       await store.transaction((tx) => tx.putBindingToken({ ...token, hash: 'old', expiresAt: '2000-01-01T00:00:00.000Z' }));
       await store.pruneEvents('2000-01-01T00:00:00.000Z');
       assert.equal(await store.bindingToken('old'), undefined);

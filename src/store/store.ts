@@ -130,6 +130,8 @@ export interface Transaction extends StoreReader {
   appendEvents(fv: FhirVersion, events: NewEvent[]): Promise<StoredEvent[]>;
   setDeliveryState(fv: FhirVersion, subscription: string, state: DeliveryState): Promise<void>;
   putBindingToken(token: BindingToken): Promise<void>;
+  /** Revokes one token (a no-op for an unknown hash). */
+  revokeBindingToken(hash: string): Promise<void>;
   /** Revokes every token covering the subscription; returns their hashes. */
   revokeBindingTokens(fv: FhirVersion, subscription: string): Promise<string[]>;
   /** Run `fn` once this transaction has committed (never if it rolls back). */

@@ -122,6 +122,28 @@ export class SubscriptionEngine {
     return this.deps.adapter.subscriptions.withState(resource, { status });
   }
 
+  /**
+   * Before a write, outside its transaction (no network waits inside one): the rest-hook endpoints
+   * of a Subscription body, or of the Subscriptions in a transaction Bundle, whose host names
+   * resolve to addresses they may not reach (issue 13). A batch entry or a patched Subscription
+   * is judged at its first connection instead, as every delivery is.
+   */
+  async screenEndpoints(body: unknown): Promise<void> {
+    const b = body as { resourceType?: unknown; type?: unknown; entry?: { resource?: unknown }[] } | undefined;
+    const resources = b?.resourceType === 'Bundle' && b.type === 'transaction' && Array.isArray(b.entry) ? b.entry.map((e) => e?.resource) : [body];
+    for (const r of resources) {
+      if ((r as Resource | undefined)?.resourceType !== 'Subscription') continue;
+      let endpoint: string | undefined;
+      try {
+        const ch = this.deps.adapter.subscriptions.readSubscription(r as Resource).channel;
+        endpoint = ch.type === 'rest-hook' ? ch.endpoint : undefined;
+      } catch {
+        continue; // the write reports what is wrong with it
+      }
+      if (endpoint) await this.deps.policy.endpoints.screen(endpoint);
+    }
+  }
+
   private topicOf(spec: SubscriptionSpec, id: string | undefined): Topic {
     if (spec.classicCriteria !== undefined) return classicTopic(spec.classicCriteria, id ?? 'new');
     const topic = spec.topic ? this.registry.topic(spec.topic) : undefined;

@@ -4,5 +4,6 @@ export { type ActiveSubscription, LIVE_STATUSES } from './registry.ts';
 export { createRestHookDelivery, type RestHookDelivery, type RestHookOptions } from './channels/rest-hook/worker.ts';
 export { renderNotification } from './notify.ts';
 export type { SubscriptionPolicy } from './policy.ts';
+export { EndpointGuard, type EndpointRules } from './endpoints.ts';
 export { WebsocketHub, type Peer } from './channels/websocket/hub.ts';
 export { bindingTokenHash } from './channels/websocket/binding-token.ts';

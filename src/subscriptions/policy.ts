@@ -1,6 +1,7 @@
 import { unprocessable } from '../fhir/errors.ts';
 import type { SubscriptionSpec } from '../fhir/subscription-model.ts';
 import type { SubscriptionPaths } from '../fhir/versions/index.ts';
+import type { EndpointGuard } from './endpoints.ts';
 
 /**
  * What Herald accepts in a Subscription beyond its structure (REQUIREMENTS N-2, S-8, S-10, S-12,
@@ -10,8 +11,8 @@ import type { SubscriptionPaths } from '../fhir/versions/index.ts';
 export interface SubscriptionPolicy {
   /** Channel types this server delivers (others are rejected, CC-1). */
   channels: ReadonlySet<string>;
-  /** Allow plain http:// rest-hook endpoints to non-loopback hosts (RH-7: default no). */
-  allowInsecureEndpoints: boolean;
+  /** Where rest-hook endpoints may point (RH-7, issue 13: https, no internal addresses, never Herald itself). */
+  endpoints: EndpointGuard;
 }
 
 const LIMITS = {
@@ -21,7 +22,6 @@ const LIMITS = {
 } as const;
 
 const MIME = new Set(['application/fhir+json', 'application/json']);
-const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i;
 
 /** Checks the channel and `end`; errors name the element at `paths`, where this version writes it. */
 export function checkChannel(spec: SubscriptionSpec, policy: SubscriptionPolicy, mimeVersion: string, now: number, paths: SubscriptionPaths): void {
@@ -52,15 +52,5 @@ function checkPayload(contentType: string, mimeVersion: string, at: string): voi
 
 function checkEndpoint(endpoint: string | undefined, policy: SubscriptionPolicy, at: string): void {
   if (!endpoint) throw unprocessable('a rest-hook subscription needs an endpoint', [at]);
-  let url: URL;
-  try {
-    url = new URL(endpoint);
-  } catch {
-    throw unprocessable(`endpoint '${endpoint.slice(0, 200)}' is not a URL`, [at]);
-  }
-  if (url.protocol === 'https:') return;
-  if (url.protocol !== 'http:') throw unprocessable(`endpoint must be an https URL, not ${url.protocol}`, [at]);
-  if (!policy.allowInsecureEndpoints && !LOOPBACK.test(url.hostname)) {
-    throw unprocessable('endpoint must use https (plain http is accepted only for loopback hosts)', [at]);
-  }
+  policy.endpoints.check(endpoint, at);
 }

@@ -40,6 +40,7 @@ export interface Writes {
   appendEvents(fv: FhirVersion, events: NewEvent[]): StoredEvent[];
   setDeliveryState(fv: FhirVersion, subscription: string, state: DeliveryState): void;
   putBindingToken(token: BindingToken): void;
+  revokeBindingToken(hash: string): void;
   revokeBindingTokens(fv: FhirVersion, subscription: string): string[];
   prune(before: string, now: string): number;
 }
@@ -111,6 +112,7 @@ export function createWrites(db: Database.Database): Writes {
     appendEvents: (fv, events) => log.append(fv, events),
     setDeliveryState: (fv, sub, state) => log.setDeliveryState(fv, sub, state),
     putBindingToken: (token) => tokens.put(token),
+    revokeBindingToken: (hash) => tokens.revoke(hash),
     revokeBindingTokens: (fv, sub) => tokens.revokeFor(fv, sub),
     prune(before, now) {
       tokens.prune(now);

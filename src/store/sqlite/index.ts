@@ -100,7 +100,7 @@ interface RemoteTransaction extends Transaction {
 /** Transaction methods the thread answers (every read, and the writes that return something). */
 const CALLS: readonly CallName[] = [...READS.filter((name) => name !== 'history'), 'appendEvents', 'revokeBindingTokens'];
 /** Transaction methods that return nothing: buffered until the job's next message. */
-const OPS = ['write', 'setDeliveryState', 'putBindingToken'] as const satisfies readonly Op['name'][];
+const OPS = ['write', 'setDeliveryState', 'putBindingToken', 'revokeBindingToken'] as const satisfies readonly Op['name'][];
 
 function remoteTransaction(link: WriterLink): RemoteTransaction {
   const job = link.nextJob();

@@ -31,6 +31,9 @@ export function createTokenStore(db: Database.Database) {
         revoked: row.revoked === 1,
       };
     },
+    revoke(hash: string): void {
+      revoke.run(hash);
+    },
     revokeFor(fv: string, subscription: string): string[] {
       const hashes = covering.all(fv, subscription).map((r) => r.hash);
       for (const h of hashes) revoke.run(h);

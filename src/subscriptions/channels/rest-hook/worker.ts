@@ -3,9 +3,12 @@ import type { Notifier } from '../../engine.ts';
 import { type NotifyContext, renderNotification } from '../../notify.ts';
 import { type ActiveSubscription, LIVE_STATUSES as LIVE } from '../../registry.ts';
 import { type Serial, serial } from '../serial.ts';
-import { type DeliveryResult, post } from './sender.ts';
+import type { EndpointGuard } from '../../endpoints.ts';
+import { type DeliveryResult, createSender } from './sender.ts';
 
 export interface RestHookOptions {
+  /** Judges every connection's endpoint and address (issue 13). */
+  endpoints: EndpointGuard;
   /** Per-attempt timeout when the subscription sets none (D-6: 10 s). */
   defaultTimeoutMs: number;
   /** Exponential backoff with jitter from `retryBaseMs` up to `retryCapMs` (D-9: 1 s to 5 min). */
@@ -46,6 +49,7 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
   const { engine, store } = ctx;
   const fv = engine.version;
   const states = new Map<string, SubState>();
+  const sender = createSender(options.endpoints);
   let stopped = false;
 
   function kick(id: string): void {
@@ -109,7 +113,7 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
   async function send(sub: ActiveSubscription, type: NotificationType, events: Awaited<ReturnType<typeof store.events>>): Promise<DeliveryResult> {
     const ch = sub.spec.channel;
     const body = sub.spec.classicCriteria !== undefined ? await classicBody(sub, events) : JSON.stringify(await renderNotification(ctx, sub, type, events));
-    return post({
+    return sender.post({
       url: ch.endpoint!,
       contentType: ch.contentType,
       headers: ch.headers,
@@ -240,6 +244,7 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
       const runs = [...states.values()].flatMap((s) => [s.worker.idle(), s.saving]);
       for (const id of [...states.keys()]) forget(id);
       await Promise.allSettled(runs);
+      await sender.close();
     },
   };
 }

@@ -189,6 +189,12 @@ export class WebsocketHub {
     for (const session of audience ?? []) session.lost(fv, id, `Subscription/${id} ${why}: notifications for it have stopped`);
   }
 
+  /** A token revoked by its holder ($revoke-ws-binding-token): every binding made with it ends. */
+  revoked(hash: string): void {
+    const sessions = new Set([...this.bound.values()].flatMap((set) => [...set]));
+    for (const session of sessions) session.revoked(hash);
+  }
+
   get maxBufferedBytes(): number {
     return this.options.maxBufferedBytes;
   }
@@ -247,6 +253,14 @@ export class Session {
     if (!b) return;
     this.drop(token, b);
     this.deliver(outcome('expired', `The binding token expired at ${at}: get a new one with $get-ws-binding-token and bind it`));
+  }
+
+  revoked(hash: string): void {
+    for (const [token, b] of [...this.bindings]) {
+      if (bindingTokenHash(token) !== hash) continue;
+      this.drop(token, b);
+      this.deliver(outcome('security', 'The binding token was revoked: notifications for its subscriptions have stopped on this connection'));
+    }
   }
 
   lost(fv: FhirVersion, id: string, why: string): void {
