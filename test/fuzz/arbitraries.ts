@@ -94,7 +94,9 @@ export const mutation: fc.Arbitrary<Mutation> = fc.record({
 /** Applies mutations to a copy of `value` (paths are picked modulo the tree's size as it is then). */
 export function mutate<T extends Json>(value: T, mutations: readonly Mutation[]): Json {
   let root: Json = structuredClone(value);
-  for (const m of mutations) {
+  for (const mutation of mutations) {
+    // A copy: generated values are shared between runs and must never become part of a tree.
+    const m = { ...mutation, value: structuredClone(mutation.value) };
     const all = paths(root);
     const path = all[m.at % all.length]!;
     const parent = path.length ? (get(root, path.slice(0, -1)) as any) : undefined;

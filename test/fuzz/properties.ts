@@ -58,57 +58,63 @@ const bodyFor = (v: Version) =>
   );
 
 /** create, update, patch, delete, read, vread, conditional create and update on every base. */
+const resourceRequest = (h: Harness): fc.Arbitrary<FuzzRequest> =>
+  version.chain((v) => {
+    const b = h.bases[v];
+    const create = fc.tuple(bodyFor(v), headers('application/fhir+json'), fc.boolean()).map(
+      ([body, hd, wrongType]): FuzzRequest => ({ method: 'POST', path: `${root(v)}/${wrongType ? 'Patient' : body.type}`, headers: hd, body: body.text, success: { resourceType: wrongType ? 'Patient' : body.type } }),
+    );
+    const update = fc.tuple(exampleOf(v), fc.oneof(idOf(b), oddId), fc.array(mutation, { maxLength: 3 }), headers('application/fhir+json')).map(([{ resource }, id, ms, hd]): FuzzRequest => ({
+      method: 'PUT',
+      path: `${root(v)}/${resource.resourceType}/${encoded(id)}`,
+      headers: hd,
+      body: JSON.stringify(mutate({ ...resource, id }, ms)),
+      ...expecting(segmentLike(id), String(resource.resourceType)),
+    }));
+    const patchOp = fc.record(
+      {
+        op: fc.constantFrom('add', 'remove', 'replace', 'move', 'copy', 'test', 'bogus', ''),
+        path: fc.oneof(fc.constantFrom('/name/0/family', '/name/-', '/active', '/id', '/resourceType', '/meta/versionId', '/status', '', '/', '/a/b/c/d', '/name/99', '/~2'), oddString),
+        from: fc.constantFrom('/name/0', '/id', '/nope', ''),
+        value: wrongValue,
+      },
+      { requiredKeys: ['op', 'path'] },
+    );
+    const patch = fc
+      .tuple(fc.constantFrom('Patient', 'Observation', 'Subscription'), idOf(b), fc.oneof({ weight: 4, arbitrary: fc.array(patchOp, { maxLength: 4 }).map((ops) => JSON.stringify(ops)) }, { weight: 1, arbitrary: anyJson.map((j) => JSON.stringify(j)) }), headers('application/json-patch+json'))
+      .map(([type, id, body, hd]): FuzzRequest => ({ method: 'PATCH', path: `${root(v)}/${type}/${encoded(id)}`, headers: hd, body, ...expecting(segmentLike(id), type) }));
+    const remove = fc.tuple(typeOf(b), idOf(b), headers('application/fhir+json')).map(([type, id, hd]): FuzzRequest => ({ method: 'DELETE', path: `${root(v)}/${type}/${encoded(id)}`, headers: hd }));
+    const read = fc.tuple(typeOf(b), idOf(b), fc.option(fc.oneof(fc.constantFrom('1', '2', '0', '-1', '1.0', '99999999999999999999'), oddId)), headers('application/fhir+json')).map(
+      ([type, id, vid, hd]): FuzzRequest => ({ method: 'GET', path: `${root(v)}/${type}/${encoded(id)}${vid === null ? '' : `/_history/${encoded(vid)}`}`, headers: hd, ...expecting(segmentLike(id) && (vid === null || segmentLike(vid)) && b.types.includes(type), type) }),
+    );
+    const conditionalCreate = fc.tuple(bodyFor(v), query(b, 'Patient'), headers('application/fhir+json')).map(([body, q, hd]): FuzzRequest => ({
+      method: 'POST',
+      path: `${root(v)}/${body.type}`,
+      headers: { ...hd, 'if-none-exist': q.replace(/[^\x20-\x7e]/g, '') },
+      body: body.text,
+      success: { resourceType: body.type },
+    }));
+    const conditionalUpdate = fc.tuple(bodyFor(v), query(b, 'Patient'), headers('application/fhir+json')).map(([body, q, hd]): FuzzRequest => ({
+      method: 'PUT',
+      path: `${root(v)}/${body.type}?${q}`,
+      headers: hd,
+      body: body.text,
+      success: { resourceType: body.type },
+    }));
+    return fc.oneof(create, update, patch, remove, read, conditionalCreate, conditionalUpdate);
+  });
+
 const resources: FuzzProperty = {
   name: 'resource interactions (create, read, vread, update, patch, delete, conditional create/update)',
   weight: 4,
-  property: (h) =>
-    fc.asyncProperty(
-      version.chain((v) => {
-        const b = h.bases[v];
-        const create = fc.tuple(bodyFor(v), headers('application/fhir+json'), fc.boolean()).map(
-          ([body, hd, wrongType]): FuzzRequest => ({ method: 'POST', path: `${root(v)}/${wrongType ? 'Patient' : body.type}`, headers: hd, body: body.text, success: { resourceType: wrongType ? 'Patient' : body.type } }),
-        );
-        const update = fc.tuple(exampleOf(v), fc.oneof(idOf(b), oddId), fc.array(mutation, { maxLength: 3 }), headers('application/fhir+json')).map(([{ resource }, id, ms, hd]): FuzzRequest => ({
-          method: 'PUT',
-          path: `${root(v)}/${resource.resourceType}/${encoded(id)}`,
-          headers: hd,
-          body: JSON.stringify(mutate({ ...resource, id }, ms)),
-          ...expecting(segmentLike(id), String(resource.resourceType)),
-        }));
-        const patchOp = fc.record(
-          {
-            op: fc.constantFrom('add', 'remove', 'replace', 'move', 'copy', 'test', 'bogus', ''),
-            path: fc.oneof(fc.constantFrom('/name/0/family', '/name/-', '/active', '/id', '/resourceType', '/meta/versionId', '/status', '', '/', '/a/b/c/d', '/name/99', '/~2'), oddString),
-            from: fc.constantFrom('/name/0', '/id', '/nope', ''),
-            value: wrongValue,
-          },
-          { requiredKeys: ['op', 'path'] },
-        );
-        const patch = fc
-          .tuple(fc.constantFrom('Patient', 'Observation', 'Subscription'), idOf(b), fc.oneof({ weight: 4, arbitrary: fc.array(patchOp, { maxLength: 4 }).map((ops) => JSON.stringify(ops)) }, { weight: 1, arbitrary: anyJson.map((j) => JSON.stringify(j)) }), headers('application/json-patch+json'))
-          .map(([type, id, body, hd]): FuzzRequest => ({ method: 'PATCH', path: `${root(v)}/${type}/${encoded(id)}`, headers: hd, body, ...expecting(segmentLike(id), type) }));
-        const remove = fc.tuple(typeOf(b), idOf(b), headers('application/fhir+json')).map(([type, id, hd]): FuzzRequest => ({ method: 'DELETE', path: `${root(v)}/${type}/${encoded(id)}`, headers: hd }));
-        const read = fc.tuple(typeOf(b), idOf(b), fc.option(fc.oneof(fc.constantFrom('1', '2', '0', '-1', '1.0', '99999999999999999999'), oddId)), headers('application/fhir+json')).map(
-          ([type, id, vid, hd]): FuzzRequest => ({ method: 'GET', path: `${root(v)}/${type}/${encoded(id)}${vid === null ? '' : `/_history/${encoded(vid)}`}`, headers: hd, ...expecting(segmentLike(id) && (vid === null || segmentLike(vid)) && b.types.includes(type), type) }),
-        );
-        const conditionalCreate = fc.tuple(bodyFor(v), query(b, 'Patient'), headers('application/fhir+json')).map(([body, q, hd]): FuzzRequest => ({
-          method: 'POST',
-          path: `${root(v)}/${body.type}`,
-          headers: { ...hd, 'if-none-exist': q.replace(/[^\x20-\x7e]/g, '') },
-          body: body.text,
-          success: { resourceType: body.type },
-        }));
-        const conditionalUpdate = fc.tuple(bodyFor(v), query(b, 'Patient'), headers('application/fhir+json')).map(([body, q, hd]): FuzzRequest => ({
-          method: 'PUT',
-          path: `${root(v)}/${body.type}?${q}`,
-          headers: hd,
-          body: body.text,
-          success: { resourceType: body.type },
-        }));
-        return fc.oneof(create, update, patch, remove, read, conditionalCreate, conditionalUpdate);
-      }),
-      async (req) => void (await h.check(req)),
-    ),
+  property: (h) => fc.asyncProperty(resourceRequest(h), async (req) => void (await h.check(req))),
+};
+
+/** The same requests, several at once: writes that race on one resource or one condition. */
+const concurrent: FuzzProperty = {
+  name: 'concurrent resource interactions',
+  weight: 1,
+  property: (h) => fc.asyncProperty(fc.array(resourceRequest(h), { minLength: 2, maxLength: 8 }), async (reqs) => void (await Promise.all(reqs.map((r) => h.check(r))))),
 };
 
 const TOPIC_TYPE: Record<Version, string> = { R4: 'Basic', R4B: 'SubscriptionTopic', R5: 'SubscriptionTopic' };
@@ -437,4 +443,4 @@ const websocket: FuzzProperty = {
   },
 };
 
-export const PROPERTIES: readonly FuzzProperty[] = [resources, subscriptions, search, unknownModifier, history, bundles, operations, raw, websocket];
+export const PROPERTIES: readonly FuzzProperty[] = [resources, concurrent, subscriptions, search, unknownModifier, history, bundles, operations, raw, websocket];

@@ -18,10 +18,10 @@ try {
   for (const p of PROPERTIES) {
     if (only && !p.name.toLowerCase().includes(only)) continue;
     const started = Date.now();
-    const details = await fc.check(p.property(h), { seed, numRuns: p.weight * runs, includeErrorInReport: true });
-    if (details.failed) {
+    const details = await fc.check(p.property(h), { seed, numRuns: p.weight * runs, includeErrorInReport: true }).catch((err: Error) => err);
+    if (details instanceof Error || details.failed) {
       failed++;
-      console.log(`\n✗ ${p.name}\n${fc.defaultReportMessage(details)}\n`);
+      console.log(`\n✗ ${p.name}\n${details instanceof Error ? details.stack : fc.defaultReportMessage(details)}\n`);
     } else console.log(`✓ ${p.name}: ${details.numRuns} runs in ${Math.round((Date.now() - started) / 1000)} s`);
   }
   await h.assertHealthyAndDelivering();
