@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
 import { notFound } from '../fhir/errors.ts';
 import type { BaseContext } from '../interactions/index.ts';
-import { sendError } from './errors.ts';
+import { sendClientError, sendError } from './errors.ts';
 import { parseBody } from './negotiation.ts';
 import { mountBase } from './rest.ts';
 import { type WebsocketOptions, attachWebsocket } from './websocket.ts';
@@ -33,6 +33,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     logController: new LogController({ disableRequestLogging: true }),
     // Malformed URLs and the like are answered as OperationOutcomes too.
     frameworkErrors: (err, req, reply) => sendError(err, req, reply),
+    clientErrorHandler: sendClientError,
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
     return503OnClosing: true,

@@ -363,7 +363,12 @@ const raw: FuzzProperty = {
         { weight: 6, arbitrary: fc.tuple(version, fc.array(fc.oneof(fc.constantFrom('metadata', '_history', '_search', '$status', 'Patient', 'Subscription', '1', ''), segment), { maxLength: 5 })).map(([v, s]) => [root(v), ...s].join('/')) },
         { weight: 1, arbitrary: fc.constantFrom('/', '/fhir', '/fhir/', '/fhir/r4', '/fhir/R6/Patient', '/FHIR/R4/metadata', '/ws', '//fhir//R4', '/fhir/R4/../R5/metadata', '/fhir/R4?_format=xml') },
       ),
-      fc.option(fc.oneof(fc.constantFrom('_format=json', '_format=xml', '_format=text/html', '_pretty=true', '_summary=true', '=', '&&&', '%', 'a=%zz'), oddString.map((s) => `${encoded(s)}=${encoded(s)}`))),
+      fc.option(
+        fc.oneof(
+          fc.constantFrom('_format=json', '_format=xml', '_format=text/html', '_pretty=true', '_summary=true', '=', '&&&', '%', 'a=%zz', `name=${'x'.repeat(100_000)}`),
+          oddString.map((s) => `${encoded(s)}=${encoded(s)}`),
+        ),
+      ),
       contentType,
       accept,
       fc.oneof(fc.constant(undefined), anyJson.map((j) => JSON.stringify(j)), malformed('{"resourceType":"Patient","active":true}'), fc.constant('a=b&c=%zz')),
