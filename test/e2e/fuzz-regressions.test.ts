@@ -48,4 +48,14 @@ describe('fuzz regressions', () => {
     assert.match(head!, /content-type: application\/fhir\+json/i);
     assert.equal(JSON.parse(body!).resourceType, 'OperationOutcome');
   });
+
+  it(
+    'POST $get-ws-binding-token with Parameters.parameter that is not an array is a 400',
+    { todo: 'issue 12 item 5: operations/params.ts iterates parameter without checking its shape (500); being fixed with $events/$status' },
+    async () => {
+      for (const parameter of ['x', { name: 'id' }, [null], [42]]) {
+        expectOutcome(await call('POST', `${base}/Subscription/$get-ws-binding-token`, { resourceType: 'Parameters', parameter }), 400);
+      }
+    },
+  );
 });

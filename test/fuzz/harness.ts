@@ -52,8 +52,8 @@ export interface FuzzResponse {
  */
 export const KNOWN_OPEN: Record<string, { issue: string; matches(req: FuzzRequest, res: FuzzResponse): boolean }> = {
   'operation-input-shape': {
-    issue: 'issue 12 item 5: POST $events/$status with a parameter of the wrong JSON shape answers 500',
-    matches: (req, res) => res.status === 500 && req.method === 'POST' && /\/\$(events|status)(\?|$)/.test(req.path),
+    issue: 'issue 12 item 5: POST $events/$status/$get-ws-binding-token with a parameter of the wrong JSON shape answers 500',
+    matches: (req, res) => res.status === 500 && req.method === 'POST' && /\/\$(events|status|get-ws-binding-token)(\?|$)/.test(req.path),
   },
   'events-empty-range': {
     issue: 'issue 12 item 7: $events with nothing in the range answers 500',
