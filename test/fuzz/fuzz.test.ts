@@ -9,7 +9,7 @@ import { PROPERTIES } from './properties.ts';
  */
 const SEED = 20261125;
 /** Runs per unit of a property's weight. */
-const RUNS = 25;
+const RUNS = 30;
 
 describe('fuzz (fixed seed)', () => {
   let h: Harness;
