@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { FhirError, operationOutcome } from '../fhir/errors.ts';
 
@@ -17,6 +18,24 @@ export function sendError(err: unknown, req: FastifyRequest, reply: FastifyReply
   // A 503 is transient (the store cannot write right now): say when to try again.
   if (status === 503) reply.header('retry-after', String(RETRY_AFTER_S));
   return reply.status(status).type(FHIR_JSON).send(JSON.stringify(outcome));
+}
+
+/**
+ * Failures before there is a request to reply to (headers over Node's size limit, a malformed
+ * request line or header, a request that does not arrive in time): an OperationOutcome too,
+ * written on the socket, which is then closed.
+ */
+export function sendClientError(err: Error & { code?: string }, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, reason, code, diagnostics] =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'Request Header Fields Too Large', 'too-costly', 'The request line and headers are larger than this server accepts']
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'Request Timeout', 'timeout', 'The request did not arrive in time']
+        : [400, 'Bad Request', 'invalid', 'Malformed HTTP request'];
+  const body = JSON.stringify(operationOutcome([{ severity: 'error', code, diagnostics }]));
+  if (socket.writable) socket.write(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: ${FHIR_JSON}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  socket.destroy(err);
 }
 
 function toOutcome(err: unknown): { status: number; outcome: object } {

@@ -67,12 +67,17 @@ function toFhirRequest(req: FastifyRequest, prefix: string): FhirRequest {
   return out;
 }
 
+/** Decodes each segment on its own: an encoded `/` is part of a segment (and so never valid), not a separator. */
 function decodePath(raw: string): string {
-  try {
-    return decodeURIComponent(raw);
-  } catch {
-    throw badRequest('The request path is not valid percent-encoded text');
-  }
+  const segments = raw.split('/').map((s) => {
+    try {
+      return decodeURIComponent(s);
+    } catch {
+      throw badRequest('The request path is not valid percent-encoded text');
+    }
+  });
+  if (segments.some((s) => s.includes('/'))) throw badRequest('A path segment may not contain an encoded / (%2F)');
+  return segments.join('/');
 }
 
 function send(reply: FastifyReply, req: FhirRequest, res: FhirResponse): FastifyReply {

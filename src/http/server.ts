@@ -3,7 +3,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController
 import { FhirError, notFound } from '../fhir/errors.ts';
 import type { BaseContext } from '../interactions/index.ts';
 import type { BrowserGuard } from './browser.ts';
-import { sendError } from './errors.ts';
+import { sendClientError, sendError } from './errors.ts';
 import { parseBody } from './negotiation.ts';
 import { mountBase } from './rest.ts';
 import { type WebsocketOptions, attachWebsocket } from './websocket.ts';
@@ -48,6 +48,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     logController: new LogController({ disableRequestLogging: true }),
     // Malformed URLs and the like are answered as OperationOutcomes too.
     frameworkErrors: (err, req, reply) => sendError(err, req, reply),
+    clientErrorHandler: sendClientError,
     requestIdHeader: false,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
