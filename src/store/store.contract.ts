@@ -178,16 +178,20 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         focus: { type: 'Encounter', id, versionId: 1 },
         interaction: 'create' as const,
       });
-      const first = await store.transaction((tx) => tx.appendEvents('R4', [ev('s1', 'a'), ev('s2', 'a'), ev('s1', 'b')]));
-      assert.deepEqual(first.map((e) => [e.subscription, e.number]), [['s1', 1], ['s2', 1], ['s1', 2]]);
+      await store.transaction((tx) => tx.appendEvents('R4', [ev('s1', 'a'), ev('s2', 'a'), ev('s1', 'b')]));
+      assert.deepEqual((await store.events('R4', 's1', 1, 100, 100)).map((e) => [e.subscription, e.number, e.focus.id]), [['s1', 1, 'a'], ['s1', 2, 'b']]);
+      assert.deepEqual((await store.events('R4', 's2', 1, 100, 100)).map((e) => [e.subscription, e.number, e.focus.id]), [['s2', 1, 'a']]);
       await assert.rejects(
         store.transaction(async (tx) => {
           await tx.appendEvents('R4', [ev('s1', 'c')]);
           throw new Error('rollback');
         }),
       );
-      const next = await store.transaction((tx) => tx.appendEvents('R4', [ev('s1', 'd')]));
-      assert.equal(next[0]!.number, 3);
+      await store.transaction(async (tx) => {
+        await tx.appendEvents('R4', [ev('s1', 'd')]);
+        // Within the transaction the new numbers are visible to its own reads.
+        assert.deepEqual(await tx.eventRange('R4', 's1'), { last: 3, first: 1 });
+      });
       const got = await store.events('R4', 's1', 1, 100, 100);
       assert.deepEqual(got.map((e) => [e.number, e.focus.id]), [[1, 'a'], [2, 'b'], [3, 'd']]);
       assert.deepEqual((await store.events('R4', 's1', 2, 2, 10)).map((e) => e.number), [2]);

@@ -125,9 +125,11 @@ export interface Transaction extends StoreReader {
   write(fv: FhirVersion, version: NewVersion): Promise<void>;
   /**
    * Append events to their subscriptions' logs, each numbered next in its subscription's
-   * sequence (from 1, no gaps, never reused). Returns them with their numbers.
+   * sequence (from 1, no gaps, never reused) where the write is applied, in the order appended.
+   * Returns nothing, so a store may number them without a round trip mid-transaction: the
+   * numbers are read back from the log (`events`, `eventRange`) once committed.
    */
-  appendEvents(fv: FhirVersion, events: NewEvent[]): Promise<StoredEvent[]>;
+  appendEvents(fv: FhirVersion, events: NewEvent[]): Promise<void>;
   setDeliveryState(fv: FhirVersion, subscription: string, state: DeliveryState): Promise<void>;
   putBindingToken(token: BindingToken): Promise<void>;
   /** Revokes one token (a no-op for an unknown hash). */

@@ -6,7 +6,7 @@ import type { VersionAdapter } from '../fhir/versions/index.ts';
 import { extractIndex } from '../search/extract.ts';
 import type { SearchRegistry } from '../search/parameters.ts';
 import type { SearchRequest } from '../search/types.ts';
-import type { Store, StoredEvent, Transaction } from '../store/store.ts';
+import type { Store, Transaction } from '../store/store.ts';
 import { checkFilters } from './matching/filters.ts';
 import type { ResourceChange } from './matching/trigger.ts';
 import { type SubscriptionPolicy, checkChannel } from './policy.ts';
@@ -163,10 +163,10 @@ export class SubscriptionEngine {
   }
 
   /** Inside the write transaction: match the change, append its events, schedule the aftermath. */
-  async record(tx: Transaction, change: WriteChange): Promise<StoredEvent[]> {
+  async record(tx: Transaction, change: WriteChange): Promise<void> {
     const own = change.type === 'Subscription' || change.type === this.deps.adapter.subscriptions.topicResourceType;
     // Most writes concern types no topic watches: they cost one map lookup, no parsing.
-    if (!own && !this.registry.watches(change.type)) return [];
+    if (!own && !this.registry.watches(change.type)) return;
     const full: ResourceChange = { ...change, ...(change.previousJson ? { previous: JSON.parse(change.previousJson) as Resource } : {}) };
     if (own) this.watchOwnTypes(tx, full);
     // D-2, D-5: a websocket subscription that is deleted, set off or given another channel loses its
@@ -175,8 +175,9 @@ export class SubscriptionEngine {
       await tx.revokeBindingTokens(this.deps.version, change.id);
     }
     const matched = this.registry.match(full);
-    if (matched.length === 0) return [];
-    const events = await tx.appendEvents(
+    if (matched.length === 0) return;
+    // A buffered write: the store numbers the events where it applies the write, no round trip.
+    await tx.appendEvents(
       this.deps.version,
       matched.map((s) => ({
         subscription: s.id,
@@ -188,7 +189,6 @@ export class SubscriptionEngine {
     tx.onCommit(() => {
       for (const n of this.notifiers) n.eventsCommitted(matched);
     });
-    return events;
   }
 
   private wasWebsocket(resource: Resource | undefined): boolean {

@@ -37,7 +37,7 @@ export interface Reads {
 
 export interface Writes {
   write(fv: FhirVersion, version: NewVersion): void;
-  appendEvents(fv: FhirVersion, events: NewEvent[]): StoredEvent[];
+  appendEvents(fv: FhirVersion, events: NewEvent[]): void;
   setDeliveryState(fv: FhirVersion, subscription: string, state: DeliveryState): void;
   putBindingToken(token: BindingToken): void;
   revokeBindingToken(hash: string): void;

@@ -48,12 +48,11 @@ export function createEventLog(db: Database.Database) {
   const prune = db.prepare('DELETE FROM subscription_events WHERE ts < ?');
 
   return {
-    append(fv: string, events: NewEvent[]): StoredEvent[] {
-      return events.map((e) => {
+    append(fv: string, events: NewEvent[]): void {
+      for (const e of events) {
         const number = bump.get(fv, e.subscription)!.last_number;
         insert.run(fv, e.subscription, number, e.timestamp, e.focus.type, e.focus.id, e.focus.versionId, e.interaction);
-        return { ...e, number };
-      });
+      }
     },
     events(fv: string, subscription: string, from: number, to: number, limit: number): StoredEvent[] {
       return select.all(fv, subscription, from, to, limit).map(toEvent);

@@ -98,9 +98,9 @@ interface RemoteTransaction extends Transaction {
 }
 
 /** Transaction methods the thread answers (every read, and the writes that return something). */
-const CALLS: readonly CallName[] = [...READS.filter((name) => name !== 'history'), 'appendEvents', 'revokeBindingTokens'];
+const CALLS: readonly CallName[] = [...READS.filter((name) => name !== 'history'), 'revokeBindingTokens'];
 /** Transaction methods that return nothing: buffered until the job's next message. */
-const OPS = ['write', 'setDeliveryState', 'putBindingToken', 'revokeBindingToken'] as const satisfies readonly Op['name'][];
+const OPS = ['write', 'appendEvents', 'setDeliveryState', 'putBindingToken', 'revokeBindingToken'] as const satisfies readonly Op['name'][];
 
 function remoteTransaction(link: WriterLink): RemoteTransaction {
   const job = link.nextJob();

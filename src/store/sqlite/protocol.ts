@@ -8,16 +8,16 @@ import type { Reads, Writes } from './connection.ts';
  *
  * A transaction is a job. The front runs the transaction's function; its writes that return
  * nothing are buffered as ops and travel with the job's next message; anything that returns a
- * value (a read, appending events, revoking tokens) is a call, answered by a `reply`. The job
+ * value (a read, revoking tokens) is a call, answered by a `reply`. The job
  * ends with `end` (commit it with the group) or `abort` (roll it back). Once its group has been
  * committed (and synced) the thread answers `done`. Jobs reach the thread in the order the front
  * ran them, one after another, so each one's calls see every earlier job's writes.
  */
 
 /** Writes that return nothing: buffered on the front, applied in order by the thread. */
-export type OpName = 'write' | 'setDeliveryState' | 'putBindingToken' | 'revokeBindingToken';
+export type OpName = 'write' | 'appendEvents' | 'setDeliveryState' | 'putBindingToken' | 'revokeBindingToken';
 /** Everything that returns a value: answered one at a time. */
-export type CallName = keyof Reads | 'appendEvents' | 'revokeBindingTokens' | 'prune';
+export type CallName = keyof Reads | 'revokeBindingTokens' | 'prune';
 
 export interface Op {
   name: OpName;
@@ -46,7 +46,7 @@ export type FromThread =
   | { t: 'closed' };
 
 /** What every op and call resolves to on the thread. */
-export type Target = Pick<Writes, OpName | 'appendEvents' | 'revokeBindingTokens' | 'prune'> & Reads;
+export type Target = Pick<Writes, OpName | 'revokeBindingTokens' | 'prune'> & Reads;
 
 /** An error as it crosses the thread boundary: FHIR errors keep their status and issues. */
 export interface WireError {
