@@ -23,8 +23,10 @@ describe('checkpointer', () => {
     const page = Buffer.alloc(4000, 7);
     let written = 0;
     let largest = 0;
-    const until = Date.now() + 1000;
-    while (Date.now() < until) {
+    // A fixed amount of writing (40 restarts' worth), however slow a loaded machine makes it.
+    const target = 40 * restartPages;
+    const until = Date.now() + 20_000;
+    while (written < target && Date.now() < until) {
       // Commits back to back, as under load, with only a moment for other threads in between.
       db.transaction(() => {
         for (let i = 0; i < 8; i++) insert.run(page);
