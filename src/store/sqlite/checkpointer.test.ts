@@ -27,13 +27,13 @@ describe('checkpointer', () => {
     const target = 40 * restartPages;
     const until = Date.now() + 20_000;
     while (written < target && Date.now() < until) {
-      // Commits back to back, as under load, with only a moment for other threads in between.
+      // Commits back to back, as under load, with a millisecond for other threads in between.
       db.transaction(() => {
         for (let i = 0; i < 8; i++) insert.run(page);
       })();
       written += 8;
       largest = Math.max(largest, statSync(`${path}-wal`).size);
-      await new Promise((r) => setImmediate(r));
+      await new Promise((r) => setTimeout(r, 1));
     }
     await checkpointer.stop();
     db.close();
