@@ -1,6 +1,6 @@
 import { badRequest } from '../fhir/errors.ts';
 import type { SearchParam, SearchRequest, SortKey } from '../search/types.ts';
-import { ConditionCompiler, type Dialect, type Sql } from './search-sql.ts';
+import { ConditionCompiler, type Dialect, INDEX_TABLE, type Sql } from './search-sql.ts';
 import type { SearchCursor } from './store.ts';
 
 /**
@@ -20,18 +20,18 @@ interface SortColumn {
 }
 
 const SORT_TABLE: Partial<Record<SearchParam['type'], { table: string; asc: string; desc: string; text: boolean }>> = {
-  string: { table: 'sp_string', asc: 'min(s.norm)', desc: 'max(s.norm)', text: true },
-  token: { table: 'sp_token', asc: 'min(s.value)', desc: 'max(s.value)', text: true },
-  uri: { table: 'sp_uri', asc: 'min(s.value)', desc: 'max(s.value)', text: true },
+  string: { table: INDEX_TABLE.string, asc: 'min(s.norm)', desc: 'max(s.norm)', text: true },
+  token: { table: INDEX_TABLE.token, asc: 'min(s.value)', desc: 'max(s.value)', text: true },
+  uri: { table: INDEX_TABLE.uri, asc: 'min(s.value)', desc: 'max(s.value)', text: true },
   reference: {
-    table: 'sp_reference',
+    table: INDEX_TABLE.reference,
     asc: "min(coalesce(s.target_type || '/' || s.target_id, s.url))",
     desc: "max(coalesce(s.target_type || '/' || s.target_id, s.url))",
     text: true,
   },
-  date: { table: 'sp_date', asc: 'min(s.lo)', desc: 'max(s.hi)', text: false },
-  number: { table: 'sp_number', asc: 'min(s.value)', desc: 'max(s.value)', text: false },
-  quantity: { table: 'sp_quantity', asc: 'min(s.value)', desc: 'max(s.value)', text: false },
+  date: { table: INDEX_TABLE.date, asc: 'min(s.lo)', desc: 'max(s.hi)', text: false },
+  number: { table: INDEX_TABLE.number, asc: 'min(s.value)', desc: 'max(s.value)', text: false },
+  quantity: { table: INDEX_TABLE.quantity, asc: 'min(s.value)', desc: 'max(s.value)', text: false },
 };
 
 function sortColumn(key: SortKey): SortColumn {
@@ -118,7 +118,7 @@ function keysetArgs(keys: (string | number)[]): unknown[] {
 /** Targets of the references of `ids` (all of `sourceType`), by `code` or every reference code. */
 export function includeQuery(fv: string, sourceType: string, ids: string[], code?: string, targetType?: string): Sql {
   const args: unknown[] = [fv, sourceType, ...ids];
-  let sql = `SELECT DISTINCT target_type AS type, target_id AS id FROM sp_reference
+  let sql = `SELECT DISTINCT target_type AS type, target_id AS id FROM ${INDEX_TABLE.reference}
     WHERE fv = ? AND type = ? AND id IN (${ids.map(() => '?').join(', ')}) AND target_id IS NOT NULL`;
   if (code) {
     sql += ' AND code = ?';
@@ -134,7 +134,7 @@ export function includeQuery(fv: string, sourceType: string, ids: string[], code
 /** Resources of `sourceType` (any type when undefined) whose references (by `code`, or any) point at `targetType`/`ids`. */
 export function revincludeQuery(fv: string, sourceType: string | undefined, targetType: string, ids: string[], code?: string): Sql {
   const args: unknown[] = [fv, targetType, ...ids];
-  let sql = `SELECT DISTINCT type, id FROM sp_reference
+  let sql = `SELECT DISTINCT type, id FROM ${INDEX_TABLE.reference}
     WHERE fv = ? AND target_type = ? AND target_id IN (${ids.map(() => '?').join(', ')})`;
   if (sourceType) {
     sql += ' AND type = ?';

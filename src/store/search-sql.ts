@@ -1,5 +1,5 @@
 import { apDateTolerance } from '../search/compare.ts';
-import type { Condition, SearchParam, SearchValue } from '../search/types.ts';
+import type { Condition, IndexRows, SearchParam, SearchValue } from '../search/types.ts';
 
 /**
  * FHIR search conditions as SQL over the index tables (see sqlite/migrations.ts), shared by every
@@ -19,7 +19,12 @@ export interface Sql {
   args: unknown[];
 }
 
-const TABLE: Record<string, string> = {
+/**
+ * The index table of each kind of index row (search/types.ts), the one list every SQL store and
+ * query uses. (sqlite/migrations.ts creates them in a migration that must not change; a test
+ * checks that the names agree.)
+ */
+export const INDEX_TABLE: Readonly<Record<keyof IndexRows, string>> = {
   string: 'sp_string',
   token: 'sp_token',
   reference: 'sp_reference',
@@ -28,6 +33,9 @@ const TABLE: Record<string, string> = {
   quantity: 'sp_quantity',
   uri: 'sp_uri',
 };
+
+/** The table of a search parameter type (every type but composite and special has its row kind). */
+const tableOf = (type: SearchParam['type']): string => INDEX_TABLE[type as keyof IndexRows];
 
 /** A FROM clause, given the index hint to put after each table alias. */
 type From = (hint: string) => string;
@@ -108,7 +116,7 @@ export class ConditionCompiler {
     const code = param.type === 'composite' ? `${param.code}#0` : param.code;
     const tableType = param.type === 'composite' ? param.components![0]!.param.type : param.type;
     const t = this.alias();
-    const sql = this.member(at, t, (hint) => `${TABLE[tableType]} ${t}${hint}`, `${t}.code = ?`, args, [code]);
+    const sql = this.member(at, t, (hint) => `${tableOf(tableType)} ${t}${hint}`, `${t}.code = ?`, args, [code]);
     return missing ? `NOT ${sql}` : sql;
   }
 
@@ -122,7 +130,7 @@ export class ConditionCompiler {
     // the owner-clustered primary key (fv, type, id, code) instead of scanning a range per candidate.
     const col = at.probe ? `+${t}` : t;
     const ors = values.map((v) => `(${this.row(col, v, modifier, whereArgs, param.type)})`);
-    return this.member(at, t, (hint) => `${TABLE[param.type]} ${t}${hint}`, `${t}.code = ? AND (${ors.join(' OR ')})`, args, whereArgs);
+    return this.member(at, t, (hint) => `${tableOf(param.type)} ${t}${hint}`, `${t}.code = ? AND (${ors.join(' OR ')})`, args, whereArgs);
   }
 
   private composite(param: SearchParam, values: SearchValue[], at: At, args: unknown[]): string {
@@ -135,8 +143,8 @@ export class ConditionCompiler {
         comps
           .map((c, i) =>
             i === 0
-              ? `${TABLE[c.param.type]} ${a0}${hint}`
-              : `JOIN ${TABLE[c.param.type]} ${aliases[i]} ON ${aliases[i]}.fv = ${a0}.fv AND ${aliases[i]}.type = ${a0}.type AND ${aliases[i]}.id = ${a0}.id AND ${aliases[i]}.grp = ${a0}.grp`,
+              ? `${tableOf(c.param.type)} ${a0}${hint}`
+              : `JOIN ${tableOf(c.param.type)} ${aliases[i]} ON ${aliases[i]}.fv = ${a0}.fv AND ${aliases[i]}.type = ${a0}.type AND ${aliases[i]}.id = ${a0}.id AND ${aliases[i]}.grp = ${a0}.grp`,
           )
           .join(' ');
       const whereArgs: unknown[] = [];
@@ -160,7 +168,7 @@ export class ConditionCompiler {
     const list = targets.map(() => '?').join(', ');
     const where = `${x}.code = ? AND ${x}.target_type IN (${list}) AND (${x}.target_type, ${x}.target_id) IN (
       SELECT ${t}.type, ${t}.id FROM resources ${t} WHERE ${t}.fv = ? AND ${t}.type IN (${list}) AND ${t}.deleted = 0 AND ${inner})`;
-    return this.member(at, x, (hint) => `sp_reference ${x}${hint}`, where, args, whereArgs);
+    return this.member(at, x, (hint) => `${INDEX_TABLE.reference} ${x}${hint}`, where, args, whereArgs);
   }
 
   /** _has:Observation:subject:code=x: a live Observation referencing this resource by `subject` satisfies `inner`. */
@@ -173,13 +181,13 @@ export class ConditionCompiler {
     const sources = `${x}.id IN (SELECT ${s}.id FROM resources ${s} WHERE ${s}.fv = ? AND ${s}.type = ? AND ${s}.deleted = 0 AND ${inner})`;
     if (at.probe) {
       args.push(c.sourceType, c.param.code, this.fv, c.sourceType, ...innerArgs);
-      return `EXISTS (SELECT 1 FROM sp_reference ${x} WHERE ${x}.fv = ${r}.fv AND ${x}.target_type = ${r}.type AND ${x}.target_id = ${r}.id
+      return `EXISTS (SELECT 1 FROM ${INDEX_TABLE.reference} ${x} WHERE ${x}.fv = ${r}.fv AND ${x}.target_type = ${r}.type AND ${x}.target_id = ${r}.id
         AND ${x}.type = ? AND ${x}.code = ? AND ${sources})`;
     }
     const list = types.map(() => '?').join(', ');
     args.push(this.fv, c.sourceType, c.param.code, ...types, this.fv, c.sourceType, ...innerArgs);
     const select = types.length === 1 ? `${r}.id IN (SELECT ${x}.target_id` : `(${r}.type, ${r}.id) IN (SELECT ${x}.target_type, ${x}.target_id`;
-    return `${select} FROM sp_reference ${x} WHERE ${x}.fv = ? AND ${x}.type = ? AND ${x}.code = ? AND ${x}.target_type IN (${list}) AND ${sources})`;
+    return `${select} FROM ${INDEX_TABLE.reference} ${x} WHERE ${x}.fv = ? AND ${x}.type = ? AND ${x}.code = ? AND ${x}.target_type IN (${list}) AND ${sources})`;
   }
 
   /** One index row (alias t) against one search value. */
