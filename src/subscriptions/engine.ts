@@ -6,7 +6,7 @@ import type { VersionAdapter } from '../fhir/versions/index.ts';
 import { extractIndex } from '../search/extract.ts';
 import type { SearchRegistry } from '../search/parameters.ts';
 import type { SearchRequest } from '../search/types.ts';
-import type { Store, StoredEvent, Transaction } from '../store/store.ts';
+import type { Store, StoredEvent, StoredVersion, Transaction, WriteMethod } from '../store/store.ts';
 import { checkFilters } from './matching/filters.ts';
 import type { ResourceChange } from './matching/trigger.ts';
 import { type SubscriptionPolicy, checkChannel } from './policy.ts';
@@ -35,6 +35,16 @@ export interface EngineDeps {
 /** A change as the write path reports it; the previous version is parsed only when needed. */
 export interface WriteChange extends Omit<ResourceChange, 'previous'> {
   previousJson?: string;
+}
+
+/** A version as written by SubscriptionEngine.writeVersion (`stored` and `json` absent for a deletion). */
+export interface WrittenVersion {
+  versionId: number;
+  lastUpdated: string;
+  stored?: Resource;
+  json?: string;
+  /** The resource had no live version before (a create, or a re-create after a deletion). */
+  created: boolean;
 }
 
 /**
@@ -138,7 +148,7 @@ export class SubscriptionEngine {
   }
 
   /** Inside the write transaction: match the change, append its events, schedule the aftermath. */
-  async record(tx: Transaction, change: WriteChange): Promise<StoredEvent[]> {
+  private async record(tx: Transaction, change: WriteChange): Promise<StoredEvent[]> {
     const own = change.type === 'Subscription' || change.type === this.deps.adapter.subscriptions.topicResourceType;
     // Most writes concern types no topic watches: they cost one map lookup, no parsing.
     if (!own && !this.registry.watches(change.type)) return [];
@@ -243,20 +253,43 @@ export class SubscriptionEngine {
    * version of the Subscription with the status (and R4/R4B `error`), matched like any change.
    */
   async setStatus(id: string, status: SubscriptionStatusCode, error?: string): Promise<void> {
-    const fv = this.deps.version;
     await this.deps.store.transaction(async (tx) => {
-      const current = await tx.read(fv, 'Subscription', id);
+      const current = await tx.read(this.deps.version, 'Subscription', id);
       if (!current || current.deleted) return;
       const resource = JSON.parse(current.json!) as Resource;
       const next = this.deps.adapter.subscriptions.withState(resource, { status, ...(error ? { error } : {}) });
-      const versionId = current.versionId + 1;
-      const lastUpdated = this.now().toISOString();
-      const stored = stamp(next, id, versionId, lastUpdated);
-      const json = JSON.stringify(stored);
-      const index = extractIndex(this.deps.search, stored, { baseUrl: this.deps.baseUrl });
-      await tx.write(fv, { type: 'Subscription', id, versionId, lastUpdated, method: 'PUT', json, index });
-      await this.record(tx, { type: 'Subscription', id, versionId, interaction: 'update', current: stored, previousJson: current.json!, timestamp: lastUpdated });
+      await this.writeVersion(tx, 'Subscription', id, next, current, 'PUT');
     });
+  }
+
+  /**
+   * Writes the next version of a resource (`undefined`: a deletion) after `current`, with its
+   * search index, and records the events it causes: the one place a version is made, for client
+   * writes (interactions/crud.ts) and server status changes (setStatus) alike.
+   */
+  async writeVersion(
+    tx: Transaction,
+    type: string,
+    id: string,
+    resource: Resource | undefined,
+    current: StoredVersion | undefined,
+    method: WriteMethod,
+  ): Promise<WrittenVersion> {
+    const live = current && !current.deleted ? current : undefined;
+    const versionId = (current?.versionId ?? 0) + 1;
+    const lastUpdated = this.now().toISOString();
+    const previous = live ? { previousJson: live.json! } : {};
+    if (!resource) {
+      await tx.write(this.deps.version, { type, id, versionId, lastUpdated, method });
+      await this.record(tx, { type, id, versionId, interaction: 'delete', ...previous, timestamp: lastUpdated });
+      return { versionId, lastUpdated, created: false };
+    }
+    const stored = stamp(resource, id, versionId, lastUpdated);
+    const json = JSON.stringify(stored);
+    const index = extractIndex(this.deps.search, stored, { baseUrl: this.deps.baseUrl });
+    await tx.write(this.deps.version, { type, id, versionId, lastUpdated, method, json, index });
+    await this.record(tx, { type, id, versionId, interaction: live ? 'update' : 'create', current: stored, ...previous, timestamp: lastUpdated });
+    return { versionId, lastUpdated, stored, json, created: !live };
   }
 }
 
