@@ -16,8 +16,9 @@ import { installTopics } from './topics-folder.ts';
  * is ready but not listening; closing it stops delivery and closes the store.
  */
 export async function buildApp(config: Config): Promise<HeraldServer> {
-  const store = await openStore(config.db);
+  // The one clock of the server: everything that asks the time is given this.
   const now = () => new Date();
+  const store = await openStore(config.db, now);
   // D-4: one websocket endpoint, derived from the public base URL.
   const websocket = { url: `${config.baseUrl.replace(/^http/, 'ws')}/ws`, tokenTtlMs: config.wsTokenTtlMs };
   const hub = new WebsocketHub({ maxBufferedBytes: config.wsMaxBufferedBytes });
@@ -43,7 +44,7 @@ export async function buildApp(config: Config): Promise<HeraldServer> {
     base.subscriptions.attach(hub.attach({ engine: base.subscriptions, store, baseUrl: base.baseUrl, now }));
     deliveries.push(delivery);
   }
-  const pruning = setInterval(() => void store.pruneEvents(new Date(Date.now() - config.eventRetentionMs).toISOString()), 3_600_000);
+  const pruning = setInterval(() => void store.pruneEvents(new Date(now().getTime() - config.eventRetentionMs).toISOString()), 3_600_000);
   pruning.unref();
   const app = buildServer({
     bases,
@@ -63,7 +64,7 @@ export async function buildApp(config: Config): Promise<HeraldServer> {
   return app;
 }
 
-async function openStore(url: string): Promise<Store> {
-  if (url.startsWith('sqlite:')) return openSqliteStore({ path: url.slice('sqlite:'.length) });
+async function openStore(url: string, now: () => Date): Promise<Store> {
+  if (url.startsWith('sqlite:')) return openSqliteStore({ path: url.slice('sqlite:'.length), now });
   throw new Error(`The store '${url.split(':')[0]}' is not available yet: use sqlite:<path>`);
 }

@@ -54,7 +54,7 @@ export async function create(
       if (ids.length > 1) throw preconditionFailed(`If-None-Exist '${ifNoneExist}' matches more than one ${type}`);
       if (ids.length === 1) return found((await tx.read(ctx.version, type, ids[0]!))!);
     }
-    return writeVersion(ctx, tx, resource, assignedId ?? newResourceId(), undefined, 'POST');
+    return writeVersion(ctx, tx, resource, assignedId ?? newResourceId(ctx.now().getTime()), undefined, 'POST');
   });
 }
 
@@ -90,7 +90,7 @@ export async function conditionalUpdate(
   return db.transaction(async (tx) => {
     const ids = await findMatches(ctx, joined(tx, ctx.store), type, query);
     if (ids.length > 1) throw preconditionFailed(`The criteria match more than one ${type}`);
-    const id = ids[0] ?? resource.id ?? newResourceId();
+    const id = ids[0] ?? resource.id ?? newResourceId(ctx.now().getTime());
     if (resource.id !== undefined && resource.id !== id) {
       throw badRequest(`The resource id '${resource.id}' does not match the resource found (${type}/${id})`, ['id']);
     }

@@ -48,9 +48,9 @@ function sortColumn(key: SortKey): SortColumn {
   };
 }
 
-function whereClause(fv: string, req: SearchRequest, dialect: Dialect): Sql {
+function whereClause(fv: string, req: SearchRequest, dialect: Dialect, now: number): Sql {
   const args: unknown[] = [fv, ...req.types];
-  const compiler = new ConditionCompiler(dialect, fv);
+  const compiler = new ConditionCompiler(dialect, fv, now);
   // The most selective kind of condition drives (an index lookup); the others probe its results.
   const ordered = [...req.conditions].sort((a, b) => selectivity(a) - selectivity(b));
   const conds = ordered.map((c, i) => (i === 0 ? compiler.condition(c, 'r', req.types, args) : compiler.probe(c, 'r', req.types, args)));
@@ -67,13 +67,14 @@ function selectivity(c: SearchRequest['conditions'][number]): number {
   return rank[c.param.type] ?? 5;
 }
 
-export function countQuery(fv: string, req: SearchRequest, dialect: Dialect): Sql {
-  const where = whereClause(fv, req, dialect);
+/** `now` (epoch ms) is the instant `ap` on dates is measured from. */
+export function countQuery(fv: string, req: SearchRequest, dialect: Dialect, now: number): Sql {
+  const where = whereClause(fv, req, dialect, now);
   return { sql: `SELECT count(*) AS n FROM resources r WHERE ${where.sql}`, args: where.args };
 }
 
 /** Rows: type, id, vid, last_updated, method, body, k0..kn (the sort key values). */
-export function pageQuery(fv: string, req: SearchRequest, dialect: Dialect, cursor?: SearchCursor): Sql & { keyCount: number } {
+export function pageQuery(fv: string, req: SearchRequest, dialect: Dialect, now: number, cursor?: SearchCursor): Sql & { keyCount: number } {
   const columns: SortColumn[] = [
     ...req.sort.map(sortColumn),
     { sql: 'r.type', args: [], descending: false },
@@ -82,7 +83,7 @@ export function pageQuery(fv: string, req: SearchRequest, dialect: Dialect, curs
   if (cursor && cursor.keys.length !== columns.length) {
     throw badRequest('The paging cursor does not fit this search: follow the next/previous links as given', ['_cursor']);
   }
-  const where = whereClause(fv, req, dialect);
+  const where = whereClause(fv, req, dialect, now);
   const keySelect = columns.map((c, i) => `${c.sql} AS k${i}`).join(', ');
   // Paging backwards walks the order in reverse from the cursor; the caller restores the order.
   const backwards = cursor?.direction === 'previous';

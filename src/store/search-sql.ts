@@ -59,9 +59,11 @@ const AFTER_PREFIX = '\u{10FFFF}';
  */
 export class ConditionCompiler {
   private aliases = 0;
+  /** `now`: epoch ms against which `ap` on dates is evaluated (the store's clock). */
   constructor(
     private readonly dialect: Dialect,
     private readonly fv: string,
+    private readonly now: number,
   ) {}
 
   /** Probe (correlated) rather than drive (uncorrelated): set per condition by the caller. */
@@ -86,7 +88,7 @@ export class ConditionCompiler {
     if (c.kind === 'chain') return this.chain(c, at, args);
     if (c.kind === 'has') return this.has(c, at, args);
     const missing = c.values.find((v) => v.kind === 'missing');
-    if (c.param.code === '_id' || c.param.code === '_lastUpdated') return ownColumn(c, r, args, missing !== undefined);
+    if (c.param.code === '_id' || c.param.code === '_lastUpdated') return ownColumn(c, r, args, missing !== undefined, this.now);
     if (missing && missing.kind === 'missing') return this.missing(c.param, at, missing.missing, args);
     if (c.modifier === 'not') return `NOT ${this.exists(c.param, undefined, c.values, at, args)}`;
     return this.exists(c.param, c.modifier, c.values, at, args);
@@ -202,7 +204,7 @@ export class ConditionCompiler {
       case 'reference':
         return referenceRow(t, v, args);
       case 'date':
-        return rangeRow(`${t}.lo`, `${t}.hi`, v, args);
+        return rangeRow(`${t}.lo`, `${t}.hi`, v, args, this.now);
       case 'number':
       case 'quantity':
         return quantityRow(t, v, args);
@@ -219,7 +221,7 @@ export class ConditionCompiler {
  * :missing=true matches nothing). lastUpdated is an ISO instant with milliseconds, which compares
  * as text in the same order as time.
  */
-function ownColumn(c: Extract<Condition, { kind: 'param' }>, r: string, args: unknown[], missing: boolean): string {
+function ownColumn(c: Extract<Condition, { kind: 'param' }>, r: string, args: unknown[], missing: boolean, now: number): string {
   const ors = c.values.map((v) => {
     if (v.kind === 'missing') return v.missing ? '0' : '1';
     if (c.param.code === '_id') {
@@ -230,7 +232,7 @@ function ownColumn(c: Extract<Condition, { kind: 'param' }>, r: string, args: un
     }
     if (v.kind !== 'date') return '0';
     const iso = (ms: number) => (ms === -Infinity ? '0000' : ms === Infinity ? '9999' : new Date(ms).toISOString());
-    return rangeRow(`${r}.last_updated`, `${r}.last_updated`, { prefix: v.prefix, lo: v.lo, hi: v.hi }, args, iso);
+    return rangeRow(`${r}.last_updated`, `${r}.last_updated`, { prefix: v.prefix, lo: v.lo, hi: v.hi }, args, now, iso);
   });
   const sql = `(${ors.join(' OR ')})`;
   return c.modifier === 'not' && !missing ? `NOT ${sql}` : sql;
@@ -301,6 +303,7 @@ function rangeRow(
   hi: string,
   v: { prefix: string; lo: number; hi: number },
   args: unknown[],
+  now: number,
   as: (ms: number) => unknown = (ms) => ms,
 ): string {
   const push = (...ms: number[]) => args.push(...ms.map(as));
@@ -337,7 +340,7 @@ function rangeRow(
       return `(${hi} < ? AND ${lo} < ?)`;
     default: {
       // ap: overlap with the search range widened by 10% of its distance to now (compare.ts).
-      const tolerance = apDateTolerance(v, Date.now());
+      const tolerance = apDateTolerance(v, now);
       push(v.hi + tolerance, v.lo - tolerance);
       return `(${lo} <= ? AND ${hi} >= ?)`;
     }

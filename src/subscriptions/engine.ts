@@ -29,7 +29,7 @@ export interface EngineDeps {
   /** Public URL of this base (e.g. http://host/fhir/R4). */
   baseUrl: string;
   policy: SubscriptionPolicy;
-  now?: () => Date;
+  now: () => Date;
 }
 
 /** A change as the write path reports it; the previous version is parsed only when needed. */
@@ -61,7 +61,7 @@ export class SubscriptionEngine {
 
   constructor(private readonly deps: EngineDeps) {
     this.registry = new SubscriptionRegistry(deps.version, deps.search, deps.baseUrl);
-    this.now = deps.now ?? (() => new Date());
+    this.now = deps.now;
   }
 
   get version(): FhirVersion {
@@ -232,10 +232,10 @@ export class SubscriptionEngine {
     this.endTimers.delete(id);
     if (!sub || sub.endsAt === undefined || sub.status === 'off' || sub.status === 'entered-in-error') return;
     // setTimeout takes at most ~24.8 days; a later end is re-armed when the timer fires.
-    const delay = Math.min(Math.max(sub.endsAt - Date.now(), 0), 2 ** 31 - 1);
+    const delay = Math.min(Math.max(sub.endsAt - this.now().getTime(), 0), 2 ** 31 - 1);
     const timer = setTimeout(() => {
       this.endTimers.delete(id);
-      if (sub.endsAt! > Date.now()) return this.scheduleEnd(id, this.registry.subscription(id));
+      if (sub.endsAt! > this.now().getTime()) return this.scheduleEnd(id, this.registry.subscription(id));
       void this.setStatus(id, 'off', 'the subscription end has passed').catch(() => undefined);
     }, delay);
     timer.unref();

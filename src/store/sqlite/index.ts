@@ -14,6 +14,8 @@ export interface SqliteOptions {
   path: string;
   /** Called with the writer thread once it is up (tests use it to see what a dead writer does). */
   onWriter?: (worker: Worker) => void;
+  /** The clock (default: the system's): `ap` date searches and event retention are measured from it. */
+  now?: () => Date;
 }
 
 /**
@@ -36,9 +38,12 @@ export async function openSqliteStore(options: SqliteOptions): Promise<Store> {
   const readDb = memory ? undefined : new Database(options.path, { readonly: true });
   readDb?.pragma('busy_timeout = 5000');
   const local = readDb ? createReads(readDb) : undefined;
+  const now = options.now ?? (() => new Date());
+  // A search is evaluated at the store's clock, handed over as data since the thread may run it.
+  const clocked = (name: CallName, args: unknown[]) => (name === 'search' ? [args[0], args[1], args[2], now().getTime()] : args);
   const reads: Record<string, (...args: unknown[]) => Promise<unknown>> = {};
   for (const name of READS) {
-    reads[name] = async (...args) => (local ? (local[name] as (...a: unknown[]) => unknown)(...args) : link.call(name, args));
+    reads[name] = async (...args) => (local ? (local[name] as (...a: unknown[]) => unknown)(...clocked(name, args)) : link.call(name, clocked(name, args)));
   }
 
   // Transaction functions run one at a time, in the order they were asked for.
@@ -48,7 +53,7 @@ export async function openSqliteStore(options: SqliteOptions): Promise<Store> {
     let next!: () => void;
     tail = new Promise<void>((resolve) => (next = resolve));
     await before;
-    const tx = remoteTransaction(link);
+    const tx = remoteTransaction(link, clocked);
     let value: T;
     try {
       link.assertOpen();
@@ -67,10 +72,10 @@ export async function openSqliteStore(options: SqliteOptions): Promise<Store> {
 
   return {
     kind: 'sqlite',
-    ...(reads as unknown as { [K in keyof Reads]: (...args: Parameters<Reads[K]>) => Promise<ReturnType<Reads[K]>> }),
+    ...(reads as unknown as Omit<Store, 'kind' | 'transaction' | 'failure' | 'pruneEvents' | 'close'>),
     transaction,
     failure: () => link.failure(),
-    pruneEvents: (before) => transaction((tx) => tx.call<number>('prune', [before, new Date().toISOString()])),
+    pruneEvents: (before) => transaction((tx) => tx.call<number>('prune', [before, now().toISOString()])),
     async close() {
       await tail;
       readDb?.close();
@@ -95,7 +100,7 @@ const CALLS: readonly CallName[] = [...READS.filter((name) => name !== 'history'
 /** Transaction methods that return nothing: buffered until the job's next message. */
 const OPS = ['write', 'setDeliveryState', 'putBindingToken'] as const satisfies readonly Op['name'][];
 
-function remoteTransaction(link: WriterLink): RemoteTransaction {
+function remoteTransaction(link: WriterLink, clocked: (name: CallName, args: unknown[]) => unknown[]): RemoteTransaction {
   const job = link.nextJob();
   let ops: Op[] = [];
   // Once the thread has heard of this job it holds a savepoint open for it, until end or abort.
@@ -108,7 +113,7 @@ function remoteTransaction(link: WriterLink): RemoteTransaction {
     return link.step<T>(job, sent, name, args);
   };
   const methods: Record<string, (...args: unknown[]) => Promise<unknown>> = {};
-  for (const name of CALLS) methods[name] = (...args) => call(name, args);
+  for (const name of CALLS) methods[name] = (...args) => call(name, clocked(name, args));
   for (const name of OPS) {
     methods[name] = async (...args) => {
       ops.push({ name, args });

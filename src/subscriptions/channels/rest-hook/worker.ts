@@ -64,7 +64,7 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
   async function step(id: string, s: SubState): Promise<void> {
     const sub = engine.registry.subscription(id);
     if (!sub || sub.spec.channel.type !== 'rest-hook' || !LIVE.has(sub.status) || s.retry) return;
-    if (sub.endsAt !== undefined && sub.endsAt <= Date.now()) {
+    if (sub.endsAt !== undefined && sub.endsAt <= ctx.now().getTime()) {
       await engine.setStatus(id, 'off', 'the subscription end has passed');
       return;
     }
@@ -155,7 +155,7 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
   async function failed(sub: ActiveSubscription, s: SubState, reason: string): Promise<void> {
     await s.saving; // so that the failure record is written after the cursor, not overwritten by it
     const state = await store.deliveryState(fv, sub.id);
-    const now = Date.now();
+    const now = ctx.now().getTime();
     const failingSince = state.failingSince ?? new Date(now).toISOString();
     const attempts = state.attempts + 1;
     await store.transaction((tx) => tx.setDeliveryState(fv, sub.id, { ...state, attempts, failingSince, lastError: reason }));
