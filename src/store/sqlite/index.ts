@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import type { Store, Transaction } from '../store.ts';
 import { FhirError } from '../../fhir/errors.ts';
 import { type Reads, createReads } from './connection.ts';
+import { lockDatabase } from './lock.ts';
 import { type Call, type CallName, type FromThread, type Op, type ToThread, fromWire } from './protocol.ts';
 
 const READS = ['read', 'vread', 'search', 'events', 'eventRange', 'deliveryState', 'bindingToken', 'history'] as const satisfies readonly (keyof Reads)[];
@@ -28,12 +29,20 @@ export interface SqliteOptions {
  * their reads are answered by the thread, so they see every earlier transaction's writes. Reads
  * outside transactions use a read-only connection of this thread: in WAL mode it sees only
  * committed data. (A ':memory:' database cannot be shared between connections, so there the
- * thread answers those reads too.)
+ * thread answers those reads too.) A file database is held exclusively (lock.ts): a second
+ * process opening it fails with the holder's pid.
  */
 export async function openSqliteStore(options: SqliteOptions): Promise<Store> {
   const memory = options.path === ':memory:';
   if (!memory) mkdirSync(dirname(options.path), { recursive: true });
-  const link = await WriterLink.start(options.path);
+  const lock = memory ? undefined : lockDatabase(options.path);
+  let link: WriterLink;
+  try {
+    link = await WriterLink.start(options.path);
+  } catch (err) {
+    lock?.release();
+    throw err;
+  }
   options.onWriter?.(link.worker);
   const readDb = memory ? undefined : new Database(options.path, { readonly: true });
   readDb?.pragma('busy_timeout = 5000');
@@ -80,6 +89,7 @@ export async function openSqliteStore(options: SqliteOptions): Promise<Store> {
       await tail;
       readDb?.close();
       await link.close();
+      lock?.release();
     },
   };
 }

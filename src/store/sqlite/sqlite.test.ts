@@ -105,6 +105,19 @@ describe('sqlite store', () => {
     assert.deepEqual(tables.map((t) => t.name).sort(), Object.values(INDEX_TABLE).sort());
   });
 
+  it('holds a file database exclusively until closed: a second open fails naming the lock and the holder', async () => {
+    const path = join(dir, 'exclusive.db');
+    const first = await openSqliteStore({ path });
+    await assert.rejects(openSqliteStore({ path }), (err: Error) => {
+      assert.ok(err.message.includes(`${path}.lock`), err.message);
+      assert.ok(err.message.includes(`pid ${process.pid}`), err.message);
+      return true;
+    });
+    await first.close();
+    const second = await openSqliteStore({ path });
+    await second.close();
+  });
+
   it('refuses to open a database made by a newer Herald, with the reason', async () => {
     const path = join(dir, 'newer.db');
     const db = new Database(path);
