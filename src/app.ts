@@ -1,3 +1,4 @@
+import { type DestinationStream, pino } from 'pino';
 import type { Config } from './config.ts';
 import { loadDefinitions } from './fhir/definitions/index.ts';
 import { FHIR_VERSIONS } from './fhir/types.ts';
@@ -13,9 +14,12 @@ import { installTopics } from './topics-folder.ts';
 
 /**
  * The composition root: the only place that names concrete implementations. Returns a server that
- * is ready but not listening; closing it stops delivery and closes the store.
+ * is ready but not listening; closing it stops delivery and closes the store. Logs are JSON lines
+ * on stdout unless `logTo` is given (tests read them there).
  */
-export async function buildApp(config: Config): Promise<HeraldServer> {
+export async function buildApp(config: Config, logTo?: DestinationStream): Promise<HeraldServer> {
+  // One logger: fastify's request lines and the subscriptions' background events (with `base`).
+  const log = logTo ? pino({ level: config.logLevel }, logTo) : pino({ level: config.logLevel });
   // The one clock of the server: everything that asks the time is given this.
   const now = () => new Date();
   const store = await openStore(config.db, now);
@@ -28,14 +32,14 @@ export async function buildApp(config: Config): Promise<HeraldServer> {
     const defs = loadDefinitions(version);
     const registry = searchRegistry(defs);
     const baseUrl = `${config.baseUrl}/fhir/${adapter.pathSegment}`;
-    const subscriptions = new SubscriptionEngine({ version, adapter, search: registry, store, baseUrl, policy, now });
+    const subscriptions = new SubscriptionEngine({ version, adapter, search: registry, store, baseUrl, policy, now, log: log.child({ base: version }) });
     const operations = OPERATIONS.map((o) => o.name);
     return { version, adapter, defs, registry, subscriptions, operations, websocket, baseUrl, store, now, defaultPageSize: config.defaultPageSize, maxPageSize: config.maxPageSize };
   });
   const deliveries: RestHookDelivery[] = [];
   for (const base of bases) {
     await base.subscriptions.load();
-    if (config.topicsDir) await installTopics(base, config.topicsDir);
+    if (config.topicsDir) await installTopics(base, config.topicsDir, base.subscriptions.log);
     const delivery = createRestHookDelivery(
       { engine: base.subscriptions, store, baseUrl: base.baseUrl, now },
       { defaultTimeoutMs: config.deliveryTimeoutMs, retryBaseMs: config.retryBaseMs, retryCapMs: config.retryCapMs, failureWindowMs: config.failureWindowMs },
@@ -49,7 +53,7 @@ export async function buildApp(config: Config): Promise<HeraldServer> {
   const app = buildServer({
     bases,
     bodyLimit: config.bodyLimit,
-    logger: { level: config.logLevel },
+    logger: log,
     websocket: { hub, path: '/ws', pingIntervalMs: config.wsPingIntervalMs },
     onClose: async () => {
       clearInterval(pruning);

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { notFound } from '../fhir/errors.ts';
 import type { BaseContext } from '../interactions/index.ts';
 import { sendError } from './errors.ts';
@@ -14,7 +14,8 @@ export interface ServerDeps {
   bases: BaseContext[];
   /** Largest accepted request body in bytes (413 beyond). */
   bodyLimit: number;
-  logger: FastifyServerOptions['logger'];
+  /** The process's logger (pino), shared with the rest of the composition root. */
+  logger: FastifyBaseLogger;
   /** Called once the server has stopped accepting and finished in-flight requests. */
   onClose?: () => Promise<void>;
   /** The websocket endpoint, when channels use it. */
@@ -27,7 +28,7 @@ export interface ServerDeps {
  */
 export function buildServer(deps: ServerDeps): FastifyInstance {
   const app = Fastify({
-    logger: deps.logger,
+    loggerInstance: deps.logger,
     bodyLimit: deps.bodyLimit,
     // One log line per request comes from our onResponse hook instead of fastify's two.
     logController: new LogController({ disableRequestLogging: true }),

@@ -21,6 +21,16 @@ export interface Notifier {
   subscriptionChanged(id: string, sub: ActiveSubscription | undefined): void;
 }
 
+/**
+ * Where the subscription machinery says what it does in the background (one structured line per
+ * event). A pino logger is one; the composition root binds the base to it.
+ */
+export interface Log {
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+  error(fields: object, message: string): void;
+}
+
 export interface EngineDeps {
   version: FhirVersion;
   adapter: VersionAdapter;
@@ -30,6 +40,7 @@ export interface EngineDeps {
   baseUrl: string;
   policy: SubscriptionPolicy;
   now: () => Date;
+  log: Log;
 }
 
 /** A change as the write path reports it; the previous version is parsed only when needed. */
@@ -74,6 +85,10 @@ export class SubscriptionEngine {
 
   get search(): SearchRegistry {
     return this.deps.search;
+  }
+
+  get log(): Log {
+    return this.deps.log;
   }
 
   /** Adds a channel to be told about commits (rest-hook delivery, the websocket hub). */
@@ -250,16 +265,24 @@ export class SubscriptionEngine {
 
   /**
    * Server-side status change (handshake done, delivery failing, recovered, end passed): a new
-   * version of the Subscription with the status (and R4/R4B `error`), matched like any change.
+   * version of the Subscription with the status and (R4/R4B) `error`, matched like any change, so
+   * that the stored resource says what `$status` says. A call that changes neither writes nothing,
+   * so a delivery retrying with the same error adds no versions. A status change is logged.
    */
   async setStatus(id: string, status: SubscriptionStatusCode, error?: string): Promise<void> {
-    await this.deps.store.transaction(async (tx) => {
+    const subscriptions = this.deps.adapter.subscriptions;
+    const from = await this.deps.store.transaction(async (tx) => {
       const current = await tx.read(this.deps.version, 'Subscription', id);
-      if (!current || current.deleted) return;
+      if (!current || current.deleted) return undefined;
       const resource = JSON.parse(current.json!) as Resource;
-      const next = this.deps.adapter.subscriptions.withState(resource, { status, ...(error ? { error } : {}) });
+      const next = subscriptions.withState(resource, { status, ...(error ? { error } : {}) });
+      if (JSON.stringify(next) === current.json) return undefined;
       await this.writeVersion(tx, 'Subscription', id, next, current, 'PUT');
+      return this.readSubscriptionSafely(resource)?.status;
     });
+    if (from !== undefined && from !== status) {
+      this.deps.log.info({ subscription: id, from, to: status, ...(error ? { reason: error } : {}) }, 'subscription status changed');
+    }
   }
 
   /**
