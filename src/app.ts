@@ -1,3 +1,4 @@
+import { type DestinationStream, pino } from 'pino';
 import type { Config } from './config.ts';
 import { loadDefinitions } from './fhir/definitions/index.ts';
 import { FHIR_VERSIONS } from './fhir/types.ts';
@@ -14,11 +15,15 @@ import { installTopics } from './topics-folder.ts';
 
 /**
  * The composition root: the only place that names concrete implementations. Returns a server that
- * is ready but not listening; closing it stops delivery and closes the store.
+ * is ready but not listening; closing it stops delivery and closes the store. Logs are JSON lines
+ * on stdout unless `logTo` is given (tests read them there).
  */
-export async function buildApp(config: Config): Promise<HeraldServer> {
-  const store = await openStore(config.db);
+export async function buildApp(config: Config, logTo?: DestinationStream): Promise<HeraldServer> {
+  // One logger: fastify's request lines and the subscriptions' background events (with `base`).
+  const log = logTo ? pino({ level: config.logLevel }, logTo) : pino({ level: config.logLevel });
+  // The one clock of the server: everything that asks the time is given this.
   const now = () => new Date();
+  const store = await openStore(config.db, now);
   // D-4: one websocket endpoint, derived from the public base URL.
   const hub = new WebsocketHub({ maxBufferedBytes: config.wsMaxBufferedBytes });
   const websocket = { url: `${config.baseUrl.replace(/^http/, 'ws')}/ws`, tokenTtlMs: config.wsTokenTtlMs, revoked: (hash: string) => hub.revoked(hash) };
@@ -35,14 +40,14 @@ export async function buildApp(config: Config): Promise<HeraldServer> {
     const defs = loadDefinitions(version);
     const registry = searchRegistry(defs);
     const baseUrl = `${config.baseUrl}/fhir/${adapter.pathSegment}`;
-    const subscriptions = new SubscriptionEngine({ version, adapter, search: registry, store, baseUrl, policy, now });
+    const subscriptions = new SubscriptionEngine({ version, adapter, search: registry, store, baseUrl, policy, now, log: log.child({ base: version }) });
     const operations = OPERATIONS.map((o) => o.name);
     return { version, adapter, defs, registry, subscriptions, operations, websocket, baseUrl, store, now, defaultPageSize: config.defaultPageSize, maxPageSize: config.maxPageSize };
   });
   const deliveries: RestHookDelivery[] = [];
   for (const base of bases) {
     await base.subscriptions.load();
-    if (config.topicsDir) await installTopics(base, config.topicsDir);
+    if (config.topicsDir) await installTopics(base, config.topicsDir, base.subscriptions.log);
     const delivery = createRestHookDelivery(
       { engine: base.subscriptions, store, baseUrl: base.baseUrl, now },
       { endpoints, defaultTimeoutMs: config.deliveryTimeoutMs, retryBaseMs: config.retryBaseMs, retryCapMs: config.retryCapMs, failureWindowMs: config.failureWindowMs },
@@ -53,7 +58,7 @@ export async function buildApp(config: Config): Promise<HeraldServer> {
   }
   // Retention (D-9): once shortly after start, so that frequent restarts do not skip it, then hourly.
   const prune = () =>
-    store.pruneEvents(new Date(now().getTime() - config.eventRetentionMs).toISOString()).catch((err: Error) => process.emitWarning(`pruning the event log failed: ${err.message}`));
+    store.pruneEvents(new Date(now().getTime() - config.eventRetentionMs).toISOString()).catch((err: Error) => log.error({ err }, 'pruning the event log failed'));
   const firstPrune = setTimeout(prune, 10_000);
   firstPrune.unref();
   const pruning = setInterval(prune, 3_600_000);
@@ -61,7 +66,7 @@ export async function buildApp(config: Config): Promise<HeraldServer> {
   const app = buildServer({
     bases,
     bodyLimit: config.bodyLimit,
-    logger: { level: config.logLevel },
+    logger: log,
     browser: browserGuard({ baseUrl: config.baseUrl, listenHost: config.host, origins: config.corsOrigins, authMode: config.authMode }),
     logPhi: config.logPhi,
     websocket: { hub, path: '/ws', pingIntervalMs: config.wsPingIntervalMs },
@@ -79,7 +84,7 @@ export async function buildApp(config: Config): Promise<HeraldServer> {
   return app;
 }
 
-async function openStore(url: string): Promise<Store> {
-  if (url.startsWith('sqlite:')) return openSqliteStore({ path: url.slice('sqlite:'.length) });
+async function openStore(url: string, now: () => Date): Promise<Store> {
+  if (url.startsWith('sqlite:')) return openSqliteStore({ path: url.slice('sqlite:'.length), now });
   throw new Error(`The store '${url.split(':')[0]}' is not available yet: use sqlite:<path>`);
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { FhirError, notFound } from '../fhir/errors.ts';
 import type { BaseContext } from '../interactions/index.ts';
 import type { BrowserGuard } from './browser.ts';
@@ -15,7 +15,8 @@ export interface ServerDeps {
   bases: BaseContext[];
   /** Largest accepted request body in bytes (413 beyond). */
   bodyLimit: number;
-  logger: FastifyServerOptions['logger'];
+  /** The process's logger (pino), shared with the rest of the composition root. */
+  logger: FastifyBaseLogger;
   /** Called once the server has stopped accepting and finished in-flight requests. */
   onClose?: () => Promise<void>;
   /** The websocket endpoint, when channels use it. */
@@ -42,7 +43,7 @@ function loggedUrl(url: string): { path: string; params?: string[] } {
  */
 export function buildServer(deps: ServerDeps): FastifyInstance {
   const app = Fastify({
-    logger: deps.logger,
+    loggerInstance: deps.logger,
     bodyLimit: deps.bodyLimit,
     // One log line per request comes from our onResponse hook instead of fastify's two.
     logController: new LogController({ disableRequestLogging: true }),

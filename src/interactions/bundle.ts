@@ -132,7 +132,7 @@ async function resolveUrnReferences(ctx: BaseContext, db: Db, entries: BundleEnt
     if (!entry.fullUrl?.startsWith('urn:uuid:') || !entry.resource) continue;
     if (req.method === 'POST') {
       const id = req.ifNoneExist ? (await findMatches(ctx, db, req.path, req.ifNoneExist))[0] : undefined;
-      if (!id) req.assignedId = newResourceId();
+      if (!id) req.assignedId = newResourceId(ctx.now().getTime());
       map.set(entry.fullUrl, `${req.path}/${id ?? req.assignedId}`);
     } else if (req.method === 'PUT' && /^[^/]+\/[^/]+$/.test(req.path)) {
       map.set(entry.fullUrl, req.path);

@@ -3,11 +3,9 @@ import jsonpatch from 'fast-json-patch';
 import { badRequest, gone, notFound, preconditionFailed, unprocessable } from '../fhir/errors.ts';
 import type { Resource } from '../fhir/types.ts';
 import type { StoredVersion, Transaction, WriteMethod } from '../store/store.ts';
-import { extractIndex } from '../search/extract.ts';
 import { findMatches } from './conditional.ts';
 import { type BaseContext, type Db, type FhirResponse, joined } from './context.ts';
 import { assertId, assertResourceBody, parseEtag } from './resource.ts';
-import { stamp } from '../fhir/meta.ts';
 
 /**
  * create, read, vread, update, patch and delete as HTTP-free functions. Every write runs inside one
@@ -56,7 +54,7 @@ export async function create(
       if (ids.length > 1) throw preconditionFailed(`If-None-Exist '${ifNoneExist}' matches more than one ${type}`);
       if (ids.length === 1) return found((await tx.read(ctx.version, type, ids[0]!))!);
     }
-    return writeVersion(ctx, tx, resource, assignedId ?? newResourceId(), undefined, 'POST');
+    return writeVersion(ctx, tx, resource, assignedId ?? newResourceId(ctx.now().getTime()), undefined, 'POST');
   });
 }
 
@@ -92,7 +90,7 @@ export async function conditionalUpdate(
   return db.transaction(async (tx) => {
     const ids = await findMatches(ctx, joined(tx, ctx.store), type, query);
     if (ids.length > 1) throw preconditionFailed(`The criteria match more than one ${type}`);
-    const id = ids[0] ?? resource.id ?? newResourceId();
+    const id = ids[0] ?? resource.id ?? newResourceId(ctx.now().getTime());
     if (resource.id !== undefined && resource.id !== id) {
       throw badRequest(`The resource id '${resource.id}' does not match the resource found (${type}/${id})`, ['id']);
     }
@@ -148,10 +146,7 @@ export async function remove(ctx: BaseContext, db: Db, type: string, id: string,
     checkIfMatch(type, id, current, expected);
     // Deleting what does not exist (any more) changes nothing and succeeds (FHIR http.html#delete).
     if (!current || current.deleted) return { status: 204 };
-    const versionId = current.versionId + 1;
-    const lastUpdated = ctx.now().toISOString();
-    await tx.write(ctx.version, { type, id, versionId, lastUpdated, method: 'DELETE' });
-    await ctx.subscriptions.record(tx, { type, id, versionId, interaction: 'delete', previousJson: current.json!, timestamp: lastUpdated });
+    const { versionId, lastUpdated } = await ctx.subscriptions.writeVersion(tx, type, id, undefined, current, 'DELETE');
     return { status: 204, versionId, lastUpdated };
   });
 }
@@ -174,25 +169,13 @@ async function writeVersion(
 ): Promise<FhirResponse> {
   const live = current && !current.deleted ? current : undefined;
   const prepared = ctx.subscriptions.prepareWrite({ ...resource, id }, live?.json);
-  const versionId = (current?.versionId ?? 0) + 1;
-  const lastUpdated = ctx.now().toISOString();
-  const stored = stamp(prepared, id, versionId, lastUpdated);
-  const json = JSON.stringify(stored);
-  const type = stored.resourceType;
-  await tx.write(ctx.version, { type, id, versionId, lastUpdated, method, json, index: extractIndex(ctx.registry, stored, { baseUrl: ctx.baseUrl }) });
-  await ctx.subscriptions.record(tx, {
-    type,
-    id,
-    versionId,
-    interaction: live ? 'update' : 'create',
-    current: stored,
-    ...(live ? { previousJson: live.json! } : {}),
-    timestamp: lastUpdated,
-  });
+  const type = prepared.resourceType;
+  const written = await ctx.subscriptions.writeVersion(tx, type, id, prepared, current, method);
+  const { versionId, lastUpdated } = written;
   return {
-    status: live ? 200 : 201,
-    resource: stored,
-    json,
+    status: written.created ? 201 : 200,
+    resource: written.stored!,
+    json: written.json!,
     location: `${ctx.baseUrl}/${type}/${id}/_history/${versionId}`,
     versionId,
     lastUpdated,

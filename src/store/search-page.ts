@@ -1,6 +1,6 @@
 import { badRequest } from '../fhir/errors.ts';
 import type { SearchParam, SearchRequest, SortKey } from '../search/types.ts';
-import { ConditionCompiler, type Dialect, type Sql } from './search-sql.ts';
+import { ConditionCompiler, type Dialect, INDEX_TABLE, type Sql } from './search-sql.ts';
 import type { SearchCursor } from './store.ts';
 
 /**
@@ -26,18 +26,18 @@ interface SortColumn {
  * keeps it on the owner-clustered primary key (fv, type, id, code), a few rows per resource.
  */
 const SORT_TABLE: Partial<Record<SearchParam['type'], { table: string; asc: string; desc: string; text: boolean }>> = {
-  string: { table: 'sp_string', asc: 'min(+s.norm)', desc: 'max(+s.norm)', text: true },
-  token: { table: 'sp_token', asc: 'min(+s.value)', desc: 'max(+s.value)', text: true },
-  uri: { table: 'sp_uri', asc: 'min(+s.value)', desc: 'max(+s.value)', text: true },
+  string: { table: INDEX_TABLE.string, asc: 'min(+s.norm)', desc: 'max(+s.norm)', text: true },
+  token: { table: INDEX_TABLE.token, asc: 'min(+s.value)', desc: 'max(+s.value)', text: true },
+  uri: { table: INDEX_TABLE.uri, asc: 'min(+s.value)', desc: 'max(+s.value)', text: true },
   reference: {
-    table: 'sp_reference',
+    table: INDEX_TABLE.reference,
     asc: "min(coalesce(s.target_type || '/' || s.target_id, s.url))",
     desc: "max(coalesce(s.target_type || '/' || s.target_id, s.url))",
     text: true,
   },
-  date: { table: 'sp_date', asc: 'min(+s.lo)', desc: 'max(+s.hi)', text: false },
-  number: { table: 'sp_number', asc: 'min(+s.value)', desc: 'max(+s.value)', text: false },
-  quantity: { table: 'sp_quantity', asc: 'min(+s.value)', desc: 'max(+s.value)', text: false },
+  date: { table: INDEX_TABLE.date, asc: 'min(+s.lo)', desc: 'max(+s.hi)', text: false },
+  number: { table: INDEX_TABLE.number, asc: 'min(+s.value)', desc: 'max(+s.value)', text: false },
+  quantity: { table: INDEX_TABLE.quantity, asc: 'min(+s.value)', desc: 'max(+s.value)', text: false },
 };
 
 function sortColumn(key: SortKey): SortColumn {
@@ -54,9 +54,9 @@ function sortColumn(key: SortKey): SortColumn {
   };
 }
 
-function whereClause(fv: string, req: SearchRequest, dialect: Dialect): Sql {
+function whereClause(fv: string, req: SearchRequest, dialect: Dialect, now: number): Sql {
   const args: unknown[] = [fv, ...req.types];
-  const compiler = new ConditionCompiler(dialect, fv);
+  const compiler = new ConditionCompiler(dialect, fv, now);
   // The most selective kind of condition drives (an index lookup); the others probe its results.
   const ordered = [...req.conditions].sort((a, b) => selectivity(a) - selectivity(b));
   const conds = ordered.map((c, i) => (i === 0 ? compiler.condition(c, 'r', req.types, args) : compiler.probe(c, 'r', req.types, args)));
@@ -73,13 +73,14 @@ function selectivity(c: SearchRequest['conditions'][number]): number {
   return rank[c.param.type] ?? 5;
 }
 
-export function countQuery(fv: string, req: SearchRequest, dialect: Dialect): Sql {
-  const where = whereClause(fv, req, dialect);
+/** `now` (epoch ms) is the instant `ap` on dates is measured from. */
+export function countQuery(fv: string, req: SearchRequest, dialect: Dialect, now: number): Sql {
+  const where = whereClause(fv, req, dialect, now);
   return { sql: `SELECT count(*) AS n FROM resources r WHERE ${where.sql}`, args: where.args };
 }
 
 /** Rows: type, id, vid, last_updated, method, body, k0..kn (the sort key values). */
-export function pageQuery(fv: string, req: SearchRequest, dialect: Dialect, cursor?: SearchCursor): Sql & { keyCount: number } {
+export function pageQuery(fv: string, req: SearchRequest, dialect: Dialect, now: number, cursor?: SearchCursor): Sql & { keyCount: number } {
   const columns: SortColumn[] = [
     ...req.sort.map(sortColumn),
     { sql: 'r.type', args: [], descending: false },
@@ -88,7 +89,7 @@ export function pageQuery(fv: string, req: SearchRequest, dialect: Dialect, curs
   if (cursor && cursor.keys.length !== columns.length) {
     throw badRequest('The paging cursor does not fit this search: follow the next/previous links as given', ['_cursor']);
   }
-  const where = whereClause(fv, req, dialect);
+  const where = whereClause(fv, req, dialect, now);
   const keySelect = columns.map((c, i) => `${c.sql} AS k${i}`).join(', ');
   // Paging backwards walks the order in reverse from the cursor; the caller restores the order.
   const backwards = cursor?.direction === 'previous';
@@ -124,7 +125,7 @@ function keysetArgs(keys: (string | number)[]): unknown[] {
 /** Targets of the references of `ids` (all of `sourceType`), by `code` or every reference code. */
 export function includeQuery(fv: string, sourceType: string, ids: string[], code?: string, targetType?: string): Sql {
   const args: unknown[] = [fv, sourceType, ...ids];
-  let sql = `SELECT DISTINCT target_type AS type, target_id AS id FROM sp_reference
+  let sql = `SELECT DISTINCT target_type AS type, target_id AS id FROM ${INDEX_TABLE.reference}
     WHERE fv = ? AND type = ? AND id IN (${ids.map(() => '?').join(', ')}) AND target_id IS NOT NULL`;
   if (code) {
     sql += ' AND code = ?';
@@ -140,7 +141,7 @@ export function includeQuery(fv: string, sourceType: string, ids: string[], code
 /** Resources of `sourceType` (any type when undefined) whose references (by `code`, or any) point at `targetType`/`ids`. */
 export function revincludeQuery(fv: string, sourceType: string | undefined, targetType: string, ids: string[], code?: string): Sql {
   const args: unknown[] = [fv, targetType, ...ids];
-  let sql = `SELECT DISTINCT type, id FROM sp_reference
+  let sql = `SELECT DISTINCT type, id FROM ${INDEX_TABLE.reference}
     WHERE fv = ? AND target_type = ? AND target_id IN (${ids.map(() => '?').join(', ')})`;
   if (sourceType) {
     sql += ' AND type = ?';

@@ -1,5 +1,5 @@
 import { apDateTolerance } from '../search/compare.ts';
-import type { Condition, SearchParam, SearchValue } from '../search/types.ts';
+import type { Condition, IndexRows, SearchParam, SearchValue } from '../search/types.ts';
 
 /**
  * FHIR search conditions as SQL over the index tables (see sqlite/migrations.ts), shared by every
@@ -19,7 +19,12 @@ export interface Sql {
   args: unknown[];
 }
 
-const TABLE: Record<string, string> = {
+/**
+ * The index table of each kind of index row (search/types.ts), the one list every SQL store and
+ * query uses. (sqlite/migrations.ts creates them in a migration that must not change; a test
+ * checks that the names agree.)
+ */
+export const INDEX_TABLE: Readonly<Record<keyof IndexRows, string>> = {
   string: 'sp_string',
   token: 'sp_token',
   reference: 'sp_reference',
@@ -28,6 +33,9 @@ const TABLE: Record<string, string> = {
   quantity: 'sp_quantity',
   uri: 'sp_uri',
 };
+
+/** The table of a search parameter type (every type but composite and special has its row kind). */
+const tableOf = (type: SearchParam['type']): string => INDEX_TABLE[type as keyof IndexRows];
 
 /** A FROM clause, given the index hint to put after each table alias. */
 type From = (hint: string) => string;
@@ -51,9 +59,11 @@ const AFTER_PREFIX = '\u{10FFFF}';
  */
 export class ConditionCompiler {
   private aliases = 0;
+  /** `now`: epoch ms against which `ap` on dates is evaluated (the store's clock). */
   constructor(
     private readonly dialect: Dialect,
     private readonly fv: string,
+    private readonly now: number,
   ) {}
 
   /** Probe (correlated) rather than drive (uncorrelated): set per condition by the caller. */
@@ -78,7 +88,7 @@ export class ConditionCompiler {
     if (c.kind === 'chain') return this.chain(c, at, args);
     if (c.kind === 'has') return this.has(c, at, args);
     const missing = c.values.find((v) => v.kind === 'missing');
-    if (c.param.code === '_id' || c.param.code === '_lastUpdated') return ownColumn(c, r, args, missing !== undefined);
+    if (c.param.code === '_id' || c.param.code === '_lastUpdated') return ownColumn(c, r, args, missing !== undefined, this.now);
     if (missing && missing.kind === 'missing') return this.missing(c.param, at, missing.missing, args);
     if (c.modifier === 'not') return `NOT ${this.exists(c.param, undefined, c.values, at, args)}`;
     return this.exists(c.param, c.modifier, c.values, at, args);
@@ -108,7 +118,7 @@ export class ConditionCompiler {
     const code = param.type === 'composite' ? `${param.code}#0` : param.code;
     const tableType = param.type === 'composite' ? param.components![0]!.param.type : param.type;
     const t = this.alias();
-    const sql = this.member(at, t, (hint) => `${TABLE[tableType]} ${t}${hint}`, `${t}.code = ?`, args, [code]);
+    const sql = this.member(at, t, (hint) => `${tableOf(tableType)} ${t}${hint}`, `${t}.code = ?`, args, [code]);
     return missing ? `NOT ${sql}` : sql;
   }
 
@@ -122,7 +132,7 @@ export class ConditionCompiler {
     // the owner-clustered primary key (fv, type, id, code) instead of scanning a range per candidate.
     const col = at.probe ? `+${t}` : t;
     const ors = values.map((v) => `(${this.row(col, v, modifier, whereArgs, param.type)})`);
-    return this.member(at, t, (hint) => `${TABLE[param.type]} ${t}${hint}`, `${t}.code = ? AND (${ors.join(' OR ')})`, args, whereArgs);
+    return this.member(at, t, (hint) => `${tableOf(param.type)} ${t}${hint}`, `${t}.code = ? AND (${ors.join(' OR ')})`, args, whereArgs);
   }
 
   private composite(param: SearchParam, values: SearchValue[], at: At, args: unknown[]): string {
@@ -135,8 +145,8 @@ export class ConditionCompiler {
         comps
           .map((c, i) =>
             i === 0
-              ? `${TABLE[c.param.type]} ${a0}${hint}`
-              : `JOIN ${TABLE[c.param.type]} ${aliases[i]} ON ${aliases[i]}.fv = ${a0}.fv AND ${aliases[i]}.type = ${a0}.type AND ${aliases[i]}.id = ${a0}.id AND ${aliases[i]}.grp = ${a0}.grp`,
+              ? `${tableOf(c.param.type)} ${a0}${hint}`
+              : `JOIN ${tableOf(c.param.type)} ${aliases[i]} ON ${aliases[i]}.fv = ${a0}.fv AND ${aliases[i]}.type = ${a0}.type AND ${aliases[i]}.id = ${a0}.id AND ${aliases[i]}.grp = ${a0}.grp`,
           )
           .join(' ');
       const whereArgs: unknown[] = [];
@@ -160,7 +170,7 @@ export class ConditionCompiler {
     const list = targets.map(() => '?').join(', ');
     const where = `${x}.code = ? AND ${x}.target_type IN (${list}) AND (${x}.target_type, ${x}.target_id) IN (
       SELECT ${t}.type, ${t}.id FROM resources ${t} WHERE ${t}.fv = ? AND ${t}.type IN (${list}) AND ${t}.deleted = 0 AND ${inner})`;
-    return this.member(at, x, (hint) => `sp_reference ${x}${hint}`, where, args, whereArgs);
+    return this.member(at, x, (hint) => `${INDEX_TABLE.reference} ${x}${hint}`, where, args, whereArgs);
   }
 
   /** _has:Observation:subject:code=x: a live Observation referencing this resource by `subject` satisfies `inner`. */
@@ -173,13 +183,13 @@ export class ConditionCompiler {
     const sources = `${x}.id IN (SELECT ${s}.id FROM resources ${s} WHERE ${s}.fv = ? AND ${s}.type = ? AND ${s}.deleted = 0 AND ${inner})`;
     if (at.probe) {
       args.push(c.sourceType, c.param.code, this.fv, c.sourceType, ...innerArgs);
-      return `EXISTS (SELECT 1 FROM sp_reference ${x} WHERE ${x}.fv = ${r}.fv AND ${x}.target_type = ${r}.type AND ${x}.target_id = ${r}.id
+      return `EXISTS (SELECT 1 FROM ${INDEX_TABLE.reference} ${x} WHERE ${x}.fv = ${r}.fv AND ${x}.target_type = ${r}.type AND ${x}.target_id = ${r}.id
         AND ${x}.type = ? AND ${x}.code = ? AND ${sources})`;
     }
     const list = types.map(() => '?').join(', ');
     args.push(this.fv, c.sourceType, c.param.code, ...types, this.fv, c.sourceType, ...innerArgs);
     const select = types.length === 1 ? `${r}.id IN (SELECT ${x}.target_id` : `(${r}.type, ${r}.id) IN (SELECT ${x}.target_type, ${x}.target_id`;
-    return `${select} FROM sp_reference ${x} WHERE ${x}.fv = ? AND ${x}.type = ? AND ${x}.code = ? AND ${x}.target_type IN (${list}) AND ${sources})`;
+    return `${select} FROM ${INDEX_TABLE.reference} ${x} WHERE ${x}.fv = ? AND ${x}.type = ? AND ${x}.code = ? AND ${x}.target_type IN (${list}) AND ${sources})`;
   }
 
   /** One index row (alias t) against one search value. */
@@ -194,7 +204,7 @@ export class ConditionCompiler {
       case 'reference':
         return referenceRow(t, v, args);
       case 'date':
-        return rangeRow(`${t}.lo`, `${t}.hi`, v, args);
+        return rangeRow(`${t}.lo`, `${t}.hi`, v, args, this.now);
       case 'number':
       case 'quantity':
         return quantityRow(t, v, args);
@@ -211,7 +221,7 @@ export class ConditionCompiler {
  * :missing=true matches nothing). lastUpdated is an ISO instant with milliseconds, which compares
  * as text in the same order as time.
  */
-function ownColumn(c: Extract<Condition, { kind: 'param' }>, r: string, args: unknown[], missing: boolean): string {
+function ownColumn(c: Extract<Condition, { kind: 'param' }>, r: string, args: unknown[], missing: boolean, now: number): string {
   const ors = c.values.map((v) => {
     if (v.kind === 'missing') return v.missing ? '0' : '1';
     if (c.param.code === '_id') {
@@ -222,7 +232,7 @@ function ownColumn(c: Extract<Condition, { kind: 'param' }>, r: string, args: un
     }
     if (v.kind !== 'date') return '0';
     const iso = (ms: number) => (ms === -Infinity ? '0000' : ms === Infinity ? '9999' : new Date(ms).toISOString());
-    return rangeRow(`${r}.last_updated`, `${r}.last_updated`, { prefix: v.prefix, lo: v.lo, hi: v.hi }, args, iso);
+    return rangeRow(`${r}.last_updated`, `${r}.last_updated`, { prefix: v.prefix, lo: v.lo, hi: v.hi }, args, now, iso);
   });
   const sql = `(${ors.join(' OR ')})`;
   return c.modifier === 'not' && !missing ? `NOT ${sql}` : sql;
@@ -293,6 +303,7 @@ function rangeRow(
   hi: string,
   v: { prefix: string; lo: number; hi: number },
   args: unknown[],
+  now: number,
   as: (ms: number) => unknown = (ms) => ms,
 ): string {
   const push = (...ms: number[]) => args.push(...ms.map(as));
@@ -329,7 +340,7 @@ function rangeRow(
       return `(${hi} < ? AND ${lo} < ?)`;
     default: {
       // ap: overlap with the search range widened by 10% of its distance to now (compare.ts).
-      const tolerance = apDateTolerance(v, Date.now());
+      const tolerance = apDateTolerance(v, now);
       push(v.hi + tolerance, v.lo - tolerance);
       return `(${lo} <= ? AND ${hi} >= ?)`;
     }

@@ -6,7 +6,7 @@ import type { VersionAdapter } from '../fhir/versions/index.ts';
 import { extractIndex } from '../search/extract.ts';
 import type { SearchRegistry } from '../search/parameters.ts';
 import type { SearchRequest } from '../search/types.ts';
-import type { Store, Transaction } from '../store/store.ts';
+import type { Store, StoredVersion, Transaction, WriteMethod } from '../store/store.ts';
 import { checkFilters } from './matching/filters.ts';
 import type { ResourceChange } from './matching/trigger.ts';
 import { type SubscriptionPolicy, checkChannel } from './policy.ts';
@@ -21,6 +21,16 @@ export interface Notifier {
   subscriptionChanged(id: string, sub: ActiveSubscription | undefined): void;
 }
 
+/**
+ * Where the subscription machinery says what it does in the background (one structured line per
+ * event). A pino logger is one; the composition root binds the base to it.
+ */
+export interface Log {
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+  error(fields: object, message: string): void;
+}
+
 export interface EngineDeps {
   version: FhirVersion;
   adapter: VersionAdapter;
@@ -29,12 +39,23 @@ export interface EngineDeps {
   /** Public URL of this base (e.g. http://host/fhir/R4). */
   baseUrl: string;
   policy: SubscriptionPolicy;
-  now?: () => Date;
+  now: () => Date;
+  log: Log;
 }
 
 /** A change as the write path reports it; the previous version is parsed only when needed. */
 export interface WriteChange extends Omit<ResourceChange, 'previous'> {
   previousJson?: string;
+}
+
+/** A version as written by SubscriptionEngine.writeVersion (`stored` and `json` absent for a deletion). */
+export interface WrittenVersion {
+  versionId: number;
+  lastUpdated: string;
+  stored?: Resource;
+  json?: string;
+  /** The resource had no live version before (a create, or a re-create after a deletion). */
+  created: boolean;
 }
 
 /**
@@ -51,7 +72,7 @@ export class SubscriptionEngine {
 
   constructor(private readonly deps: EngineDeps) {
     this.registry = new SubscriptionRegistry(deps.version, deps.search, deps.baseUrl);
-    this.now = deps.now ?? (() => new Date());
+    this.now = deps.now;
   }
 
   get version(): FhirVersion {
@@ -64,6 +85,10 @@ export class SubscriptionEngine {
 
   get search(): SearchRegistry {
     return this.deps.search;
+  }
+
+  get log(): Log {
+    return this.deps.log;
   }
 
   /** Adds a channel to be told about commits (rest-hook delivery, the websocket hub). */
@@ -163,7 +188,7 @@ export class SubscriptionEngine {
   }
 
   /** Inside the write transaction: match the change, append its events, schedule the aftermath. */
-  async record(tx: Transaction, change: WriteChange): Promise<void> {
+  private async record(tx: Transaction, change: WriteChange): Promise<void> {
     const own = change.type === 'Subscription' || change.type === this.deps.adapter.subscriptions.topicResourceType;
     // Most writes concern types no topic watches: they cost one map lookup, no parsing.
     if (!own && !this.registry.watches(change.type)) return;
@@ -247,10 +272,10 @@ export class SubscriptionEngine {
     this.endTimers.delete(id);
     if (!sub || sub.endsAt === undefined || sub.status === 'off' || sub.status === 'entered-in-error') return;
     // setTimeout takes at most ~24.8 days; a later end is re-armed when the timer fires.
-    const delay = Math.min(Math.max(sub.endsAt - Date.now(), 0), 2 ** 31 - 1);
+    const delay = Math.min(Math.max(sub.endsAt - this.now().getTime(), 0), 2 ** 31 - 1);
     const timer = setTimeout(() => {
       this.endTimers.delete(id);
-      if (sub.endsAt! > Date.now()) return this.scheduleEnd(id, this.registry.subscription(id));
+      if (sub.endsAt! > this.now().getTime()) return this.scheduleEnd(id, this.registry.subscription(id));
       void this.setStatus(id, 'off', 'the subscription end has passed').catch(() => undefined);
     }, delay);
     timer.unref();
@@ -265,23 +290,54 @@ export class SubscriptionEngine {
 
   /**
    * Server-side status change (handshake done, delivery failing, recovered, end passed): a new
-   * version of the Subscription with the status (and R4/R4B `error`), matched like any change.
+   * version of the Subscription with the status and (R4/R4B) `error`, matched like any change, so
+   * that the stored resource says what `$status` says. A call that changes neither writes nothing,
+   * so a delivery retrying with the same error adds no versions. A status change is logged.
    */
   async setStatus(id: string, status: SubscriptionStatusCode, error?: string): Promise<void> {
-    const fv = this.deps.version;
-    await this.deps.store.transaction(async (tx) => {
-      const current = await tx.read(fv, 'Subscription', id);
-      if (!current || current.deleted) return;
+    const subscriptions = this.deps.adapter.subscriptions;
+    const from = await this.deps.store.transaction(async (tx) => {
+      const current = await tx.read(this.deps.version, 'Subscription', id);
+      if (!current || current.deleted) return undefined;
       const resource = JSON.parse(current.json!) as Resource;
-      const next = this.deps.adapter.subscriptions.withState(resource, { status, ...(error ? { error } : {}) });
-      const versionId = current.versionId + 1;
-      const lastUpdated = this.now().toISOString();
-      const stored = stamp(next, id, versionId, lastUpdated);
-      const json = JSON.stringify(stored);
-      const index = extractIndex(this.deps.search, stored, { baseUrl: this.deps.baseUrl });
-      await tx.write(fv, { type: 'Subscription', id, versionId, lastUpdated, method: 'PUT', json, index });
-      await this.record(tx, { type: 'Subscription', id, versionId, interaction: 'update', current: stored, previousJson: current.json!, timestamp: lastUpdated });
+      const next = subscriptions.withState(resource, { status, ...(error ? { error } : {}) });
+      if (JSON.stringify(next) === current.json) return undefined;
+      await this.writeVersion(tx, 'Subscription', id, next, current, 'PUT');
+      return this.readSubscriptionSafely(resource)?.status;
     });
+    if (from !== undefined && from !== status) {
+      this.deps.log.info({ subscription: id, from, to: status, ...(error ? { reason: error } : {}) }, 'subscription status changed');
+    }
+  }
+
+  /**
+   * Writes the next version of a resource (`undefined`: a deletion) after `current`, with its
+   * search index, and records the events it causes: the one place a version is made, for client
+   * writes (interactions/crud.ts) and server status changes (setStatus) alike.
+   */
+  async writeVersion(
+    tx: Transaction,
+    type: string,
+    id: string,
+    resource: Resource | undefined,
+    current: StoredVersion | undefined,
+    method: WriteMethod,
+  ): Promise<WrittenVersion> {
+    const live = current && !current.deleted ? current : undefined;
+    const versionId = (current?.versionId ?? 0) + 1;
+    const lastUpdated = this.now().toISOString();
+    const previous = live ? { previousJson: live.json! } : {};
+    if (!resource) {
+      await tx.write(this.deps.version, { type, id, versionId, lastUpdated, method });
+      await this.record(tx, { type, id, versionId, interaction: 'delete', ...previous, timestamp: lastUpdated });
+      return { versionId, lastUpdated, created: false };
+    }
+    const stored = stamp(resource, id, versionId, lastUpdated);
+    const json = JSON.stringify(stored);
+    const index = extractIndex(this.deps.search, stored, { baseUrl: this.deps.baseUrl });
+    await tx.write(this.deps.version, { type, id, versionId, lastUpdated, method, json, index });
+    await this.record(tx, { type, id, versionId, interaction: live ? 'update' : 'create', current: stored, ...previous, timestamp: lastUpdated });
+    return { versionId, lastUpdated, stored, json, created: !live };
   }
 }
 

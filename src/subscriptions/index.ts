@@ -1,5 +1,5 @@
 /** Topic-based subscriptions: the engine (match + record inside the write), delivery, operations data. */
-export { SubscriptionEngine, type Notifier, type WriteChange } from './engine.ts';
+export { SubscriptionEngine, type Log, type Notifier, type WriteChange } from './engine.ts';
 export { type ActiveSubscription, LIVE_STATUSES } from './registry.ts';
 export { createRestHookDelivery, type RestHookDelivery, type RestHookOptions } from './channels/rest-hook/worker.ts';
 export { renderNotification } from './notify.ts';

@@ -10,7 +10,7 @@ export interface NotifyContext {
   engine: SubscriptionEngine;
   store: Store;
   baseUrl: string;
-  now?: () => Date;
+  now: () => Date;
 }
 
 /**
@@ -50,7 +50,7 @@ export async function renderNotification(
     resources,
     ...(additionalByEvent ? { additionalByEvent } : {}),
     ...(state.lastError && sub.status === 'error' ? { errors: [{ code: 'no-response', text: state.lastError }] } : {}),
-    timestamp: (ctx.now?.() ?? new Date()).toISOString(),
+    timestamp: ctx.now().toISOString(),
   });
 }
 

@@ -142,7 +142,7 @@ export class SubscriptionRegistry {
     if (!urls || urls.size === 0) return [];
     const focus = change.current ?? change.previous;
     const out: ActiveSubscription[] = [];
-    const now = Date.now();
+    const now = Date.parse(change.timestamp);
     for (const url of urls) {
       const t = this.topics.get(url)!;
       if (!t.triggers.some((trig) => trig.test(change))) continue;

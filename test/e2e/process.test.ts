@@ -34,6 +34,33 @@ describe('the Herald process', () => {
     }
   });
 
+  it('holds its database exclusively: a second process refuses to start, naming the lock and the holder; kill -9 leaves no stale lock', async () => {
+    const path = join(dir, 'exclusive.db');
+    const db = `sqlite:${path}`;
+    const first = await spawnHerald({ HERALD_DB: db });
+    try {
+      await assert.rejects(spawnHerald({ HERALD_DB: db }), (err: Error) => {
+        assert.match(err.message, /exited early with code 1/);
+        assert.ok(err.message.includes(`${path}.lock`), err.message);
+        assert.ok(err.message.includes(`pid ${first.child.pid}`), err.message);
+        return true;
+      });
+      assert.equal((await call('POST', `${first.url}/fhir/R4/Patient`, { resourceType: 'Patient' })).status, 201, 'the holder is unaffected');
+    } finally {
+      first.child.kill('SIGKILL');
+      await first.exited;
+    }
+    // The operating system released the dead holder's lock: no stale lock blocks the next start.
+    const second = await spawnHerald({ HERALD_DB: db });
+    assert.equal((await call('POST', `${second.url}/fhir/R4/Patient`, { resourceType: 'Patient' })).status, 201);
+    second.child.kill('SIGTERM');
+    assert.equal(await second.exited, 0);
+    // A clean stop releases it too.
+    const third = await spawnHerald({ HERALD_DB: db });
+    third.child.kill('SIGTERM');
+    assert.equal(await third.exited, 0);
+  });
+
   it('on SIGTERM finishes the request in flight, then exits 0 with the store closed', async () => {
     const db = `sqlite:${join(dir, 'term.db')}`;
     const h = await spawnHerald({ HERALD_DB: db });

@@ -25,10 +25,14 @@ export async function spawnHerald(env: Record<string, string>): Promise<HeraldPr
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
   const exited = once(child, 'exit').then(([code]) => code as number | null);
+  const closed = once(child, 'close');
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 30_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`Herald exited early: ${out}`);
+    if (child.exitCode !== null) {
+      await closed; // all of its output read
+      throw new Error(`Herald exited early with code ${child.exitCode}: ${out}`);
+    }
     try {
       if ((await fetch(`${url}/healthz`)).ok) break;
     } catch {

@@ -10,12 +10,15 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-/** Starts a real Herald on 127.0.0.1 with an ephemeral port (default store: SQLite in memory). */
-export async function startServer(env: Record<string, string> = {}): Promise<TestServer> {
+/**
+ * Starts a real Herald on 127.0.0.1 with an ephemeral port (default store: SQLite in memory).
+ * Its log lines go to `logTo` if given (set LOG_LEVEL too: the default here is silent).
+ */
+export async function startServer(env: Record<string, string> = {}, logTo?: { write(line: string): void }): Promise<TestServer> {
   // The public base URL names the port, so the port is chosen before the app is built.
   const port = await freePort();
   const config = loadConfig([], { PORT: String(port), HERALD_DB: 'sqlite::memory:', LOG_LEVEL: 'silent', ...env });
-  const app = await buildApp(config);
+  const app = await buildApp(config, logTo);
   await app.listen({ port, host: '127.0.0.1' });
   const url = `http://127.0.0.1:${port}`;
   return {

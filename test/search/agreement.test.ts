@@ -50,3 +50,35 @@ for (const set of SEARCH_CASES) {
     }
   });
 }
+
+describe('search: `ap` on dates is measured from the injected clock', () => {
+  const set = SEARCH_CASES[0]!;
+  const registry = searchRegistry(loadDefinitions(set.version));
+  // From 2200 the tolerance of ap2010-06-01 is 19 years: every observation of the cases is near.
+  const far = new Date('2200-01-01T00:00:00Z');
+
+  it('the store (given its clock) and the matcher (given the same) agree, and differ from today', async () => {
+    const store = await openSqliteStore({ path: ':memory:', now: () => far });
+    const today = await openSqliteStore({ path: ':memory:' });
+    try {
+      for (const s of [store, today]) {
+        await s.transaction(async (tx) => {
+          for (const r of set.resources) {
+            const index = extractIndex(registry, r);
+            await tx.write(set.version, { type: r.resourceType, id: r.id!, versionId: 1, lastUpdated: '2024-01-01T00:00:00.000Z', method: 'PUT', json: JSON.stringify(r), index });
+          }
+        });
+      }
+      const query = 'date=ap2010-06-01';
+      const request = parseSearch(registry, ['Observation'], new URLSearchParams(query), { strict: true, defaultCount: 1000, maxCount: 1000 });
+      const ids = async (s: Store) => (await s.search(set.version, request)).matches.map((m) => m.id).sort();
+      const matcher = compileMatcher(registry, 'Observation', query, { now: () => far.getTime() });
+      const expected = set.resources.filter((r) => r.resourceType === 'Observation' && matcher.matches(r)).map((r) => r.id!).sort();
+      assert.deepEqual(await ids(store), expected);
+      assert.ok(expected.length > (await ids(today)).length, 'the clock widened the match');
+    } finally {
+      await store.close();
+      await today.close();
+    }
+  });
+});

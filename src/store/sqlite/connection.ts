@@ -27,7 +27,8 @@ import { createTokenStore } from './tokens.ts';
 export interface Reads {
   read(fv: FhirVersion, type: string, id: string): StoredVersion | undefined;
   vread(fv: FhirVersion, type: string, id: string, versionId: number): StoredVersion | undefined;
-  search(fv: FhirVersion, request: SearchRequest, cursor?: SearchCursor): SearchPage;
+  /** `now`: the store's clock (epoch ms), passed as data since the writer thread may run it. */
+  search(fv: FhirVersion, request: SearchRequest, cursor: SearchCursor | undefined, now: number): SearchPage;
   events(fv: FhirVersion, subscription: string, from: number, to: number, limit: number): StoredEvent[];
   eventRange(fv: FhirVersion, subscription: string): { last: number; first: number | undefined };
   deliveryState(fv: FhirVersion, subscription: string): DeliveryState;
@@ -82,7 +83,7 @@ export function createReads(db: Database.Database): Reads {
       const row = vread.get(fv, type, id, versionId);
       return row && toVersion(row);
     },
-    search: (fv, request, cursor) => searchSqlite(db, fv, request, cursor),
+    search: (fv, request, cursor, now) => searchSqlite(db, fv, request, now, cursor),
     events: (fv, sub, from, to, limit) => log.events(fv, sub, from, to, limit),
     eventRange: (fv, sub) => log.range(fv, sub),
     deliveryState: (fv, sub) => log.deliveryState(fv, sub),

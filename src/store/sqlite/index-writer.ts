@@ -1,22 +1,20 @@
 import type Database from 'better-sqlite3';
 import type { IndexRows } from '../../search/types.ts';
+import { INDEX_TABLE } from '../search-sql.ts';
 
 /** Columns of each index table after (fv, type, id, code, grp), in the order rows supply them. */
 const TABLES = {
-  string: { table: 'sp_string', cols: ['norm', 'exact'] },
-  token: { table: 'sp_token', cols: ['system', 'value', 'text'] },
+  string: { cols: ['norm', 'exact'] },
+  token: { cols: ['system', 'value', 'text'] },
   reference: {
-    table: 'sp_reference',
     cols: ['target_type', 'target_id', 'url', 'version', 'ident_system', 'ident_value'],
     fields: ['targetType', 'targetId', 'url', 'version', 'identifierSystem', 'identifierValue'],
   },
-  date: { table: 'sp_date', cols: ['lo', 'hi'] },
-  number: { table: 'sp_number', cols: ['value'] },
-  quantity: { table: 'sp_quantity', cols: ['value', 'system', 'unit_code', 'unit'], fields: ['value', 'system', 'unitCode', 'unit'] },
-  uri: { table: 'sp_uri', cols: ['value'] },
-} as const satisfies Record<keyof IndexRows, { table: string; cols: readonly string[]; fields?: readonly string[] }>;
-
-export const INDEX_TABLES: readonly string[] = Object.values(TABLES).map((t) => t.table);
+  date: { cols: ['lo', 'hi'] },
+  number: { cols: ['value'] },
+  quantity: { cols: ['value', 'system', 'unit_code', 'unit'], fields: ['value', 'system', 'unitCode', 'unit'] },
+  uri: { cols: ['value'] },
+} as const satisfies Record<keyof IndexRows, { cols: readonly string[]; fields?: readonly string[] }>;
 
 /**
  * Writes the index rows of a resource's current version, replacing those of its previous
@@ -24,7 +22,7 @@ export const INDEX_TABLES: readonly string[] = Object.values(TABLES).map((t) => 
  */
 export function createIndexWriter(db: Database.Database) {
   const kinds = Object.keys(TABLES) as (keyof IndexRows)[];
-  const deletes = INDEX_TABLES.map((table) => db.prepare(`DELETE FROM ${table} WHERE fv = ? AND type = ? AND id = ?`));
+  const deletes = Object.values(INDEX_TABLE).map((table) => db.prepare(`DELETE FROM ${table} WHERE fv = ? AND type = ? AND id = ?`));
   // One multi-row INSERT per table and resource: far fewer calls into SQLite than a row at a time.
   const statements = new Map<string, Database.Statement>();
   const insertFor = (kind: keyof IndexRows, n: number): Database.Statement => {
@@ -33,7 +31,7 @@ export function createIndexWriter(db: Database.Database) {
     if (!stmt) {
       const t = TABLES[kind];
       const tuple = `(${Array(6 + t.cols.length).fill('?').join(', ')})`;
-      stmt = db.prepare(`INSERT INTO ${t.table} (fv, type, id, code, n, grp, ${t.cols.join(', ')}) VALUES ${Array(n).fill(tuple).join(', ')}`);
+      stmt = db.prepare(`INSERT INTO ${INDEX_TABLE[kind]} (fv, type, id, code, n, grp, ${t.cols.join(', ')}) VALUES ${Array(n).fill(tuple).join(', ')}`);
       statements.set(key, stmt);
     }
     return stmt;

@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import type { Store, Transaction } from '../store.ts';
 import { FhirError } from '../../fhir/errors.ts';
 import { type Reads, createReads } from './connection.ts';
+import { lockDatabase } from './lock.ts';
 import { type Call, type CallName, type FromThread, type Op, type ToThread, asTransient, fromWire } from './protocol.ts';
 
 const READS = ['read', 'vread', 'search', 'events', 'eventRange', 'deliveryState', 'bindingToken', 'history'] as const satisfies readonly (keyof Reads)[];
@@ -14,6 +15,8 @@ export interface SqliteOptions {
   path: string;
   /** Called with the writer thread once it is up (tests use it to see what a dead writer does). */
   onWriter?: (worker: Worker) => void;
+  /** The clock (default: the system's): `ap` date searches and event retention are measured from it. */
+  now?: () => Date;
 }
 
 /**
@@ -26,22 +29,33 @@ export interface SqliteOptions {
  * their reads are answered by the thread, so they see every earlier transaction's writes. Reads
  * outside transactions use a read-only connection of this thread: in WAL mode it sees only
  * committed data. (A ':memory:' database cannot be shared between connections, so there the
- * thread answers those reads too.)
+ * thread answers those reads too.) A file database is held exclusively (lock.ts): a second
+ * process opening it fails with the holder's pid.
  */
 export async function openSqliteStore(options: SqliteOptions): Promise<Store> {
   const memory = options.path === ':memory:';
   if (!memory) mkdirSync(dirname(options.path), { recursive: true });
-  const link = await WriterLink.start(options.path);
+  const lock = memory ? undefined : lockDatabase(options.path);
+  let link: WriterLink;
+  try {
+    link = await WriterLink.start(options.path);
+  } catch (err) {
+    lock?.release();
+    throw err;
+  }
   options.onWriter?.(link.worker);
   const readDb = memory ? undefined : new Database(options.path, { readonly: true });
   readDb?.pragma('busy_timeout = 5000');
   const local = readDb ? createReads(readDb) : undefined;
+  const now = options.now ?? (() => new Date());
+  // A search is evaluated at the store's clock, handed over as data since the thread may run it.
+  const clocked = (name: CallName, args: unknown[]) => (name === 'search' ? [args[0], args[1], args[2], now().getTime()] : args);
   const reads: Record<string, (...args: unknown[]) => Promise<unknown>> = {};
   for (const name of READS) {
     reads[name] = async (...args) => {
-      if (!local) return link.call(name, args);
+      if (!local) return link.call(name, clocked(name, args));
       try {
-        return (local[name] as (...a: unknown[]) => unknown)(...args);
+        return (local[name] as (...a: unknown[]) => unknown)(...clocked(name, args));
       } catch (err) {
         throw asTransient(err as Error) ?? err;
       }
@@ -55,7 +69,7 @@ export async function openSqliteStore(options: SqliteOptions): Promise<Store> {
     let next!: () => void;
     tail = new Promise<void>((resolve) => (next = resolve));
     await before;
-    const tx = remoteTransaction(link);
+    const tx = remoteTransaction(link, clocked);
     let value: T;
     try {
       link.assertOpen();
@@ -74,14 +88,15 @@ export async function openSqliteStore(options: SqliteOptions): Promise<Store> {
 
   return {
     kind: 'sqlite',
-    ...(reads as unknown as { [K in keyof Reads]: (...args: Parameters<Reads[K]>) => Promise<ReturnType<Reads[K]>> }),
+    ...(reads as unknown as Omit<Store, 'kind' | 'transaction' | 'failure' | 'pruneEvents' | 'close'>),
     transaction,
     failure: () => link.failure(),
-    pruneEvents: (before) => transaction((tx) => tx.call<number>('prune', [before, new Date().toISOString()])),
+    pruneEvents: (before) => transaction((tx) => tx.call<number>('prune', [before, now().toISOString()])),
     async close() {
       await tail;
       readDb?.close();
       await link.close();
+      lock?.release();
     },
   };
 }
@@ -102,7 +117,7 @@ const CALLS: readonly CallName[] = [...READS.filter((name) => name !== 'history'
 /** Transaction methods that return nothing: buffered until the job's next message. */
 const OPS = ['write', 'appendEvents', 'setDeliveryState', 'putBindingToken', 'revokeBindingToken'] as const satisfies readonly Op['name'][];
 
-function remoteTransaction(link: WriterLink): RemoteTransaction {
+function remoteTransaction(link: WriterLink, clocked: (name: CallName, args: unknown[]) => unknown[]): RemoteTransaction {
   const job = link.nextJob();
   let ops: Op[] = [];
   // Once the thread has heard of this job it holds a savepoint open for it, until end or abort.
@@ -115,7 +130,7 @@ function remoteTransaction(link: WriterLink): RemoteTransaction {
     return link.step<T>(job, sent, name, args);
   };
   const methods: Record<string, (...args: unknown[]) => Promise<unknown>> = {};
-  for (const name of CALLS) methods[name] = (...args) => call(name, args);
+  for (const name of CALLS) methods[name] = (...args) => call(name, clocked(name, args));
   for (const name of OPS) {
     methods[name] = async (...args) => {
       ops.push({ name, args });

@@ -31,11 +31,14 @@ const toVersion = (r: { type: string; id: string; vid: number; last_updated: str
   json: r.body,
 });
 
-/** FHIR search on SQLite: one page of matches, the total, and the included resources. */
-export function searchSqlite(db: Database.Database, fv: string, req: SearchRequest, cursor?: SearchCursor): SearchPage {
-  const total = req.total === 'none' ? undefined : count(db, fv, req);
+/**
+ * FHIR search on SQLite: one page of matches, the total, and the included resources. `now` (epoch
+ * ms, the store's clock) is the instant `ap` on dates is measured from.
+ */
+export function searchSqlite(db: Database.Database, fv: string, req: SearchRequest, now: number, cursor?: SearchCursor): SearchPage {
+  const total = req.total === 'none' ? undefined : count(db, fv, req, now);
   if (req.summary === 'count') return { matches: [], included: [], ...(total !== undefined ? { total } : {}) };
-  const q = pageQuery(fv, req, dialect, cursor);
+  const q = pageQuery(fv, req, dialect, now, cursor);
   const rows = db.prepare<unknown[], PageRow>(q.sql).all(...q.args, req.count + 1);
   const more = rows.length > req.count;
   const page = more ? rows.slice(0, req.count) : rows;
@@ -56,8 +59,8 @@ export function searchSqlite(db: Database.Database, fv: string, req: SearchReque
   };
 }
 
-function count(db: Database.Database, fv: string, req: SearchRequest): number {
-  const q = countQuery(fv, req, dialect);
+function count(db: Database.Database, fv: string, req: SearchRequest, now: number): number {
+  const q = countQuery(fv, req, dialect, now);
   return db.prepare<unknown[], { n: number }>(q.sql).get(...q.args)!.n;
 }
 

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { INDEX_TABLE } from '../search-sql.ts';
 import { storeContract } from '../store.contract.ts';
 import Database from 'better-sqlite3';
 import type { NewVersion } from '../store.ts';
@@ -93,6 +94,28 @@ describe('sqlite store', () => {
     });
     assert.equal((await store.read('R4', 'Patient', 'c1'))?.versionId, 1);
     await store.close();
+  });
+
+  it('creates exactly the index tables the SQL layer names (INDEX_TABLE)', async () => {
+    const path = join(dir, 'tables.db');
+    await (await openSqliteStore({ path })).close();
+    const db = new Database(path, { readonly: true });
+    const tables = db.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'sp\\_%' ESCAPE '\\'").all();
+    db.close();
+    assert.deepEqual(tables.map((t) => t.name).sort(), Object.values(INDEX_TABLE).sort());
+  });
+
+  it('holds a file database exclusively until closed: a second open fails naming the lock and the holder', async () => {
+    const path = join(dir, 'exclusive.db');
+    const first = await openSqliteStore({ path });
+    await assert.rejects(openSqliteStore({ path }), (err: Error) => {
+      assert.ok(err.message.includes(`${path}.lock`), err.message);
+      assert.ok(err.message.includes(`pid ${process.pid}`), err.message);
+      return true;
+    });
+    await first.close();
+    const second = await openSqliteStore({ path });
+    await second.close();
   });
 
   it('refuses to open a database made by a newer Herald, with the reason', async () => {

@@ -43,10 +43,12 @@ const STORE_RETRY_MS = 1000;
  * notification or up to maxCount when catching up a backlog. A failed attempt sets `error` with
  * the reason and retries with backoff; success sets `active` again; failing for longer than the
  * window sets `off`. The cursor (`deliveredThrough`) is durable, so a restart resumes where
- * delivery stood. Workers never block writes: they run after commits, on their own.
+ * delivery stood. Workers never block writes: they run after commits, on their own. Every failed
+ * attempt is logged (never the channel headers, nor more of the endpoint than its origin).
  */
 export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOptions) {
   const { engine, store } = ctx;
+  const log = engine.log;
   const fv = engine.version;
   const states = new Map<string, SubState>();
   const sender = createSender(options.endpoints);
@@ -59,7 +61,7 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
         worker: serial(
           () => step(id, created),
           (err) => {
-            process.emitWarning(`rest-hook worker for Subscription/${id} failed: ${err.message}`);
+            log.error({ subscription: id, err }, 'rest-hook worker failed');
             // The store could not be read or written (disk full, …): nothing was lost, try again.
             retryLater(id, created);
           },
@@ -74,7 +76,7 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
   async function step(id: string, s: SubState): Promise<void> {
     const sub = engine.registry.subscription(id);
     if (!sub || sub.spec.channel.type !== 'rest-hook' || !LIVE.has(sub.status) || s.retry) return;
-    if (sub.endsAt !== undefined && sub.endsAt <= Date.now()) {
+    if (sub.endsAt !== undefined && sub.endsAt <= ctx.now().getTime()) {
       await engine.setStatus(id, 'off', 'the subscription end has passed');
       return;
     }
@@ -84,7 +86,7 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
       const result = await send(sub, 'handshake', []);
       if (!result.ok) {
         s.handshakePending = true;
-        return failed(sub, s, `${HANDSHAKE_FAILED}: ${result.error}`);
+        return failed(sub, s, `${HANDSHAKE_FAILED}: ${result.error}`, 'handshake');
       }
       s.handshakePending = false;
       await recovered(id);
@@ -100,7 +102,7 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
       const batch = range.last - from + 1 > 1 ? (sub.spec.channel.maxCount ?? 1) : 1;
       const events = await store.events(fv, id, from, range.last, batch);
       const result = await send(sub, 'event-notification', events);
-      if (!result.ok) return failed(sub, s, result.error);
+      if (!result.ok) return failed(sub, s, result.error, 'notification');
       saveCursor(id, s, events[events.length - 1]!.number);
       if (sub.status === 'error') {
         await engine.setStatus(id, 'active');
@@ -151,7 +153,7 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
         await store.transaction((tx) => tx.setDeliveryState(fv, id, { deliveredThrough: through, attempts: 0 }));
       } while (s.moved);
     })()
-      .catch((err: Error) => process.emitWarning(`could not store the delivery cursor of Subscription/${id}: ${err.message}`))
+      .catch((err: Error) => log.error({ subscription: id, err }, 'could not store the rest-hook delivery cursor'))
       .finally(() => (s.saving = undefined));
   }
 
@@ -162,24 +164,34 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
     await store.transaction((tx) => tx.setDeliveryState(fv, id, { deliveredThrough: state.deliveredThrough, attempts: 0 }));
   }
 
-  async function failed(sub: ActiveSubscription, s: SubState, reason: string): Promise<void> {
+  /**
+   * A failed attempt: recorded (the `$status` error), logged, retried later, or the subscription
+   * set off once it has failed for longer than the window. The stored Subscription's status and
+   * error follow the latest failure (setStatus writes no version while they stay the same).
+   */
+  async function failed(sub: ActiveSubscription, s: SubState, reason: string, stage: 'handshake' | 'notification' | 'heartbeat'): Promise<void> {
     await s.saving; // so that the failure record is written after the cursor, not overwritten by it
     const state = await store.deliveryState(fv, sub.id);
-    const now = Date.now();
+    const now = ctx.now().getTime();
     const failingSince = state.failingSince ?? new Date(now).toISOString();
     const attempts = state.attempts + 1;
-    await store.transaction((tx) => tx.setDeliveryState(fv, sub.id, { ...state, attempts, failingSince, lastError: reason }));
-    if (now - Date.parse(failingSince) > options.failureWindowMs) {
-      await engine.setStatus(sub.id, 'off', `delivery failing since ${failingSince}: ${reason}`);
+    const expired = now - Date.parse(failingSince) > options.failureWindowMs;
+    const error = expired ? `delivery failing since ${failingSince}: ${reason}` : reason;
+    await store.transaction((tx) => tx.setDeliveryState(fv, sub.id, { ...state, attempts, failingSince, lastError: error }));
+    const fields = { subscription: sub.id, endpoint: originOf(sub.spec.channel.endpoint), stage, attempt: attempts, reason: error };
+    if (expired) {
+      log.warn(fields, 'rest-hook delivery failed for longer than the failure window: the subscription goes off');
+      await engine.setStatus(sub.id, 'off', error);
       return;
     }
     const delay = Math.min(options.retryCapMs, options.retryBaseMs * 2 ** (attempts - 1)) * (0.5 + Math.random() / 2);
+    log.warn({ ...fields, retryInMs: Math.round(delay) }, `rest-hook ${stage} failed`);
     s.retry = setTimeout(() => {
       s.retry = undefined;
       kick(sub.id);
     }, delay);
     s.retry.unref();
-    if (sub.status !== 'error') await engine.setStatus(sub.id, 'error', reason);
+    await engine.setStatus(sub.id, 'error', error);
   }
 
   function retryLater(id: string, s: SubState): void {
@@ -200,12 +212,12 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
       const current = engine.registry.subscription(sub.id);
       if (!current || stopped || s.worker.busy() || s.retry || !LIVE.has(current.status) || current.status === 'requested') return;
       const result = await send(current, 'heartbeat', []);
-      if (!result.ok) return failed(current, s, `heartbeat failed: ${result.error}`);
+      if (!result.ok) return failed(current, s, `heartbeat failed: ${result.error}`, 'heartbeat');
       armHeartbeat(current, s);
     };
     s.heartbeat = setTimeout(() => {
       beat().catch((err: Error) => {
-        process.emitWarning(`heartbeat of Subscription/${sub.id} failed: ${err.message}`);
+        log.error({ subscription: sub.id, err }, 'rest-hook heartbeat failed');
         retryLater(sub.id, s);
       });
     }, period * 1000);
@@ -250,3 +262,12 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
 }
 
 export type RestHookDelivery = ReturnType<typeof createRestHookDelivery>;
+
+/** What a log may say of an endpoint: scheme, host and port (userinfo, path and query can be secrets). */
+function originOf(endpoint: string | undefined): string | undefined {
+  try {
+    return endpoint === undefined ? undefined : new URL(endpoint).origin;
+  } catch {
+    return undefined;
+  }
+}

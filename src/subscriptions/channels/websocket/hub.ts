@@ -78,7 +78,7 @@ export class WebsocketHub {
       const t = await ctx.store.bindingToken(bindingTokenHash(token));
       if (!t) continue;
       if (t.revoked) return 'This token has been revoked';
-      const left = Date.parse(t.expiresAt) - Date.now();
+      const left = Date.parse(t.expiresAt) - ctx.now().getTime();
       if (left <= 0) return `This token expired at ${t.expiresAt}`;
       const engine = this.contexts.get(t.fv)?.engine;
       const subs = t.subscriptions.map((id) => engine?.registry.subscription(id)).filter((s): s is ActiveSubscription => !!s && LIVE.has(s.status));
