@@ -6,8 +6,9 @@
  *
  * Extraction never throws on odd data: values that do not fit their type are skipped, and a
  * parameter whose extraction fails (it should not) contributes no rows rather than failing the
- * write.
+ * write. It throws only for a resource over MAX_INDEX_ROWS (budget.ts): a 422 `too-costly`.
  */
+import { FhirError } from '../fhir/errors.ts';
 import type { Resource } from '../fhir/types.ts';
 import type { ParamExtractor, SearchRegistry } from './parameters.ts';
 import type { Plan } from './extract/builder.ts';
@@ -39,6 +40,7 @@ export function extractIndex(registry: SearchRegistry, resource: Resource, optio
       if (extractor.components === undefined) extractSimple(extractor, resource, sink);
       else extractComposite(extractor, resource, sink);
     } catch (error) {
+      if (error instanceof FhirError) throw error; // over MAX_INDEX_ROWS (sink.ts)
       // A bug in a converter must not fail the write; the parameter just has fewer rows.
       options.onError?.(param, error);
     }

@@ -11,6 +11,7 @@
  * - a reference `:[Type]` modifier is folded into the values' targetType (no condition modifier).
  */
 import { badRequest } from '../fhir/errors.ts';
+import { overBudget, SEARCH_BUDGET, shortName } from './budget.ts';
 import type { SearchRegistry } from './parameters.ts';
 import type { SearchRequest } from './types.ts';
 import { parseCondition } from './parse/conditions.ts';
@@ -35,10 +36,11 @@ const DEFAULT_TOTAL: SearchRequest['total'] = 'accurate';
  * Parses `query` for a search over `types` (one type for type-level search, none for system
  * search, where `_type` names them; without `_type` every resource type of the version). Throws
  * a 400 FhirError naming the parameter for malformed values and for modifiers it does not
- * evaluate; unknown parameters end up in `ignored`, or throw when `strict`.
+ * evaluate, and a 400 `too-costly` for a query over SEARCH_BUDGET (budget.ts); unknown parameters
+ * end up in `ignored`, or throw when `strict`.
  */
 export function parseSearch(registry: SearchRegistry, types: string[], query: URLSearchParams, options: ParseOptions): SearchRequest {
-  const ctx: ParseContext = { registry, strict: options.strict, baseUrl: options.baseUrl, ignored: [] };
+  const ctx: ParseContext = { registry, strict: options.strict, baseUrl: options.baseUrl, ignored: [], values: 0, includes: 0, valueWeight: 1 };
   const req: SearchRequest = {
     // While parsing, none means all: parameters are looked up among those every resource has.
     types: searchTypes(ctx, types, query.getAll('_type')),
@@ -50,7 +52,11 @@ export function parseSearch(registry: SearchRegistry, types: string[], query: UR
     total: DEFAULT_TOTAL,
     ignored: ctx.ignored,
   };
+  let parameters = 0;
   for (const [name, raw] of query) {
+    if (++parameters > SEARCH_BUDGET.parameters) {
+      throw overBudget(name, `Too many search parameters: more than ${SEARCH_BUDGET.parameters} (at '${shortName(name)}')`);
+    }
     if (isResultParam(name)) {
       applyResultParam(ctx, req, name, raw, options.maxCount);
       continue;

@@ -132,7 +132,7 @@ export class ConditionCompiler {
     // the owner-clustered primary key (fv, type, id, code) instead of scanning a range per candidate.
     const col = at.probe ? `+${t}` : t;
     const ors = values.map((v) => `(${this.row(col, v, modifier, whereArgs, param.type)})`);
-    return this.member(at, t, (hint) => `${tableOf(param.type)} ${t}${hint}`, `${t}.code = ? AND (${ors.join(' OR ')})`, args, whereArgs);
+    return this.member(at, t, (hint) => `${tableOf(param.type)} ${t}${hint}`, `${t}.code = ? AND ${anyOf(ors)}`, args, whereArgs);
   }
 
   private composite(param: SearchParam, values: SearchValue[], at: At, args: unknown[]): string {
@@ -157,7 +157,7 @@ export class ConditionCompiler {
       });
       return this.member(at, a0, from, where.join(' AND '), args, whereArgs);
     });
-    return `(${ors.join(' OR ')})`;
+    return anyOf(ors);
   }
 
   /** subject:Patient.name=x: a reference of `param` points at a live target satisfying `inner`. */
@@ -234,8 +234,19 @@ function ownColumn(c: Extract<Condition, { kind: 'param' }>, r: string, args: un
     const iso = (ms: number) => (ms === -Infinity ? '0000' : ms === Infinity ? '9999' : new Date(ms).toISOString());
     return rangeRow(`${r}.last_updated`, `${r}.last_updated`, { prefix: v.prefix, lo: v.lo, hi: v.hi }, args, now, iso);
   });
-  const sql = `(${ors.join(' OR ')})`;
+  const sql = anyOf(ors);
   return c.modifier === 'not' && !missing ? `NOT ${sql}` : sql;
+}
+
+/**
+ * `(a OR b OR …)` nested as a balanced tree: SQLite bounds expression depth (1,000) and a flat
+ * chain of n ORs is n deep, so a search with a few hundred OR values would fail. The planner
+ * flattens nested ORs again, so the plan is the same.
+ */
+function anyOf(terms: string[]): string {
+  if (terms.length <= 8) return `(${terms.join(' OR ')})`;
+  const mid = terms.length >> 1;
+  return `(${anyOf(terms.slice(0, mid))} OR ${anyOf(terms.slice(mid))})`;
 }
 
 function prefixRange(col: string, prefix: string, args: unknown[]): string {

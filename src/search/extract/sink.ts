@@ -8,8 +8,13 @@
  * component of one composite group): batches are a handful of rows, where a scan beats building
  * and hashing a key per row. Past LARGE_BATCH rows the batch switches to a key set, so a
  * resource with thousands of identifiers stays linear.
+ *
+ * A resource may have at most MAX_INDEX_ROWS rows: the row past it ends the extraction with a 422
+ * `too-costly`, so a resource with 80,000 names is refused after 20,000 rows, not indexed in full.
  */
 import type { Definitions } from '../../fhir/definitions/index.ts';
+import { FhirError } from '../../fhir/errors.ts';
+import { MAX_INDEX_ROWS } from '../budget.ts';
 import { normalizeString } from '../normalize.ts';
 import { emptyIndexRows, type DateRow, type IndexRows, type NumberRow, type ParamType, type QuantityRow, type ReferenceRow, type StringRow, type TokenRow, type UriRow } from '../types.ts';
 import type { Emit } from './plan.ts';
@@ -53,6 +58,7 @@ export class RowSink {
   private lastGrp = 0;
   private readonly start: Record<Kind, number> = { string: 0, token: 0, reference: 0, date: 0, number: 0, quantity: 0, uri: 0 };
   private large: Partial<Record<Kind, Set<string>>> = {};
+  private count = 0;
 
   constructor(
     readonly defs: Definitions,
@@ -100,6 +106,9 @@ export class RowSink {
       const key = rowKey(row);
       if (keys.has(key)) return;
       keys.add(key);
+    }
+    if (++this.count > MAX_INDEX_ROWS) {
+      throw new FhirError(422, 'too-costly', `The resource would have more than ${MAX_INDEX_ROWS.toLocaleString('en')} search index rows (the limit; reached at parameter '${this.code}')`);
     }
     list.push(row);
   }

@@ -5,6 +5,7 @@
  * Herald does not evaluate is always an error, whatever the handling (search.html#modifiers).
  */
 import { badRequest, FhirError } from '../../fhir/errors.ts';
+import { overBudget, SEARCH_BUDGET, shortName } from '../budget.ts';
 import type { Condition, ParamType, SearchParam } from '../types.ts';
 import { isResourceType, lookupParam, skip, typesLabel, type ParseContext } from './context.ts';
 import { parseValue, splitUnescaped } from './values.ts';
@@ -42,9 +43,29 @@ const UNSUPPORTED_PARAMS: ReadonlySet<string> = new Set(['_text', '_content', '_
 
 const TYPE_NAME = /^[A-Z][A-Za-z]+$/;
 
+const HAS = /(?:^|[.:])_has:/g;
+
 /** Parses one query parameter against `types`; undefined when it is skipped. */
 export function parseCondition(ctx: ParseContext, types: readonly string[], name: string, raw: string): Condition | undefined {
+  ctx.valueWeight = 2 ** chainLinks(name);
   return parseNamed(ctx, types, name, name, raw);
+}
+
+/**
+ * The chain links of a name, after checking them and its nested `_has` against the budget, in the
+ * text before anything recurses over them (a name is as long as the client likes).
+ */
+function chainLinks(name: string): number {
+  let links = 0;
+  for (let i = name.indexOf('.'); i >= 0 && links <= SEARCH_BUDGET.chainDepth; i = name.indexOf('.', i + 1)) links++;
+  if (links > SEARCH_BUDGET.chainDepth) {
+    throw overBudget(name, `Chain '${shortName(name)}' is too deep: more than ${SEARCH_BUDGET.chainDepth} links`);
+  }
+  const has = name.match(HAS)?.length ?? 0;
+  if (has > SEARCH_BUDGET.hasDepth) {
+    throw overBudget(name, `'${shortName(name)}' nests _has too deeply: ${has} levels, at most ${SEARCH_BUDGET.hasDepth}`);
+  }
+  return links;
 }
 
 /** `full` is the name as the client wrote it (for messages), `name` the part still to read. */
@@ -70,7 +91,15 @@ function splitModifier(name: string): [string, string | undefined] {
  */
 function parseParam(ctx: ParseContext, full: string, param: SearchParam, modifier: string | undefined, raw: string): Condition | undefined {
   const checked = checkModifier(ctx, full, param, modifier);
-  const values = splitUnescaped(raw, ',').map((part) => parseValue({ name: full, param, baseUrl: ctx.baseUrl, ...checked }, part));
+  const parts = splitUnescaped(raw, ',');
+  const cost = parts.length * ctx.valueWeight;
+  ctx.values += cost;
+  if (ctx.values > SEARCH_BUDGET.values) {
+    const chained = ctx.valueWeight > 1 ? ` (each counting ${ctx.valueWeight}, as a chain of ${Math.log2(ctx.valueWeight)} links)` : '';
+    const what = cost > SEARCH_BUDGET.values ? `'${shortName(full)}' has ${parts.length} values${chained}` : `'${shortName(full)}' brings the search to ${ctx.values} values${chained}`;
+    throw overBudget(full, `Too many OR values: ${what}, more than the ${SEARCH_BUDGET.values} a search may have`);
+  }
+  const values = parts.map((part) => parseValue({ name: full, param, baseUrl: ctx.baseUrl, ...checked }, part));
   return checked.modifier === undefined ? { kind: 'param', param, values } : { kind: 'param', param, modifier: checked.modifier, values };
 }
 

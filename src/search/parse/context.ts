@@ -13,6 +13,11 @@ export interface ParseContext {
   strict: boolean;
   baseUrl?: string;
   ignored: { name: string; reason: string }[];
+  /** OR values (weighted) and include parameters read so far, against SEARCH_BUDGET (budget.ts). */
+  values: number;
+  includes: number;
+  /** What one OR value of the parameter being read counts: doubled per chain link. */
+  valueWeight: number;
 }
 
 /** Records `name` as not evaluated, or fails the search under strict handling. Returns undefined. */

@@ -4,6 +4,7 @@
  * modifier other than `:iterate` on the include parameters, whatever the handling.
  */
 import { badRequest, type FhirError } from '../../fhir/errors.ts';
+import { overBudget, SEARCH_BUDGET } from '../budget.ts';
 import type { Include, SearchRequest } from '../types.ts';
 import { isResourceType, lookupParam, typesLabel, type ParseContext } from './context.ts';
 
@@ -70,6 +71,7 @@ function parseElements(raw: string): string[] {
 /** `_sort=a,-b`: each key a known parameter of the searched types; `-` sorts descending. */
 function applySort(ctx: ParseContext, req: SearchRequest, raw: string): void {
   for (const item of raw.split(',')) {
+    if (req.sort.length === SEARCH_BUDGET.sortKeys) throw overBudget('_sort', `Too many sort keys in _sort: more than ${SEARCH_BUDGET.sortKeys}`);
     const descending = item.startsWith('-');
     const code = descending ? item.slice(1) : item;
     if (code === '') throw badRequest(`Empty sort key in _sort '${raw}'`, ['_sort']);
@@ -85,6 +87,9 @@ function applySort(ctx: ParseContext, req: SearchRequest, raw: string): void {
  */
 function applyInclude(ctx: ParseContext, req: SearchRequest, name: string, base: string, modifier: string | undefined, raw: string): void {
   if (modifier !== undefined && modifier !== 'iterate' && modifier !== 'recurse') throw unknownModifier(name, base, modifier);
+  if (++ctx.includes > SEARCH_BUDGET.includes) {
+    throw overBudget(name, `Too many _include and _revinclude parameters: more than ${SEARCH_BUDGET.includes} (at '${name}')`);
+  }
   const iterate = modifier !== undefined;
   const list = base === '_include' ? req.include : req.revinclude;
   if (raw === '*') {
