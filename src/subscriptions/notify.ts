@@ -37,6 +37,10 @@ export async function renderNotification(
   const additionalByEvent = content === 'empty' ? undefined : await shapeContext(ctx, sub, events);
   const { last } = await ctx.store.eventRange(fv, sub.id);
   const state = await ctx.store.deliveryState(fv, sub.id);
+  const errors = [
+    ...(state.lastError && sub.status === 'error' ? [{ code: 'no-response', text: state.lastError }] : []),
+    ...ctx.engine.registry.faults.statusErrors(sub.topicUrl),
+  ];
   return buildNotification(ctx.engine.adapter, {
     baseUrl: ctx.baseUrl,
     subscriptionId: sub.id,
@@ -49,7 +53,7 @@ export async function renderNotification(
     events: events.map((e) => ({ eventNumber: e.number, timestamp: e.timestamp, focus: e.focus, interaction: e.interaction })),
     resources,
     ...(additionalByEvent ? { additionalByEvent } : {}),
-    ...(state.lastError && sub.status === 'error' ? { errors: [{ code: 'no-response', text: state.lastError }] } : {}),
+    ...(errors.length > 0 ? { errors } : {}),
     timestamp: (ctx.now?.() ?? new Date()).toISOString(),
   });
 }
