@@ -50,6 +50,7 @@ export const PACKAGES: Record<string, string[]> = {
   'better-sqlite3': ['store/sqlite'],
   pg: ['store/postgres'],
   fhirpath: ['fhir/fhirpath.ts'],
+  're2-wasm': ['fhir/regex.ts'],
   undici: ['subscriptions/channels/rest-hook'],
   'fast-json-patch': ['interactions/crud.ts'],
   ws: ['http/websocket.ts'],

@@ -56,6 +56,7 @@ describe('architecture rules', () => {
       'package:fastify src/search/match.ts → fastify',
       'package:fhirpath src/fhir/errors.ts → fhirpath', // through createRequire
       'package:pg src/store/store.ts → pg',
+    'package:re2-wasm src/fhir/fhirpath.ts → re2-wasm',
       'package:undici src/http/websocket.ts → undici',
       'package:ws src/subscriptions/channels/websocket/hub.ts → ws',
       'process-entry src/http/server.ts → process',

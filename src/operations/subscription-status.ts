@@ -53,6 +53,10 @@ export async function statusOf(ctx: OperationContext, id: string): Promise<(Stat
     type: 'query-status',
     eventsSinceSubscriptionStart: last,
     events: [],
-    errors: failing && delivery.lastError ? [{ code: 'no-response', text: delivery.lastError }] : [],
+    errors: [
+      ...(failing && delivery.lastError ? [{ code: 'no-response', text: delivery.lastError }] : []),
+      // D-20: criteria of its topic that could not be evaluated.
+      ...ctx.subscriptions.registry.faults.statusErrors(spec.topic ?? `classic:${id}`),
+    ],
   };
 }

@@ -101,9 +101,21 @@ export class SubscriptionEngine {
     const topicType = this.deps.adapter.subscriptions.topicResourceType;
     for (const r of await this.all(topicType)) {
       const topic = this.readTopicSafely(r);
-      if (topic) this.registry.putTopic(topic);
+      if (topic) this.loadTopic(topic);
     }
     for (const r of await this.all('Subscription')) this.applySubscription(r.id!, r);
+  }
+
+  /**
+   * A stored topic that this Herald refuses (one written before a limit of D-20 existed) is left
+   * out, with a warning, rather than stopping the start; updating it brings it back.
+   */
+  private loadTopic(topic: Topic): void {
+    try {
+      this.registry.putTopic(topic);
+    } catch (err) {
+      process.emitWarning(`topic ${topic.url} is not loaded: ${(err as Error).message}`, { code: 'HERALD_TOPIC_FAULT' });
+    }
   }
 
   private async all(type: string): Promise<Resource[]> {

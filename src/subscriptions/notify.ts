@@ -37,6 +37,10 @@ export async function renderNotification(
   const additionalByEvent = content === 'empty' ? undefined : await shapeContext(ctx, sub, events);
   const { last } = await ctx.store.eventRange(fv, sub.id);
   const state = await ctx.store.deliveryState(fv, sub.id);
+  const errors = [
+    ...(state.lastError && sub.status === 'error' ? [{ code: 'no-response', text: state.lastError }] : []),
+    ...ctx.engine.registry.faults.statusErrors(sub.topicUrl),
+  ];
   return buildNotification(ctx.engine.adapter, {
     baseUrl: ctx.baseUrl,
     subscriptionId: sub.id,
@@ -49,34 +53,68 @@ export async function renderNotification(
     events: events.map((e) => ({ eventNumber: e.number, timestamp: e.timestamp, focus: e.focus, interaction: e.interaction })),
     resources,
     ...(additionalByEvent ? { additionalByEvent } : {}),
-    ...(state.lastError && sub.status === 'error' ? { errors: [{ code: 'no-response', text: state.lastError }] } : {}),
+    ...(errors.length > 0 ? { errors } : {}),
     timestamp: ctx.now().toISOString(),
   });
 }
 
 /**
+ * Bounds on notificationShape context (REQUIREMENTS D-20): `revInclude: *` on a busy focus would
+ * otherwise put thousands of resources into every notification and every `$events` page.
+ */
+export const CONTEXT_LIMITS = {
+  /** Context resources referenced by one event. */
+  perEvent: 20,
+  /** Distinct context resources in one notification Bundle (one `$events` page included). */
+  perBundle: 100,
+} as const;
+
+/**
  * Additional context per event from the topic's notificationShape (P-6): its `include` and
  * `revInclude` entries, evaluated by the store's own _include/_revinclude from the focus (current
  * versions). Entries Herald cannot parse are skipped rather than failing the notification, since
- * clients must expect context to be missing.
+ * clients must expect context to be missing; so is context past CONTEXT_LIMITS. A focus is looked
+ * up once per notification, however many of its events it holds.
  */
 async function shapeContext(ctx: NotifyContext, sub: ActiveSubscription, events: StoredEvent[]): Promise<Map<number, Resource[]> | undefined> {
   const topic = ctx.engine.registry.topic(sub.topicUrl);
   if (!topic || topic.notificationShape.length === 0) return undefined;
   const out = new Map<number, Resource[]>();
+  const byFocus = new Map<string, Resource[]>();
+  const listed = new Set<string>();
   for (const e of events) {
     const shape = topic.notificationShape.find((s) => s.resource === e.focus.type);
     if (!shape || shape.include.length + shape.revInclude.length === 0 || e.interaction === 'delete') continue;
-    const query = new URLSearchParams({ _id: e.focus.id });
-    for (const inc of shape.include) query.append('_include', inc.split('&')[0]!);
-    for (const rev of shape.revInclude) query.append('_revinclude', rev.split('&')[0]!);
-    try {
-      const request = parseSearch(ctx.engine.search, [e.focus.type], query, { strict: false, defaultCount: 1, maxCount: 1, baseUrl: ctx.baseUrl });
-      const page = await ctx.store.search(ctx.engine.version, { ...request, total: 'none' });
-      out.set(e.number, page.included.map((v) => JSON.parse(v.json!) as Resource));
-    } catch {
-      // An unparsable shape entry: no context for this event.
+    const focus = `${e.focus.type}/${e.focus.id}`;
+    let found = byFocus.get(focus);
+    if (found === undefined) {
+      if (listed.size >= CONTEXT_LIMITS.perBundle) continue;
+      found = await included(ctx, e, shape.include, shape.revInclude);
+      byFocus.set(focus, found);
     }
+    const context = found.filter((r) => {
+      const key = `${r.resourceType}/${r.id}`;
+      if (listed.has(key)) return true;
+      if (listed.size >= CONTEXT_LIMITS.perBundle) return false;
+      listed.add(key);
+      return true;
+    });
+    out.set(e.number, context);
   }
   return out;
+}
+
+/** The first CONTEXT_LIMITS.perEvent resources the shape's entries reach from an event's focus. */
+async function included(ctx: NotifyContext, e: StoredEvent, include: string[], revInclude: string[]): Promise<Resource[]> {
+  const query = new URLSearchParams({ _id: e.focus.id });
+  for (const inc of include) query.append('_include', inc.split('&')[0]!);
+  for (const rev of revInclude) query.append('_revinclude', rev.split('&')[0]!);
+  try {
+    const request = parseSearch(ctx.engine.search, [e.focus.type], query, { strict: false, defaultCount: 1, maxCount: 1, baseUrl: ctx.baseUrl });
+    const page = await ctx.store.search(ctx.engine.version, { ...request, total: 'none' });
+    return page.included.slice(0, CONTEXT_LIMITS.perEvent).map((v) => JSON.parse(v.json!) as Resource);
+  } catch {
+    // An unparsable shape entry: no context for this event.
+    return [];
+  }
 }

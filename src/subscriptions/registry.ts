@@ -3,6 +3,7 @@ import type { FhirVersion } from '../fhir/types.ts';
 import type { Matcher } from '../search/match.ts';
 import type { SearchRegistry } from '../search/parameters.ts';
 import type { SearchParam } from '../search/types.ts';
+import { CriterionFault, TopicFaults } from './matching/faults.ts';
 import { compileFilters, indexKeyOf, resourceKeys } from './matching/filters.ts';
 import { type CompiledTrigger, type ResourceChange, compileTrigger } from './matching/trigger.ts';
 
@@ -51,6 +52,8 @@ export class SubscriptionRegistry {
   private readonly subs = new Map<string, ActiveSubscription>();
   /** Where each subscription is filed in its topic, to unfile it. */
   private readonly filed = new Map<string, { topicUrl: string; index?: string; keys?: string[] }>();
+  /** Criteria that failed on a change, by topic (D-20). */
+  readonly faults = new TopicFaults();
 
   constructor(
     readonly version: FhirVersion,
@@ -90,6 +93,7 @@ export class SubscriptionRegistry {
     const t = this.topics.get(url);
     if (!t) return;
     this.topics.delete(url);
+    this.faults.clear(url);
     for (const trig of t.topic.resourceTriggers) this.topicsByType.get(trig.resource)?.delete(url);
   }
 
@@ -136,7 +140,11 @@ export class SubscriptionRegistry {
     return (this.topicsByType.get(type)?.size ?? 0) > 0;
   }
 
-  /** The subscriptions a committed change notifies (pure: no I/O). */
+  /**
+   * The subscriptions a committed change notifies (pure: no I/O). Never throws for a criterion
+   * (D-20): one that cannot be evaluated does not trigger, and is recorded against its topic, so
+   * no topic can fail a write (nor the writes of topics and Subscriptions that would repair it).
+   */
   match(change: ResourceChange): ActiveSubscription[] {
     const urls = this.topicsByType.get(change.type);
     if (!urls || urls.size === 0) return [];
@@ -145,16 +153,34 @@ export class SubscriptionRegistry {
     const now = Date.parse(change.timestamp);
     for (const url of urls) {
       const t = this.topics.get(url)!;
-      if (!t.triggers.some((trig) => trig.test(change))) continue;
+      if (!t.triggers.some((trig) => this.triggers(url, trig, change))) continue;
       for (const id of this.candidates(t, focus)) {
         const sub = this.subs.get(id);
         if (!sub || !LIVE_STATUSES.has(sub.status) || (sub.endsAt !== undefined && sub.endsAt <= now)) continue;
         const filter = focus ? sub.filters.get(focus.resourceType) : undefined;
-        if (filter && focus && !filter.matches(focus)) continue;
+        if (filter && focus && !this.passes(url, sub.id, filter, focus)) continue;
         out.push(sub);
       }
     }
     return out;
+  }
+
+  private triggers(url: string, trigger: CompiledTrigger, change: ResourceChange): boolean {
+    try {
+      return trigger.test(change);
+    } catch (err) {
+      this.faults.record(url, err);
+      return false;
+    }
+  }
+
+  private passes(url: string, id: string, filter: Matcher, focus: NonNullable<ResourceChange['current']>): boolean {
+    try {
+      return filter.matches(focus);
+    } catch (err) {
+      this.faults.record(url, new CriterionFault(`the filters of Subscription/${id}`, err));
+      return false;
+    }
   }
 
   private *candidates(t: CompiledTopic, focus: ResourceChange['current']): Iterable<string> {

@@ -4,6 +4,7 @@ import type { Interaction, ResourceTrigger } from '../../fhir/subscription-model
 import type { FhirVersion, Resource } from '../../fhir/types.ts';
 import { compileMatcher, type Matcher } from '../../search/match.ts';
 import type { SearchRegistry } from '../../search/parameters.ts';
+import { CriterionFault } from './faults.ts';
 
 /** One committed change of one resource, as matching sees it. */
 export interface ResourceChange {
@@ -21,6 +22,7 @@ export interface ResourceChange {
 
 export interface CompiledTrigger {
   resource: string;
+  /** Whether the change triggers; throws a CriterionFault when a criterion cannot be evaluated. */
   test(change: ResourceChange): boolean;
 }
 
@@ -33,6 +35,7 @@ export interface CompiledTrigger {
  * still fires on the creates that satisfy it.
  *
  * Throws a 422 naming the element when a criterion does not compile: topics are checked on write.
+ * A criterion that fails on a change (D-20) throws a CriterionFault naming its element.
  */
 export function compileTrigger(trigger: ResourceTrigger, index: number, version: FhirVersion, registry: SearchRegistry): CompiledTrigger {
   const at = `resourceTrigger[${index}]`;
@@ -52,15 +55,23 @@ export function compileTrigger(trigger: ResourceTrigger, index: number, version:
       if (change.type !== trigger.resource) return false;
       if (interactions.size > 0 && !interactions.has(change.interaction)) return false;
       if (previous || current) {
-        const p = previous && (change.previous ? previous.matches(change.previous) : createPasses);
-        const c = current && (change.current ? current.matches(change.current) : deletePasses);
+        const p = previous && (change.previous ? evaluate(`${at}.queryCriteria.previous`, () => previous.matches(change.previous!)) : createPasses);
+        const c = current && (change.current ? evaluate(`${at}.queryCriteria.current`, () => current.matches(change.current!)) : deletePasses);
         const results = [p, c].filter((r): r is boolean => r !== undefined);
         const ok = requireBoth ? results.every(Boolean) : results.some(Boolean);
         if (!ok) return false;
       }
-      return fhirPath ? fhirPath(change.current, change.previous) : true;
+      return fhirPath ? evaluate(`${at}.fhirPathCriteria`, () => fhirPath(change.current, change.previous)) : true;
     },
   };
+}
+
+function evaluate(element: string, test: () => boolean): boolean {
+  try {
+    return test();
+  } catch (err) {
+    throw new CriterionFault(element, err);
+  }
 }
 
 function criterion(registry: SearchRegistry, type: string, query: string, at: string): Matcher {
@@ -75,6 +86,6 @@ function fhirPathCriterion(expression: string, version: FhirVersion, at: string)
   try {
     return compileCriteria(expression, version);
   } catch (err) {
-    throw unprocessable(`${at}: FHIRPath does not compile: ${(err as Error).message.slice(0, 300)}`, [at]);
+    throw unprocessable(`${at}: the FHIRPath ${(err as Error).message}`, [at]);
   }
 }
