@@ -30,17 +30,15 @@ export async function renderNotification(
   const resources = new Map<string, Resource>();
   if (content === 'full-resource') {
     for (const e of events) {
-      const v = await ctx.store.vread(fv, e.focus.type, e.focus.id, e.focus.versionId);
-      if (v?.json) resources.set(`${e.focus.type}/${e.focus.id}`, JSON.parse(v.json) as Resource);
+      const r = await focusVersion(ctx.store, fv, e);
+      if (r) resources.set(`${e.focus.type}/${e.focus.id}`, r);
     }
   }
   const additionalByEvent = content === 'empty' ? undefined : await shapeContext(ctx, sub, events);
-  const { last } = await ctx.store.eventRange(fv, sub.id);
-  const state = await ctx.store.deliveryState(fv, sub.id);
-  const errors = [
-    ...(state.lastError && sub.status === 'error' ? [{ code: 'no-response', text: state.lastError }] : []),
-    ...ctx.engine.registry.faults.statusErrors(sub.topicUrl),
-  ];
+  // An event notification counts its own highest number (EN-2); only the others ask the log.
+  const last = type === 'event-notification' ? Math.max(...events.map((e) => e.number)) : (await ctx.store.eventRange(fv, sub.id)).last;
+  const lastError = sub.status === 'error' ? (await ctx.store.deliveryState(fv, sub.id)).lastError : undefined;
+  const errors = [...(lastError ? [{ code: 'no-response', text: lastError }] : []), ...ctx.engine.registry.faults.statusErrors(sub.topicUrl)];
   return buildNotification(ctx.engine.adapter, {
     baseUrl: ctx.baseUrl,
     subscriptionId: sub.id,
@@ -48,7 +46,7 @@ export async function renderNotification(
     status: sub.status,
     type,
     // EN-2: in an event notification the highest eventNumber is the count as of that notification.
-    eventsSinceSubscriptionStart: type === 'event-notification' ? Math.max(...events.map((e) => e.number)) : last,
+    eventsSinceSubscriptionStart: last,
     content,
     events: events.map((e) => ({ eventNumber: e.number, timestamp: e.timestamp, focus: e.focus, interaction: e.interaction })),
     resources,
@@ -68,6 +66,25 @@ export const CONTEXT_LIMITS = {
   /** Distinct context resources in one notification Bundle (one `$events` page included). */
   perBundle: 100,
 } as const;
+
+/**
+ * Focus resources as of their event's version, parsed once for every subscription that matched the
+ * same change (a version never changes, so the cache needs no invalidation; it is bounded).
+ */
+const FOCUS_CACHE_SIZE = 1024;
+const focusCache = new WeakMap<Store, Map<string, Resource | undefined>>();
+
+async function focusVersion(store: Store, fv: string, e: StoredEvent): Promise<Resource | undefined> {
+  let cache = focusCache.get(store);
+  if (!cache) focusCache.set(store, (cache = new Map()));
+  const key = `${fv}|${e.focus.type}/${e.focus.id}/${e.focus.versionId}`;
+  if (cache.has(key)) return cache.get(key);
+  const v = await store.vread(fv as Parameters<Store['vread']>[0], e.focus.type, e.focus.id, e.focus.versionId);
+  const r = v?.json ? (JSON.parse(v.json) as Resource) : undefined;
+  if (cache.size >= FOCUS_CACHE_SIZE) cache.delete(cache.keys().next().value!);
+  cache.set(key, r);
+  return r;
+}
 
 /**
  * Additional context per event from the topic's notificationShape (P-6): its `include` and
