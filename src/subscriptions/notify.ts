@@ -1,6 +1,6 @@
 import type { NotificationType, PayloadContent } from '../fhir/subscription-model.ts';
 import { buildNotification } from '../fhir/notification.ts';
-import type { Bundle, Resource } from '../fhir/types.ts';
+import type { Bundle, FhirVersion, Resource } from '../fhir/types.ts';
 import { parseSearch } from '../search/parse.ts';
 import type { Store, StoredEvent } from '../store/store.ts';
 import type { SubscriptionEngine } from './engine.ts';
@@ -74,12 +74,12 @@ export const CONTEXT_LIMITS = {
 const FOCUS_CACHE_SIZE = 1024;
 const focusCache = new WeakMap<Store, Map<string, Resource | undefined>>();
 
-async function focusVersion(store: Store, fv: string, e: StoredEvent): Promise<Resource | undefined> {
+async function focusVersion(store: Store, fv: FhirVersion, e: StoredEvent): Promise<Resource | undefined> {
   let cache = focusCache.get(store);
   if (!cache) focusCache.set(store, (cache = new Map()));
   const key = `${fv}|${e.focus.type}/${e.focus.id}/${e.focus.versionId}`;
   if (cache.has(key)) return cache.get(key);
-  const v = await store.vread(fv as Parameters<Store['vread']>[0], e.focus.type, e.focus.id, e.focus.versionId);
+  const v = await store.vread(fv, e.focus.type, e.focus.id, e.focus.versionId);
   const r = v?.json ? (JSON.parse(v.json) as Resource) : undefined;
   if (cache.size >= FOCUS_CACHE_SIZE) cache.delete(cache.keys().next().value!);
   cache.set(key, r);
