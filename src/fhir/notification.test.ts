@@ -263,10 +263,10 @@ describe('$status bundle (§7.1, NB-8 sst-2)', () => {
 
   it('§7.1: one status resource per subscription, valid in every version, including none', () => {
     for (const v of FHIR_VERSIONS) {
-      const b = buildStatusBundle(adapterFor(v), BASE, [status('a'), { ...status('b'), status: 'error', errors: [{ code: 'no-response', text: 'timeout' }] }]);
+      const b = buildStatusBundle(adapterFor(v), BASE, [status('a'), { ...status('b'), status: 'error', errors: [{ code: 'no-response', text: 'timeout' }] }], '2024-01-01T00:00:00.000Z');
       assertValid(v, b);
       assert.deepEqual([b.type, b.total, b.entry?.map((e) => e.resource?.resourceType)], ['searchset', 2, Array(2).fill(v === 'R4' ? 'Parameters' : 'SubscriptionStatus')]);
-      const empty = buildStatusBundle(adapterFor(v), BASE, []);
+      const empty = buildStatusBundle(adapterFor(v), BASE, [], '2024-01-01T00:00:00.000Z');
       assertValid(v, empty);
       assert.equal(empty.total, 0);
     }

@@ -155,7 +155,7 @@ function focusEntry(base: string, input: NotificationInput, e: NotificationEvent
  * The `$status` result (§7.1): a searchset with one status resource per subscription, each with
  * type `query-status` and its status filled in (NB-8 sst-2), as given by the caller.
  */
-export function buildStatusBundle(adapter: VersionAdapter, baseUrl: string, statuses: StatusWithId[], timestamp = new Date().toISOString()): Bundle {
+export function buildStatusBundle(adapter: VersionAdapter, baseUrl: string, statuses: StatusWithId[], timestamp: string): Bundle {
   const base = baseUrl.replace(/\/+$/, '');
   const bundle: Bundle = {
     resourceType: 'Bundle',

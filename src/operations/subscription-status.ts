@@ -30,7 +30,7 @@ export const subscriptionStatus: OperationDescriptor = {
       }
       if (!wanted || wanted.includes(info.status)) statuses.push(info);
     }
-    return { status: 200, resource: buildStatusBundle(ctx.subscriptions.adapter, ctx.baseUrl, statuses) };
+    return { status: 200, resource: buildStatusBundle(ctx.subscriptions.adapter, ctx.baseUrl, statuses, ctx.now().toISOString()) };
   },
 };
 

@@ -71,7 +71,7 @@ export class SubscriptionEngine {
   private readonly now: () => Date;
 
   constructor(private readonly deps: EngineDeps) {
-    this.registry = new SubscriptionRegistry(deps.version, deps.search, deps.baseUrl);
+    this.registry = new SubscriptionRegistry(deps.version, deps.search, deps.baseUrl, () => deps.now().getTime());
     this.now = deps.now;
   }
 

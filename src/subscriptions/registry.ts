@@ -59,11 +59,13 @@ export class SubscriptionRegistry {
     readonly version: FhirVersion,
     private readonly search: SearchRegistry,
     private readonly baseUrl: string,
+    /** The server's clock (ms), for `ap` dates in criteria and filters. */
+    private readonly now: () => number,
   ) {}
 
   /** Compiles a topic (throws 422 if it cannot be evaluated); does not register it. */
   compileTopic(topic: Topic): CompiledTopic {
-    const triggers = topic.resourceTriggers.map((t, i) => compileTrigger(t, i, this.version, this.search));
+    const triggers = topic.resourceTriggers.map((t, i) => compileTrigger(t, i, this.version, this.search, this.now));
     return { topic, triggers, unindexed: new Set(), indexes: new Map() };
   }
 
@@ -113,7 +115,7 @@ export class SubscriptionRegistry {
       spec,
       topicUrl: topic.url,
       status: spec.status,
-      filters: compileFilters(topic, spec.filters, this.search, this.baseUrl),
+      filters: compileFilters(topic, spec.filters, this.search, this.now, this.baseUrl),
       ...(endsAt !== undefined && !Number.isNaN(endsAt) ? { endsAt } : {}),
     };
   }

@@ -63,7 +63,7 @@ export function filterQuery(filters: Filter[]): URLSearchParams {
 }
 
 /** One matcher per focus type: all filters of that type, ANDed. Throws 422 on unparsable values. */
-export function compileFilters(topic: Topic, filters: Filter[], registry: SearchRegistry, baseUrl?: string): Map<string, Matcher> {
+export function compileFilters(topic: Topic, filters: Filter[], registry: SearchRegistry, now: () => number, baseUrl?: string): Map<string, Matcher> {
   const byType = new Map<string, Filter[]>();
   for (const f of filters) {
     const type = filterType(topic, f);
@@ -72,7 +72,7 @@ export function compileFilters(topic: Topic, filters: Filter[], registry: Search
   const out = new Map<string, Matcher>();
   for (const [type, fs] of byType) {
     try {
-      out.set(type, compileMatcher(registry, type, filterQuery(fs), { ...(baseUrl ? { baseUrl } : {}) }));
+      out.set(type, compileMatcher(registry, type, filterQuery(fs), { now, ...(baseUrl ? { baseUrl } : {}) }));
     } catch (err) {
       throw unprocessable(`filterBy: ${(err as Error).message}`, ['filterBy']);
     }

@@ -17,7 +17,7 @@ function trigger(version: FhirVersion, fhirPath: string): CompiledTrigger {
   const topic = adapterFor(version).subscriptions.readTopic(resource);
   assert.ok(topic);
   assert.equal(topic.resourceTriggers[0]!.fhirPathCriteria, fhirPath);
-  return compileTrigger(topic.resourceTriggers[0]!, 0, version, searchRegistry(loadDefinitions(version)));
+  return compileTrigger(topic.resourceTriggers[0]!, 0, version, searchRegistry(loadDefinitions(version)), Date.now);
 }
 
 const encounter = (status: string): Resource => ({ resourceType: 'Encounter', id: 'e1', status } as Resource);

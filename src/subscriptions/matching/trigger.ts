@@ -37,13 +37,14 @@ export interface CompiledTrigger {
  * Throws a 422 naming the element when a criterion does not compile: topics are checked on write.
  * A criterion that fails on a change (D-20) throws a CriterionFault naming its element.
  */
-export function compileTrigger(trigger: ResourceTrigger, index: number, version: FhirVersion, registry: SearchRegistry): CompiledTrigger {
+/** `now` is the clock of `ap` date criteria (the server's injected clock). */
+export function compileTrigger(trigger: ResourceTrigger, index: number, version: FhirVersion, registry: SearchRegistry, now: () => number): CompiledTrigger {
   const at = `resourceTrigger[${index}]`;
   if (!registry.paramsFor(trigger.resource).size) throw unprocessable(`${at}.resource: '${trigger.resource}' is not a resource type of this FHIR version`, [`${at}.resource`]);
   const interactions = new Set(trigger.supportedInteraction);
   const qc = trigger.queryCriteria;
-  const previous = qc?.previous ? criterion(registry, trigger.resource, qc.previous, `${at}.queryCriteria.previous`) : undefined;
-  const current = qc?.current ? criterion(registry, trigger.resource, qc.current, `${at}.queryCriteria.current`) : undefined;
+  const previous = qc?.previous ? criterion(registry, trigger.resource, qc.previous, `${at}.queryCriteria.previous`, now) : undefined;
+  const current = qc?.current ? criterion(registry, trigger.resource, qc.current, `${at}.queryCriteria.current`, now) : undefined;
   const fhirPath = trigger.fhirPathCriteria ? fhirPathCriterion(trigger.fhirPathCriteria, version, `${at}.fhirPathCriteria`) : undefined;
   const createPasses = qc?.resultForCreate !== 'test-fails';
   const deletePasses = qc?.resultForDelete !== 'test-fails';
@@ -74,9 +75,9 @@ function evaluate(element: string, test: () => boolean): boolean {
   }
 }
 
-function criterion(registry: SearchRegistry, type: string, query: string, at: string): Matcher {
+function criterion(registry: SearchRegistry, type: string, query: string, at: string, now: () => number): Matcher {
   try {
-    return compileMatcher(registry, type, query);
+    return compileMatcher(registry, type, query, { now });
   } catch (err) {
     throw unprocessable(`${at}: '${query}' is not a usable search criterion: ${(err as Error).message}`, [at]);
   }
