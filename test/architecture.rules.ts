@@ -18,7 +18,7 @@ export const MAY_IMPORT: Record<string, string[]> = {
   'main.ts': ['config.ts', 'app.ts'],
   'app.ts': ['config.ts', 'topics-folder.ts', 'http', 'interactions', 'operations', 'subscriptions', 'store', 'search', 'fhir'],
   'config.ts': [],
-  'topics-folder.ts': ['interactions', 'fhir'],
+  'topics-folder.ts': ['interactions', 'subscriptions', 'fhir'],
   http: ['interactions', 'operations', 'subscriptions', 'fhir'],
   interactions: ['subscriptions', 'store', 'search', 'fhir'],
   operations: ['subscriptions', 'store', 'fhir'],
