@@ -45,6 +45,7 @@ export function joined(tx: Transaction, store: Store): Db {
     eventRange: (...a) => tx.eventRange(...a),
     deliveryState: (...a) => tx.deliveryState(...a),
     bindingToken: (...a) => tx.bindingToken(...a),
+    subscriptionOwners: (...a) => tx.subscriptionOwners(...a),
     transaction: (fn) => fn(tx),
     history: (fv, q) => store.history(fv, q),
   };

@@ -11,6 +11,7 @@ import type {
   SearchPage,
   StoredEvent,
   StoredVersion,
+  SubscriptionOwner,
   WriteMethod,
 } from '../store.ts';
 import type { SearchRequest } from '../../search/types.ts';
@@ -18,7 +19,7 @@ import { createEventLog } from './events.ts';
 import { createIndexWriter } from './index-writer.ts';
 import { MIGRATIONS } from './migrations.ts';
 import { searchSqlite } from './search.ts';
-import { createTokenStore } from './tokens.ts';
+import { createOwnerStore, createTokenStore } from './tokens.ts';
 
 /**
  * What one SQLite connection can do, as plain synchronous functions: the reads (on the main
@@ -32,6 +33,7 @@ export interface Reads {
   eventRange(fv: FhirVersion, subscription: string): { last: number; first: number | undefined };
   deliveryState(fv: FhirVersion, subscription: string): DeliveryState;
   bindingToken(hash: string): BindingToken | undefined;
+  subscriptionOwners(fv: FhirVersion): SubscriptionOwner[];
   history(fv: FhirVersion, query: HistoryQuery): HistoryPage;
 }
 
@@ -41,6 +43,7 @@ export interface Writes {
   setDeliveryState(fv: FhirVersion, subscription: string, state: DeliveryState): void;
   putBindingToken(token: BindingToken): void;
   revokeBindingTokens(fv: FhirVersion, subscription: string): string[];
+  putSubscriptionOwner(fv: FhirVersion, owner: SubscriptionOwner): void;
   prune(before: string, now: string): number;
 }
 
@@ -72,6 +75,7 @@ export function createReads(db: Database.Database): Reads {
   );
   const log = createEventLog(db);
   const tokens = createTokenStore(db);
+  const owners = createOwnerStore(db);
   return {
     read: (fv, type, id) => {
       const row = read.get(fv, type, id);
@@ -86,6 +90,7 @@ export function createReads(db: Database.Database): Reads {
     eventRange: (fv, sub) => log.range(fv, sub),
     deliveryState: (fv, sub) => log.deliveryState(fv, sub),
     bindingToken: (hash) => tokens.get(hash),
+    subscriptionOwners: (fv) => owners.all(fv),
     history: (fv, query) => history(db, fv, query),
   };
 }
@@ -102,6 +107,7 @@ export function createWrites(db: Database.Database): Writes {
   const index = createIndexWriter(db);
   const log = createEventLog(db);
   const tokens = createTokenStore(db);
+  const owners = createOwnerStore(db);
   return {
     write(fv, v) {
       const { lastInsertRowid } = insert.run(fv, v.type, v.id, v.versionId, v.lastUpdated, v.method, v.json ?? null);
@@ -112,6 +118,7 @@ export function createWrites(db: Database.Database): Writes {
     setDeliveryState: (fv, sub, state) => log.setDeliveryState(fv, sub, state),
     putBindingToken: (token) => tokens.put(token),
     revokeBindingTokens: (fv, sub) => tokens.revokeFor(fv, sub),
+    putSubscriptionOwner: (fv, owner) => owners.put(fv, owner),
     prune(before, now) {
       tokens.prune(now);
       return log.prune(before);

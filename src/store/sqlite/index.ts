@@ -7,7 +7,7 @@ import { FhirError } from '../../fhir/errors.ts';
 import { type Reads, createReads } from './connection.ts';
 import { type Call, type CallName, type FromThread, type Op, type ToThread, fromWire } from './protocol.ts';
 
-const READS = ['read', 'vread', 'search', 'events', 'eventRange', 'deliveryState', 'bindingToken', 'history'] as const satisfies readonly (keyof Reads)[];
+const READS = ['read', 'vread', 'search', 'events', 'eventRange', 'deliveryState', 'bindingToken', 'subscriptionOwners', 'history'] as const satisfies readonly (keyof Reads)[];
 
 export interface SqliteOptions {
   /** A file path, or ':memory:'. */
@@ -93,7 +93,7 @@ interface RemoteTransaction extends Transaction {
 /** Transaction methods the thread answers (every read, and the writes that return something). */
 const CALLS: readonly CallName[] = [...READS.filter((name) => name !== 'history'), 'appendEvents', 'revokeBindingTokens'];
 /** Transaction methods that return nothing: buffered until the job's next message. */
-const OPS = ['write', 'setDeliveryState', 'putBindingToken'] as const satisfies readonly Op['name'][];
+const OPS = ['write', 'setDeliveryState', 'putBindingToken', 'putSubscriptionOwner'] as const satisfies readonly Op['name'][];
 
 function remoteTransaction(link: WriterLink): RemoteTransaction {
   const job = link.nextJob();
