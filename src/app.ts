@@ -1,3 +1,4 @@
+import { Compartments, createAuth, dataDirOf } from './auth/index.ts';
 import type { Config } from './config.ts';
 import { loadDefinitions } from './fhir/definitions/index.ts';
 import { FHIR_VERSIONS } from './fhir/types.ts';
@@ -16,6 +17,7 @@ import { installTopics } from './topics-folder.ts';
  * is ready but not listening; closing it stops delivery and closes the store.
  */
 export async function buildApp(config: Config): Promise<HeraldServer> {
+  const auth = config.auth ? await createAuth(config.auth, config.baseUrl, dataDirOf(config.db)) : undefined;
   const store = await openStore(config.db);
   const now = () => new Date();
   // D-4: one websocket endpoint, derived from the public base URL.
@@ -27,9 +29,12 @@ export async function buildApp(config: Config): Promise<HeraldServer> {
     const defs = loadDefinitions(version);
     const registry = searchRegistry(defs);
     const baseUrl = `${config.baseUrl}/fhir/${adapter.pathSegment}`;
-    const subscriptions = new SubscriptionEngine({ version, adapter, search: registry, store, baseUrl, policy, now });
+    const compartments = new Compartments(registry, baseUrl);
+    const limit = auth ? { maxSubscriptionsPerOwner: auth.maxSubscriptionsPerOwner } : {};
+    const subscriptions = new SubscriptionEngine({ version, adapter, search: registry, store, baseUrl, policy, now, compartments, ...limit });
     const operations = OPERATIONS.map((o) => o.name);
-    return { version, adapter, defs, registry, subscriptions, operations, websocket, baseUrl, store, now, defaultPageSize: config.defaultPageSize, maxPageSize: config.maxPageSize };
+    const security = auth ? { security: auth.issuer ? { tokenEndpoint: auth.issuer.tokenUrl } : {} } : {};
+    return { version, adapter, defs, registry, subscriptions, operations, websocket, baseUrl, store, now, defaultPageSize: config.defaultPageSize, maxPageSize: config.maxPageSize, compartments, ...security };
   });
   const deliveries: RestHookDelivery[] = [];
   for (const base of bases) {
@@ -49,6 +54,7 @@ export async function buildApp(config: Config): Promise<HeraldServer> {
     bases,
     bodyLimit: config.bodyLimit,
     logger: { level: config.logLevel },
+    ...(auth ? { auth } : {}),
     websocket: { hub, path: '/ws', pingIntervalMs: config.wsPingIntervalMs },
     onClose: async () => {
       clearInterval(pruning);

@@ -15,10 +15,11 @@ const ALLOWED: Record<string, string[]> = {
   fhir: [],
   search: ['fhir'],
   store: ['fhir', 'search'],
-  subscriptions: ['fhir', 'search', 'store'],
-  interactions: ['fhir', 'search', 'store', 'subscriptions'],
-  operations: ['fhir', 'store', 'subscriptions'],
-  http: ['fhir', 'interactions', 'operations', 'subscriptions'],
+  auth: ['fhir', 'search'],
+  subscriptions: ['fhir', 'search', 'store', 'auth'],
+  interactions: ['fhir', 'search', 'store', 'subscriptions', 'auth'],
+  operations: ['fhir', 'store', 'subscriptions', 'auth'],
+  http: ['fhir', 'interactions', 'operations', 'subscriptions', 'auth'],
   client: [],
 };
 
@@ -31,6 +32,7 @@ const PACKAGES: Record<string, string[]> = {
   undici: ['subscriptions/channels/rest-hook/'],
   'fast-json-patch': ['interactions/crud.ts'],
   ws: ['http/websocket.ts', 'subscriptions/channels/websocket/'],
+  jose: ['auth/'],
 };
 
 function files(dir: string): string[] {

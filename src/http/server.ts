@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
+import type { Auth } from '../auth/index.ts';
 import { notFound } from '../fhir/errors.ts';
 import type { BaseContext } from '../interactions/index.ts';
+import { mountIssuer, principals, refusals } from './auth.ts';
 import { sendError } from './errors.ts';
 import { parseBody } from './negotiation.ts';
 import { mountBase } from './rest.ts';
@@ -19,6 +21,8 @@ export interface ServerDeps {
   onClose?: () => Promise<void>;
   /** The websocket endpoint, when channels use it. */
   websocket?: WebsocketOptions;
+  /** Bearer-token authentication; absent in open mode. */
+  auth?: Auth;
 }
 
 /**
@@ -54,7 +58,20 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     reply.header('x-request-id', req.id);
   });
   app.addHook('onResponse', async (req, reply) => {
-    req.log.info({ method: req.method, url: req.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
+    // Who asked (never a token): every write and every denial is logged with the caller's identity.
+    const principal = principals.get(req)?.id;
+    const refused = refusals.get(req);
+    req.log.info(
+      {
+        method: req.method,
+        url: req.url.replace(/([?&]access_token=)[^&]*/g, '$1***'),
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime * 10) / 10,
+        ...(principal !== undefined ? { principal } : {}),
+        ...(refused !== undefined ? { refused } : {}),
+      },
+      'request',
+    );
   });
   app.setErrorHandler((err, req, reply) => sendError(err, req, reply));
   app.setNotFoundHandler((req, reply) => sendError(notFound(`No such endpoint: ${req.method} ${req.url.slice(0, 200)}`), req, reply));
@@ -66,7 +83,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     if (failure) return reply.code(503).send({ status: 'unavailable', reason: failure });
     return { status: 'ok' };
   });
-  for (const base of deps.bases) mountBase(app, `/fhir/${base.adapter.pathSegment}`, base);
+  if (deps.auth) mountIssuer(app, deps.auth);
+  for (const base of deps.bases) mountBase(app, `/fhir/${base.adapter.pathSegment}`, base, deps.auth);
   if (deps.websocket) {
     const ws = attachWebsocket(app.server, deps.websocket);
     app.addHook('preClose', async () => ws.close());

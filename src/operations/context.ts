@@ -1,3 +1,4 @@
+import type { Principal } from '../auth/index.ts';
 import type { FhirVersion, Resource } from '../fhir/types.ts';
 import type { Store } from '../store/store.ts';
 import type { SubscriptionEngine } from '../subscriptions/index.ts';
@@ -19,6 +20,8 @@ export interface OperationRequest {
   /** Resource id at instance level. */
   id?: string;
   params: Map<string, string[]>;
+  /** The caller in auth mode: operations concern only the Subscriptions it may manage (D-22). */
+  principal?: Principal;
 }
 
 export interface OperationResult {

@@ -31,7 +31,7 @@ export async function renderNotification(
   if (content === 'full-resource') {
     for (const e of events) {
       const v = await ctx.store.vread(fv, e.focus.type, e.focus.id, e.focus.versionId);
-      if (v?.json) resources.set(`${e.focus.type}/${e.focus.id}`, JSON.parse(v.json) as Resource);
+      if (v?.json) resources.set(`${e.focus.type}/${e.focus.id}`, ctx.engine.forOwner(sub.id, JSON.parse(v.json) as Resource));
     }
   }
   const additionalByEvent = content === 'empty' ? undefined : await shapeContext(ctx, sub, events);
@@ -73,7 +73,9 @@ async function shapeContext(ctx: NotifyContext, sub: ActiveSubscription, events:
     try {
       const request = parseSearch(ctx.engine.search, [e.focus.type], query, { strict: false, defaultCount: 1, maxCount: 1, baseUrl: ctx.baseUrl });
       const page = await ctx.store.search(ctx.engine.version, { ...request, total: 'none' });
-      out.set(e.number, page.included.map((v) => JSON.parse(v.json!) as Resource));
+      // D-22: included resources are filtered with the owner's recorded access, like the focus.
+      const included = page.included.map((v) => JSON.parse(v.json!) as Resource).filter((r) => ctx.engine.ownerMayRead(sub.id, r));
+      out.set(e.number, included.map((r) => ctx.engine.forOwner(sub.id, r)));
     } catch {
       // An unparsable shape entry: no context for this event.
     }
