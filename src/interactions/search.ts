@@ -23,6 +23,8 @@ export async function search(
     options.type ? [[options.type, demand(ctx, options.type, 's')]] : readableTypes(ctx, systemTypes(ctx, query)),
   );
   const types = [...reaches.keys()];
+  // `_type` names only what the caller may search (and the paging links say so).
+  if (!options.type && ctx.principal && query.has('_type')) (query = new URLSearchParams(query)).set('_type', types.join(','));
   const parsed = parseSearch(ctx.registry, types, query, {
     strict: options.strict,
     defaultCount: ctx.defaultPageSize,
