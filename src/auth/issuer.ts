@@ -1,5 +1,6 @@
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import {
   type JSONWebKeySet,
   type JWK,
@@ -69,7 +70,10 @@ export async function signingKey(file: string | undefined): Promise<{ key: Crypt
     const pair = await generateKeyPair(SIGNING_ALG, { extractable: true });
     jwk = { ...(await exportJWK(pair.privateKey)), alg: SIGNING_ALG, use: 'sig' };
     jwk.kid = await calculateJwkThumbprint(jwk);
-    if (file) writeFileSync(file, JSON.stringify(jwk), { mode: 0o600 });
+    if (file) {
+      mkdirSync(dirname(file), { recursive: true });
+      writeFileSync(file, JSON.stringify(jwk), { mode: 0o600 });
+    }
   }
   const alg = jwk.alg ?? SIGNING_ALG;
   const key = (await importJWK(jwk, alg)) as CryptoKey;
