@@ -13,6 +13,7 @@ const SCENARIOS: Record<string, () => Promise<{ default: Scenario }>> = {
   search: () => import('./scenarios/search.ts'),
   subscriptions: () => import('./scenarios/subscriptions.ts'),
   websocket: () => import('./scenarios/websocket.ts'),
+  isolation: () => import('./scenarios/isolation.ts'),
 };
 
 async function main(): Promise<void> {

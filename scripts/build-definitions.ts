@@ -1,7 +1,9 @@
 /**
  * Generates Herald's FHIR definition tables from the spec packages in node_modules:
  * `src/fhir/definitions/{r4,r4b,r5}.json` (types, elements, primitives) and
- * `src/fhir/definitions/searchparams-{r4,r4b,r5}.json` (search parameters).
+ * `src/fhir/definitions/searchparams-{r4,r4b,r5}.json` (search parameters) and
+ * `src/fhir/definitions/compartment-patient-{r4,r4b,r5}.json` (the Patient CompartmentDefinition:
+ * per resource type, the search parameters that put a resource in a patient's compartment).
  *
  * Run with `npm run definitions`. The output is deterministic (sorted, one entry per line for
  * readable diffs) and a test regenerates it in memory to prove the committed files match.
@@ -38,6 +40,7 @@ export function generateDefinitionFiles(version: FhirVersion): Map<string, strin
   return new Map([
     [`${suffix}.json`, serializeDefinitions(extractStructures(fhirVersion, structures))],
     [`searchparams-${suffix}.json`, serializeSearchParameters({ fhirVersion, params: extractSearchParameters(searchParams) })],
+    [`compartment-patient-${suffix}.json`, serializeCompartment(fhirVersion, readJson<CompartmentDefinition>(join(dir, 'CompartmentDefinition-patient.json')))],
   ]);
 }
 
@@ -72,6 +75,20 @@ function serializeDefinitions(defs: RawDefinitions): string {
     return `${JSON.stringify(name)}:${JSON.stringify(head).slice(0, -1)},"e":{\n${tables.join(',\n')}}}`;
   });
   return `{"fhirVersion":${JSON.stringify(defs.fhirVersion)},\n"primitives":{\n${primitives.join(',\n')}},\n"types":{\n${types.join(',\n')}}}\n`;
+}
+
+interface CompartmentDefinition {
+  resource: { code: string; param?: string[] }[];
+}
+
+/** Types with at least one parameter, one per line; `{def}` (the compartment's own type) is left out. */
+function serializeCompartment(fhirVersion: string, def: CompartmentDefinition): string {
+  const lines = def.resource
+    .map((r) => [r.code, (r.param ?? []).filter((p) => p !== '{def}')] as const)
+    .filter(([, params]) => params.length > 0)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([code, params]) => `${JSON.stringify(code)}:${JSON.stringify(params)}`);
+  return `{"fhirVersion":${JSON.stringify(fhirVersion)},\n"resources":{\n${lines.join(',\n')}}}\n`;
 }
 
 function serializeSearchParameters(table: RawSearchParameters): string {

@@ -1,4 +1,5 @@
 import { type DestinationStream, pino } from 'pino';
+import { Compartments, createAuth, dataDirOf } from './auth/index.ts';
 import type { Config } from './config.ts';
 import { loadDefinitions } from './fhir/definitions/index.ts';
 import { FHIR_VERSIONS } from './fhir/types.ts';
@@ -21,6 +22,7 @@ import { installTopics } from './topics-folder.ts';
 export async function buildApp(config: Config, logTo?: DestinationStream): Promise<HeraldServer> {
   // One logger: fastify's request lines and the subscriptions' background events (with `base`).
   const log = logTo ? pino({ level: config.logLevel }, logTo) : pino({ level: config.logLevel });
+  const auth = config.auth ? await createAuth(config.auth, config.baseUrl, dataDirOf(config.db)) : undefined;
   // The one clock of the server: everything that asks the time is given this.
   const now = () => new Date();
   const store = await openStore(config.db, now);
@@ -40,9 +42,12 @@ export async function buildApp(config: Config, logTo?: DestinationStream): Promi
     const defs = loadDefinitions(version);
     const registry = searchRegistry(defs);
     const baseUrl = `${config.baseUrl}/fhir/${adapter.pathSegment}`;
-    const subscriptions = new SubscriptionEngine({ version, adapter, search: registry, store, baseUrl, policy, now, log: log.child({ base: version }) });
+    const compartments = new Compartments(registry, baseUrl);
+    const limit = auth ? { maxSubscriptionsPerOwner: auth.maxSubscriptionsPerOwner } : {};
+    const subscriptions = new SubscriptionEngine({ version, adapter, search: registry, store, baseUrl, policy, now, log: log.child({ base: version }), compartments, ...limit });
     const operations = OPERATIONS.map((o) => o.name);
-    return { version, adapter, defs, registry, subscriptions, operations, websocket, baseUrl, store, now, defaultPageSize: config.defaultPageSize, maxPageSize: config.maxPageSize };
+    const security = auth ? { security: auth.issuer ? { tokenEndpoint: auth.issuer.tokenUrl } : {} } : {};
+    return { version, adapter, defs, registry, subscriptions, operations, websocket, baseUrl, store, now, defaultPageSize: config.defaultPageSize, maxPageSize: config.maxPageSize, compartments, ...security };
   });
   const deliveries: RestHookDelivery[] = [];
   for (const base of bases) {
@@ -69,6 +74,7 @@ export async function buildApp(config: Config, logTo?: DestinationStream): Promi
     logger: log,
     browser: browserGuard({ baseUrl: config.baseUrl, listenHost: config.host, origins: config.corsOrigins, authMode: config.authMode }),
     logPhi: config.logPhi,
+    ...(auth ? { auth } : {}),
     websocket: { hub, path: '/ws', pingIntervalMs: config.wsPingIntervalMs },
     onClose: async () => {
       clearTimeout(firstPrune);

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import type { AuthConfig } from './auth/index.ts';
 
 /** Herald's whole configuration, resolved and validated once at start. */
 export interface Config {
@@ -41,6 +42,8 @@ export interface Config {
   corsOrigins: string[];
   /** Request logs carry query values (PHI) only when this is on (debugging). */
   logPhi: boolean;
+  /** Bearer-token authentication (external and/or embedded issuer); undefined in open mode. */
+  auth?: AuthConfig;
 }
 
 /** Each setting: its flag, its environment variable, its default. Flags win over the environment. */
@@ -67,6 +70,16 @@ const SETTINGS = {
   endpointAllow: { flag: 'endpoint-allow', env: 'HERALD_ENDPOINT_ALLOW', fallback: '' },
   corsOrigins: { flag: 'cors-origins', env: 'HERALD_CORS_ORIGINS', fallback: '' },
   logPhi: { flag: 'log-phi', env: 'HERALD_LOG_PHI', fallback: 'false' },
+  authIssuer: { flag: 'auth-issuer', env: 'HERALD_AUTH_ISSUER', fallback: '' },
+  authJwks: { flag: 'auth-jwks', env: 'HERALD_AUTH_JWKS', fallback: '' },
+  authAudience: { flag: 'auth-audience', env: 'HERALD_AUTH_AUDIENCE', fallback: '' },
+  authJwksRefetch: { flag: 'auth-jwks-refetch-s', env: 'HERALD_AUTH_JWKS_REFETCH_S', fallback: '30' },
+  authClients: { flag: 'auth-clients', env: 'HERALD_AUTH_CLIENTS', fallback: '' },
+  authKey: { flag: 'auth-key', env: 'HERALD_AUTH_KEY', fallback: '' },
+  authTokenTtl: { flag: 'auth-token-ttl-s', env: 'HERALD_AUTH_TOKEN_TTL_S', fallback: '300' },
+  authAdminScope: { flag: 'auth-admin-scope', env: 'HERALD_AUTH_ADMIN_SCOPE', fallback: 'herald/admin' },
+  maxSubsPerOwner: { flag: 'max-subscriptions-per-owner', env: 'HERALD_MAX_SUBSCRIPTIONS_PER_OWNER', fallback: '1000' },
+  allowOpen: { flag: 'allow-open', env: 'HERALD_ALLOW_OPEN', fallback: 'false' },
 } as const;
 
 export const CONFIG_HELP = Object.values(SETTINGS)
@@ -88,6 +101,13 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
   }
   const baseUrl = (get('baseUrl') || `http://${host.includes(':') ? `[${host}]` : host}:${port}`).replace(/\/+$/, '');
   if (!/^https?:\/\/[^/]+/.test(baseUrl)) throw new Error(`HERALD_BASE_URL must be an http(s) URL, not '${baseUrl}'`);
+  const auth = authConfig(get);
+  if (!auth && !isLoopback(host) && !bool(get('allowOpen'), 'HERALD_ALLOW_OPEN')) {
+    throw new Error(
+      `Open mode (no HERALD_AUTH_ISSUER or HERALD_AUTH_CLIENTS) lets anyone read and write everything: ` +
+        `it listens only on loopback, not on '${host}', unless HERALD_ALLOW_OPEN=true`,
+    );
+  }
   return {
     port,
     host,
@@ -108,11 +128,38 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
     wsMaxBufferedBytes: int(get('wsMaxBuffered'), 'HERALD_WS_MAX_BUFFERED_BYTES', 1024, 1024 ** 3),
     wsPingIntervalMs: int(get('wsPing'), 'HERALD_WS_PING_INTERVAL_MS', 100, 3_600_000),
     shutdownGraceMs: int(get('shutdownGrace'), 'HERALD_SHUTDOWN_GRACE_S', 1, 3600) * 1000,
-    authMode: Boolean(env.HERALD_AUTH_ISSUER || env.HERALD_AUTH_CLIENTS),
+    authMode: auth !== undefined,
     endpointAllow: list(get('endpointAllow')),
     corsOrigins: list(get('corsOrigins')).map((o) => origin(o, 'HERALD_CORS_ORIGINS')),
     logPhi: bool(get('logPhi'), 'HERALD_LOG_PHI'),
+    ...(auth ? { auth } : {}),
   };
+}
+
+function authConfig(get: (key: keyof typeof SETTINGS) => string): AuthConfig | undefined {
+  const issuer = get('authIssuer');
+  const jwks = get('authJwks');
+  const clients = get('authClients');
+  if (!issuer && !clients) {
+    if (jwks) throw new Error('HERALD_AUTH_JWKS needs HERALD_AUTH_ISSUER');
+    return undefined;
+  }
+  if (issuer && !jwks) throw new Error('HERALD_AUTH_ISSUER needs HERALD_AUTH_JWKS (a JWKS URL or file)');
+  const audience = get('authAudience');
+  const key = get('authKey');
+  return {
+    ...(issuer
+      ? { external: { issuer, jwks, ...(audience ? { audience } : {}), jwksRefetchMs: int(get('authJwksRefetch'), 'HERALD_AUTH_JWKS_REFETCH_S', 0, 86_400) * 1000 } }
+      : {}),
+    ...(clients ? { embedded: { clients, ...(key ? { key } : {}), tokenTtlMs: int(get('authTokenTtl'), 'HERALD_AUTH_TOKEN_TTL_S', 1, 86_400) * 1000 } } : {}),
+    adminScope: get('authAdminScope'),
+    maxSubscriptionsPerOwner: int(get('maxSubsPerOwner'), 'HERALD_MAX_SUBSCRIPTIONS_PER_OWNER', 1, 1_000_000),
+  };
+}
+
+/** 127.0.0.0/8, ::1 and localhost: the addresses only this machine can reach. */
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host);
 }
 
 function bool(raw: string, name: string): boolean {

@@ -18,7 +18,10 @@ async function main(): Promise<void> {
   process.on('unhandledRejection', fatal('unhandled promise rejection'));
   process.on('uncaughtException', fatal('uncaught exception'));
   await app.listen({ port: config.port, host: config.host });
-  app.log.info({ baseUrl: config.baseUrl, db: config.db }, 'Herald is ready');
+  app.log.info({ baseUrl: config.baseUrl, db: config.db, auth: config.auth ? 'bearer tokens' : 'open' }, 'Herald is ready');
+  if (!config.auth) {
+    app.log.warn('Open mode: no HERALD_AUTH_ISSUER or HERALD_AUTH_CLIENTS, so anyone who can reach this port may read and write everything');
+  }
 
   let stopping = false;
   const stop = (signal: string) => {

@@ -16,13 +16,14 @@ import ts from 'typescript';
  */
 export const MAY_IMPORT: Record<string, string[]> = {
   'main.ts': ['config.ts', 'app.ts'],
-  'app.ts': ['config.ts', 'topics-folder.ts', 'http', 'interactions', 'operations', 'subscriptions', 'store', 'search', 'fhir'],
-  'config.ts': [],
+  'app.ts': ['config.ts', 'topics-folder.ts', 'http', 'interactions', 'operations', 'subscriptions', 'auth', 'store', 'search', 'fhir'],
+  'config.ts': ['auth'],
   'topics-folder.ts': ['interactions', 'subscriptions', 'fhir'],
-  http: ['interactions', 'operations', 'subscriptions', 'fhir'],
-  interactions: ['subscriptions', 'store', 'search', 'fhir'],
-  operations: ['subscriptions', 'store', 'fhir'],
-  subscriptions: ['store', 'search', 'fhir'],
+  http: ['interactions', 'operations', 'subscriptions', 'auth', 'fhir'],
+  interactions: ['subscriptions', 'auth', 'store', 'search', 'fhir'],
+  operations: ['subscriptions', 'auth', 'store', 'fhir'],
+  subscriptions: ['auth', 'store', 'search', 'fhir'],
+  auth: ['search', 'fhir'],
   store: ['search', 'fhir'],
   search: ['fhir'],
   fhir: [],
@@ -37,6 +38,7 @@ export const ENTRIES: Record<string, string> = {
   interactions: 'interactions/index.ts',
   operations: 'operations/index.ts',
   subscriptions: 'subscriptions/index.ts',
+  auth: 'auth/index.ts',
   store: 'store/store.ts',
   'fhir/versions': 'fhir/versions/index.ts',
   'fhir/definitions': 'fhir/definitions/index.ts',
@@ -54,6 +56,7 @@ export const PACKAGES: Record<string, string[]> = {
   undici: ['subscriptions/channels/rest-hook'],
   'fast-json-patch': ['interactions/crud.ts'],
   ws: ['http/websocket.ts'],
+  jose: ['auth'],
 };
 
 /** The process entries: the server's (main.ts) and `herald listen`'s (client/cli.ts). */

@@ -28,6 +28,7 @@ describe('architecture rules', () => {
       // every kind of import counts: type-only, `typeof import()`, dynamic, side-effect, export … from, export *
       'client-in-browsers src/client/rest.ts → util', // client/cli.ts may
       'direction:app.ts src/app.ts → src/client/index.ts',
+      'direction:auth src/auth/index.ts → src/store/store.ts',
       'direction:client src/client/listener.ts → src/fhir/errors.ts',
       'direction:config.ts src/config.ts → src/fhir/errors.ts',
       'direction:fhir src/fhir/validate.ts → src/search/match.ts',
@@ -40,6 +41,7 @@ describe('architecture rules', () => {
       'direction:store src/store/postgres/index.ts → src/interactions/index.ts',
       'direction:subscriptions src/subscriptions/index.ts → src/http/errors.ts',
       'direction:topics-folder.ts src/topics-folder.ts → src/store/store.ts',
+      'entry:auth src/http/auth.ts → src/auth/verify.ts',
       'entry:fhir/definitions src/fhir/primitives.ts → src/fhir/definitions/format.ts',
       'entry:fhir/versions src/fhir/validate.ts → src/fhir/versions/r4.ts',
       'entry:interactions src/topics-folder.ts → src/interactions/crud.ts',
@@ -55,6 +57,7 @@ describe('architecture rules', () => {
       'package:fast-json-patch src/interactions/router.ts → fast-json-patch',
       'package:fastify src/search/match.ts → fastify',
       'package:fhirpath src/fhir/errors.ts → fhirpath', // through createRequire
+      'package:jose src/http/auth.ts → jose',
       'package:pg src/store/store.ts → pg',
     'package:re2-wasm src/fhir/fhirpath.ts → re2-wasm',
       'package:undici src/http/websocket.ts → undici',

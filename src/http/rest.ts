@@ -4,20 +4,25 @@ import { type BaseContext, type FhirRequest, type FhirResponse, type Method, rou
 import { FHIR_JSON } from './errors.ts';
 import { checkAcceptable } from './negotiation.ts';
 import { invokeOperation } from '../operations/index.ts';
+import type { Auth } from '../auth/index.ts';
+import { authenticate } from './auth.ts';
 
 /**
  * Mounts one FHIR base (e.g. /fhir/R4): every request below it becomes a FhirRequest for the
  * interaction router, and its FhirResponse becomes HTTP (status, ETag, Last-Modified, Location,
  * Prefer handling).
  */
-export function mountBase(app: FastifyInstance, prefix: string, ctx: BaseContext): void {
+export function mountBase(app: FastifyInstance, prefix: string, ctx: BaseContext, auth?: Auth): void {
   const handler = async (req: FastifyRequest, reply: FastifyReply) => {
     const fhirReq = toFhirRequest(req, prefix);
+    // In auth mode every request needs a valid bearer token, except the CapabilityStatement.
+    if (auth && !(fhirReq.path === 'metadata' && fhirReq.method === 'GET')) fhirReq.principal = await authenticate(auth, req, reply);
     checkAcceptable(fhirReq.query.get('_format'), req.headers.accept);
     const op = operationPath(fhirReq.path);
     if (!op && (fhirReq.method === 'POST' || fhirReq.method === 'PUT')) await ctx.subscriptions.screenEndpoints(fhirReq.body);
+    const principal = fhirReq.principal ? { principal: fhirReq.principal } : {};
     const res = op
-      ? await invokeOperation(ctx, { method: fhirReq.method, ...op, query: fhirReq.query, body: fhirReq.body })
+      ? await invokeOperation(ctx, { method: fhirReq.method, ...op, query: fhirReq.query, body: fhirReq.body, ...principal })
       : await route(ctx, ctx.store, fhirReq);
     if ('noStore' in res && res.noStore) reply.header('cache-control', 'no-store');
     return send(reply, fhirReq, res);
@@ -25,6 +30,7 @@ export function mountBase(app: FastifyInstance, prefix: string, ctx: BaseContext
   const methods: Method[] = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'];
   app.route({ method: methods, url: prefix, handler });
   app.route({ method: methods, url: `${prefix}/*`, handler });
+  if (auth) app.get(`${prefix}/.well-known/smart-configuration`, async () => auth.smartConfiguration);
 }
 
 /** `[type]/$op` or `[type]/[id]/$op` (and `$op` at system level). */

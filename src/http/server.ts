@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import type { Auth } from '../auth/index.ts';
 import { FhirError, notFound } from '../fhir/errors.ts';
 import type { BaseContext } from '../interactions/index.ts';
+import { mountIssuer, principals, refusals } from './auth.ts';
 import type { BrowserGuard } from './browser.ts';
 import { sendClientError, sendError } from './errors.ts';
 import { parseBody } from './negotiation.ts';
@@ -25,6 +27,8 @@ export interface ServerDeps {
   browser: BrowserGuard;
   /** Log query values (search values are PHI) instead of only parameter names: for debugging. */
   logPhi: boolean;
+  /** Bearer-token authentication; absent in open mode. */
+  auth?: Auth;
 }
 
 /** A client's request id is used when it is short and plain; otherwise one is generated. */
@@ -79,8 +83,21 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     reply.header('x-request-id', req.id);
   });
   app.addHook('onResponse', async (req, reply) => {
-    const url = deps.logPhi ? { url: req.url } : loggedUrl(req.url);
-    req.log.info({ method: req.method, ...url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
+    // Who asked (never a token): every write and every denial is logged with the caller's identity.
+    const principal = principals.get(req)?.id;
+    const refused = refusals.get(req);
+    const url = deps.logPhi ? { url: req.url.replace(/([?&]access_token=)[^&]*/g, '$1***') } : loggedUrl(req.url);
+    req.log.info(
+      {
+        method: req.method,
+        ...url,
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime * 10) / 10,
+        ...(principal !== undefined ? { principal } : {}),
+        ...(refused !== undefined ? { refused } : {}),
+      },
+      'request',
+    );
   });
   app.setErrorHandler((err, req, reply) => sendError(err, req, reply));
   const bases = deps.bases.map((b) => `/fhir/${b.adapter.pathSegment}`);
@@ -93,7 +110,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     if (failure) return reply.code(503).send({ status: 'unavailable', reason: failure });
     return { status: 'ok' };
   });
-  for (const base of deps.bases) mountBase(app, `/fhir/${base.adapter.pathSegment}`, base);
+  if (deps.auth) mountIssuer(app, deps.auth);
+  for (const base of deps.bases) mountBase(app, `/fhir/${base.adapter.pathSegment}`, base, deps.auth);
   if (deps.websocket) {
     const ws = attachWebsocket(app.server, deps.websocket, deps.browser);
     app.addHook('preClose', async () => ws.close());

@@ -28,6 +28,17 @@ export function capabilityStatement(ctx: BaseContext): Resource {
   return { ...base, rest: [{ ...rest, resource }] };
 }
 
+/** rest.security of a SMART-on-FHIR resource server (SMART App Launch, conformance). */
+function security(tokenEndpoint: string | undefined): Record<string, unknown> {
+  return {
+    service: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR' }] }],
+    description: 'OAuth2 bearer tokens (SMART Backend Services); discovery at .well-known/smart-configuration',
+    ...(tokenEndpoint
+      ? { extension: [{ url: 'http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris', extension: [{ url: 'token', valueUri: tokenEndpoint }] }] }
+      : {}),
+  };
+}
+
 function build(ctx: BaseContext): Resource {
   const cap = ctx.adapter.subscriptions.capability;
   const operations = cap.operations.filter((o) => ctx.operations.includes(o.name)).map((o) => ({ name: o.name, definition: o.definition }));
@@ -64,6 +75,7 @@ function build(ctx: BaseContext): Resource {
           ...subscriptionExtras(type),
         })),
         interaction: [{ code: 'transaction' }, { code: 'batch' }, { code: 'history-system' }, { code: 'search-system' }],
+        ...(ctx.security ? { security: security(ctx.security.tokenEndpoint) } : {}),
       },
     ],
   };

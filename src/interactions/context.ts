@@ -1,3 +1,4 @@
+import type { Compartments, Principal } from '../auth/index.ts';
 import type { Definitions } from '../fhir/definitions/index.ts';
 import type { VersionAdapter } from '../fhir/versions/index.ts';
 import type { FhirVersion, OperationOutcome, Resource } from '../fhir/types.ts';
@@ -25,6 +26,12 @@ export interface BaseContext {
   /** Largest `_count` honoured for history; larger values are clamped. */
   maxPageSize: number;
   defaultPageSize: number;
+  /** The version's Patient compartment, for patient-context tokens (and its index rows). */
+  compartments: Compartments;
+  /** Set in auth mode: the CapabilityStatement declares a SMART-on-FHIR service (and the embedded token endpoint). */
+  security?: { tokenEndpoint?: string };
+  /** The caller, set per request in auth mode (undefined in open mode). */
+  principal?: Principal;
 }
 
 /**
@@ -45,6 +52,7 @@ export function joined(tx: Transaction, store: Store): Db {
     eventRange: (...a) => tx.eventRange(...a),
     deliveryState: (...a) => tx.deliveryState(...a),
     bindingToken: (...a) => tx.bindingToken(...a),
+    subscriptionOwners: (...a) => tx.subscriptionOwners(...a),
     transaction: (fn) => fn(tx),
     history: (fv, q) => store.history(fv, q),
   };
@@ -68,6 +76,8 @@ export interface FhirRequest {
   prefer?: string;
   /** Inside a transaction: the id already promised to a `urn:uuid:` create. */
   assignedId?: string;
+  /** The authenticated caller (auth mode); its scopes are enforced by the interactions. */
+  principal?: Principal;
 }
 
 /** The outcome of an interaction, before HTTP. */

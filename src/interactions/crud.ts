@@ -2,7 +2,9 @@ import { newResourceId } from '../fhir/ids.ts';
 import jsonpatch from 'fast-json-patch';
 import { badRequest, gone, notFound, preconditionFailed, unprocessable } from '../fhir/errors.ts';
 import type { Resource } from '../fhir/types.ts';
+import type { Reach } from '../auth/index.ts';
 import type { StoredVersion, Transaction, WriteMethod } from '../store/store.ts';
+import { assertWithin, demand, hidden, present, presentResource, seesVersion } from './access.ts';
 import { findMatches } from './conditional.ts';
 import { type BaseContext, type Db, type FhirResponse, joined } from './context.ts';
 import { assertId, assertResourceBody, parseEtag } from './resource.ts';
@@ -14,27 +16,29 @@ import { assertId, assertResourceBody, parseEtag } from './resource.ts';
 
 export async function read(ctx: BaseContext, db: Db, type: string, id: string, ifNoneMatch?: string): Promise<FhirResponse> {
   assertId(id);
+  const r = demand(ctx, type, 'r');
   const current = await db.read(ctx.version, type, id);
-  if (!current) throw notFound(`${type}/${id} is not known`);
+  if (!current || !(await seesVersion(ctx, db, current, r))) throw hidden(type, id);
   if (current.deleted) throw gone(`${type}/${id} was deleted (version ${current.versionId})`);
   if (ifNoneMatch !== undefined && ifNoneMatch !== '*' && parseEtag(ifNoneMatch) === current.versionId) {
     return { status: 304, versionId: current.versionId, lastUpdated: current.lastUpdated };
   }
-  return found(current);
+  return found(ctx, current);
 }
 
 export async function vread(ctx: BaseContext, db: Db, type: string, id: string, vid: string): Promise<FhirResponse> {
   assertId(id);
+  const r = demand(ctx, type, 'r');
   if (!/^[1-9]\d{0,14}$/.test(vid)) throw notFound(`${type}/${id} has no version '${vid.slice(0, 20)}'`);
   const version = await db.vread(ctx.version, type, id, Number(vid));
-  if (!version) throw notFound(`${type}/${id} has no version ${vid}`);
+  if (!version || !(await seesVersion(ctx, db, version, r))) throw notFound(`${type}/${id} has no version ${vid}`);
   if (version.deleted) throw gone(`Version ${vid} of ${type}/${id} is a deletion`);
-  return found(version);
+  return found(ctx, version);
 }
 
-const found = (v: StoredVersion): FhirResponse => ({
+const found = (ctx: BaseContext, v: StoredVersion): FhirResponse => ({
   status: 200,
-  json: v.json!,
+  json: present(ctx, v)!,
   versionId: v.versionId,
   lastUpdated: v.lastUpdated,
 });
@@ -47,14 +51,17 @@ export async function create(
   ifNoneExist?: string,
   assignedId?: string,
 ): Promise<FhirResponse> {
+  const r = demand(ctx, type, 'c');
   const resource = assertResourceBody(ctx, type, body);
   return db.transaction(async (tx) => {
     if (ifNoneExist !== undefined) {
       const ids = await findMatches(ctx, joined(tx, ctx.store), type, ifNoneExist);
       if (ids.length > 1) throw preconditionFailed(`If-None-Exist '${ifNoneExist}' matches more than one ${type}`);
-      if (ids.length === 1) return found((await tx.read(ctx.version, type, ids[0]!))!);
+      if (ids.length === 1) return found(ctx, (await tx.read(ctx.version, type, ids[0]!))!);
     }
-    return writeVersion(ctx, tx, resource, assignedId ?? newResourceId(ctx.now().getTime()), undefined, 'POST');
+    const id = assignedId ?? newResourceId(ctx.now().getTime());
+    assertWithin(ctx, { ...resource, id }, r);
+    return writeVersion(ctx, tx, resource, id, undefined, 'POST');
   });
 }
 
@@ -71,11 +78,23 @@ export async function update(
   if (resource.id === undefined) throw badRequest('The resource in an update must have an id', ['id']);
   if (resource.id !== id) throw badRequest(`The resource id '${resource.id}' does not match the URL id '${id}'`, ['id']);
   const expected = ifMatch === undefined ? undefined : parseEtag(ifMatch);
+  const r = demand(ctx, type, 'u');
   return db.transaction(async (tx) => {
     const current = await tx.read(ctx.version, type, id);
+    await assertWritable(ctx, joined(tx, ctx.store), type, id, current, r);
     checkIfMatch(type, id, current, expected);
+    assertWithin(ctx, resource, r);
     return writeVersion(ctx, tx, resource, id, current, 'PUT');
   });
+}
+
+/**
+ * An update or patch may change only what the caller sees (else 404, as for any unknown resource);
+ * one that creates needs the create letter too.
+ */
+async function assertWritable(ctx: BaseContext, db: Db, type: string, id: string, current: StoredVersion | undefined, r: Reach): Promise<void> {
+  if (current && !(await seesVersion(ctx, db, current, r))) throw hidden(type, id);
+  if (!current || current.deleted) demand(ctx, type, 'c');
 }
 
 /** PUT [type]?criteria: update the one match, or create when there is none. */
@@ -86,6 +105,7 @@ export async function conditionalUpdate(
   query: URLSearchParams,
   body: unknown,
 ): Promise<FhirResponse> {
+  const r = demand(ctx, type, 'u');
   const resource = assertResourceBody(ctx, type, body);
   return db.transaction(async (tx) => {
     const ids = await findMatches(ctx, joined(tx, ctx.store), type, query);
@@ -96,6 +116,8 @@ export async function conditionalUpdate(
     }
     assertId(id);
     const current = await tx.read(ctx.version, type, id);
+    await assertWritable(ctx, joined(tx, ctx.store), type, id, current, r);
+    assertWithin(ctx, { ...resource, id }, r);
     return writeVersion(ctx, tx, resource, id, current, 'PUT');
   });
 }
@@ -111,15 +133,17 @@ export async function patch(
   assertId(id);
   if (!Array.isArray(body)) throw badRequest('A JSON Patch body must be an array of operations (RFC 6902)');
   const expected = ifMatch === undefined ? undefined : parseEtag(ifMatch);
+  const r = demand(ctx, type, 'u');
   return db.transaction(async (tx) => {
     const current = await tx.read(ctx.version, type, id);
-    if (!current) throw notFound(`${type}/${id} is not known`);
+    if (!current || !(await seesVersion(ctx, joined(tx, ctx.store), current, r))) throw hidden(type, id);
     if (current.deleted) throw gone(`${type}/${id} was deleted`);
     checkIfMatch(type, id, current, expected);
     const patched = applyJsonPatch(JSON.parse(current.json!) as Resource, body);
     if (patched.resourceType !== type || patched.id !== id) {
       throw unprocessable('A patch may not change the resourceType or id');
     }
+    assertWithin(ctx, patched, r);
     return writeVersion(ctx, tx, assertResourceBody(ctx, type, patched), id, current, 'PATCH');
   });
 }
@@ -141,12 +165,14 @@ function applyJsonPatch(doc: Resource, ops: unknown[]): Resource {
 export async function remove(ctx: BaseContext, db: Db, type: string, id: string, ifMatch?: string): Promise<FhirResponse> {
   assertId(id);
   const expected = ifMatch === undefined ? undefined : parseEtag(ifMatch);
+  const r = demand(ctx, type, 'd');
   return db.transaction(async (tx) => {
     const current = await tx.read(ctx.version, type, id);
+    if (current && !(await seesVersion(ctx, joined(tx, ctx.store), current, r))) throw hidden(type, id);
     checkIfMatch(type, id, current, expected);
     // Deleting what does not exist (any more) changes nothing and succeeds (FHIR http.html#delete).
     if (!current || current.deleted) return { status: 204 };
-    const { versionId, lastUpdated } = await ctx.subscriptions.writeVersion(tx, type, id, undefined, current, 'DELETE');
+    const { versionId, lastUpdated } = await ctx.subscriptions.writeVersion(tx, type, id, undefined, current, 'DELETE', ctx.principal);
     return { status: 204, versionId, lastUpdated };
   });
 }
@@ -168,14 +194,17 @@ async function writeVersion(
   method: WriteMethod,
 ): Promise<FhirResponse> {
   const live = current && !current.deleted ? current : undefined;
-  const prepared = ctx.subscriptions.prepareWrite({ ...resource, id }, live?.json);
+  const prepared = ctx.subscriptions.prepareWrite({ ...resource, id }, live?.json, ctx.principal);
   const type = prepared.resourceType;
-  const written = await ctx.subscriptions.writeVersion(tx, type, id, prepared, current, method);
+  const written = await ctx.subscriptions.writeVersion(tx, type, id, prepared, current, method, ctx.principal);
   const { versionId, lastUpdated } = written;
+  const stored = written.stored!;
+  // A create is by the owner; an update may be the admin's, who sees a Subscription's secrets masked.
+  const shown = live ? presentResource(ctx, stored) : stored;
   return {
     status: written.created ? 201 : 200,
-    resource: written.stored!,
-    json: written.json!,
+    resource: shown,
+    json: shown === stored ? written.json! : JSON.stringify(shown),
     location: `${ctx.baseUrl}/${type}/${id}/_history/${versionId}`,
     versionId,
     lastUpdated,

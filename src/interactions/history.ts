@@ -3,6 +3,8 @@ import type { Bundle, BundleEntry, Resource } from '../fhir/types.ts';
 import type { StoredVersion } from '../store/store.ts';
 import type { BaseContext, Db, FhirResponse } from './context.ts';
 import { assertId, etagOf } from './resource.ts';
+import { reach } from '../auth/index.ts';
+import { demand, hidden, present, seesVersion } from './access.ts';
 
 /**
  * Instance, type and system history, newest first. Pages are cut by the store's write sequence, so
@@ -16,6 +18,11 @@ export async function history(
   id?: string,
 ): Promise<FhirResponse> {
   if (id !== undefined) assertId(id);
+  if (type !== undefined) demand(ctx, type, 'r');
+  if (type !== undefined && id !== undefined) {
+    const current = await db.read(ctx.version, type, id);
+    if (current && !(await seesVersion(ctx, db, current, demand(ctx, type, 'r')))) throw hidden(type, id);
+  }
   const count = parseCount(ctx, query.get('_count'));
   const since = parseSince(query.get('_since'));
   const before = parseCursor(query.get('_cursor'));
@@ -36,15 +43,24 @@ export async function history(
     next.set('_cursor', String(page.next));
     link.push({ relation: 'next', url: `${ctx.baseUrl}/${path}?${next.toString()}` });
   }
+  // Type and system history leave out what the caller may not see (and then give no total).
+  const versions: StoredVersion[] = [];
+  for (const v of page.versions) if (await visible(ctx, db, v)) versions.push(v);
   const bundle: Bundle = {
     resourceType: 'Bundle',
     type: 'history',
     timestamp: ctx.now().toISOString(),
-    total: page.total,
+    ...(versions.length === page.versions.length ? { total: page.total } : {}),
     link,
-    entry: page.versions.map((v) => historyEntry(ctx, v)),
+    entry: versions.map((v) => historyEntry(ctx, v)),
   };
   return { status: 200, resource: bundle };
+}
+
+async function visible(ctx: BaseContext, db: Db, v: StoredVersion): Promise<boolean> {
+  if (!ctx.principal) return true;
+  const r = reach(ctx.principal, v.type, 'r');
+  return r !== 'none' && seesVersion(ctx, db, v, r);
 }
 
 const STATUS: Record<string, string> = { POST: '201 Created', PUT: '200 OK', PATCH: '200 OK', DELETE: '204 No Content' };
@@ -53,7 +69,7 @@ function historyEntry(ctx: BaseContext, v: StoredVersion): BundleEntry {
   const url = `${v.type}/${v.id}`;
   return {
     fullUrl: `${ctx.baseUrl}/${url}`,
-    ...(v.json ? { resource: JSON.parse(v.json) as Resource } : {}),
+    ...(v.json ? { resource: JSON.parse(present(ctx, v)!) as Resource } : {}),
     request: { method: v.method, url: v.method === 'POST' ? v.type : url },
     response: {
       status: v.versionId === 1 && v.method === 'PUT' ? '201 Created' : STATUS[v.method]!,

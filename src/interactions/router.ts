@@ -11,7 +11,9 @@ import { assertType } from './resource.ts';
  * Maps a FHIR request (method + path below the base) to its interaction. Used by the HTTP edge and
  * by batch/transaction processing alike, so both behave the same.
  */
-export async function route(ctx: BaseContext, db: Db, req: FhirRequest): Promise<FhirResponse> {
+export async function route(base: BaseContext, db: Db, req: FhirRequest): Promise<FhirResponse> {
+  // The caller's scopes are enforced by the interactions, which find the Principal on the context.
+  const ctx = req.principal && base.principal !== req.principal ? { ...base, principal: req.principal } : base;
   const parts = req.path === '' ? [] : req.path.split('/');
   if (parts.some((p) => p === '')) throw notFound(`No such endpoint: ${req.method} /${req.path.slice(0, 200)}`);
   const [first, second, third, fourth, ...rest] = parts;

@@ -5,6 +5,8 @@ import type { SearchRequest } from '../search/types.ts';
 import type { SearchCursor, StoredVersion } from '../store/store.ts';
 import type { BaseContext, Db, FhirResponse } from './context.ts';
 import { subset } from './summary.ts';
+import { reach, type Reach } from '../auth/index.ts';
+import { confine, demand, presentResource, sees } from './access.ts';
 
 /**
  * Type-level and system-level search (GET, or POST to _search): parse the query with the
@@ -17,21 +19,34 @@ export async function search(
   query: URLSearchParams,
   options: { type?: string; strict: boolean },
 ): Promise<FhirResponse> {
-  const request = parseSearch(ctx.registry, options.type ? [options.type] : [], query, {
+  const parsed0 = parseSearch(ctx.registry, options.type ? [options.type] : [], query, {
     strict: options.strict,
     defaultCount: ctx.defaultPageSize,
     maxCount: ctx.maxPageSize,
     baseUrl: ctx.baseUrl,
   });
+  // The parser owns `_type` (no types: every type of the version); the caller searches only the
+  // types it may (REQUIREMENTS §10), which narrows a system search.
+  const reaches = new Map<string, Reach>(
+    options.type ? [[options.type, demand(ctx, options.type, 's')]] : readableTypes(ctx, parsed0.types.length ? parsed0.types : [...ctx.defs.resourceTypes]),
+  );
+  const types = [...reaches.keys()];
+  const parsed = !options.type && ctx.principal ? { ...parsed0, types } : parsed0;
+  // One type is confined in the query itself; a system search over types the caller sees only in
+  // part is filtered afterwards (pages may then come out shorter, and no total is given).
+  const afterwards = types.length > 1 && types.some((t) => !seesAll(ctx, t, reaches.get(t)!));
+  const request = types.length === 1 ? confine(ctx, parsed, types[0]!, reaches.get(types[0]!)!) : afterwards ? { ...parsed, total: 'none' as const } : parsed;
   const cursor = decodeCursor(query.get('_cursor'));
   const page = await db.search(ctx.version, request, cursor);
+  const matches = afterwards ? page.matches.filter((v) => sees(ctx, JSON.parse(v.json!) as Resource, reaches.get(v.type)!)) : page.matches;
+  const included = page.included.filter((v) => mayInclude(ctx, v));
   const path = options.type ?? '';
   const link = [{ relation: 'self', url: pageUrl(ctx, path, query) }];
   if (page.previous) link.push({ relation: 'previous', url: pageUrl(ctx, path, query, page.previous) });
   if (page.next) link.push({ relation: 'next', url: pageUrl(ctx, path, query, page.next) });
   const entry: BundleEntry[] = [
-    ...page.matches.map((v) => entryOf(ctx, request, v, 'match')),
-    ...page.included.map((v) => entryOf(ctx, request, v, 'include')),
+    ...matches.map((v) => entryOf(ctx, request, v, 'match')),
+    ...included.map((v) => entryOf(ctx, request, v, 'include')),
   ];
   const outcome = ignoredOutcome(request);
   if (outcome) entry.push({ resource: outcome, search: { mode: 'outcome' } });
@@ -46,8 +61,29 @@ export async function search(
   return { status: 200, resource: bundle };
 }
 
+/** System search covers the types the caller may search (`_type` narrowed to them); none is a 403. */
+function readableTypes(ctx: BaseContext, types: readonly string[]): [string, Reach][] {
+  const p = ctx.principal;
+  if (!p) return types.map((t) => [t, 'all']);
+  const out = types.map((t): [string, Reach] => [t, reach(p, t, 's')]).filter(([, r]) => r !== 'none');
+  if (out.length === 0) demand(ctx, types.length === 1 ? types[0]! : 'any of the types asked for', 's');
+  return out;
+}
+
+/** Whether the caller sees every resource of a type it reaches so far. */
+const seesAll = (ctx: BaseContext, type: string, r: Reach) => !ctx.principal || (type === 'Subscription' ? ctx.principal.admin : r === 'all');
+
+/** _include/_revinclude leave out what the caller may not read (REQUIREMENTS §10). */
+function mayInclude(ctx: BaseContext, v: StoredVersion): boolean {
+  const p = ctx.principal;
+  if (!p) return true;
+  const r = reach(p, v.type, 'r');
+  return r !== 'none' && sees(ctx, JSON.parse(v.json!) as Resource, r);
+}
+
+
 function entryOf(ctx: BaseContext, request: SearchRequest, v: StoredVersion, mode: 'match' | 'include'): BundleEntry {
-  const resource = subset(ctx.defs, JSON.parse(v.json!) as Resource, request.summary, request.elements);
+  const resource = subset(ctx.defs, presentResource(ctx, JSON.parse(v.json!) as Resource), request.summary, request.elements);
   return { fullUrl: `${ctx.baseUrl}/${v.type}/${v.id}`, resource, search: { mode } };
 }
 

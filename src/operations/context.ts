@@ -1,3 +1,4 @@
+import type { Principal } from '../auth/index.ts';
 import type { SubscriptionSpec } from '../fhir/subscription-model.ts';
 import type { FhirVersion, Resource } from '../fhir/types.ts';
 import type { Store } from '../store/store.ts';
@@ -21,6 +22,8 @@ export interface OperationRequest {
   /** Resource id at instance level. */
   id?: string;
   params: Map<string, string[]>;
+  /** The caller in auth mode: operations concern only the Subscriptions it may manage (D-22). */
+  principal?: Principal;
 }
 
 export interface OperationResult {

@@ -18,13 +18,17 @@ export const getWsBindingToken: OperationDescriptor = {
   parameters: [{ name: 'id', type: 'id', max: '*' }],
   async run(ctx, req) {
     const asked = req.id !== undefined ? [req.id] : [...new Set(req.params.get('id') ?? [])];
-    const ids = asked.length > 0 ? asked : liveWebsocketIds(ctx);
+    const ids = asked.length > 0 ? asked : liveWebsocketIds(ctx).filter((id) => ctx.subscriptions.canManage(req.principal, id));
     if (ids.length === 0) throw badRequest('There are no websocket subscriptions to bind: create one first, or name ids with `id`');
-    for (const id of ids) await checkWebsocket(ctx, id);
+    // D-22: a token is minted only for subscriptions the caller may manage; others do not exist for it.
+    for (const id of ids) {
+      if (!ctx.subscriptions.canManage(req.principal, id)) throw notFound(`Subscription/${id} is not known`);
+      await checkWebsocket(ctx, id);
+    }
     const token = randomBytes(32).toString('base64url');
     const expiresAt = new Date(ctx.now().getTime() + ctx.websocket.tokenTtlMs).toISOString();
     await ctx.store.transaction((tx) =>
-      tx.putBindingToken({ hash: bindingTokenHash(token), fv: ctx.version, owner: 'anonymous', subscriptions: ids, expiresAt, revoked: false }),
+      tx.putBindingToken({ hash: bindingTokenHash(token), fv: ctx.version, owner: req.principal?.id ?? 'anonymous', subscriptions: ids, expiresAt, revoked: false }),
     );
     const parameters: Resource = {
       resourceType: 'Parameters',

@@ -1,3 +1,4 @@
+import { type Principal, forbidden, reach } from '../auth/index.ts';
 import { FhirError, notFound } from '../fhir/errors.ts';
 import type { OperationContext, OperationDescriptor, OperationResult } from './context.ts';
 import { getWsBindingToken } from './get-ws-binding-token.ts';
@@ -17,7 +18,7 @@ export const OPERATIONS: readonly OperationDescriptor[] = [subscriptionStatus, s
  */
 export async function invokeOperation(
   ctx: OperationContext,
-  req: { method: string; type?: string; id?: string; name: string; query: URLSearchParams; body: unknown },
+  req: { method: string; type?: string; id?: string; name: string; query: URLSearchParams; body: unknown; principal?: Principal },
 ): Promise<OperationResult> {
   const op = OPERATIONS.find((o) => o.name === req.name && o.type === req.type);
   if (!op) throw notFound(`Unknown operation $${req.name.slice(0, 60)}${req.type ? ` on ${req.type}` : ''}`);
@@ -25,6 +26,14 @@ export async function invokeOperation(
   if (!op.levels.includes(level)) throw new FhirError(405, 'not-supported', `$${op.name} is not available at ${level} level`);
   if (req.method !== 'GET' && req.method !== 'POST') throw new FhirError(405, 'not-supported', `$${op.name} takes GET or POST`);
   if (op.affectsState && req.method !== 'POST') throw new FhirError(405, 'not-supported', `$${op.name} changes state: use POST with a Parameters body`);
+  // Every operation here reads Subscriptions: it needs the read scope, and sees only the caller's own.
+  if (req.principal && reach(req.principal, op.type, 'r') === 'none') throw forbidden(`$${op.name} needs read access to ${op.type}`);
+  if (req.id !== undefined && !ctx.subscriptions.canManage(req.principal, req.id)) throw notFound(`${op.type}/${req.id} is not known`);
   const params = operationParams(op.name, op.parameters, req.query, req.method === 'POST' ? req.body : undefined);
-  return op.run(ctx, { ...(req.type ? { type: req.type } : {}), ...(req.id ? { id: req.id } : {}), params });
+  return op.run(ctx, {
+    ...(req.type ? { type: req.type } : {}),
+    ...(req.id ? { id: req.id } : {}),
+    params,
+    ...(req.principal ? { principal: req.principal } : {}),
+  });
 }

@@ -8,7 +8,8 @@ const STATUSES: readonly SubscriptionStatusCode[] = ['requested', 'active', 'err
 /**
  * Subscription/$status (REQUIREMENTS §7.1, OP-S1, OP-S2): a searchset with one status resource
  * (type query-status) per subscription. Instance level: that subscription or 404. Type level:
- * the `id`s given (unknown ids are left out) or every subscription, filtered by `status`.
+ * the `id`s given (unknown ids are left out) or every subscription, filtered by `status`; in auth
+ * mode only the caller's own (D-22).
  */
 export const subscriptionStatus: OperationDescriptor = {
   name: 'status',
@@ -19,7 +20,7 @@ export const subscriptionStatus: OperationDescriptor = {
     { name: 'status', type: 'code', max: '*', codes: STATUSES },
   ],
   async run(ctx, req) {
-    const ids = req.id !== undefined ? [req.id] : (req.params.get('id') ?? allIds(ctx));
+    const ids = (req.id !== undefined ? [req.id] : (req.params.get('id') ?? allIds(ctx))).filter((id) => ctx.subscriptions.canManage(req.principal, id));
     const wanted = req.id !== undefined ? undefined : req.params.get('status');
     const statuses: (StatusInfo & { id: string })[] = [];
     for (const id of ids) {

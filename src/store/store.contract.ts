@@ -244,6 +244,20 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       assert.equal(await store.bindingToken('old'), undefined);
     });
 
+    it('keeps Subscription owners per version, replacing on a second put (D-22)', async () => {
+      await store.transaction(async (tx) => {
+        await tx.putSubscriptionOwner('R4', { subscription: 's2', owner: 'bob', scope: 'system/*.rs' });
+        await tx.putSubscriptionOwner('R4', { subscription: 's1', owner: 'alice', scope: 'patient/*.rs', patient: 'p1' });
+        await tx.putSubscriptionOwner('R5', { subscription: 's1', owner: 'carol', scope: '' });
+      });
+      await store.transaction((tx) => tx.putSubscriptionOwner('R4', { subscription: 's2', owner: 'bob', scope: 'system/Observation.rs' }));
+      assert.deepEqual(await store.subscriptionOwners('R4'), [
+        { subscription: 's1', owner: 'alice', scope: 'patient/*.rs', patient: 'p1' },
+        { subscription: 's2', owner: 'bob', scope: 'system/Observation.rs' },
+      ]);
+      assert.deepEqual(await store.transaction((tx) => tx.subscriptionOwners('R5')), [{ subscription: 's1', owner: 'carol', scope: '' }]);
+    });
+
     it('pages history newest first with a stable cursor, by instance, type and system', async () => {
       await store.transaction(async (tx) => {
         for (let i = 1; i <= 5; i++) await tx.write('R4B', { ...v('h', i), type: 'Observation' });

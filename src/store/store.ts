@@ -105,6 +105,18 @@ export interface BindingToken {
   revoked: boolean;
 }
 
+/**
+ * Who created a Subscription, with the scopes and patient context of the creating token: what its
+ * notifications may carry is judged with them (REQUIREMENTS D-22). Kept after the Subscription is
+ * deleted, so that its history stays its owner's.
+ */
+export interface SubscriptionOwner {
+  subscription: string;
+  owner: string;
+  scope: string;
+  patient?: string;
+}
+
 /** Reads, available both on the store and inside a transaction. */
 export interface StoreReader {
   /** The latest version (possibly a deletion), or undefined if the resource never existed. */
@@ -118,6 +130,8 @@ export interface StoreReader {
   eventRange(fv: FhirVersion, subscription: string): Promise<{ last: number; first: number | undefined }>;
   deliveryState(fv: FhirVersion, subscription: string): Promise<DeliveryState>;
   bindingToken(hash: string): Promise<BindingToken | undefined>;
+  /** Every recorded Subscription owner of a version, in subscription id order. */
+  subscriptionOwners(fv: FhirVersion): Promise<SubscriptionOwner[]>;
 }
 
 export interface Transaction extends StoreReader {
@@ -136,6 +150,8 @@ export interface Transaction extends StoreReader {
   revokeBindingToken(hash: string): Promise<void>;
   /** Revokes every token covering the subscription; returns their hashes. */
   revokeBindingTokens(fv: FhirVersion, subscription: string): Promise<string[]>;
+  /** Records (or replaces) the owner of a Subscription. */
+  putSubscriptionOwner(fv: FhirVersion, owner: SubscriptionOwner): Promise<void>;
   /** Run `fn` once this transaction has committed (never if it rolls back). */
   onCommit(fn: () => void): void;
 }

@@ -1,4 +1,5 @@
-import { unprocessable } from '../fhir/errors.ts';
+import { type Compartments, type Principal, forbidden, maskSubscriptionSecrets, principalOf, reach } from '../auth/index.ts';
+import { FhirError, unprocessable } from '../fhir/errors.ts';
 import { stamp } from '../fhir/meta.ts';
 import type { SubscriptionSpec, SubscriptionStatusCode, Topic } from '../fhir/subscription-model.ts';
 import type { FhirVersion, Resource } from '../fhir/types.ts';
@@ -6,7 +7,7 @@ import type { VersionAdapter } from '../fhir/versions/index.ts';
 import { extractIndex } from '../search/extract.ts';
 import type { SearchRegistry } from '../search/parameters.ts';
 import type { SearchRequest } from '../search/types.ts';
-import type { Store, StoredVersion, Transaction, WriteMethod } from '../store/store.ts';
+import type { Store, StoredVersion, SubscriptionOwner, Transaction, WriteMethod } from '../store/store.ts';
 import { checkFilters } from './matching/filters.ts';
 import type { ResourceChange } from './matching/trigger.ts';
 import { type SubscriptionPolicy, checkChannel } from './policy.ts';
@@ -41,6 +42,15 @@ export interface EngineDeps {
   policy: SubscriptionPolicy;
   now: () => Date;
   log: Log;
+  /** The version's Patient compartment: notifications of patient-context owners stay within it. */
+  compartments: Compartments;
+  /** Most subscriptions one owner may have (auth mode). */
+  maxSubscriptionsPerOwner?: number;
+}
+
+/** A Subscription's owner as recorded, with the authority of the creating token (D-22). */
+export interface Owner extends SubscriptionOwner {
+  principal: Principal;
 }
 
 /** A change as the write path reports it; the previous version is parsed only when needed. */
@@ -69,6 +79,10 @@ export class SubscriptionEngine {
   /** D-17: a timer per subscription with an `end`, turning it off when the end passes. */
   private readonly endTimers = new Map<string, NodeJS.Timeout>();
   private readonly now: () => Date;
+  /** Every recorded owner, by subscription id (also of deleted subscriptions: their history stays theirs). */
+  private readonly owners = new Map<string, Owner>();
+  /** The subscriptions that exist now, by owner. */
+  private readonly liveByOwner = new Map<string, Set<string>>();
 
   constructor(private readonly deps: EngineDeps) {
     this.registry = new SubscriptionRegistry(deps.version, deps.search, deps.baseUrl, () => deps.now().getTime());
@@ -96,8 +110,50 @@ export class SubscriptionEngine {
     this.notifiers.push(notifier);
   }
 
+  ownerOf(id: string): Owner | undefined {
+    return this.owners.get(id);
+  }
+
+  /** The ids of the existing subscriptions of an owner. */
+  ownedBy(owner: string): string[] {
+    return [...(this.liveByOwner.get(owner) ?? [])];
+  }
+
+  /**
+   * D-22: whether a caller may see and manage a Subscription: its owner and the admin may; in
+   * open mode (no principal) everyone. A Subscription without a recorded owner (created in open
+   * mode) is the admin's only.
+   */
+  canManage(principal: Principal | undefined, id: string): boolean {
+    return !principal || principal.admin || this.owners.get(id)?.owner === principal.id;
+  }
+
+  /**
+   * Whether a subscription's owner may read a resource, judged with the scopes and patient context
+   * recorded from its creating token (SEC-1, D-22). Subscriptions without a recorded owner were
+   * created in open mode and are not restricted.
+   */
+  ownerMayRead(id: string, resource: Resource): boolean {
+    const owner = this.owners.get(id);
+    if (!owner) return true;
+    if (resource.resourceType === 'Subscription') return this.canManage(owner.principal, resource.id!);
+    const r = reach(owner.principal, resource.resourceType, 'r');
+    return r === 'all' || (r === 'patient' && this.deps.compartments.contains(resource, owner.principal.patient!));
+  }
+
+  /** A resource as a subscription's owner may receive it: another owner's Subscription has its secrets masked. */
+  forOwner(id: string, resource: Resource): Resource {
+    if (resource.resourceType !== 'Subscription' || !this.owners.has(id)) return resource;
+    return this.owners.get(resource.id!)?.owner === this.owners.get(id)!.owner ? resource : maskSubscriptionSecrets(resource);
+  }
+
+  private putOwner(o: SubscriptionOwner): void {
+    this.owners.set(o.subscription, { ...o, principal: principalOf(o.owner, o.scope, o.patient, '\0') });
+  }
+
   /** Loads every stored topic and subscription of this version (at start). */
   async load(): Promise<void> {
+    for (const o of await this.deps.store.subscriptionOwners(this.deps.version)) this.putOwner(o);
     const topicType = this.deps.adapter.subscriptions.topicResourceType;
     for (const r of await this.all(topicType)) {
       const topic = this.readTopicSafely(r);
@@ -142,7 +198,7 @@ export class SubscriptionEngine {
    * given, Subscriptions with the status the server decides (D-7: websocket active, rest-hook
    * requested until its handshake; a client may set off, or ask for reactivation).
    */
-  prepareWrite(resource: Resource, previousJson: string | undefined): Resource {
+  prepareWrite(resource: Resource, previousJson: string | undefined, principal?: Principal): Resource {
     if (resource.resourceType === this.deps.adapter.subscriptions.topicResourceType) {
       const topic = this.deps.adapter.subscriptions.readTopic(resource);
       if (topic) checkTopic(topic, this.registry, this.deps.search);
@@ -152,6 +208,7 @@ export class SubscriptionEngine {
     const spec = this.deps.adapter.subscriptions.readSubscription(resource);
     const paths = this.deps.adapter.subscriptions.paths;
     const topic = this.topicOf(spec, resource.id);
+    if (principal) this.checkOwner(topic, resource.id, previousJson !== undefined, principal);
     checkFilters(topic, spec.filters, this.deps.search, (i) => paths.filter(resource, i));
     checkChannel(spec, this.deps.policy, this.deps.adapter.mimeVersion, this.now().getTime(), paths);
     this.registry.compileSubscription(resource.id ?? 'new', spec, topic);
@@ -181,6 +238,22 @@ export class SubscriptionEngine {
     }
   }
 
+  /**
+   * Auth mode: the owner (the creator, or the recorded owner on an update) must be able to read
+   * some trigger resource of the topic (SEC-1), and may have only so many subscriptions.
+   */
+  private checkOwner(topic: Topic, id: string | undefined, update: boolean, principal: Principal): void {
+    const owner = update && id !== undefined ? (this.owners.get(id)?.principal ?? principal) : principal;
+    if (topic.resourceTriggers.every((t) => reach(owner, t.resource, 'r') === 'none')) {
+      const types = [...new Set(topic.resourceTriggers.map((t) => t.resource))].join(', ');
+      throw forbidden(`The subscription's owner may not read the resources its topic is about (${types})`);
+    }
+    const max = this.deps.maxSubscriptionsPerOwner;
+    if (!update && max !== undefined && (this.liveByOwner.get(principal.id)?.size ?? 0) >= max) {
+      throw new FhirError(422, 'business-rule', `An owner may have at most ${max} subscriptions: delete some first`);
+    }
+  }
+
   private topicOf(spec: SubscriptionSpec, id: string | undefined): Topic {
     if (spec.classicCriteria !== undefined) return classicTopic(spec.classicCriteria, id ?? 'new');
     const topic = spec.topic ? this.registry.topic(spec.topic) : undefined;
@@ -200,18 +273,25 @@ export class SubscriptionEngine {
   }
 
   /** Inside the write transaction: match the change, append its events, schedule the aftermath. */
-  private async record(tx: Transaction, change: WriteChange): Promise<void> {
+  private async record(tx: Transaction, change: WriteChange, principal?: Principal): Promise<void> {
     const own = change.type === 'Subscription' || change.type === this.deps.adapter.subscriptions.topicResourceType;
     // Most writes concern types no topic watches: they cost one map lookup, no parsing.
     if (!own && !this.registry.watches(change.type)) return;
     const full: ResourceChange = { ...change, ...(change.previousJson ? { previous: JSON.parse(change.previousJson) as Resource } : {}) };
+    if (principal && change.type === 'Subscription' && change.interaction === 'create' && !this.owners.has(change.id)) {
+      const owner: SubscriptionOwner = { subscription: change.id, owner: principal.id, scope: principal.scope, ...(principal.patient ? { patient: principal.patient } : {}) };
+      await tx.putSubscriptionOwner(this.deps.version, owner);
+      tx.onCommit(() => this.putOwner(owner));
+    }
     if (own) this.watchOwnTypes(tx, full);
     // D-2, D-5: a websocket subscription that is deleted, set off or given another channel loses its
     // binding tokens in the same transaction, so no bind can slip in between the change and the revocation.
     if (change.type === 'Subscription' && this.wasWebsocket(full.previous) && !this.bindable(full.current)) {
       await tx.revokeBindingTokens(this.deps.version, change.id);
     }
-    const matched = this.registry.match(full);
+    // D-22: a change the owner may not read is no event for that subscription at all.
+    const focus = full.current ?? full.previous;
+    const matched = this.registry.match(full).filter((s) => !focus || this.ownerMayRead(s.id, focus));
     if (matched.length === 0) return;
     // A buffered write: the store numbers the events where it applies the write, no round trip.
     await tx.appendEvents(
@@ -275,6 +355,13 @@ export class SubscriptionEngine {
     }
     if (sub) this.registry.putSubscription(sub);
     else this.registry.removeSubscription(id);
+    const owner = this.owners.get(id)?.owner;
+    if (owner !== undefined) {
+      let ids = this.liveByOwner.get(owner);
+      if (!ids) this.liveByOwner.set(owner, (ids = new Set()));
+      if (resource) ids.add(id);
+      else ids.delete(id);
+    }
     this.scheduleEnd(id, sub);
     for (const n of this.notifiers) n.subscriptionChanged(id, sub);
   }
@@ -334,6 +421,7 @@ export class SubscriptionEngine {
     resource: Resource | undefined,
     current: StoredVersion | undefined,
     method: WriteMethod,
+    principal?: Principal,
   ): Promise<WrittenVersion> {
     const live = current && !current.deleted ? current : undefined;
     const versionId = (current?.versionId ?? 0) + 1;
@@ -341,14 +429,16 @@ export class SubscriptionEngine {
     const previous = live ? { previousJson: live.json! } : {};
     if (!resource) {
       await tx.write(this.deps.version, { type, id, versionId, lastUpdated, method });
-      await this.record(tx, { type, id, versionId, interaction: 'delete', ...previous, timestamp: lastUpdated });
+      await this.record(tx, { type, id, versionId, interaction: 'delete', ...previous, timestamp: lastUpdated }, principal);
       return { versionId, lastUpdated, created: false };
     }
     const stored = stamp(resource, id, versionId, lastUpdated);
     const json = JSON.stringify(stored);
     const index = extractIndex(this.deps.search, stored, { baseUrl: this.deps.baseUrl });
+    // Patient-context searches find a resource by the compartment it belongs to (one row each).
+    index.reference.push(...this.deps.compartments.rows(stored, index));
     await tx.write(this.deps.version, { type, id, versionId, lastUpdated, method, json, index });
-    await this.record(tx, { type, id, versionId, interaction: live ? 'update' : 'create', current: stored, ...previous, timestamp: lastUpdated });
+    await this.record(tx, { type, id, versionId, interaction: live ? 'update' : 'create', current: stored, ...previous, timestamp: lastUpdated }, principal);
     return { versionId, lastUpdated, stored, json, created: !live };
   }
 }

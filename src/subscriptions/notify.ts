@@ -31,7 +31,8 @@ export async function renderNotification(
   if (content === 'full-resource') {
     for (const e of events) {
       const r = await focusVersion(ctx.store, fv, e);
-      if (r) resources.set(`${e.focus.type}/${e.focus.id}`, r);
+      // The parsed focus is shared by every subscription of the change: forOwner copies, never edits.
+      if (r) resources.set(`${e.focus.type}/${e.focus.id}`, ctx.engine.forOwner(sub.id, r));
     }
   }
   const additionalByEvent = content === 'empty' ? undefined : await shapeContext(ctx, sub, events);
@@ -106,7 +107,8 @@ async function shapeContext(ctx: NotifyContext, sub: ActiveSubscription, events:
     let found = byFocus.get(focus);
     if (found === undefined) {
       if (listed.size >= CONTEXT_LIMITS.perBundle) continue;
-      found = await included(ctx, e, shape.include, shape.revInclude);
+      // D-22: included resources are filtered with the owner's recorded access, like the focus.
+      found = (await included(ctx, e, shape.include, shape.revInclude)).filter((r) => ctx.engine.ownerMayRead(sub.id, r)).map((r) => ctx.engine.forOwner(sub.id, r));
       byFocus.set(focus, found);
     }
     const context = found.filter((r) => {

@@ -214,3 +214,4 @@ function register(table: MutableTable, prop: Prop): string {
   table.props.set(prop.key, prop);
   return prop.key;
 }
+export { type PatientCompartment, patientCompartment } from './compartment.ts';

@@ -11,6 +11,7 @@ import type {
   SearchPage,
   StoredEvent,
   StoredVersion,
+  SubscriptionOwner,
   WriteMethod,
 } from '../store.ts';
 import type { SearchRequest } from '../../search/types.ts';
@@ -18,7 +19,7 @@ import { createEventLog } from './events.ts';
 import { createIndexWriter } from './index-writer.ts';
 import { MIGRATIONS } from './migrations.ts';
 import { searchSqlite } from './search.ts';
-import { createTokenStore } from './tokens.ts';
+import { createOwnerStore, createTokenStore } from './tokens.ts';
 
 /**
  * What one SQLite connection can do, as plain synchronous functions: the reads (on the main
@@ -33,6 +34,7 @@ export interface Reads {
   eventRange(fv: FhirVersion, subscription: string): { last: number; first: number | undefined };
   deliveryState(fv: FhirVersion, subscription: string): DeliveryState;
   bindingToken(hash: string): BindingToken | undefined;
+  subscriptionOwners(fv: FhirVersion): SubscriptionOwner[];
   history(fv: FhirVersion, query: HistoryQuery): HistoryPage;
 }
 
@@ -43,6 +45,7 @@ export interface Writes {
   putBindingToken(token: BindingToken): void;
   revokeBindingToken(hash: string): void;
   revokeBindingTokens(fv: FhirVersion, subscription: string): string[];
+  putSubscriptionOwner(fv: FhirVersion, owner: SubscriptionOwner): void;
   prune(before: string, now: string): number;
 }
 
@@ -74,6 +77,7 @@ export function createReads(db: Database.Database): Reads {
   );
   const log = createEventLog(db);
   const tokens = createTokenStore(db);
+  const owners = createOwnerStore(db);
   return {
     read: (fv, type, id) => {
       const row = read.get(fv, type, id);
@@ -88,6 +92,7 @@ export function createReads(db: Database.Database): Reads {
     eventRange: (fv, sub) => log.range(fv, sub),
     deliveryState: (fv, sub) => log.deliveryState(fv, sub),
     bindingToken: (hash) => tokens.get(hash),
+    subscriptionOwners: (fv) => owners.all(fv),
     history: (fv, query) => history(db, fv, query),
   };
 }
@@ -104,6 +109,7 @@ export function createWrites(db: Database.Database): Writes {
   const index = createIndexWriter(db);
   const log = createEventLog(db);
   const tokens = createTokenStore(db);
+  const owners = createOwnerStore(db);
   return {
     write(fv, v) {
       const { lastInsertRowid } = insert.run(fv, v.type, v.id, v.versionId, v.lastUpdated, v.method, v.json ?? null);
@@ -115,6 +121,7 @@ export function createWrites(db: Database.Database): Writes {
     putBindingToken: (token) => tokens.put(token),
     revokeBindingToken: (hash) => tokens.revoke(hash),
     revokeBindingTokens: (fv, sub) => tokens.revokeFor(fv, sub),
+    putSubscriptionOwner: (fv, owner) => owners.put(fv, owner),
     prune(before, now) {
       tokens.prune(now);
       return log.prune(before);

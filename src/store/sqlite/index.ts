@@ -8,7 +8,7 @@ import { type Reads, createReads } from './connection.ts';
 import { lockDatabase } from './lock.ts';
 import { type Call, type CallName, type FromThread, type Op, type ToThread, asTransient, fromWire } from './protocol.ts';
 
-const READS = ['read', 'vread', 'search', 'events', 'eventRange', 'deliveryState', 'bindingToken', 'history'] as const satisfies readonly (keyof Reads)[];
+const READS = ['read', 'vread', 'search', 'events', 'eventRange', 'deliveryState', 'bindingToken', 'subscriptionOwners', 'history'] as const satisfies readonly (keyof Reads)[];
 
 export interface SqliteOptions {
   /** A file path, or ':memory:'. */
@@ -115,7 +115,7 @@ interface RemoteTransaction extends Transaction {
 /** Transaction methods the thread answers (every read, and the writes that return something). */
 const CALLS: readonly CallName[] = [...READS.filter((name) => name !== 'history'), 'revokeBindingTokens'];
 /** Transaction methods that return nothing: buffered until the job's next message. */
-const OPS = ['write', 'appendEvents', 'setDeliveryState', 'putBindingToken', 'revokeBindingToken'] as const satisfies readonly Op['name'][];
+const OPS = ['write', 'appendEvents', 'setDeliveryState', 'putBindingToken', 'revokeBindingToken', 'putSubscriptionOwner'] as const satisfies readonly Op['name'][];
 
 function remoteTransaction(link: WriterLink, clocked: (name: CallName, args: unknown[]) => unknown[]): RemoteTransaction {
   const job = link.nextJob();

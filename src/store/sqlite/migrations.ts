@@ -120,4 +120,16 @@ export const MIGRATIONS: readonly string[] = [
   ) WITHOUT ROWID;
   CREATE INDEX ws_token_subscriptions_hash ON ws_token_subscriptions (hash);
   `,
+  // 4: who created each Subscription, with the scopes and patient context of the creating token
+  //    (REQUIREMENTS D-22): its notifications are filtered with them.
+  `
+  CREATE TABLE subscription_owners (
+    fv           TEXT NOT NULL,
+    subscription TEXT NOT NULL,
+    owner        TEXT NOT NULL,
+    scope        TEXT NOT NULL,
+    patient      TEXT,
+    PRIMARY KEY (fv, subscription)
+  ) WITHOUT ROWID;
+  `,
 ];

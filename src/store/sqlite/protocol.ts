@@ -15,7 +15,7 @@ import type { Reads, Writes } from './connection.ts';
  */
 
 /** Writes that return nothing: buffered on the front, applied in order by the thread. */
-export type OpName = 'write' | 'appendEvents' | 'setDeliveryState' | 'putBindingToken' | 'revokeBindingToken';
+export type OpName = 'write' | 'appendEvents' | 'setDeliveryState' | 'putBindingToken' | 'revokeBindingToken' | 'putSubscriptionOwner';
 /** Everything that returns a value: answered one at a time. */
 export type CallName = keyof Reads | 'revokeBindingTokens' | 'prune';
 

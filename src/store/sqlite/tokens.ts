@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { FhirVersion } from '../../fhir/types.ts';
-import type { BindingToken } from '../store.ts';
+import type { BindingToken, SubscriptionOwner } from '../store.ts';
 
 /** Websocket binding tokens on SQLite (hash, owner, subscriptions, expiry, revocation). */
 export function createTokenStore(db: Database.Database) {
@@ -42,6 +42,25 @@ export function createTokenStore(db: Database.Database) {
     prune(now: string): void {
       expired.run(now);
       orphans.run();
+    },
+  };
+}
+
+/** Subscription owners on SQLite (D-22). */
+export function createOwnerStore(db: Database.Database) {
+  const put = db.prepare(
+    `INSERT INTO subscription_owners (fv, subscription, owner, scope, patient) VALUES (?, ?, ?, ?, ?)
+     ON CONFLICT (fv, subscription) DO UPDATE SET owner = excluded.owner, scope = excluded.scope, patient = excluded.patient`,
+  );
+  const all = db.prepare<[string], { subscription: string; owner: string; scope: string; patient: string | null }>(
+    'SELECT subscription, owner, scope, patient FROM subscription_owners WHERE fv = ? ORDER BY subscription',
+  );
+  return {
+    put(fv: string, o: SubscriptionOwner): void {
+      put.run(fv, o.subscription, o.owner, o.scope, o.patient ?? null);
+    },
+    all(fv: string): SubscriptionOwner[] {
+      return all.all(fv).map(({ patient, ...r }) => ({ ...r, ...(patient !== null ? { patient } : {}) }));
     },
   };
 }
