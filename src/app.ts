@@ -16,7 +16,7 @@ import { installTopics } from './topics-folder.ts';
  * is ready but not listening; closing it stops delivery and closes the store.
  */
 export async function buildApp(config: Config): Promise<HeraldServer> {
-  const store = await openStore(config.db);
+  const store = await openStore(config);
   const now = () => new Date();
   // D-4: one websocket endpoint, derived from the public base URL.
   const websocket = { url: `${config.baseUrl.replace(/^http/, 'ws')}/ws`, tokenTtlMs: config.wsTokenTtlMs };
@@ -69,7 +69,7 @@ export async function buildApp(config: Config): Promise<HeraldServer> {
   return app;
 }
 
-async function openStore(url: string): Promise<Store> {
-  if (url.startsWith('sqlite:')) return openSqliteStore({ path: url.slice('sqlite:'.length) });
+async function openStore({ db: url, readThreads, searchTimeoutMs }: Config): Promise<Store> {
+  if (url.startsWith('sqlite:')) return openSqliteStore({ path: url.slice('sqlite:'.length), readThreads, readTimeoutMs: searchTimeoutMs });
   throw new Error(`The store '${url.split(':')[0]}' is not available yet: use sqlite:<path>`);
 }

@@ -33,6 +33,10 @@ export interface Config {
   wsPingIntervalMs: number;
   /** How long a stop may take before the process exits anyway. */
   shutdownGraceMs: number;
+  /** Threads that run searches and history, each with its own read-only connection. */
+  readThreads: number;
+  /** A search or history read waits at most this long for a thread (503), then may run this long (422). */
+  searchTimeoutMs: number;
 }
 
 /** Each setting: its flag, its environment variable, its default. Flags win over the environment. */
@@ -56,6 +60,8 @@ const SETTINGS = {
   wsMaxBuffered: { flag: 'ws-max-buffered-bytes', env: 'HERALD_WS_MAX_BUFFERED_BYTES', fallback: String(4 * 1024 * 1024) },
   wsPing: { flag: 'ws-ping-interval-ms', env: 'HERALD_WS_PING_INTERVAL_MS', fallback: '30000' },
   shutdownGrace: { flag: 'shutdown-grace-s', env: 'HERALD_SHUTDOWN_GRACE_S', fallback: '10' },
+  readThreads: { flag: 'read-threads', env: 'HERALD_READ_THREADS', fallback: '2' },
+  searchTimeout: { flag: 'search-timeout-ms', env: 'HERALD_SEARCH_TIMEOUT_MS', fallback: '10000' },
 } as const;
 
 export const CONFIG_HELP = Object.values(SETTINGS)
@@ -97,6 +103,8 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
     wsMaxBufferedBytes: int(get('wsMaxBuffered'), 'HERALD_WS_MAX_BUFFERED_BYTES', 1024, 1024 ** 3),
     wsPingIntervalMs: int(get('wsPing'), 'HERALD_WS_PING_INTERVAL_MS', 100, 3_600_000),
     shutdownGraceMs: int(get('shutdownGrace'), 'HERALD_SHUTDOWN_GRACE_S', 1, 3600) * 1000,
+    readThreads: int(get('readThreads'), 'HERALD_READ_THREADS', 1, 64),
+    searchTimeoutMs: int(get('searchTimeout'), 'HERALD_SEARCH_TIMEOUT_MS', 1, 600_000),
   };
 }
 
