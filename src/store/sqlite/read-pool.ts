@@ -21,9 +21,9 @@ export interface ReadPoolOptions {
   /** How long a read may wait for a free thread (then 503), and then how long it may run (then 422). */
   timeoutMs: number;
   /**
-   * Overrun threads still finishing their SQLite statement. While this many exist, no thread is
-   * started (the pool runs smaller) until one of them has ended, so live and abandoned threads
-   * together never exceed `size + maxAbandoned`. Default: `size`.
+   * Overrun threads still finishing their SQLite statement: live and abandoned threads together
+   * never exceed `size + maxAbandoned`; at that bound an overrun thread is replaced only once an
+   * abandoned one has ended (the pool runs smaller meanwhile). Default: `size`.
    */
   maxAbandoned?: number;
   /** The thread's module (tests use a slow one); default read-thread.ts. */
@@ -73,9 +73,9 @@ export function startTsWorker(module: URL, workerData: unknown): Worker {
  * Every read has a deadline. One that waits longer than `timeoutMs` for a free thread fails with
  * 503 (the server is busy: try again); one that runs longer than `timeoutMs` fails with 422
  * `too-costly` at once. better-sqlite3 cannot interrupt a statement, so the overrun thread is
- * terminated and abandoned: it ends when its current SQLite call returns. A new thread takes its
- * place, unless `maxAbandoned` abandoned threads are still running; then the pool runs smaller
- * until one ends, so a flood of costly queries cannot multiply threads.
+ * terminated and abandoned: it ends when its current SQLite call returns (and until then the
+ * process cannot exit). A new thread takes its place at once, within a bound on live and
+ * abandoned threads together, so a flood of costly queries cannot multiply threads.
  */
 export class ReadPool {
   readonly #options: Required<ReadPoolOptions>;
@@ -94,14 +94,19 @@ export class ReadPool {
     if (this.#closed) return Promise.reject(closedError());
     return new Promise<T>((resolve, reject) => {
       const job: Job = { id: ++this.#lastJob, name, args, resolve: resolve as (v: unknown) => void, reject, timer: undefined! };
-      job.timer = setTimeout(() => {
-        const queued = this.#queue.indexOf(job);
-        if (queued >= 0) this.#queue.splice(queued, 1);
-        reject(new FhirError(503, 'transient', `No read thread became free within ${this.#options.timeoutMs} ms: the server is busy; try again later`));
-      }, this.#options.timeoutMs);
       this.#queue.push(job);
+      this.#waitFor(job);
       this.#dispatch();
     });
+  }
+
+  /** A queued job gives up after `timeoutMs` of every thread being busy (waiting for one to start does not count). */
+  #waitFor(job: Job): void {
+    job.timer = setTimeout(() => {
+      if ([...this.#slots].some((s) => !s.ready)) return this.#waitFor(job);
+      this.#queue.splice(this.#queue.indexOf(job), 1);
+      job.reject(new FhirError(503, 'transient', `No read thread became free within ${this.#options.timeoutMs} ms: the server is busy; try again later`));
+    }, this.#options.timeoutMs);
   }
 
   stats(): ReadPoolStats {
@@ -138,9 +143,14 @@ export class ReadPool {
       if (slot.ready && !slot.job) this.#assign(slot, this.#queue.shift()!);
     }
     const starting = [...this.#slots].filter((s) => !s.ready).length;
-    const { size, maxAbandoned } = this.#options;
     let wanted = this.#queue.length - starting;
-    while (wanted-- > 0 && this.#slots.size < size && this.#abandoned < maxAbandoned) this.#start();
+    while (wanted-- > 0 && this.#mayStart()) this.#start();
+  }
+
+  /** Below its size, and live and abandoned threads together below `size + maxAbandoned`. */
+  #mayStart(): boolean {
+    const { size, maxAbandoned } = this.#options;
+    return !this.#closed && this.#slots.size < size && this.#slots.size + this.#abandoned < size + maxAbandoned;
   }
 
   #assign(slot: Slot, job: Job): void {
@@ -165,10 +175,10 @@ export class ReadPool {
     });
     slot.worker.unref();
     void slot.worker.terminate();
+    if (this.#mayStart()) this.#start();
     process.emitWarning(
       `a ${job.name} overran ${this.#options.timeoutMs} ms; its read thread is abandoned until its SQLite statement ends (${this.#abandoned} such now, ${this.#abandonedTotal} in all)`,
     );
-    this.#dispatch();
   }
 
   #start(): void {
