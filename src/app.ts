@@ -25,7 +25,7 @@ export async function buildApp(config: Config, logTo?: DestinationStream): Promi
   const auth = config.auth ? await createAuth(config.auth, config.baseUrl, dataDirOf(config.db)) : undefined;
   // The one clock of the server: everything that asks the time is given this.
   const now = () => new Date();
-  const store = await openStore(config.db, now);
+  const store = await openStore(config, now);
   // D-4: one websocket endpoint, derived from the public base URL.
   const hub = new WebsocketHub({ maxBufferedBytes: config.wsMaxBufferedBytes });
   const websocket = { url: `${config.baseUrl.replace(/^http/, 'ws')}/ws`, tokenTtlMs: config.wsTokenTtlMs, revoked: (hash: string) => hub.revoked(hash) };
@@ -90,7 +90,7 @@ export async function buildApp(config: Config, logTo?: DestinationStream): Promi
   return app;
 }
 
-async function openStore(url: string, now: () => Date): Promise<Store> {
-  if (url.startsWith('sqlite:')) return openSqliteStore({ path: url.slice('sqlite:'.length), now });
+async function openStore({ db: url, readThreads, searchTimeoutMs }: Config, now: () => Date): Promise<Store> {
+  if (url.startsWith('sqlite:')) return openSqliteStore({ path: url.slice('sqlite:'.length), now, readThreads, readTimeoutMs: searchTimeoutMs });
   throw new Error(`The store '${url.split(':')[0]}' is not available yet: use sqlite:<path>`);
 }

@@ -44,6 +44,10 @@ export interface Config {
   logPhi: boolean;
   /** Bearer-token authentication (external and/or embedded issuer); undefined in open mode. */
   auth?: AuthConfig;
+  /** Threads that run searches and history, each with its own read-only connection. */
+  readThreads: number;
+  /** A search or history read waits at most this long for a thread (503), then may run this long (422). */
+  searchTimeoutMs: number;
 }
 
 /** Each setting: its flag, its environment variable, its default. Flags win over the environment. */
@@ -80,6 +84,8 @@ const SETTINGS = {
   authAdminScope: { flag: 'auth-admin-scope', env: 'HERALD_AUTH_ADMIN_SCOPE', fallback: 'herald/admin' },
   maxSubsPerOwner: { flag: 'max-subscriptions-per-owner', env: 'HERALD_MAX_SUBSCRIPTIONS_PER_OWNER', fallback: '1000' },
   allowOpen: { flag: 'allow-open', env: 'HERALD_ALLOW_OPEN', fallback: 'false' },
+  readThreads: { flag: 'read-threads', env: 'HERALD_READ_THREADS', fallback: '2' },
+  searchTimeout: { flag: 'search-timeout-ms', env: 'HERALD_SEARCH_TIMEOUT_MS', fallback: '10000' },
 } as const;
 
 export const CONFIG_HELP = Object.values(SETTINGS)
@@ -133,6 +139,8 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
     corsOrigins: list(get('corsOrigins')).map((o) => origin(o, 'HERALD_CORS_ORIGINS')),
     logPhi: bool(get('logPhi'), 'HERALD_LOG_PHI'),
     ...(auth ? { auth } : {}),
+    readThreads: int(get('readThreads'), 'HERALD_READ_THREADS', 1, 64),
+    searchTimeoutMs: int(get('searchTimeout'), 'HERALD_SEARCH_TIMEOUT_MS', 1, 600_000),
   };
 }
 

@@ -42,19 +42,47 @@ function stripResource(entry: unknown): unknown {
 
 async function batch(ctx: BaseContext, db: Db, requests: FhirRequest[]): Promise<FhirResponse> {
   const out: BundleEntry[] = [];
-  for (const req of requests) {
-    try {
-      out.push(responseEntry(ctx, await route(ctx, db, req)));
-    } catch (err) {
-      const e = asFhirError(err);
-      out.push({ response: { status: String(e.status), outcome: operationOutcome(e.issues) } });
-    }
-  }
+  for (const req of requests) out.push(await entryOf(ctx, db, req));
   return { status: 200, resource: { resourceType: 'Bundle', type: 'batch-response', entry: out } as Bundle };
+}
+
+/** One entry run on its own: its response, or its error as the entry's outcome. */
+async function entryOf(ctx: BaseContext, db: Db, req: FhirRequest): Promise<BundleEntry> {
+  try {
+    return responseEntry(ctx, await route(ctx, db, req));
+  } catch (err) {
+    const e = asFhirError(err);
+    return { response: { status: String(e.status), outcome: operationOutcome(e.issues) } };
+  }
 }
 
 /** FHIR's processing order for transactions: deletes, creates, updates and patches, then reads. */
 const ORDER: Record<Method, number> = { DELETE: 0, POST: 1, PUT: 2, PATCH: 2, GET: 3 };
+
+/**
+ * GET entries whose cost the client decides: searches and history. They run after the
+ * transaction has committed (FHIR processes reads last anyway), through the store's own reads, so
+ * they see its writes but never hold up the writer. Reads by id stay inside the transaction.
+ */
+function isCostlyRead(req: FhirRequest): boolean {
+  if (req.method !== 'GET') return false;
+  const parts = req.path.split('/');
+  return (parts.length === 1 && parts[0] !== 'metadata') || parts[parts.length - 1] === '_history';
+}
+
+/** Stands in for the store while a costly read entry is checked: every search and history is empty. */
+const EMPTY: Db = {
+  read: async () => undefined,
+  vread: async () => undefined,
+  search: async () => ({ matches: [], included: [] }),
+  events: async () => [],
+  eventRange: async () => ({ last: 0, first: undefined }),
+  deliveryState: async () => ({ deliveredThrough: 0, attempts: 0 }),
+  bindingToken: async () => undefined,
+  subscriptionOwners: async () => [],
+  history: async () => ({ versions: [], total: 0 }),
+  transaction: () => Promise.reject(new Error('a read entry does not write')),
+};
 
 async function transaction(ctx: BaseContext, db: Db, entries: BundleEntry[], requests: FhirRequest[]): Promise<FhirResponse> {
   assertNoDuplicates(requests);
@@ -62,17 +90,22 @@ async function transaction(ctx: BaseContext, db: Db, entries: BundleEntry[], req
   const results = await db.transaction(async (tx) => {
     const inner = joined(tx, ctx.store);
     await resolveUrnReferences(ctx, inner, entries, requests);
-    const out: FhirResponse[] = new Array(requests.length);
+    const out: (FhirResponse | undefined)[] = new Array(requests.length).fill(undefined);
     for (const i of order) {
       try {
-        out[i] = await route(ctx, inner, requests[i]!);
+        // A costly read that is wrong (unknown parameter, bad cursor) still fails the whole
+        // transaction: it is checked here, against an empty store, and run after the commit.
+        if (isCostlyRead(requests[i]!)) await route(ctx, EMPTY, requests[i]!);
+        else out[i] = await route(ctx, inner, requests[i]!);
       } catch (err) {
         throw annotate(asFhirError(err), i);
       }
     }
     return out;
   });
-  const entry = results.map((r) => responseEntry(ctx, r));
+  // The writes stand: a costly read that fails now (its deadline passed) fails alone, in its entry.
+  const entry: BundleEntry[] = [];
+  for (const [i, r] of results.entries()) entry.push(r ? responseEntry(ctx, r) : await entryOf(ctx, db, requests[i]!));
   return { status: 200, resource: { resourceType: 'Bundle', type: 'transaction-response', entry } as Bundle };
 }
 

@@ -86,6 +86,32 @@ describe('conditional create and update', () => {
         assert.equal(clientId.body.id, `cu3-${v}`);
       });
 
+      it('criteria run inside the write, so they may only select: result parameters, _has and multi-link chains are a 400 naming the parameter', async () => {
+        const org = (await call('POST', `${base()}/Organization`, { resourceType: 'Organization', name: `Org${v}` })).body.id;
+        const body = { ...withIdentifier('cheap-1'), managingOrganization: { reference: `Organization/${org}` } };
+        for (const [criteria, named] of [
+          ['identifier=cheap-1&_sort=family', '_sort'],
+          ['identifier=cheap-1&_count=1', '_count'],
+          ['_include=Patient:organization&identifier=cheap-1', '_include'],
+          ['_revinclude=Observation:subject&identifier=cheap-1', '_revinclude'],
+          ['identifier=cheap-1&_total=none', '_total'],
+          ['_has:Observation:subject:code=x', '_has:Observation:subject:code'],
+          ['organization.partof.name=x', 'organization.partof.name'],
+        ]) {
+          for (const res of [
+            await call('POST', `${base()}/Patient`, body, { 'if-none-exist': criteria! }),
+            await call('PUT', `${base()}/Patient?${criteria}`, body),
+          ]) {
+            assert.equal(res.status, 400, `${criteria}: ${res.text.slice(0, 200)}`);
+            assert.deepEqual(res.body.issue[0].expression, [named], criteria);
+          }
+        }
+        // One link of a chain is allowed.
+        const h = { 'if-none-exist': `organization.name=Org${v}` };
+        assert.equal((await call('POST', `${base()}/Patient`, body, h)).status, 201);
+        assert.equal((await call('POST', `${base()}/Patient`, body, h)).status, 200);
+      });
+
       it('a deleted resource no longer matches conditions', async () => {
         const id = (await call('POST', `${base()}/Patient`, withIdentifier('del-1'))).body.id;
         await call('DELETE', `${base()}/Patient/${id}`);

@@ -1,14 +1,17 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import type { Store, Transaction } from '../store.ts';
 import { FhirError } from '../../fhir/errors.ts';
 import { type Reads, createReads } from './connection.ts';
 import { lockDatabase } from './lock.ts';
 import { type Call, type CallName, type FromThread, type Op, type ToThread, asTransient, fromWire } from './protocol.ts';
+import { ReadPool, startTsWorker, tooCostly } from './read-pool.ts';
 
 const READS = ['read', 'vread', 'search', 'events', 'eventRange', 'deliveryState', 'bindingToken', 'subscriptionOwners', 'history'] as const satisfies readonly (keyof Reads)[];
+/** Reads whose cost the client decides (any query, any size of result): never on the event loop. */
+const COSTLY = new Set<keyof Reads>(['search', 'history']);
 
 export interface SqliteOptions {
   /** A file path, or ':memory:'. */
@@ -17,6 +20,10 @@ export interface SqliteOptions {
   onWriter?: (worker: Worker) => void;
   /** The clock (default: the system's): `ap` date searches and event retention are measured from it. */
   now?: () => Date;
+  /** Threads for searches and history (read-pool.ts); default 2. */
+  readThreads?: number;
+  /** Deadline of a search or history read, in ms (see read-pool.ts); default 10,000. */
+  readTimeoutMs?: number;
 }
 
 /**
@@ -27,10 +34,12 @@ export interface SqliteOptions {
  * functions still run here, on the event loop, one at a time in arrival order: their writes are
  * shipped to the thread and applied there while the event loop moves on to the next request, and
  * their reads are answered by the thread, so they see every earlier transaction's writes. Reads
- * outside transactions use a read-only connection of this thread: in WAL mode it sees only
- * committed data. (A ':memory:' database cannot be shared between connections, so there the
- * thread answers those reads too.) A file database is held exclusively (lock.ts): a second
- * process opening it fails with the holder's pid.
+ * outside transactions see only committed data (WAL): searches and history, whose cost the client
+ * decides, run on a pool of read threads with a deadline (read-pool.ts); the cheap reads by key use
+ * a read-only connection of this thread. (A ':memory:' database cannot be shared between
+ * connections, so there the writer thread answers those reads too: a search past its deadline
+ * still fails at once, but the writer finishes it before it writes again.) A file database is held
+ * exclusively (lock.ts): a second process opening it fails with the holder's pid.
  */
 export async function openSqliteStore(options: SqliteOptions): Promise<Store> {
   const memory = options.path === ':memory:';
@@ -44,15 +53,18 @@ export async function openSqliteStore(options: SqliteOptions): Promise<Store> {
     throw err;
   }
   options.onWriter?.(link.worker);
+  const timeoutMs = options.readTimeoutMs ?? 10_000;
   const readDb = memory ? undefined : new Database(options.path, { readonly: true });
   readDb?.pragma('busy_timeout = 5000');
   const local = readDb ? createReads(readDb) : undefined;
   const now = options.now ?? (() => new Date());
-  // A search is evaluated at the store's clock, handed over as data since the thread may run it.
+  // A search is evaluated at the store's clock, handed over as data since a thread may run it.
   const clocked = (name: CallName, args: unknown[]) => (name === 'search' ? [args[0], args[1], args[2], now().getTime()] : args);
+  const pool = memory ? undefined : new ReadPool({ path: options.path, size: options.readThreads ?? 2, timeoutMs });
   const reads: Record<string, (...args: unknown[]) => Promise<unknown>> = {};
   for (const name of READS) {
     reads[name] = async (...args) => {
+      if (COSTLY.has(name)) return pool ? pool.run(name, clocked(name, args)) : withDeadline(link.call(name, clocked(name, args)), name, timeoutMs);
       if (!local) return link.call(name, clocked(name, args));
       try {
         return (local[name] as (...a: unknown[]) => unknown)(...clocked(name, args));
@@ -94,6 +106,7 @@ export async function openSqliteStore(options: SqliteOptions): Promise<Store> {
     pruneEvents: (before) => transaction((tx) => tx.call<number>('prune', [before, now().toISOString()])),
     async close() {
       await tail;
+      await pool?.close();
       readDb?.close();
       await link.close();
       lock?.release();
@@ -175,10 +188,7 @@ class WriterLink {
   }
 
   static start(path: string): Promise<WriterLink> {
-    // The thread is TypeScript like the rest of Herald: it registers tsx's loader before loading it.
-    const url = new URL('./thread.ts', import.meta.url).href;
-    const source = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(url)}); })`;
-    const worker = new Worker(source, { eval: true, workerData: { path } });
+    const worker = startTsWorker(new URL('./thread.ts', import.meta.url), { path });
     const link = new WriterLink(worker);
     return new Promise((resolve, reject) => {
       const early = (err: Error) => reject(err);
@@ -293,6 +303,13 @@ function settle(map: Map<number, Waiter>, key: number, error: Error | undefined,
   map.delete(key);
   if (error) w.reject(error);
   else w.resolve(value);
+}
+
+/** The caller stops waiting at the deadline; the work itself cannot be stopped. */
+function withDeadline<T>(work: Promise<T>, name: keyof Reads, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(tooCostly(name, ms)), ms)));
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
 }
 
 function runSafely(fn: () => void): void {

@@ -1,0 +1,120 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { closeSync, constants, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { FhirError } from '../../fhir/errors.ts';
+import { ReadPool, type ReadPoolOptions } from './read-pool.ts';
+
+/** A pool whose reads block their thread until their gate opens (like a statement that cannot be interrupted). */
+function gatedPool(options: Omit<ReadPoolOptions, 'path' | 'thread'>): ReadPool {
+  return new ReadPool({ path: 'unused', thread: new URL('../../../test/fixtures/sleeping-read-thread.ts', import.meta.url), ...options });
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'herald-read-pool-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+let gates = 0;
+
+/** Holds a read in its thread until opened (a FIFO; see the thread). Open it only once its read runs. */
+class Gate {
+  readonly path = join(dir, `gate-${++gates}`);
+  constructor() {
+    execFileSync('mkfifo', [this.path]);
+  }
+  open(): void {
+    closeSync(openSync(this.path, constants.O_WRONLY | constants.O_NONBLOCK));
+  }
+}
+
+const read = (pool: ReadPool, gate?: Gate) => pool.run<string>('search', [gate?.path ?? null]);
+
+async function until(check: () => boolean): Promise<void> {
+  while (!check()) await sleep(20);
+}
+
+function isFhirError(status: number, code: string) {
+  return (err: unknown): true => {
+    assert.ok(err instanceof FhirError, String(err));
+    assert.equal(err.status, status);
+    assert.equal(err.issues[0]?.code, code);
+    return true;
+  };
+}
+
+describe('read pool', () => {
+  it('runs reads on at most `size` threads at once; the rest wait their turn', async () => {
+    const pool = gatedPool({ size: 2, timeoutMs: 30_000 });
+    const gates = [new Gate(), new Gate(), new Gate()];
+    const reads = gates.map((g) => read(pool, g));
+    await until(() => pool.stats().busy === 2);
+    assert.deepEqual(pool.stats(), { threads: 2, busy: 2, queued: 1, abandoned: 0, abandonedTotal: 0 });
+    gates[0]!.open();
+    gates[1]!.open();
+    await until(() => pool.stats().queued === 0 && pool.stats().busy === 1);
+    gates[2]!.open();
+    assert.deepEqual(await Promise.all(reads), ['done', 'done', 'done']);
+    await pool.close();
+  });
+
+  it('fails a read over its deadline with 422 too-costly, abandons its thread and starts another at once', async () => {
+    const pool = gatedPool({ size: 1, timeoutMs: 300 });
+    const costly = new Gate();
+    await assert.rejects(read(pool, costly), isFhirError(422, 'too-costly'));
+    assert.deepEqual(pool.stats(), { threads: 1, busy: 0, queued: 0, abandoned: 1, abandonedTotal: 1 });
+    // The next read runs on the new thread while the abandoned one is still inside its "statement".
+    assert.equal(await read(pool), 'done');
+    assert.equal(pool.stats().abandoned, 1);
+    costly.open();
+    await until(() => pool.stats().abandoned === 0);
+    assert.deepEqual(pool.stats(), { threads: 1, busy: 0, queued: 0, abandoned: 0, abandonedTotal: 1 });
+    await pool.close();
+  });
+
+  it('fails a read that waits past its deadline for a busy thread with 503 transient (waiting for a thread to start does not count)', async () => {
+    const pool = gatedPool({ size: 1, timeoutMs: 1_000 });
+    const [a, b] = [new Gate(), new Gate()];
+    // The first read waits for the thread to start (longer than the deadline on a busy machine): no 503 for that.
+    const first = read(pool, a);
+    await until(() => pool.stats().busy === 1);
+    const second = read(pool, b);
+    const third = read(pool);
+    // Each of the first two runs within its deadline, but the third waits for both.
+    await sleep(500);
+    a.open();
+    await assert.rejects(third, isFhirError(503, 'transient'));
+    b.open();
+    assert.deepEqual(await Promise.all([first, second]), ['done', 'done']);
+    await pool.close();
+  });
+
+  it('bounds live and abandoned threads together: at the bound an overrun thread is replaced only once an abandoned one ends', async () => {
+    const pool = gatedPool({ size: 1, timeoutMs: 300, maxAbandoned: 1 });
+    const [first, second] = [new Gate(), new Gate()];
+    await assert.rejects(read(pool, first), isFhirError(422, 'too-costly'));
+    await assert.rejects(read(pool, second), isFhirError(422, 'too-costly'));
+    assert.deepEqual(pool.stats(), { threads: 0, busy: 0, queued: 0, abandoned: 2, abandonedTotal: 2 });
+    // No thread to run it: the pool is busy for as long as the abandoned threads run.
+    await assert.rejects(read(pool), isFhirError(503, 'transient'));
+    first.open();
+    await until(() => pool.stats().abandoned === 1);
+    assert.equal(await read(pool), 'done');
+    second.open();
+    await until(() => pool.stats().abandoned === 0);
+    await pool.close();
+  });
+
+  it('fails what is queued or running when closed, without waiting for a running statement', async () => {
+    const pool = gatedPool({ size: 1, timeoutMs: 30_000 });
+    const gate = new Gate();
+    const running = read(pool, gate);
+    const queued = read(pool);
+    await until(() => pool.stats().busy === 1);
+    await pool.close();
+    await assert.rejects(running, isFhirError(503, 'transient'));
+    await assert.rejects(queued, isFhirError(503, 'transient'));
+    await assert.rejects(read(pool), isFhirError(503, 'transient'));
+    gate.open();
+  });
+});
