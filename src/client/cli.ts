@@ -170,9 +170,15 @@ export async function main(argv: string[], io: CliIo = {}): Promise<number> {
     void listener.close();
   };
   const signals = io.signals !== false;
+  // A second signal while stopping (e.g. --ephemeral's DELETE hanging on a dead server) exits at once.
+  const onSignal = () => {
+    if (!stopped) return stop();
+    err('herald: second signal: exiting now');
+    process.exit(1);
+  };
   if (signals) {
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
   }
   void io.stop?.then(stop);
   try {
@@ -181,8 +187,8 @@ export async function main(argv: string[], io: CliIo = {}): Promise<number> {
     await listener.closed;
   } finally {
     if (signals) {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
     }
   }
   // What stays on the server after we go: say so, whatever --quiet says, so that nothing is left unknowingly.
