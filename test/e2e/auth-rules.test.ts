@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -308,5 +308,42 @@ describe('notificationShape context follows the owner\'s scopes (D-22)', () => {
     assert.ok(types(forBlind).includes('Observation'));
     assert.ok(!types(forBlind).includes('Patient'), JSON.stringify(types(forBlind)));
     await ws.close();
+  });
+});
+
+describe('the embedded issuer\'s signing key', () => {
+  const clientsFile = () => join(dir, 'clients.json');
+  const getToken = async (s: TestServer) =>
+    (await call('POST', `${s.url}/auth/token`, 'grant_type=client_credentials&client_id=feed&client_secret=feed-secret-0123456789', { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' })).body.access_token as string;
+
+  it('is kept in the data folder (mode 0600): tokens stay valid across a restart', async () => {
+    const data = mkdtempSync(join(tmpdir(), 'herald-key-'));
+    const env = { HERALD_AUTH_CLIENTS: clientsFile(), HERALD_DB: `sqlite:${join(data, 'herald.db')}`, HERALD_BASE_URL: 'https://herald.example.org' };
+    let s = await startServer(env);
+    const t = await getToken(s);
+    const kid = (await call('GET', `${s.url}/auth/jwks`)).body.keys[0].kid;
+    await s.close();
+    assert.equal(statSync(join(data, 'auth-key.json')).mode & 0o777, 0o600);
+    s = await startServer(env);
+    try {
+      assert.equal((await call('GET', `${s.url}/auth/jwks`)).body.keys[0].kid, kid);
+      assert.equal((await call('GET', `${s.fhir('R4')}/Observation`, undefined, bearer(t))).status, 200);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('or in HERALD_AUTH_KEY, whatever the store', async () => {
+    const keyFile = join(mkdtempSync(join(tmpdir(), 'herald-key-')), 'key.json');
+    const env = { HERALD_AUTH_CLIENTS: clientsFile(), HERALD_AUTH_KEY: keyFile, HERALD_BASE_URL: 'https://herald.example.org' };
+    const first = await startServer(env);
+    const t = await getToken(first);
+    await first.close();
+    const second = await startServer(env);
+    try {
+      assert.equal((await call('GET', `${second.fhir('R4')}/Observation`, undefined, bearer(t))).status, 200);
+    } finally {
+      await second.close();
+    }
   });
 });
