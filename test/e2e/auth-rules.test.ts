@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
+import { loadConfig } from '../../src/config.ts';
 import { bearer, startIssuer, type TestIssuer } from '../helpers/auth.ts';
 import { type TestServer, call, startServer } from '../helpers/server.ts';
 import { readNotification, subscriptionResource } from '../helpers/subscriptions.ts';
@@ -199,6 +200,7 @@ describe('the admin and subscription secrets', () => {
     assert.equal(updated.status, 200, updated.text);
     assert.equal((await call('GET', url, undefined, alice)).body.reason, 'changed by the admin');
     assert.equal((await call('GET', url, undefined, bob)).status, 404);
+    assert.equal((await call('PATCH', url, [{ op: 'replace', path: '/reason', value: 'mine now' }], { ...bob, ...JSON_PATCH })).status, 404);
     assert.equal((await call('DELETE', url, undefined, admin)).status, 204);
     const seenByAdmin = await call('GET', `${url}/_history`, undefined, admin);
     assert.equal(seenByAdmin.status, 200);
@@ -345,5 +347,25 @@ describe('the embedded issuer\'s signing key', () => {
     } finally {
       await second.close();
     }
+  });
+});
+
+describe('auth settings', () => {
+  const env = { HERALD_DB: 'sqlite::memory:', HERALD_AUTH_CLIENTS: '/nonexistent/clients.json' };
+  it('defaults: 1,000 subscriptions per owner, admin scope herald/admin, JWKS refetch 30 s, tokens 300 s', () => {
+    const auth = loadConfig([], { ...env, HERALD_AUTH_ISSUER: 'https://i', HERALD_AUTH_JWKS: 'https://i/jwks' }).auth!;
+    assert.equal(auth.maxSubscriptionsPerOwner, 1000);
+    assert.equal(auth.adminScope, 'herald/admin');
+    assert.equal(auth.external!.jwksRefetchMs, 30_000);
+    assert.equal(auth.embedded!.tokenTtlMs, 300_000);
+    assert.equal(auth.external!.audience, undefined, 'the audience is optional');
+  });
+
+  it('refuses incomplete or bad settings at start', () => {
+    assert.throws(() => loadConfig([], { ...env, HERALD_MAX_SUBSCRIPTIONS_PER_OWNER: '0' }), /HERALD_MAX_SUBSCRIPTIONS_PER_OWNER must be an integer/);
+    assert.throws(() => loadConfig([], { HERALD_DB: 'sqlite::memory:', HERALD_AUTH_ISSUER: 'https://i' }), /needs HERALD_AUTH_JWKS/);
+    assert.throws(() => loadConfig([], { HERALD_DB: 'sqlite::memory:', HERALD_AUTH_JWKS: 'https://i/jwks' }), /needs HERALD_AUTH_ISSUER/);
+    assert.throws(() => loadConfig([], { HERALD_DB: 'sqlite::memory:', HOST: '0.0.0.0' }), /HERALD_ALLOW_OPEN/);
+    assert.equal(loadConfig([], { ...env, HOST: '0.0.0.0' }).authMode, true, 'auth mode listens anywhere');
   });
 });
