@@ -5,7 +5,7 @@ import type { NotificationType } from '../../../fhir/subscription-model.ts';
 import type { StoredEvent } from '../../../store/store.ts';
 import { type Dialect, type NotifyContext, renderNotification } from '../../notify.ts';
 import { type Serial, serial } from '../serial.ts';
-import { bindingTokenHash } from './binding-token.ts';
+import { bindingTokenHash, bindingTokenMatches } from './binding-token.ts';
 import { type ActiveSubscription, LIVE_STATUSES as LIVE } from '../../registry.ts';
 
 /** A connected websocket as the hub sees it (http/websocket.ts adapts `ws` sockets to this). */
@@ -277,7 +277,7 @@ export class Session {
 
   revoked(hash: string): void {
     for (const [token, b] of [...this.bindings]) {
-      if (bindingTokenHash(token) !== hash) continue;
+      if (!bindingTokenMatches(token, hash)) continue;
       this.drop(token, b);
       this.deliver(outcome('security', 'The binding token was revoked: notifications for its subscriptions have stopped on this connection'));
     }
