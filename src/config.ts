@@ -48,6 +48,48 @@ export interface Config {
   readThreads: number;
   /** A search or history read waits at most this long for a thread (503), then may run this long (422). */
   searchTimeoutMs: number;
+  /** HTTP limits (issue 14): slow or idle clients cannot hold connections, nor too many of them. */
+  http: HttpLimits;
+  /** Websocket limits (issue 14): connections in total and per address, subscriptions and failed binds per socket. */
+  ws: WebsocketLimits;
+  /** Subscription quotas (issue 14), checked when a Subscription or binding token is asked for. */
+  quotas: SubscriptionQuotas;
+  /** The event log keeps at most this many events per subscription (besides the retention age). */
+  eventLogMaxPerSubscription: number;
+  /** How often the event log is pruned (also once shortly after start). */
+  eventPruneIntervalMs: number;
+}
+
+export interface HttpLimits {
+  /** The whole request, headers and body, must arrive within this (408 and closed). */
+  requestTimeoutMs: number;
+  /** The request line and headers must arrive within this. */
+  headersTimeoutMs: number;
+  /** A connection with no traffic either way for this long is closed. */
+  idleTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this. */
+  keepAliveTimeoutMs: number;
+  /** Open connections (websockets included); more are closed as they arrive. */
+  maxConnections: number;
+}
+
+export interface WebsocketLimits {
+  maxConnections: number;
+  maxConnectionsPerAddress: number;
+  /** Subscriptions bound on one socket, over all its tokens. */
+  maxSubscriptionsPerSocket: number;
+  /** Refused binds after which the socket is closed (1008). */
+  maxFailedBinds: number;
+}
+
+export interface SubscriptionQuotas {
+  minHeartbeatS: number;
+  maxDeliveryTimeoutS: number;
+  /** rest-hook POSTs in flight at once, over every base; more wait for a free slot. */
+  maxConcurrentDeliveries: number;
+  maxSubscriptionsPerTopic: number;
+  maxFiltersPerSubscription: number;
+  maxSubscriptionsPerToken: number;
 }
 
 /**
@@ -101,6 +143,23 @@ const SETTINGS = {
   allowOpen: { flag: 'allow-open', env: 'HERALD_ALLOW_OPEN', fallback: 'false', meaning: 'let open mode (no auth) listen on a non-loopback `HOST`' },
   readThreads: { flag: 'read-threads', env: 'HERALD_READ_THREADS', fallback: '2', meaning: 'threads running searches and history, each with its own read-only SQLite connection' },
   searchTimeout: { flag: 'search-timeout-ms', env: 'HERALD_SEARCH_TIMEOUT_MS', fallback: '10000', meaning: 'a search or history page waits at most this long for a free read thread (then 503), and may run this long (then 422 `too-costly`)' },
+  requestTimeout: { flag: 'request-timeout-ms', env: 'HERALD_REQUEST_TIMEOUT_MS', fallback: '60000', meaning: 'a request whose body has not fully arrived by then gets a 408 and its connection is closed' },
+  headersTimeout: { flag: 'headers-timeout-ms', env: 'HERALD_HEADERS_TIMEOUT_MS', fallback: '10000', meaning: 'a request whose headers have not arrived by then gets a 408 (at most the request timeout)' },
+  idleTimeout: { flag: 'idle-timeout-ms', env: 'HERALD_IDLE_TIMEOUT_MS', fallback: '120000', meaning: 'a connection with no traffic for this long is closed (keep it above the search timeout)' },
+  keepAliveTimeout: { flag: 'keep-alive-timeout-ms', env: 'HERALD_KEEP_ALIVE_TIMEOUT_MS', fallback: '5000', meaning: 'an idle keep-alive connection between requests is closed after this' },
+  maxConnections: { flag: 'max-connections', env: 'HERALD_MAX_CONNECTIONS', fallback: '10000', meaning: 'open TCP connections (websockets included); one more is closed unread' },
+  wsMaxConnections: { flag: 'ws-max-connections', env: 'HERALD_WS_MAX_CONNECTIONS', fallback: '5000', meaning: 'open websockets in all; one more upgrade gets a 503' },
+  wsMaxPerAddress: { flag: 'ws-max-connections-per-address', env: 'HERALD_WS_MAX_CONNECTIONS_PER_ADDRESS', fallback: '500', meaning: 'open websockets per client address; one more upgrade gets a 429 (raise it behind a proxy)' },
+  wsMaxSubsPerSocket: { flag: 'ws-max-subscriptions-per-socket', env: 'HERALD_WS_MAX_SUBSCRIPTIONS_PER_SOCKET', fallback: '1000', meaning: 'subscriptions bound on one websocket; a bind past it is refused with an OperationOutcome frame' },
+  wsMaxFailedBinds: { flag: 'ws-max-failed-binds', env: 'HERALD_WS_MAX_FAILED_BINDS', fallback: '10', meaning: 'refused binds on one websocket before it is closed with 1008' },
+  minHeartbeat: { flag: 'min-heartbeat-s', env: 'HERALD_MIN_HEARTBEAT_S', fallback: '10', meaning: 'shortest `heartbeatPeriod` a Subscription may ask (less is a 422)' },
+  maxDeliveryTimeout: { flag: 'max-delivery-timeout-s', env: 'HERALD_MAX_DELIVERY_TIMEOUT_S', fallback: '60', meaning: 'longest `timeout` a Subscription may ask (more is a 422)' },
+  maxConcurrentDeliveries: { flag: 'max-concurrent-deliveries', env: 'HERALD_MAX_CONCURRENT_DELIVERIES', fallback: '64', meaning: 'rest-hook POSTs in flight at once, all subscriptions together; others wait their turn' },
+  maxSubsPerTopic: { flag: 'max-subscriptions-per-topic', env: 'HERALD_MAX_SUBSCRIPTIONS_PER_TOPIC', fallback: '10000', meaning: 'live subscriptions to one topic on one base; one more is a 422' },
+  maxFilters: { flag: 'max-filters-per-subscription', env: 'HERALD_MAX_FILTERS_PER_SUBSCRIPTION', fallback: '20', meaning: 'filters on one Subscription; more is a 422' },
+  maxSubsPerToken: { flag: 'max-subscriptions-per-token', env: 'HERALD_MAX_SUBSCRIPTIONS_PER_TOKEN', fallback: '100', meaning: 'subscriptions one `$get-ws-binding-token` may cover; more is a 400 `too-costly`' },
+  eventLogMax: { flag: 'event-log-max-per-subscription', env: 'HERALD_EVENT_LOG_MAX_PER_SUBSCRIPTION', fallback: '100000', meaning: 'events kept per subscription; older ones are pruned (their numbers answer 410 in `$events`)' },
+  eventPruneInterval: { flag: 'event-prune-interval-s', env: 'HERALD_EVENT_PRUNE_INTERVAL_S', fallback: '3600', meaning: 'how often the event log is pruned by age and size (also 10 s after start)' },
 } as const satisfies Record<string, Setting>;
 
 const shownDefault = (s: Setting) => s.shown ?? (s.fallback || '–');
@@ -146,6 +205,18 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
         `it listens only on loopback, not on '${host}', unless HERALD_ALLOW_OPEN=true`,
     );
   }
+  const quotas: SubscriptionQuotas = {
+    minHeartbeatS: int(get('minHeartbeat'), 'HERALD_MIN_HEARTBEAT_S', 1, 86_400),
+    maxDeliveryTimeoutS: int(get('maxDeliveryTimeout'), 'HERALD_MAX_DELIVERY_TIMEOUT_S', 1, 120),
+    maxConcurrentDeliveries: int(get('maxConcurrentDeliveries'), 'HERALD_MAX_CONCURRENT_DELIVERIES', 1, 10_000),
+    maxSubscriptionsPerTopic: int(get('maxSubsPerTopic'), 'HERALD_MAX_SUBSCRIPTIONS_PER_TOPIC', 1, 10_000_000),
+    maxFiltersPerSubscription: int(get('maxFilters'), 'HERALD_MAX_FILTERS_PER_SUBSCRIPTION', 1, 1000),
+    maxSubscriptionsPerToken: int(get('maxSubsPerToken'), 'HERALD_MAX_SUBSCRIPTIONS_PER_TOKEN', 1, 100_000),
+  };
+  const deliveryTimeoutMs = int(get('deliveryTimeout'), 'HERALD_DELIVERY_TIMEOUT_MS', 1, 600_000);
+  if (deliveryTimeoutMs > quotas.maxDeliveryTimeoutS * 1000) {
+    throw new Error(`HERALD_DELIVERY_TIMEOUT_MS (${deliveryTimeoutMs}) must not exceed HERALD_MAX_DELIVERY_TIMEOUT_S (${quotas.maxDeliveryTimeoutS} s)`);
+  }
   return {
     port,
     host,
@@ -157,7 +228,7 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
     maxPageSize: int(get('maxPageSize'), 'HERALD_MAX_PAGE_SIZE', 1, 10000),
     ...(get('topicsDir') ? { topicsDir: get('topicsDir') } : {}),
     allowInsecureEndpoints: bool(get('allowInsecure'), 'HERALD_ALLOW_INSECURE_ENDPOINTS'),
-    deliveryTimeoutMs: int(get('deliveryTimeout'), 'HERALD_DELIVERY_TIMEOUT_MS', 1, 600_000),
+    deliveryTimeoutMs,
     retryBaseMs: int(get('retryBase'), 'HERALD_RETRY_BASE_MS', 1, 3_600_000),
     retryCapMs: int(get('retryCap'), 'HERALD_RETRY_CAP_MS', 1, 86_400_000),
     failureWindowMs: int(get('failureWindow'), 'HERALD_FAILURE_WINDOW_S', 1, 365 * 86_400) * 1000,
@@ -173,7 +244,32 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
     ...(auth ? { auth } : {}),
     readThreads: int(get('readThreads'), 'HERALD_READ_THREADS', 1, 64),
     searchTimeoutMs: int(get('searchTimeout'), 'HERALD_SEARCH_TIMEOUT_MS', 1, 600_000),
+    http: httpLimits(get),
+    ws: {
+      maxConnections: int(get('wsMaxConnections'), 'HERALD_WS_MAX_CONNECTIONS', 1, 1_000_000),
+      maxConnectionsPerAddress: int(get('wsMaxPerAddress'), 'HERALD_WS_MAX_CONNECTIONS_PER_ADDRESS', 1, 1_000_000),
+      maxSubscriptionsPerSocket: int(get('wsMaxSubsPerSocket'), 'HERALD_WS_MAX_SUBSCRIPTIONS_PER_SOCKET', 1, 1_000_000),
+      maxFailedBinds: int(get('wsMaxFailedBinds'), 'HERALD_WS_MAX_FAILED_BINDS', 1, 1_000_000),
+    },
+    quotas,
+    eventLogMaxPerSubscription: int(get('eventLogMax'), 'HERALD_EVENT_LOG_MAX_PER_SUBSCRIPTION', 1, 1_000_000_000),
+    eventPruneIntervalMs: int(get('eventPruneInterval'), 'HERALD_EVENT_PRUNE_INTERVAL_S', 1, 86_400) * 1000,
   };
+}
+
+function httpLimits(get: (key: keyof typeof SETTINGS) => string): HttpLimits {
+  const limits: HttpLimits = {
+    requestTimeoutMs: int(get('requestTimeout'), 'HERALD_REQUEST_TIMEOUT_MS', 100, 3_600_000),
+    headersTimeoutMs: int(get('headersTimeout'), 'HERALD_HEADERS_TIMEOUT_MS', 100, 3_600_000),
+    idleTimeoutMs: int(get('idleTimeout'), 'HERALD_IDLE_TIMEOUT_MS', 100, 3_600_000),
+    keepAliveTimeoutMs: int(get('keepAliveTimeout'), 'HERALD_KEEP_ALIVE_TIMEOUT_MS', 100, 3_600_000),
+    maxConnections: int(get('maxConnections'), 'HERALD_MAX_CONNECTIONS', 1, 1_000_000),
+  };
+  // Node refuses a headers timeout longer than the request's (the headers are part of it).
+  if (limits.headersTimeoutMs > limits.requestTimeoutMs) {
+    throw new Error(`HERALD_HEADERS_TIMEOUT_MS (${limits.headersTimeoutMs}) must not exceed HERALD_REQUEST_TIMEOUT_MS (${limits.requestTimeoutMs})`);
+  }
+  return limits;
 }
 
 function authConfig(get: (key: keyof typeof SETTINGS) => string): AuthConfig | undefined {

@@ -29,6 +29,21 @@ export interface ServerDeps {
   logPhi: boolean;
   /** Bearer-token authentication; absent in open mode. */
   auth?: Auth;
+  /** Timeouts and the connection cap: slow or idle clients cannot hold connections (issue 14). */
+  limits: HttpLimits;
+}
+
+export interface HttpLimits {
+  /** The whole request, headers and body, must arrive within this: else 408 and the connection closes. */
+  requestTimeoutMs: number;
+  /** The request line and headers must arrive within this. */
+  headersTimeoutMs: number;
+  /** A connection with no traffic in either direction for this long is closed. */
+  idleTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this. */
+  keepAliveTimeoutMs: number;
+  /** Open connections, websockets included; a connection beyond is closed as it arrives. */
+  maxConnections: number;
 }
 
 /** A client's request id is used when it is short and plain; otherwise one is generated. */
@@ -46,9 +61,21 @@ function loggedUrl(url: string): { path: string; params?: string[] } {
  * Knows HTTP and nothing of storage.
  */
 export function buildServer(deps: ServerDeps): FastifyInstance {
+  const { limits } = deps;
   const app = Fastify({
     loggerInstance: deps.logger,
     bodyLimit: deps.bodyLimit,
+    // Without these a client that sends headers and then trickles (or stops) its body holds its
+    // connection forever (fastify turns node's request timeout off by default).
+    requestTimeout: limits.requestTimeoutMs,
+    connectionTimeout: limits.idleTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    http: {
+      headersTimeout: limits.headersTimeoutMs,
+      // Node checks the request and headers timeouts on this interval (30 s by default), so a
+      // timeout is enforced within a quarter of itself.
+      connectionsCheckingInterval: Math.min(30_000, Math.max(50, Math.floor(Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs) / 4))),
+    },
     // One log line per request comes from our onResponse hook instead of fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
     // Malformed URLs and the like are answered as OperationOutcomes too.
@@ -100,6 +127,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     );
   });
   app.setErrorHandler((err, req, reply) => sendError(err, req, reply));
+  // Past the cap node closes a new connection at once, before reading anything from it.
+  app.server.maxConnections = limits.maxConnections;
   const bases = deps.bases.map((b) => `/fhir/${b.adapter.pathSegment}`);
   app.setNotFoundHandler((req, reply) => sendError(notFound(noSuchEndpoint(req.method, req.url, bases)), req, reply));
 

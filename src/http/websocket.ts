@@ -13,6 +13,9 @@ export interface WebsocketOptions {
   path: string;
   /** Protocol ping interval; a peer that has not answered the previous ping is dropped (D-1). */
   pingIntervalMs: number;
+  /** Open websockets in total (beyond: 503) and from one remote address (beyond: 429). */
+  maxConnections: number;
+  maxConnectionsPerAddress: number;
 }
 
 /**
@@ -31,6 +34,9 @@ export function attachWebsocket(
     [options.path, 'ig'],
     [`${options.path}/subscriptions-r4`, 'medplum'],
   ]);
+  // Sockets counted from the upgrade on (an upgrade in progress holds its place) until they close.
+  let open = 0;
+  const perAddress = new Map<string, number>();
 
   server.on('upgrade', (req, socket, head) => {
     const path = (req.url ?? '').split('?')[0];
@@ -42,12 +48,34 @@ export function attachWebsocket(
     // DNS rebinding and pages of other sites (issue 13): the same Host rule as HTTP, and Origin.
     if (!browser.hostAllowed(req.headers.host)) return refuse(socket, 421, 'Misdirected Request', `This server does not answer for the host '${String(req.headers.host ?? '').slice(0, 100)}'`);
     if (!browser.originAllowed(req.headers.origin)) return refuse(socket, 403, 'Forbidden', `Pages from ${String(req.headers.origin).slice(0, 100)} may not connect`);
+    // Issue 14: bounded sockets, so that one client (or all together) cannot exhaust memory or descriptors.
+    const address = req.socket.remoteAddress ?? 'unknown';
+    if (open >= options.maxConnections) {
+      return refuse(socket, 503, 'Service Unavailable', `This server has its maximum of ${options.maxConnections} websocket connections (HERALD_WS_MAX_CONNECTIONS): try again later`, 'throttled', { 'Retry-After': '10' });
+    }
+    if ((perAddress.get(address) ?? 0) >= options.maxConnectionsPerAddress) {
+      return refuse(socket, 429, 'Too Many Requests', `Your address has its maximum of ${options.maxConnectionsPerAddress} websocket connections (HERALD_WS_MAX_CONNECTIONS_PER_ADDRESS): bind several subscriptions on one socket, or close some`, 'throttled', { 'Retry-After': '10' });
+    }
+    open += 1;
+    perAddress.set(address, (perAddress.get(address) ?? 0) + 1);
+    let counted = true;
+    const release = () => {
+      if (!counted) return;
+      counted = false;
+      open -= 1;
+      const n = (perAddress.get(address) ?? 1) - 1;
+      if (n > 0) perAddress.set(address, n);
+      else perAddress.delete(address);
+    };
+    // Whether the upgrade succeeds or fails, the place is given back when the socket closes.
+    socket.once('close', release);
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, dialect));
   });
 
-  function refuse(socket: Duplex, status: number, reason: string, diagnostics: string): void {
-    const body = JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'security', diagnostics }] });
-    socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: application/fhir+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  function refuse(socket: Duplex, status: number, reason: string, diagnostics: string, code = 'security', headers: Record<string, string> = {}): void {
+    const body = JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code, diagnostics }] });
+    const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+    socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\n${extra}Content-Type: application/fhir+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
   }
 
   wss.on('connection', (ws: WebSocket, dialect: Dialect) => {

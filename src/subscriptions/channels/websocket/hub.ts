@@ -20,6 +20,10 @@ export interface Peer {
 export interface HubOptions {
   /** A peer with more unsent bytes than this is closed: it catches up with $events (slow reader). */
   maxBufferedBytes: number;
+  /** Subscriptions one socket may have bound, over all its tokens (issue 14). */
+  maxSubscriptionsPerSocket: number;
+  /** Refused binds after which a socket is closed with 1008 (token guessing, a client gone astray). */
+  maxFailedBinds: number;
 }
 
 interface Binding {
@@ -86,6 +90,11 @@ export class WebsocketHub {
       const engine = this.contexts.get(t.fv)?.engine;
       const subs = t.subscriptions.map((id) => engine?.registry.subscription(id)).filter((s): s is ActiveSubscription => !!s && LIVE.has(s.status));
       if (subs.length === 0) return 'None of the subscriptions of this token is active';
+      const adding = session.newSubscriptions(t.fv, subs.map((x) => x.id));
+      const max = this.options.maxSubscriptionsPerSocket;
+      if (session.subscriptionCount() + adding > max) {
+        return `This connection would have ${session.subscriptionCount() + adding} subscriptions bound, more than ${max} (HERALD_WS_MAX_SUBSCRIPTIONS_PER_SOCKET): unbind some, or open another connection`;
+      }
       const timer = setTimeout(() => session.expired(token, t.expiresAt), Math.min(left, 2 ** 31 - 1));
       timer.unref();
       for (const sub of subs) await this.join(session, t.fv, sub);
@@ -199,6 +208,10 @@ export class WebsocketHub {
     return this.options.maxBufferedBytes;
   }
 
+  get maxFailedBinds(): number {
+    return this.options.maxFailedBinds;
+  }
+
   /** Stops heartbeats and waits for broadcasts in flight, so nothing touches a closed store. */
   async stop(): Promise<void> {
     this.stopped = true;
@@ -230,6 +243,9 @@ async function sendToAll(audience: Iterable<Session> | undefined, bundle: (diale
 export class Session {
   private readonly bindings = new Map<string, Binding>();
   private closed = false;
+  private failedBinds = 0;
+  /** Messages are handled one after the other, so that concurrent binds cannot pass a cap together. */
+  private queue: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly hub: WebsocketHub,
@@ -237,17 +253,45 @@ export class Session {
     readonly dialect: Dialect,
   ) {}
 
-  /** Handles one text frame (D-1: both framing forms). */
-  async message(text: string): Promise<void> {
+  /** Handles one text frame (D-1: both framing forms), after the frames before it. */
+  message(text: string): Promise<void> {
+    const next = this.queue.then(() => (this.closed ? undefined : this.handle(text)));
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private async handle(text: string): Promise<void> {
     const cmd = parseCommand(text);
     if (!cmd) return this.deliver(outcome('invalid', 'Unknown message: send `bind-with-token <token>`, `unbind-with-token <token>` or {"type":"ping"}'));
     if (cmd.kind === 'ping') return this.deliver('{"type":"pong"}');
     if (cmd.kind === 'unbind') return this.unbind(cmd.token);
-    if (this.bindings.has(cmd.token)) return this.deliver(outcome('duplicate', 'This token is already bound on this connection'));
+    if (this.bindings.has(cmd.token)) return this.bindFailed('duplicate', 'This token is already bound on this connection');
     const result = await this.hub.bind(this, cmd.token);
-    if (typeof result === 'string') return this.deliver(outcome('security', result));
+    if (typeof result === 'string') return this.bindFailed('security', result);
     if (this.closed) return this.unbindAll();
     this.bindings.set(cmd.token, result);
+  }
+
+  /** A refused bind: said in a frame; too many of them close the socket (issue 14). */
+  private bindFailed(code: string, text: string): void {
+    this.deliver(outcome(code, text));
+    this.failedBinds += 1;
+    const max = this.hub.maxFailedBinds;
+    if (this.failedBinds < max || this.closed) return;
+    this.peer.close(1008, `${max} binds failed on this connection (HERALD_WS_MAX_FAILED_BINDS)`);
+    this.close();
+  }
+
+  /** How many distinct subscriptions are bound on this socket. */
+  subscriptionCount(): number {
+    const ids = new Set<string>();
+    for (const b of this.bindings.values()) for (const id of b.subscriptions) ids.add(`${b.fv}|${id}`);
+    return ids.size;
+  }
+
+  /** How many of these subscriptions are not bound on this socket yet. */
+  newSubscriptions(fv: FhirVersion, ids: string[]): number {
+    return ids.filter((id) => !this.coveredElsewhere(fv, id)).length;
   }
 
   private unbind(token: string): void {
