@@ -1,0 +1,186 @@
+/**
+ * The Herald console (issue 18) in a real headless Chromium: topics and subscriptions created
+ * through the page, live websocket events with their numbers (§5.5, §6.2, §7.3), a failing
+ * rest-hook shown in error with its reason (ER-1, §7.1), a filter the topic does not offer
+ * refused with the server's message, and sign-in with client credentials in auth mode.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from '../helpers/browser.ts';
+import { type Receiver, startReceiver } from '../helpers/receiver.ts';
+import { call, startServer, type TestServer } from '../helpers/server.ts';
+import { topicResource } from '../helpers/subscriptions.ts';
+
+const WAIT = { timeout: 20_000 };
+let browser: Browser;
+
+before(async () => {
+  browser = await launchChromium();
+});
+after(() => browser?.close());
+
+/** A page that fails the test on any script error it throws. */
+async function openPage(url: string): Promise<{ page: Page; errors: string[] }> {
+  const page = await browser.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (err) => errors.push(err.message));
+  page.on('dialog', (d) => void d.accept());
+  await page.goto(url);
+  return { page, errors };
+}
+
+describe('console in open mode', () => {
+  let server: TestServer;
+  let receiver: Receiver;
+  let page: Page;
+  let errors: string[];
+  const topicUrl = 'http://example.org/topics/console-patient';
+
+  before(async () => {
+    server = await startServer();
+    receiver = await startReceiver();
+    receiver.respond(500);
+    ({ page, errors } = await openPage(`${server.url}/console/#/R4/topics`));
+  });
+  after(async () => {
+    await page?.close();
+    await receiver?.close();
+    await server?.close();
+  });
+
+  it('creates an R4 topic (Basic-wrapped) through the page and shows its trigger and canFilterBy', async () => {
+    await page.getByRole('link', { name: 'New topic…' }).click();
+    const topic = topicResource('R4', { url: topicUrl, resource: 'Patient', interactions: ['create', 'update'], fhirPath: "%current.active = true", canFilterBy: [{ param: 'identifier' }, { param: 'birthdate', modifiers: ['gt', 'lt'] }] }, 'ignored');
+    delete topic.id;
+    await page.getByLabel('Basic (JSON)').fill(JSON.stringify(topic));
+    await page.getByRole('button', { name: 'Create topic' }).click();
+    const card = page.getByRole('article', { name: `Topic ${topicUrl}` });
+    await card.waitFor(WAIT);
+    const text = await card.innerText();
+    assert.match(text, /Patient on create, update/);
+    assert.match(text, /%current\.active = true/);
+    assert.match(text, /birthdate\s+gt lt/);
+  });
+
+  it('creates a websocket subscription from the topic and shows a matching write live with its event number', async () => {
+    await page.getByRole('link', { name: 'Subscribe to this topic…' }).click();
+    await page.getByLabel('websocket').check();
+    await page.getByLabel('Payload content').selectOption('full-resource');
+    const preview = await page.locator('#request-preview').innerText();
+    assert.match(preview, /^POST \/fhir\/R4\/Subscription/);
+    assert.match(preview, /"type": "websocket"/);
+    await page.getByRole('button', { name: 'Create subscription' }).click();
+    await page.getByText(/^listening: bound Subscription\//).waitFor(WAIT);
+
+    const written = await call('POST', `${server.fhir('R4')}/Patient`, { resourceType: 'Patient', active: true });
+    assert.equal(written.status, 201);
+    const row = page.locator('#live-events tr[data-event="1"]');
+    await row.waitFor(WAIT);
+    assert.match(await row.innerText(), new RegExp(`#1\\s+\\S+\\s+.*Patient/${written.body.id}`));
+    assert.equal(await page.locator('#live-last').innerText(), '1');
+    await call('PUT', `${server.fhir('R4')}/Patient/${written.body.id}`, { resourceType: 'Patient', id: written.body.id, active: true, gender: 'female' });
+    await page.locator('#live-events tr[data-event="2"]').waitFor(WAIT);
+    await page.getByRole('button', { name: 'Show event 2' }).click();
+    assert.match(await page.locator('#payload').innerText(), /"gender": "female"/);
+    assert.equal(await page.locator('#live-count').innerText(), '2');
+  });
+
+  it('refuses a filter the topic does not offer, with the server message', async () => {
+    await page.goto(`${server.url}/console/#/R4/subscriptions/new?topic=${encodeURIComponent(topicUrl)}`);
+    await page.getByLabel('websocket').check();
+    await page.getByLabel(/^Other filter parameter/).fill('name');
+    await page.getByLabel('Other filter value').fill('smith');
+    await page.getByRole('button', { name: 'Create subscription' }).click();
+    const alert = page.getByRole('alert');
+    await alert.waitFor(WAIT);
+    // the same request straight to the server: its OperationOutcome text is what the page shows
+    const direct = await call('POST', `${server.fhir('R4')}/Subscription`, JSON.parse((await page.locator('#request-preview').innerText()).split('\n\n').slice(1).join('\n\n')));
+    assert.equal(direct.status, 422);
+    const diagnostics = direct.body.issue[0].diagnostics as string;
+    assert.ok((await alert.innerText()).includes(diagnostics), `${await alert.innerText()} should include ${diagnostics}`);
+  });
+
+  it('shows a rest-hook subscription whose endpoint fails in error, with the reason', async () => {
+    await page.getByRole('link', { name: 'Topics' }).click();
+    await page.getByRole('link', { name: 'Subscribe to this topic…' }).click();
+    await page.getByLabel('rest-hook').check();
+    await page.getByLabel('Endpoint').fill(receiver.url);
+    await page.getByRole('button', { name: 'Create subscription' }).click();
+    await page.getByRole('heading', { name: 'Subscriptions on R4' }).waitFor(WAIT);
+    // the handshake fails (the endpoint answers 500): wait for the list to show it in error
+    const errorRow = page.locator('tr.row-error');
+    for (let i = 0; i < 100 && (await errorRow.count()) === 0; i++) {
+      await page.waitForTimeout(200);
+      await page.getByRole('button', { name: 'Refresh' }).click();
+      await page.getByRole('heading', { name: 'Subscriptions on R4' }).waitFor(WAIT);
+    }
+    assert.equal(await errorRow.count(), 1);
+    const text = await errorRow.innerText();
+    assert.match(text, /error/);
+    assert.match(text, /rest-hook/);
+    assert.match(text, /handshake failed: endpoint answered HTTP 500/);
+    assert.match(await page.locator('main p').first().innerText(), /1 in error/);
+  });
+
+  it('sets a subscription off and back to requested, searches, and deletes', async () => {
+    const row = page.locator('tr.row-error');
+    const id = await row.getAttribute('data-id');
+    receiver.respond(200);
+    await page.getByRole('button', { name: `Turn off Subscription/${id}` }).click();
+    await page.locator(`tr[data-id="${id}"] .status-off`).waitFor(WAIT);
+    await page.getByRole('button', { name: `Back to requested Subscription/${id}` }).click();
+    await page.locator(`tr[data-id="${id}"] .status-requested, tr[data-id="${id}"] .status-active`).first().waitFor(WAIT);
+    await page.getByLabel('Search').fill('websocket');
+    assert.equal(await page.locator('table.subscriptions tbody tr').count(), 1);
+    await page.getByLabel('Search').fill('');
+    await page.getByRole('button', { name: `Delete Subscription/${id}` }).click();
+    await page.locator(`tr[data-id="${id}"]`).waitFor({ state: 'detached', ...WAIT });
+    assert.equal((await call('GET', `${server.fhir('R4')}/Subscription/${id}`)).status, 410);
+  });
+
+  it('browses event history with $events', async () => {
+    const subs = await call('GET', `${server.fhir('R4')}/Subscription?_count=10`);
+    const ws = subs.body.entry.map((e: any) => e.resource).find((s: any) => s.channel.type === 'websocket');
+    await page.goto(`${server.url}/console/#/R4/subscriptions/${ws.id}/events`);
+    await page.locator('#history-events tr[data-event="2"]').waitFor(WAIT);
+    assert.equal(await page.locator('#events-since').innerText(), '2');
+    assert.equal(await page.locator('#history-events tr').count(), 2);
+    assert.deepEqual(errors, []);
+  });
+});
+
+describe('console in auth mode', () => {
+  let server: TestServer;
+  before(async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'herald-console-'));
+    writeFileSync(join(dir, 'clients.json'), JSON.stringify({ clients: [{ id: 'ops-console', secret: 'ops-console-secret-0123', scope: 'system/*.cruds' }] }));
+    server = await startServer({ HERALD_AUTH_CLIENTS: join(dir, 'clients.json') });
+  });
+  after(() => server?.close());
+
+  it('asks for client credentials, refuses wrong ones, signs in and calls the API with the token', async () => {
+    const { page, errors } = await openPage(`${server.url}/console/`);
+    await page.getByRole('heading', { name: 'Sign in with client credentials' }).waitFor(WAIT);
+    await page.getByLabel('Client id').fill('ops-console');
+    await page.getByLabel('Client secret').fill('wrong-secret-0123456789');
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    assert.match(await page.getByRole('alert').innerText(), /Sign-in failed: HTTP 401/);
+    await page.getByLabel('Client secret').fill('ops-console-secret-0123');
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await page.getByRole('heading', { name: 'Subscriptions on R4' }).waitFor(WAIT);
+    assert.match(await page.locator('.who').innerText(), /signed in: ops-console/);
+    assert.match(await page.locator('main').innerText(), /0 subscriptions/);
+    // kept for the tab only
+    assert.ok(await page.evaluate(() => sessionStorage.getItem('herald.console.token')));
+    assert.equal(await page.evaluate(() => localStorage.length), 0);
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('heading', { name: 'Sign in with a bearer token' }).waitFor(WAIT);
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('herald.console.token')), null);
+    assert.deepEqual(errors, []);
+    await page.close();
+  });
+});
