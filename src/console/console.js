@@ -1801,7 +1801,7 @@ function actions(view, r, message) {
       if (!confirm(`Delete Subscription/${r.id}?`)) return;
       await fhir(view.base, "DELETE", `Subscription/${encodeURIComponent(r.id)}`);
     })
-  ].filter((x) => x !== null);
+  ];
 }
 
 // src/console/app/topics.ts
