@@ -142,6 +142,43 @@ describe('console in open mode', () => {
     assert.equal((await call('GET', `${server.fhir('R4')}/Subscription/${id}`)).status, 410);
   });
 
+  it('shows R4B and R5 SubscriptionTopics: query criteria, comparators and modifiers, shapes; the form offers them', async () => {
+    for (const v of ['R4B', 'R5'] as const) {
+      const url = `http://example.org/topics/console-encounter-${v}`;
+      const t = topicResource(v, { url, resource: 'Encounter', interactions: ['update'], previous: 'status=planned', current: 'status=finished', requireBoth: true, canFilterBy: [{ param: 'patient', modifiers: ['missing'] }, { param: 'date', modifiers: ['gt', 'lt'] }], include: ['Encounter:patient'] }, `enc-${v}`);
+      assert.equal((await call('PUT', `${server.fhir(v)}/SubscriptionTopic/enc-${v}`, t)).status, 201);
+      await page.goto(`${server.url}/console/#/${v}/topics`);
+      const card = page.getByRole('article', { name: `Topic ${url}` });
+      await card.waitFor(WAIT);
+      const text = await card.innerText();
+      assert.match(text, /Encounter on update/);
+      assert.match(text, /previous\s+status=planned/);
+      assert.match(text, /current\s+status=finished/);
+      assert.match(text, /requireBoth\s+true/);
+      assert.match(text, /date\s+gt lt\s+–/);
+      assert.match(text, /patient\s+=\s+missing/);
+      assert.match(text, /Encounter include Encounter:patient/);
+      await card.getByRole('link', { name: 'Subscribe to this topic…' }).click();
+      const operator = page.getByLabel('Encounter.date comparator or modifier');
+      await operator.waitFor(WAIT);
+      assert.deepEqual(await operator.locator('option').allTextContents(), ['= (equals)', 'gt (comparator)', 'lt (comparator)']);
+      await operator.selectOption('gt');
+      await page.getByLabel('Filter Encounter.date').fill('2024-01-01');
+      const preview = await page.locator('#request-preview').innerText();
+      if (v === 'R5') assert.match(preview, /"filterParameter": "date",\s+"comparator": "gt",\s+"value": "2024-01-01"/);
+      else assert.match(preview, /"valueString": "Encounter\?date=gt2024-01-01"/);
+    }
+  });
+
+  it('fills the events before opening with $events when a live view opens', async () => {
+    const subs = await call('GET', `${server.fhir('R4')}/Subscription?_count=10`);
+    const ws = subs.body.entry.map((e: any) => e.resource).find((s: any) => s.channel.type === 'websocket');
+    await page.goto(`${server.url}/console/#/R4/subscriptions/${ws.id}/live`);
+    await page.locator('#live-events tr[data-event="2"]').waitFor(WAIT);
+    assert.match(await page.locator('#live-events tr[data-event="1"]').innerText(), /filled with \$events/);
+    assert.match(await page.locator('.log').innerText(), /gap detected: fetching events 1\.\.2/);
+  });
+
   it('browses event history with $events', async () => {
     const subs = await call('GET', `${server.fhir('R4')}/Subscription?_count=10`);
     const ws = subs.body.entry.map((e: any) => e.resource).find((s: any) => s.channel.type === 'websocket');
