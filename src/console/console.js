@@ -1295,6 +1295,11 @@ function topicTemplate(version) {
     ]
   };
 }
+function shortRef(reference, base) {
+  if (!reference) return "–";
+  const prefix = `${location.origin}${base}/`;
+  return reference.startsWith(prefix) ? reference.slice(prefix.length) : reference;
+}
 
 // src/console/app/create.ts
 async function createView(view, topicUrl) {
@@ -1454,12 +1459,12 @@ async function eventsView(view, id, params) {
           { "data-event": e.eventNumber },
           h("th", { scope: "row" }, h("button", { type: "button", class: "link", onclick: () => payload.textContent = json({ eventNumber: e.eventNumber, timestamp: e.timestamp, focus: e.focus, additionalContext: e.additionalContext, resource: e.resource }), "aria-label": `Show event ${e.eventNumber}` }, `#${e.eventNumber}`)),
           h("td", {}, e.timestamp ?? "–"),
-          h("td", {}, e.focus ?? "–"),
+          h("td", { class: "wrap" }, shortRef(e.focus, view.base)),
           h("td", {}, e.interaction ?? "–")
         )
       );
     }
-    fill(result, h("table", { class: "events" }, h("caption", {}, `Events ${from}..${to} from $events (${events.length})`), h("thead", {}, h("tr", {}, ["#", "Happened at", "Focus", "Interaction"].map((c) => h("th", { scope: "col" }, c)))), body));
+    fill(result, h("div", { class: "table-box" }, h("table", { class: "events" }, h("caption", {}, `Events ${from}..${to} from $events (${events.length})`), h("thead", {}, h("tr", {}, ["#", "Happened at", "Focus", "Interaction"].map((c) => h("th", { scope: "col" }, c)))), body)));
   } catch (err) {
     fill(result, alertBox(err.message));
   }
@@ -1472,6 +1477,7 @@ function rateChart(title) {
   const svg = document.createElementNS(NS, "svg");
   svg.setAttribute("viewBox", `0 0 ${SECONDS * 6} 64`);
   svg.setAttribute("role", "img");
+  svg.setAttribute("preserveAspectRatio", "none");
   svg.setAttribute("class", "chart");
   const label = document.createElementNS(NS, "title");
   svg.appendChild(label);
@@ -1550,7 +1556,7 @@ async function liveView(view, id) {
         { "data-event": e.eventNumber },
         h("th", { scope: "row" }, h("button", { type: "button", class: "link", onclick: show, "aria-label": `Show event ${e.eventNumber}` }, `#${e.eventNumber}`)),
         h("td", {}, e.timestamp ?? "–"),
-        h("td", {}, e.focus ?? "–"),
+        h("td", { class: "wrap" }, shortRef(e.focus, view.base)),
         h("td", {}, e.interaction ?? "–"),
         h("td", {}, e.source === "event-notification" ? "live" : `filled with $events (${e.source})`)
       )
@@ -1591,7 +1597,7 @@ async function liveView(view, id) {
     h(
       "div",
       { class: "two" },
-      h("table", { class: "events" }, h("caption", {}, "Events, newest first"), h("thead", {}, h("tr", {}, ["#", "Time", "Focus", "Interaction", "How"].map((c) => h("th", { scope: "col" }, c)))), rows),
+      h("div", { class: "table-box" }, h("table", { class: "events" }, h("caption", {}, "Events, newest first"), h("thead", {}, h("tr", {}, ["#", "Time", "Focus", "Interaction", "How"].map((c) => h("th", { scope: "col" }, c)))), rows)),
       h("section", { "aria-label": "Payload" }, h("h2", {}, "Payload"), payload)
     ),
     h("h2", {}, "Listener log"),
@@ -1758,14 +1764,14 @@ function table(view, rows, total, message, redraw) {
           { class: r.status === "error" ? "row-error" : "", "data-id": r.id },
           h("th", { scope: "row" }, h("code", {}, r.id)),
           h("td", {}, h("span", { class: `badge status-${r.status}` }, r.status)),
-          h("td", {}, h("code", {}, r.topic)),
+          h("td", { class: "topic" }, h("code", {}, r.topic)),
           h("td", {}, r.channel),
           h("td", { class: "wrap" }, r.endpoint ?? "–"),
           h("td", {}, r.content),
-          h("td", {}, r.filters.length ? r.filters.map((f) => h("code", { class: "filter" }, f)) : "–"),
+          h("td", { class: "filters" }, r.filters.length ? r.filters.map((f) => h("code", { class: "filter" }, f)) : "–"),
           h("td", { class: "num" }, r.events ?? "–"),
           h("td", { class: "wrap error-cell" }, r.errors.join("; ") || "–"),
-          h("td", { class: "actions" }, actions(view, r, message))
+          h("td", {}, h("div", { class: "actions" }, actions(view, r, message)))
         )
       )
     )

@@ -14,6 +14,7 @@ export function rateChart(title: string): RateChart {
   const svg = document.createElementNS(NS, 'svg');
   svg.setAttribute('viewBox', `0 0 ${SECONDS * 6} 64`);
   svg.setAttribute('role', 'img');
+  svg.setAttribute('preserveAspectRatio', 'none');
   svg.setAttribute('class', 'chart');
   const label = document.createElementNS(NS, 'title');
   svg.appendChild(label);

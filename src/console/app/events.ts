@@ -5,7 +5,7 @@
 import { eventsOf, parseNotification } from '../../client/index.ts';
 import { fhir } from './api.ts';
 import { alertBox, field, fill, h, json } from './dom.ts';
-import { readSubscription } from './fhir.ts';
+import { readSubscription, shortRef } from './fhir.ts';
 import type { View } from './main.ts';
 
 const PAGE = 25;
@@ -72,12 +72,12 @@ export async function eventsView(view: View, id: string, params: URLSearchParams
           { 'data-event': e.eventNumber },
           h('th', { scope: 'row' }, h('button', { type: 'button', class: 'link', onclick: () => (payload.textContent = json({ eventNumber: e.eventNumber, timestamp: e.timestamp, focus: e.focus, additionalContext: e.additionalContext, resource: e.resource })), 'aria-label': `Show event ${e.eventNumber}` }, `#${e.eventNumber}`)),
           h('td', {}, e.timestamp ?? '–'),
-          h('td', {}, e.focus ?? '–'),
+          h('td', { class: 'wrap' }, shortRef(e.focus, view.base)),
           h('td', {}, e.interaction ?? '–'),
         ),
       );
     }
-    fill(result, h('table', { class: 'events' }, h('caption', {}, `Events ${from}..${to} from $events (${events.length})`), h('thead', {}, h('tr', {}, ['#', 'Happened at', 'Focus', 'Interaction'].map((c) => h('th', { scope: 'col' }, c)))), body));
+    fill(result, h('div', { class: 'table-box' }, h('table', { class: 'events' }, h('caption', {}, `Events ${from}..${to} from $events (${events.length})`), h('thead', {}, h('tr', {}, ['#', 'Happened at', 'Focus', 'Interaction'].map((c) => h('th', { scope: 'col' }, c)))), body)));
   } catch (err) {
     fill(result, alertBox((err as Error).message));
   }

@@ -248,3 +248,10 @@ export function topicTemplate(version: Version): Obj {
     ],
   };
 }
+
+/** A reference on this base shown relative to it (`Encounter/123`); others as they are. */
+export function shortRef(reference: string | undefined, base: string): string {
+  if (!reference) return '–';
+  const prefix = `${location.origin}${base}/`;
+  return reference.startsWith(prefix) ? reference.slice(prefix.length) : reference;
+}

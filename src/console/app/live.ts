@@ -8,7 +8,7 @@ import { createListener, parseNotification, type SubscriptionEvent } from '../..
 import { authHeaders, fhir } from './api.ts';
 import { rateChart } from './chart.ts';
 import { alertBox, fill, h, json } from './dom.ts';
-import { readSubscription } from './fhir.ts';
+import { readSubscription, shortRef } from './fhir.ts';
 import type { View } from './main.ts';
 
 /** On opening, events up to this many before "now" are fetched with $events, so the page is not empty. */
@@ -54,7 +54,7 @@ export async function liveView(view: View, id: string): Promise<void> {
         { 'data-event': e.eventNumber },
         h('th', { scope: 'row' }, h('button', { type: 'button', class: 'link', onclick: show, 'aria-label': `Show event ${e.eventNumber}` }, `#${e.eventNumber}`)),
         h('td', {}, e.timestamp ?? '–'),
-        h('td', {}, e.focus ?? '–'),
+        h('td', { class: 'wrap' }, shortRef(e.focus, view.base)),
         h('td', {}, e.interaction ?? '–'),
         h('td', {}, e.source === 'event-notification' ? 'live' : `filled with $events (${e.source})`),
       ),
@@ -95,7 +95,7 @@ export async function liveView(view: View, id: string): Promise<void> {
     h(
       'div',
       { class: 'two' },
-      h('table', { class: 'events' }, h('caption', {}, 'Events, newest first'), h('thead', {}, h('tr', {}, ['#', 'Time', 'Focus', 'Interaction', 'How'].map((c) => h('th', { scope: 'col' }, c)))), rows),
+      h('div', { class: 'table-box' }, h('table', { class: 'events' }, h('caption', {}, 'Events, newest first'), h('thead', {}, h('tr', {}, ['#', 'Time', 'Focus', 'Interaction', 'How'].map((c) => h('th', { scope: 'col' }, c)))), rows)),
       h('section', { 'aria-label': 'Payload' }, h('h2', {}, 'Payload'), payload),
     ),
     h('h2', {}, 'Listener log'),
