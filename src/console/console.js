@@ -1920,7 +1920,10 @@ async function start() {
     loginMessage = `The server refused the token: ${message}`;
     if (location.hash !== "#/login") location.hash = "#/login";
   });
-  window.addEventListener("hashchange", () => void route(config));
+  window.addEventListener("hashchange", () => {
+    document.getElementById("main").focus({ preventScroll: true });
+    void route(config);
+  });
   await route(config);
 }
 async function route(config) {

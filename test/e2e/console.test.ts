@@ -167,6 +167,10 @@ describe('console in open mode', () => {
       const preview = await page.locator('#request-preview').innerText();
       if (v === 'R5') assert.match(preview, /"filterParameter": "date",\s+"comparator": "gt",\s+"value": "2024-01-01"/);
       else assert.match(preview, /"valueString": "Encounter\?date=gt2024-01-01"/);
+      // the server takes what the form built, and the live view binds it
+      await page.getByLabel('websocket').check();
+      await page.getByRole('button', { name: 'Create subscription' }).click();
+      await page.getByText(/^listening: bound Subscription\//).waitFor(WAIT);
     }
   });
 
@@ -194,12 +198,16 @@ describe('console in auth mode', () => {
   let server: TestServer;
   before(async () => {
     const dir = mkdtempSync(join(tmpdir(), 'herald-console-'));
-    writeFileSync(join(dir, 'clients.json'), JSON.stringify({ clients: [{ id: 'ops-console', secret: 'ops-console-secret-0123', scope: 'system/*.cruds' }] }));
+    writeFileSync(join(dir, 'clients.json'), JSON.stringify({ clients: [{ id: 'ops-console', secret: 'ops-console-secret-0123', scope: 'system/*.cruds' }, { id: 'writer', secret: 'writer-secret-0123456789', scope: 'system/*.cruds' }] }));
     server = await startServer({ HERALD_AUTH_CLIENTS: join(dir, 'clients.json') });
   });
   after(() => server?.close());
+  const issue = async (id: string, secret: string) => {
+    const res = await fetch(`${server.url}/auth/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ grant_type: 'client_credentials', client_id: id, client_secret: secret }) });
+    return ((await res.json()) as { access_token: string }).access_token;
+  };
 
-  it('asks for client credentials, refuses wrong ones, signs in and calls the API with the token', async () => {
+  it('asks for client credentials, refuses wrong ones, signs in, creates and listens with the token; another principal sees none of it', async () => {
     const { page, errors } = await openPage(`${server.url}/console/`);
     await page.getByRole('heading', { name: 'Sign in with client credentials' }).waitFor(WAIT);
     await page.getByLabel('Client id').fill('ops-console');
@@ -214,6 +222,32 @@ describe('console in auth mode', () => {
     // kept for the tab only
     assert.ok(await page.evaluate(() => sessionStorage.getItem('herald.console.token')));
     assert.equal(await page.evaluate(() => localStorage.length), 0);
+
+    // a topic and a websocket subscription through the page, an event live over the token-bound socket
+    await page.getByRole('link', { name: 'Topics' }).click();
+    await page.getByRole('link', { name: 'New topic…' }).click();
+    const topic = topicResource('R4', { url: 'http://example.org/topics/auth-console', resource: 'Patient', interactions: ['create'] }, 'x');
+    delete topic.id;
+    await page.getByLabel('Basic (JSON)').fill(JSON.stringify(topic));
+    await page.getByRole('button', { name: 'Create topic' }).click();
+    await page.getByRole('link', { name: 'Subscribe to this topic…' }).click();
+    await page.getByLabel('websocket').check();
+    await page.getByRole('button', { name: 'Create subscription' }).click();
+    await page.getByText(/^listening: bound Subscription\//).waitFor(WAIT);
+    const token = await issue('writer', 'writer-secret-0123456789');
+    assert.equal((await call('POST', `${server.fhir('R4')}/Patient`, { resourceType: 'Patient' }, { authorization: `Bearer ${token}` })).status, 201);
+    await page.locator('#live-events tr[data-event="1"]').waitFor(WAIT);
+
+    // another principal's console does not see this subscription
+    const other = await browser.newPage();
+    await other.goto(`${server.url}/console/`);
+    await other.getByLabel('Bearer token').fill(token);
+    await other.getByRole('button', { name: 'Use token' }).click();
+    await other.getByRole('heading', { name: 'Subscriptions on R4' }).waitFor(WAIT);
+    assert.match(await other.locator('main').innerText(), /0 subscriptions/);
+    assert.match(await other.locator('.who').innerText(), /signed in: writer/);
+    await other.close();
+
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByRole('heading', { name: 'Sign in with a bearer token' }).waitFor(WAIT);
     assert.equal(await page.evaluate(() => sessionStorage.getItem('herald.console.token')), null);

@@ -33,7 +33,11 @@ async function start(): Promise<void> {
     loginMessage = `The server refused the token: ${message}`;
     if (location.hash !== '#/login') location.hash = '#/login';
   });
-  window.addEventListener('hashchange', () => void route(config));
+  window.addEventListener('hashchange', () => {
+    // keyboard and screen-reader users land on the new view, not on the link they left
+    document.getElementById('main')!.focus({ preventScroll: true });
+    void route(config);
+  });
   await route(config);
 }
 
