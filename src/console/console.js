@@ -1446,7 +1446,8 @@ async function eventsView(view, id, params) {
       h("button", { type: "button", disabled: from <= 1, onclick: () => go(Math.max(1, from - PAGE), Math.max(1, from - 1)) }, "Older"),
       h("button", { type: "button", disabled: to >= since, onclick: () => go(to + 1, Math.min(since, to + PAGE)) }, "Newer")
     ),
-    h("div", { class: "two" }, result, h("section", { "aria-label": "Payload" }, h("h2", {}, "Event"), payload))
+    h("div", { class: "two" }, result, h("section", { "aria-label": "Payload" }, h("h2", {}, "Event"), payload)),
+    h("p", { class: "muted" }, `From GET ${view.base}/${path}/$status and GET ${view.base}/${path}/$events?eventsSinceNumber=…&eventsUntilNumber=…. "Happened at" is each event's timestamp; $events does not say when a rest-hook delivered it (a subscription in error has not delivered the events after its last success).`)
   );
   if (since === 0 || from > to) return;
   try {
@@ -1601,7 +1602,8 @@ async function liveView(view, id) {
       h("section", { "aria-label": "Payload" }, h("h2", {}, "Payload"), payload)
     ),
     h("h2", {}, "Listener log"),
-    log
+    log,
+    h("p", { class: "muted" }, `From GET ${view.base}/Subscription/${id}/$get-ws-binding-token, the websocket it names (bind-with-token) and, for earlier events and gaps, GET ${view.base}/Subscription/${id}/$events: the client library of \`herald listen\`.`)
   );
 }
 
@@ -1696,7 +1698,7 @@ async function subscriptionsView(view) {
     h("div", { class: "field inline" }, h("label", { for: "sub-search" }, "Search "), search),
     message,
     tableBox,
-    h("p", { class: "muted" }, "Events = eventsSinceSubscriptionStart and Last error from Subscription/$status. $status gives no next-retry time: a failing rest-hook is retried with backoff until HERALD_DELIVERY_FAILURE_WINDOW passes, then goes off.")
+    h("p", { class: "muted" }, `From GET ${view.base}/Subscription?_count=100 (every page) and GET ${view.base}/Subscription/$status. Events = eventsSinceSubscriptionStart and Last error from $status. $status gives no next-retry time: a failing rest-hook is retried with backoff until the failure window passes, then goes off.`)
   );
   draw();
 }
@@ -1823,7 +1825,8 @@ async function topicsView(view, editing) {
     h("h1", {}, `Topics on ${view.version}`),
     h("p", {}, `${topics.length} topic${topics.length === 1 ? "" : "s"} (${view.version === "R4" ? "Basic resources wrapping SubscriptionTopic, backport IG" : "SubscriptionTopic resources"}). `, editing ? null : h("a", { href: `#/${view.version}/topics/new` }, "New topic…")),
     editing ? editor(view) : null,
-    topics.length === 0 ? h("p", { class: "muted" }, "No topics on this base yet.") : h("div", { class: "topics" }, topics.map((t) => topicCard(view, t)))
+    topics.length === 0 ? h("p", { class: "muted" }, "No topics on this base yet.") : h("div", { class: "topics" }, topics.map((t) => topicCard(view, t))),
+    h("p", { class: "muted" }, `From GET ${view.base}/${topicSearch(view.version)}.`)
   );
 }
 function topicCard(view, t) {

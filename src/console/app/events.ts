@@ -60,6 +60,7 @@ export async function eventsView(view: View, id: string, params: URLSearchParams
       h('button', { type: 'button', disabled: to >= since, onclick: () => go(to + 1, Math.min(since, to + PAGE)) }, 'Newer'),
     ),
     h('div', { class: 'two' }, result, h('section', { 'aria-label': 'Payload' }, h('h2', {}, 'Event'), payload)),
+    h('p', { class: 'muted' }, `From GET ${view.base}/${path}/$status and GET ${view.base}/${path}/$events?eventsSinceNumber=…&eventsUntilNumber=…. "Happened at" is each event's timestamp; $events does not say when a rest-hook delivered it (a subscription in error has not delivered the events after its last success).`),
   );
   if (since === 0 || from > to) return;
   try {

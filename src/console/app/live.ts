@@ -100,5 +100,6 @@ export async function liveView(view: View, id: string): Promise<void> {
     ),
     h('h2', {}, 'Listener log'),
     log,
+    h('p', { class: 'muted' }, `From GET ${view.base}/Subscription/${id}/$get-ws-binding-token, the websocket it names (bind-with-token) and, for earlier events and gaps, GET ${view.base}/Subscription/${id}/$events: the client library of \`herald listen\`.`),
   );
 }

@@ -53,7 +53,7 @@ export async function subscriptionsView(view: View): Promise<void> {
     h('div', { class: 'field inline' }, h('label', { for: 'sub-search' }, 'Search '), search),
     message,
     tableBox,
-    h('p', { class: 'muted' }, 'Events = eventsSinceSubscriptionStart and Last error from Subscription/$status. $status gives no next-retry time: a failing rest-hook is retried with backoff until HERALD_DELIVERY_FAILURE_WINDOW passes, then goes off.'),
+    h('p', { class: 'muted' }, `From GET ${view.base}/Subscription?_count=100 (every page) and GET ${view.base}/Subscription/$status. Events = eventsSinceSubscriptionStart and Last error from $status. $status gives no next-retry time: a failing rest-hook is retried with backoff until the failure window passes, then goes off.`),
   );
   draw();
 }

@@ -17,6 +17,7 @@ export async function topicsView(view: View, editing: boolean): Promise<void> {
     h('p', {}, `${topics.length} topic${topics.length === 1 ? '' : 's'} (${view.version === 'R4' ? 'Basic resources wrapping SubscriptionTopic, backport IG' : 'SubscriptionTopic resources'}). `, editing ? null : h('a', { href: `#/${view.version}/topics/new` }, 'New topic…')),
     editing ? editor(view) : null,
     topics.length === 0 ? h('p', { class: 'muted' }, 'No topics on this base yet.') : h('div', { class: 'topics' }, topics.map((t) => topicCard(view, t))),
+    h('p', { class: 'muted' }, `From GET ${view.base}/${topicSearch(view.version)}.`),
   );
 }
 
