@@ -1741,10 +1741,12 @@ function table(view, rows, total, message, redraw) {
         {
           type: "button",
           class: "sort",
+          "data-sort": k,
           onclick: () => {
             state.descending = state.sort === k ? !state.descending : false;
             state.sort = k;
             redraw();
+            document.querySelector(`table.subscriptions button[data-sort="${k}"]`)?.focus();
           }
         },
         label,
@@ -1789,6 +1791,7 @@ function actions(view, r, message) {
         try {
           await run();
           await subscriptionsView(view);
+          view.main.focus();
         } catch (err) {
           fill(message, alertBox(`${label} Subscription/${r.id}: ${err.message}`));
         }

@@ -134,6 +134,12 @@ describe('console in open mode', () => {
     await page.locator(`tr[data-id="${id}"] .status-off`).waitFor(WAIT);
     await page.getByRole('button', { name: `Back to requested Subscription/${id}` }).click();
     await page.locator(`tr[data-id="${id}"] .status-requested, tr[data-id="${id}"] .status-active`).first().waitFor(WAIT);
+    // sorting by keyboard: Tab to a column's button, Enter
+    await page.getByRole('button', { name: 'Events', exact: true }).focus();
+    await page.keyboard.press('Enter');
+    await page.locator('th[aria-sort="ascending"]', { hasText: 'Events' }).waitFor(WAIT);
+    await page.keyboard.press('Enter');
+    await page.locator('th[aria-sort="descending"]', { hasText: 'Events' }).waitFor(WAIT);
     await page.getByLabel('Search').fill('websocket');
     assert.equal(await page.locator('table.subscriptions tbody tr').count(), 1);
     await page.getByLabel('Search').fill('');

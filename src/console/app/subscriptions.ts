@@ -105,10 +105,13 @@ function table(view: View, rows: Row[], total: number, message: HTMLElement, red
         {
           type: 'button',
           class: 'sort',
+          'data-sort': k,
           onclick: () => {
             state.descending = state.sort === k ? !state.descending : false;
             state.sort = k;
             redraw();
+            // the table is redrawn: keep the keyboard on the same column's button
+            document.querySelector<HTMLButtonElement>(`table.subscriptions button[data-sort="${k}"]`)?.focus();
           },
         },
         label,
@@ -155,6 +158,7 @@ function actions(view: View, r: Row, message: HTMLElement): (HTMLElement | null)
           try {
             await run();
             await subscriptionsView(view);
+            view.main.focus(); // the row is redrawn: the keyboard starts again at the top of the view
           } catch (err) {
             fill(message, alertBox(`${label} Subscription/${r.id}: ${(err as Error).message}`));
           }
