@@ -13,7 +13,7 @@ import type { Browser, Page } from 'playwright-core';
 import { launchChromium } from '../helpers/browser.ts';
 import { type Receiver, startReceiver } from '../helpers/receiver.ts';
 import { call, startServer, type TestServer } from '../helpers/server.ts';
-import { topicResource } from '../helpers/subscriptions.ts';
+import { subscriptionResource, topicResource } from '../helpers/subscriptions.ts';
 
 const WAIT = { timeout: 20_000 };
 let browser: Browser;
@@ -124,6 +124,23 @@ describe('console in open mode', () => {
     assert.match(text, /rest-hook/);
     assert.match(text, /handshake failed: endpoint answered HTTP 500/);
     assert.match(await page.locator('main p').first().innerText(), /1 in error/);
+  });
+
+  it('shows the error reason on R5 too, where only $status carries it', async () => {
+    const t = topicResource('R5', { url: 'http://example.org/topics/console-r5-patient', resource: 'Patient' }, 'r5-patient');
+    await call('PUT', `${server.fhir('R5')}/SubscriptionTopic/r5-patient`, t);
+    const created = await call('POST', `${server.fhir('R5')}/Subscription`, subscriptionResource('R5', { topic: t.url, endpoint: receiver.url }));
+    assert.equal(created.status, 201);
+    await page.goto(`${server.url}/console/#/R5/subscriptions`);
+    const row = page.locator(`tr.row-error[data-id="${created.body.id}"]`);
+    for (let i = 0; i < 100 && (await row.count()) === 0; i++) {
+      await page.waitForTimeout(200);
+      await page.getByRole('button', { name: 'Refresh' }).click();
+      await page.getByRole('heading', { name: 'Subscriptions on R5' }).waitFor(WAIT);
+    }
+    assert.match(await row.innerText(), /handshake failed: endpoint answered HTTP 500/);
+    await page.goto(`${server.url}/console/#/R4/subscriptions`);
+    await page.locator('tr.row-error').waitFor(WAIT);
   });
 
   it('sets a subscription off and back to requested, searches, and deletes', async () => {
