@@ -57,11 +57,16 @@ const LAUNCH: Record<TargetName, (port: number, dir: string) => { script: string
   floor: (port, dir) => ({ script: 'bench/floor.ts', env: { PORT: String(port), HOST: '127.0.0.1', FLOOR_DB: join(dir, 'floor.db') } }),
 };
 
-/** Starts a target on a free loopback port with a fresh SQLite file; resolves once GET /healthz answers 200. */
-export async function startTarget(name: TargetName): Promise<Target> {
+/**
+ * Starts a target on a free loopback port with a fresh SQLite file; resolves once GET /healthz
+ * answers 200. `extraEnv` adds settings (e.g. auth), given the target's temp dir.
+ */
+export async function startTarget(name: TargetName, extraEnv?: (dir: string) => Record<string, string>): Promise<Target> {
   const dir = await mkdtemp(join(tmpdir(), `bench-${name}-`));
   const port = await freePort();
-  const { script, env } = LAUNCH[name](port, dir);
+  const launch = LAUNCH[name](port, dir);
+  const script = launch.script;
+  const env = { ...launch.env, ...extraEnv?.(dir) };
   const logPath = join(dir, 'server.log');
   const log = await open(logPath, 'w');
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };

@@ -50,47 +50,79 @@ export interface Config {
   searchTimeoutMs: number;
 }
 
-/** Each setting: its flag, its environment variable, its default. Flags win over the environment. */
-const SETTINGS = {
-  port: { flag: 'port', env: 'PORT', fallback: '8080' },
-  host: { flag: 'host', env: 'HOST', fallback: '127.0.0.1' },
-  db: { flag: 'db', env: 'HERALD_DB', fallback: 'sqlite:./data/herald.db' },
-  baseUrl: { flag: 'base-url', env: 'HERALD_BASE_URL', fallback: '' },
-  bodyLimit: { flag: 'body-limit', env: 'HERALD_BODY_LIMIT', fallback: String(16 * 1024 * 1024) },
-  logLevel: { flag: 'log-level', env: 'LOG_LEVEL', fallback: 'info' },
-  defaultPageSize: { flag: 'page-size', env: 'HERALD_PAGE_SIZE', fallback: '50' },
-  maxPageSize: { flag: 'max-page-size', env: 'HERALD_MAX_PAGE_SIZE', fallback: '1000' },
-  topicsDir: { flag: 'topics', env: 'HERALD_TOPICS', fallback: '' },
-  allowInsecure: { flag: 'allow-insecure-endpoints', env: 'HERALD_ALLOW_INSECURE_ENDPOINTS', fallback: 'false' },
-  deliveryTimeout: { flag: 'delivery-timeout-ms', env: 'HERALD_DELIVERY_TIMEOUT_MS', fallback: '10000' },
-  retryBase: { flag: 'retry-base-ms', env: 'HERALD_RETRY_BASE_MS', fallback: '1000' },
-  retryCap: { flag: 'retry-cap-ms', env: 'HERALD_RETRY_CAP_MS', fallback: '300000' },
-  failureWindow: { flag: 'failure-window-s', env: 'HERALD_FAILURE_WINDOW_S', fallback: '86400' },
-  retention: { flag: 'event-retention-days', env: 'HERALD_EVENT_RETENTION_DAYS', fallback: '7' },
-  wsTokenTtl: { flag: 'ws-token-ttl-s', env: 'HERALD_WS_TOKEN_TTL_S', fallback: '3600' },
-  wsMaxBuffered: { flag: 'ws-max-buffered-bytes', env: 'HERALD_WS_MAX_BUFFERED_BYTES', fallback: String(4 * 1024 * 1024) },
-  wsPing: { flag: 'ws-ping-interval-ms', env: 'HERALD_WS_PING_INTERVAL_MS', fallback: '30000' },
-  shutdownGrace: { flag: 'shutdown-grace-s', env: 'HERALD_SHUTDOWN_GRACE_S', fallback: '10' },
-  endpointAllow: { flag: 'endpoint-allow', env: 'HERALD_ENDPOINT_ALLOW', fallback: '' },
-  corsOrigins: { flag: 'cors-origins', env: 'HERALD_CORS_ORIGINS', fallback: '' },
-  logPhi: { flag: 'log-phi', env: 'HERALD_LOG_PHI', fallback: 'false' },
-  authIssuer: { flag: 'auth-issuer', env: 'HERALD_AUTH_ISSUER', fallback: '' },
-  authJwks: { flag: 'auth-jwks', env: 'HERALD_AUTH_JWKS', fallback: '' },
-  authAudience: { flag: 'auth-audience', env: 'HERALD_AUTH_AUDIENCE', fallback: '' },
-  authJwksRefetch: { flag: 'auth-jwks-refetch-s', env: 'HERALD_AUTH_JWKS_REFETCH_S', fallback: '30' },
-  authClients: { flag: 'auth-clients', env: 'HERALD_AUTH_CLIENTS', fallback: '' },
-  authKey: { flag: 'auth-key', env: 'HERALD_AUTH_KEY', fallback: '' },
-  authTokenTtl: { flag: 'auth-token-ttl-s', env: 'HERALD_AUTH_TOKEN_TTL_S', fallback: '300' },
-  authAdminScope: { flag: 'auth-admin-scope', env: 'HERALD_AUTH_ADMIN_SCOPE', fallback: 'herald/admin' },
-  maxSubsPerOwner: { flag: 'max-subscriptions-per-owner', env: 'HERALD_MAX_SUBSCRIPTIONS_PER_OWNER', fallback: '1000' },
-  allowOpen: { flag: 'allow-open', env: 'HERALD_ALLOW_OPEN', fallback: 'false' },
-  readThreads: { flag: 'read-threads', env: 'HERALD_READ_THREADS', fallback: '2' },
-  searchTimeout: { flag: 'search-timeout-ms', env: 'HERALD_SEARCH_TIMEOUT_MS', fallback: '10000' },
-} as const;
+/**
+ * One setting. This table is the single source of the README's configuration table and of
+ * `npm start -- --help` (test/e2e/docs.test.ts holds them equal; `npm run config-table` prints the
+ * README's rows). A new setting needs all of: `flag` (kebab-case, no `--`), `env`, `fallback` (the
+ * raw default, '' for none), `shown` when the default is derived rather than `fallback` (else
+ * `fallback`, or – when empty), and `meaning` (one line; Markdown backticks and links allowed).
+ */
+interface Setting {
+  flag: string;
+  env: string;
+  fallback: string;
+  shown?: string;
+  meaning: string;
+}
 
-export const CONFIG_HELP = Object.values(SETTINGS)
-  .map((s) => `  --${s.flag.padEnd(14)} ${s.env.padEnd(20)} default: ${s.fallback || '(derived)'}`)
-  .join('\n');
+/** Each setting: its flag, its environment variable, its default, what it means. Flags win over the environment. */
+const SETTINGS = {
+  port: { flag: 'port', env: 'PORT', fallback: '8080', meaning: 'TCP port' },
+  host: { flag: 'host', env: 'HOST', fallback: '127.0.0.1', meaning: 'interface to listen on (`0.0.0.0` for all)' },
+  db: { flag: 'db', env: 'HERALD_DB', fallback: 'sqlite:./data/herald.db', meaning: 'the store: `sqlite:<path>` or `sqlite::memory:` (PostgreSQL comes later)' },
+  baseUrl: { flag: 'base-url', env: 'HERALD_BASE_URL', fallback: '', shown: 'http://HOST:PORT', meaning: 'public base URL, used in `Location`, `fullUrl` and links' },
+  bodyLimit: { flag: 'body-limit', env: 'HERALD_BODY_LIMIT', fallback: String(16 * 1024 * 1024), meaning: 'largest request body in bytes (413 beyond)' },
+  logLevel: { flag: 'log-level', env: 'LOG_LEVEL', fallback: 'info', meaning: 'pino level: `fatal error warn info debug trace silent`' },
+  defaultPageSize: { flag: 'page-size', env: 'HERALD_PAGE_SIZE', fallback: '50', meaning: 'history page size when `_count` is absent' },
+  maxPageSize: { flag: 'max-page-size', env: 'HERALD_MAX_PAGE_SIZE', fallback: '1000', meaning: 'largest `_count` honoured (larger values are clamped)' },
+  topicsDir: { flag: 'topics', env: 'HERALD_TOPICS', fallback: '', meaning: 'folder of topic JSON files installed on every base at start' },
+  allowInsecure: { flag: 'allow-insecure-endpoints', env: 'HERALD_ALLOW_INSECURE_ENDPOINTS', fallback: 'false', meaning: 'accept `http://` rest-hook endpoints on non-loopback hosts (the address rules of auth mode still hold)' },
+  deliveryTimeout: { flag: 'delivery-timeout-ms', env: 'HERALD_DELIVERY_TIMEOUT_MS', fallback: '10000', meaning: 'rest-hook attempt timeout when the subscription sets none' },
+  retryBase: { flag: 'retry-base-ms', env: 'HERALD_RETRY_BASE_MS', fallback: '1000', meaning: 'first retry delay (doubles per attempt, with jitter)' },
+  retryCap: { flag: 'retry-cap-ms', env: 'HERALD_RETRY_CAP_MS', fallback: '300000', meaning: 'longest retry delay' },
+  failureWindow: { flag: 'failure-window-s', env: 'HERALD_FAILURE_WINDOW_S', fallback: '86400', meaning: 'a subscription failing this long goes `off`' },
+  retention: { flag: 'event-retention-days', env: 'HERALD_EVENT_RETENTION_DAYS', fallback: '7', meaning: 'how long the event log keeps events for `$events`' },
+  wsTokenTtl: { flag: 'ws-token-ttl-s', env: 'HERALD_WS_TOKEN_TTL_S', fallback: '3600', meaning: 'lifetime of websocket binding tokens' },
+  wsMaxBuffered: { flag: 'ws-max-buffered-bytes', env: 'HERALD_WS_MAX_BUFFERED_BYTES', fallback: String(4 * 1024 * 1024), meaning: 'a websocket with more unsent data is closed (slow reader)' },
+  wsPing: { flag: 'ws-ping-interval-ms', env: 'HERALD_WS_PING_INTERVAL_MS', fallback: '30000', meaning: 'protocol ping interval; a peer missing a pong is dropped' },
+  shutdownGrace: { flag: 'shutdown-grace-s', env: 'HERALD_SHUTDOWN_GRACE_S', fallback: '10', meaning: 'longest a stop may take before the process exits anyway' },
+  endpointAllow: { flag: 'endpoint-allow', env: 'HERALD_ENDPOINT_ALLOW', fallback: '', meaning: 'rest-hook endpoints allowed despite the auth-mode address rules, comma-separated: `host:port` (may be `http`) or CIDR (`10.1.0.0/16`, `fd00::/8`); see [Rest-hook endpoint safety](#rest-hook-endpoint-safety)' },
+  corsOrigins: { flag: 'cors-origins', env: 'HERALD_CORS_ORIGINS', fallback: '', meaning: 'web origins (`https://app.example.org`, comma-separated) whose pages may open `/ws`; when set, or in auth mode, other origins are refused' },
+  logPhi: { flag: 'log-phi', env: 'HERALD_LOG_PHI', fallback: 'false', meaning: 'request logs carry full URLs with query values (PHI): for debugging only' },
+  authIssuer: { flag: 'auth-issuer', env: 'HERALD_AUTH_ISSUER', fallback: '', meaning: 'external issuer: the `iss` its tokens carry (turns auth on)' },
+  authJwks: { flag: 'auth-jwks', env: 'HERALD_AUTH_JWKS', fallback: '', meaning: "external issuer's keys: a JWKS `http(s)://` URL or file path" },
+  authAudience: { flag: 'auth-audience', env: 'HERALD_AUTH_AUDIENCE', fallback: '', meaning: 'when set, external tokens must name it in `aud`' },
+  authJwksRefetch: { flag: 'auth-jwks-refetch-s', env: 'HERALD_AUTH_JWKS_REFETCH_S', fallback: '30', meaning: 'least time between two JWKS fetches for an unknown `kid`' },
+  authClients: { flag: 'auth-clients', env: 'HERALD_AUTH_CLIENTS', fallback: '', meaning: 'embedded issuer: the clients JSON file (turns auth on)' },
+  authKey: { flag: 'auth-key', env: 'HERALD_AUTH_KEY', fallback: '', shown: '<data folder>/auth-key.json', meaning: "the embedded issuer's private JWK (created when missing)" },
+  authTokenTtl: { flag: 'auth-token-ttl-s', env: 'HERALD_AUTH_TOKEN_TTL_S', fallback: '300', meaning: 'lifetime of embedded access tokens' },
+  authAdminScope: { flag: 'auth-admin-scope', env: 'HERALD_AUTH_ADMIN_SCOPE', fallback: 'herald/admin', meaning: 'the scope that sees and manages every subscription' },
+  maxSubsPerOwner: { flag: 'max-subscriptions-per-owner', env: 'HERALD_MAX_SUBSCRIPTIONS_PER_OWNER', fallback: '1000', meaning: 'one more is a 422' },
+  allowOpen: { flag: 'allow-open', env: 'HERALD_ALLOW_OPEN', fallback: 'false', meaning: 'let open mode (no auth) listen on a non-loopback `HOST`' },
+  readThreads: { flag: 'read-threads', env: 'HERALD_READ_THREADS', fallback: '2', meaning: 'threads running searches and history, each with its own read-only SQLite connection' },
+  searchTimeout: { flag: 'search-timeout-ms', env: 'HERALD_SEARCH_TIMEOUT_MS', fallback: '10000', meaning: 'a search or history page waits at most this long for a free read thread (then 503), and may run this long (then 422 `too-costly`)' },
+} as const satisfies Record<string, Setting>;
+
+const shownDefault = (s: Setting) => s.shown ?? (s.fallback || '–');
+
+/** The README's configuration table (Markdown), header included. */
+export function configTableMarkdown(): string {
+  const rows = Object.values(SETTINGS as Record<string, Setting>).map((s) => `| \`--${s.flag}\` | \`${s.env}\` | ${s.fallback || s.shown ? `\`${shownDefault(s)}\`` : '–'} | ${s.meaning} |`);
+  return ['| flag | environment | default | meaning |', '|---|---|---|---|', ...rows].join('\n');
+}
+
+/** Markdown to plain text for a terminal: `code` → code, [text](#anchor) → text. */
+const plain = (markdown: string) => markdown.replace(/`([^`]*)`/g, '$1').replace(/\[([^\]]+)\]\([^)]*\)/g, '$1');
+
+/** The same table for `--help`: aligned columns, the meaning last (not wrapped). */
+export function configTableText(): string {
+  const rows = [
+    ['flag', 'environment', 'default', 'meaning'],
+    ...Object.values(SETTINGS as Record<string, Setting>).map((s) => [`--${s.flag}`, s.env, shownDefault(s), plain(s.meaning)]),
+  ];
+  const widths = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((cell, i) => (i < 3 ? cell.padEnd(widths[i]!) : cell)).join('  ')).join('\n');
+}
 
 export function loadConfig(argv: string[], env: Record<string, string | undefined>): Config {
   const options = Object.fromEntries(Object.values(SETTINGS).map((s) => [s.flag, { type: 'string' as const }]));

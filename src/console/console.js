@@ -311,9 +311,38 @@ var FhirRestClient = class {
     return v;
   }
   /** Subscriptions for a topic (every page, up to `maxPages`). */
-  async searchSubscriptions(topic, maxPages = 10) {
+  searchSubscriptions(topic, maxPages = 10) {
+    return this.#subscriptionPages(`Subscription?topic=${encodeURIComponent(topic)}&_count=100`, maxPages);
+  }
+  /** Every Subscription the caller may see on the base (every page, up to `maxPages`). */
+  listSubscriptions(maxPages = 100) {
+    return this.#subscriptionPages("Subscription?_count=100", maxPages);
+  }
+  /**
+   * `$status` (type level, `id=` repeated) for these subscriptions: each one's status resource
+   * (R4 Parameters or SubscriptionStatus), asked in chunks so that URLs stay short.
+   */
+  async statuses(ids) {
     const out = [];
-    let url = `Subscription?topic=${encodeURIComponent(topic)}&_count=100`;
+    for (let i = 0; i < ids.length; i += 40) {
+      const query = ids.slice(i, i + 40).map((id) => `id=${encodeURIComponent(id)}`).join("&");
+      const bundle = await this.request("GET", `Subscription/$status?${query}`);
+      for (const e of bundle.entry ?? []) if (e.resource) out.push(e.resource);
+    }
+    return out;
+  }
+  /** Deletes a Subscription (a 404 or 410 counts as done: it is gone either way). */
+  async deleteSubscription(id) {
+    try {
+      await this.request("DELETE", `Subscription/${encodeURIComponent(id)}`);
+    } catch (err) {
+      if (err instanceof FhirHttpError && (err.status === 404 || err.status === 410)) return;
+      throw err;
+    }
+  }
+  async #subscriptionPages(first, maxPages) {
+    const out = [];
+    let url = first;
     for (let page = 0; url && page < maxPages; page++) {
       const bundle = await this.request("GET", url);
       for (const e of bundle.entry ?? []) if (e.resource?.resourceType === "Subscription") out.push(e.resource);
@@ -379,6 +408,7 @@ var FhirRestClient = class {
       const detail = outcome ? outcomeMessage(outcome) : text.slice(0, 200);
       throw new FhirHttpError(res.status, `${method} ${url.replace(this.baseUrl, "[base]")}: HTTP ${res.status}${detail ? ` ${detail}` : ""}`, outcome);
     }
+    if (json2 === void 0 && method === "DELETE" && !text) return void 0;
     if (json2 === void 0) throw new FhirHttpError(res.status, `${method} ${url}: the answer is not JSON`);
     return json2;
   }
@@ -424,6 +454,7 @@ function isTransient(err) {
 var IG = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition";
 var CHANNEL_TYPES = "http://terminology.hl7.org/CodeSystem/subscription-channel-type";
 var PREFIXED = /^(eq|ne|gt|lt|ge|le|sa|eb|ap)(?=[-+]?\d)/;
+var EPHEMERAL_REASON = "herald listen --ephemeral";
 function parseFilter(text) {
   const q = text.indexOf("?");
   const eq = text.indexOf("=");
@@ -508,6 +539,8 @@ function summarizeSubscription(resource) {
       status: r.status,
       topic: r.topic,
       channelType: r.channelType?.code,
+      ...typeof r.endpoint === "string" ? { endpoint: r.endpoint } : {},
+      ...typeof r.reason === "string" ? { reason: r.reason } : {},
       content: r.content ?? "empty",
       filters: (Array.isArray(r.filterBy) ? r.filterBy : []).map((f) => ({
         ...f.resourceType ? { resourceType: String(f.resourceType) } : {},
@@ -520,11 +553,14 @@ function summarizeSubscription(resource) {
   }
   const exts = (x) => Array.isArray(x?.extension) ? x.extension : [];
   const customType = exts(r.channel?._type).find((e) => e.url === `${IG}/backport-channel-type`)?.valueCoding?.code;
+  const classic = typeof r.criteria === "string" && !/^[a-z][a-z0-9+.-]*:/i.test(r.criteria);
   return {
     id: r.id,
     status: r.status,
-    topic: r.criteria,
+    ...classic ? { criteria: r.criteria } : { topic: r.criteria },
     channelType: customType ?? r.channel?.type,
+    ...typeof r.channel?.endpoint === "string" ? { endpoint: r.channel.endpoint } : {},
+    ...typeof r.reason === "string" ? { reason: r.reason } : {},
     content: exts(r.channel?._payload).find((e) => e.url === `${IG}/backport-payload-content`)?.valueCode ?? "empty",
     filters: exts(r._criteria).filter((e) => e.url === `${IG}/backport-filter-criteria` && typeof e.valueString === "string").flatMap((e) => safe(e.valueString))
   };
@@ -533,7 +569,7 @@ function filterKey(filters) {
   return filters.map((f) => `${f.filterParameter}|${f.modifier ?? ""}|${f.comparator ?? ""}|${f.value}`).sort().join("\n");
 }
 function isReusable(existing, req) {
-  return (existing.status === "active" || existing.status === "requested") && existing.channelType === "websocket" && existing.topic === req.topic && existing.content === (req.content ?? "id-only") && filterKey(existing.filters) === filterKey((req.filters ?? []).flatMap(parseFilter));
+  return (existing.status === "active" || existing.status === "requested") && existing.channelType === "websocket" && !existing.reason?.startsWith(EPHEMERAL_REASON) && existing.topic === req.topic && existing.content === (req.content ?? "id-only") && filterKey(existing.filters) === filterKey((req.filters ?? []).flatMap(parseFilter));
 }
 
 // src/client/listener.ts
@@ -565,6 +601,7 @@ var SubscriptionListener = class {
   ready;
   closed;
   fhirVersion;
+  createdSubscriptionId;
   #o;
   #rest;
   #WebSocket;
@@ -622,8 +659,17 @@ var SubscriptionListener = class {
     this.#conn = void 0;
     this.#rejectReady(new Error("the listener was closed"));
     await this.#draining;
+    if (this.#o.ephemeral && this.createdSubscriptionId) await this.#deleteCreated(this.createdSubscriptionId);
     this.#status("closed", "listener closed");
     this.#resolveClosed();
+  }
+  async #deleteCreated(id) {
+    try {
+      await this.#rest.deleteSubscription(id);
+      this.#status("subscription-deleted", `deleted Subscription/${id} (ephemeral)`, id);
+    } catch (err) {
+      this.#error(new Error(`could not delete Subscription/${id}: ${err.message}`));
+    }
   }
   // ---- start-up ----
   async #start() {
@@ -643,9 +689,9 @@ var SubscriptionListener = class {
       ...this.#o.filters ? { filters: this.#o.filters } : {},
       ...this.#o.content ? { content: this.#o.content } : {},
       ...this.#o.heartbeatPeriod !== void 0 ? { heartbeatPeriod: this.#o.heartbeatPeriod } : {},
-      reason: "herald listen"
+      reason: this.#o.ephemeral ? `${EPHEMERAL_REASON}: deleted when the listener stops` : "herald listen"
     };
-    if (this.#o.reuse !== false) {
+    if (this.#o.reuse !== false && !this.#o.ephemeral) {
       try {
         const found = (await this.#rest.searchSubscriptions(req.topic)).map(summarizeSubscription).find((s) => s && isReusable(s, req));
         if (found) {
@@ -659,6 +705,7 @@ var SubscriptionListener = class {
     }
     const created = await this.#rest.createSubscription(websocketSubscription(this.fhirVersion, req));
     if (typeof created.id !== "string") throw new Error("the server created a Subscription without an id");
+    this.createdSubscriptionId = created.id;
     this.#status("subscription-created", `created Subscription/${created.id} (status ${String(created.status)}) for ${req.topic}`, created.id);
     this.#resume[created.id] ??= 0;
     return created.id;

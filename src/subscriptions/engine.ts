@@ -399,6 +399,10 @@ export class SubscriptionEngine {
       const current = await tx.read(this.deps.version, 'Subscription', id);
       if (!current || current.deleted) return undefined;
       const resource = JSON.parse(current.json!) as Resource;
+      // A subscription its owner set off (or entered-in-error) meanwhile stays so: a delivery
+      // that was already in flight must not bring it back as `error` or `active`.
+      const stored = this.readSubscriptionSafely(resource)?.status;
+      if (stored === 'off' || stored === 'entered-in-error') return undefined;
       const next = subscriptions.withState(resource, { status, ...(error ? { error } : {}) });
       if (JSON.stringify(next) === current.json) return undefined;
       await this.writeVersion(tx, 'Subscription', id, next, current, 'PUT');

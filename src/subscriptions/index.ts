@@ -2,7 +2,7 @@
 export { SubscriptionEngine, type Log, type Notifier, type WriteChange } from './engine.ts';
 export { type ActiveSubscription, LIVE_STATUSES } from './registry.ts';
 export { createRestHookDelivery, type RestHookDelivery, type RestHookOptions } from './channels/rest-hook/worker.ts';
-export { renderNotification } from './notify.ts';
+export { renderNotification, type Dialect } from './notify.ts';
 export type { SubscriptionPolicy } from './policy.ts';
 export { EndpointGuard, type EndpointRules } from './endpoints.ts';
 export { WebsocketHub, type Peer } from './channels/websocket/hub.ts';

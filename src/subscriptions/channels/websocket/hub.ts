@@ -1,9 +1,11 @@
 import { operationOutcome } from '../../../fhir/errors.ts';
 import type { FhirVersion } from '../../../fhir/types.ts';
 import type { Notifier } from '../../engine.ts';
-import { type NotifyContext, renderNotification } from '../../notify.ts';
+import type { NotificationType } from '../../../fhir/subscription-model.ts';
+import type { StoredEvent } from '../../../store/store.ts';
+import { type Dialect, type NotifyContext, renderNotification } from '../../notify.ts';
 import { type Serial, serial } from '../serial.ts';
-import { bindingTokenHash } from './binding-token.ts';
+import { bindingTokenHash, bindingTokenMatches } from './binding-token.ts';
 import { type ActiveSubscription, LIVE_STATUSES as LIVE } from '../../registry.ts';
 
 /** A connected websocket as the hub sees it (http/websocket.ts adapts `ws` sockets to this). */
@@ -60,8 +62,9 @@ export class WebsocketHub {
     };
   }
 
-  open(peer: Peer): Session {
-    return new Session(this, peer);
+  /** A new connection; `dialect` decides the shape of its notifications (see notify.ts). */
+  open(peer: Peer, dialect: Dialect = 'ig'): Session {
+    return new Session(this, peer, dialect);
   }
 
   /** Sockets currently bound (for tests and metrics). */
@@ -110,7 +113,7 @@ export class WebsocketHub {
     let set = this.bound.get(key);
     if (!set) this.bound.set(key, (set = new Set()));
     set.add(session);
-    session.deliver(JSON.stringify(await renderNotification(ctx, sub, 'handshake', [])));
+    session.deliver(JSON.stringify(await render(ctx, sub, 'handshake', [], session.dialect)));
     this.armHeartbeat(fv, sub);
   }
 
@@ -137,9 +140,7 @@ export class WebsocketHub {
     for (const e of events) {
       const sub = ctx.engine.registry.subscription(id);
       if (!sub || !LIVE.has(sub.status)) return;
-      // Encoded once: every socket of the audience sends the same bytes.
-      const bytes = Buffer.from(JSON.stringify(await renderNotification(ctx, sub, 'event-notification', [e])));
-      for (const session of this.bound.get(`${fv}|${id}`) ?? []) session.deliver(bytes);
+      await sendToAll(this.bound.get(`${fv}|${id}`), (dialect) => render(ctx, sub, 'event-notification', [e], dialect));
       b.lastSent = e.number;
     }
     if (events.length > 0) {
@@ -161,8 +162,7 @@ export class WebsocketHub {
       const current = ctx.engine.registry.subscription(sub.id);
       const audience = this.bound.get(key);
       if (!current || !audience?.size || !LIVE.has(current.status)) return;
-      const bytes = Buffer.from(JSON.stringify(await renderNotification(ctx, current, 'heartbeat', [])));
-      for (const session of audience) session.deliver(bytes);
+      await sendToAll(audience, (dialect) => render(ctx, current, 'heartbeat', [], dialect));
       this.armHeartbeat(fv, current);
     };
     b.heartbeat = setTimeout(() => {
@@ -207,6 +207,25 @@ export class WebsocketHub {
   }
 }
 
+/**
+ * A notification in a dialect. Medplum's server always sends the resource with the focus, and its
+ * client's Subscription (classic R4 criteria, no payload: D-19) asks for nothing else, so on the
+ * Medplum path a classic subscription gets its resource; a topic-based one keeps its content level.
+ */
+function render(ctx: NotifyContext, sub: ActiveSubscription, type: NotificationType, events: StoredEvent[], dialect: Dialect) {
+  const content = dialect === 'medplum' && sub.spec.classicCriteria !== undefined ? 'full-resource' : sub.spec.channel.content;
+  return renderNotification(ctx, sub, type, events, content, dialect);
+}
+
+/** Sends one notification to an audience, encoded once per dialect: sockets of a dialect send the same bytes. */
+async function sendToAll(audience: Iterable<Session> | undefined, bundle: (dialect: Dialect) => Promise<unknown>): Promise<void> {
+  const sessions = [...(audience ?? [])];
+  for (const dialect of new Set(sessions.map((s) => s.dialect))) {
+    const bytes = Buffer.from(JSON.stringify(await bundle(dialect)));
+    for (const session of sessions) if (session.dialect === dialect) session.deliver(bytes);
+  }
+}
+
 /** One websocket connection: its token bindings, its messages, its back-pressure. */
 export class Session {
   private readonly bindings = new Map<string, Binding>();
@@ -215,6 +234,7 @@ export class Session {
   constructor(
     private readonly hub: WebsocketHub,
     private readonly peer: Peer,
+    readonly dialect: Dialect,
   ) {}
 
   /** Handles one text frame (D-1: both framing forms). */
@@ -257,7 +277,7 @@ export class Session {
 
   revoked(hash: string): void {
     for (const [token, b] of [...this.bindings]) {
-      if (bindingTokenHash(token) !== hash) continue;
+      if (!bindingTokenMatches(token, hash)) continue;
       this.drop(token, b);
       this.deliver(outcome('security', 'The binding token was revoked: notifications for its subscriptions have stopped on this connection'));
     }
