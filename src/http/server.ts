@@ -4,6 +4,7 @@ import type { Auth } from '../auth/index.ts';
 import { FhirError, notFound } from '../fhir/errors.ts';
 import type { BaseContext } from '../interactions/index.ts';
 import { mountIssuer, principals, refusals } from './auth.ts';
+import { mountConsole } from './console.ts';
 import type { BrowserGuard } from './browser.ts';
 import { sendClientError, sendError } from './errors.ts';
 import { parseBody } from './negotiation.ts';
@@ -140,6 +141,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     return { status: 'ok' };
   });
   if (deps.auth) mountIssuer(app, deps.auth);
+  mountConsole(app, { bases: deps.bases.map((b) => ({ version: b.adapter.pathSegment, path: `/fhir/${b.adapter.pathSegment}` })), ...(deps.auth ? { auth: deps.auth } : {}) });
   for (const base of deps.bases) mountBase(app, `/fhir/${base.adapter.pathSegment}`, base, deps.auth);
   if (deps.websocket) {
     const ws = attachWebsocket(app.server, deps.websocket, deps.browser);
