@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { NotificationType, PayloadContent } from '../fhir/subscription-model.ts';
 import { buildNotification } from '../fhir/notification.ts';
 import { buildMedplumNotification } from '../fhir/notification-medplum.ts';
@@ -34,13 +35,63 @@ export async function renderNotification(
   content: PayloadContent = sub.spec.channel.content,
   dialect: Dialect = 'ig',
 ): Promise<Bundle> {
+  return render(ctx, sub, type, events, content, dialect, (_focus, owned) => owned);
+}
+
+/**
+ * The same notification as JSON text, for the channels. A focus resource the subscription's
+ * owner receives unchanged (forOwner) is serialized once per version, however many subscriptions
+ * and sockets it goes to, and spliced into each subscription's own small envelope (its status
+ * differs: id, counters, errors). The text equals JSON.stringify(renderNotification(…)).
+ */
+export async function renderNotificationText(
+  ctx: NotifyContext,
+  sub: ActiveSubscription,
+  type: NotificationType,
+  events: StoredEvent[],
+  content: PayloadContent = sub.spec.channel.content,
+  dialect: Dialect = 'ig',
+): Promise<string> {
+  const raw: string[] = [];
+  const bundle = await render(ctx, sub, type, events, content, dialect, (focus, owned) => {
+    if (owned !== focus.resource) return owned;
+    raw.push((focus.json ??= JSON.stringify(focus.resource)));
+    return standIn(owned, raw.length - 1);
+  });
+  const text = JSON.stringify(bundle);
+  return raw.length === 0 ? text : text.replace(SPLICED, (_m, i: string) => raw[Number(i)]!);
+}
+
+/**
+ * A stand-in for a spliced resource: it reads as the resource (builders may look at its meta) but
+ * serializes as a marker string. The marker holds a control character (which JSON.stringify always
+ * escapes) and a per-process random nonce, so no string of a client's can serialize to it.
+ */
+const SPLICE = `\u0001herald-splice-${randomBytes(8).toString('hex')}-`;
+const SPLICED = new RegExp(`${JSON.stringify(SPLICE).slice(0, -1).replaceAll('\\', '\\\\')}(\\d+)"`, 'g');
+
+function standIn(resource: Resource, i: number): Resource {
+  return Object.create(resource, { toJSON: { value: () => `${SPLICE}${i}` } }) as Resource;
+}
+
+type Place = (focus: Focus, owned: Resource) => Resource;
+
+async function render(
+  ctx: NotifyContext,
+  sub: ActiveSubscription,
+  type: NotificationType,
+  events: StoredEvent[],
+  content: PayloadContent,
+  dialect: Dialect,
+  place: Place,
+): Promise<Bundle> {
   const fv = ctx.engine.version;
   const resources = new Map<string, Resource>();
   if (content === 'full-resource') {
     for (const e of events) {
-      const r = await focusVersion(ctx.store, fv, e);
+      const f = await focusVersion(ctx.store, fv, e);
       // The parsed focus is shared by every subscription of the change: forOwner copies, never edits.
-      if (r) resources.set(`${e.focus.type}/${e.focus.id}`, ctx.engine.forOwner(sub.id, r));
+      if (f) resources.set(`${e.focus.type}/${e.focus.id}`, place(f, ctx.engine.forOwner(sub.id, f.resource)));
     }
   }
   const additionalByEvent = content === 'empty' ? undefined : await shapeContext(ctx, sub, events);
@@ -82,15 +133,21 @@ export const CONTEXT_LIMITS = {
  * same change (a version never changes, so the cache needs no invalidation; it is bounded).
  */
 const FOCUS_CACHE_SIZE = 1024;
-const focusCache = new WeakMap<Store, Map<string, Resource | undefined>>();
+const focusCache = new WeakMap<Store, Map<string, Focus | undefined>>();
 
-async function focusVersion(store: Store, fv: FhirVersion, e: StoredEvent): Promise<Resource | undefined> {
+/** A focus version, parsed, and its JSON text once a channel has needed it. */
+interface Focus {
+  resource: Resource;
+  json?: string;
+}
+
+async function focusVersion(store: Store, fv: FhirVersion, e: StoredEvent): Promise<Focus | undefined> {
   let cache = focusCache.get(store);
   if (!cache) focusCache.set(store, (cache = new Map()));
   const key = `${fv}|${e.focus.type}/${e.focus.id}/${e.focus.versionId}`;
   if (cache.has(key)) return cache.get(key);
   const v = await store.vread(fv, e.focus.type, e.focus.id, e.focus.versionId);
-  const r = v?.json ? (JSON.parse(v.json) as Resource) : undefined;
+  const r = v?.json ? { resource: JSON.parse(v.json) as Resource } : undefined;
   if (cache.size >= FOCUS_CACHE_SIZE) cache.delete(cache.keys().next().value!);
   cache.set(key, r);
   return r;

@@ -1,6 +1,6 @@
 import type { NotificationType } from '../../../fhir/subscription-model.ts';
 import type { Notifier } from '../../engine.ts';
-import { type NotifyContext, renderNotification } from '../../notify.ts';
+import { type NotifyContext, renderNotificationText } from '../../notify.ts';
 import { type ActiveSubscription, LIVE_STATUSES as LIVE } from '../../registry.ts';
 import { type Serial, serial } from '../serial.ts';
 import type { EndpointGuard } from '../../endpoints.ts';
@@ -123,7 +123,7 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
    */
   async function send(sub: ActiveSubscription, type: NotificationType, events: Awaited<ReturnType<typeof store.events>>): Promise<DeliveryResult | undefined> {
     const ch = sub.spec.channel;
-    const body = sub.spec.classicCriteria !== undefined ? await classicBody(sub, events) : JSON.stringify(await renderNotification(ctx, sub, type, events));
+    const body = sub.spec.classicCriteria !== undefined ? await classicBody(sub, events) : await renderNotificationText(ctx, sub, type, events);
     if (!(await options.slots.acquire())) return undefined;
     try {
       return await sender.post({

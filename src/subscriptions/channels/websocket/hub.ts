@@ -3,7 +3,7 @@ import type { FhirVersion } from '../../../fhir/types.ts';
 import type { Notifier } from '../../engine.ts';
 import type { NotificationType } from '../../../fhir/subscription-model.ts';
 import type { StoredEvent } from '../../../store/store.ts';
-import { type Dialect, type NotifyContext, renderNotification } from '../../notify.ts';
+import { type Dialect, type NotifyContext, renderNotificationText } from '../../notify.ts';
 import { type Serial, serial } from '../serial.ts';
 import { bindingTokenHash, bindingTokenMatches } from './binding-token.ts';
 import { type ActiveSubscription, LIVE_STATUSES as LIVE } from '../../registry.ts';
@@ -122,7 +122,7 @@ export class WebsocketHub {
     let set = this.bound.get(key);
     if (!set) this.bound.set(key, (set = new Set()));
     set.add(session);
-    session.deliver(JSON.stringify(await render(ctx, sub, 'handshake', [], session.dialect)));
+    session.deliver(await render(ctx, sub, 'handshake', [], session.dialect));
     this.armHeartbeat(fv, sub);
   }
 
@@ -143,9 +143,8 @@ export class WebsocketHub {
 
   private async sendNew(fv: FhirVersion, id: string, b: Broadcaster): Promise<void> {
     const ctx = this.contexts.get(fv)!;
-    const { last } = await ctx.store.eventRange(fv, id);
-    if (last <= b.lastSent) return;
-    const events = await ctx.store.events(fv, id, b.lastSent + 1, last, 1000);
+    // One read: the events after the last one sent (the log's counter need not be asked first).
+    const events = await ctx.store.events(fv, id, b.lastSent + 1, Number.MAX_SAFE_INTEGER, SEND_BATCH);
     for (const e of events) {
       const sub = ctx.engine.registry.subscription(id);
       if (!sub || !LIVE.has(sub.status)) return;
@@ -155,7 +154,7 @@ export class WebsocketHub {
     if (events.length > 0) {
       const sub = ctx.engine.registry.subscription(id);
       if (sub) this.armHeartbeat(fv, sub);
-      if (b.lastSent < last) b.sender.kick();
+      if (events.length === SEND_BATCH) b.sender.kick();
     }
   }
 
@@ -220,21 +219,24 @@ export class WebsocketHub {
   }
 }
 
+/** Events read from the log per pass of a subscription's sender. */
+const SEND_BATCH = 1000;
+
 /**
- * A notification in a dialect. Medplum's server always sends the resource with the focus, and its
+ * A notification in a dialect, as JSON text. Medplum's server always sends the resource with the focus, and its
  * client's Subscription (classic R4 criteria, no payload: D-19) asks for nothing else, so on the
  * Medplum path a classic subscription gets its resource; a topic-based one keeps its content level.
  */
 function render(ctx: NotifyContext, sub: ActiveSubscription, type: NotificationType, events: StoredEvent[], dialect: Dialect) {
   const content = dialect === 'medplum' && sub.spec.classicCriteria !== undefined ? 'full-resource' : sub.spec.channel.content;
-  return renderNotification(ctx, sub, type, events, content, dialect);
+  return renderNotificationText(ctx, sub, type, events, content, dialect);
 }
 
 /** Sends one notification to an audience, encoded once per dialect: sockets of a dialect send the same bytes. */
-async function sendToAll(audience: Iterable<Session> | undefined, bundle: (dialect: Dialect) => Promise<unknown>): Promise<void> {
+async function sendToAll(audience: Iterable<Session> | undefined, text: (dialect: Dialect) => Promise<string>): Promise<void> {
   const sessions = [...(audience ?? [])];
   for (const dialect of new Set(sessions.map((s) => s.dialect))) {
-    const bytes = Buffer.from(JSON.stringify(await bundle(dialect)));
+    const bytes = Buffer.from(await text(dialect));
     for (const session of sessions) if (session.dialect === dialect) session.deliver(bytes);
   }
 }
