@@ -199,6 +199,18 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       assert.deepEqual(await store.eventRange('R5', 's1'), { last: 0, first: undefined });
     });
 
+    it('reads the events above several cursors at once, grouped by cursor, in number order, cut at the limit (issue 15, optional)', async (t) => {
+      if (!store.eventsAfter) return t.skip('this store reads per subscription');
+      const ev = (subscription: string, id: string) => ({ subscription, timestamp: '2024-01-01T00:00:00.000Z', focus: { type: 'Encounter', id, versionId: 1 }, interaction: 'create' as const });
+      await store.transaction((tx) => tx.appendEvents('R4', [ev('m1', 'a'), ev('m2', 'a'), ev('m1', 'b'), ev('m1', 'c'), ev('m2', 'b')]));
+      const pairs = (es: { subscription: string; number: number; focus: { id: string } }[]) => es.map((e) => [e.subscription, e.number, e.focus.id]);
+      const cursors = [{ subscription: 'm2', after: 0 }, { subscription: 'm1', after: 1 }, { subscription: 'none', after: 0 }];
+      assert.deepEqual(pairs(await store.eventsAfter('R4', cursors, 100)), [['m2', 1, 'a'], ['m2', 2, 'b'], ['m1', 2, 'b'], ['m1', 3, 'c']]);
+      assert.deepEqual(pairs(await store.eventsAfter('R4', cursors, 3)), [['m2', 1, 'a'], ['m2', 2, 'b'], ['m1', 2, 'b']]);
+      assert.deepEqual(await store.eventsAfter('R5', cursors, 100), []);
+      assert.deepEqual(await store.eventsAfter('R4', [], 100), []);
+    });
+
     it('runs after-commit callbacks only for transactions that commit', async () => {
       const ran: string[] = [];
       await store.transaction(async (tx) => tx.onCommit(() => ran.push('ok')));

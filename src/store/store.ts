@@ -86,6 +86,12 @@ export interface StoredEvent {
 
 export type NewEvent = Omit<StoredEvent, 'number'>;
 
+/** Where a reader of a subscription's log stands: it wants the events numbered above `after`. */
+export interface EventCursor {
+  subscription: string;
+  after: number;
+}
+
 /** Where delivery of a subscription stands: everything up to `deliveredThrough` has been sent. */
 export interface DeliveryState {
   deliveredThrough: number;
@@ -171,6 +177,13 @@ export interface Store extends StoreReader {
    * how many events were dropped. Counters stay: numbers are never reused.
    */
   pruneEvents(before: string, keepPerSubscription?: number): Promise<number>;
+  /**
+   * Optional (a store without it is read per subscription with `events`): the events above each
+   * cursor, grouped by cursor in the order given, each subscription's in number order, at most
+   * `limit` in all (the last cursors' events are the ones cut). One read serves every subscription
+   * a commit woke (issue 15).
+   */
+  eventsAfter?(fv: FhirVersion, cursors: EventCursor[], limit: number): Promise<StoredEvent[]>;
   /** Why the store cannot take writes any more (its writer died, or it was closed); undefined while it can. */
   failure(): string | undefined;
   close(): Promise<void>;

@@ -133,7 +133,7 @@ export const CONTEXT_LIMITS = {
  * same change (a version never changes, so the cache needs no invalidation; it is bounded).
  */
 const FOCUS_CACHE_SIZE = 1024;
-const focusCache = new WeakMap<Store, Map<string, Focus | undefined>>();
+const focusCache = new WeakMap<Store, Map<string, Promise<Focus | undefined>>>();
 
 /** A focus version, parsed, and its JSON text once a channel has needed it. */
 interface Focus {
@@ -141,16 +141,19 @@ interface Focus {
   json?: string;
 }
 
-async function focusVersion(store: Store, fv: FhirVersion, e: StoredEvent): Promise<Focus | undefined> {
+function focusVersion(store: Store, fv: FhirVersion, e: StoredEvent): Promise<Focus | undefined> {
   let cache = focusCache.get(store);
   if (!cache) focusCache.set(store, (cache = new Map()));
   const key = `${fv}|${e.focus.type}/${e.focus.id}/${e.focus.versionId}`;
-  if (cache.has(key)) return cache.get(key);
-  const v = await store.vread(fv, e.focus.type, e.focus.id, e.focus.versionId);
-  const r = v?.json ? { resource: JSON.parse(v.json) as Resource } : undefined;
+  const hit = cache.get(key);
+  if (hit) return hit;
+  // The read in flight is shared: every subscription a commit woke asks for its focus in the same turn.
+  const read = store.vread(fv, e.focus.type, e.focus.id, e.focus.versionId).then((v) => (v?.json ? { resource: JSON.parse(v.json) as Resource } : undefined));
   if (cache.size >= FOCUS_CACHE_SIZE) cache.delete(cache.keys().next().value!);
-  cache.set(key, r);
-  return r;
+  cache.set(key, read);
+  // A failed read is not remembered: the next notification asks again.
+  read.catch(() => cache.get(key) === read && cache.delete(key));
+  return read;
 }
 
 /**

@@ -3,6 +3,7 @@ import type { FhirVersion } from '../../fhir/types.ts';
 import type {
   BindingToken,
   DeliveryState,
+  EventCursor,
   HistoryPage,
   HistoryQuery,
   NewEvent,
@@ -32,6 +33,7 @@ export interface Reads {
   search(fv: FhirVersion, request: SearchRequest, cursor: SearchCursor | undefined, now: number): SearchPage;
   events(fv: FhirVersion, subscription: string, from: number, to: number, limit: number): StoredEvent[];
   eventRange(fv: FhirVersion, subscription: string): { last: number; first: number | undefined };
+  eventsAfter(fv: FhirVersion, cursors: EventCursor[], limit: number): StoredEvent[];
   deliveryState(fv: FhirVersion, subscription: string): DeliveryState;
   bindingToken(hash: string): BindingToken | undefined;
   subscriptionOwners(fv: FhirVersion): SubscriptionOwner[];
@@ -90,6 +92,7 @@ export function createReads(db: Database.Database): Reads {
     search: (fv, request, cursor, now) => searchSqlite(db, fv, request, now, cursor),
     events: (fv, sub, from, to, limit) => log.events(fv, sub, from, to, limit),
     eventRange: (fv, sub) => log.range(fv, sub),
+    eventsAfter: (fv, cursors, limit) => log.eventsAfter(fv, cursors, limit),
     deliveryState: (fv, sub) => log.deliveryState(fv, sub),
     bindingToken: (hash) => tokens.get(hash),
     subscriptionOwners: (fv) => owners.all(fv),

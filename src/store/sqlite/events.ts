@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import type { DeliveryState, NewEvent, StoredEvent } from '../store.ts';
+import type { DeliveryState, EventCursor, NewEvent, StoredEvent } from '../store.ts';
 
 interface EventRow {
   subscription: string;
@@ -35,6 +35,13 @@ export function createEventLog(db: Database.Database) {
     `SELECT subscription, number, ts, focus_type, focus_id, focus_vid, interaction FROM subscription_events
      WHERE fv = ? AND subscription = ? AND number >= ? AND number <= ? ORDER BY number LIMIT ?`,
   );
+  // Cursors as a JSON array of [subscription, after]: one statement seeks each subscription's log.
+  const after = db.prepare<[string, string, number], EventRow>(
+    `SELECT e.subscription, e.number, e.ts, e.focus_type, e.focus_id, e.focus_vid, e.interaction
+     FROM json_each(?) AS c CROSS JOIN subscription_events AS e
+     WHERE e.fv = ? AND e.subscription = json_extract(c.value, '$[0]') AND e.number > json_extract(c.value, '$[1]')
+     ORDER BY c.key, e.number LIMIT ?`,
+  );
   const last = db.prepare<[string, string], { last_number: number }>('SELECT last_number FROM subscription_counters WHERE fv = ? AND subscription = ?');
   const first = db.prepare<[string, string], { n: number | null }>('SELECT min(number) AS n FROM subscription_events WHERE fv = ? AND subscription = ?');
   const getState = db.prepare<[string, string], { delivered_through: number; attempts: number; failing_since: string | null; last_error: string | null }>(
@@ -62,6 +69,9 @@ export function createEventLog(db: Database.Database) {
     },
     events(fv: string, subscription: string, from: number, to: number, limit: number): StoredEvent[] {
       return select.all(fv, subscription, from, to, limit).map(toEvent);
+    },
+    eventsAfter(fv: string, cursors: EventCursor[], limit: number): StoredEvent[] {
+      return after.all(JSON.stringify(cursors.map((c) => [c.subscription, c.after])), fv, limit).map(toEvent);
     },
     range(fv: string, subscription: string): { last: number; first: number | undefined } {
       const n = first.get(fv, subscription)?.n;

@@ -9,7 +9,7 @@ import { lockDatabase } from './lock.ts';
 import { type Call, type CallName, type FromThread, type Op, type ToThread, asTransient, fromWire } from './protocol.ts';
 import { ReadPool, startTsWorker, tooCostly } from './read-pool.ts';
 
-const READS = ['read', 'vread', 'search', 'events', 'eventRange', 'deliveryState', 'bindingToken', 'subscriptionOwners', 'history'] as const satisfies readonly (keyof Reads)[];
+const READS = ['read', 'vread', 'search', 'events', 'eventRange', 'eventsAfter', 'deliveryState', 'bindingToken', 'subscriptionOwners', 'history'] as const satisfies readonly (keyof Reads)[];
 /** Reads whose cost the client decides (any query, any size of result): never on the event loop. */
 const COSTLY = new Set<keyof Reads>(['search', 'history']);
 

@@ -4,6 +4,7 @@ import type { Notifier } from '../../engine.ts';
 import type { NotificationType } from '../../../fhir/subscription-model.ts';
 import type { StoredEvent } from '../../../store/store.ts';
 import { type Dialect, type NotifyContext, renderNotificationText } from '../../notify.ts';
+import { type LogReader, createLogReader } from '../log-reader.ts';
 import { type Serial, serial } from '../serial.ts';
 import { bindingTokenHash, bindingTokenMatches } from './binding-token.ts';
 import { type ActiveSubscription, LIVE_STATUSES as LIVE } from '../../registry.ts';
@@ -50,6 +51,7 @@ export class WebsocketHub {
   private readonly contexts = new Map<FhirVersion, NotifyContext>();
   private readonly bound = new Map<string, Set<Session>>();
   private readonly broadcasters = new Map<string, Broadcaster>();
+  private readonly readers = new Map<FhirVersion, LogReader>();
   private stopped = false;
 
   constructor(private readonly options: HubOptions) {}
@@ -58,6 +60,7 @@ export class WebsocketHub {
   attach(ctx: NotifyContext): Notifier {
     const fv = ctx.engine.version;
     this.contexts.set(fv, ctx);
+    this.readers.set(fv, createLogReader(ctx.store, fv, SEND_BATCH));
     return {
       eventsCommitted: (subs) => {
         for (const s of subs) if (s.spec.channel.type === 'websocket') this.broadcast(fv, s.id);
@@ -143,8 +146,8 @@ export class WebsocketHub {
 
   private async sendNew(fv: FhirVersion, id: string, b: Broadcaster): Promise<void> {
     const ctx = this.contexts.get(fv)!;
-    // One read: the events after the last one sent (the log's counter need not be asked first).
-    const events = await ctx.store.events(fv, id, b.lastSent + 1, Number.MAX_SAFE_INTEGER, SEND_BATCH);
+    // One read for every subscription the same commit woke: the events after the last one sent.
+    const { events, more } = await this.readers.get(fv)!.read(id, b.lastSent);
     for (const e of events) {
       const sub = ctx.engine.registry.subscription(id);
       if (!sub || !LIVE.has(sub.status)) return;
@@ -154,8 +157,9 @@ export class WebsocketHub {
     if (events.length > 0) {
       const sub = ctx.engine.registry.subscription(id);
       if (sub) this.armHeartbeat(fv, sub);
-      if (events.length === SEND_BATCH) b.sender.kick();
     }
+    // A shared read cut short may have left this subscription's events out altogether.
+    if (more) b.sender.kick();
   }
 
   /** NT-3: a heartbeat to the audience whenever the subscription has been idle for its period. */
