@@ -17,6 +17,7 @@ import type {
 } from '../store.ts';
 import type { SearchRequest } from '../../search/types.ts';
 import { createEventLog } from './events.ts';
+import { type PackedEvents, unpackEvents } from './protocol.ts';
 import { createIndexWriter } from './index-writer.ts';
 import { MIGRATIONS } from './migrations.ts';
 import { searchSqlite } from './search.ts';
@@ -43,6 +44,8 @@ export interface Reads {
 export interface Writes {
   write(fv: FhirVersion, version: NewVersion): void;
   appendEvents(fv: FhirVersion, events: NewEvent[]): void;
+  /** appendEvents as the event loop ships it to the writer thread (protocol.ts). */
+  appendPacked(fv: FhirVersion, events: PackedEvents): void;
   setDeliveryState(fv: FhirVersion, subscription: string, state: DeliveryState): void;
   putBindingToken(token: BindingToken): void;
   revokeBindingToken(hash: string): void;
@@ -120,6 +123,7 @@ export function createWrites(db: Database.Database): Writes {
       index.replace(fv, v.type, v.id, v.json === undefined ? undefined : v.index, v.versionId === 1);
     },
     appendEvents: (fv, events) => log.append(fv, events),
+    appendPacked: (fv, events) => log.append(fv, unpackEvents(events)),
     setDeliveryState: (fv, sub, state) => log.setDeliveryState(fv, sub, state),
     putBindingToken: (token) => tokens.put(token),
     revokeBindingToken: (hash) => tokens.revoke(hash),

@@ -2,11 +2,11 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import type { Store, Transaction } from '../store.ts';
+import type { NewEvent, Store, Transaction } from '../store.ts';
 import { FhirError } from '../../fhir/errors.ts';
 import { type Reads, createReads } from './connection.ts';
 import { lockDatabase } from './lock.ts';
-import { type Call, type CallName, type FromThread, type Op, type ToThread, asTransient, fromWire } from './protocol.ts';
+import { type Call, type CallName, type FromThread, type Op, type ToThread, asTransient, fromWire, packEvents } from './protocol.ts';
 import { ReadPool, startTsWorker, tooCostly } from './read-pool.ts';
 
 const READS = ['read', 'vread', 'search', 'events', 'eventRange', 'eventsAfter', 'deliveryState', 'bindingToken', 'subscriptionOwners', 'history'] as const satisfies readonly (keyof Reads)[];
@@ -145,9 +145,14 @@ function remoteTransaction(link: WriterLink, clocked: (name: CallName, args: unk
   const methods: Record<string, (...args: unknown[]) => Promise<unknown>> = {};
   for (const name of CALLS) methods[name] = (...args) => call(name, clocked(name, args));
   for (const name of OPS) {
-    methods[name] = async (...args) => {
-      ops.push({ name, args });
-    };
+    methods[name] =
+      name === 'appendEvents'
+        ? async (fv, events) => {
+            ops.push({ name: 'appendPacked', args: [fv, packEvents(events as NewEvent[])] });
+          }
+        : async (...args) => {
+            ops.push({ name, args });
+          };
   }
   return {
     ...(methods as unknown as Omit<Transaction, 'onCommit'>),

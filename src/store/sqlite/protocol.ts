@@ -1,5 +1,6 @@
 import { FhirError } from '../../fhir/errors.ts';
 import type { OperationOutcomeIssue } from '../../fhir/types.ts';
+import type { NewEvent } from '../store.ts';
 import type { Reads, Writes } from './connection.ts';
 
 /**
@@ -15,7 +16,7 @@ import type { Reads, Writes } from './connection.ts';
  */
 
 /** Writes that return nothing: buffered on the front, applied in order by the thread. */
-export type OpName = 'write' | 'appendEvents' | 'setDeliveryState' | 'putBindingToken' | 'revokeBindingToken' | 'putSubscriptionOwner';
+export type OpName = 'write' | 'appendEvents' | 'appendPacked' | 'setDeliveryState' | 'putBindingToken' | 'revokeBindingToken' | 'putSubscriptionOwner';
 /** Everything that returns a value: answered one at a time. */
 export type CallName = keyof Reads | 'revokeBindingTokens' | 'prune';
 
@@ -88,4 +89,35 @@ const TRANSIENT = /^SQLITE_(FULL|READONLY|IOERR|BUSY|LOCKED|CANTOPEN|NOMEM|PROTO
 export function asTransient(err: { code?: unknown; message?: unknown }): FhirError | undefined {
   if (typeof err.code !== 'string' || !TRANSIENT.test(err.code)) return undefined;
   return new FhirError(503, 'transient', `The database cannot serve this right now (${err.code}: ${String(err.message)}); try again later`);
+}
+
+/**
+ * Events as shipped to the writer thread: the matches of one change differ only in their
+ * subscription, so each distinct rest (time, focus, interaction) travels once, with the
+ * subscriptions and the index of their rest. A message of 100 matches costs a sixth as much to
+ * copy across threads as 100 event objects (issue 15).
+ */
+export interface PackedEvents {
+  subscriptions: string[];
+  of: number[];
+  rests: Omit<NewEvent, 'subscription'>[];
+}
+
+export function packEvents(events: NewEvent[]): PackedEvents {
+  const packed: PackedEvents = { subscriptions: [], of: [], rests: [] };
+  let last: Omit<NewEvent, 'subscription'> | undefined;
+  for (const { subscription, ...rest } of events) {
+    if (!last || !sameRest(last, rest)) packed.rests.push((last = rest));
+    packed.subscriptions.push(subscription);
+    packed.of.push(packed.rests.length - 1);
+  }
+  return packed;
+}
+
+export function unpackEvents(p: PackedEvents): NewEvent[] {
+  return p.subscriptions.map((subscription, i) => ({ subscription, ...p.rests[p.of[i]!]! }));
+}
+
+function sameRest(a: Omit<NewEvent, 'subscription'>, b: Omit<NewEvent, 'subscription'>): boolean {
+  return a.timestamp === b.timestamp && a.interaction === b.interaction && a.focus.type === b.focus.type && a.focus.id === b.focus.id && a.focus.versionId === b.focus.versionId;
 }
