@@ -5,7 +5,7 @@ import type { AuthConfig } from './auth/index.ts';
 export interface Config {
   port: number;
   host: string;
-  /** `sqlite:<path>`, `sqlite::memory:` (later `postgres://…`). */
+  /** `sqlite:<path>`, `sqlite::memory:`, or `postgres://…` / `postgresql://…`. */
   db: string;
   /** Public base URL (no trailing slash); FHIR bases are `${baseUrl}/fhir/R4` etc. */
   baseUrl: string;
@@ -48,6 +48,8 @@ export interface Config {
   readThreads: number;
   /** A search or history read waits at most this long for a thread (503), then may run this long (422). */
   searchTimeoutMs: number;
+  /** PostgreSQL: connections of this node's pool for writes and reads by key (searches use readThreads more). */
+  pgPoolSize: number;
 }
 
 /** Each setting: its flag, its environment variable, its default. Flags win over the environment. */
@@ -86,6 +88,7 @@ const SETTINGS = {
   allowOpen: { flag: 'allow-open', env: 'HERALD_ALLOW_OPEN', fallback: 'false' },
   readThreads: { flag: 'read-threads', env: 'HERALD_READ_THREADS', fallback: '2' },
   searchTimeout: { flag: 'search-timeout-ms', env: 'HERALD_SEARCH_TIMEOUT_MS', fallback: '10000' },
+  pgPool: { flag: 'pg-pool', env: 'HERALD_PG_POOL', fallback: '10' },
 } as const;
 
 export const CONFIG_HELP = Object.values(SETTINGS)
@@ -141,6 +144,7 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
     ...(auth ? { auth } : {}),
     readThreads: int(get('readThreads'), 'HERALD_READ_THREADS', 1, 64),
     searchTimeoutMs: int(get('searchTimeout'), 'HERALD_SEARCH_TIMEOUT_MS', 1, 600_000),
+    pgPoolSize: int(get('pgPool'), 'HERALD_PG_POOL', 1, 1000),
   };
 }
 
