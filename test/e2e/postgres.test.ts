@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { usePostgresDatabase } from '../helpers/postgres.ts';
 import { type Receiver, startReceiver } from '../helpers/receiver.ts';
 import { call, startServer, type TestServer } from '../helpers/server.ts';
-import { readNotification, subscriptionResource } from '../helpers/subscriptions.ts';
+import { readNotification, subscriptionResource, topicResource } from '../helpers/subscriptions.ts';
 import { connectWs } from '../helpers/ws.ts';
 
 /**
@@ -167,5 +167,36 @@ describe('two nodes on one PostgreSQL database', () => {
       assert.equal(statuses.filter((s) => s === 412).length, 7, statuses.join());
     }
     assert.equal((await call('GET', `${b.fhir('R4')}/Patient/${id}`)).body.meta.versionId, '4');
+  });
+
+  it('a topic and a websocket Subscription made on node A, a token minted on A, bound on node B: B delivers every write of either node, in order', async () => {
+    const topicUrl = 'http://example.org/topics/pg-two-nodes';
+    const topic = topicResource('R4B', { url: topicUrl, resource: 'Patient', current: 'active=true', canFilterBy: [{ param: 'identifier' }] }, 'pg-two-nodes');
+    assert.ok([200, 201].includes((await call('PUT', `${a.fhir('R4B')}/SubscriptionTopic/pg-two-nodes`, topic)).status));
+    const sub = await call('POST', `${a.fhir('R4B')}/Subscription`, subscriptionResource('R4B', { topic: topicUrl, channel: 'websocket', filters: ['Patient?identifier=urn:pg|nodes'] }));
+    assert.equal(sub.status, 201, sub.text);
+    const id = sub.body.id;
+    const token = (await call('GET', `${a.fhir('R4B')}/Subscription/${id}/$get-ws-binding-token`)).body.parameter.find((p: any) => p.name === 'token').valueString;
+    const ws = await connectWs(`${b.url.replace('http', 'ws')}/ws`);
+    // B learns of the Subscription from A's commit (LISTEN/NOTIFY); until then the bind is refused.
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      ws.send(`bind-with-token ${token}`);
+      const answer = await ws.next((f) => isNote('handshake', id)(f) || f?.resourceType === 'OperationOutcome', 5_000);
+      ws.frames.length = 0;
+      if (answer.resourceType === 'Bundle') break;
+      assert.ok(Date.now() < deadline, `node B never accepted the token: ${JSON.stringify(answer)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const n = 12;
+    for (let i = 0; i < n; i++) {
+      const res = await call('POST', `${(i % 2 ? a : b).fhir('R4B')}/Patient`, patient('nodes', { active: true }));
+      assert.equal(res.status, 201);
+    }
+    const notes = await ws.waitCount(isNote('event-notification', id), n, 20_000);
+    assert.deepEqual(notes.flatMap((x) => readNotification(x).events.map((e) => e.number)), Array.from({ length: n }, (_, i) => i + 1));
+    const status = readNotification((await call('GET', `${b.fhir('R4B')}/Subscription/${id}/$status`)).body);
+    assert.equal(status.eventsSince, n, '$status answers the same on every node');
+    await ws.close();
   });
 });

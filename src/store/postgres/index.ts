@@ -1,10 +1,12 @@
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { FhirError } from '../../fhir/errors.ts';
 import type { FhirVersion } from '../../fhir/types.ts';
-import type { NewEvent, Store, StoreReader, Transaction } from '../store.ts';
+import type { NewEvent, RemoteCommit, Store, StoreReader, Transaction } from '../store.ts';
 import * as reads from './reads.ts';
 import { type Query } from './reads.ts';
 import { migrate } from './schema.ts';
+import { CHANNEL, CommitListener, Touched } from './signals.ts';
 import * as writes from './writes.ts';
 import { resourceKey, typeKey } from './writes.ts';
 
@@ -21,6 +23,8 @@ export interface PostgresOptions {
   now?: () => Date;
   /** How often the connection is checked while idle, for failure() (/healthz); default 1,000 ms. */
   probeMs?: number;
+  /** How often other nodes' commits are looked for in case a wake-up was lost; default 5,000 ms. */
+  pollMs?: number;
 }
 
 /** int8 (counts, sequence numbers) as JS numbers: they stay far below 2^53 here. */
@@ -83,6 +87,15 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
   }, options.probeMs ?? 1000);
   probe.unref();
 
+  // This node's name in commit announcements (it ignores its own); see signals.ts.
+  const node = randomUUID();
+  const listeners: ((c: RemoteCommit) => void)[] = [];
+  let listener: CommitListener | undefined;
+  const onRemoteCommit = (fn: (c: RemoteCommit) => void) => {
+    listeners.push(fn);
+    listener ??= new CommitListener(options.url, node, (c) => listeners.forEach((l) => runSafely(() => l(c))), options.pollMs ?? 5000);
+  };
+
   let closed = false;
   async function transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
     if (closed) throw new FhirError(503, 'transient', 'the store has been closed');
@@ -93,12 +106,12 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
       } catch (err) {
         throw health.fail(err);
       }
-      const tx = new PgTransaction(client, health, now);
+      const tx = new PgTransaction(client, health, now, node);
       let broken: Error | undefined;
       try {
         await tx.q('BEGIN');
         const value = await fn(tx);
-        await tx.flush();
+        await tx.finish();
         await tx.q('COMMIT');
         client.release();
         for (const hook of tx.hooks) runSafely(hook);
@@ -128,6 +141,7 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
     kind: 'postgres',
     ...reader,
     transaction,
+    onRemoteCommit,
     history: (fv, query) => reads.history(costly, fv, query).catch((err) => Promise.reject(tooCostly(err, 'history', timeoutMs))),
     pruneEvents: (before) => transaction((tx) => writes.prune((tx as PgTransaction).q, before, now().toISOString())),
     failure: () => (closed ? 'the store has been closed' : health.failure()),
@@ -135,6 +149,7 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
       if (closed) return;
       closed = true;
       clearInterval(probe);
+      await listener?.close();
       await Promise.all([pool.end(), searchPool.end()]);
     },
   };
@@ -147,11 +162,14 @@ class PgTransaction implements Transaction {
   /** Events appended but not yet written (written at commit, or before reading the log). */
   #events = new Map<FhirVersion, NewEvent[]>();
   readonly #locked = new Set<string>();
+  /** What this transaction wrote, announced to the other nodes when it commits. */
+  readonly #touched = new Touched();
 
   constructor(
     client: pg.PoolClient,
     health: Health,
     private readonly now: () => Date,
+    private readonly node: string,
   ) {
     this.q = async (sql, args) => {
       try {
@@ -167,6 +185,13 @@ class PgTransaction implements Transaction {
     if (this.#locked.has(key)) return;
     await this.q('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [key]);
     this.#locked.add(key);
+  }
+
+  /** Before COMMIT: the pending events, and the announcement (NOTIFY is delivered at COMMIT). */
+  async finish(): Promise<void> {
+    await this.flush();
+    const payload = this.#touched.payload(this.node);
+    if (payload) await this.q('SELECT pg_notify($1, $2)', [CHANNEL, payload]);
   }
 
   async flush(): Promise<void> {
@@ -204,9 +229,11 @@ class PgTransaction implements Transaction {
     return reads.subscriptionOwners(this.q, fv);
   }
   write(fv: FhirVersion, version: Parameters<Transaction['write']>[1]) {
+    this.#touched.resource(fv, version.type, version.id);
     return writes.writeVersion(this.q, fv, version);
   }
   async appendEvents(fv: FhirVersion, events: NewEvent[]) {
+    this.#touched.subscriptions(fv, events.map((e) => e.subscription));
     const list = this.#events.get(fv);
     if (list) list.push(...events);
     else this.#events.set(fv, [...events]);
