@@ -56,7 +56,7 @@ export async function buildApp(config: Config, logTo?: DestinationStream): Promi
     if (config.topicsDir) await installTopics(base, config.topicsDir, base.subscriptions.log);
     const delivery = createRestHookDelivery(
       { engine: base.subscriptions, store, baseUrl: base.baseUrl, now },
-      { endpoints, defaultTimeoutMs: config.deliveryTimeoutMs, retryBaseMs: config.retryBaseMs, retryCapMs: config.retryCapMs, failureWindowMs: config.failureWindowMs },
+      { endpoints, defaultTimeoutMs: config.deliveryTimeoutMs, retryBaseMs: config.retryBaseMs, retryCapMs: config.retryCapMs, failureWindowMs: config.failureWindowMs, leaseMs: config.deliveryLeaseMs },
     );
     base.subscriptions.attach(delivery);
     base.subscriptions.attach(hub.attach({ engine: base.subscriptions, store, baseUrl: base.baseUrl, now }));

@@ -50,6 +50,8 @@ export interface Config {
   searchTimeoutMs: number;
   /** PostgreSQL: connections of this node's pool for writes and reads by key (searches use readThreads more). */
   pgPoolSize: number;
+  /** Several nodes: how long a node's claim on a subscription's rest-hook delivery lasts without renewal. */
+  deliveryLeaseMs: number;
 }
 
 /** Each setting: its flag, its environment variable, its default. Flags win over the environment. */
@@ -89,6 +91,7 @@ const SETTINGS = {
   readThreads: { flag: 'read-threads', env: 'HERALD_READ_THREADS', fallback: '2' },
   searchTimeout: { flag: 'search-timeout-ms', env: 'HERALD_SEARCH_TIMEOUT_MS', fallback: '10000' },
   pgPool: { flag: 'pg-pool', env: 'HERALD_PG_POOL', fallback: '10' },
+  deliveryLease: { flag: 'delivery-lease-s', env: 'HERALD_DELIVERY_LEASE_S', fallback: '10' },
 } as const;
 
 export const CONFIG_HELP = Object.values(SETTINGS)
@@ -145,6 +148,7 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
     readThreads: int(get('readThreads'), 'HERALD_READ_THREADS', 1, 64),
     searchTimeoutMs: int(get('searchTimeout'), 'HERALD_SEARCH_TIMEOUT_MS', 1, 600_000),
     pgPoolSize: int(get('pgPool'), 'HERALD_PG_POOL', 1, 1000),
+    deliveryLeaseMs: int(get('deliveryLease'), 'HERALD_DELIVERY_LEASE_S', 1, 3600) * 1000,
   };
 }
 

@@ -175,6 +175,13 @@ export interface Store extends StoreReader {
    */
   onRemoteCommit?(listener: (commit: RemoteCommit) => void): void;
   /**
+   * Stores shared by several processes: claims (or renews) this process's lease on delivering a
+   * subscription's events, for `leaseMs`. 'acquired': the lease is newly this process's (another
+   * may have delivered meanwhile: re-read the cursor); 'renewed': it held the lease without a
+   * break; 'refused': another process holds an unexpired lease. A store without it has one process.
+   */
+  claimDelivery?(fv: FhirVersion, subscription: string, leaseMs: number): Promise<'acquired' | 'renewed' | 'refused'>;
+  /**
    * Run `fn` in one atomic transaction. Either all its writes commit, durably, before the returned
    * promise resolves, or none do and the promise rejects with fn's error. `fn` must do only store
    * work and computation (no network waits): the store may batch several transactions into one commit.

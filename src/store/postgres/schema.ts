@@ -73,6 +73,13 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (fv, subscription)
   );
   `,
+  // 2: rest-hook delivery leases: one node at a time delivers a subscription's events.
+  `
+  CREATE TABLE delivery_leases (
+    fv ${T} NOT NULL, subscription ${T} NOT NULL, holder ${T} NOT NULL, expires_at timestamptz NOT NULL,
+    PRIMARY KEY (fv, subscription)
+  );
+  `,
 ];
 
 /** Key of the advisory lock held while the schema is created or migrated (any constant will do). */

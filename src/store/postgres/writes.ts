@@ -182,3 +182,25 @@ export async function prune(q: Query, before: string, now: string): Promise<numb
   );
   return Number(rows[0]!.n);
 }
+
+/**
+ * Claims or renews `holder`'s delivery lease on a subscription (the database's clock decides
+ * expiry, so nodes' clocks need not agree). Two nodes claiming at once: the upsert locks the row
+ * and re-checks the condition on the latest version, so exactly one wins.
+ */
+export async function claimDelivery(q: Query, fv: FhirVersion, subscription: string, holder: string, leaseMs: number): Promise<'acquired' | 'renewed' | 'refused'> {
+  const rows = await q(
+    `WITH old AS (SELECT holder = $3 AND expires_at >= now() AS mine FROM delivery_leases WHERE fv = $1 AND subscription = $2),
+     up AS (
+       INSERT INTO delivery_leases (fv, subscription, holder, expires_at) VALUES ($1, $2, $3, now() + $4::integer * interval '1 millisecond')
+       ON CONFLICT (fv, subscription) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+       WHERE delivery_leases.holder = excluded.holder OR delivery_leases.expires_at < now()
+       RETURNING 1
+     )
+     SELECT (SELECT count(*) FROM up) AS ok, coalesce((SELECT mine FROM old), false) AS renewed`,
+    [fv, subscription, holder, leaseMs],
+  );
+  const r = rows[0]!;
+  if (Number(r.ok) === 0) return 'refused';
+  return r.renewed ? 'renewed' : 'acquired';
+}
