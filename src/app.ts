@@ -9,6 +9,7 @@ import { type HeraldServer, buildServer } from './http/server.ts';
 import type { BaseContext } from './interactions/index.ts';
 import { OPERATIONS } from './operations/index.ts';
 import { searchRegistry } from './search/parameters.ts';
+import { openPostgresStore } from './store/postgres/index.ts';
 import { openSqliteStore } from './store/sqlite/index.ts';
 import type { Store } from './store/store.ts';
 import { DeliverySlots, EndpointGuard, type RestHookDelivery, SubscriptionEngine, WebsocketHub, createRestHookDelivery } from './subscriptions/index.ts';
@@ -62,7 +63,7 @@ export async function buildApp(config: Config, logTo?: DestinationStream): Promi
     if (config.topicsDir) await installTopics(base, config.topicsDir, base.subscriptions.log);
     const delivery = createRestHookDelivery(
       { engine: base.subscriptions, store, baseUrl: base.baseUrl, now },
-      { endpoints, defaultTimeoutMs: config.deliveryTimeoutMs, retryBaseMs: config.retryBaseMs, retryCapMs: config.retryCapMs, failureWindowMs: config.failureWindowMs, slots },
+      { endpoints, defaultTimeoutMs: config.deliveryTimeoutMs, retryBaseMs: config.retryBaseMs, retryCapMs: config.retryCapMs, failureWindowMs: config.failureWindowMs, slots, leaseMs: config.deliveryLeaseMs },
     );
     base.subscriptions.attach(delivery);
     base.subscriptions.attach(hub.attach({ engine: base.subscriptions, store, baseUrl: base.baseUrl, now }));
@@ -103,7 +104,7 @@ export async function buildApp(config: Config, logTo?: DestinationStream): Promi
   return app;
 }
 
-async function openStore({ db: url, readThreads, searchTimeoutMs }: Config, now: () => Date): Promise<Store> {
+async function openStore({ db: url, readThreads, searchTimeoutMs, pgPoolSize }: Config, now: () => Date): Promise<Store> {
   if (url.startsWith('sqlite:')) return openSqliteStore({ path: url.slice('sqlite:'.length), now, readThreads, readTimeoutMs: searchTimeoutMs });
-  throw new Error(`The store '${url.split(':')[0]}' is not available yet: use sqlite:<path>`);
+  return openPostgresStore({ url, now, poolSize: pgPoolSize, searchPoolSize: readThreads, readTimeoutMs: searchTimeoutMs });
 }

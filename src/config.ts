@@ -5,7 +5,7 @@ import type { AuthConfig } from './auth/index.ts';
 export interface Config {
   port: number;
   host: string;
-  /** `sqlite:<path>`, `sqlite::memory:` (later `postgres://…`). */
+  /** `sqlite:<path>`, `sqlite::memory:`, or `postgres://…` / `postgresql://…`. */
   db: string;
   /** Public base URL (no trailing slash); FHIR bases are `${baseUrl}/fhir/R4` etc. */
   baseUrl: string;
@@ -58,6 +58,10 @@ export interface Config {
   eventLogMaxPerSubscription: number;
   /** How often the event log is pruned (also once shortly after start). */
   eventPruneIntervalMs: number;
+  /** PostgreSQL: connections of this node's pool for writes and reads by key (searches use readThreads more). */
+  pgPoolSize: number;
+  /** Several nodes: how long a node's claim on a subscription's rest-hook delivery lasts without renewal. */
+  deliveryLeaseMs: number;
 }
 
 export interface HttpLimits {
@@ -111,7 +115,7 @@ interface Setting {
 const SETTINGS = {
   port: { flag: 'port', env: 'PORT', fallback: '8080', meaning: 'TCP port' },
   host: { flag: 'host', env: 'HOST', fallback: '127.0.0.1', meaning: 'interface to listen on (`0.0.0.0` for all)' },
-  db: { flag: 'db', env: 'HERALD_DB', fallback: 'sqlite:./data/herald.db', meaning: 'the store: `sqlite:<path>` or `sqlite::memory:` (PostgreSQL comes later)' },
+  db: { flag: 'db', env: 'HERALD_DB', fallback: 'sqlite:./data/herald.db', meaning: 'the store: `sqlite:<path>`, `sqlite::memory:` or `postgres://user@host:port/dbname` (the database must exist)' },
   baseUrl: { flag: 'base-url', env: 'HERALD_BASE_URL', fallback: '', shown: 'http://HOST:PORT', meaning: 'public base URL, used in `Location`, `fullUrl` and links' },
   bodyLimit: { flag: 'body-limit', env: 'HERALD_BODY_LIMIT', fallback: String(16 * 1024 * 1024), meaning: 'largest request body in bytes (413 beyond)' },
   logLevel: { flag: 'log-level', env: 'LOG_LEVEL', fallback: 'info', meaning: 'pino level: `fatal error warn info debug trace silent`' },
@@ -160,6 +164,8 @@ const SETTINGS = {
   maxSubsPerToken: { flag: 'max-subscriptions-per-token', env: 'HERALD_MAX_SUBSCRIPTIONS_PER_TOKEN', fallback: '100', meaning: 'subscriptions one `$get-ws-binding-token` may cover; more is a 400 `too-costly`' },
   eventLogMax: { flag: 'event-log-max-per-subscription', env: 'HERALD_EVENT_LOG_MAX_PER_SUBSCRIPTION', fallback: '100000', meaning: 'events kept per subscription; older ones are pruned (their numbers answer 410 in `$events`)' },
   eventPruneInterval: { flag: 'event-prune-interval-s', env: 'HERALD_EVENT_PRUNE_INTERVAL_S', fallback: '3600', meaning: 'how often the event log is pruned by age and size (also 10 s after start)' },
+  pgPool: { flag: 'pg-pool', env: 'HERALD_PG_POOL', fallback: '10', meaning: 'PostgreSQL: connections of this node for transactions and reads by key (searches and history use `HERALD_READ_THREADS` more, with `HERALD_SEARCH_TIMEOUT_MS` as their statement timeout)' },
+  deliveryLease: { flag: 'delivery-lease-s', env: 'HERALD_DELIVERY_LEASE_S', fallback: '10', meaning: "several nodes: how long a node's claim on delivering a subscription's rest-hook events lasts without renewal" },
 } as const satisfies Record<string, Setting>;
 
 const shownDefault = (s: Setting) => s.shown ?? (s.fallback || '–');
@@ -254,6 +260,8 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
     quotas,
     eventLogMaxPerSubscription: int(get('eventLogMax'), 'HERALD_EVENT_LOG_MAX_PER_SUBSCRIPTION', 1, 1_000_000_000),
     eventPruneIntervalMs: int(get('eventPruneInterval'), 'HERALD_EVENT_PRUNE_INTERVAL_S', 1, 86_400) * 1000,
+    pgPoolSize: int(get('pgPool'), 'HERALD_PG_POOL', 1, 1000),
+    deliveryLeaseMs: int(get('deliveryLease'), 'HERALD_DELIVERY_LEASE_S', 1, 3600) * 1000,
   };
 }
 

@@ -1,6 +1,6 @@
 import { badRequest } from '../fhir/errors.ts';
 import type { SearchParam, SearchRequest, SortKey } from '../search/types.ts';
-import { ConditionCompiler, type Dialect, INDEX_TABLE, type Sql } from './search-sql.ts';
+import { ConditionCompiler, type Dialect, INDEX_TABLE, type Sql, unindexedOf } from './search-sql.ts';
 import type { SearchCursor } from './store.ts';
 
 /**
@@ -25,26 +25,26 @@ interface SortColumn {
  * col), which then scans every row of the parameter for each resource (quadratic); the unary plus
  * keeps it on the owner-clustered primary key (fv, type, id, code), a few rows per resource.
  */
-const SORT_TABLE: Partial<Record<SearchParam['type'], { table: string; asc: string; desc: string; text: boolean }>> = {
-  string: { table: INDEX_TABLE.string, asc: 'min(+s.norm)', desc: 'max(+s.norm)', text: true },
-  token: { table: INDEX_TABLE.token, asc: 'min(+s.value)', desc: 'max(+s.value)', text: true },
-  uri: { table: INDEX_TABLE.uri, asc: 'min(+s.value)', desc: 'max(+s.value)', text: true },
+const sortTable = (p: string): Partial<Record<SearchParam['type'], { table: string; asc: string; desc: string; text: boolean }>> => ({
+  string: { table: INDEX_TABLE.string, asc: `min(${p}s.norm)`, desc: `max(${p}s.norm)`, text: true },
+  token: { table: INDEX_TABLE.token, asc: `min(${p}s.value)`, desc: `max(${p}s.value)`, text: true },
+  uri: { table: INDEX_TABLE.uri, asc: `min(${p}s.value)`, desc: `max(${p}s.value)`, text: true },
   reference: {
     table: INDEX_TABLE.reference,
     asc: "min(coalesce(s.target_type || '/' || s.target_id, s.url))",
     desc: "max(coalesce(s.target_type || '/' || s.target_id, s.url))",
     text: true,
   },
-  date: { table: INDEX_TABLE.date, asc: 'min(+s.lo)', desc: 'max(+s.hi)', text: false },
-  number: { table: INDEX_TABLE.number, asc: 'min(+s.value)', desc: 'max(+s.value)', text: false },
-  quantity: { table: INDEX_TABLE.quantity, asc: 'min(+s.value)', desc: 'max(+s.value)', text: false },
-};
+  date: { table: INDEX_TABLE.date, asc: `min(${p}s.lo)`, desc: `max(${p}s.hi)`, text: false },
+  number: { table: INDEX_TABLE.number, asc: `min(${p}s.value)`, desc: `max(${p}s.value)`, text: false },
+  quantity: { table: INDEX_TABLE.quantity, asc: `min(${p}s.value)`, desc: `max(${p}s.value)`, text: false },
+});
 
-function sortColumn(key: SortKey): SortColumn {
+function sortColumn(key: SortKey, dialect: Dialect): SortColumn {
   const { param, descending } = key;
   if (param.code === '_id') return { sql: 'r.id', args: [], descending };
   if (param.code === '_lastUpdated') return { sql: 'r.last_updated', args: [], descending };
-  const t = SORT_TABLE[param.type];
+  const t = sortTable(unindexedOf(dialect))[param.type];
   if (!t) throw new Error(`cannot sort by ${param.type} parameter ${param.code}`);
   const sentinel = t.text ? (descending ? LOW_TEXT : HIGH_TEXT) : descending ? -Infinity : Infinity;
   return {
@@ -82,7 +82,7 @@ export function countQuery(fv: string, req: SearchRequest, dialect: Dialect, now
 /** Rows: type, id, vid, last_updated, method, body, k0..kn (the sort key values). */
 export function pageQuery(fv: string, req: SearchRequest, dialect: Dialect, now: number, cursor?: SearchCursor): Sql & { keyCount: number } {
   const columns: SortColumn[] = [
-    ...req.sort.map(sortColumn),
+    ...req.sort.map((key) => sortColumn(key, dialect)),
     { sql: 'r.type', args: [], descending: false },
     { sql: 'r.id', args: [], descending: false },
   ];

@@ -12,7 +12,20 @@ import type { Condition, IndexRows, SearchParam, SearchValue } from '../search/t
 export interface Dialect {
   /** SQL true when `haystack` contains `needle` (both SQL expressions). */
   contains(haystack: string, needle: string): string;
+  /**
+   * Written before a table alias whose column must not drive an index lookup (SQLite: `+`, see
+   * `exists` below and search-page.ts); PostgreSQL's planner needs no such hint (and has no
+   * unary plus on text). Default `+`.
+   */
+  unindexed?: string;
+  /** The last character of a text expression (SQLite: `substr(x, -1)`, the default). */
+  lastChar?(text: string): string;
 }
+
+/** The SQLite spelling, for whatever a dialect leaves out. */
+export const unindexedOf = (d: Dialect): string => d.unindexed ?? '+';
+const lastCharOf = (d: Dialect, text: string): string => (d.lastChar ? d.lastChar(text) : `substr(${text}, -1)`);
+
 
 export interface Sql {
   sql: string;
@@ -130,7 +143,7 @@ export class ConditionCompiler {
     const whereArgs: unknown[] = [code];
     // In a probe, `+col` keeps SQLite from using the value index for the row test, so it walks
     // the owner-clustered primary key (fv, type, id, code) instead of scanning a range per candidate.
-    const col = at.probe ? `+${t}` : t;
+    const col = at.probe ? `${unindexedOf(this.dialect)}${t}` : t;
     const ors = values.map((v) => `(${this.row(col, v, modifier, whereArgs, param.type)})`);
     return this.member(at, t, (hint) => `${tableOf(param.type)} ${t}${hint}`, `${t}.code = ? AND ${anyOf(ors)}`, args, whereArgs);
   }
@@ -138,7 +151,7 @@ export class ConditionCompiler {
   private composite(param: SearchParam, values: SearchValue[], at: At, args: unknown[]): string {
     const comps = param.components!;
     const ors = values.map((v) => {
-      if (v.kind !== 'composite') return '0';
+      if (v.kind !== 'composite') return 'FALSE';
       const aliases = comps.map(() => this.alias());
       const a0 = aliases[0]!;
       const from: From = (hint) =>
@@ -152,7 +165,7 @@ export class ConditionCompiler {
       const whereArgs: unknown[] = [];
       const where = comps.map((c, i) => {
         whereArgs.push(`${param.code}#${i}`);
-        const col = at.probe ? `+${aliases[i]}` : aliases[i]!;
+        const col = at.probe ? `${unindexedOf(this.dialect)}${aliases[i]}` : aliases[i]!;
         return `${aliases[i]}.code = ? AND (${this.row(col, v.parts[i]!, undefined, whereArgs, c.param.type)})`;
       });
       return this.member(at, a0, from, where.join(' AND '), args, whereArgs);
@@ -211,7 +224,7 @@ export class ConditionCompiler {
       case 'uri':
         return uriRow(t, v.value, modifier, args, this.dialect);
       default:
-        return '0';
+        return 'FALSE';
     }
   }
 }
@@ -223,14 +236,14 @@ export class ConditionCompiler {
  */
 function ownColumn(c: Extract<Condition, { kind: 'param' }>, r: string, args: unknown[], missing: boolean, now: number): string {
   const ors = c.values.map((v) => {
-    if (v.kind === 'missing') return v.missing ? '0' : '1';
+    if (v.kind === 'missing') return v.missing ? 'FALSE' : 'TRUE';
     if (c.param.code === '_id') {
       const id = v.kind === 'token' ? v.value : v.kind === 'string' ? v.value : undefined;
-      if (id === undefined) return '0';
+      if (id === undefined) return 'FALSE';
       args.push(id);
       return `${r}.id = ?`;
     }
-    if (v.kind !== 'date') return '0';
+    if (v.kind !== 'date') return 'FALSE';
     const iso = (ms: number) => (ms === -Infinity ? '0000' : ms === Infinity ? '9999' : new Date(ms).toISOString());
     return rangeRow(`${r}.last_updated`, `${r}.last_updated`, { prefix: v.prefix, lo: v.lo, hi: v.hi }, args, now, iso);
   });
@@ -282,7 +295,7 @@ function tokenRow(t: string, v: Extract<SearchValue, { kind: 'token' }>, modifie
     args.push(v.system);
     parts.push(`${t}.system = ?`);
   }
-  return parts.length ? parts.join(' AND ') : '0';
+  return parts.length ? parts.join(' AND ') : 'FALSE';
 }
 
 function referenceRow(t: string, v: Extract<SearchValue, { kind: 'reference' }>, args: unknown[]): string {
@@ -301,7 +314,7 @@ function referenceRow(t: string, v: Extract<SearchValue, { kind: 'reference' }>,
   if (v.id !== undefined) eq('target_id', v.id);
   if (v.targetType !== undefined) eq('target_type', v.targetType);
   if (v.version !== undefined) eq('version', v.version);
-  return parts.length ? parts.join(' AND ') : '0';
+  return parts.length ? parts.join(' AND ') : 'FALSE';
 }
 
 /**
@@ -421,7 +434,7 @@ function uriRow(t: string, value: string, modifier: string | undefined, args: un
   }
   if (modifier === 'above') {
     args.push(value, value, value);
-    return `(${col} = ? OR substr(?, 1, length(${col}) + 1) = ${col} || '/' OR (substr(${col}, -1) = '/' AND substr(?, 1, length(${col})) = ${col}))`;
+    return `(${col} = ? OR substr(?, 1, length(${col}) + 1) = ${col} || '/' OR (${lastCharOf(d, col)} = '/' AND substr(?, 1, length(${col})) = ${col}))`;
   }
   if (modifier === 'contains') {
     args.push(value.toLowerCase());

@@ -162,8 +162,31 @@ export interface Transaction extends StoreReader {
   onCommit(fn: () => void): void;
 }
 
+/**
+ * What a commit made elsewhere (another process on the same database) touched: the subscriptions
+ * it appended events to, and the resources it wrote. `'all'` when the store cannot say (a wake-up
+ * may have been lost, or there was too much to tell): the listener then looks at everything.
+ */
+export interface RemoteCommit {
+  fv: FhirVersion;
+  subscriptions: string[] | 'all';
+  resources: { type: string; id: string }[] | 'all';
+}
+
 export interface Store extends StoreReader {
   readonly kind: string;
+  /**
+   * Stores shared by several processes (PostgreSQL) tell of commits made by the others, after
+   * they committed, in commit order; a store only one process uses (SQLite) has none to tell.
+   */
+  onRemoteCommit?(listener: (commit: RemoteCommit) => void): void;
+  /**
+   * Stores shared by several processes: claims (or renews) this process's lease on delivering a
+   * subscription's events, for `leaseMs`. 'acquired': the lease is newly this process's (another
+   * may have delivered meanwhile: re-read the cursor); 'renewed': it held the lease without a
+   * break; 'refused': another process holds an unexpired lease. A store without it has one process.
+   */
+  claimDelivery?(fv: FhirVersion, subscription: string, leaseMs: number): Promise<'acquired' | 'renewed' | 'refused'>;
   /**
    * Run `fn` in one atomic transaction. Either all its writes commit, durably, before the returned
    * promise resolves, or none do and the promise rejects with fn's error. `fn` must do only store

@@ -7,7 +7,7 @@ import type { VersionAdapter } from '../fhir/versions/index.ts';
 import { extractIndex } from '../search/extract.ts';
 import type { SearchRegistry } from '../search/parameters.ts';
 import type { SearchRequest } from '../search/types.ts';
-import type { Store, StoredVersion, SubscriptionOwner, Transaction, WriteMethod } from '../store/store.ts';
+import type { RemoteCommit, Store, StoredVersion, SubscriptionOwner, Transaction, WriteMethod } from '../store/store.ts';
 import { checkFilters } from './matching/filters.ts';
 import type { ResourceChange } from './matching/trigger.ts';
 import { type SubscriptionPolicy, checkChannel } from './policy.ts';
@@ -83,6 +83,10 @@ export class SubscriptionEngine {
   private readonly owners = new Map<string, Owner>();
   /** The subscriptions that exist now, by owner. */
   private readonly liveByOwner = new Map<string, Set<string>>();
+  /** The url of each stored topic, by resource id (to forget a topic deleted on another node). */
+  private readonly topicUrls = new Map<string, string>();
+  /** Other nodes' commits, applied one at a time in the order the store told of them. */
+  private remote: Promise<void> = Promise.resolve();
 
   constructor(private readonly deps: EngineDeps) {
     this.registry = new SubscriptionRegistry(deps.version, deps.search, deps.baseUrl, () => deps.now().getTime());
@@ -151,15 +155,68 @@ export class SubscriptionEngine {
     this.owners.set(o.subscription, { ...o, principal: principalOf(o.owner, o.scope, o.patient, '\0') });
   }
 
-  /** Loads every stored topic and subscription of this version (at start). */
+  /**
+   * Loads every stored topic and subscription of this version (at start), then follows what other
+   * nodes sharing the store commit (PostgreSQL): their topic and Subscription changes reach the
+   * registry, and their events wake this node's channels.
+   */
   async load(): Promise<void> {
+    await this.loadAll();
+    this.deps.store.onRemoteCommit?.((c) => {
+      if (c.fv !== this.deps.version) return;
+      this.remote = this.remote.then(() => this.followRemote(c)).catch((err: Error) => this.deps.log.error({ err }, "following another node's commit failed"));
+    });
+  }
+
+  private async loadAll(): Promise<void> {
     for (const o of await this.deps.store.subscriptionOwners(this.deps.version)) this.putOwner(o);
     const topicType = this.deps.adapter.subscriptions.topicResourceType;
-    for (const r of await this.all(topicType)) {
-      const topic = this.readTopicSafely(r);
-      if (topic) this.loadTopic(topic);
+    const topics = await this.all(topicType);
+    const gone = new Set(this.topicUrls.keys());
+    for (const r of topics) {
+      gone.delete(r.id!);
+      this.applyTopic(r.id!, r);
     }
-    for (const r of await this.all('Subscription')) this.applySubscription(r.id!, r);
+    for (const id of gone) this.applyTopic(id, undefined);
+    const subscriptions = await this.all('Subscription');
+    const before = new Set(this.registry.allSubscriptions().map((x) => x.id));
+    for (const r of subscriptions) {
+      before.delete(r.id!);
+      this.applySubscription(r.id!, r);
+    }
+    for (const id of before) this.applySubscription(id, undefined);
+  }
+
+  /** Another node committed: re-read the topics and Subscriptions it wrote, then wake the channels. */
+  private async followRemote(c: RemoteCommit): Promise<void> {
+    const topicType = this.deps.adapter.subscriptions.topicResourceType;
+    if (c.resources === 'all') await this.loadAll();
+    else {
+      const own = c.resources.filter((r) => r.type === 'Subscription' || r.type === topicType);
+      if (own.some((r) => r.type === 'Subscription')) for (const o of await this.deps.store.subscriptionOwners(this.deps.version)) this.putOwner(o);
+      for (const r of own) {
+        const v = await this.deps.store.read(this.deps.version, r.type, r.id);
+        const resource = v && !v.deleted ? (JSON.parse(v.json!) as Resource) : undefined;
+        if (r.type === 'Subscription') this.applySubscription(r.id, resource);
+        else this.applyTopic(r.id, resource);
+      }
+    }
+    const subs =
+      c.subscriptions === 'all'
+        ? this.registry.allSubscriptions()
+        : c.subscriptions.map((id) => this.registry.subscription(id)).filter((x): x is ActiveSubscription => x !== undefined);
+    if (subs.length > 0) for (const n of this.notifiers) n.eventsCommitted(subs);
+  }
+
+  /** Puts a stored topic in the registry (or forgets it: deleted, or no longer readable). */
+  private applyTopic(id: string, resource: Resource | undefined): void {
+    const before = this.topicUrls.get(id);
+    const after = resource && this.readTopicSafely(resource);
+    if (before && before !== after?.url) this.registry.removeTopic(before);
+    if (after) {
+      this.loadTopic(after);
+      this.topicUrls.set(id, after.url);
+    } else this.topicUrls.delete(id);
   }
 
   /**
@@ -356,6 +413,8 @@ export class SubscriptionEngine {
       tx.onCommit(() => {
         if (before && before.url !== after?.url) this.registry.removeTopic(before.url);
         if (after) this.registry.putTopic(after);
+        if (after) this.topicUrls.set(change.id, after.url);
+        else this.topicUrls.delete(change.id);
       });
     } else if (change.type === 'Subscription') {
       tx.onCommit(() => this.applySubscription(change.id, change.current));

@@ -2,6 +2,7 @@ import { type AddressInfo, createServer } from 'node:net';
 import { after, before } from 'node:test';
 import { buildApp } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
+import { createDatabase, dropDatabase } from './postgres.ts';
 
 /** A Herald listening on a loopback port, with helpers to call it. */
 export interface TestServer {
@@ -10,21 +11,41 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
+export interface ServerOptions {
+  /** Run on a fresh PostgreSQL database (dropped on close) instead of SQLite in memory. */
+  postgres?: boolean;
+}
+
+/** HERALD_TEST_STORE=postgres runs every test server without a HERALD_DB of its own on PostgreSQL. */
+const postgresByDefault = process.env.HERALD_TEST_STORE === 'postgres';
+
 /**
- * Starts a real Herald on 127.0.0.1 with an ephemeral port (default store: SQLite in memory).
- * Its log lines go to `logTo` if given (set LOG_LEVEL too: the default here is silent).
+ * Starts a real Herald on 127.0.0.1 with an ephemeral port (default store: SQLite in memory, or
+ * a fresh PostgreSQL database with `postgres` or HERALD_TEST_STORE=postgres). Its log lines go to
+ * `logTo` if given (set LOG_LEVEL too: the default here is silent).
  */
-export async function startServer(env: Record<string, string> = {}, logTo?: { write(line: string): void }): Promise<TestServer> {
+export async function startServer(env: Record<string, string> = {}, logTo?: { write(line: string): void }, options: ServerOptions = {}): Promise<TestServer> {
   // The public base URL names the port, so the port is chosen before the app is built.
   const port = await freePort();
-  const config = loadConfig([], { PORT: String(port), HERALD_DB: 'sqlite::memory:', LOG_LEVEL: 'silent', ...env });
-  const app = await buildApp(config, logTo);
-  await app.listen({ port, host: '127.0.0.1' });
+  const database = (options.postgres ?? postgresByDefault) && env.HERALD_DB === undefined ? await createDatabase() : undefined;
+  const db = database ?? 'sqlite::memory:';
+  const config = loadConfig([], { PORT: String(port), HERALD_DB: db, LOG_LEVEL: 'silent', HERALD_PG_POOL: '4', ...env });
+  let app: Awaited<ReturnType<typeof buildApp>>;
+  try {
+    app = await buildApp(config, logTo);
+    await app.listen({ port, host: '127.0.0.1' });
+  } catch (err) {
+    if (database) await dropDatabase(database);
+    throw err;
+  }
   const url = `http://127.0.0.1:${port}`;
   return {
     url,
     fhir: (v) => `${url}/fhir/${v}`,
-    close: () => app.close(),
+    close: async () => {
+      await app.close();
+      if (database) await dropDatabase(database);
+    },
   };
 }
 
@@ -32,10 +53,10 @@ export async function startServer(env: Record<string, string> = {}, logTo?: { wr
  * A server for the enclosing `describe`: started before its tests, closed after them. Returns a
  * handle whose members are usable once the tests run.
  */
-export function useServer(env: Record<string, string> = {}): TestServer {
+export function useServer(env: Record<string, string> = {}, options: ServerOptions = {}): TestServer {
   let server: TestServer | undefined;
   before(async () => {
-    server = await startServer(env);
+    server = await startServer(env, undefined, options);
   });
   after(() => server?.close());
   const started = () => {

@@ -19,6 +19,11 @@ export interface RestHookOptions {
   failureWindowMs: number;
   /** The POSTs in flight at once, shared by every base (issue 14); closed at shutdown. */
   slots: DeliverySlots;
+  /**
+   * Several nodes on one store: how long this node's claim on delivering a subscription lasts
+   * without renewal (store.claimDelivery). One node at a time delivers, heartbeats included.
+   */
+  leaseMs?: number;
 }
 
 interface SubState {
@@ -32,6 +37,8 @@ interface SubState {
   /** A save of the cursor in flight, and whether `delivered` moved on since it started. */
   saving?: Promise<void>;
   moved?: boolean;
+  /** When this node last claimed or renewed its delivery lease (epoch ms). */
+  leasedAt?: number;
 }
 
 /** How long cursor moves gather before one write stores them (saveCursor). */
@@ -79,6 +86,7 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
   async function step(id: string, s: SubState): Promise<void> {
     const sub = engine.registry.subscription(id);
     if (!sub || sub.spec.channel.type !== 'rest-hook' || !LIVE.has(sub.status) || s.retry) return;
+    if (!(await holdLease(id, s, true))) return;
     if (sub.endsAt !== undefined && sub.endsAt <= ctx.now().getTime()) {
       await engine.setStatus(id, 'off', 'the subscription end has passed');
       return;
@@ -99,7 +107,7 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
     }
     s.delivered ??= (await store.deliveryState(fv, id)).deliveredThrough;
     for (;;) {
-      if (stopped) return;
+      if (stopped || !(await holdLease(id, s, false))) return;
       const range = await store.eventRange(fv, id);
       if (s.delivered >= range.last) break;
       const from = Math.max(s.delivered + 1, range.first ?? 1);
@@ -115,6 +123,39 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
       }
     }
     armHeartbeat(sub, s);
+  }
+
+  /**
+   * Several nodes: deliver only while holding the subscription's lease (renewed when a third of
+   * it has passed, or always when `now`). Refused: another node delivers; look again once its
+   * lease could have run out. Acquired anew: the cursor may have moved meanwhile, so re-read it.
+   */
+  async function holdLease(id: string, s: SubState, now: boolean): Promise<boolean> {
+    const leaseMs = options.leaseMs;
+    if (!store.claimDelivery || !leaseMs) return true;
+    if (!now && s.leasedAt !== undefined && Date.now() - s.leasedAt < leaseMs / 3) return true;
+    const claim = await store.claimDelivery(fv, id, leaseMs);
+    if (claim === 'refused') {
+      s.leasedAt = undefined;
+      s.delivered = undefined;
+      s.handshakePending = undefined;
+      if (s.heartbeat) clearTimeout(s.heartbeat);
+      if (!stopped && !s.retry) {
+        s.retry = setTimeout(() => {
+          s.retry = undefined;
+          kick(id);
+        }, leaseMs);
+        s.retry.unref();
+      }
+      return false;
+    }
+    if (claim === 'acquired') {
+      await s.saving;
+      s.delivered = undefined;
+      s.handshakePending = undefined;
+    }
+    s.leasedAt = Date.now();
+    return true;
   }
 
   /**
@@ -225,6 +266,8 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
     const beat = async () => {
       const current = engine.registry.subscription(sub.id);
       if (!current || stopped || s.worker.busy() || s.retry || !LIVE.has(current.status) || current.status === 'requested') return;
+      // NT-3 from one node only: the lease holder's.
+      if (!(await holdLease(sub.id, s, true))) return;
       const result = await send(current, 'heartbeat', []);
       if (!result) return;
       if (!result.ok) return failed(current, s, `heartbeat failed: ${result.error}`, 'heartbeat');

@@ -1,0 +1,184 @@
+import type { FhirVersion } from '../../fhir/types.ts';
+import type { SearchRequest } from '../../search/types.ts';
+import { searchSteps } from '../search-run.ts';
+import type { Dialect } from '../search-sql.ts';
+import type {
+  BindingToken,
+  DeliveryState,
+  HistoryPage,
+  HistoryQuery,
+  SearchCursor,
+  SearchPage,
+  StoredEvent,
+  StoredVersion,
+  SubscriptionOwner,
+  WriteMethod,
+} from '../store.ts';
+
+/** One statement with `$n` parameters, on the pool or on a transaction's connection: its rows. */
+export type Query = (sql: string, args?: unknown[]) => Promise<Record<string, unknown>[]>;
+
+/** The shared search SQL (search-sql.ts) in PostgreSQL's spelling. */
+export const dialect: Dialect = {
+  contains: (h, n) => `strpos(${h}, ${n}) > 0`,
+  unindexed: '',
+  lastChar: (text) => `right(${text}, 1)`,
+};
+
+/** `?` placeholders (the shared search SQL's) as `$1`, `$2`, … (that SQL has no `?` in literals). */
+export function numbered(sql: string): string {
+  let n = 0;
+  return sql.replace(/\?/g, () => `$${++n}`);
+}
+
+interface Row {
+  type: string;
+  id: string;
+  vid: number;
+  last_updated: string;
+  method: string;
+  body: string | null;
+}
+
+const toVersion = (r: Row): StoredVersion => ({
+  type: r.type,
+  id: r.id,
+  versionId: r.vid,
+  lastUpdated: r.last_updated,
+  method: r.method as WriteMethod,
+  deleted: r.body === null,
+  ...(r.body === null ? {} : { json: r.body }),
+});
+
+export async function read(q: Query, fv: FhirVersion, type: string, id: string): Promise<StoredVersion | undefined> {
+  const rows = await q(
+    `SELECT v.type, v.id, v.vid, v.last_updated, v.method, v.body FROM resources r
+     JOIN resource_versions v ON v.fv = r.fv AND v.type = r.type AND v.id = r.id AND v.vid = r.vid
+     WHERE r.fv = $1 AND r.type = $2 AND r.id = $3`,
+    [fv, type, id],
+  );
+  return rows[0] && toVersion(rows[0] as unknown as Row);
+}
+
+export async function vread(q: Query, fv: FhirVersion, type: string, id: string, versionId: number): Promise<StoredVersion | undefined> {
+  const rows = await q('SELECT type, id, vid, last_updated, method, body FROM resource_versions WHERE fv = $1 AND type = $2 AND id = $3 AND vid = $4', [
+    fv,
+    type,
+    id,
+    versionId,
+  ]);
+  return rows[0] && toVersion(rows[0] as unknown as Row);
+}
+
+/** The shared search steps (search-run.ts), one awaited query each. */
+export async function search(q: Query, fv: FhirVersion, req: SearchRequest, now: number, cursor?: SearchCursor): Promise<SearchPage> {
+  const steps = searchSteps(dialect, fv, req, now, cursor);
+  let step = steps.next();
+  while (!step.done) {
+    const { sql, args } = step.value;
+    step = steps.next(await q(numbered(sql), args));
+  }
+  return step.value;
+}
+
+export async function events(q: Query, fv: FhirVersion, subscription: string, from: number, to: number, limit: number): Promise<StoredEvent[]> {
+  const rows = await q(
+    `SELECT e.subscription, e.number, c.ts, c.focus_type, c.focus_id, c.focus_vid, c.interaction
+     FROM subscription_events e JOIN changes c ON c.id = e.change
+     WHERE e.fv = $1 AND e.subscription = $2 AND e.number >= $3 AND e.number <= $4 ORDER BY e.number LIMIT $5`,
+    [fv, subscription, from, to, limit],
+  );
+  return rows.map((r) => ({
+    subscription: r.subscription as string,
+    number: Number(r.number),
+    timestamp: r.ts as string,
+    focus: { type: r.focus_type as string, id: r.focus_id as string, versionId: r.focus_vid as number },
+    interaction: r.interaction as StoredEvent['interaction'],
+  }));
+}
+
+export async function eventRange(q: Query, fv: FhirVersion, subscription: string): Promise<{ last: number; first: number | undefined }> {
+  const rows = await q(
+    `SELECT (SELECT last_number FROM subscription_counters WHERE fv = $1 AND subscription = $2) AS last,
+            (SELECT min(number) FROM subscription_events WHERE fv = $1 AND subscription = $2) AS first`,
+    [fv, subscription],
+  );
+  const r = rows[0]!;
+  return { last: r.last === null ? 0 : Number(r.last), first: r.first === null ? undefined : Number(r.first) };
+}
+
+export async function deliveryState(q: Query, fv: FhirVersion, subscription: string): Promise<DeliveryState> {
+  const rows = await q('SELECT delivered_through, attempts, failing_since, last_error FROM subscription_delivery WHERE fv = $1 AND subscription = $2', [
+    fv,
+    subscription,
+  ]);
+  const r = rows[0];
+  if (!r) return { deliveredThrough: 0, attempts: 0 };
+  return {
+    deliveredThrough: Number(r.delivered_through),
+    attempts: r.attempts as number,
+    ...(r.failing_since ? { failingSince: r.failing_since as string } : {}),
+    ...(r.last_error ? { lastError: r.last_error as string } : {}),
+  };
+}
+
+export async function bindingToken(q: Query, hash: string): Promise<BindingToken | undefined> {
+  const rows = await q(
+    `SELECT t.hash, t.fv, t.owner, t.expires_at, t.revoked,
+       ARRAY(SELECT s.subscription FROM ws_token_subscriptions s WHERE s.hash = t.hash ORDER BY s.subscription) AS subs
+     FROM ws_tokens t WHERE t.hash = $1`,
+    [hash],
+  );
+  const r = rows[0];
+  if (!r) return undefined;
+  return {
+    hash: r.hash as string,
+    fv: r.fv as FhirVersion,
+    owner: r.owner as string,
+    subscriptions: r.subs as string[],
+    expiresAt: r.expires_at as string,
+    revoked: r.revoked === 1,
+  };
+}
+
+export async function subscriptionOwners(q: Query, fv: FhirVersion): Promise<SubscriptionOwner[]> {
+  const rows = await q('SELECT subscription, owner, scope, patient FROM subscription_owners WHERE fv = $1 ORDER BY subscription', [fv]);
+  return rows.map((r) => ({
+    subscription: r.subscription as string,
+    owner: r.owner as string,
+    scope: r.scope as string,
+    ...(r.patient !== null ? { patient: r.patient as string } : {}),
+  }));
+}
+
+export async function history(q: Query, fv: FhirVersion, query: HistoryQuery): Promise<HistoryPage> {
+  const conds = ['fv = $1'];
+  const args: unknown[] = [fv];
+  const add = (sql: string, value: unknown) => {
+    args.push(value);
+    conds.push(`${sql} $${args.length}`);
+  };
+  if (query.type !== undefined) add('type =', query.type);
+  if (query.id !== undefined) add('id =', query.id);
+  if (query.since !== undefined) add('last_updated >=', query.since);
+  const where = conds.join(' AND ');
+  const total = Number((await q(`SELECT count(*) AS n FROM resource_versions WHERE ${where}`, args))[0]!.n);
+  const pageArgs = [...args];
+  let pageWhere = where;
+  if (query.before !== undefined) {
+    pageArgs.push(query.before);
+    pageWhere += ` AND seq < $${pageArgs.length}`;
+  }
+  pageArgs.push(query.count + 1);
+  const rows = await q(
+    `SELECT seq, type, id, vid, last_updated, method, body FROM resource_versions WHERE ${pageWhere} ORDER BY seq DESC LIMIT $${pageArgs.length}`,
+    pageArgs,
+  );
+  const more = rows.length > query.count;
+  const page = more ? rows.slice(0, query.count) : rows;
+  return {
+    versions: page.map((r) => toVersion(r as unknown as Row)),
+    total,
+    ...(more ? { next: Number(page[page.length - 1]!.seq) } : {}),
+  };
+}

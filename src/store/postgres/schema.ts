@@ -1,0 +1,119 @@
+import type pg from 'pg';
+
+/**
+ * The PostgreSQL schema: the same tables as SQLite's (sqlite/migrations.ts), except that an event
+ * is stored once as a change (what happened to which version, when) and each subscription's log
+ * holds only (number, change) pairs. Every text column compares by code point (COLLATE "C"), as
+ * SQLite's BINARY does: prefix ranges ("abc" ≤ x < "abc\u{10FFFF}") and keyset paging depend on
+ * it, whatever the database's own collation. Never edit a migration that has shipped: add one.
+ */
+const T = 'text COLLATE "C"';
+
+const indexTable = (name: string, cols: string) =>
+  `CREATE TABLE ${name} (fv ${T} NOT NULL, type ${T} NOT NULL, id ${T} NOT NULL, code ${T} NOT NULL, n integer NOT NULL, grp integer NOT NULL,
+    ${cols}, PRIMARY KEY (fv, type, id, code, n));`;
+
+export const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE resource_versions (
+    seq bigserial PRIMARY KEY, fv ${T} NOT NULL, type ${T} NOT NULL, id ${T} NOT NULL, vid integer NOT NULL,
+    last_updated ${T} NOT NULL, method ${T} NOT NULL, body text,
+    UNIQUE (fv, type, id, vid)
+  );
+  CREATE INDEX resource_versions_type ON resource_versions (fv, type, seq);
+  CREATE INDEX resource_versions_fv ON resource_versions (fv, seq);
+  CREATE TABLE resources (
+    fv ${T} NOT NULL, type ${T} NOT NULL, id ${T} NOT NULL, vid integer NOT NULL, seq bigint NOT NULL,
+    last_updated ${T} NOT NULL, deleted smallint NOT NULL,
+    PRIMARY KEY (fv, type, id)
+  );
+  ${indexTable('sp_string', `norm ${T} NOT NULL, exact ${T} NOT NULL`)}
+  CREATE INDEX sp_string_v ON sp_string (fv, type, code, norm);
+  ${indexTable('sp_token', `system ${T}, value ${T}, text ${T}`)}
+  CREATE INDEX sp_token_v ON sp_token (fv, type, code, value, system);
+  ${indexTable('sp_reference', `target_type ${T}, target_id ${T}, url ${T}, version ${T}, ident_system ${T}, ident_value ${T}`)}
+  CREATE INDEX sp_reference_v ON sp_reference (fv, type, code, target_id, target_type);
+  CREATE INDEX sp_reference_t ON sp_reference (fv, target_type, target_id);
+  ${indexTable('sp_date', 'lo double precision NOT NULL, hi double precision NOT NULL')}
+  CREATE INDEX sp_date_v ON sp_date (fv, type, code, lo, hi);
+  ${indexTable('sp_number', 'value double precision NOT NULL')}
+  CREATE INDEX sp_number_v ON sp_number (fv, type, code, value);
+  ${indexTable('sp_quantity', `value double precision NOT NULL, system ${T}, unit_code ${T}, unit ${T}`)}
+  CREATE INDEX sp_quantity_v ON sp_quantity (fv, type, code, value);
+  ${indexTable('sp_uri', `value ${T} NOT NULL`)}
+  CREATE INDEX sp_uri_v ON sp_uri (fv, type, code, value);
+
+  CREATE TABLE changes (
+    id bigserial PRIMARY KEY, fv ${T} NOT NULL, ts ${T} NOT NULL,
+    focus_type ${T} NOT NULL, focus_id ${T} NOT NULL, focus_vid integer NOT NULL, interaction ${T} NOT NULL
+  );
+  CREATE INDEX changes_ts ON changes (ts);
+  CREATE TABLE subscription_counters (
+    fv ${T} NOT NULL, subscription ${T} NOT NULL, last_number bigint NOT NULL, PRIMARY KEY (fv, subscription)
+  );
+  CREATE TABLE subscription_events (
+    fv ${T} NOT NULL, subscription ${T} NOT NULL, number bigint NOT NULL, change bigint NOT NULL,
+    PRIMARY KEY (fv, subscription, number)
+  );
+  CREATE INDEX subscription_events_change ON subscription_events (change);
+  CREATE TABLE subscription_delivery (
+    fv ${T} NOT NULL, subscription ${T} NOT NULL, delivered_through bigint NOT NULL, attempts integer NOT NULL,
+    failing_since ${T}, last_error text, PRIMARY KEY (fv, subscription)
+  );
+
+  CREATE TABLE ws_tokens (
+    hash ${T} PRIMARY KEY, fv ${T} NOT NULL, owner ${T} NOT NULL, expires_at ${T} NOT NULL, revoked smallint NOT NULL DEFAULT 0
+  );
+  CREATE TABLE ws_token_subscriptions (
+    hash ${T} NOT NULL, fv ${T} NOT NULL, subscription ${T} NOT NULL, PRIMARY KEY (fv, subscription, hash)
+  );
+  CREATE INDEX ws_token_subscriptions_hash ON ws_token_subscriptions (hash);
+  CREATE TABLE subscription_owners (
+    fv ${T} NOT NULL, subscription ${T} NOT NULL, owner ${T} NOT NULL, scope text NOT NULL, patient ${T},
+    PRIMARY KEY (fv, subscription)
+  );
+  `,
+  // 2: rest-hook delivery leases: one node at a time delivers a subscription's events.
+  `
+  CREATE TABLE delivery_leases (
+    fv ${T} NOT NULL, subscription ${T} NOT NULL, holder ${T} NOT NULL, expires_at timestamptz NOT NULL,
+    PRIMARY KEY (fv, subscription)
+  );
+  `,
+];
+
+/** Key of the advisory lock held while the schema is created or migrated (any constant will do). */
+const MIGRATION_LOCK = 0x4845_5241; // "HERA"
+
+/**
+ * Creates or migrates the schema. Several nodes may start at the same moment: each takes the
+ * same session-level advisory lock first, so one migrates and the others then find nothing to do.
+ */
+export async function migrate(pool: pg.Pool): Promise<void> {
+  const client = await pool.connect();
+  try {
+    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    try {
+      await client.query('CREATE TABLE IF NOT EXISTS herald_migrations (version integer PRIMARY KEY, applied_at text NOT NULL)');
+      const { rows } = await client.query<{ v: number | null }>('SELECT max(version) AS v FROM herald_migrations');
+      const current = rows[0]?.v ?? 0;
+      if (current > MIGRATIONS.length) throw new Error(`database schema version ${current} is newer than this Herald (${MIGRATIONS.length})`);
+      if (current === MIGRATIONS.length) return;
+      await client.query('BEGIN');
+      try {
+        for (let v = current + 1; v <= MIGRATIONS.length; v++) {
+          await client.query(MIGRATIONS[v - 1]!);
+          await client.query('INSERT INTO herald_migrations (version, applied_at) VALUES ($1, $2)', [v, new Date().toISOString()]);
+        }
+        await client.query('COMMIT');
+      } catch (err) {
+        await client.query('ROLLBACK');
+        throw err;
+      }
+    } finally {
+      await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]);
+    }
+  } finally {
+    client.release();
+  }
+}

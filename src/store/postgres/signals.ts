@@ -1,0 +1,113 @@
+import pg from 'pg';
+import type { FhirVersion } from '../../fhir/types.ts';
+import type { RemoteCommit } from '../store.ts';
+
+/** The PostgreSQL channel on which every commit that wrote something is announced. */
+export const CHANNEL = 'herald_commits';
+const VERSIONS: readonly FhirVersion[] = ['R4', 'R4B', 'R5'];
+/** NOTIFY payloads must stay under 8,000 bytes; past this a commit is announced as "everything". */
+const MAX_PAYLOAD = 7000;
+
+/** What one transaction touched, per FHIR version, for its announcement. */
+export class Touched {
+  readonly #byFv = new Map<FhirVersion, { s: Set<string>; r: [string, string][] }>();
+  #of(fv: FhirVersion) {
+    let t = this.#byFv.get(fv);
+    if (!t) this.#byFv.set(fv, (t = { s: new Set(), r: [] }));
+    return t;
+  }
+  resource(fv: FhirVersion, type: string, id: string): void {
+    this.#of(fv).r.push([type, id]);
+  }
+  subscriptions(fv: FhirVersion, ids: string[]): void {
+    const t = this.#of(fv);
+    for (const id of ids) t.s.add(id);
+  }
+  /** The NOTIFY payload (undefined when nothing was touched). */
+  payload(node: string): string | undefined {
+    if (this.#byFv.size === 0) return undefined;
+    const c = [...this.#byFv].map(([fv, t]) => ({ fv, s: [...t.s], r: t.r }));
+    const full = JSON.stringify({ n: node, c });
+    return full.length <= MAX_PAYLOAD ? full : JSON.stringify({ n: node, c: c.map(({ fv }) => ({ fv, all: 1 })) });
+  }
+}
+
+interface Payload {
+  n: string;
+  c: { fv: FhirVersion; s?: string[]; r?: [string, string][]; all?: 1 }[];
+}
+
+/**
+ * Listens for the other nodes' commits on a connection of its own (LISTEN). Notifications are
+ * sent by PostgreSQL when their transaction commits, in commit order. A lost wake-up costs only
+ * latency: the log is also polled (every `pollMs`, every subscription is looked at), and after a
+ * reconnection everything is looked at again, since announcements may have been missed meanwhile.
+ */
+export class CommitListener {
+  #client: pg.Client | undefined;
+  #closed = false;
+  readonly #poll: NodeJS.Timeout;
+  #retry: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly url: string,
+    private readonly node: string,
+    private readonly emit: (commit: RemoteCommit) => void,
+    pollMs: number,
+  ) {
+    this.#poll = setInterval(() => this.#everything(false), pollMs);
+    this.#poll.unref();
+    void this.#connect(false);
+  }
+
+  #everything(resources: boolean): void {
+    for (const fv of VERSIONS) this.emit({ fv, subscriptions: 'all', resources: resources ? 'all' : [] });
+  }
+
+  async #connect(again: boolean): Promise<void> {
+    if (this.#closed) return;
+    const client = new pg.Client({ connectionString: this.url, keepAlive: true });
+    const lost = () => {
+      if (this.#client !== client) return;
+      this.#client = undefined;
+      client.end().catch(() => {});
+      if (!this.#closed) this.#retry = setTimeout(() => void this.#connect(true), 1000);
+    };
+    client.on('error', lost);
+    client.on('end', lost);
+    client.on('notification', (m) => {
+      if (m.channel === CHANNEL && m.payload) this.#received(m.payload);
+    });
+    this.#client = client;
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${CHANNEL}`);
+      if (again) this.#everything(true);
+    } catch {
+      lost();
+    }
+  }
+
+  #received(text: string): void {
+    let p: Payload;
+    try {
+      p = JSON.parse(text) as Payload;
+    } catch {
+      return;
+    }
+    if (p.n === this.node) return;
+    for (const c of p.c) {
+      if (c.all) this.emit({ fv: c.fv, subscriptions: 'all', resources: 'all' });
+      else this.emit({ fv: c.fv, subscriptions: c.s ?? [], resources: (c.r ?? []).map(([type, id]) => ({ type, id })) });
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearInterval(this.#poll);
+    clearTimeout(this.#retry);
+    const client = this.#client;
+    this.#client = undefined;
+    await client?.end().catch(() => {});
+  }
+}

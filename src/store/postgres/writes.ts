@@ -1,0 +1,206 @@
+import type { FhirVersion } from '../../fhir/types.ts';
+import type { IndexRows } from '../../search/types.ts';
+import { INDEX_TABLE } from '../search-sql.ts';
+import type { BindingToken, DeliveryState, NewEvent, NewVersion, SubscriptionOwner } from '../store.ts';
+import type { Query } from './reads.ts';
+
+/** Columns of each index table after (fv, type, id, code, n, grp), their array types and row fields. */
+const KINDS: Record<keyof IndexRows, { cols: string[]; types: string[]; fields: string[] }> = {
+  string: { cols: ['norm', 'exact'], types: ['text', 'text'], fields: ['norm', 'exact'] },
+  token: { cols: ['system', 'value', 'text'], types: ['text', 'text', 'text'], fields: ['system', 'value', 'text'] },
+  reference: {
+    cols: ['target_type', 'target_id', 'url', 'version', 'ident_system', 'ident_value'],
+    types: ['text', 'text', 'text', 'text', 'text', 'text'],
+    fields: ['targetType', 'targetId', 'url', 'version', 'identifierSystem', 'identifierValue'],
+  },
+  date: { cols: ['lo', 'hi'], types: ['float8', 'float8'], fields: ['lo', 'hi'] },
+  number: { cols: ['value'], types: ['float8'], fields: ['value'] },
+  quantity: { cols: ['value', 'system', 'unit_code', 'unit'], types: ['float8', 'text', 'text', 'text'], fields: ['value', 'system', 'unitCode', 'unit'] },
+  uri: { cols: ['value'], types: ['text'], fields: ['value'] },
+};
+
+/** Parameters answered from the `resources` table itself (search-sql.ts), so not stored as rows. */
+const OWN_COLUMNS: ReadonlySet<string> = new Set(['_id', '_lastUpdated']);
+
+/** The advisory lock key of a resource (taken by reads inside a transaction: see index.ts). */
+export const resourceKey = (fv: string, type: string, id: string) => `r|${fv}|${type}|${id}`;
+/** The advisory lock key of a resource type: shared by writes, exclusive for conditional criteria. */
+export const typeKey = (fv: string, type: string) => `t|${fv}|${type}`;
+
+/**
+ * Writes one version: the version row, the `resources` row and the index rows in one statement
+ * (after a second that deletes the previous version's index rows, for an update). The statement
+ * also takes the type's advisory lock in shared mode (see index.ts on conditional criteria).
+ */
+export async function writeVersion(q: Query, fv: FhirVersion, v: NewVersion): Promise<void> {
+  if (v.versionId !== 1) {
+    const deletes = Object.values(INDEX_TABLE).map((t, i) => `d${i} AS (DELETE FROM ${t} WHERE fv = $1 AND type = $2 AND id = $3)`);
+    await q(`WITH ${deletes.join(', ')} SELECT 1`, [fv, v.type, v.id]);
+  }
+  const args: unknown[] = [fv, v.type, v.id, v.versionId, v.lastUpdated, v.method, v.json ?? null, typeKey(fv, v.type), v.json === undefined ? 1 : 0];
+  const ctes = [
+    'l AS (SELECT pg_advisory_xact_lock_shared(hashtextextended($8, 0)))',
+    `v AS (INSERT INTO resource_versions (fv, type, id, vid, last_updated, method, body)
+      SELECT $1, $2, $3, $4::integer, $5, $6, $7::text FROM l RETURNING seq)`,
+  ];
+  if (v.json !== undefined && v.index) {
+    for (const kind of Object.keys(KINDS) as (keyof IndexRows)[]) {
+      const rows = (v.index[kind] as unknown as Record<string, unknown>[]).filter((r) => !OWN_COLUMNS.has(r.code as string));
+      if (rows.length === 0) continue;
+      const k = KINDS[kind];
+      const arrays = [rows.map((r) => r.code), rows.map((_, i) => i), rows.map((r) => r.grp ?? 0), ...k.fields.map((f) => rows.map((r) => r[f] ?? null))];
+      const types = ['text', 'integer', 'integer', ...k.types];
+      const params = arrays.map((a, i) => {
+        args.push(a);
+        return `$${args.length}::${types[i]}[]`;
+      });
+      ctes.push(`i_${kind} AS (INSERT INTO ${INDEX_TABLE[kind]} (fv, type, id, code, n, grp, ${k.cols.join(', ')})
+        SELECT $1, $2, $3, u.* FROM unnest(${params.join(', ')}) AS u)`);
+    }
+  }
+  await q(
+    `WITH ${ctes.join(',\n')}
+    INSERT INTO resources (fv, type, id, vid, seq, last_updated, deleted) SELECT $1, $2, $3, $4::integer, v.seq, $5, $9::smallint FROM v
+    ON CONFLICT (fv, type, id) DO UPDATE SET vid = excluded.vid, seq = excluded.seq, last_updated = excluded.last_updated, deleted = excluded.deleted`,
+    args,
+  );
+}
+
+/**
+ * Appends events: each distinct change once (`changes`), and per subscription its next numbers
+ * pointing at it. The counters are bumped in subscription order, so two transactions touching the
+ * same subscriptions lock their counter rows in the same order; a transaction holds them until it
+ * commits, which makes each subscription's numbers follow commit order, gap-free across nodes.
+ */
+export async function appendEvents(q: Query, fv: FhirVersion, events: NewEvent[]): Promise<void> {
+  if (events.length === 0) return;
+  const changes = new Map<string, number>();
+  const changeOf = (e: NewEvent) => {
+    const key = JSON.stringify([e.timestamp, e.focus.type, e.focus.id, e.focus.versionId, e.interaction]);
+    let i = changes.get(key);
+    if (i === undefined) changes.set(key, (i = changes.size + 1));
+    return i;
+  };
+  const bySub = new Map<string, number[]>();
+  for (const e of events) {
+    const list = bySub.get(e.subscription);
+    if (list) list.push(changeOf(e));
+    else bySub.set(e.subscription, [changeOf(e)]);
+  }
+  const subs = [...bySub.keys()].sort();
+  const ev = { sub: [] as string[], pos: [] as number[], total: [] as number[], change: [] as number[] };
+  for (const s of subs) {
+    const list = bySub.get(s)!;
+    list.forEach((c, i) => {
+      ev.sub.push(s);
+      ev.pos.push(i + 1);
+      ev.total.push(list.length);
+      ev.change.push(c);
+    });
+  }
+  const rows = [...changes.keys()].map((k) => JSON.parse(k) as [string, string, string, number, string]);
+  await q(
+    `WITH u AS (
+       SELECT nextval(pg_get_serial_sequence('changes', 'id')) AS id, u.*
+       FROM unnest($2::text[], $3::text[], $4::text[], $5::integer[], $6::text[]) WITH ORDINALITY AS u(ts, ft, fi, fvid, it, i)
+     ),
+     ch AS (INSERT INTO changes (id, fv, ts, focus_type, focus_id, focus_vid, interaction) SELECT id, $1, ts, ft, fi, fvid, it FROM u),
+     cnt AS (
+       INSERT INTO subscription_counters (fv, subscription, last_number)
+       SELECT $1, s, k FROM unnest($7::text[], $8::bigint[]) AS c(s, k)
+       ON CONFLICT (fv, subscription) DO UPDATE SET last_number = subscription_counters.last_number + excluded.last_number
+       RETURNING subscription, last_number
+     )
+     INSERT INTO subscription_events (fv, subscription, number, change)
+     SELECT $1, e.s, cnt.last_number - e.total + e.pos, u.id
+     FROM unnest($9::text[], $10::bigint[], $11::bigint[], $12::bigint[]) AS e(s, pos, total, ci)
+     JOIN cnt ON cnt.subscription = e.s JOIN u ON u.i = e.ci`,
+    [
+      fv,
+      rows.map((r) => r[0]),
+      rows.map((r) => r[1]),
+      rows.map((r) => r[2]),
+      rows.map((r) => r[3]),
+      rows.map((r) => r[4]),
+      subs,
+      subs.map((s) => bySub.get(s)!.length),
+      ev.sub,
+      ev.pos,
+      ev.total,
+      ev.change,
+    ],
+  );
+}
+
+export async function setDeliveryState(q: Query, fv: FhirVersion, subscription: string, s: DeliveryState): Promise<void> {
+  await q(
+    `INSERT INTO subscription_delivery (fv, subscription, delivered_through, attempts, failing_since, last_error) VALUES ($1, $2, $3, $4, $5, $6)
+     ON CONFLICT (fv, subscription) DO UPDATE SET delivered_through = excluded.delivered_through, attempts = excluded.attempts,
+       failing_since = excluded.failing_since, last_error = excluded.last_error`,
+    [fv, subscription, s.deliveredThrough, s.attempts, s.failingSince ?? null, s.lastError ?? null],
+  );
+}
+
+export async function putBindingToken(q: Query, t: BindingToken): Promise<void> {
+  await q(
+    `WITH t AS (INSERT INTO ws_tokens (hash, fv, owner, expires_at, revoked) VALUES ($1, $2, $3, $4, $5::smallint))
+     INSERT INTO ws_token_subscriptions (hash, fv, subscription) SELECT $1, $2, s FROM unnest($6::text[]) AS s`,
+    [t.hash, t.fv, t.owner, t.expiresAt, t.revoked ? 1 : 0, t.subscriptions],
+  );
+}
+
+export async function revokeBindingToken(q: Query, hash: string): Promise<void> {
+  await q('UPDATE ws_tokens SET revoked = 1 WHERE hash = $1', [hash]);
+}
+
+export async function revokeBindingTokens(q: Query, fv: FhirVersion, subscription: string): Promise<string[]> {
+  const rows = await q(
+    `UPDATE ws_tokens SET revoked = 1 WHERE hash IN (SELECT hash FROM ws_token_subscriptions WHERE fv = $1 AND subscription = $2) RETURNING hash`,
+    [fv, subscription],
+  );
+  return rows.map((r) => r.hash as string);
+}
+
+export async function putSubscriptionOwner(q: Query, fv: FhirVersion, o: SubscriptionOwner): Promise<void> {
+  await q(
+    `INSERT INTO subscription_owners (fv, subscription, owner, scope, patient) VALUES ($1, $2, $3, $4, $5)
+     ON CONFLICT (fv, subscription) DO UPDATE SET owner = excluded.owner, scope = excluded.scope, patient = excluded.patient`,
+    [fv, o.subscription, o.owner, o.scope, o.patient ?? null],
+  );
+}
+
+/** Drops events older than `before` (and their changes), and expired tokens; returns how many events. */
+export async function prune(q: Query, before: string, now: string): Promise<number> {
+  await q('DELETE FROM ws_tokens WHERE expires_at < $1', [now]);
+  await q('DELETE FROM ws_token_subscriptions s WHERE NOT EXISTS (SELECT 1 FROM ws_tokens t WHERE t.hash = s.hash)');
+  const rows = await q(
+    `WITH old AS (SELECT id FROM changes WHERE ts < $1),
+     e AS (DELETE FROM subscription_events WHERE change IN (SELECT id FROM old) RETURNING 1),
+     c AS (DELETE FROM changes WHERE id IN (SELECT id FROM old))
+     SELECT count(*) AS n FROM e`,
+    [before],
+  );
+  return Number(rows[0]!.n);
+}
+
+/**
+ * Claims or renews `holder`'s delivery lease on a subscription (the database's clock decides
+ * expiry, so nodes' clocks need not agree). Two nodes claiming at once: the upsert locks the row
+ * and re-checks the condition on the latest version, so exactly one wins.
+ */
+export async function claimDelivery(q: Query, fv: FhirVersion, subscription: string, holder: string, leaseMs: number): Promise<'acquired' | 'renewed' | 'refused'> {
+  const rows = await q(
+    `WITH old AS (SELECT holder = $3 AND expires_at >= now() AS mine FROM delivery_leases WHERE fv = $1 AND subscription = $2),
+     up AS (
+       INSERT INTO delivery_leases (fv, subscription, holder, expires_at) VALUES ($1, $2, $3, now() + $4::integer * interval '1 millisecond')
+       ON CONFLICT (fv, subscription) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+       WHERE delivery_leases.holder = excluded.holder OR delivery_leases.expires_at < now()
+       RETURNING 1
+     )
+     SELECT (SELECT count(*) FROM up) AS ok, coalesce((SELECT mine FROM old), false) AS renewed`,
+    [fv, subscription, holder, leaseMs],
+  );
+  const r = rows[0]!;
+  if (Number(r.ok) === 0) return 'refused';
+  return r.renewed ? 'renewed' : 'acquired';
+}

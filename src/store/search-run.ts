@@ -1,0 +1,128 @@
+import type { Include, SearchRequest } from '../search/types.ts';
+import { countQuery, includeQuery, pageQuery, revincludeQuery } from './search-page.ts';
+import type { Dialect, Sql } from './search-sql.ts';
+import type { SearchCursor, SearchPage, StoredVersion, WriteMethod } from './store.ts';
+
+/**
+ * One FHIR search, driver-neutral: the steps (count, page, includes) as a generator that yields
+ * each query and is resumed with its rows. SQLite runs it synchronously on a thread
+ * (sqlite/search.ts), PostgreSQL with an await per query (postgres/search.ts); the SQL and the
+ * paging rules are written once, here and in search-page.ts.
+ */
+export type SearchSteps = Generator<Sql, SearchPage, Record<string, unknown>[]>;
+
+/** How far `_include:iterate` / `_revinclude:iterate` follow references, and how much they add. */
+const MAX_ITERATIONS = 4;
+const MAX_INCLUDED = 1000;
+const CHUNK = 500;
+
+interface VersionRow {
+  type: string;
+  id: string;
+  vid: number;
+  last_updated: string;
+  method: string;
+  body: string;
+}
+
+const toVersion = (r: VersionRow): StoredVersion => ({
+  type: r.type,
+  id: r.id,
+  versionId: r.vid,
+  lastUpdated: r.last_updated,
+  method: r.method as WriteMethod,
+  deleted: false,
+  json: r.body,
+});
+
+/** `now` (epoch ms, the store's clock) is the instant `ap` on dates is measured from. */
+export function* searchSteps(dialect: Dialect, fv: string, req: SearchRequest, now: number, cursor?: SearchCursor): SearchSteps {
+  let total: number | undefined;
+  if (req.total !== 'none') {
+    const rows = yield countQuery(fv, req, dialect, now);
+    total = Number(rows[0]!.n);
+  }
+  if (req.summary === 'count') return { matches: [], included: [], ...(total !== undefined ? { total } : {}) };
+  const q = pageQuery(fv, req, dialect, now, cursor);
+  const rows = (yield { sql: q.sql, args: [...q.args, req.count + 1] }) as (VersionRow & Record<string, string | number>)[];
+  const more = rows.length > req.count;
+  const page = more ? rows.slice(0, req.count) : rows;
+  const backwards = cursor?.direction === 'previous';
+  if (backwards) page.reverse();
+  const keysOf = (row: Record<string, string | number>) => Array.from({ length: q.keyCount }, (_, i) => row[`k${i}`]!);
+  const first = page[0];
+  const last = page[page.length - 1];
+  const next = last && (backwards || more) ? { direction: 'next' as const, keys: keysOf(last) } : undefined;
+  const previous = first && (backwards ? more : cursor !== undefined) ? { direction: 'previous' as const, keys: keysOf(first) } : undefined;
+  const matches = page.map(toVersion);
+  return {
+    matches,
+    included: yield* included(fv, req, matches),
+    ...(total !== undefined ? { total } : {}),
+    ...(next ? { next } : {}),
+    ...(previous ? { previous } : {}),
+  };
+}
+
+type Steps<T> = Generator<Sql, T, Record<string, unknown>[]>;
+
+/** _include and _revinclude, following :iterate ones over what was added, within bounds. */
+function* included(fv: string, req: SearchRequest, matches: StoredVersion[]): Steps<StoredVersion[]> {
+  if (req.include.length === 0 && req.revinclude.length === 0) return [];
+  const seen = new Set(matches.map((m) => `${m.type}/${m.id}`));
+  const out: StoredVersion[] = [];
+  let frontier = matches;
+  for (let round = 0; round < MAX_ITERATIONS && frontier.length > 0 && out.length < MAX_INCLUDED; round++) {
+    const refs: { type: string; id: string }[] = [];
+    for (const inc of req.include) if (round === 0 || inc.iterate) refs.push(...(yield* follow(fv, inc, frontier, false)));
+    for (const inc of req.revinclude) if (round === 0 || inc.iterate) refs.push(...(yield* follow(fv, inc, frontier, true)));
+    const fresh = refs.filter((r) => !seen.has(`${r.type}/${r.id}`) && seen.add(`${r.type}/${r.id}`));
+    frontier = yield* readCurrent(fv, fresh.slice(0, MAX_INCLUDED - out.length));
+    out.push(...frontier);
+  }
+  return out;
+}
+
+/** References out of (include) or into (revinclude) `from`. A sourceType of `*` means any type. */
+function* follow(fv: string, inc: Include, from: StoredVersion[], reverse: boolean): Steps<{ type: string; id: string }[]> {
+  const out: { type: string; id: string }[] = [];
+  for (const [type, ids] of groupByType(from)) {
+    for (let i = 0; i < ids.length; i += CHUNK) {
+      const chunk = ids.slice(i, i + CHUNK);
+      let q: Sql | undefined;
+      if (!reverse) {
+        if (inc.sourceType === '*' || inc.sourceType === type) q = includeQuery(fv, type, chunk, inc.param?.code, inc.targetType);
+      } else if (!inc.targetType || inc.targetType === type) {
+        q = revincludeQuery(fv, inc.sourceType === '*' ? undefined : inc.sourceType, type, chunk, inc.param?.code);
+      }
+      if (q) out.push(...((yield q) as { type: string; id: string }[]));
+    }
+  }
+  return out;
+}
+
+function groupByType(versions: StoredVersion[]): Map<string, string[]> {
+  const byType = new Map<string, string[]>();
+  for (const v of versions) {
+    const ids = byType.get(v.type);
+    if (ids) ids.push(v.id);
+    else byType.set(v.type, [v.id]);
+  }
+  return byType;
+}
+
+/** The current, live versions of `refs`, in their order (one query per chunk). */
+function* readCurrent(fv: string, refs: { type: string; id: string }[]): Steps<StoredVersion[]> {
+  const found = new Map<string, StoredVersion>();
+  for (let i = 0; i < refs.length; i += CHUNK) {
+    const chunk = refs.slice(i, i + CHUNK);
+    const rows = (yield {
+      sql: `SELECT v.type, v.id, v.vid, v.last_updated, v.method, v.body FROM resources r
+        JOIN resource_versions v ON v.fv = r.fv AND v.type = r.type AND v.id = r.id AND v.vid = r.vid
+        WHERE r.fv = ? AND (r.type, r.id) IN (VALUES ${chunk.map(() => '(?, ?)').join(', ')}) AND r.deleted = 0`,
+      args: [fv, ...chunk.flatMap((r) => [r.type, r.id])],
+    }) as unknown as VersionRow[];
+    for (const row of rows) found.set(`${row.type}/${row.id}`, toVersion(row));
+  }
+  return refs.map((r) => found.get(`${r.type}/${r.id}`)).filter((v): v is StoredVersion => v !== undefined);
+}

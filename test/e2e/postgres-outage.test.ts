@@ -1,0 +1,79 @@
+import assert from 'node:assert/strict';
+import { type Server, type Socket, createServer, connect } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { usePostgresDatabase } from '../helpers/postgres.ts';
+import { call, freePort, startServer, type TestServer } from '../helpers/server.ts';
+
+/**
+ * A node whose database connection drops: /healthz says 503 (and writes are a 503 `transient`,
+ * never a 500) while PostgreSQL cannot be reached, and the node recovers by itself once it can.
+ * The outage is real: Herald reaches PostgreSQL through a TCP relay that the test cuts and restores.
+ */
+class Relay {
+  server: Server | undefined;
+  readonly sockets = new Set<Socket>();
+  constructor(
+    readonly port: number,
+    private readonly target: number,
+  ) {}
+  async start(): Promise<void> {
+    this.server = createServer((client) => {
+      const upstream = connect(this.target, '127.0.0.1');
+      for (const s of [client, upstream]) {
+        this.sockets.add(s);
+        s.on('close', () => this.sockets.delete(s));
+        s.on('error', () => {});
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    await new Promise<void>((resolve) => this.server!.listen(this.port, '127.0.0.1', resolve));
+  }
+  async cut(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server?.close(() => resolve()));
+    for (const s of this.sockets) s.destroy();
+    await closed;
+  }
+}
+
+async function until(check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('a node whose PostgreSQL connection drops', () => {
+  const database = usePostgresDatabase();
+  let relay: Relay;
+  let server: TestServer;
+  before(async () => {
+    const url = new URL(await database);
+    relay = new Relay(await freePort(), Number(url.port || 5432));
+    await relay.start();
+    url.port = String(relay.port);
+    server = await startServer({ HERALD_DB: url.toString() });
+  });
+  after(async () => {
+    await server?.close();
+    await relay?.cut();
+  });
+
+  it('answers /healthz 503 while the database is unreachable, refuses writes with 503, and recovers by itself', async () => {
+    const health = async () => (await call('GET', `${server.url}/healthz`)).status;
+    const before = await call('POST', `${server.fhir('R4')}/Patient`, { resourceType: 'Patient', active: true });
+    assert.equal(before.status, 201);
+    assert.equal(await health(), 200);
+
+    await relay.cut();
+    await until(async () => (await health()) === 503);
+    const during = await call('POST', `${server.fhir('R4')}/Patient`, { resourceType: 'Patient' });
+    assert.equal(during.status, 503, during.text);
+    assert.equal(during.body.resourceType, 'OperationOutcome');
+
+    await relay.start();
+    await until(async () => (await health()) === 200);
+    assert.equal((await call('GET', `${server.fhir('R4')}/Patient/${before.body.id}`)).status, 200, 'the acknowledged write is there');
+    assert.equal((await call('POST', `${server.fhir('R4')}/Patient`, { resourceType: 'Patient' })).status, 201);
+  });
+});

@@ -1,0 +1,47 @@
+import { randomBytes } from 'node:crypto';
+import { after } from 'node:test';
+import pg from 'pg';
+
+/** The test server: PostgreSQL on loopback, trust auth (see .ci/run). HERALD_TEST_PG overrides it. */
+export const PG_ADMIN_URL = process.env.HERALD_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+/** A URL for database `name` on the test server. */
+const urlOf = (name: string) => {
+  const url = new URL(PG_ADMIN_URL);
+  url.pathname = `/${name}`;
+  return url.toString();
+};
+
+async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: PG_ADMIN_URL });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Creates a fresh, uniquely named database and returns its URL. */
+export async function createDatabase(): Promise<string> {
+  const name = `herald_test_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
+  await admin((c) => c.query(`CREATE DATABASE ${name}`));
+  return urlOf(name);
+}
+
+/** Drops a database made by createDatabase, closing whatever connections are left to it. */
+export async function dropDatabase(url: string): Promise<void> {
+  const name = new URL(url).pathname.slice(1);
+  if (!/^herald_test_[a-z0-9_]+$/.test(name)) throw new Error(`not a test database: ${name}`);
+  await admin((c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
+}
+
+/**
+ * A fresh database for the current test file, dropped when the file's tests are done. Call at
+ * module level: the database is created at once (the URL resolves) and dropped in an `after`.
+ */
+export function usePostgresDatabase(): Promise<string> {
+  const made = createDatabase();
+  after(async () => dropDatabase(await made));
+  return made;
+}
