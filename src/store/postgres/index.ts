@@ -144,7 +144,7 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
     onRemoteCommit,
     claimDelivery: (fv, subscription, leaseMs) => writes.claimDelivery(q, fv, subscription, node, leaseMs),
     history: (fv, query) => reads.history(costly, fv, query).catch((err) => Promise.reject(tooCostly(err, 'history', timeoutMs))),
-    pruneEvents: (before) => transaction((tx) => writes.prune((tx as PgTransaction).q, before, now().toISOString())),
+    pruneEvents: (before, keep) => transaction((tx) => writes.prune((tx as PgTransaction).q, before, now().toISOString(), keep)),
     failure: () => (closed ? 'the store has been closed' : health.failure()),
     async close() {
       if (closed) return;

@@ -170,7 +170,7 @@ export async function putSubscriptionOwner(q: Query, fv: FhirVersion, o: Subscri
 }
 
 /** Drops events older than `before` (and their changes), and expired tokens; returns how many events. */
-export async function prune(q: Query, before: string, now: string): Promise<number> {
+export async function prune(q: Query, before: string, now: string, keepPerSubscription?: number): Promise<number> {
   await q('DELETE FROM ws_tokens WHERE expires_at < $1', [now]);
   await q('DELETE FROM ws_token_subscriptions s WHERE NOT EXISTS (SELECT 1 FROM ws_tokens t WHERE t.hash = s.hash)');
   const rows = await q(
@@ -180,7 +180,23 @@ export async function prune(q: Query, before: string, now: string): Promise<numb
      SELECT count(*) AS n FROM e`,
     [before],
   );
-  return Number(rows[0]!.n);
+  let n = Number(rows[0]!.n);
+  if (keepPerSubscription === undefined) return n;
+  // By size: numbers have no gaps, so "beyond the newest `keep`" is "numbered at most last - keep",
+  // a key range per subscription over the limit (found from the counters, not by a scan).
+  const trimmed = await q(
+    `DELETE FROM subscription_events e USING subscription_counters c
+     WHERE c.last_number > $1 AND e.fv = c.fv AND e.subscription = c.subscription AND e.number <= c.last_number - $1
+     RETURNING e.change`,
+    [keepPerSubscription],
+  );
+  n += trimmed.length;
+  const changes = [...new Set(trimmed.map((r) => String(r.change)))];
+  for (let i = 0; i < changes.length; i += 10_000) {
+    // A change stays while another subscription's log still names it.
+    await q('DELETE FROM changes ch WHERE ch.id = ANY($1::bigint[]) AND NOT EXISTS (SELECT 1 FROM subscription_events e WHERE e.change = ch.id)', [changes.slice(i, i + 10_000)]);
+  }
+  return n;
 }
 
 /**
