@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { type DestinationStream, pino } from 'pino';
 import { Compartments, createAuth, dataDirOf } from './auth/index.ts';
 import type { Config } from './config.ts';
@@ -74,6 +75,8 @@ export async function buildApp(config: Config, logTo?: DestinationStream): Promi
     logger: log,
     browser: browserGuard({ baseUrl: config.baseUrl, listenHost: config.host, origins: config.corsOrigins, authMode: config.authMode }),
     logPhi: config.logPhi,
+    corsOrigins: config.corsOrigins,
+    ...(config.tls ? { tls: { cert: readPem(config.tls.certFile, 'HERALD_TLS_CERT'), key: readPem(config.tls.keyFile, 'HERALD_TLS_KEY') } } : {}),
     ...(auth ? { auth } : {}),
     websocket: { hub, path: '/ws', pingIntervalMs: config.wsPingIntervalMs },
     onClose: async () => {
@@ -88,6 +91,14 @@ export async function buildApp(config: Config, logTo?: DestinationStream): Promi
   await app.ready();
   for (const d of deliveries) d.start();
   return app;
+}
+
+function readPem(file: string, setting: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new Error(`${setting}: cannot read '${file}': ${(err as Error).message}`);
+  }
 }
 
 async function openStore({ db: url, readThreads, searchTimeoutMs }: Config, now: () => Date): Promise<Store> {

@@ -38,8 +38,13 @@ export interface Config {
   authMode: boolean;
   /** rest-hook endpoints allowed despite the auth-mode rules: `host:port` or CIDR entries. */
   endpointAllow: string[];
-  /** Web origins whose pages may open /ws (when set, or in auth mode, other origins are refused). */
+  /**
+   * Web origins whose pages may call the REST API (CORS) and open /ws (when set, or in auth mode,
+   * other origins are refused on /ws); `*` (any origin) only in open mode.
+   */
   corsOrigins: string[];
+  /** PEM files of the certificate (chain) and its private key: https and wss on the same port. */
+  tls?: { certFile: string; keyFile: string };
   /** Request logs carry query values (PHI) only when this is on (debugging). */
   logPhi: boolean;
   /** Bearer-token authentication (external and/or embedded issuer); undefined in open mode. */
@@ -86,6 +91,8 @@ const SETTINGS = {
   allowOpen: { flag: 'allow-open', env: 'HERALD_ALLOW_OPEN', fallback: 'false' },
   readThreads: { flag: 'read-threads', env: 'HERALD_READ_THREADS', fallback: '2' },
   searchTimeout: { flag: 'search-timeout-ms', env: 'HERALD_SEARCH_TIMEOUT_MS', fallback: '10000' },
+  tlsCert: { flag: 'tls-cert', env: 'HERALD_TLS_CERT', fallback: '' },
+  tlsKey: { flag: 'tls-key', env: 'HERALD_TLS_KEY', fallback: '' },
 } as const;
 
 export const CONFIG_HELP = Object.values(SETTINGS)
@@ -105,7 +112,8 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
   if (!/^(sqlite:.+|postgres(ql)?:\/\/.+)$/.test(db)) {
     throw new Error(`HERALD_DB must be sqlite:<path>, sqlite::memory: or postgres://…, not '${db}'`);
   }
-  const baseUrl = (get('baseUrl') || `http://${host.includes(':') ? `[${host}]` : host}:${port}`).replace(/\/+$/, '');
+  const tls = tlsConfig(get('tlsCert'), get('tlsKey'));
+  const baseUrl = (get('baseUrl') || `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`).replace(/\/+$/, '');
   if (!/^https?:\/\/[^/]+/.test(baseUrl)) throw new Error(`HERALD_BASE_URL must be an http(s) URL, not '${baseUrl}'`);
   const auth = authConfig(get);
   if (!auth && !isLoopback(host) && !bool(get('allowOpen'), 'HERALD_ALLOW_OPEN')) {
@@ -136,7 +144,8 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
     shutdownGraceMs: int(get('shutdownGrace'), 'HERALD_SHUTDOWN_GRACE_S', 1, 3600) * 1000,
     authMode: auth !== undefined,
     endpointAllow: list(get('endpointAllow')),
-    corsOrigins: list(get('corsOrigins')).map((o) => origin(o, 'HERALD_CORS_ORIGINS')),
+    corsOrigins: corsOrigins(list(get('corsOrigins')), auth !== undefined),
+    ...(tls ? { tls } : {}),
     logPhi: bool(get('logPhi'), 'HERALD_LOG_PHI'),
     ...(auth ? { auth } : {}),
     readThreads: int(get('readThreads'), 'HERALD_READ_THREADS', 1, 64),
@@ -178,6 +187,21 @@ function bool(raw: string, name: string): boolean {
 
 function list(raw: string): string[] {
   return raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
+}
+
+/** Exact origins, or `*` alone, which lets any page use the API: only in open mode, where no credential is at stake. */
+function corsOrigins(raw: string[], authMode: boolean): string[] {
+  if (!raw.includes('*')) return raw.map((o) => origin(o, 'HERALD_CORS_ORIGINS'));
+  if (raw.length > 1) throw new Error(`HERALD_CORS_ORIGINS: '*' stands alone, not beside other origins`);
+  if (authMode) throw new Error(`HERALD_CORS_ORIGINS=* is refused in auth mode: list the origins of the apps that may use bearer tokens here`);
+  return ['*'];
+}
+
+/** Both PEM paths or neither. The files are read when the server is built. */
+function tlsConfig(certFile: string, keyFile: string): Config['tls'] {
+  if (!certFile && !keyFile) return undefined;
+  if (!certFile || !keyFile) throw new Error('HERALD_TLS_CERT and HERALD_TLS_KEY go together: give both PEM files, or neither');
+  return { certFile, keyFile };
 }
 
 /** A web origin as browsers send it: scheme://host[:port], nothing else. */

@@ -53,7 +53,8 @@ function toFhirRequest(req: FastifyRequest, prefix: string): FhirRequest {
   const path = decodePath(rawPath.slice(prefix.length)).replace(/^\/+|\/+$/g, '');
   const contentType = header(req, 'content-type')?.split(';')[0]!.trim().toLowerCase();
   const out: FhirRequest = {
-    method: req.method as Method,
+    // HEAD is a GET without the body: fastify answers it through the GET route and drops the body.
+    method: (req.method === 'HEAD' ? 'GET' : req.method) as Method,
     path,
     query: new URLSearchParams(q < 0 ? '' : req.url.slice(q + 1)),
     body: req.body,

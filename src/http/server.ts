@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import compress from '@fastify/compress';
+import cors from '@fastify/cors';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Auth } from '../auth/index.ts';
 import { FhirError, notFound } from '../fhir/errors.ts';
@@ -29,7 +31,18 @@ export interface ServerDeps {
   logPhi: boolean;
   /** Bearer-token authentication; absent in open mode. */
   auth?: Auth;
+  /** HERALD_CORS_ORIGINS: web origins whose pages may call the REST API (`*`: any, open mode only); none: no CORS headers. */
+  corsOrigins: readonly string[];
+  /** HERALD_TLS_CERT / HERALD_TLS_KEY, read: https (and wss) on the same port. */
+  tls?: { cert: Buffer; key: Buffer };
 }
+
+/** Request headers FHIR clients send from browsers (Authorization, conditional and Prefer headers). */
+const CORS_ALLOWED_HEADERS = ['Authorization', 'Content-Type', 'If-Match', 'If-None-Exist', 'If-None-Match', 'If-Modified-Since', 'Prefer', 'X-Request-Id'];
+/** Response headers a browser app may read: versions, where a resource went, and the request id. */
+const CORS_EXPOSED_HEADERS = ['ETag', 'Location', 'Content-Location', 'Last-Modified', 'X-Request-Id', 'Retry-After', 'WWW-Authenticate'];
+/** Only JSON answers are compressed (the websocket is not an HTTP reply and is never touched). */
+const COMPRESSIBLE = /^application\/(?:fhir\+)?json(?:;|$)/;
 
 /** A client's request id is used when it is short and plain; otherwise one is generated. */
 const PLAIN_ID = /^[A-Za-z0-9._-]{1,64}$/;
@@ -47,6 +60,7 @@ function loggedUrl(url: string): { path: string; params?: string[] } {
  */
 export function buildServer(deps: ServerDeps): FastifyInstance {
   const app = Fastify({
+    ...(deps.tls ? { https: { cert: deps.tls.cert, key: deps.tls.key } } : {}),
     loggerInstance: deps.logger,
     bodyLimit: deps.bodyLimit,
     // One log line per request comes from our onResponse hook instead of fastify's two.
@@ -100,18 +114,36 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     );
   });
   app.setErrorHandler((err, req, reply) => sendError(err, req, reply));
+  // gzip, deflate or br when the client asks (Accept-Encoding), for JSON of 1 KiB or more: the R4
+  // CapabilityStatement is 364 KB as it is. Request bodies are not decompressed (no zip bombs).
+  app.register(compress, { global: true, globalDecompression: false, encodings: ['br', 'gzip', 'deflate'], customTypes: COMPRESSIBLE });
+  if (deps.corsOrigins.length > 0) {
+    const any = deps.corsOrigins.includes('*');
+    app.register(cors, {
+      origin: any ? '*' : [...deps.corsOrigins],
+      methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
+      allowedHeaders: CORS_ALLOWED_HEADERS,
+      exposedHeaders: CORS_EXPOSED_HEADERS,
+      maxAge: 600,
+      strictPreflight: false,
+    });
+  }
   const bases = deps.bases.map((b) => `/fhir/${b.adapter.pathSegment}`);
   app.setNotFoundHandler((req, reply) => sendError(notFound(noSuchEndpoint(req.method, req.url, bases)), req, reply));
 
-  // Ready, and able to write: a store that can no longer write (say its writer thread died) makes
-  // this node unhealthy, so that a load balancer or supervisor takes it out and restarts it.
-  app.get('/healthz', async (_req, reply) => {
-    const failure = deps.bases[0]?.store.failure();
-    if (failure) return reply.code(503).send({ status: 'unavailable', reason: failure });
-    return { status: 'ok' };
+  // Routes go in a child context registered after the plugins above, so that their hooks (added
+  // per route as routes are declared) apply to every route.
+  app.register(async (routes) => {
+    // Ready, and able to write: a store that can no longer write (say its writer thread died) makes
+    // this node unhealthy, so that a load balancer or supervisor takes it out and restarts it.
+    routes.get('/healthz', async (_req, reply) => {
+      const failure = deps.bases[0]?.store.failure();
+      if (failure) return reply.code(503).send({ status: 'unavailable', reason: failure });
+      return { status: 'ok' };
+    });
+    if (deps.auth) mountIssuer(routes, deps.auth);
+    for (const base of deps.bases) mountBase(routes, `/fhir/${base.adapter.pathSegment}`, base, deps.auth);
   });
-  if (deps.auth) mountIssuer(app, deps.auth);
-  for (const base of deps.bases) mountBase(app, `/fhir/${base.adapter.pathSegment}`, base, deps.auth);
   if (deps.websocket) {
     const ws = attachWebsocket(app.server, deps.websocket, deps.browser);
     app.addHook('preClose', async () => ws.close());
