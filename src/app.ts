@@ -23,6 +23,8 @@ import { installTopics } from './topics-folder.ts';
 export async function buildApp(config: Config, logTo?: DestinationStream): Promise<HeraldServer> {
   // One logger: fastify's request lines and the subscriptions' background events (with `base`).
   const log = logTo ? pino({ level: config.logLevel }, logTo) : pino({ level: config.logLevel });
+  // Read before anything is opened, so that a bad path leaves nothing running.
+  const tls = config.tls ? { cert: readPem(config.tls.certFile, 'HERALD_TLS_CERT'), key: readPem(config.tls.keyFile, 'HERALD_TLS_KEY') } : undefined;
   const auth = config.auth ? await createAuth(config.auth, config.baseUrl, dataDirOf(config.db)) : undefined;
   // The one clock of the server: everything that asks the time is given this.
   const now = () => new Date();
@@ -76,7 +78,7 @@ export async function buildApp(config: Config, logTo?: DestinationStream): Promi
     browser: browserGuard({ baseUrl: config.baseUrl, listenHost: config.host, origins: config.corsOrigins, authMode: config.authMode }),
     logPhi: config.logPhi,
     corsOrigins: config.corsOrigins,
-    ...(config.tls ? { tls: { cert: readPem(config.tls.certFile, 'HERALD_TLS_CERT'), key: readPem(config.tls.keyFile, 'HERALD_TLS_KEY') } } : {}),
+    ...(tls ? { tls } : {}),
     ...(auth ? { auth } : {}),
     websocket: { hub, path: '/ws', pingIntervalMs: config.wsPingIntervalMs },
     onClose: async () => {
