@@ -68,7 +68,7 @@ function build(ctx: BaseContext): Resource {
           conditionalCreate: true,
           conditionalRead: 'not-match',
           conditionalUpdate: true,
-          conditionalDelete: 'not-supported',
+          conditionalDelete: 'single',
           searchInclude: ['*', ...referenceParams(ctx, type).map((code) => `${type}:${code}`)],
           searchRevInclude: ['*'],
           searchParam: [...ctx.registry.paramsFor(type).values()].map((p) => ({ name: p.code, definition: p.url, type: p.type })),

@@ -2,7 +2,7 @@ import { FhirError, badRequest, notFound } from '../fhir/errors.ts';
 import { processBundle } from './bundle.ts';
 import { capabilityStatement } from './capabilities.ts';
 import type { BaseContext, Db, FhirRequest, FhirResponse } from './context.ts';
-import { conditionalUpdate, create, patch, read, remove, update, vread } from './crud.ts';
+import { conditionalDelete, conditionalUpdate, create, patch, read, remove, update, vread } from './crud.ts';
 import { history } from './history.ts';
 import { search } from './search.ts';
 import { assertType } from './resource.ts';
@@ -62,6 +62,11 @@ function typeLevel(ctx: BaseContext, db: Db, req: FhirRequest, type: string): Pr
         throw badRequest('PUT on a type needs search criteria (conditional update) or an id in the URL');
       }
       return conditionalUpdate(ctx, db, type, req.query, req.body);
+    case 'DELETE':
+      if ([...req.query.keys()].every((k) => k.startsWith('_format'))) {
+        throw badRequest('DELETE on a type needs search criteria (conditional delete) or an id in the URL');
+      }
+      return conditionalDelete(ctx, db, type, req.query, req.ifMatch);
     case 'GET':
       return search(ctx, db, req.query, { type, strict: isStrict(req) });
     default:
