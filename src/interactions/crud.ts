@@ -92,7 +92,7 @@ export async function update(
  * An update or patch may change only what the caller sees (else 404, as for any unknown resource);
  * one that creates needs the create letter too.
  */
-async function assertWritable(ctx: BaseContext, db: Db, type: string, id: string, current: StoredVersion | undefined, r: Reach): Promise<void> {
+export async function assertWritable(ctx: BaseContext, db: Db, type: string, id: string, current: StoredVersion | undefined, r: Reach): Promise<void> {
   if (current && !(await seesVersion(ctx, db, current, r))) throw hidden(type, id);
   if (!current || current.deleted) demand(ctx, type, 'c');
 }
@@ -199,7 +199,7 @@ export async function conditionalDelete(ctx: BaseContext, db: Db, type: string, 
   });
 }
 
-function checkIfMatch(type: string, id: string, current: StoredVersion | undefined, expected: number | undefined): void {
+export function checkIfMatch(type: string, id: string, current: StoredVersion | undefined, expected: number | undefined): void {
   if (expected === undefined) return;
   if (!current || current.deleted) throw preconditionFailed(`If-Match: ${type}/${id} has no current version`);
   if (current.versionId !== expected) {

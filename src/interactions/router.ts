@@ -6,6 +6,7 @@ import { conditionalDelete, conditionalUpdate, create, patch, read, remove, upda
 import { history } from './history.ts';
 import { search } from './search.ts';
 import { assertType } from './resource.ts';
+import { validateOperation } from './validate.ts';
 
 /**
  * Maps a FHIR request (method + path below the base) to its interaction. Used by the HTTP edge and
@@ -38,6 +39,8 @@ export async function route(base: BaseContext, db: Db, req: FhirRequest): Promis
   }
   assertType(ctx, first);
   if (second === undefined) return typeLevel(ctx, db, req, first);
+  if (second === '$validate' && third === undefined) return validateOperation(ctx, db, req, first, undefined);
+  if (third === '$validate' && fourth === undefined) return validateOperation(ctx, db, req, first, second);
   if (second === '_search' && third === undefined) {
     if (req.method === 'POST') return search(ctx, db, searchParams(req), { type: first, strict: isStrict(req) });
     throw methodNotAllowed(req);
