@@ -4,7 +4,7 @@
  * Checks what the JSON format and the element tables say: known element names, array vs single
  * value per cardinality, required elements, one alternative per choice element, primitive kinds and
  * formats, primitive-extension siblings (`_name`), nested resources and extensions. It does not
- * evaluate invariants (FHIRPath constraints), profiles or terminology bindings.
+ * evaluate invariants (FHIRPath constraints), profiles or bindings other than required ones.
  *
  * It runs on every write, so it walks each object's keys once, looks them up in tables compiled at
  * load time, and only builds path strings when it reports an issue. Hostile input is bounded: object
@@ -16,7 +16,7 @@
  * values (wrong JSON kind, format, range, empty string), `too-long` for a string-valued primitive over
  * FHIR's 1,048,576-character limit (primitives.ts says which), `invalid` for a resourceType that is not a
  * concrete resource type of the version, `too-costly` for the limits above, `code-invalid` for a
- * code outside the value set of a required binding (bindings.ts).
+ * code outside the value set of a required binding (the `terminology-*.json` tables).
  */
 import type { Binding, Definitions, ElementTable, Prop } from './definitions/index.ts';
 
