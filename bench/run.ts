@@ -14,6 +14,8 @@ const SCENARIOS: Record<string, () => Promise<{ default: Scenario }>> = {
   subscriptions: () => import('./scenarios/subscriptions.ts'),
   websocket: () => import('./scenarios/websocket.ts'),
   isolation: () => import('./scenarios/isolation.ts'),
+  eventpath: () => import('./scenarios/eventpath.ts'),
+  auth: () => import('./scenarios/auth.ts'),
 };
 
 async function main(): Promise<void> {

@@ -12,7 +12,7 @@ import { OPERATIONS } from './operations/index.ts';
 import { searchRegistry } from './search/parameters.ts';
 import { openSqliteStore } from './store/sqlite/index.ts';
 import type { Store } from './store/store.ts';
-import { EndpointGuard, type RestHookDelivery, SubscriptionEngine, WebsocketHub, createRestHookDelivery } from './subscriptions/index.ts';
+import { DeliverySlots, EndpointGuard, type RestHookDelivery, SubscriptionEngine, WebsocketHub, createRestHookDelivery } from './subscriptions/index.ts';
 import { installTopics } from './topics-folder.ts';
 
 /**
@@ -30,8 +30,13 @@ export async function buildApp(config: Config, logTo?: DestinationStream): Promi
   const now = () => new Date();
   const store = await openStore(config, now);
   // D-4: one websocket endpoint, derived from the public base URL.
-  const hub = new WebsocketHub({ maxBufferedBytes: config.wsMaxBufferedBytes });
-  const websocket = { url: `${config.baseUrl.replace(/^http/, 'ws')}/ws`, tokenTtlMs: config.wsTokenTtlMs, revoked: (hash: string) => hub.revoked(hash) };
+  const hub = new WebsocketHub({ maxBufferedBytes: config.wsMaxBufferedBytes, maxSubscriptionsPerSocket: config.ws.maxSubscriptionsPerSocket, maxFailedBinds: config.ws.maxFailedBinds });
+  const websocket = {
+    url: `${config.baseUrl.replace(/^http/, 'ws')}/ws`,
+    tokenTtlMs: config.wsTokenTtlMs,
+    revoked: (hash: string) => hub.revoked(hash),
+    maxSubscriptionsPerToken: config.quotas.maxSubscriptionsPerToken,
+  };
   const endpoints = new EndpointGuard({
     authMode: config.authMode,
     allow: config.endpointAllow,
@@ -39,7 +44,9 @@ export async function buildApp(config: Config, logTo?: DestinationStream): Promi
     baseUrl: config.baseUrl,
     listen: { host: config.host, port: config.port },
   });
-  const policy = { channels: new Set(['rest-hook', 'websocket']), endpoints };
+  const policy = { channels: new Set(['rest-hook', 'websocket']), endpoints, quotas: config.quotas };
+  // One cap on outbound POSTs for the whole process, whichever base they come from.
+  const slots = new DeliverySlots(config.quotas.maxConcurrentDeliveries);
   const bases: BaseContext[] = FHIR_VERSIONS.map((version) => {
     const adapter = adapterFor(version);
     const defs = loadDefinitions(version);
@@ -58,18 +65,22 @@ export async function buildApp(config: Config, logTo?: DestinationStream): Promi
     if (config.topicsDir) await installTopics(base, config.topicsDir, base.subscriptions.log);
     const delivery = createRestHookDelivery(
       { engine: base.subscriptions, store, baseUrl: base.baseUrl, now },
-      { endpoints, defaultTimeoutMs: config.deliveryTimeoutMs, retryBaseMs: config.retryBaseMs, retryCapMs: config.retryCapMs, failureWindowMs: config.failureWindowMs },
+      { endpoints, defaultTimeoutMs: config.deliveryTimeoutMs, retryBaseMs: config.retryBaseMs, retryCapMs: config.retryCapMs, failureWindowMs: config.failureWindowMs, slots },
     );
     base.subscriptions.attach(delivery);
     base.subscriptions.attach(hub.attach({ engine: base.subscriptions, store, baseUrl: base.baseUrl, now }));
     deliveries.push(delivery);
   }
-  // Retention (D-9): once shortly after start, so that frequent restarts do not skip it, then hourly.
+  // Retention (D-9) by age and by size: once shortly after start, so that frequent restarts do not
+  // skip it, then every HERALD_EVENT_PRUNE_INTERVAL_S.
   const prune = () =>
-    store.pruneEvents(new Date(now().getTime() - config.eventRetentionMs).toISOString()).catch((err: Error) => log.error({ err }, 'pruning the event log failed'));
-  const firstPrune = setTimeout(prune, 10_000);
+    store
+      .pruneEvents(new Date(now().getTime() - config.eventRetentionMs).toISOString(), config.eventLogMaxPerSubscription)
+      .then((n) => n > 0 && log.info({ events: n }, 'pruned the event log'))
+      .catch((err: Error) => log.error({ err }, 'pruning the event log failed'));
+  const firstPrune = setTimeout(prune, Math.min(10_000, config.eventPruneIntervalMs));
   firstPrune.unref();
-  const pruning = setInterval(prune, 3_600_000);
+  const pruning = setInterval(prune, config.eventPruneIntervalMs);
   pruning.unref();
   const app = buildServer({
     bases,
@@ -80,11 +91,13 @@ export async function buildApp(config: Config, logTo?: DestinationStream): Promi
     corsOrigins: config.corsOrigins,
     ...(tls ? { tls } : {}),
     ...(auth ? { auth } : {}),
-    websocket: { hub, path: '/ws', pingIntervalMs: config.wsPingIntervalMs },
+    websocket: { hub, path: '/ws', pingIntervalMs: config.wsPingIntervalMs, maxConnections: config.ws.maxConnections, maxConnectionsPerAddress: config.ws.maxConnectionsPerAddress },
+    limits: config.http,
     onClose: async () => {
       clearTimeout(firstPrune);
       clearInterval(pruning);
       await hub.stop();
+      slots.close();
       for (const d of deliveries) await d.stop();
       for (const b of bases) b.subscriptions.stop();
       await store.close();

@@ -1,10 +1,10 @@
-import { CONFIG_HELP, loadConfig } from './config.ts';
+import { configTableText, loadConfig } from './config.ts';
 import { buildApp } from './app.ts';
 
 /** Process entry: the only file that reads process.env or exits. */
 async function main(): Promise<void> {
   if (process.argv.includes('--help')) {
-    process.stdout.write(`Usage: npm start -- [options]\n\nOption          Environment          \n${CONFIG_HELP}\n`);
+    process.stdout.write(`Usage: npm start -- [--flag value ...]   (flags win over environment variables)\n\n${configTableText()}\n`);
     return;
   }
   const config = loadConfig(process.argv.slice(2), process.env);

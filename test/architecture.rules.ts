@@ -28,6 +28,8 @@ export const MAY_IMPORT: Record<string, string[]> = {
   search: ['fhir'],
   fhir: [],
   client: [],
+  // the console's page code (bundled into console.js) runs in browsers: the client library only
+  console: ['client'],
 };
 
 /**
@@ -116,9 +118,15 @@ export const RULES: IForbiddenRuleType[] = [
   })),
   {
     name: 'client-in-browsers',
-    comment: 'the client library (not its command line) imports no Node built-ins and no packages',
-    from: { path: at('client'), pathNot: at('client/cli.ts') },
+    comment: 'the client library (not its command line, client/cli.ts and client/cli-*.ts) imports no Node built-ins and no packages',
+    from: { path: at('client'), pathNot: '^src/client/cli[.-]' },
     to: { pathNot: '^src/' },
+  },
+  {
+    name: 'console-in-browsers',
+    comment: 'the console page code imports the client library only: no Node built-ins, no packages',
+    from: { path: at('console') },
+    to: { pathNot: [at('console'), at('client')] },
   },
   {
     name: 'process-entry',

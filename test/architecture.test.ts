@@ -27,10 +27,13 @@ describe('architecture rules', () => {
     assert.deepEqual(lines(found), [
       // every kind of import counts: type-only, `typeof import()`, dynamic, side-effect, export … from, export *
       'client-in-browsers src/client/rest.ts → util', // client/cli.ts may
+      'console-in-browsers src/console/app/main.ts → fs', // its client/index.ts passes
+      'console-in-browsers src/console/app/main.ts → src/fhir/errors.ts',
       'direction:app.ts src/app.ts → src/client/index.ts',
       'direction:auth src/auth/index.ts → src/store/store.ts',
       'direction:client src/client/listener.ts → src/fhir/errors.ts',
       'direction:config.ts src/config.ts → src/fhir/errors.ts',
+      'direction:console src/console/app/main.ts → src/fhir/errors.ts',
       'direction:fhir src/fhir/validate.ts → src/search/match.ts',
       'direction:http src/http/server.ts → src/config.ts',
       'direction:interactions src/interactions/index.ts → src/http/errors.ts',

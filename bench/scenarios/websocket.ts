@@ -197,7 +197,7 @@ function summary(o: WsClientOutput, mode: 'latency' | 'fanout'): WsSummary {
 }
 
 /** Runs bench/ws/client.ts in its own process; its progress lines are printed, its failures loudly. */
-async function runClient(h: Helpers, label: string, spec: WsClientSpec): Promise<WsClientOutput> {
+export async function runClient(h: Helpers, label: string, spec: WsClientSpec): Promise<WsClientOutput> {
   const { stdout, stderr } = await new Promise<{ stdout: string; stderr: string }>((resolve, reject) => {
     execFile(process.execPath, ['--import', 'tsx', 'bench/ws/client.ts', JSON.stringify(spec)], { cwd: ROOT, maxBuffer: 64 << 20 }, (err, out, errOut) =>
       err ? reject(new Error(`${label}: websocket client failed: ${errOut || err.message}`)) : resolve({ stdout: out, stderr: errOut }),
@@ -217,7 +217,7 @@ async function runClient(h: Helpers, label: string, spec: WsClientSpec): Promise
 }
 
 /** startTarget with extra environment for the child (the harness passes process.env through). */
-async function startWithEnv(h: Helpers, env: Record<string, string>): Promise<Target> {
+export async function startWithEnv(h: Helpers, env: Record<string, string>): Promise<Target> {
   const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
   Object.assign(process.env, env);
   try {

@@ -6,11 +6,14 @@
  * process so one clock (performance.now) times the write and every arrival:
  *   latency: writes at a steady rate (open loop, paced by a timer), warm-up then measured; every
  *            (socket, event) pair gives arrival − 201 received and arrival − request start.
+ *   closed:  `concurrency` writers, each sending its next write once the previous one answered
+ *            (closed loop), warm-up then measured; the same figures as latency.
  *   fanout:  one write at a time, each once the previous one has reached every socket; per write,
  *            the last socket's arrival − 201 received (and − request start).
  * An event is recognised on arrival by the Patient id its frame names (the id the 201 returned), so
  * arrivals before the 201 (the broadcast may outrun the HTTP answer) are matched too.
  */
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { Pool } from 'undici';
 import { WebSocket } from 'ws';
@@ -95,7 +98,7 @@ function openOne(i: number): Promise<void> {
     const ws = new WebSocket(spec.wsUrl, { perMessageDeflate: false, skipUTF8Validation: true });
     ws.once('open', () => {
       opened++;
-      ws.send(spec.bind);
+      ws.send(spec.binds?.[i] ?? spec.bind);
     });
     ws.on('error', (err) => settle(`socket ${i}: ${err.message}`));
     ws.on('close', (code) => {
@@ -212,6 +215,32 @@ async function paced(rate: number, seconds: number, measured: boolean): Promise<
   return { evs, wall };
 }
 
+/** `concurrency` closed-loop writers for `seconds`: each sends its next write once the previous one answered. */
+async function closedLoop(concurrency: number, seconds: number, measured: boolean): Promise<{ evs: Ev[]; wall: number }> {
+  const evs: Ev[] = [];
+  const t0 = performance.now();
+  const end = t0 + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < end) {
+        const ev = await write(measured);
+        if (ev) evs.push(ev);
+      }
+    }),
+  );
+  return { evs, wall: (performance.now() - t0) / 1000 };
+}
+
+/** The resident memory of process `pid` in kB (NaN off Linux). */
+function rssKb(pid: number | undefined): number {
+  try {
+    const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
+    return Number(line?.split(/\s+/)[1]);
+  } catch {
+    return NaN;
+  }
+}
+
 // ---------------------------------------------------------------- figures
 
 function spread(values: Float64Array | number[]): Spread {
@@ -223,7 +252,9 @@ function spread(values: Float64Array | number[]): Spread {
 const empty: Spread = { n: 0, p50: NaN, p99: NaN, max: NaN };
 
 async function main(): Promise<void> {
+  const rssBefore = rssKb(spec.serverPid);
   await openAll();
+  const rssBound = rssKb(spec.serverPid);
   if (bound === 0) throw new Error(`no socket could be bound (${openErrorSample ?? 'no error'})`);
   log(`${bound} of ${spec.sockets} sockets bound`);
   let evs: Ev[] = [];
@@ -232,7 +263,21 @@ async function main(): Promise<void> {
   let achievedRate = NaN;
 
   let cpu;
-  if (spec.mode === 'latency') {
+  if (spec.mode === 'closed') {
+    const concurrency = spec.concurrency ?? 1;
+    if ((spec.warmupSeconds ?? 0) > 0) {
+      const warm = await closedLoop(concurrency, spec.warmupSeconds!, false);
+      await Promise.all(warm.evs.map((ev) => arrived(ev, 10_000)));
+    }
+    ({ cpu } = await measureCpu(spec.serverPid, async () => {
+      const t0 = performance.now();
+      const run = await closedLoop(concurrency, spec.seconds ?? 5, true);
+      evs = run.evs;
+      achievedRate = writes / run.wall;
+      await Promise.all(evs.map((ev) => arrived(ev, 15_000)));
+      framesWall = (performance.now() - t0) / 1000;
+    }));
+  } else if (spec.mode === 'latency') {
     const rate = spec.rate ?? 200;
     if ((spec.warmupSeconds ?? 0) > 0) {
       const warm = await paced(rate, spec.warmupSeconds!, false);
@@ -271,13 +316,14 @@ async function main(): Promise<void> {
   const live = sockets.map((s, i) => (s ? i : -1)).filter((i) => i >= 0);
   const pairs = evs.length * live.length;
   let delivered = 0;
-  const fromResponse = spec.mode === 'latency' ? new Float64Array(pairs) : new Float64Array(0);
-  const fromStart = spec.mode === 'latency' ? new Float64Array(pairs) : new Float64Array(0);
+  const timed = spec.mode !== 'fanout';
+  const fromResponse = timed ? new Float64Array(pairs) : new Float64Array(0);
+  const fromStart = timed ? new Float64Array(pairs) : new Float64Array(0);
   for (const ev of evs) {
     for (const i of live) {
       const t = ev.arrivals[i]!;
       if (Number.isNaN(t)) continue;
-      if (spec.mode === 'latency') {
+      if (timed) {
         fromResponse[delivered] = t - ev.tResp;
         fromStart[delivered] = t - ev.tStart;
       }
@@ -306,11 +352,12 @@ async function main(): Promise<void> {
     pairs,
     missing,
     duplicates,
-    fromResponse: spec.mode === 'latency' ? spread(fromResponse.subarray(0, delivered)) : empty,
-    fromStart: spec.mode === 'latency' ? spread(fromStart.subarray(0, delivered)) : empty,
+    fromResponse: timed ? spread(fromResponse.subarray(0, delivered)) : empty,
+    fromStart: timed ? spread(fromStart.subarray(0, delivered)) : empty,
     rounds,
     measuredSeconds: framesWall,
     framesPerSecond: delivered / framesWall,
+    serverRssKb: { before: rssBefore, bound: rssBound },
     cpu: cpu!,
     ...(captured ? { captured } : {}),
   };

@@ -5,19 +5,23 @@
 import type { CpuShare } from '../cpu.ts';
 
 export interface WsClientSpec {
-  mode: 'latency' | 'fanout';
+  mode: 'latency' | 'fanout' | 'closed';
   /** ws://127.0.0.1:port/ws */
   wsUrl: string;
   /** The text frame each socket sends once open (`bind-with-token <token>`); it is bound once a frame containing `"handshake"` arrives. */
   bind: string;
   sockets: number;
+  /** One bind frame per socket (each socket bound to its own subscription); overrides `bind`. */
+  binds?: string[];
+  /** closed: writers, each sending its next write as soon as the previous one answered (closed loop). */
+  concurrency?: number;
   /** Sockets opened (and bound) at a time. */
   openBatch: number;
   /** The write that causes one event: a Patient create (Herald) or a poke (floor), same request either way. */
   trigger: { origin: string; path: string; headers: Record<string, string>; body: string };
   /** The server's pid, for CPU accounting over the measured part. */
   serverPid?: number;
-  /** latency: writes per second, open loop, paced by a timer. */
+  /** latency: writes per second, open loop, paced by a timer. closed: warmupSeconds and seconds too. */
   rate?: number;
   warmupSeconds?: number;
   seconds?: number;
@@ -72,6 +76,8 @@ export interface WsClientOutput {
   measuredSeconds: number;
   /** Frames delivered per second over the measured part. */
   framesPerSecond: number;
+  /** The server's resident memory (kB, /proc) before the sockets were opened and once all were bound. */
+  serverRssKb: { before: number; bound: number };
   cpu: CpuShare;
   /** With `capture`: a handshake frame, an event frame, and the Patient id that event frame names. */
   captured?: { handshake: string; event: string; id: string };

@@ -1,13 +1,17 @@
 /**
- * `herald listen`: print the events of websocket Subscriptions as they happen. bin/herald.js runs
- * this with the `ws` package as the WebSocket (Node 20 has no global one).
+ * The `herald` command line. bin/herald.js runs this with the `ws` package as the WebSocket
+ * (Node 20 has no global one).
+ *
+ * `herald listen` prints the events of websocket Subscriptions as they happen:
  *
  *   herald listen --base http://127.0.0.1:8080/fhir/R4 --topic http://example.org/topics/patient-created
  *
  * Events go to stdout (one line each; `--json` for one JSON object per line), status and errors
- * to stderr. SIGINT/SIGTERM close the socket and exit 0.
+ * to stderr. SIGINT/SIGTERM close the socket (and with `--ephemeral` delete the subscription it
+ * created) and exit 0. `herald subscriptions` lists or deletes subscriptions (cli-subscriptions.ts).
  */
 import { parseArgs } from 'node:util';
+import { SUBSCRIPTIONS_USAGE, subscriptionsCommand } from './cli-subscriptions.ts';
 import { createListener, type Listener } from './listener.ts';
 import type { FetchLike, PayloadContent, SubscriptionEvent, WebSocketConstructor } from './types.ts';
 
@@ -25,7 +29,8 @@ export interface CliIo {
 export const USAGE = `Usage: herald <command> [options]
 
 Commands:
-  listen    Listen to FHIR topic-based Subscriptions over a websocket and print each event.
+  listen         Listen to FHIR topic-based Subscriptions over a websocket and print each event.
+  subscriptions  List the Subscriptions on a FHIR base with their status and event counts, or delete them.
 
 herald listen --base <fhir-base> (--topic <url> [--filter <f> ...] [--content <c>] | --id <subscription-id> ...)
 
@@ -39,6 +44,8 @@ Options:
                        (default id-only)
   --heartbeat <s>      heartbeat period (seconds) of a created subscription
   --no-reuse           always create a new subscription
+  --ephemeral          create a new subscription and delete it when the listener stops
+                       (without it, the listener says which subscription it leaves behind)
   --id <id>            listen to an existing websocket Subscription, repeatable
   --after <n>          start after event number n (for every subscription; missed events are
                        fetched with $events); default: a created subscription from its first
@@ -51,7 +58,8 @@ Options:
 
 Events are printed exactly once each, in event-number order per subscription; after a dropped
 connection or a gap the missing events are fetched with $events before later ones.
-`;
+
+${SUBSCRIPTIONS_USAGE}`;
 
 const CONTENTS: readonly PayloadContent[] = ['empty', 'id-only', 'full-resource'];
 
@@ -64,6 +72,7 @@ export async function main(argv: string[], io: CliIo = {}): Promise<number> {
     out(USAGE);
     return command ? 0 : 2;
   }
+  if (command === 'subscriptions') return subscriptionsCommand(rest, { out, err, usage: USAGE, ...(io.fetch ? { fetch: io.fetch } : {}) });
   if (command !== 'listen') {
     err(`herald: unknown command '${command}'\n\n${USAGE}`);
     return 2;
@@ -80,6 +89,7 @@ export async function main(argv: string[], io: CliIo = {}): Promise<number> {
         content: { type: 'string' },
         heartbeat: { type: 'string' },
         'no-reuse': { type: 'boolean' },
+        ephemeral: { type: 'boolean' },
         id: { type: 'string', multiple: true },
         after: { type: 'string' },
         header: { type: 'string', multiple: true },
@@ -111,6 +121,7 @@ export async function main(argv: string[], io: CliIo = {}): Promise<number> {
   if (!/^https?:\/\//.test(base)) return usage('--base must be an http(s) URL');
   if (!topic && ids.length === 0) return usage('give --topic or --id');
   if (topic && ids.length) return usage('give --topic or --id, not both');
+  if (values.ephemeral && !topic) return usage('--ephemeral needs --topic: it deletes the subscription it creates');
   if (content !== undefined && !CONTENTS.includes(content as PayloadContent)) return usage(`--content must be one of ${CONTENTS.join(', ')}`);
   const heartbeat = values.heartbeat === undefined ? undefined : Number(values.heartbeat);
   if (heartbeat !== undefined && !(Number.isInteger(heartbeat) && heartbeat >= 0)) return usage('--heartbeat must be a whole number of seconds');
@@ -136,6 +147,7 @@ export async function main(argv: string[], io: CliIo = {}): Promise<number> {
       ...(content ? { content: content as PayloadContent } : {}),
       ...(heartbeat !== undefined ? { heartbeatPeriod: heartbeat } : {}),
       ...(values['no-reuse'] ? { reuse: false } : {}),
+      ...(values.ephemeral ? { ephemeral: true } : {}),
       ...(after !== undefined && ids.length ? { resumeAfter: Object.fromEntries(ids.map((id) => [id, after])) } : {}),
       ...(Object.keys(headers).length ? { headers } : {}),
       ...(io.WebSocket ? { WebSocket: io.WebSocket } : {}),
@@ -158,9 +170,15 @@ export async function main(argv: string[], io: CliIo = {}): Promise<number> {
     void listener.close();
   };
   const signals = io.signals !== false;
+  // A second signal while stopping (e.g. --ephemeral's DELETE hanging on a dead server) exits at once.
+  const onSignal = () => {
+    if (!stopped) return stop();
+    err('herald: second signal: exiting now');
+    process.exit(1);
+  };
   if (signals) {
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
   }
   void io.stop?.then(stop);
   try {
@@ -169,9 +187,15 @@ export async function main(argv: string[], io: CliIo = {}): Promise<number> {
     await listener.closed;
   } finally {
     if (signals) {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
     }
+  }
+  // What stays on the server after we go: say so, whatever --quiet says, so that nothing is left unknowingly.
+  const left = [...listener.subscriptionIds].filter((id) => !(values.ephemeral && id === listener.createdSubscriptionId));
+  if (left.length) {
+    const list = left.map((id) => `Subscription/${id}`).join(', ');
+    err(`herald: left ${list} on ${baseUrl}: it keeps recording events (delete with: herald subscriptions --base ${baseUrl} --delete ${left.join(' --delete ')})`);
   }
   // Closed without being asked to: the listener could not start or lost every subscription.
   return stopped ? 0 : 1;

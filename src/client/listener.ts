@@ -19,7 +19,7 @@ import { backoffDelay, type BackoffOptions } from './backoff.ts';
 import { eventsOf, type ParsedNotification, parseFrame, parseNotification } from './notifications.ts';
 import { EventSequencer, type Gap } from './ordering.ts';
 import { type BindingToken, FhirHttpError, FhirRestClient, isTransient } from './rest.ts';
-import { isReusable, summarizeSubscription, websocketSubscription, type WebsocketSubscriptionRequest } from './subscriptions.ts';
+import { EPHEMERAL_REASON, isReusable, summarizeSubscription, websocketSubscription, type WebsocketSubscriptionRequest } from './subscriptions.ts';
 import type { FetchLike, FhirVersion, PayloadContent, Resource, SubscriptionEvent, WebSocketConstructor, WebSocketLike } from './types.ts';
 
 export interface ListenerOptions {
@@ -39,6 +39,11 @@ export interface ListenerOptions {
   heartbeatPeriod?: number;
   /** Look for an existing Subscription to reuse before creating one (default true). */
   reuse?: boolean;
+  /**
+   * With `topic`: always create a Subscription (never reuse one; its `reason` marks it so that
+   * other listeners do not reuse it either) and delete it on `close()`.
+   */
+  ephemeral?: boolean;
   /**
    * The last event number already processed, per subscription id: delivery resumes after it
    * (events in between are fetched with `$events`). Without it, a created subscription starts at
@@ -75,6 +80,7 @@ export type ListenerStatusType =
   | 'subscription-created'
   | 'subscription-reused'
   | 'subscription-ended'
+  | 'subscription-deleted'
   | 'connecting'
   | 'connected'
   | 'bound'
@@ -100,6 +106,8 @@ export interface Listener {
   /** The subscriptions being listened to (known once started). */
   readonly subscriptionIds: readonly string[];
   readonly fhirVersion: FhirVersion | undefined;
+  /** The Subscription this listener created (with `topic`, when none was reused). */
+  readonly createdSubscriptionId: string | undefined;
   /** The last event number handed to `onEvent` for a subscription. */
   lastEventNumber(subscriptionId: string): number | undefined;
   /** Stops: closes the socket, stops timers, and waits for `onEvent` calls in progress. */
@@ -164,6 +172,7 @@ class SubscriptionListener implements Listener {
   readonly ready: Promise<string[]>;
   readonly closed: Promise<void>;
   fhirVersion: FhirVersion | undefined;
+  createdSubscriptionId: string | undefined;
 
   readonly #o: ListenerOptions;
   readonly #rest: FhirRestClient;
@@ -225,8 +234,18 @@ class SubscriptionListener implements Listener {
     this.#conn = undefined;
     this.#rejectReady(new Error('the listener was closed'));
     await this.#draining;
+    if (this.#o.ephemeral && this.createdSubscriptionId) await this.#deleteCreated(this.createdSubscriptionId);
     this.#status('closed', 'listener closed');
     this.#resolveClosed();
+  }
+
+  async #deleteCreated(id: string): Promise<void> {
+    try {
+      await this.#rest.deleteSubscription(id);
+      this.#status('subscription-deleted', `deleted Subscription/${id} (ephemeral)`, id);
+    } catch (err) {
+      this.#error(new Error(`could not delete Subscription/${id}: ${(err as Error).message}`));
+    }
   }
 
   // ---- start-up ----
@@ -249,9 +268,9 @@ class SubscriptionListener implements Listener {
       ...(this.#o.filters ? { filters: this.#o.filters } : {}),
       ...(this.#o.content ? { content: this.#o.content } : {}),
       ...(this.#o.heartbeatPeriod !== undefined ? { heartbeatPeriod: this.#o.heartbeatPeriod } : {}),
-      reason: 'herald listen',
+      reason: this.#o.ephemeral ? `${EPHEMERAL_REASON}: deleted when the listener stops` : 'herald listen',
     };
-    if (this.#o.reuse !== false) {
+    if (this.#o.reuse !== false && !this.#o.ephemeral) {
       try {
         const found = (await this.#rest.searchSubscriptions(req.topic)).map(summarizeSubscription).find((s) => s && isReusable(s, req));
         if (found) {
@@ -265,6 +284,7 @@ class SubscriptionListener implements Listener {
     }
     const created = await this.#rest.createSubscription(websocketSubscription(this.fhirVersion!, req));
     if (typeof created.id !== 'string') throw new Error('the server created a Subscription without an id');
+    this.createdSubscriptionId = created.id;
     this.#status('subscription-created', `created Subscription/${created.id} (status ${String(created.status)}) for ${req.topic}`, created.id);
     // A new subscription's events are numbered from 1: deliver all of them.
     this.#resume[created.id] ??= 0;

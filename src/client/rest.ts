@@ -60,9 +60,42 @@ export class FhirRestClient {
   }
 
   /** Subscriptions for a topic (every page, up to `maxPages`). */
-  async searchSubscriptions(topic: string, maxPages = 10): Promise<Resource[]> {
+  searchSubscriptions(topic: string, maxPages = 10): Promise<Resource[]> {
+    return this.#subscriptionPages(`Subscription?topic=${encodeURIComponent(topic)}&_count=100`, maxPages);
+  }
+
+  /** Every Subscription the caller may see on the base (every page, up to `maxPages`). */
+  listSubscriptions(maxPages = 100): Promise<Resource[]> {
+    return this.#subscriptionPages('Subscription?_count=100', maxPages);
+  }
+
+  /**
+   * `$status` (type level, `id=` repeated) for these subscriptions: each one's status resource
+   * (R4 Parameters or SubscriptionStatus), asked in chunks so that URLs stay short.
+   */
+  async statuses(ids: readonly string[]): Promise<Resource[]> {
     const out: Resource[] = [];
-    let url: string | undefined = `Subscription?topic=${encodeURIComponent(topic)}&_count=100`;
+    for (let i = 0; i < ids.length; i += 40) {
+      const query = ids.slice(i, i + 40).map((id) => `id=${encodeURIComponent(id)}`).join('&');
+      const bundle = await this.request<Bundle>('GET', `Subscription/$status?${query}`);
+      for (const e of bundle.entry ?? []) if (e.resource) out.push(e.resource);
+    }
+    return out;
+  }
+
+  /** Deletes a Subscription (a 404 or 410 counts as done: it is gone either way). */
+  async deleteSubscription(id: string): Promise<void> {
+    try {
+      await this.request<unknown>('DELETE', `Subscription/${encodeURIComponent(id)}`);
+    } catch (err) {
+      if (err instanceof FhirHttpError && (err.status === 404 || err.status === 410)) return;
+      throw err;
+    }
+  }
+
+  async #subscriptionPages(first: string, maxPages: number): Promise<Resource[]> {
+    const out: Resource[] = [];
+    let url: string | undefined = first;
     for (let page = 0; url && page < maxPages; page++) {
       const bundle: Bundle = await this.request<Bundle>('GET', url);
       for (const e of bundle.entry ?? []) if (e.resource?.resourceType === 'Subscription') out.push(e.resource);
@@ -133,6 +166,8 @@ export class FhirRestClient {
       const detail = outcome ? outcomeMessage(outcome) : text.slice(0, 200);
       throw new FhirHttpError(res.status, `${method} ${url.replace(this.baseUrl, '[base]')}: HTTP ${res.status}${detail ? ` ${detail}` : ''}`, outcome);
     }
+    // A DELETE may answer 204 without a body (or 200 with an OperationOutcome).
+    if (json === undefined && method === 'DELETE' && !text) return undefined as T;
     if (json === undefined) throw new FhirHttpError(res.status, `${method} ${url}: the answer is not JSON`);
     return json as T;
   }

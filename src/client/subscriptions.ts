@@ -12,6 +12,8 @@ import type { FhirVersion, PayloadContent, Resource } from './types.ts';
 const IG = 'http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition';
 const CHANNEL_TYPES = 'http://terminology.hl7.org/CodeSystem/subscription-channel-type';
 const PREFIXED = /^(eq|ne|gt|lt|ge|le|sa|eb|ap)(?=[-+]?\d)/;
+/** How an ephemeral listener's Subscription `reason` starts: nobody else reuses it, since it goes when its listener stops. */
+export const EPHEMERAL_REASON = 'herald listen --ephemeral';
 
 export interface WebsocketSubscriptionRequest {
   topic: string;
@@ -116,6 +118,10 @@ export interface SubscriptionSummary {
   status?: string;
   topic?: string;
   channelType?: string;
+  /** R4 classic subscriptions: the search criteria instead of a topic. */
+  criteria?: string;
+  endpoint?: string;
+  reason?: string;
   content: PayloadContent;
   filters: FilterParts[];
 }
@@ -138,6 +144,8 @@ export function summarizeSubscription(resource: Resource): SubscriptionSummary |
       status: r.status,
       topic: r.topic,
       channelType: r.channelType?.code,
+      ...(typeof r.endpoint === 'string' ? { endpoint: r.endpoint } : {}),
+      ...(typeof r.reason === 'string' ? { reason: r.reason } : {}),
       content: r.content ?? 'empty',
       filters: (Array.isArray(r.filterBy) ? r.filterBy : []).map((f: Obj) => ({
         ...(f.resourceType ? { resourceType: String(f.resourceType) } : {}),
@@ -150,11 +158,14 @@ export function summarizeSubscription(resource: Resource): SubscriptionSummary |
   }
   const exts = (x: unknown): Obj[] => (Array.isArray((x as Obj)?.extension) ? (x as Obj).extension : []);
   const customType = exts(r.channel?._type).find((e) => e.url === `${IG}/backport-channel-type`)?.valueCoding?.code;
+  const classic = typeof r.criteria === 'string' && !/^[a-z][a-z0-9+.-]*:/i.test(r.criteria);
   return {
     id: r.id,
     status: r.status,
-    topic: r.criteria,
+    ...(classic ? { criteria: r.criteria } : { topic: r.criteria }),
     channelType: customType ?? r.channel?.type,
+    ...(typeof r.channel?.endpoint === 'string' ? { endpoint: r.channel.endpoint } : {}),
+    ...(typeof r.reason === 'string' ? { reason: r.reason } : {}),
     content: exts(r.channel?._payload).find((e) => e.url === `${IG}/backport-payload-content`)?.valueCode ?? 'empty',
     filters: exts(r._criteria)
       .filter((e) => e.url === `${IG}/backport-filter-criteria` && typeof e.valueString === 'string')
@@ -175,6 +186,7 @@ export function isReusable(existing: SubscriptionSummary, req: WebsocketSubscrip
   return (
     (existing.status === 'active' || existing.status === 'requested') &&
     existing.channelType === 'websocket' &&
+    !existing.reason?.startsWith(EPHEMERAL_REASON) &&
     existing.topic === req.topic &&
     existing.content === (req.content ?? 'id-only') &&
     filterKey(existing.filters) === filterKey((req.filters ?? []).flatMap(parseFilter))

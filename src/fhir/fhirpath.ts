@@ -224,6 +224,25 @@ function budget(deadline: number): (ctx: unknown, parent: unknown, result: unkno
   };
 }
 
+const warmed = new Set<FhirVersion>();
+
+/**
+ * fhirpath.js builds parts of its model lazily on the first evaluation in a process (about 15 ms,
+ * far more on a loaded machine). A fixed, trusted expression pays that once per version, so that
+ * no user criterion's time budget is spent on it and a first event is never lost to it.
+ */
+function warmUp(version: FhirVersion): void {
+  if (warmed.has(version)) return;
+  warmed.add(version);
+  const { fhirpath, models } = library();
+  const probe = { resourceType: 'Observation', status: 'final', subject: { reference: 'Patient/1' }, code: { coding: [{ system: 's', code: 'c' }] } };
+  const warm = fhirpath.compile(rewriteResolve("%current.subject.where(resolve() is Patient).exists() and %current.status = 'final' and %current.code.coding.code.matches('c') and %previous.empty()"), models[version], {
+    userInvocationTable: CRITERIA_FUNCTIONS,
+    traceFn: () => undefined,
+  });
+  warm(probe, { current: probe, previous: [] });
+}
+
 /**
  * A SubscriptionTopic `fhirPathCriteria` (R5 subscriptiontopic.html): a boolean expression over
  * `%current` and `%previous`, evaluated with the current resource as focus. A resource that does
@@ -251,6 +270,7 @@ export function compileCriteria(expression: string, version: FhirVersion): (curr
   if (nesting > CRITERIA_LIMITS.maxNesting) {
     throw new Error(`nests ${nesting} per-item functions (${[...PER_ITEM].join(', ')}) in each other; at most ${CRITERIA_LIMITS.maxNesting} are allowed`);
   }
+  warmUp(version);
   return (current, previous) => {
     const cur = current ?? [];
     const result = compiled(cur, { current: cur, previous: previous ?? [] }, { debugger: budget(performance.now() + CRITERIA_LIMITS.maxMs) });

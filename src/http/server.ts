@@ -6,6 +6,7 @@ import type { Auth } from '../auth/index.ts';
 import { FhirError, notFound } from '../fhir/errors.ts';
 import type { BaseContext } from '../interactions/index.ts';
 import { mountIssuer, principals, refusals } from './auth.ts';
+import { mountConsole } from './console.ts';
 import type { BrowserGuard } from './browser.ts';
 import { sendClientError, sendError } from './errors.ts';
 import { parseBody } from './negotiation.ts';
@@ -35,14 +36,32 @@ export interface ServerDeps {
   corsOrigins: readonly string[];
   /** HERALD_TLS_CERT / HERALD_TLS_KEY, read: https (and wss) on the same port. */
   tls?: { cert: Buffer; key: Buffer };
+  /** Timeouts and the connection cap: slow or idle clients cannot hold connections (issue 14). */
+  limits: HttpLimits;
+}
+
+export interface HttpLimits {
+  /** The whole request, headers and body, must arrive within this: else 408 and the connection closes. */
+  requestTimeoutMs: number;
+  /** The request line and headers must arrive within this. */
+  headersTimeoutMs: number;
+  /** A connection with no traffic in either direction for this long is closed. */
+  idleTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this. */
+  keepAliveTimeoutMs: number;
+  /** Open connections, websockets included; a connection beyond is closed as it arrives. */
+  maxConnections: number;
 }
 
 /** Request headers FHIR clients send from browsers (Authorization, conditional and Prefer headers). */
 const CORS_ALLOWED_HEADERS = ['Authorization', 'Content-Type', 'If-Match', 'If-None-Exist', 'If-None-Match', 'If-Modified-Since', 'Prefer', 'X-Request-Id'];
 /** Response headers a browser app may read: versions, where a resource went, and the request id. */
 const CORS_EXPOSED_HEADERS = ['ETag', 'Location', 'Content-Location', 'Last-Modified', 'X-Request-Id', 'Retry-After', 'WWW-Authenticate'];
-/** Only JSON answers are compressed (the websocket is not an HTTP reply and is never touched). */
-const COMPRESSIBLE = /^application\/(?:fhir\+)?json(?:;|$)/;
+/**
+ * JSON answers and the console's pages are compressed; nothing else (no event streams; the
+ * websocket is not an HTTP reply and is never touched).
+ */
+const COMPRESSIBLE = /^(?:application\/(?:fhir\+)?json|text\/html|text\/css|(?:application|text)\/javascript)(?:;|$)/;
 
 /** A client's request id is used when it is short and plain; otherwise one is generated. */
 const PLAIN_ID = /^[A-Za-z0-9._-]{1,64}$/;
@@ -59,10 +78,23 @@ function loggedUrl(url: string): { path: string; params?: string[] } {
  * Knows HTTP and nothing of storage.
  */
 export function buildServer(deps: ServerDeps): FastifyInstance {
+  const { limits } = deps;
+  const socketOptions = {
+    headersTimeout: limits.headersTimeoutMs,
+    // Node checks the request and headers timeouts on this interval (30 s by default), so a
+    // timeout is enforced within a quarter of itself.
+    connectionsCheckingInterval: Math.min(30_000, Math.max(50, Math.floor(Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs) / 4))),
+  };
   const app = Fastify({
-    ...(deps.tls ? { https: { cert: deps.tls.cert, key: deps.tls.key } } : {}),
     loggerInstance: deps.logger,
     bodyLimit: deps.bodyLimit,
+    // Without these a client that sends headers and then trickles (or stops) its body holds its
+    // connection forever (fastify turns node's request timeout off by default).
+    requestTimeout: limits.requestTimeoutMs,
+    connectionTimeout: limits.idleTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    // With TLS the same socket options go to the https server (fastify then ignores `http`).
+    ...(deps.tls ? { https: { ...socketOptions, cert: deps.tls.cert, key: deps.tls.key } } : { http: socketOptions }),
     // One log line per request comes from our onResponse hook instead of fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
     // Malformed URLs and the like are answered as OperationOutcomes too.
@@ -114,6 +146,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     );
   });
   app.setErrorHandler((err, req, reply) => sendError(err, req, reply));
+  // Past the cap node closes a new connection at once, before reading anything from it.
+  app.server.maxConnections = limits.maxConnections;
   // gzip, deflate or br when the client asks (Accept-Encoding), for JSON of 1 KiB or more: the R4
   // CapabilityStatement is 379 KB as it is. Request bodies are not decompressed (no zip bombs).
   app.register(compress, { global: true, globalDecompression: false, encodings: ['br', 'gzip', 'deflate'], customTypes: COMPRESSIBLE });
@@ -142,6 +176,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       return { status: 'ok' };
     });
     if (deps.auth) mountIssuer(routes, deps.auth);
+    mountConsole(routes, { bases: deps.bases.map((b) => ({ version: b.adapter.pathSegment, path: `/fhir/${b.adapter.pathSegment}` })), ...(deps.auth ? { auth: deps.auth } : {}) });
     for (const base of deps.bases) mountBase(routes, `/fhir/${base.adapter.pathSegment}`, base, deps.auth);
   });
   if (deps.websocket) {

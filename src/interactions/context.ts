@@ -18,7 +18,7 @@ export interface BaseContext {
   /** Names of the operations this base serves (without `$`), for the CapabilityStatement. */
   operations: readonly string[];
   /** Where clients bind websocket subscriptions, and how long a binding token lives (D-2, D-4). */
-  websocket: { url: string; tokenTtlMs: number; revoked(hash: string): void };
+  websocket: { url: string; tokenTtlMs: number; revoked(hash: string): void; maxSubscriptionsPerToken: number };
   /** Absolute public URL of this base, no trailing slash, e.g. http://127.0.0.1:8080/fhir/R4. */
   baseUrl: string;
   store: Store;

@@ -13,7 +13,7 @@ export interface OperationContext {
   subscriptions: SubscriptionEngine;
   now(): Date;
   /** Where clients bind websocket subscriptions, how long a binding token lives (D-2, D-4), and who ends the bindings of a revoked one. */
-  websocket: { url: string; tokenTtlMs: number; revoked(hash: string): void };
+  websocket: { url: string; tokenTtlMs: number; revoked(hash: string): void; maxSubscriptionsPerToken: number };
 }
 
 export interface OperationRequest {

@@ -20,6 +20,11 @@ export const getWsBindingToken: OperationDescriptor = {
     const asked = req.id !== undefined ? [req.id] : [...new Set(req.params.get('id') ?? [])];
     const ids = asked.length > 0 ? asked : liveWebsocketIds(ctx).filter((id) => ctx.subscriptions.canManage(req.principal, id));
     if (ids.length === 0) throw badRequest('There are no websocket subscriptions to bind: create one first, or name ids with `id`');
+    const max = ctx.websocket.maxSubscriptionsPerToken;
+    if (ids.length > max) {
+      const which = asked.length > 0 ? `${ids.length} were asked for` : `there are ${ids.length}: name some with \`id\``;
+      throw new FhirError(400, 'too-costly', `A binding token covers at most ${max} subscriptions (this server's limit, HERALD_MAX_SUBSCRIPTIONS_PER_TOKEN); ${which}`, ['id']);
+    }
     // D-22: a token is minted only for subscriptions the caller may manage; others do not exist for it.
     for (const id of ids) {
       if (!ctx.subscriptions.canManage(req.principal, id)) throw notFound(`Subscription/${id} is not known`);

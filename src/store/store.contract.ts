@@ -226,6 +226,18 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       assert.deepEqual(await store.eventRange('R4B', 'p1'), { last: 2, first: 2 });
     });
 
+    it('prunes by size too: each subscription keeps its newest events, the counters stay (issue 14)', async () => {
+      const event = (subscription: string) => ({ subscription, timestamp: '2099-01-01T00:00:00.000Z', focus: { type: 'Patient', id: 'x', versionId: 1 }, interaction: 'create' as const });
+      await store.transaction((tx) => tx.appendEvents('R4', [...Array.from({ length: 7 }, () => event('big')), event('small'), event('small')]));
+      assert.equal(await store.pruneEvents('2000-01-01T00:00:00.000Z', 3), 4);
+      assert.deepEqual(await store.eventRange('R4', 'big'), { last: 7, first: 5 });
+      assert.deepEqual((await store.events('R4', 'big', 1, 7, 10)).map((e) => e.number), [5, 6, 7]);
+      assert.deepEqual(await store.eventRange('R4', 'small'), { last: 2, first: 1 });
+      assert.equal(await store.pruneEvents('2000-01-01T00:00:00.000Z', 3), 0, 'nothing more to do');
+      await store.transaction((tx) => tx.appendEvents('R4', [event('big')]));
+      assert.deepEqual(await store.eventRange('R4', 'big'), { last: 8, first: 5 });
+    });
+
     it('keeps binding tokens by hash with their subscriptions, and revokes them per subscription (D-2)', async () => {
       const token = { hash: 'h1', fv: 'R4' as const, owner: 'anonymous', subscriptions: ['a', 'b'], expiresAt: '2099-01-01T00:00:00.000Z', revoked: false };
       await store.transaction((tx) => tx.putBindingToken(token));

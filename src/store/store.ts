@@ -165,8 +165,12 @@ export interface Store extends StoreReader {
    */
   transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T>;
   history(fv: FhirVersion, query: HistoryQuery): Promise<HistoryPage>;
-  /** Drop events older than `before` (ISO instant) from every log, and expired tokens; returns how many events. */
-  pruneEvents(before: string): Promise<number>;
+  /**
+   * Drop events older than `before` (ISO instant) from every log, and, when `keepPerSubscription`
+   * is given, each subscription's events beyond its newest that many; and expired tokens. Returns
+   * how many events were dropped. Counters stay: numbers are never reused.
+   */
+  pruneEvents(before: string, keepPerSubscription?: number): Promise<number>;
   /** Why the store cannot take writes any more (its writer died, or it was closed); undefined while it can. */
   failure(): string | undefined;
   close(): Promise<void>;

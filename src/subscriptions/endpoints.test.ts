@@ -174,7 +174,7 @@ describe('rest-hook connections (issue 13: checked against the address connected
 
   it('never connects to an internal address, under any spelling, in auth mode: zero hits', async () => {
     const g = insecure();
-    for (const host of ['localhost', '127.0.0.1', '127.1', '2130706433', '0x7f.1', '0177.0.0.1', '[::ffff:127.0.0.1]', '[::ffff:7f00:1]', 'localhost.']) {
+    for (const host of ['localhost', '127.0.0.1', '127.1', '2130706433', '0x7f.1', '0177.0.0.1', '0.0.0.0', '0', '[::1]', '[::]', '[::ffff:127.0.0.1]', '[::ffff:7f00:1]', 'localhost.']) {
       const result = await send(g, `http://${host}:${target.port}/hook`);
       assert.equal(result.ok, false, host);
       assert.match((result as { error: string }).error, /endpoint refused/, host);

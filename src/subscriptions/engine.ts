@@ -209,6 +209,7 @@ export class SubscriptionEngine {
     const paths = this.deps.adapter.subscriptions.paths;
     const topic = this.topicOf(spec, resource.id);
     if (principal) this.checkOwner(topic, resource.id, previousJson !== undefined, principal);
+    this.checkQuotas(spec, topic, resource);
     checkFilters(topic, spec.filters, this.deps.search, (i) => paths.filter(resource, i));
     checkChannel(spec, this.deps.policy, this.deps.adapter.mimeVersion, this.now().getTime(), paths);
     this.registry.compileSubscription(resource.id ?? 'new', spec, topic);
@@ -251,6 +252,26 @@ export class SubscriptionEngine {
     const max = this.deps.maxSubscriptionsPerOwner;
     if (!update && max !== undefined && (this.liveByOwner.get(principal.id)?.size ?? 0) >= max) {
       throw new FhirError(422, 'business-rule', `An owner may have at most ${max} subscriptions: delete some first`);
+    }
+  }
+
+  /**
+   * Issue 14: the operator's quotas on filters and on subscriptions per topic. A subscription
+   * already live on the topic (an update) is not counted twice; Subscriptions of one transaction
+   * Bundle are counted against those that existed before it.
+   */
+  private checkQuotas(spec: SubscriptionSpec, topic: Topic, resource: Resource): void {
+    const { maxFiltersPerSubscription: maxFilters, maxSubscriptionsPerTopic: maxPerTopic } = this.deps.policy.quotas;
+    if (spec.filters.length > maxFilters) {
+      const at = this.deps.adapter.subscriptions.paths.filter(resource, maxFilters);
+      throw new FhirError(422, 'business-rule', `A subscription may have at most ${maxFilters} filters (this server's limit, HERALD_MAX_FILTERS_PER_SUBSCRIPTION), not ${spec.filters.length}`, [at]);
+    }
+    if (!LIVE_STATUSES.has(spec.status) || spec.classicCriteria !== undefined) return;
+    const before = resource.id !== undefined ? this.registry.subscription(resource.id) : undefined;
+    if (before && before.topicUrl === topic.url && LIVE_STATUSES.has(before.status)) return;
+    const live = this.registry.liveOnTopic(topic.url);
+    if (live >= maxPerTopic) {
+      throw new FhirError(422, 'business-rule', `The topic ${topic.url} has its maximum of ${maxPerTopic} live subscriptions (this server's limit, HERALD_MAX_SUBSCRIPTIONS_PER_TOPIC): delete some or set them off first`, [this.deps.adapter.subscriptions.paths.topic]);
     }
   }
 
@@ -399,6 +420,10 @@ export class SubscriptionEngine {
       const current = await tx.read(this.deps.version, 'Subscription', id);
       if (!current || current.deleted) return undefined;
       const resource = JSON.parse(current.json!) as Resource;
+      // A subscription its owner set off (or entered-in-error) meanwhile stays so: a delivery
+      // that was already in flight must not bring it back as `error` or `active`.
+      const stored = this.readSubscriptionSafely(resource)?.status;
+      if (stored === 'off' || stored === 'entered-in-error') return undefined;
       const next = subscriptions.withState(resource, { status, ...(error ? { error } : {}) });
       if (JSON.stringify(next) === current.json) return undefined;
       await this.writeVersion(tx, 'Subscription', id, next, current, 'PUT');

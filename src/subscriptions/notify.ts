@@ -1,10 +1,17 @@
 import type { NotificationType, PayloadContent } from '../fhir/subscription-model.ts';
 import { buildNotification } from '../fhir/notification.ts';
+import { buildMedplumNotification } from '../fhir/notification-medplum.ts';
 import type { Bundle, FhirVersion, Resource } from '../fhir/types.ts';
 import { parseSearch } from '../search/parse.ts';
 import type { Store, StoredEvent } from '../store/store.ts';
 import type { SubscriptionEngine } from './engine.ts';
 import type { ActiveSubscription } from './registry.ts';
+
+/**
+ * How notifications are written on a channel: `ig`, the version's own shape (backport IG on R4/R4B,
+ * R5); `medplum`, the shape `@medplum/core`'s client reads (websocket path `/ws/subscriptions-r4`).
+ */
+export type Dialect = 'ig' | 'medplum';
 
 export interface NotifyContext {
   engine: SubscriptionEngine;
@@ -25,6 +32,7 @@ export async function renderNotification(
   type: NotificationType,
   events: StoredEvent[],
   content: PayloadContent = sub.spec.channel.content,
+  dialect: Dialect = 'ig',
 ): Promise<Bundle> {
   const fv = ctx.engine.version;
   const resources = new Map<string, Resource>();
@@ -40,7 +48,7 @@ export async function renderNotification(
   const last = type === 'event-notification' ? Math.max(...events.map((e) => e.number)) : (await ctx.store.eventRange(fv, sub.id)).last;
   const lastError = sub.status === 'error' ? (await ctx.store.deliveryState(fv, sub.id)).lastError : undefined;
   const errors = [...(lastError ? [{ code: 'no-response', text: lastError }] : []), ...ctx.engine.registry.faults.statusErrors(sub.topicUrl)];
-  return buildNotification(ctx.engine.adapter, {
+  const input = {
     baseUrl: ctx.baseUrl,
     subscriptionId: sub.id,
     ...(sub.spec.topic ? { topic: sub.spec.topic } : {}),
@@ -54,7 +62,8 @@ export async function renderNotification(
     ...(additionalByEvent ? { additionalByEvent } : {}),
     ...(errors.length > 0 ? { errors } : {}),
     timestamp: ctx.now().toISOString(),
-  });
+  };
+  return dialect === 'medplum' ? buildMedplumNotification(input) : buildNotification(ctx.engine.adapter, input);
 }
 
 /**

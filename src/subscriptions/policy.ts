@@ -13,13 +13,29 @@ export interface SubscriptionPolicy {
   channels: ReadonlySet<string>;
   /** Where rest-hook endpoints may point (RH-7, issue 13: https, no internal addresses, never Herald itself). */
   endpoints: EndpointGuard;
+  /** The operator's quotas (issue 14); a Subscription beyond one is refused with 422 naming its setting. */
+  quotas: SubscriptionQuotas;
 }
 
-const LIMITS = {
-  heartbeatPeriod: [1, 86_400],
-  timeout: [1, 120],
-  maxCount: [1, 1000],
-} as const;
+export interface SubscriptionQuotas {
+  /** Shortest heartbeatPeriod accepted (seconds): 200 subscriptions at 1 s made Herald a 200 POST/s reflector. */
+  minHeartbeatS: number;
+  /** Longest timeout accepted (seconds): also how long a stop may wait for one delivery. */
+  maxDeliveryTimeoutS: number;
+  /** Live subscriptions on one topic. */
+  maxSubscriptionsPerTopic: number;
+  /** Filters of one subscription. */
+  maxFiltersPerSubscription: number;
+}
+
+/** Each channel number: its range, and the setting that bounds it where an operator may. */
+function ranges(q: SubscriptionQuotas): Record<'heartbeatPeriod' | 'timeout' | 'maxCount', { min: number; max: number; unit: string; setting?: string }> {
+  return {
+    heartbeatPeriod: { min: q.minHeartbeatS, max: 86_400, unit: ' seconds', setting: 'HERALD_MIN_HEARTBEAT_S' },
+    timeout: { min: 1, max: q.maxDeliveryTimeoutS, unit: ' seconds', setting: 'HERALD_MAX_DELIVERY_TIMEOUT_S' },
+    maxCount: { min: 1, max: 1000, unit: '' },
+  };
+}
 
 const MIME = new Set(['application/fhir+json', 'application/json']);
 
@@ -32,9 +48,11 @@ export function checkChannel(spec: SubscriptionSpec, policy: SubscriptionPolicy,
   if (ch.type === 'rest-hook') checkEndpoint(ch.endpoint, policy, paths.endpoint);
   // D-19: a classic R4 subscription without a payload type is notified without a body.
   if (!(spec.classicCriteria !== undefined && ch.contentType === '')) checkPayload(ch.contentType, mimeVersion, paths.contentType);
-  for (const [key, [min, max]] of Object.entries(LIMITS)) {
-    const v = ch[key as keyof typeof LIMITS];
-    if (v !== undefined && (v < min || v > max)) throw unprocessable(`${key} must be from ${min} to ${max}, not ${v}`, [paths[key as keyof typeof LIMITS]]);
+  for (const [key, { min, max, unit, setting }] of Object.entries(ranges(policy.quotas))) {
+    const v = ch[key as 'heartbeatPeriod'];
+    if (v === undefined || (v >= min && v <= max)) continue;
+    const why = setting ? ` (this server's limit is ${setting})` : '';
+    throw unprocessable(`${key} must be from ${min} to ${max}${unit}${why}, not ${v}`, [paths[key as 'heartbeatPeriod']]);
   }
   if (spec.end !== undefined && Date.parse(spec.end) <= now) throw unprocessable(`end (${spec.end}) is already past`, [paths.end]);
 }

@@ -50,6 +50,8 @@ export class SubscriptionRegistry {
   private readonly topics = new Map<string, CompiledTopic>();
   private readonly topicsByType = new Map<string, Set<string>>();
   private readonly subs = new Map<string, ActiveSubscription>();
+  /** Subscription ids by topic URL (every status), to count a topic's live ones. */
+  private readonly byTopic = new Map<string, Set<string>>();
   /** Where each subscription is filed in its topic, to unfile it. */
   private readonly filed = new Map<string, { topicUrl: string; index?: string; keys?: string[] }>();
   /** Criteria that failed on a change, by topic (D-20). */
@@ -124,12 +126,28 @@ export class SubscriptionRegistry {
   putSubscription(sub: ActiveSubscription): void {
     this.removeSubscription(sub.id);
     this.subs.set(sub.id, sub);
+    let ids = this.byTopic.get(sub.topicUrl);
+    if (!ids) this.byTopic.set(sub.topicUrl, (ids = new Set()));
+    ids.add(sub.id);
     this.file(sub);
   }
 
   removeSubscription(id: string): void {
     this.unfile(id);
+    const sub = this.subs.get(id);
+    if (sub) {
+      const ids = this.byTopic.get(sub.topicUrl);
+      ids?.delete(id);
+      if (ids?.size === 0) this.byTopic.delete(sub.topicUrl);
+    }
     this.subs.delete(id);
+  }
+
+  /** How many subscriptions to this topic are live (a quota, issue 14). */
+  liveOnTopic(url: string): number {
+    let n = 0;
+    for (const id of this.byTopic.get(url) ?? []) if (LIVE_STATUSES.has(this.subs.get(id)!.status)) n += 1;
+    return n;
   }
 
   setStatus(id: string, status: SubscriptionStatusCode): void {

@@ -102,6 +102,21 @@ describe('request ids and request logs (issue 13)', () => {
   });
 });
 
+describe('HERALD_LOG_PHI (issue 13: the debug setting)', () => {
+  it('logs the whole URL with its values when set, and still masks an access_token in it', async () => {
+    const lines: string[] = [];
+    const server = await startServer({ HERALD_LOG_PHI: 'true', LOG_LEVEL: 'info' }, { write: (l) => void lines.push(l) });
+    try {
+      await call('GET', `${server.fhir('R4')}/Patient?name=Zebedee-Quux&access_token=secret-token-value`, undefined, { 'x-request-id': 'phi-debug' });
+      const line = JSON.parse(lines.find((l) => l.includes('"phi-debug"') && l.includes('"request"'))!);
+      assert.equal(line.url, '/fhir/R4/Patient?name=Zebedee-Quux&access_token=***');
+      assert.ok(!lines.join('').includes('secret-token-value'));
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe('revoking a websocket binding token (issue 13)', () => {
   let server: TestServer;
   before(async () => {

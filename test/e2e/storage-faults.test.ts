@@ -48,7 +48,7 @@ describe('storage faults', { skip }, () => {
   it('a full disk answers 503 transient with Retry-After, /healthz says why, the process lives, and writes resume once space returns; no acknowledged event is lost', async () => {
     const dir = smallDisk('full', '6m')!;
     const hook = await startReceiver();
-    const herald = await spawnHerald({ HERALD_DB: `sqlite:${join(dir, 'h.db')}`, LOG_LEVEL: 'warn', HERALD_RETRY_BASE_MS: '50', HERALD_RETRY_CAP_MS: '200' });
+    const herald = await spawnHerald({ HERALD_DB: `sqlite:${join(dir, 'h.db')}`, LOG_LEVEL: 'warn', HERALD_RETRY_BASE_MS: '50', HERALD_RETRY_CAP_MS: '200', HERALD_MIN_HEARTBEAT_S: '1' });
     try {
       const base = `${herald.url}/fhir/R4`;
       const url = 'http://example.org/topics/disk';

@@ -14,7 +14,7 @@ describe('subscription lifecycle', () => {
   let server: TestServer;
   let hook: Receiver;
   before(async () => {
-    server = await startServer({ HERALD_TOPICS: TOPICS_DIR, HERALD_RETRY_BASE_MS: '50', HERALD_RETRY_CAP_MS: '200' });
+    server = await startServer({ HERALD_TOPICS: TOPICS_DIR, HERALD_RETRY_BASE_MS: '50', HERALD_RETRY_CAP_MS: '200', HERALD_MIN_HEARTBEAT_S: '1' });
     hook = await startReceiver();
   });
   after(async () => {

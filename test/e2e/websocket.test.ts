@@ -15,25 +15,31 @@ const param = (p: any, name: string) => p.parameter.filter((x: any) => x.name ==
 
 describe('websocket channel and $get-ws-binding-token', () => {
   let server: TestServer;
+  // Tokens that outlive a long test (the slow reader's 120 large writes take a while under load).
+  let roomy: TestServer;
   before(async () => {
     server = await startServer({ HERALD_TOPICS: TOPICS_DIR, HERALD_WS_TOKEN_TTL_S: '2', HERALD_WS_MAX_BUFFERED_BYTES: '200000' });
+    roomy = await startServer({ HERALD_TOPICS: TOPICS_DIR, HERALD_WS_MAX_BUFFERED_BYTES: '200000' });
   });
-  after(() => server.close());
+  after(async () => {
+    await server.close();
+    await roomy.close();
+  });
 
   for (const v of VERSIONS) {
     describe(`on /fhir/${v}`, () => {
-      const base = () => server.fhir(v);
-      const wsSubscription = async (value: string, extra: Record<string, unknown> = {}) => {
-        const res = await call('POST', `${base()}/Subscription`, subscriptionResource(v, { topic: TOPIC, channel: 'websocket', filters: [`Patient?identifier=urn:ws|${value}`], ...extra }));
+      const base = (srv = server) => srv.fhir(v);
+      const wsSubscription = async (value: string, extra: Record<string, unknown> = {}, srv = server) => {
+        const res = await call('POST', `${base(srv)}/Subscription`, subscriptionResource(v, { topic: TOPIC, channel: 'websocket', filters: [`Patient?identifier=urn:ws|${value}`], ...extra }));
         assert.equal(res.status, 201, JSON.stringify(res.body));
         assert.equal(res.body.status, 'active', 'D-7: websocket subscriptions start active');
         return res.body.id as string;
       };
-      const token = async (ids: string[], how: 'GET' | 'POST' = 'GET') => {
+      const token = async (ids: string[], how: 'GET' | 'POST' = 'GET', srv = server) => {
         const res =
           how === 'GET'
-            ? await call('GET', ids.length === 1 ? `${base()}/Subscription/${ids[0]}/$get-ws-binding-token` : `${base()}/Subscription/$get-ws-binding-token?${ids.map((i) => `id=${i}`).join('&')}`)
-            : await call('POST', `${base()}/Subscription/$get-ws-binding-token`, { resourceType: 'Parameters', parameter: ids.map((i) => ({ name: 'id', valueId: i })) });
+            ? await call('GET', ids.length === 1 ? `${base(srv)}/Subscription/${ids[0]}/$get-ws-binding-token` : `${base(srv)}/Subscription/$get-ws-binding-token?${ids.map((i) => `id=${i}`).join('&')}`)
+            : await call('POST', `${base(srv)}/Subscription/$get-ws-binding-token`, { resourceType: 'Parameters', parameter: ids.map((i) => ({ name: 'id', valueId: i })) });
         assert.equal(res.status, 200, JSON.stringify(res.body));
         return res.body;
       };
@@ -177,10 +183,10 @@ describe('websocket channel and $get-ws-binding-token', () => {
       });
 
       it('closes a reader that does not keep up, without delaying others; it catches up with $events', async () => {
-        const id = await wsSubscription('slow', { content: 'full-resource' });
-        const t = param(await token([id]), 'token')[0].valueString;
-        const slow = await connectWs(`${server.url.replace('http', 'ws')}/ws`);
-        const fast = await connectWs(`${server.url.replace('http', 'ws')}/ws`);
+        const id = await wsSubscription('slow', { content: 'full-resource' }, roomy);
+        const t = param(await token([id], 'GET', roomy), 'token')[0].valueString;
+        const slow = await connectWs(`${roomy.url.replace('http', 'ws')}/ws`);
+        const fast = await connectWs(`${roomy.url.replace('http', 'ws')}/ws`);
         for (const c of [slow, fast]) {
           c.send(`bind-with-token ${t}`);
           await c.next(isNote('handshake', id));
@@ -192,14 +198,14 @@ describe('websocket channel and $get-ws-binding-token', () => {
         const big = 'x'.repeat(60_000);
         const n = 120;
         for (let i = 0; i < n; i++) {
-          await call('POST', `${base()}/Patient`, { resourceType: 'Patient', identifier: [{ system: 'urn:ws', value: 'slow' }], text: { status: 'generated', div: `<div xmlns="http://www.w3.org/1999/xhtml">${big}</div>` } });
+          await call('POST', `${base(roomy)}/Patient`, { resourceType: 'Patient', identifier: [{ system: 'urn:ws', value: 'slow' }], text: { status: 'generated', div: `<div xmlns="http://www.w3.org/1999/xhtml">${big}</div>` } });
         }
         assert.equal((await fast.waitCount(isNote('event-notification', id), n, 60_000)).length, n);
         (slow.ws as any)._socket.resume();
         slow.ws.resume();
         const code = await Promise.race([closed, new Promise((r) => setTimeout(() => r('not closed'), 10_000))]);
         assert.equal(code, 1013);
-        const { events } = readNotification((await call('GET', `${base()}/Subscription/${id}/$events?eventsSinceNumber=1`)).body);
+        const { events } = readNotification((await call('GET', `${base(roomy)}/Subscription/${id}/$events?eventsSinceNumber=1`)).body);
         assert.equal(events.length, n);
         await fast.close();
       });

@@ -17,6 +17,8 @@ export interface Received {
 export interface Receiver {
   url: string;
   received: Received[];
+  /** How many attempts were answered with a failure status (300 or more) so far. */
+  failures(): number;
   /** Answer with this status from now on (e.g. 500 to fail, 200 to recover). */
   respond(status: number, delayMs?: number): void;
   /** Waits until `predicate` holds over what was received (or fails after `timeoutMs`). */
@@ -28,6 +30,7 @@ export async function startReceiver(): Promise<Receiver> {
   const received: Received[] = [];
   let status = 200;
   let delay = 0;
+  let failures = 0;
   const waiters = new Set<() => void>();
   const server = createServer((req, res) => {
     let text = '';
@@ -47,6 +50,7 @@ export async function startReceiver(): Promise<Receiver> {
       setTimeout(() => {
         res.statusCode = answer;
         res.end();
+        if (answer >= 300) failures++;
         for (const w of waiters) w();
       }, wait);
     });
@@ -57,6 +61,7 @@ export async function startReceiver(): Promise<Receiver> {
   return {
     url: `http://127.0.0.1:${port}/hook`,
     received,
+    failures: () => failures,
     respond(s, d = 0) {
       status = s;
       delay = d;

@@ -46,7 +46,7 @@ export interface Writes {
   revokeBindingToken(hash: string): void;
   revokeBindingTokens(fv: FhirVersion, subscription: string): string[];
   putSubscriptionOwner(fv: FhirVersion, owner: SubscriptionOwner): void;
-  prune(before: string, now: string): number;
+  prune(before: string, now: string, keepPerSubscription?: number): number;
 }
 
 interface Row {
@@ -122,9 +122,9 @@ export function createWrites(db: Database.Database): Writes {
     revokeBindingToken: (hash) => tokens.revoke(hash),
     revokeBindingTokens: (fv, sub) => tokens.revokeFor(fv, sub),
     putSubscriptionOwner: (fv, owner) => owners.put(fv, owner),
-    prune(before, now) {
+    prune(before, now, keep) {
       tokens.prune(now);
-      return log.prune(before);
+      return log.prune(before, keep);
     },
   };
 }

@@ -46,6 +46,12 @@ export function createEventLog(db: Database.Database) {
        failing_since = excluded.failing_since, last_error = excluded.last_error`,
   );
   const prune = db.prepare('DELETE FROM subscription_events WHERE ts < ?');
+  // Numbers have no gaps, so "beyond the newest `keep`" is "numbered at most last - keep": a range
+  // of the primary key per subscription that has more, found from the counters, not a table scan.
+  const crowded = db.prepare<[number], { fv: string; subscription: string; last_number: number }>(
+    'SELECT fv, subscription, last_number FROM subscription_counters WHERE last_number > ?',
+  );
+  const trim = db.prepare('DELETE FROM subscription_events WHERE fv = ? AND subscription = ? AND number <= ?');
 
   return {
     append(fv: string, events: NewEvent[]): void {
@@ -74,8 +80,12 @@ export function createEventLog(db: Database.Database) {
     setDeliveryState(fv: string, subscription: string, s: DeliveryState): void {
       putState.run(fv, subscription, s.deliveredThrough, s.attempts, s.failingSince ?? null, s.lastError ?? null);
     },
-    prune(before: string): number {
-      return prune.run(before).changes;
+    /** Events older than `before`, and those beyond the newest `keep` of their subscription. */
+    prune(before: string, keep?: number): number {
+      let n = prune.run(before).changes;
+      if (keep === undefined) return n;
+      for (const c of crowded.all(keep)) n += trim.run(c.fv, c.subscription, c.last_number - keep).changes;
+      return n;
     },
   };
 }

@@ -103,7 +103,7 @@ export async function openSqliteStore(options: SqliteOptions): Promise<Store> {
     ...(reads as unknown as Omit<Store, 'kind' | 'transaction' | 'failure' | 'pruneEvents' | 'close'>),
     transaction,
     failure: () => link.failure(),
-    pruneEvents: (before) => transaction((tx) => tx.call<number>('prune', [before, now().toISOString()])),
+    pruneEvents: (before, keep) => transaction((tx) => tx.call<number>('prune', [before, now().toISOString(), ...(keep !== undefined ? [keep] : [])])),
     async close() {
       await tail;
       await pool?.close();

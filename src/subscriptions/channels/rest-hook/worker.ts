@@ -5,6 +5,7 @@ import { type ActiveSubscription, LIVE_STATUSES as LIVE } from '../../registry.t
 import { type Serial, serial } from '../serial.ts';
 import type { EndpointGuard } from '../../endpoints.ts';
 import { type DeliveryResult, createSender } from './sender.ts';
+import type { DeliverySlots } from './slots.ts';
 
 export interface RestHookOptions {
   /** Judges every connection's endpoint and address (issue 13). */
@@ -16,6 +17,8 @@ export interface RestHookOptions {
   retryCapMs: number;
   /** After failing this long a subscription goes off (D-8: 24 h). */
   failureWindowMs: number;
+  /** The POSTs in flight at once, shared by every base (issue 14); closed at shutdown. */
+  slots: DeliverySlots;
 }
 
 interface SubState {
@@ -84,6 +87,7 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
     s.handshakePending ??= sub.status === 'error' && ((await store.deliveryState(fv, id)).lastError ?? '').startsWith(HANDSHAKE_FAILED);
     if ((sub.status === 'requested' || s.handshakePending) && !sub.spec.classicCriteria) {
       const result = await send(sub, 'handshake', []);
+      if (!result) return;
       if (!result.ok) {
         s.handshakePending = true;
         return failed(sub, s, `${HANDSHAKE_FAILED}: ${result.error}`, 'handshake');
@@ -102,6 +106,7 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
       const batch = range.last - from + 1 > 1 ? (sub.spec.channel.maxCount ?? 1) : 1;
       const events = await store.events(fv, id, from, range.last, batch);
       const result = await send(sub, 'event-notification', events);
+      if (!result) return;
       if (!result.ok) return failed(sub, s, result.error, 'notification');
       saveCursor(id, s, events[events.length - 1]!.number);
       if (sub.status === 'error') {
@@ -112,16 +117,25 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
     armHeartbeat(sub, s);
   }
 
-  async function send(sub: ActiveSubscription, type: NotificationType, events: Awaited<ReturnType<typeof store.events>>): Promise<DeliveryResult> {
+  /**
+   * One attempt, once one of the shared slots is free (the timeout runs from then). Undefined
+   * when nothing was sent because Herald is stopping: the events stay for after the restart.
+   */
+  async function send(sub: ActiveSubscription, type: NotificationType, events: Awaited<ReturnType<typeof store.events>>): Promise<DeliveryResult | undefined> {
     const ch = sub.spec.channel;
     const body = sub.spec.classicCriteria !== undefined ? await classicBody(sub, events) : JSON.stringify(await renderNotification(ctx, sub, type, events));
-    return sender.post({
-      url: ch.endpoint!,
-      contentType: ch.contentType,
-      headers: ch.headers,
-      body,
-      timeoutMs: (ch.timeout ?? 0) * 1000 || options.defaultTimeoutMs,
-    });
+    if (!(await options.slots.acquire())) return undefined;
+    try {
+      return await sender.post({
+        url: ch.endpoint!,
+        contentType: ch.contentType,
+        headers: ch.headers,
+        body,
+        timeoutMs: (ch.timeout ?? 0) * 1000 || options.defaultTimeoutMs,
+      });
+    } finally {
+      options.slots.release();
+    }
   }
 
   /** R4 classic rest-hook: the focus resource itself when a payload type is set, else no body. */
@@ -212,6 +226,7 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
       const current = engine.registry.subscription(sub.id);
       if (!current || stopped || s.worker.busy() || s.retry || !LIVE.has(current.status) || current.status === 'requested') return;
       const result = await send(current, 'heartbeat', []);
+      if (!result) return;
       if (!result.ok) return failed(current, s, `heartbeat failed: ${result.error}`, 'heartbeat');
       armHeartbeat(current, s);
     };

@@ -1,9 +1,11 @@
 import { operationOutcome } from '../../../fhir/errors.ts';
 import type { FhirVersion } from '../../../fhir/types.ts';
 import type { Notifier } from '../../engine.ts';
-import { type NotifyContext, renderNotification } from '../../notify.ts';
+import type { NotificationType } from '../../../fhir/subscription-model.ts';
+import type { StoredEvent } from '../../../store/store.ts';
+import { type Dialect, type NotifyContext, renderNotification } from '../../notify.ts';
 import { type Serial, serial } from '../serial.ts';
-import { bindingTokenHash } from './binding-token.ts';
+import { bindingTokenHash, bindingTokenMatches } from './binding-token.ts';
 import { type ActiveSubscription, LIVE_STATUSES as LIVE } from '../../registry.ts';
 
 /** A connected websocket as the hub sees it (http/websocket.ts adapts `ws` sockets to this). */
@@ -18,6 +20,10 @@ export interface Peer {
 export interface HubOptions {
   /** A peer with more unsent bytes than this is closed: it catches up with $events (slow reader). */
   maxBufferedBytes: number;
+  /** Subscriptions one socket may have bound, over all its tokens (issue 14). */
+  maxSubscriptionsPerSocket: number;
+  /** Refused binds after which a socket is closed with 1008 (token guessing, a client gone astray). */
+  maxFailedBinds: number;
 }
 
 interface Binding {
@@ -60,8 +66,9 @@ export class WebsocketHub {
     };
   }
 
-  open(peer: Peer): Session {
-    return new Session(this, peer);
+  /** A new connection; `dialect` decides the shape of its notifications (see notify.ts). */
+  open(peer: Peer, dialect: Dialect = 'ig'): Session {
+    return new Session(this, peer, dialect);
   }
 
   /** Sockets currently bound (for tests and metrics). */
@@ -83,6 +90,11 @@ export class WebsocketHub {
       const engine = this.contexts.get(t.fv)?.engine;
       const subs = t.subscriptions.map((id) => engine?.registry.subscription(id)).filter((s): s is ActiveSubscription => !!s && LIVE.has(s.status));
       if (subs.length === 0) return 'None of the subscriptions of this token is active';
+      const adding = session.newSubscriptions(t.fv, subs.map((x) => x.id));
+      const max = this.options.maxSubscriptionsPerSocket;
+      if (session.subscriptionCount() + adding > max) {
+        return `This connection would have ${session.subscriptionCount() + adding} subscriptions bound, more than ${max} (HERALD_WS_MAX_SUBSCRIPTIONS_PER_SOCKET): unbind some, or open another connection`;
+      }
       const timer = setTimeout(() => session.expired(token, t.expiresAt), Math.min(left, 2 ** 31 - 1));
       timer.unref();
       for (const sub of subs) await this.join(session, t.fv, sub);
@@ -110,7 +122,7 @@ export class WebsocketHub {
     let set = this.bound.get(key);
     if (!set) this.bound.set(key, (set = new Set()));
     set.add(session);
-    session.deliver(JSON.stringify(await renderNotification(ctx, sub, 'handshake', [])));
+    session.deliver(JSON.stringify(await render(ctx, sub, 'handshake', [], session.dialect)));
     this.armHeartbeat(fv, sub);
   }
 
@@ -137,9 +149,7 @@ export class WebsocketHub {
     for (const e of events) {
       const sub = ctx.engine.registry.subscription(id);
       if (!sub || !LIVE.has(sub.status)) return;
-      // Encoded once: every socket of the audience sends the same bytes.
-      const bytes = Buffer.from(JSON.stringify(await renderNotification(ctx, sub, 'event-notification', [e])));
-      for (const session of this.bound.get(`${fv}|${id}`) ?? []) session.deliver(bytes);
+      await sendToAll(this.bound.get(`${fv}|${id}`), (dialect) => render(ctx, sub, 'event-notification', [e], dialect));
       b.lastSent = e.number;
     }
     if (events.length > 0) {
@@ -161,8 +171,7 @@ export class WebsocketHub {
       const current = ctx.engine.registry.subscription(sub.id);
       const audience = this.bound.get(key);
       if (!current || !audience?.size || !LIVE.has(current.status)) return;
-      const bytes = Buffer.from(JSON.stringify(await renderNotification(ctx, current, 'heartbeat', [])));
-      for (const session of audience) session.deliver(bytes);
+      await sendToAll(audience, (dialect) => render(ctx, current, 'heartbeat', [], dialect));
       this.armHeartbeat(fv, current);
     };
     b.heartbeat = setTimeout(() => {
@@ -199,6 +208,10 @@ export class WebsocketHub {
     return this.options.maxBufferedBytes;
   }
 
+  get maxFailedBinds(): number {
+    return this.options.maxFailedBinds;
+  }
+
   /** Stops heartbeats and waits for broadcasts in flight, so nothing touches a closed store. */
   async stop(): Promise<void> {
     this.stopped = true;
@@ -207,27 +220,78 @@ export class WebsocketHub {
   }
 }
 
+/**
+ * A notification in a dialect. Medplum's server always sends the resource with the focus, and its
+ * client's Subscription (classic R4 criteria, no payload: D-19) asks for nothing else, so on the
+ * Medplum path a classic subscription gets its resource; a topic-based one keeps its content level.
+ */
+function render(ctx: NotifyContext, sub: ActiveSubscription, type: NotificationType, events: StoredEvent[], dialect: Dialect) {
+  const content = dialect === 'medplum' && sub.spec.classicCriteria !== undefined ? 'full-resource' : sub.spec.channel.content;
+  return renderNotification(ctx, sub, type, events, content, dialect);
+}
+
+/** Sends one notification to an audience, encoded once per dialect: sockets of a dialect send the same bytes. */
+async function sendToAll(audience: Iterable<Session> | undefined, bundle: (dialect: Dialect) => Promise<unknown>): Promise<void> {
+  const sessions = [...(audience ?? [])];
+  for (const dialect of new Set(sessions.map((s) => s.dialect))) {
+    const bytes = Buffer.from(JSON.stringify(await bundle(dialect)));
+    for (const session of sessions) if (session.dialect === dialect) session.deliver(bytes);
+  }
+}
+
 /** One websocket connection: its token bindings, its messages, its back-pressure. */
 export class Session {
   private readonly bindings = new Map<string, Binding>();
   private closed = false;
+  private failedBinds = 0;
+  /** Messages are handled one after the other, so that concurrent binds cannot pass a cap together. */
+  private queue: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly hub: WebsocketHub,
     private readonly peer: Peer,
+    readonly dialect: Dialect,
   ) {}
 
-  /** Handles one text frame (D-1: both framing forms). */
-  async message(text: string): Promise<void> {
+  /** Handles one text frame (D-1: both framing forms), after the frames before it. */
+  message(text: string): Promise<void> {
+    const next = this.queue.then(() => (this.closed ? undefined : this.handle(text)));
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private async handle(text: string): Promise<void> {
     const cmd = parseCommand(text);
     if (!cmd) return this.deliver(outcome('invalid', 'Unknown message: send `bind-with-token <token>`, `unbind-with-token <token>` or {"type":"ping"}'));
     if (cmd.kind === 'ping') return this.deliver('{"type":"pong"}');
     if (cmd.kind === 'unbind') return this.unbind(cmd.token);
-    if (this.bindings.has(cmd.token)) return this.deliver(outcome('duplicate', 'This token is already bound on this connection'));
+    if (this.bindings.has(cmd.token)) return this.bindFailed('duplicate', 'This token is already bound on this connection');
     const result = await this.hub.bind(this, cmd.token);
-    if (typeof result === 'string') return this.deliver(outcome('security', result));
+    if (typeof result === 'string') return this.bindFailed('security', result);
     if (this.closed) return this.unbindAll();
     this.bindings.set(cmd.token, result);
+  }
+
+  /** A refused bind: said in a frame; too many of them close the socket (issue 14). */
+  private bindFailed(code: string, text: string): void {
+    this.deliver(outcome(code, text));
+    this.failedBinds += 1;
+    const max = this.hub.maxFailedBinds;
+    if (this.failedBinds < max || this.closed) return;
+    this.peer.close(1008, `${max} binds failed on this connection (HERALD_WS_MAX_FAILED_BINDS)`);
+    this.close();
+  }
+
+  /** How many distinct subscriptions are bound on this socket. */
+  subscriptionCount(): number {
+    const ids = new Set<string>();
+    for (const b of this.bindings.values()) for (const id of b.subscriptions) ids.add(`${b.fv}|${id}`);
+    return ids.size;
+  }
+
+  /** How many of these subscriptions are not bound on this socket yet. */
+  newSubscriptions(fv: FhirVersion, ids: string[]): number {
+    return ids.filter((id) => !this.coveredElsewhere(fv, id)).length;
   }
 
   private unbind(token: string): void {
@@ -257,7 +321,7 @@ export class Session {
 
   revoked(hash: string): void {
     for (const [token, b] of [...this.bindings]) {
-      if (bindingTokenHash(token) !== hash) continue;
+      if (!bindingTokenMatches(token, hash)) continue;
       this.drop(token, b);
       this.deliver(outcome('security', 'The binding token was revoked: notifications for its subscriptions have stopped on this connection'));
     }

@@ -1,0 +1,238 @@
+/**
+ * The event path (issue 15): what a matching subscription costs a write, measured in one run.
+ *
+ *   c16 creates with 0 / 1 unbound / 1 bound matching websocket subscription (÷ 0; goal ≥ 0.9);
+ *   c1 creates with 100 matching subscriptions bound on 100 sockets: creates/s (÷ c1 with none;
+ *     goal ≥ 0.5), notifications/s (goal ≥ 20,000) and arrival − 201 lag (goal p99 ≤ 50 ms);
+ *   c1 creates with none ÷ the floor's c1 creates (goal ≥ 0.5);
+ *   many subscriptions (BENCH_EP_SUBS, default 1,000,000; 0 skips): bulk creation time, creates at
+ *     c16 ÷ the same server before they existed (goal ≥ 0.9), the server's resident memory (goal < 2 GB).
+ *
+ * One Herald with one topic (Patient create, filterable by identifier) installed from a folder.
+ * Which subscriptions a create matches is chosen by the Patient's identifier: `none` matches none,
+ * `one` the single subscription, `hundred` the hundred. Subscriptions are websocket, full-resource.
+ * Sockets are opened and bound by bench/ws/client.ts in its own process (never the server's loop);
+ * creates without sockets come from bench/load.ts (autocannon), also in its own process.
+ */
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ms, type Check, type Helpers, type Row, type RunSummary, type ScenarioResult, type Target } from '../harness.ts';
+import type { WsClientOutput } from '../ws/protocol.ts';
+import { PATIENT } from './crud.ts';
+import { runClient, startWithEnv } from './websocket.ts';
+
+const TOPIC_URL = 'http://example.org/topics/bench-event-path';
+const TOPIC = {
+  resourceType: 'SubscriptionTopic',
+  id: 'bench-event-path',
+  url: TOPIC_URL,
+  status: 'active',
+  resourceTrigger: [{ resource: 'Patient', supportedInteraction: ['create'] }],
+  canFilterBy: [{ resource: 'Patient', filterParameter: 'identifier' }],
+};
+const IG = 'http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition';
+const JSON_TYPE = { 'content-type': 'application/fhir+json' };
+const FANOUT = 100;
+const GOAL = { oneMatch: 0.9, hundredCreates: 0.5, notificationsPerSecond: 20_000, lagP99Ms: 50, c1Floor: 0.5, manySubs: 0.9, rssMb: 2048 };
+
+const subscription = (identifier: string) => ({
+  resourceType: 'Subscription',
+  meta: { profile: [`${IG}/backport-subscription`] },
+  status: 'requested',
+  reason: 'bench',
+  criteria: TOPIC_URL,
+  _criteria: { extension: [{ url: `${IG}/backport-filter-criteria`, valueString: `Patient?identifier=urn:bench|${identifier}` }] },
+  channel: { type: 'websocket', payload: 'application/fhir+json', _payload: { extension: [{ url: `${IG}/backport-payload-content`, valueCode: 'full-resource' }] } },
+});
+const patient = (identifier: string) => JSON.stringify({ ...PATIENT, identifier: [{ system: 'urn:bench', value: identifier }] });
+
+export default async function eventpath(h: Helpers): Promise<ScenarioResult> {
+  const { seconds, warmupSeconds } = h.settings;
+  const many = Number(process.env.BENCH_EP_SUBS ?? 1_000_000);
+  if (!Number.isInteger(many) || many < 0) throw new Error(`BENCH_EP_SUBS must be a non-negative integer, not '${process.env.BENCH_EP_SUBS}'`);
+  const rows: Row[] = [];
+  const checks: Check[] = [];
+  const load = (t: Target, label: string, conc: number, identifier: string) =>
+    h.runLoad(`event path ${label}`, { url: t.url, connections: conc, warmupSeconds, seconds, serverPid: t.pid, request: { method: 'POST', path: '/fhir/R4/Patient', headers: JSON_TYPE, body: patient(identifier) } }).then((o) => o.measured);
+
+  const topics = await mkdtemp(join(tmpdir(), 'bench-ep-topics-'));
+  await writeFile(join(topics, 'topic.json'), JSON.stringify(TOPIC));
+  h.print('Herald: starting');
+  const herald = await startWithEnv(h, { HERALD_TOPICS: topics });
+  let hundred: WsClientOutput | undefined;
+  let c1None: RunSummary | undefined;
+  try {
+    const base = `${herald.url}/fhir/R4`;
+    const [one] = await createSubscriptions(base, 'one', 1);
+    const group = await createSubscriptions(base, 'hundred', FANOUT);
+    const token = (id: string) => bindingToken(base, id);
+    const wsUrl = `${herald.url.replace(/^http/, 'ws')}/ws`;
+    h.print(`  subscriptions: 1 ('one') and ${FANOUT} ('hundred'), websocket, full-resource`);
+
+    // c16: none, one unbound, one bound.
+    const c16: Record<string, RunSummary> = {};
+    c16.none = await load(herald, 'c16, no match', 16, 'none');
+    c16.unbound = await load(herald, 'c16, 1 unbound match', 16, 'one');
+    const held = await holdSockets(wsUrl, [`bind-with-token ${await token(one!)}`]);
+    try {
+      c16.bound = await load(herald, 'c16, 1 bound match', 16, 'one');
+    } finally {
+      h.print(`  the bound socket received ${held.frames()} frames during the c16 run (${c16.bound?.requests ?? 0} creates measured, plus warm-up)`);
+      held.close();
+    }
+    for (const k of ['unbound', 'bound'] as const) {
+      rows.push({ scenario: `c16 creates, 1 ${k} matching subscription`, conc: 16, results: { herald: c16[k], floor: c16.none } });
+    }
+    rows.push({ scenario: 'c16 creates, no matching subscription', conc: 16, results: { herald: c16.none } });
+
+    // c1: none, then 100 bound (the client makes the writes, timing each 201 and every arrival).
+    c1None = await load(herald, 'c1, no match', 1, 'none');
+    const binds = await Promise.all(group.map(async (id) => `bind-with-token ${await token(id)}`));
+    hundred = await runClient(h, `c1 with ${FANOUT} bound matches`, {
+      mode: 'closed', concurrency: 1, wsUrl, bind: binds[0]!, binds, sockets: FANOUT, openBatch: FANOUT, serverPid: herald.pid,
+      warmupSeconds, seconds, trigger: { origin: herald.url, path: '/fhir/R4/Patient', headers: JSON_TYPE, body: patient('hundred') },
+    });
+    rows.push({ scenario: `c1 creates, ${FANOUT} bound matching subscriptions`, conc: 1, results: { herald: asSummary(hundred), floor: c1None } });
+
+    // Many subscriptions, one per patient, none matching the creates measured.
+    if (many > 0) {
+      const before = await load(herald, 'c16, before many', 16, 'none');
+      const t0 = performance.now();
+      await bulkSubscriptions(base, many, (done) => h.print(`    ${done.toLocaleString('en-US')} created, ${Math.round(done / ((performance.now() - t0) / 1000))}/s`));
+      const s = (performance.now() - t0) / 1000;
+      h.print(`  created ${many.toLocaleString('en-US')} subscriptions in ${s.toFixed(0)} s (${Math.round(many / s)}/s)`);
+      const after = await load(herald, `c16, ${many} subscriptions`, 16, 'none');
+      const rssMb = rssKb(herald.pid) / 1024;
+      rows.push({ scenario: `c16 creates, ${many.toLocaleString('en-US')} other subscriptions`, conc: 16, results: { herald: after, floor: before } });
+      h.print(`  c16 creates: ${after.rps.toFixed(0)}/s with ${many.toLocaleString('en-US')} subscriptions, ${before.rps.toFixed(0)}/s before; server RSS ${rssMb.toFixed(0)} MB`);
+      checks.push(h.checkValue(`${many.toLocaleString('en-US')} subscriptions: creates ÷ before ≥ ${GOAL.manySubs}`, after.rps / before.rps, GOAL.manySubs, false));
+      checks.push(h.checkValue(`${many.toLocaleString('en-US')} subscriptions: server RSS < ${GOAL.rssMb} MB`, rssMb, GOAL.rssMb, true, ' MB'));
+      checks.push(h.checkValue(`${many.toLocaleString('en-US')} subscriptions created in bulk within 10 minutes`, s, 600, true, ' s'));
+    }
+  } finally {
+    await herald.stop();
+    await rm(topics, { recursive: true, force: true });
+  }
+
+  // The floor at c1 (the same create, a minimal durable writer).
+  h.print('floor: starting');
+  const floor = await h.startTarget('floor');
+  let c1Floor: RunSummary;
+  try {
+    c1Floor = await load(floor, 'floor c1', 1, 'none');
+  } finally {
+    await floor.stop();
+  }
+  rows.push({ scenario: 'c1 creates, no subscription', conc: 1, results: { herald: c1None, floor: c1Floor } });
+
+  h.print('');
+  h.printColumns(
+    ['event path', 'conc', 'creates/s', 'p50 ms', 'p99 ms', 'compared with', 'its creates/s', 'ratio', 'goal'],
+    rows.map((r) => {
+      const a = r.results.herald;
+      const b = r.results.floor;
+      const goal = r.scenario.includes('1 ') && r.conc === 16 ? `≥ ${GOAL.oneMatch}` : r.scenario.includes(`${FANOUT} bound`) ? `≥ ${GOAL.hundredCreates}` : r.scenario.startsWith('c1 creates, no') ? `≥ ${GOAL.c1Floor}` : r.scenario.includes('other subscriptions') ? `≥ ${GOAL.manySubs}` : '';
+      const against = r.scenario.startsWith('c1 creates, no') ? 'floor c1' : r.scenario.includes('other subscriptions') ? 'same server before' : r.conc === 1 ? 'c1, no match' : 'c16, no match';
+      return [r.scenario, String(r.conc), a ? a.rps.toFixed(0) : '-', a ? ms(a.p50) : '-', a ? ms(a.p99) : '-', b ? against : '', b ? b.rps.toFixed(0) : '', a && b ? (a.rps / b.rps).toFixed(2) : '', goal];
+    }),
+  );
+  if (hundred) {
+    h.print(`c1 with ${FANOUT} bound matching subscriptions: ${hundred.achievedRate.toFixed(0)} creates/s, ${Math.round(hundred.framesPerSecond).toLocaleString('en-US')} notifications/s, ` +
+      `arrival − 201 p50 ${ms(hundred.fromResponse.p50)} ms, p99 ${ms(hundred.fromResponse.p99)} ms, max ${ms(hundred.fromResponse.max)} ms; ${hundred.missing} of ${hundred.pairs} missing, ${hundred.duplicates} duplicates`);
+  }
+  for (const r of rows) {
+    const a = r.results.herald;
+    const b = r.results.floor;
+    if (!a || !b) continue;
+    if (r.conc === 16 && r.scenario.includes(' 1 ')) checks.push(h.checkValue(`${r.scenario} ÷ none ≥ ${GOAL.oneMatch}`, a.rps / b.rps, GOAL.oneMatch, false));
+    if (r.scenario.startsWith('c1 creates, no')) checks.push(h.checkValue(`c1 creates ÷ floor ≥ ${GOAL.c1Floor}`, a.rps / b.rps, GOAL.c1Floor, false));
+    if (r.scenario.includes(`${FANOUT} bound`)) checks.push(h.checkValue(`c1 creates with ${FANOUT} bound matches ÷ none ≥ ${GOAL.hundredCreates}`, a.rps / b.rps, GOAL.hundredCreates, false));
+  }
+  if (hundred) {
+    checks.push(h.checkValue(`notifications/s with ${FANOUT} bound matches at c1 ≥ ${GOAL.notificationsPerSecond.toLocaleString('en-US')}`, hundred.framesPerSecond, GOAL.notificationsPerSecond, false, '/s'));
+    checks.push(h.checkValue(`notification lag p99 with ${FANOUT} bound matches at c1 ≤ ${GOAL.lagP99Ms} ms`, hundred.fromResponse.p99, GOAL.lagP99Ms, true, ' ms'));
+  }
+  return { name: 'eventpath', rows, checks };
+}
+
+/** The client's output as a load summary (creates/s and write latency). */
+function asSummary(o: WsClientOutput): RunSummary {
+  return {
+    requests: o.writes, seconds: o.writes / o.achievedRate, rps: o.achievedRate, p50: o.write.p50, p99: o.write.p99,
+    non2xx: o.non201, errors: o.errors + o.openFailures + o.missing, timeouts: 0, statusCodes: o.statusCodes, cpu: o.cpu,
+  };
+}
+
+async function post(url: string, body: unknown): Promise<{ status: number; json: any }> {
+  const res = await fetch(url, { method: 'POST', headers: JSON_TYPE, body: JSON.stringify(body) });
+  const text = await res.text();
+  if (res.status >= 300) throw new Error(`POST ${url} answered ${res.status}: ${text.slice(0, 500)}`);
+  return { status: res.status, json: JSON.parse(text) };
+}
+
+/** `n` websocket subscriptions filtered by `identifier`, created in one transaction; their ids. */
+async function createSubscriptions(base: string, identifier: string, n: number): Promise<string[]> {
+  const entry = Array.from({ length: n }, () => ({ resource: subscription(identifier), request: { method: 'POST', url: 'Subscription' } }));
+  const { json } = await post(base, { resourceType: 'Bundle', type: 'transaction', entry });
+  return (json.entry as { resource: { id: string } }[]).map((e) => e.resource.id);
+}
+
+/** `n` subscriptions, one per patient (`p-<i>`), 1,000 per transaction, two transactions in flight. */
+async function bulkSubscriptions(base: string, n: number, progress: (done: number) => void): Promise<void> {
+  const BATCH = 1000;
+  let next = 0;
+  let done = 0;
+  let reported = 0;
+  const worker = async () => {
+    while (next < n) {
+      const from = next;
+      next += BATCH;
+      const entry = Array.from({ length: Math.min(BATCH, n - from) }, (_, k) => ({ resource: subscription(`p-${from + k}`), request: { method: 'POST', url: 'Subscription' } }));
+      await post(base, { resourceType: 'Bundle', type: 'transaction', entry });
+      done += entry.length;
+      if (done - reported >= 100_000) progress((reported = done));
+    }
+  };
+  await Promise.all([worker(), worker()]);
+}
+
+async function bindingToken(base: string, id: string): Promise<string> {
+  const res = await fetch(`${base}/Subscription/${id}/$get-ws-binding-token`);
+  const params = (await res.json()) as { parameter?: { name: string; valueString?: string }[] };
+  const token = params.parameter?.find((p) => p.name === 'token')?.valueString;
+  if (res.status !== 200 || !token) throw new Error(`$get-ws-binding-token answered ${res.status}: ${JSON.stringify(params).slice(0, 300)}`);
+  return token;
+}
+
+/** Opens sockets in this process, binds each, and counts what they receive until closed. */
+async function holdSockets(wsUrl: string, binds: string[]): Promise<{ frames(): number; close(): void }> {
+  const { WebSocket } = await import('ws');
+  let frames = 0;
+  const sockets = await Promise.all(
+    binds.map(
+      (bind) =>
+        new Promise<InstanceType<typeof WebSocket>>((resolve, reject) => {
+          const ws = new WebSocket(wsUrl, { perMessageDeflate: false });
+          const timer = setTimeout(() => reject(new Error('a socket was not bound within 30 s')), 30_000);
+          ws.once('open', () => ws.send(bind));
+          ws.once('error', reject);
+          ws.on('message', (data: Buffer) => {
+            if (data.includes('"handshake"')) return void (clearTimeout(timer), resolve(ws));
+            frames++;
+          });
+        }),
+    ),
+  );
+  return { frames: () => frames, close: () => sockets.forEach((s) => s.terminate()) };
+}
+
+function rssKb(pid: number): number {
+  try {
+    const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
+    return Number(line?.split(/\s+/)[1]);
+  } catch {
+    return NaN;
+  }
+}
