@@ -3,7 +3,9 @@
  * `src/fhir/definitions/{r4,r4b,r5}.json` (types, elements, primitives) and
  * `src/fhir/definitions/searchparams-{r4,r4b,r5}.json` (search parameters) and
  * `src/fhir/definitions/compartment-patient-{r4,r4b,r5}.json` (the Patient CompartmentDefinition:
- * per resource type, the search parameters that put a resource in a patient's compartment).
+ * per resource type, the search parameters that put a resource in a patient's compartment) and
+ * `src/fhir/definitions/terminology-{r4,r4b,r5}.json` (required bindings and their value sets,
+ * expanded from the package's ValueSets and CodeSystems).
  *
  * Run with `npm run definitions`. The output is deterministic (sorted, one entry per line for
  * readable diffs) and a test regenerates it in memory to prove the committed files match.
@@ -14,7 +16,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { extractSearchParameters, type SearchParameter } from './definitions/search-params.ts';
 import { extractStructures, isBaseType, type StructureDefinition } from './definitions/structure.ts';
-import type { RawDefinitions, RawSearchParameters } from '../src/fhir/definitions/format.ts';
+import { type BoundStructure, type CodeSystem, extractTerminology, type ValueSet } from './definitions/terminology.ts';
+import type { RawDefinitions, RawSearchParameters, RawTerminology } from '../src/fhir/definitions/format.ts';
 import type { FhirVersion } from '../src/fhir/types.ts';
 
 /** Where each version's definitions live. R4 has no core package here: its examples package carries them. */
@@ -41,6 +44,7 @@ export function generateDefinitionFiles(version: FhirVersion): Map<string, strin
     [`${suffix}.json`, serializeDefinitions(extractStructures(fhirVersion, structures))],
     [`searchparams-${suffix}.json`, serializeSearchParameters({ fhirVersion, params: extractSearchParameters(searchParams) })],
     [`compartment-patient-${suffix}.json`, serializeCompartment(fhirVersion, readJson<CompartmentDefinition>(join(dir, 'CompartmentDefinition-patient.json')))],
+    [`terminology-${suffix}.json`, serializeTerminology(extractTerminology(fhirVersion, structures as unknown as BoundStructure[], readResources<ValueSet>(dir, 'ValueSet'), readResources<CodeSystem>(dir, 'CodeSystem')))],
   ]);
 }
 
@@ -89,6 +93,12 @@ function serializeCompartment(fhirVersion: string, def: CompartmentDefinition): 
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([code, params]) => `${JSON.stringify(code)}:${JSON.stringify(params)}`);
   return `{"fhirVersion":${JSON.stringify(fhirVersion)},\n"resources":{\n${lines.join(',\n')}}}\n`;
+}
+
+/** One binding, one value set, one skipped value set per line. */
+function serializeTerminology(t: RawTerminology): string {
+  const lines = (record: Record<string, unknown>) => Object.entries(record).map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`).join(',\n');
+  return `{"fhirVersion":${JSON.stringify(t.fhirVersion)},\n"bindings":{\n${lines(t.bindings)}},\n"valueSets":{\n${lines(t.valueSets)}},\n"skipped":{\n${lines(t.skipped)}}}\n`;
 }
 
 function serializeSearchParameters(table: RawSearchParameters): string {

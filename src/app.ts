@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { type DestinationStream, pino } from 'pino';
 import { Compartments, createAuth, dataDirOf } from './auth/index.ts';
 import type { Config } from './config.ts';
@@ -23,6 +24,8 @@ import { installTopics } from './topics-folder.ts';
 export async function buildApp(config: Config, logTo?: DestinationStream): Promise<HeraldServer> {
   // One logger: fastify's request lines and the subscriptions' background events (with `base`).
   const log = logTo ? pino({ level: config.logLevel }, logTo) : pino({ level: config.logLevel });
+  // Read before anything is opened, so that a bad path leaves nothing running.
+  const tls = config.tls ? { cert: readPem(config.tls.certFile, 'HERALD_TLS_CERT'), key: readPem(config.tls.keyFile, 'HERALD_TLS_KEY') } : undefined;
   const auth = config.auth ? await createAuth(config.auth, config.baseUrl, dataDirOf(config.db)) : undefined;
   // The one clock of the server: everything that asks the time is given this.
   const now = () => new Date();
@@ -86,6 +89,8 @@ export async function buildApp(config: Config, logTo?: DestinationStream): Promi
     logger: log,
     browser: browserGuard({ baseUrl: config.baseUrl, listenHost: config.host, origins: config.corsOrigins, authMode: config.authMode }),
     logPhi: config.logPhi,
+    corsOrigins: config.corsOrigins,
+    ...(tls ? { tls } : {}),
     ...(auth ? { auth } : {}),
     websocket: { hub, path: '/ws', pingIntervalMs: config.wsPingIntervalMs, maxConnections: config.ws.maxConnections, maxConnectionsPerAddress: config.ws.maxConnectionsPerAddress },
     limits: config.http,
@@ -102,6 +107,14 @@ export async function buildApp(config: Config, logTo?: DestinationStream): Promi
   await app.ready();
   for (const d of deliveries) d.start();
   return app;
+}
+
+function readPem(file: string, setting: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new Error(`${setting}: cannot read '${file}': ${(err as Error).message}`);
+  }
 }
 
 async function openStore({ db: url, readThreads, searchTimeoutMs, pgPoolSize }: Config, now: () => Date): Promise<Store> {

@@ -38,8 +38,13 @@ export interface Config {
   authMode: boolean;
   /** rest-hook endpoints allowed despite the auth-mode rules: `host:port` or CIDR entries. */
   endpointAllow: string[];
-  /** Web origins whose pages may open /ws (when set, or in auth mode, other origins are refused). */
+  /**
+   * Web origins whose pages may call the REST API (CORS) and open /ws (when set, or in auth mode,
+   * other origins are refused on /ws); `*` (any origin) only in open mode.
+   */
   corsOrigins: string[];
+  /** PEM files of the certificate (chain) and its private key: https and wss on the same port. */
+  tls?: { certFile: string; keyFile: string };
   /** Request logs carry query values (PHI) only when this is on (debugging). */
   logPhi: boolean;
   /** Bearer-token authentication (external and/or embedded issuer); undefined in open mode. */
@@ -116,7 +121,7 @@ const SETTINGS = {
   port: { flag: 'port', env: 'PORT', fallback: '8080', meaning: 'TCP port' },
   host: { flag: 'host', env: 'HOST', fallback: '127.0.0.1', meaning: 'interface to listen on (`0.0.0.0` for all)' },
   db: { flag: 'db', env: 'HERALD_DB', fallback: 'sqlite:./data/herald.db', meaning: 'the store: `sqlite:<path>`, `sqlite::memory:` or `postgres://user@host:port/dbname` (the database must exist)' },
-  baseUrl: { flag: 'base-url', env: 'HERALD_BASE_URL', fallback: '', shown: 'http://HOST:PORT', meaning: 'public base URL, used in `Location`, `fullUrl` and links' },
+  baseUrl: { flag: 'base-url', env: 'HERALD_BASE_URL', fallback: '', shown: 'http://HOST:PORT', meaning: 'public base URL, used in `Location`, `fullUrl` and links (`https://HOST:PORT` by default with TLS)' },
   bodyLimit: { flag: 'body-limit', env: 'HERALD_BODY_LIMIT', fallback: String(16 * 1024 * 1024), meaning: 'largest request body in bytes (413 beyond)' },
   logLevel: { flag: 'log-level', env: 'LOG_LEVEL', fallback: 'info', meaning: 'pino level: `fatal error warn info debug trace silent`' },
   defaultPageSize: { flag: 'page-size', env: 'HERALD_PAGE_SIZE', fallback: '50', meaning: 'history page size when `_count` is absent' },
@@ -133,7 +138,9 @@ const SETTINGS = {
   wsPing: { flag: 'ws-ping-interval-ms', env: 'HERALD_WS_PING_INTERVAL_MS', fallback: '30000', meaning: 'protocol ping interval; a peer missing a pong is dropped' },
   shutdownGrace: { flag: 'shutdown-grace-s', env: 'HERALD_SHUTDOWN_GRACE_S', fallback: '10', meaning: 'longest a stop may take before the process exits anyway' },
   endpointAllow: { flag: 'endpoint-allow', env: 'HERALD_ENDPOINT_ALLOW', fallback: '', meaning: 'rest-hook endpoints allowed despite the auth-mode address rules, comma-separated: `host:port` (may be `http`) or CIDR (`10.1.0.0/16`, `fd00::/8`); see [Rest-hook endpoint safety](#rest-hook-endpoint-safety)' },
-  corsOrigins: { flag: 'cors-origins', env: 'HERALD_CORS_ORIGINS', fallback: '', meaning: 'web origins (`https://app.example.org`, comma-separated) whose pages may open `/ws`; when set, or in auth mode, other origins are refused' },
+  corsOrigins: { flag: 'cors-origins', env: 'HERALD_CORS_ORIGINS', fallback: '', meaning: 'web origins (`https://app.example.org`, comma-separated) whose pages may call the REST API (CORS) and open `/ws`; `*` for any origin, in open mode only (refused at start in auth mode); when set, or in auth mode, other origins are refused on `/ws`' },
+  tlsCert: { flag: 'tls-cert', env: 'HERALD_TLS_CERT', fallback: '', meaning: 'PEM file of the TLS certificate (chain): with `--tls-key`, Herald serves `https` and `wss` on its port' },
+  tlsKey: { flag: 'tls-key', env: 'HERALD_TLS_KEY', fallback: '', meaning: "PEM file of the certificate's private key" },
   logPhi: { flag: 'log-phi', env: 'HERALD_LOG_PHI', fallback: 'false', meaning: 'request logs carry full URLs with query values (PHI): for debugging only' },
   authIssuer: { flag: 'auth-issuer', env: 'HERALD_AUTH_ISSUER', fallback: '', meaning: 'external issuer: the `iss` its tokens carry (turns auth on)' },
   authJwks: { flag: 'auth-jwks', env: 'HERALD_AUTH_JWKS', fallback: '', meaning: "external issuer's keys: a JWKS `http(s)://` URL or file path" },
@@ -202,7 +209,8 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
   if (!/^(sqlite:.+|postgres(ql)?:\/\/.+)$/.test(db)) {
     throw new Error(`HERALD_DB must be sqlite:<path>, sqlite::memory: or postgres://…, not '${db}'`);
   }
-  const baseUrl = (get('baseUrl') || `http://${host.includes(':') ? `[${host}]` : host}:${port}`).replace(/\/+$/, '');
+  const tls = tlsConfig(get('tlsCert'), get('tlsKey'));
+  const baseUrl = (get('baseUrl') || `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`).replace(/\/+$/, '');
   if (!/^https?:\/\/[^/]+/.test(baseUrl)) throw new Error(`HERALD_BASE_URL must be an http(s) URL, not '${baseUrl}'`);
   const auth = authConfig(get);
   if (!auth && !isLoopback(host) && !bool(get('allowOpen'), 'HERALD_ALLOW_OPEN')) {
@@ -245,7 +253,8 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
     shutdownGraceMs: int(get('shutdownGrace'), 'HERALD_SHUTDOWN_GRACE_S', 1, 3600) * 1000,
     authMode: auth !== undefined,
     endpointAllow: list(get('endpointAllow')),
-    corsOrigins: list(get('corsOrigins')).map((o) => origin(o, 'HERALD_CORS_ORIGINS')),
+    corsOrigins: corsOrigins(list(get('corsOrigins')), auth !== undefined),
+    ...(tls ? { tls } : {}),
     logPhi: bool(get('logPhi'), 'HERALD_LOG_PHI'),
     ...(auth ? { auth } : {}),
     readThreads: int(get('readThreads'), 'HERALD_READ_THREADS', 1, 64),
@@ -314,6 +323,21 @@ function bool(raw: string, name: string): boolean {
 
 function list(raw: string): string[] {
   return raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
+}
+
+/** Exact origins, or `*` alone, which lets any page use the API: only in open mode, where no credential is at stake. */
+function corsOrigins(raw: string[], authMode: boolean): string[] {
+  if (!raw.includes('*')) return raw.map((o) => origin(o, 'HERALD_CORS_ORIGINS'));
+  if (raw.length > 1) throw new Error(`HERALD_CORS_ORIGINS: '*' stands alone, not beside other origins`);
+  if (authMode) throw new Error(`HERALD_CORS_ORIGINS=* is refused in auth mode: list the origins of the apps that may use bearer tokens here`);
+  return ['*'];
+}
+
+/** Both PEM paths or neither. The files are read when the server is built. */
+function tlsConfig(certFile: string, keyFile: string): Config['tls'] {
+  if (!certFile && !keyFile) return undefined;
+  if (!certFile || !keyFile) throw new Error('HERALD_TLS_CERT and HERALD_TLS_KEY go together: give both PEM files, or neither');
+  return { certFile, keyFile };
 }
 
 /** A web origin as browsers send it: scheme://host[:port], nothing else. */

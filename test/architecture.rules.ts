@@ -51,6 +51,8 @@ const STORE_ENTRY = 'store/ is entered only through store/store.ts; app.ts alone
 /** Package → the only places (folders or files of src/) that may import it. */
 export const PACKAGES: Record<string, string[]> = {
   fastify: ['http'],
+  '@fastify/compress': ['http'],
+  '@fastify/cors': ['http'],
   'better-sqlite3': ['store/sqlite'],
   pg: ['store/postgres'],
   fhirpath: ['fhir/fhirpath.ts'],

@@ -56,6 +56,8 @@ describe('architecture rules', () => {
       'in-a-module src/log.ts → src/fhir/errors.ts',
       // a runtime cycle; the type-only ones (search/types ⇄ store/store, fhir/versions) and the known one (interactions) pass
       'no-cycle src/fhir/cycle-a.ts ⇄ src/fhir/cycle-b.ts',
+      'package:@fastify/compress src/interactions/validate.ts → @fastify/compress',
+      'package:@fastify/cors src/interactions/validate.ts → @fastify/cors',
       'package:better-sqlite3 src/store/search-sql.ts → better-sqlite3',
       'package:fast-json-patch src/interactions/router.ts → fast-json-patch',
       'package:fastify src/search/match.ts → fastify',

@@ -178,9 +178,10 @@ describe('limits against hostile input', () => {
   it('a regex that overflows on a huge value is reported, not thrown', () => {
     // A code of 1,048,575 characters (just within the string limit): should V8 overflow its
     // backtracking stack on it, the verdict is too-costly; today it copes, and [] is fine too.
-    const issues = check('R5', patient({ gender: 'a '.repeat(MAX_STRING_LENGTH / 2 - 1) + 'a' }));
+    // R5's Resource.language is a code whose binding (BCP-47) is not checked, so only the regex speaks.
+    const issues = check('R5', patient({ language: 'a '.repeat(MAX_STRING_LENGTH / 2 - 1) + 'a' }));
     assert.ok(issues.length <= 1);
-    assert.deepEqual(issues, issues.length === 0 ? [] : [['too-costly', 'Patient.gender']]);
+    assert.deepEqual(issues, issues.length === 0 ? [] : [['too-costly', 'Patient.language']]);
   });
 
   it('string-valued primitives over 1,048,576 characters are too long; base64Binary and xhtml are bounded by the body limit only', () => {

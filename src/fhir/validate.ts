@@ -4,7 +4,7 @@
  * Checks what the JSON format and the element tables say: known element names, array vs single
  * value per cardinality, required elements, one alternative per choice element, primitive kinds and
  * formats, primitive-extension siblings (`_name`), nested resources and extensions. It does not
- * evaluate invariants (FHIRPath constraints), profiles or terminology bindings.
+ * evaluate invariants (FHIRPath constraints), profiles or bindings other than required ones.
  *
  * It runs on every write, so it walks each object's keys once, looks them up in tables compiled at
  * load time, and only builds path strings when it reports an issue. Hostile input is bounded: object
@@ -15,13 +15,14 @@
  * array, several choice alternatives), `required` for missing elements, `value` for bad primitive
  * values (wrong JSON kind, format, range, empty string), `too-long` for a string-valued primitive over
  * FHIR's 1,048,576-character limit (primitives.ts says which), `invalid` for a resourceType that is not a
- * concrete resource type of the version, `too-costly` for the limits above.
+ * concrete resource type of the version, `too-costly` for the limits above, `code-invalid` for a
+ * code outside the value set of a required binding (the `terminology-*.json` tables).
  */
-import type { Definitions, ElementTable, Prop } from './definitions/index.ts';
+import type { Binding, Definitions, ElementTable, Prop } from './definitions/index.ts';
 
 export interface ValidationIssue {
   severity: 'error' | 'warning';
-  code: 'structure' | 'required' | 'value' | 'too-long' | 'invalid' | 'too-costly';
+  code: 'structure' | 'required' | 'value' | 'too-long' | 'invalid' | 'too-costly' | 'code-invalid';
   /** FHIRPath-like location, e.g. `Patient.name[0].given[1]` (`Resource` when the type is unknown). */
   expression: string;
   message: string;
@@ -195,6 +196,7 @@ function checkItem(st: State, prop: Prop, value: unknown, depth: number): void {
     }
     const problem = prop.primitive!.check(value);
     if (problem !== undefined) report(st, problem.code, undefined, problem.message);
+    else if (prop.element.binding !== undefined && typeof value === 'string') checkBoundCode(st, prop.element.path, prop.element.binding, value);
     return;
   }
   if (!isObject(value)) {
@@ -202,6 +204,46 @@ function checkItem(st: State, prop: Prop, value: unknown, depth: number): void {
     return;
   }
   checkObject(st, value, prop.table!, depth + 1, false);
+  if (prop.element.binding !== undefined && !st.stopped) checkBoundObject(st, prop.element.path, prop.element.binding, prop.table!.path, value);
+}
+
+/** A `code` (or other string primitive) under a required binding: one of the value set's codes. */
+function checkBoundCode(st: State, element: string, binding: Binding, code: string): void {
+  if (!binding.codes.has(code)) report(st, 'code-invalid', undefined, notInValueSet(JSON.stringify(clip(code)), element, binding));
+}
+
+/**
+ * Coding: its system and code are in the value set. CodeableConcept: one of its codings is (the
+ * others may be translations); one with text only is accepted, as it states no code at all.
+ * Quantity: its unit, system and code, is in the value set. Structural problems (a code that is not
+ * a string) were reported already, and are not checked again here.
+ */
+function checkBoundObject(st: State, element: string, binding: Binding, type: string, value: JsonObject): void {
+  if (type === 'Coding' || type === 'Quantity') {
+    const problem = codingProblem(binding, value);
+    if (problem !== undefined) report(st, 'code-invalid', undefined, notInValueSet(problem, element, binding));
+    return;
+  }
+  if (type !== 'CodeableConcept' || !Array.isArray(value.coding)) return;
+  const codings = value.coding.filter((c): c is JsonObject => isObject(c) && c.code !== undefined);
+  if (codings.length === 0 || codings.some((c) => codingProblem(binding, c) === undefined)) return;
+  const problems = codings.map((c) => codingProblem(binding, c)).join(', ');
+  report(st, 'code-invalid', 'coding', notInValueSet(codings.length === 1 ? problems : `none of ${problems}`, element, binding));
+}
+
+/** Why a Coding (or Quantity) is not in the value set, as `system|code`; undefined when it is, or states no code. */
+function codingProblem(binding: Binding, coding: JsonObject): string | undefined {
+  const { system, code } = coding;
+  if (typeof code !== 'string') return undefined;
+  if (typeof system === 'string' && binding.systems.get(system)?.has(code)) return undefined;
+  const shown = typeof system === 'string' ? `${clip(system)}|${clip(code)}` : `${clip(code)} (no system)`;
+  return JSON.stringify(shown);
+}
+
+function notInValueSet(what: string, element: string, binding: Binding): string {
+  const codes = [...binding.codes];
+  const allowed = codes.length <= 20 ? `: one of ${codes.join(', ')}` : ` (${codes.length} codes)`;
+  return `${what} is not in the value set ${binding.valueSet}, the required binding of ${element}${allowed}`;
 }
 
 /** Records an issue at the current path (plus `extra`), enforcing the issue cap. */

@@ -11,7 +11,7 @@ import { isIP } from 'node:net';
 export interface BrowserRules {
   baseUrl: string;
   listenHost: string;
-  /** HERALD_CORS_ORIGINS: origins whose pages may open /ws (besides the base URL's own). */
+  /** HERALD_CORS_ORIGINS: origins whose pages may open /ws (besides the base URL's own); `*` any. */
   origins: readonly string[];
   authMode: boolean;
 }
@@ -39,7 +39,7 @@ export function browserGuard(rules: BrowserRules): BrowserGuard {
       return names.has(hostname) || (wildcard && isIP(hostname.replace(/^\[(.*)\]$/, '$1')) !== 0);
     },
     originAllowed(origin) {
-      return !checkOrigin || origin === undefined || origins.has(origin.toLowerCase());
+      return !checkOrigin || origin === undefined || origins.has('*') || origins.has(origin.toLowerCase());
     },
   };
 }

@@ -18,8 +18,11 @@ export function mountBase(app: FastifyInstance, prefix: string, ctx: BaseContext
     // In auth mode every request needs a valid bearer token, except the CapabilityStatement.
     if (auth && !(fhirReq.path === 'metadata' && fhirReq.method === 'GET')) fhirReq.principal = await authenticate(auth, req, reply);
     checkAcceptable(fhirReq.query.get('_format'), req.headers.accept);
-    const op = operationPath(fhirReq.path);
-    if (!op && (fhirReq.method === 'POST' || fhirReq.method === 'PUT')) await ctx.subscriptions.screenEndpoints(fhirReq.body);
+    // $validate checks a write as the interactions would make it: the router runs it.
+    const op = operationPath(fhirReq.path, 'validate');
+    // (A $validate body is screened by $validate itself, whose answer lists what it finds.)
+    const validating = fhirReq.path.endsWith('/$validate');
+    if (!op && !validating && (fhirReq.method === 'POST' || fhirReq.method === 'PUT')) await ctx.subscriptions.screenEndpoints(fhirReq.body);
     const principal = fhirReq.principal ? { principal: fhirReq.principal } : {};
     const res = op
       ? await invokeOperation(ctx, { method: fhirReq.method, ...op, query: fhirReq.query, body: fhirReq.body, ...principal })
@@ -34,10 +37,10 @@ export function mountBase(app: FastifyInstance, prefix: string, ctx: BaseContext
 }
 
 /** `[type]/$op` or `[type]/[id]/$op` (and `$op` at system level). */
-function operationPath(path: string): { type?: string; id?: string; name: string } | undefined {
+function operationPath(path: string, routed: string): { type?: string; id?: string; name: string } | undefined {
   const parts = path.split('/');
   const last = parts[parts.length - 1]!;
-  if (!last.startsWith('$') || parts.length > 3) return undefined;
+  if (!last.startsWith('$') || parts.length > 3 || last === `$${routed}`) return undefined;
   const [type, id] = parts.length === 3 ? parts : parts.length === 2 ? [parts[0], undefined] : [undefined, undefined];
   return { name: last.slice(1), ...(type ? { type } : {}), ...(id ? { id } : {}) };
 }
@@ -53,7 +56,8 @@ function toFhirRequest(req: FastifyRequest, prefix: string): FhirRequest {
   const path = decodePath(rawPath.slice(prefix.length)).replace(/^\/+|\/+$/g, '');
   const contentType = header(req, 'content-type')?.split(';')[0]!.trim().toLowerCase();
   const out: FhirRequest = {
-    method: req.method as Method,
+    // HEAD is a GET without the body: fastify answers it through the GET route and drops the body.
+    method: (req.method === 'HEAD' ? 'GET' : req.method) as Method,
     path,
     query: new URLSearchParams(q < 0 ? '' : req.url.slice(q + 1)),
     body: req.body,

@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import compress from '@fastify/compress';
+import cors from '@fastify/cors';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Auth } from '../auth/index.ts';
 import { FhirError, notFound } from '../fhir/errors.ts';
@@ -30,6 +32,10 @@ export interface ServerDeps {
   logPhi: boolean;
   /** Bearer-token authentication; absent in open mode. */
   auth?: Auth;
+  /** HERALD_CORS_ORIGINS: web origins whose pages may call the REST API (`*`: any, open mode only); none: no CORS headers. */
+  corsOrigins: readonly string[];
+  /** HERALD_TLS_CERT / HERALD_TLS_KEY, read: https (and wss) on the same port. */
+  tls?: { cert: Buffer; key: Buffer };
   /** Timeouts and the connection cap: slow or idle clients cannot hold connections (issue 14). */
   limits: HttpLimits;
 }
@@ -47,6 +53,16 @@ export interface HttpLimits {
   maxConnections: number;
 }
 
+/** Request headers FHIR clients send from browsers (Authorization, conditional and Prefer headers). */
+const CORS_ALLOWED_HEADERS = ['Authorization', 'Content-Type', 'If-Match', 'If-None-Exist', 'If-None-Match', 'If-Modified-Since', 'Prefer', 'X-Request-Id'];
+/** Response headers a browser app may read: versions, where a resource went, and the request id. */
+const CORS_EXPOSED_HEADERS = ['ETag', 'Location', 'Content-Location', 'Last-Modified', 'X-Request-Id', 'Retry-After', 'WWW-Authenticate'];
+/**
+ * JSON answers and the console's pages are compressed; nothing else (no event streams; the
+ * websocket is not an HTTP reply and is never touched).
+ */
+const COMPRESSIBLE = /^(?:application\/(?:fhir\+)?json|text\/html|text\/css|(?:application|text)\/javascript)(?:;|$)/;
+
 /** A client's request id is used when it is short and plain; otherwise one is generated. */
 const PLAIN_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
@@ -63,6 +79,12 @@ function loggedUrl(url: string): { path: string; params?: string[] } {
  */
 export function buildServer(deps: ServerDeps): FastifyInstance {
   const { limits } = deps;
+  const socketOptions = {
+    headersTimeout: limits.headersTimeoutMs,
+    // Node checks the request and headers timeouts on this interval (30 s by default), so a
+    // timeout is enforced within a quarter of itself.
+    connectionsCheckingInterval: Math.min(30_000, Math.max(50, Math.floor(Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs) / 4))),
+  };
   const app = Fastify({
     loggerInstance: deps.logger,
     bodyLimit: deps.bodyLimit,
@@ -71,12 +93,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     requestTimeout: limits.requestTimeoutMs,
     connectionTimeout: limits.idleTimeoutMs,
     keepAliveTimeout: limits.keepAliveTimeoutMs,
-    http: {
-      headersTimeout: limits.headersTimeoutMs,
-      // Node checks the request and headers timeouts on this interval (30 s by default), so a
-      // timeout is enforced within a quarter of itself.
-      connectionsCheckingInterval: Math.min(30_000, Math.max(50, Math.floor(Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs) / 4))),
-    },
+    // With TLS the same socket options go to the https server (fastify then ignores `http`).
+    ...(deps.tls ? { https: { ...socketOptions, cert: deps.tls.cert, key: deps.tls.key } } : { http: socketOptions }),
     // One log line per request comes from our onResponse hook instead of fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
     // Malformed URLs and the like are answered as OperationOutcomes too.
@@ -130,19 +148,37 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   app.setErrorHandler((err, req, reply) => sendError(err, req, reply));
   // Past the cap node closes a new connection at once, before reading anything from it.
   app.server.maxConnections = limits.maxConnections;
+  // gzip, deflate or br when the client asks (Accept-Encoding), for JSON of 1 KiB or more: the R4
+  // CapabilityStatement is 379 KB as it is. Request bodies are not decompressed (no zip bombs).
+  app.register(compress, { global: true, globalDecompression: false, encodings: ['br', 'gzip', 'deflate'], customTypes: COMPRESSIBLE });
+  if (deps.corsOrigins.length > 0) {
+    const any = deps.corsOrigins.includes('*');
+    app.register(cors, {
+      origin: any ? '*' : [...deps.corsOrigins],
+      methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
+      allowedHeaders: CORS_ALLOWED_HEADERS,
+      exposedHeaders: CORS_EXPOSED_HEADERS,
+      maxAge: 600,
+      strictPreflight: false,
+    });
+  }
   const bases = deps.bases.map((b) => `/fhir/${b.adapter.pathSegment}`);
   app.setNotFoundHandler((req, reply) => sendError(notFound(noSuchEndpoint(req.method, req.url, bases)), req, reply));
 
-  // Ready, and able to write: a store that can no longer write (say its writer thread died) makes
-  // this node unhealthy, so that a load balancer or supervisor takes it out and restarts it.
-  app.get('/healthz', async (_req, reply) => {
-    const failure = deps.bases[0]?.store.failure();
-    if (failure) return reply.code(503).send({ status: 'unavailable', reason: failure });
-    return { status: 'ok' };
+  // Routes go in a child context registered after the plugins above, so that their hooks (added
+  // per route as routes are declared) apply to every route.
+  app.register(async (routes) => {
+    // Ready, and able to write: a store that can no longer write (say its writer thread died) makes
+    // this node unhealthy, so that a load balancer or supervisor takes it out and restarts it.
+    routes.get('/healthz', async (_req, reply) => {
+      const failure = deps.bases[0]?.store.failure();
+      if (failure) return reply.code(503).send({ status: 'unavailable', reason: failure });
+      return { status: 'ok' };
+    });
+    if (deps.auth) mountIssuer(routes, deps.auth);
+    mountConsole(routes, { bases: deps.bases.map((b) => ({ version: b.adapter.pathSegment, path: `/fhir/${b.adapter.pathSegment}` })), ...(deps.auth ? { auth: deps.auth } : {}) });
+    for (const base of deps.bases) mountBase(routes, `/fhir/${base.adapter.pathSegment}`, base, deps.auth);
   });
-  if (deps.auth) mountIssuer(app, deps.auth);
-  mountConsole(app, { bases: deps.bases.map((b) => ({ version: b.adapter.pathSegment, path: `/fhir/${b.adapter.pathSegment}` })), ...(deps.auth ? { auth: deps.auth } : {}) });
-  for (const base of deps.bases) mountBase(app, `/fhir/${base.adapter.pathSegment}`, base, deps.auth);
   if (deps.websocket) {
     const ws = attachWebsocket(app.server, deps.websocket, deps.browser);
     app.addHook('preClose', async () => ws.close());

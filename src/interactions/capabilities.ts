@@ -1,5 +1,6 @@
 import type { Resource } from '../fhir/types.ts';
 import type { BaseContext } from './context.ts';
+import { VALIDATE_DEFINITION } from './validate.ts';
 
 const TYPE_INTERACTIONS = ['read', 'vread', 'update', 'patch', 'delete', 'history-instance', 'history-type', 'create', 'search-type'];
 const SOFTWARE_VERSION = '0.1.0';
@@ -42,8 +43,11 @@ function security(tokenEndpoint: string | undefined): Record<string, unknown> {
 function build(ctx: BaseContext): Resource {
   const cap = ctx.adapter.subscriptions.capability;
   const operations = cap.operations.filter((o) => ctx.operations.includes(o.name)).map((o) => ({ name: o.name, definition: o.definition }));
+  const validate = { name: 'validate', definition: VALIDATE_DEFINITION };
   const subscriptionExtras = (type: string) =>
-    type !== 'Subscription' ? {} : { ...(cap.subscriptionProfile ? { supportedProfile: [cap.subscriptionProfile] } : {}), operation: operations };
+    type !== 'Subscription'
+      ? { operation: [validate] }
+      : { ...(cap.subscriptionProfile ? { supportedProfile: [cap.subscriptionProfile] } : {}), operation: [...operations, validate] };
   return {
     resourceType: 'CapabilityStatement',
     status: 'active',
@@ -68,7 +72,7 @@ function build(ctx: BaseContext): Resource {
           conditionalCreate: true,
           conditionalRead: 'not-match',
           conditionalUpdate: true,
-          conditionalDelete: 'not-supported',
+          conditionalDelete: 'single',
           searchInclude: ['*', ...referenceParams(ctx, type).map((code) => `${type}:${code}`)],
           searchRevInclude: ['*'],
           searchParam: [...ctx.registry.paramsFor(type).values()].map((p) => ({ name: p.code, definition: p.url, type: p.type })),

@@ -92,7 +92,7 @@ export async function update(
  * An update or patch may change only what the caller sees (else 404, as for any unknown resource);
  * one that creates needs the create letter too.
  */
-async function assertWritable(ctx: BaseContext, db: Db, type: string, id: string, current: StoredVersion | undefined, r: Reach): Promise<void> {
+export async function assertWritable(ctx: BaseContext, db: Db, type: string, id: string, current: StoredVersion | undefined, r: Reach): Promise<void> {
   if (current && !(await seesVersion(ctx, db, current, r))) throw hidden(type, id);
   if (!current || current.deleted) demand(ctx, type, 'c');
 }
@@ -177,7 +177,29 @@ export async function remove(ctx: BaseContext, db: Db, type: string, id: string,
   });
 }
 
-function checkIfMatch(type: string, id: string, current: StoredVersion | undefined, expected: number | undefined): void {
+/**
+ * DELETE [type]?criteria (FHIR http.html#cdelete, single mode): no match is a 204 (nothing to
+ * delete), one match is deleted as by DELETE [type]/[id] (a deletion version, its events), more
+ * than one is a 412. The criteria are strict and run inside the delete, as for conditional update.
+ */
+export async function conditionalDelete(ctx: BaseContext, db: Db, type: string, query: URLSearchParams, ifMatch?: string): Promise<FhirResponse> {
+  const r = demand(ctx, type, 'd');
+  const expected = ifMatch === undefined ? undefined : parseEtag(ifMatch);
+  return db.transaction(async (tx) => {
+    const ids = await findMatches(ctx, joined(tx, ctx.store), type, query);
+    if (ids.length > 1) throw preconditionFailed(`The criteria match more than one ${type}: a conditional delete deletes one at most`);
+    if (ids.length === 0) return { status: 204 };
+    const id = ids[0]!;
+    const current = await tx.read(ctx.version, type, id);
+    if (current && !(await seesVersion(ctx, joined(tx, ctx.store), current, r))) throw hidden(type, id);
+    checkIfMatch(type, id, current, expected);
+    if (!current || current.deleted) return { status: 204 };
+    const { versionId, lastUpdated } = await ctx.subscriptions.writeVersion(tx, type, id, undefined, current, 'DELETE', ctx.principal);
+    return { status: 204, versionId, lastUpdated };
+  });
+}
+
+export function checkIfMatch(type: string, id: string, current: StoredVersion | undefined, expected: number | undefined): void {
   if (expected === undefined) return;
   if (!current || current.deleted) throw preconditionFailed(`If-Match: ${type}/${id} has no current version`);
   if (current.versionId !== expected) {

@@ -37,7 +37,11 @@ export async function history(
   const self = new URLSearchParams();
   if (since) self.set('_since', query.get('_since')!);
   self.set('_count', String(count));
-  const link = [{ relation: 'self', url: `${ctx.baseUrl}/${path}?${query.toString()}`.replace(/\?$/, '') }];
+  const link = [
+    { relation: 'self', url: `${ctx.baseUrl}/${path}?${query.toString()}`.replace(/\?$/, '') },
+    // The newest page of the same history: `_since` and `_count` without a cursor.
+    { relation: 'first', url: `${ctx.baseUrl}/${path}?${self.toString()}` },
+  ];
   if (page.next !== undefined) {
     const next = new URLSearchParams(self);
     next.set('_cursor', String(page.next));

@@ -2,10 +2,11 @@ import { FhirError, badRequest, notFound } from '../fhir/errors.ts';
 import { processBundle } from './bundle.ts';
 import { capabilityStatement } from './capabilities.ts';
 import type { BaseContext, Db, FhirRequest, FhirResponse } from './context.ts';
-import { conditionalUpdate, create, patch, read, remove, update, vread } from './crud.ts';
+import { conditionalDelete, conditionalUpdate, create, patch, read, remove, update, vread } from './crud.ts';
 import { history } from './history.ts';
 import { search } from './search.ts';
 import { assertType } from './resource.ts';
+import { validateOperation } from './validate.ts';
 
 /**
  * Maps a FHIR request (method + path below the base) to its interaction. Used by the HTTP edge and
@@ -38,6 +39,8 @@ export async function route(base: BaseContext, db: Db, req: FhirRequest): Promis
   }
   assertType(ctx, first);
   if (second === undefined) return typeLevel(ctx, db, req, first);
+  if (second === '$validate' && third === undefined) return validateOperation(ctx, db, req, first, undefined);
+  if (third === '$validate' && fourth === undefined) return validateOperation(ctx, db, req, first, second);
   if (second === '_search' && third === undefined) {
     if (req.method === 'POST') return search(ctx, db, searchParams(req), { type: first, strict: isStrict(req) });
     throw methodNotAllowed(req);
@@ -62,6 +65,11 @@ function typeLevel(ctx: BaseContext, db: Db, req: FhirRequest, type: string): Pr
         throw badRequest('PUT on a type needs search criteria (conditional update) or an id in the URL');
       }
       return conditionalUpdate(ctx, db, type, req.query, req.body);
+    case 'DELETE':
+      if ([...req.query.keys()].every((k) => k.startsWith('_format'))) {
+        throw badRequest('DELETE on a type needs search criteria (conditional delete) or an id in the URL');
+      }
+      return conditionalDelete(ctx, db, type, req.query, req.ifMatch);
     case 'GET':
       return search(ctx, db, req.query, { type, strict: isStrict(req) });
     default:

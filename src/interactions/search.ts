@@ -41,7 +41,8 @@ export async function search(
   const matches = afterwards ? page.matches.filter((v) => sees(ctx, JSON.parse(v.json!) as Resource, reaches.get(v.type)!)) : page.matches;
   const included = page.included.filter((v) => mayInclude(ctx, v));
   const path = options.type ?? '';
-  const link = [{ relation: 'self', url: pageUrl(ctx, path, query) }];
+  // self is the page asked for (its cursor included); first is the same search without a cursor.
+  const link = [{ relation: 'self', url: pageUrl(ctx, path, query, cursor) }, { relation: 'first', url: pageUrl(ctx, path, query) }];
   if (page.previous) link.push({ relation: 'previous', url: pageUrl(ctx, path, query, page.previous) });
   if (page.next) link.push({ relation: 'next', url: pageUrl(ctx, path, query, page.next) });
   const entry: BundleEntry[] = [

@@ -36,7 +36,7 @@ describe('metadata and health', () => {
       assert.ok(patient.searchInclude.includes('Patient:organization'));
       assert.equal(patient.conditionalCreate, true);
       assert.equal(patient.conditionalUpdate, true);
-      assert.equal(patient.conditionalDelete, 'not-supported');
+      assert.equal(patient.conditionalDelete, 'single');
       // Every resource type of that version, and no abstract ones.
       const types = rest.resource.map((r: any) => r.type);
       assert.ok(types.length > 140);

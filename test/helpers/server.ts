@@ -79,9 +79,13 @@ export interface Res {
   text: string;
 }
 
-/** fetch with a FHIR JSON body; the answer's body parsed when it is JSON. */
+/**
+ * fetch with a FHIR JSON body; the answer's body parsed when it is JSON. Answers come uncompressed
+ * (`accept-encoding: identity`) unless a test asks otherwise: undici's fetch would ask for gzip, br
+ * and deflate by default, and compressing every answer costs CPU that timing-sensitive tests need.
+ */
 export async function call(method: string, url: string, body?: unknown, headers: Record<string, string> = {}): Promise<Res> {
-  const init: RequestInit = { method, headers: { accept: 'application/fhir+json', ...headers } };
+  const init: RequestInit = { method, headers: { accept: 'application/fhir+json', 'accept-encoding': 'identity', ...headers } };
   if (body !== undefined) {
     init.body = typeof body === 'string' ? body : JSON.stringify(body);
     (init.headers as Record<string, string>)['content-type'] ??= 'application/fhir+json';

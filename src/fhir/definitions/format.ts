@@ -84,3 +84,16 @@ export interface RawSearchParameters {
   fhirVersion: string;
   params: RawSearchParameter[];
 }
+
+/**
+ * One version's required bindings (`terminology-r4.json`, ...): element path → the value set's
+ * canonical as the binding gives it, and each value set (by unversioned URL) expanded from the
+ * package into codes per system. Bindings to value sets the package cannot expand are left out
+ * of `bindings`; `skipped` says why per value set.
+ */
+export interface RawTerminology {
+  fhirVersion: string;
+  bindings: Record<string, string>;
+  valueSets: Record<string, Record<string, string[]>>;
+  skipped: Record<string, string>;
+}

@@ -8,7 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { compilePrimitive, type PrimitiveType } from '../primitives.ts';
-import type { RawDefinitions, RawElement, RawSearchParameter, RawSearchParameters, RawType } from './format.ts';
+import type { RawDefinitions, RawElement, RawSearchParameter, RawSearchParameters, RawTerminology, RawType } from './format.ts';
 import type { FhirVersion } from '../types.ts';
 
 export type { PrimitiveType } from '../primitives.ts';
@@ -29,6 +29,17 @@ export interface ElementDef {
   readonly choiceBit: number;
   /** Part of the summary view (`_summary=true`): isSummary in the definition, or mandatory. */
   readonly summary: boolean;
+  /** The required binding, when its value set could be expanded from the spec package (terminology-*.json). */
+  readonly binding: Binding | undefined;
+}
+
+/** A required binding: the value set's canonical as the element gives it, and its codes. */
+export interface Binding {
+  readonly valueSet: string;
+  /** Codes per code system. */
+  readonly systems: ReadonlyMap<string, ReadonlySet<string>>;
+  /** Every code of every system (a `code` element carries no system). */
+  readonly codes: ReadonlySet<string>;
 }
 
 /**
@@ -97,7 +108,12 @@ export function loadDefinitions(version: FhirVersion): Definitions {
   let defs = cache.get(version);
   if (defs === undefined) {
     const suffix = FILE_SUFFIX[version];
-    defs = compileDefinitions(version, readJson<RawDefinitions>(`${suffix}.json`), readJson<RawSearchParameters>(`searchparams-${suffix}.json`));
+    defs = compileDefinitions(
+      version,
+      readJson<RawDefinitions>(`${suffix}.json`),
+      readJson<RawSearchParameters>(`searchparams-${suffix}.json`),
+      readJson<RawTerminology>(`terminology-${suffix}.json`),
+    );
     cache.set(version, defs);
   }
   return defs;
@@ -114,7 +130,7 @@ interface MutableTable {
 }
 
 /** Compiles the raw tables into lookup structures (once per version). */
-function compileDefinitions(version: FhirVersion, raw: RawDefinitions, search: RawSearchParameters): Definitions {
+function compileDefinitions(version: FhirVersion, raw: RawDefinitions, search: RawSearchParameters, terminology: RawTerminology): Definitions {
   const primitives = new Map(Object.entries(raw.primitives).map(([name, p]) => [name, compilePrimitive(name, p)] as const));
   const tables = new Map<string, MutableTable>();
   for (const type of Object.values(raw.types)) {
@@ -124,7 +140,7 @@ function compileDefinitions(version: FhirVersion, raw: RawDefinitions, search: R
   for (const [name, type] of Object.entries(raw.types)) types.set(name, toTypeDef(name, type, tables));
   const elementTable = types.get('Element')?.root;
   if (elementTable === undefined) throw new Error(`Definitions for ${version} lack Element`);
-  const context: Context = { primitives, types, tables, elementTable };
+  const context: Context = { primitives, types, tables, elementTable, bindings: compileBindings(terminology) };
   for (const type of Object.values(raw.types)) {
     for (const [path, children] of Object.entries(type.e)) fillTable(context, tables.get(path)!, children);
   }
@@ -149,7 +165,26 @@ function toTypeDef(name: string, type: RawType, tables: Map<string, MutableTable
   return { name, kind: type.k === 'r' ? 'resource' : 'complex', abstract: type.a === 1, base: type.b, root };
 }
 
+/** One Binding per element path; elements bound to the same canonical share it. */
+function compileBindings(raw: RawTerminology): Map<string, Binding> {
+  const byCanonical = new Map<string, Binding>();
+  const out = new Map<string, Binding>();
+  for (const [path, canonical] of Object.entries(raw.bindings)) {
+    let binding = byCanonical.get(canonical);
+    if (binding === undefined) {
+      const expansion = raw.valueSets[canonical.split('|')[0]!];
+      if (expansion === undefined) throw new Error(`${path}: the value set ${canonical} is not expanded`);
+      const systems = new Map(Object.entries(expansion).map(([system, codes]) => [system, new Set(codes)] as const));
+      binding = { valueSet: canonical, systems, codes: new Set(Object.values(expansion).flat()) };
+      byCanonical.set(canonical, binding);
+    }
+    out.set(path, binding);
+  }
+  return out;
+}
+
 interface Context {
+  bindings: ReadonlyMap<string, Binding>;
   primitives: ReadonlyMap<string, PrimitiveType>;
   types: ReadonlyMap<string, TypeDef>;
   tables: ReadonlyMap<string, ElementTable>;
@@ -163,14 +198,16 @@ function fillTable(context: Context, table: MutableTable, children: readonly Raw
     const isChoice = child.n.endsWith('[x]');
     if (isChoice && nextChoiceBit > 1 << 30) throw new Error(`Too many choice elements in ${table.path}`);
     const max = child.x ?? 1;
+    const path = `${table.path}.${child.n}`;
     const element: ElementDef = {
       name: isChoice ? child.n.slice(0, -3) : child.n,
-      path: `${table.path}.${child.n}`,
+      path,
       min: child.m ?? 0,
       max,
       repeating: max !== 1,
       choiceBit: isChoice ? nextChoiceBit : 0,
       summary: child.s === 1 || (child.m ?? 0) > 0,
+      binding: context.bindings.get(path),
     };
     if (isChoice) nextChoiceBit <<= 1;
     const keys = addProps(context, table, child, element, isChoice);
