@@ -33,7 +33,7 @@ export function topicResource(v: Version, t: TopicInput, id: string): any {
       status: t.status ?? 'active',
       resourceTrigger: [{ resource: t.resource, supportedInteraction: interactions, ...(qc ? { queryCriteria: qc } : {}), ...(t.fhirPath ? { fhirPathCriteria: t.fhirPath } : {}) }],
       ...(t.canFilterBy?.length
-        ? { canFilterBy: t.canFilterBy.map((c) => ({ resource: t.resource, filterParameter: c.param, ...(c.modifiers ? (v === 'R5' ? { comparator: c.modifiers } : { modifier: c.modifiers }) : {}) })) }
+        ? { canFilterBy: t.canFilterBy.map((c) => ({ resource: t.resource, filterParameter: c.param, ...(c.modifiers ? (v === 'R5' ? r5Split(c.modifiers) : { modifier: c.modifiers }) : {}) })) }
         : {}),
       ...(t.include || t.revInclude
         ? { notificationShape: [{ resource: t.resource, ...(t.include ? { include: t.include } : {}), ...(t.revInclude ? { revInclude: t.revInclude } : {}) }] }
@@ -173,4 +173,13 @@ export function readNotification(bundle: any): NotificationView {
     events: (status.notificationEvent ?? []).map((e: any) => ({ number: Number(e.eventNumber), focus: e.focus?.reference })),
     entries: bundle.entry.slice(1),
   };
+}
+
+const R5_COMPARATORS = new Set(['eq', 'ne', 'gt', 'lt', 'ge', 'le', 'sa', 'eb', 'ap']);
+
+/** R5 keeps comparators (`gt`) and modifiers (`missing`) in two elements, each with its own value set. */
+function r5Split(codes: string[]): { comparator?: string[]; modifier?: string[] } {
+  const comparator = codes.filter((c) => R5_COMPARATORS.has(c));
+  const modifier = codes.filter((c) => !R5_COMPARATORS.has(c));
+  return { ...(comparator.length ? { comparator } : {}), ...(modifier.length ? { modifier } : {}) };
 }

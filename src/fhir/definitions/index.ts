@@ -140,7 +140,7 @@ function compileDefinitions(version: FhirVersion, raw: RawDefinitions, search: R
   for (const [name, type] of Object.entries(raw.types)) types.set(name, toTypeDef(name, type, tables));
   const elementTable = types.get('Element')?.root;
   if (elementTable === undefined) throw new Error(`Definitions for ${version} lack Element`);
-  const context: Context = { primitives, types, tables, elementTable, bindings: compileBindings(terminology) };
+  const context: Context = { primitives, types, tables, elementTable, bindings: compileBindings(terminology, NOT_CHECKED[version]) };
   for (const type of Object.values(raw.types)) {
     for (const [path, children] of Object.entries(type.e)) fillTable(context, tables.get(path)!, children);
   }
@@ -165,11 +165,24 @@ function toTypeDef(name: string, type: RawType, tables: Map<string, MutableTable
   return { name, kind: type.k === 'r' ? 'resource' : 'complex', abstract: type.a === 1, base: type.b, root };
 }
 
+/**
+ * Required bindings Herald does not check, per version, each for a reason written here:
+ * - R4B `SubscriptionTopic.canFilterBy.modifier`: R4B has one element for comparators and modifiers,
+ *   and its value set lacks R5's modifiers (`missing`, `exact`, `contains`, …). Herald keeps an R5
+ *   topic's modifiers there on R4B (REQUIREMENTS T-5), so the R4B binding cannot hold for them.
+ */
+const NOT_CHECKED: Record<FhirVersion, ReadonlySet<string>> = {
+  R4: new Set(),
+  R4B: new Set(['SubscriptionTopic.canFilterBy.modifier']),
+  R5: new Set(),
+};
+
 /** One Binding per element path; elements bound to the same canonical share it. */
-function compileBindings(raw: RawTerminology): Map<string, Binding> {
+function compileBindings(raw: RawTerminology, notChecked: ReadonlySet<string>): Map<string, Binding> {
   const byCanonical = new Map<string, Binding>();
   const out = new Map<string, Binding>();
   for (const [path, canonical] of Object.entries(raw.bindings)) {
+    if (notChecked.has(path)) continue;
     let binding = byCanonical.get(canonical);
     if (binding === undefined) {
       const expansion = raw.valueSets[canonical.split('|')[0]!];
