@@ -1,5 +1,7 @@
 import { parseArgs } from 'node:util';
 import type { AuthConfig } from './auth/index.ts';
+import type { HttpLimits } from './http/server.ts';
+import type { SubscriptionQuotas as EngineQuotas } from './subscriptions/index.ts';
 
 /** Herald's whole configuration, resolved and validated once at start. */
 export interface Config {
@@ -69,19 +71,6 @@ export interface Config {
   deliveryLeaseMs: number;
 }
 
-export interface HttpLimits {
-  /** The whole request, headers and body, must arrive within this (408 and closed). */
-  requestTimeoutMs: number;
-  /** The request line and headers must arrive within this. */
-  headersTimeoutMs: number;
-  /** A connection with no traffic either way for this long is closed. */
-  idleTimeoutMs: number;
-  /** An idle keep-alive connection is closed after this. */
-  keepAliveTimeoutMs: number;
-  /** Open connections (websockets included); more are closed as they arrive. */
-  maxConnections: number;
-}
-
 export interface WebsocketLimits {
   maxConnections: number;
   maxConnectionsPerAddress: number;
@@ -91,13 +80,10 @@ export interface WebsocketLimits {
   maxFailedBinds: number;
 }
 
-export interface SubscriptionQuotas {
-  minHeartbeatS: number;
-  maxDeliveryTimeoutS: number;
+/** The engine's quotas, and the two enforced elsewhere (the delivery slots, the token operation). */
+export interface SubscriptionQuotas extends EngineQuotas {
   /** rest-hook POSTs in flight at once, over every base; more wait for a free slot. */
   maxConcurrentDeliveries: number;
-  maxSubscriptionsPerTopic: number;
-  maxFiltersPerSubscription: number;
   maxSubscriptionsPerToken: number;
 }
 

@@ -17,7 +17,7 @@ import ts from 'typescript';
 export const MAY_IMPORT: Record<string, string[]> = {
   'main.ts': ['config.ts', 'app.ts'],
   'app.ts': ['config.ts', 'topics-folder.ts', 'http', 'interactions', 'operations', 'subscriptions', 'auth', 'store', 'search', 'fhir'],
-  'config.ts': ['auth'],
+  'config.ts': ['auth', 'http', 'subscriptions'],
   'topics-folder.ts': ['interactions', 'subscriptions', 'fhir'],
   http: ['interactions', 'operations', 'subscriptions', 'auth', 'fhir'],
   interactions: ['subscriptions', 'auth', 'store', 'search', 'fhir'],
