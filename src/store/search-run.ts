@@ -1,7 +1,8 @@
 import type { Include, SearchRequest } from '../search/types.ts';
 import { countQuery, includeQuery, pageQuery, revincludeQuery } from './search-page.ts';
 import type { Dialect, Sql } from './search-sql.ts';
-import type { SearchCursor, SearchPage, StoredVersion, WriteMethod } from './store.ts';
+import type { SearchCursor, SearchPage, StoredVersion } from './store.ts';
+import { type VersionRow, toVersion } from './version-row.ts';
 
 /**
  * One FHIR search, driver-neutral: the steps (count, page, includes) as a generator that yields
@@ -16,24 +17,7 @@ const MAX_ITERATIONS = 4;
 const MAX_INCLUDED = 1000;
 const CHUNK = 500;
 
-interface VersionRow {
-  type: string;
-  id: string;
-  vid: number;
-  last_updated: string;
-  method: string;
-  body: string;
-}
 
-const toVersion = (r: VersionRow): StoredVersion => ({
-  type: r.type,
-  id: r.id,
-  versionId: r.vid,
-  lastUpdated: r.last_updated,
-  method: r.method as WriteMethod,
-  deleted: false,
-  json: r.body,
-});
 
 /** `now` (epoch ms, the store's clock) is the instant `ap` on dates is measured from. */
 export function* searchSteps(dialect: Dialect, fv: string, req: SearchRequest, now: number, cursor?: SearchCursor): SearchSteps {

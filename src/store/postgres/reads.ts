@@ -12,8 +12,8 @@ import type {
   StoredEvent,
   StoredVersion,
   SubscriptionOwner,
-  WriteMethod,
 } from '../store.ts';
+import { type VersionRow, toVersion } from '../version-row.ts';
 
 /** One statement with `$n` parameters, on the pool or on a transaction's connection: its rows. */
 export type Query = (sql: string, args?: unknown[]) => Promise<Record<string, unknown>[]>;
@@ -31,24 +31,7 @@ export function numbered(sql: string): string {
   return sql.replace(/\?/g, () => `$${++n}`);
 }
 
-interface Row {
-  type: string;
-  id: string;
-  vid: number;
-  last_updated: string;
-  method: string;
-  body: string | null;
-}
 
-const toVersion = (r: Row): StoredVersion => ({
-  type: r.type,
-  id: r.id,
-  versionId: r.vid,
-  lastUpdated: r.last_updated,
-  method: r.method as WriteMethod,
-  deleted: r.body === null,
-  ...(r.body === null ? {} : { json: r.body }),
-});
 
 export async function read(q: Query, fv: FhirVersion, type: string, id: string): Promise<StoredVersion | undefined> {
   const rows = await q(
@@ -57,7 +40,7 @@ export async function read(q: Query, fv: FhirVersion, type: string, id: string):
      WHERE r.fv = $1 AND r.type = $2 AND r.id = $3`,
     [fv, type, id],
   );
-  return rows[0] && toVersion(rows[0] as unknown as Row);
+  return rows[0] && toVersion(rows[0] as unknown as VersionRow);
 }
 
 export async function vread(q: Query, fv: FhirVersion, type: string, id: string, versionId: number): Promise<StoredVersion | undefined> {
@@ -67,7 +50,7 @@ export async function vread(q: Query, fv: FhirVersion, type: string, id: string,
     id,
     versionId,
   ]);
-  return rows[0] && toVersion(rows[0] as unknown as Row);
+  return rows[0] && toVersion(rows[0] as unknown as VersionRow);
 }
 
 /** The shared search steps (search-run.ts), one awaited query each. */
@@ -177,7 +160,7 @@ export async function history(q: Query, fv: FhirVersion, query: HistoryQuery): P
   const more = rows.length > query.count;
   const page = more ? rows.slice(0, query.count) : rows;
   return {
-    versions: page.map((r) => toVersion(r as unknown as Row)),
+    versions: page.map((r) => toVersion(r as unknown as VersionRow)),
     total,
     ...(more ? { next: Number(page[page.length - 1]!.seq) } : {}),
   };

@@ -13,7 +13,6 @@ import type {
   StoredEvent,
   StoredVersion,
   SubscriptionOwner,
-  WriteMethod,
 } from '../store.ts';
 import type { SearchRequest } from '../../search/types.ts';
 import { createEventLog } from './events.ts';
@@ -22,6 +21,7 @@ import { createIndexWriter } from './index-writer.ts';
 import { MIGRATIONS } from './migrations.ts';
 import { searchSqlite } from './search.ts';
 import { createOwnerStore, createTokenStore } from './tokens.ts';
+import { type VersionRow, toVersion } from '../version-row.ts';
 
 /**
  * What one SQLite connection can do, as plain synchronous functions: the reads (on the main
@@ -54,30 +54,13 @@ export interface Writes {
   prune(before: string, now: string, keepPerSubscription?: number): number;
 }
 
-interface Row {
-  type: string;
-  id: string;
-  vid: number;
-  last_updated: string;
-  method: string;
-  body: string | null;
-}
 
-const toVersion = (r: Row): StoredVersion => ({
-  type: r.type,
-  id: r.id,
-  versionId: r.vid,
-  lastUpdated: r.last_updated,
-  method: r.method as WriteMethod,
-  deleted: r.body === null,
-  ...(r.body === null ? {} : { json: r.body }),
-});
 
 export function createReads(db: Database.Database): Reads {
-  const read = db.prepare<[string, string, string], Row>(
+  const read = db.prepare<[string, string, string], VersionRow>(
     'SELECT type, id, vid, last_updated, method, body FROM resource_versions WHERE fv = ? AND type = ? AND id = ? ORDER BY vid DESC LIMIT 1',
   );
-  const vread = db.prepare<[string, string, string, number], Row>(
+  const vread = db.prepare<[string, string, string, number], VersionRow>(
     'SELECT type, id, vid, last_updated, method, body FROM resource_versions WHERE fv = ? AND type = ? AND id = ? AND vid = ?',
   );
   const log = createEventLog(db);
@@ -172,7 +155,7 @@ function history(db: Database.Database, fv: string, q: HistoryQuery): HistoryPag
   const pageConds = q.before === undefined ? where : `${where} AND seq < ?`;
   const pageArgs = q.before === undefined ? args : [...args, q.before];
   const rows = db
-    .prepare<unknown[], Row & { seq: number }>(
+    .prepare<unknown[], VersionRow & { seq: number }>(
       `SELECT seq, type, id, vid, last_updated, method, body FROM resource_versions WHERE ${pageConds} ORDER BY seq DESC LIMIT ?`,
     )
     .all(...pageArgs, q.count + 1);
