@@ -45,3 +45,13 @@ export interface CpuShare {
   load: number;
   other: number;
 }
+
+/** The resident memory of process `pid` in kB (NaN off Linux). */
+export function rssKb(pid: number | undefined): number {
+  try {
+    const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
+    return Number(line?.split(/\s+/)[1]);
+  } catch {
+    return NaN;
+  }
+}

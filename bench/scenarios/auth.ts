@@ -21,7 +21,7 @@ import { TokenVerifier } from '../../src/auth/index.ts';
 import { ms, type Check, type Helpers, type Row, type RunSummary, type ScenarioResult } from '../harness.ts';
 import { startReceiver, type Receiver } from '../receiver.ts';
 import { PATIENT } from './crud.ts';
-import { TOPIC, subscription } from './subscriptions.ts';
+import { type Pct, pct, setup, summary } from './subscriptions.ts';
 
 const BASE = '/fhir/R4';
 const CONC = 16;
@@ -119,29 +119,6 @@ async function getToken(url: string): Promise<string> {
   return body.access_token;
 }
 
-/** The R4 topic and a rest-hook subscription matching `urn:bench|match`, handshake done. */
-async function setup(base: string, receiver: Receiver, headers: Record<string, string>): Promise<void> {
-  await post(`${base}/Basic`, TOPIC, headers);
-  const { id } = await post(`${base}/Subscription`, subscription('match', `${receiver.url}/hook`), headers);
-  for (const deadline = Date.now() + 30_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 100))) {
-    const res = await fetch(`${base}/Subscription/${id}`, { headers });
-    if (((await res.json()) as { status?: string }).status === 'active') return;
-  }
-  throw new Error(`the rest-hook subscription on ${base} did not become active within 30 s`);
-}
-
-async function post(url: string, resource: unknown, headers: Record<string, string>): Promise<{ id: string }> {
-  const res = await fetch(url, { method: 'POST', headers, body: JSON.stringify(resource) });
-  const text = await res.text();
-  if (res.status !== 201) throw new Error(`POST ${url} answered ${res.status}: ${text.slice(0, 500)}`);
-  return JSON.parse(text) as { id: string };
-}
-
-interface Pct {
-  p50: number;
-  p99: number;
-}
-
 interface Latency {
   sent: number;
   received: number;
@@ -207,14 +184,4 @@ async function verifyCost(seconds: number): Promise<{ perSecond: number }> {
     if (performance.now() - t0 > seconds * 1000) break;
   }
   return { perSecond: done / ((performance.now() - t0) / 1000) };
-}
-
-function pct(values: number[]): Pct {
-  const s = [...values].sort((a, b) => a - b);
-  const at = (q: number) => (s.length === 0 ? NaN : s[Math.min(s.length - 1, Math.floor(q * s.length))]!);
-  return { p50: at(0.5), p99: at(0.99) };
-}
-
-function summary(count: number, p: Pct): RunSummary {
-  return { requests: count, seconds: NaN, rps: NaN, p50: p.p50, p99: p.p99, non2xx: 0, errors: 0, timeouts: 0, statusCodes: {}, cpu: { server: NaN, load: NaN, other: NaN } };
 }

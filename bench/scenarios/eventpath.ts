@@ -14,11 +14,11 @@
  * Sockets are opened and bound by bench/ws/client.ts in its own process (never the server's loop);
  * creates without sockets come from bench/load.ts (autocannon), also in its own process.
  */
-import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ms, type Check, type Helpers, type Row, type RunSummary, type ScenarioResult, type Target } from '../harness.ts';
+import { rssKb } from '../cpu.ts';
 import type { WsClientOutput } from '../ws/protocol.ts';
 import { PATIENT } from './crud.ts';
 import { runClient, startWithEnv } from './websocket.ts';
@@ -228,11 +228,3 @@ async function holdSockets(wsUrl: string, binds: string[]): Promise<{ frames(): 
   return { frames: () => frames, close: () => sockets.forEach((s) => s.terminate()) };
 }
 
-function rssKb(pid: number): number {
-  try {
-    const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
-    return Number(line?.split(/\s+/)[1]);
-  } catch {
-    return NaN;
-  }
-}

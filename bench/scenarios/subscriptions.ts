@@ -144,7 +144,7 @@ export default async function subscriptions(h: Helpers): Promise<ScenarioResult>
 
 // ---------------------------------------------------------------- latency
 
-interface Pct {
+export interface Pct {
   p50: number;
   p99: number;
 }
@@ -223,38 +223,38 @@ async function paced(base: string, receiver: Receiver, rate: number, seconds: nu
   };
 }
 
-function pct(values: number[]): Pct {
+export function pct(values: number[]): Pct {
   const s = [...values].sort((a, b) => a - b);
   const at = (q: number) => (s.length === 0 ? NaN : s[Math.min(s.length - 1, Math.floor(q * s.length))]!);
   return { p50: at(0.5), p99: at(0.99) };
 }
 
-function summary(count: number, p: Pct): RunSummary {
+export function summary(count: number, p: Pct): RunSummary {
   return { requests: count, seconds: NaN, rps: NaN, p50: p.p50, p99: p.p99, non2xx: 0, errors: 0, timeouts: 0, statusCodes: {}, cpu: { server: NaN, load: NaN, other: NaN } };
 }
 
 // ---------------------------------------------------------------- setup
 
 /** The topic and the matching rest-hook subscription, handshake done; returns the subscription id. */
-async function setup(base: string, receiver: Receiver): Promise<string> {
-  await post(`${base}/Basic`, TOPIC);
-  const { id } = await post(`${base}/Subscription`, subscription('match', `${receiver.url}/hook`));
-  await waitActive(`${base}/Subscription/${id}`);
+export async function setup(base: string, receiver: Receiver, headers: Record<string, string> = JSON_TYPE): Promise<string> {
+  await post(`${base}/Basic`, TOPIC, headers);
+  const { id } = await post(`${base}/Subscription`, subscription('match', `${receiver.url}/hook`), headers);
+  await waitActive(`${base}/Subscription/${id}`, headers);
   return id;
 }
 
-async function post(url: string, resource: unknown): Promise<{ id: string }> {
-  const res = await fetch(url, { method: 'POST', headers: JSON_TYPE, body: JSON.stringify(resource) });
+async function post(url: string, resource: unknown, headers: Record<string, string>): Promise<{ id: string }> {
+  const res = await fetch(url, { method: 'POST', headers, body: JSON.stringify(resource) });
   const text = await res.text();
   if (res.status !== 201) throw new Error(`POST ${url} answered ${res.status}: ${text.slice(0, 500)}`);
   return JSON.parse(text) as { id: string };
 }
 
 /** Waits for the rest-hook handshake to succeed (status active). */
-async function waitActive(url: string): Promise<void> {
+async function waitActive(url: string, headers: Record<string, string>): Promise<void> {
   let status = '';
   for (const deadline = Date.now() + 30_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 100))) {
-    status = ((await (await fetch(url)).json()) as { status: string }).status;
+    status = ((await (await fetch(url, { headers })).json()) as { status: string }).status;
     if (status === 'active') return;
   }
   throw new Error(`the rest-hook subscription is still '${status}' after 30 s`);

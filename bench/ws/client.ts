@@ -13,11 +13,10 @@
  * An event is recognised on arrival by the Patient id its frame names (the id the 201 returned), so
  * arrivals before the 201 (the broadcast may outrun the HTTP answer) are matched too.
  */
-import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { Pool } from 'undici';
 import { WebSocket } from 'ws';
-import { measureCpu, processCpuSeconds } from '../cpu.ts';
+import { measureCpu, processCpuSeconds, rssKb } from '../cpu.ts';
 import type { Spread, WsClientOutput, WsClientSpec } from './protocol.ts';
 
 const spec = JSON.parse(process.argv[2] ?? '') as WsClientSpec;
@@ -231,15 +230,6 @@ async function closedLoop(concurrency: number, seconds: number, measured: boolea
   return { evs, wall: (performance.now() - t0) / 1000 };
 }
 
-/** The resident memory of process `pid` in kB (NaN off Linux). */
-function rssKb(pid: number | undefined): number {
-  try {
-    const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
-    return Number(line?.split(/\s+/)[1]);
-  } catch {
-    return NaN;
-  }
-}
 
 // ---------------------------------------------------------------- figures
 
