@@ -18,7 +18,8 @@ Options:
   --header <h>         extra HTTP header for REST calls, repeatable: 'Authorization: Bearer x'
   --json               one JSON object per subscription instead of a table
 Without --delete or --all it lists: id, status, events so far (from $status), channel, and the
-topic (or the criteria of an R4 classic subscription); errors from $status follow on their own line.
+topic (or the criteria of an R4 classic subscription); errors from $status follow on their own line, and
+the next delivery attempt of a subscription in error.
 `;
 
 export interface SubscriptionsIo {
@@ -32,6 +33,7 @@ export interface SubscriptionsIo {
 interface Row extends SubscriptionSummary {
   events?: number;
   errors: string[];
+  nextAttempt?: string;
 }
 
 /** Runs `herald subscriptions`; resolves with the exit code (0 done, 1 a request failed, 2 bad usage). */
@@ -109,6 +111,7 @@ async function list(rest: FhirRestClient, io: SubscriptionsIo): Promise<Row[]> {
       if (status.status) row.status = status.status;
       if (status.eventsSinceSubscriptionStart !== undefined) row.events = status.eventsSinceSubscriptionStart;
       row.errors = status.errors;
+      if (status.nextAttempt) row.nextAttempt = status.nextAttempt;
     } catch {
       // a status resource we cannot read: that row keeps what the Subscription itself says
     }
@@ -146,6 +149,7 @@ function print(rows: Row[], json: boolean, io: SubscriptionsIo): void {
           content: r.content,
           ...(r.reason ? { reason: r.reason } : {}),
           ...(r.errors.length ? { errors: r.errors } : {}),
+          ...(r.nextAttempt ? { nextAttempt: r.nextAttempt } : {}),
         }),
       );
     }
@@ -162,5 +166,6 @@ function print(rows: Row[], json: boolean, io: SubscriptionsIo): void {
   for (const [i, r] of rows.entries()) {
     io.out(line(table[i + 1]!));
     for (const e of r.errors) io.out(`    error: ${e}`);
+    if (r.nextAttempt) io.out(`    next attempt: ${r.nextAttempt}`);
   }
 }

@@ -33,11 +33,21 @@ export interface ParsedNotification {
   events: NotificationEvent[];
   /** Error codes/texts the status carries (`error` CodeableConcepts). */
   errors: string[];
+  /** When a failing subscription's next delivery attempt is due (Herald's extension on the status code, `$status` only). */
+  nextAttempt?: string;
   bundle: Bundle;
 }
 
 export class NotificationFormatError extends Error {
   override name = 'NotificationFormatError';
+}
+
+/** Herald's extension on the status code of a `$status` answer: the next delivery attempt (valueInstant). The server's is in fhir/versions/subscriptions/status.ts (the rest-hook e2e test reads one with the other). */
+export const NEXT_ATTEMPT_EXTENSION = 'urn:herald:extension:next-delivery-attempt';
+
+function nextAttemptOf(element: unknown): { nextAttempt?: string } {
+  const ext = isObject(element) ? arrayOf(element.extension).find((e) => e.url === NEXT_ATTEMPT_EXTENSION) : undefined;
+  return opt('nextAttempt', str(ext?.valueInstant));
 }
 
 const TYPES: readonly NotificationType[] = ['handshake', 'heartbeat', 'event-notification', 'query-status', 'query-event'];
@@ -67,6 +77,7 @@ function fromParameters(p: Resource): Partial_ {
     shape: 'parameters',
     type: String(first('type')?.valueCode ?? ''),
     ...opt('status', str(first('status')?.valueCode)),
+    ...nextAttemptOf(first('status')?._valueCode),
     subscriptionReference: str(refOf(first('subscription')?.valueReference)) ?? '',
     ...opt('topic', str(first('topic')?.valueCanonical ?? first('topic')?.valueUri)),
     ...opt('eventsSinceSubscriptionStart', num(first('events-since-subscription-start')?.valueString ?? first('events-since-subscription-start')?.valueInteger64)),
@@ -90,6 +101,7 @@ function fromSubscriptionStatus(s: Resource): Partial_ {
     shape: 'subscription-status',
     type: String(s.type ?? ''),
     ...opt('status', str(s.status)),
+    ...nextAttemptOf(s._status),
     subscriptionReference: refOf(s.subscription) ?? '',
     ...opt('topic', str(s.topic)),
     ...opt('eventsSinceSubscriptionStart', num(s.eventsSinceSubscriptionStart)),

@@ -12,6 +12,11 @@ function backoffDelay(attempt, options = {}, random = Math.random) {
 var NotificationFormatError = class extends Error {
   name = "NotificationFormatError";
 };
+var NEXT_ATTEMPT_EXTENSION = "urn:herald:extension:next-delivery-attempt";
+function nextAttemptOf(element) {
+  const ext = isObject(element) ? arrayOf(element.extension).find((e) => e.url === NEXT_ATTEMPT_EXTENSION) : void 0;
+  return opt("nextAttempt", str(ext?.valueInstant));
+}
 var TYPES = ["handshake", "heartbeat", "event-notification", "query-status", "query-event"];
 function parseNotification(bundle) {
   if (!isObject(bundle) || bundle.resourceType !== "Bundle") throw new NotificationFormatError("not a Bundle");
@@ -34,6 +39,7 @@ function fromParameters(p) {
     shape: "parameters",
     type: String(first("type")?.valueCode ?? ""),
     ...opt("status", str(first("status")?.valueCode)),
+    ...nextAttemptOf(first("status")?._valueCode),
     subscriptionReference: str(refOf(first("subscription")?.valueReference)) ?? "",
     ...opt("topic", str(first("topic")?.valueCanonical ?? first("topic")?.valueUri)),
     ...opt("eventsSinceSubscriptionStart", num(first("events-since-subscription-start")?.valueString ?? first("events-since-subscription-start")?.valueInteger64)),
@@ -56,6 +62,7 @@ function fromSubscriptionStatus(s) {
     shape: "subscription-status",
     type: String(s.type ?? ""),
     ...opt("status", str(s.status)),
+    ...nextAttemptOf(s._status),
     subscriptionReference: refOf(s.subscription) ?? "",
     ...opt("topic", str(s.topic)),
     ...opt("eventsSinceSubscriptionStart", num(s.eventsSinceSubscriptionStart)),
@@ -1719,7 +1726,8 @@ var COLUMNS = [
   ["content", "Content"],
   ["filters", "Filters"],
   ["events", "Events"],
-  ["error", "Last error"]
+  ["error", "Last error"],
+  ["retry", "Next retry"]
 ];
 var state = { query: "", sort: "id", descending: false };
 async function subscriptionsView(view) {
@@ -1745,7 +1753,7 @@ async function subscriptionsView(view) {
     h("div", { class: "field inline" }, h("label", { for: "sub-search" }, "Search "), search),
     message,
     tableBox,
-    h("p", { class: "muted" }, `From GET ${view.base}/Subscription?_count=100 (every page) and GET ${view.base}/Subscription/$status. Events = eventsSinceSubscriptionStart and Last error from $status. $status gives no next-retry time: a failing rest-hook is retried with backoff until the failure window passes, then goes off.`)
+    h("p", { class: "muted" }, `From GET ${view.base}/Subscription?_count=100 (every page) and GET ${view.base}/Subscription/$status. Events = eventsSinceSubscriptionStart, Last error and Next retry from $status (Next retry: Herald's next-delivery-attempt extension on the status code). A failing rest-hook is retried with backoff until the failure window passes, then goes off.`)
   );
   draw();
 }
@@ -1755,16 +1763,25 @@ async function load(view) {
   for (const e of statusBundle?.entry ?? []) {
     try {
       const n = parseNotification({ resourceType: "Bundle", type: "history", entry: [{ resource: e.resource }] });
-      status.set(n.subscriptionId, { ...n.eventsSinceSubscriptionStart !== void 0 ? { events: n.eventsSinceSubscriptionStart } : {}, errors: n.errors, ...n.status ? { status: n.status } : {} });
+      status.set(n.subscriptionId, { ...n.eventsSinceSubscriptionStart !== void 0 ? { events: n.eventsSinceSubscriptionStart } : {}, errors: n.errors, ...n.status ? { status: n.status } : {}, ...n.nextAttempt ? { nextAttempt: n.nextAttempt } : {} });
     } catch {
     }
   }
   return resources.map((r) => readSubscription(r)).filter((r) => r !== void 0).map((r) => {
     const s = status.get(r.id);
-    return { ...r, ...s?.events !== void 0 ? { events: s.events } : {}, errors: s?.errors.length ? s.errors : r.error ? [r.error] : [] };
+    return {
+      ...r,
+      ...s?.events !== void 0 ? { events: s.events } : {},
+      errors: s?.errors.length ? s.errors : r.error ? [r.error] : [],
+      ...s?.nextAttempt ? { nextAttempt: s.nextAttempt } : {}
+    };
   });
 }
-var cell = (r, k) => k === "filters" ? r.filters.join(" ") : k === "error" ? r.errors.join("; ") : k === "events" ? r.events ?? -1 : r[k] ?? "";
+var cell = (r, k) => k === "filters" ? r.filters.join(" ") : k === "error" ? r.errors.join("; ") : k === "events" ? r.events ?? -1 : k === "retry" ? r.nextAttempt ?? "" : r[k] ?? "";
+function inSeconds(iso) {
+  const s = Math.round((Date.parse(iso) - Date.now()) / 1e3);
+  return s > 0 ? `${new Date(iso).toLocaleTimeString()} (in ${s} s)` : `${new Date(iso).toLocaleTimeString()} (due)`;
+}
 function filtered(rows) {
   const q = state.query.trim().toLowerCase();
   if (!q) return rows;
@@ -1822,6 +1839,7 @@ function table(view, rows, total, message, redraw) {
           h("td", { class: "filters" }, r.filters.length ? r.filters.map((f) => h("code", { class: "filter" }, f)) : "–"),
           h("td", { class: "num" }, r.events ?? "–"),
           h("td", { class: "wrap error-cell" }, r.errors.join("; ") || "–"),
+          h("td", { class: "retry" }, r.nextAttempt ? h("time", { datetime: r.nextAttempt, title: r.nextAttempt }, inSeconds(r.nextAttempt)) : "–"),
           h("td", {}, h("div", { class: "actions" }, actions(view, r, message)))
         )
       )

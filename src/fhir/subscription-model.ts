@@ -133,4 +133,9 @@ export interface StatusInfo {
   }[];
   /** Errors, as text (rendered as CodeableConcept.text with the subscription-error code when known). */
   errors: { code?: string; text: string }[];
+  /**
+   * ISO instant of the next delivery attempt of a failing subscription (`$status` only), rendered
+   * as Herald's NEXT_ATTEMPT_EXTENSION on the status code.
+   */
+  nextAttempt?: string;
 }

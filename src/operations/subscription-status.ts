@@ -59,5 +59,7 @@ export async function statusOf(ctx: OperationContext, id: string): Promise<(Stat
       // D-20: criteria of its topic that could not be evaluated.
       ...ctx.subscriptions.registry.faults.statusErrors(spec.topic ?? `classic:${id}`),
     ],
+    // A failing rest-hook's scheduled retry (Herald's extension on the status code).
+    ...(spec.status === 'error' && delivery.nextAttemptAt ? { nextAttempt: delivery.nextAttemptAt } : {}),
   };
 }

@@ -98,6 +98,8 @@ export interface DeliveryState {
   attempts: number;
   failingSince?: string;
   lastError?: string;
+  /** ISO instant when a failing delivery is tried again (absent when nothing is scheduled). */
+  nextAttemptAt?: string;
 }
 
 /** A websocket binding token as stored: never the token itself, only its hash (D-2). */

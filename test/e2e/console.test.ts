@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
+import { parseNotification } from '../../src/client/index.ts';
 import { launchChromium } from '../helpers/browser.ts';
 import { type Receiver, startReceiver } from '../helpers/receiver.ts';
 import { call, startServer, type TestServer } from '../helpers/server.ts';
@@ -124,6 +125,20 @@ describe('console in open mode', () => {
     assert.match(text, /rest-hook/);
     assert.match(text, /handshake failed: endpoint answered HTTP 500/);
     assert.match(await page.locator('main p').first().innerText(), /1 in error/);
+    // Next retry: the instant $status gives (Herald's extension on the status code); a retry may
+    // reschedule it between the page's request and ours, so compare after a fresh load
+    const id = await errorRow.getAttribute('data-id');
+    let shown: string | null = null;
+    let given: string | undefined;
+    for (let i = 0; i < 20; i++) {
+      shown = await errorRow.locator('td.retry time').getAttribute('datetime');
+      given = parseNotification((await call('GET', `${server.fhir('R4')}/Subscription/${id}/$status`)).body).nextAttempt;
+      if (shown === given) break;
+      await page.getByRole('button', { name: 'Refresh' }).click();
+      await page.getByRole('heading', { name: 'Subscriptions on R4' }).waitFor(WAIT);
+    }
+    assert.ok(given, 'a failing rest-hook has a next attempt in $status');
+    assert.equal(shown, given);
   });
 
   it('shows the error reason on R5 too, where only $status carries it', async () => {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { parseNotification } from '../../src/client/index.ts';
 import { type Receiver, startReceiver } from '../helpers/receiver.ts';
 import { VERSIONS, call, startServer, type TestServer } from '../helpers/server.ts';
 import { readNotification, subscriptionResource, topicResource } from '../helpers/subscriptions.ts';
@@ -113,11 +114,17 @@ describe('topic-based subscriptions over rest-hook', () => {
         assert.equal(view.status, 'error');
         assert.equal(view.eventsSince, 3);
         assert.match(JSON.stringify(status.body.entry[0].resource), /HTTP 500/);
+        // Herald's extension on the status code: when the next attempt is due (backoff ≤ the 200 ms cap)
+        const { nextAttempt } = parseNotification(status.body);
+        assert.ok(nextAttempt !== undefined && !Number.isNaN(Date.parse(nextAttempt)), JSON.stringify(status.body.entry[0].resource));
+        assert.ok(Date.parse(nextAttempt) <= Date.now() + 1000, `${nextAttempt} is within the retry cap`);
         hook.respond(200);
         await call('POST', `${base()}/Encounter`, encounter(finished, 'Patient/flaky'));
         await hook.waitFor(() => events(forSub(id)).length >= 4);
         assert.deepEqual(events(forSub(id)).map((e) => e.number), [1, 2, 3, 4]);
         await waitUntil(async () => (await call('GET', `${base()}/Subscription/${id}`)).body.status === 'active');
+        const recovered = await call('GET', `${base()}/Subscription/${id}/$status`);
+        assert.equal(parseNotification(recovered.body).nextAttempt, undefined, 'no next attempt once delivery works');
       });
 
       it('answers $events with ranges and $status at type level (OP-S*, OP-E*)', async () => {

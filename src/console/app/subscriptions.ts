@@ -1,6 +1,6 @@
 /**
  * The subscriptions of a base: status, topic, channel, endpoint, content, filters, the event count
- * and last error from `$status`; search, sort, and the actions off / back to requested / delete.
+ * last error and next retry from `$status`; search, sort, and the actions off / back to requested / delete.
  * Subscriptions in `error` stand out (a marked row and an error badge with the reason).
  */
 import { parseNotification, type Resource } from '../../client/index.ts';
@@ -12,9 +12,10 @@ import type { View } from './main.ts';
 interface Row extends SubscriptionRow {
   events?: number;
   errors: string[];
+  nextAttempt?: string;
 }
 
-type Key = 'id' | 'status' | 'topic' | 'channel' | 'endpoint' | 'content' | 'filters' | 'events' | 'error';
+type Key = 'id' | 'status' | 'topic' | 'channel' | 'endpoint' | 'content' | 'filters' | 'events' | 'error' | 'retry';
 const COLUMNS: [Key, string][] = [
   ['id', 'Id'],
   ['status', 'Status'],
@@ -25,6 +26,7 @@ const COLUMNS: [Key, string][] = [
   ['filters', 'Filters'],
   ['events', 'Events'],
   ['error', 'Last error'],
+  ['retry', 'Next retry'],
 ];
 
 /** Search and sort survive a reload of the list (after an action) within the page's life. */
@@ -53,18 +55,18 @@ export async function subscriptionsView(view: View): Promise<void> {
     h('div', { class: 'field inline' }, h('label', { for: 'sub-search' }, 'Search '), search),
     message,
     tableBox,
-    h('p', { class: 'muted' }, `From GET ${view.base}/Subscription?_count=100 (every page) and GET ${view.base}/Subscription/$status. Events = eventsSinceSubscriptionStart and Last error from $status. $status gives no next-retry time: a failing rest-hook is retried with backoff until the failure window passes, then goes off.`),
+    h('p', { class: 'muted' }, `From GET ${view.base}/Subscription?_count=100 (every page) and GET ${view.base}/Subscription/$status. Events = eventsSinceSubscriptionStart, Last error and Next retry from $status (Next retry: Herald's next-delivery-attempt extension on the status code). A failing rest-hook is retried with backoff until the failure window passes, then goes off.`),
   );
   draw();
 }
 
 async function load(view: View): Promise<Row[]> {
   const [resources, statusBundle] = await Promise.all([searchAll(view.base, 'Subscription?_count=100'), fhir<any>(view.base, 'GET', 'Subscription/$status')]);
-  const status = new Map<string, { events?: number; errors: string[]; status?: string }>();
+  const status = new Map<string, { events?: number; errors: string[]; status?: string; nextAttempt?: string }>();
   for (const e of statusBundle?.entry ?? []) {
     try {
       const n = parseNotification({ resourceType: 'Bundle', type: 'history', entry: [{ resource: e.resource as Resource }] });
-      status.set(n.subscriptionId, { ...(n.eventsSinceSubscriptionStart !== undefined ? { events: n.eventsSinceSubscriptionStart } : {}), errors: n.errors, ...(n.status ? { status: n.status } : {}) });
+      status.set(n.subscriptionId, { ...(n.eventsSinceSubscriptionStart !== undefined ? { events: n.eventsSinceSubscriptionStart } : {}), errors: n.errors, ...(n.status ? { status: n.status } : {}), ...(n.nextAttempt ? { nextAttempt: n.nextAttempt } : {}) });
     } catch {
       // not a status resource: leave the row without $status numbers
     }
@@ -74,11 +76,22 @@ async function load(view: View): Promise<Row[]> {
     .filter((r): r is SubscriptionRow => r !== undefined)
     .map((r) => {
       const s = status.get(r.id);
-      return { ...r, ...(s?.events !== undefined ? { events: s.events } : {}), errors: s?.errors.length ? s.errors : r.error ? [r.error] : [] };
+      return {
+        ...r,
+        ...(s?.events !== undefined ? { events: s.events } : {}),
+        errors: s?.errors.length ? s.errors : r.error ? [r.error] : [],
+        ...(s?.nextAttempt ? { nextAttempt: s.nextAttempt } : {}),
+      };
     });
 }
 
-const cell = (r: Row, k: Key): string | number => (k === 'filters' ? r.filters.join(' ') : k === 'error' ? r.errors.join('; ') : k === 'events' ? (r.events ?? -1) : (r[k] ?? ''));
+const cell = (r: Row, k: Key): string | number => (k === 'filters' ? r.filters.join(' ') : k === 'error' ? r.errors.join('; ') : k === 'events' ? (r.events ?? -1) : k === 'retry' ? (r.nextAttempt ?? '') : (r[k] ?? ''));
+
+/** "in 4 s" (or "due" once passed), as of when the table was drawn; the exact instant is in the title. */
+function inSeconds(iso: string): string {
+  const s = Math.round((Date.parse(iso) - Date.now()) / 1000);
+  return s > 0 ? `${new Date(iso).toLocaleTimeString()} (in ${s} s)` : `${new Date(iso).toLocaleTimeString()} (due)`;
+}
 
 function filtered(rows: Row[]): Row[] {
   const q = state.query.trim().toLowerCase();
@@ -140,6 +153,7 @@ function table(view: View, rows: Row[], total: number, message: HTMLElement, red
           h('td', { class: 'filters' }, r.filters.length ? r.filters.map((f) => h('code', { class: 'filter' }, f)) : '–'),
           h('td', { class: 'num' }, r.events ?? '–'),
           h('td', { class: 'wrap error-cell' }, r.errors.join('; ') || '–'),
+          h('td', { class: 'retry' }, r.nextAttempt ? h('time', { datetime: r.nextAttempt, title: r.nextAttempt }, inSeconds(r.nextAttempt)) : '–'),
           h('td', {}, h('div', { class: 'actions' }, actions(view, r, message))),
         ),
       ),

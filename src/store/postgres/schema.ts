@@ -80,6 +80,10 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (fv, subscription)
   );
   `,
+  // 3: when a failing rest-hook subscription's next attempt is due (shown by $status).
+  `
+  ALTER TABLE subscription_delivery ADD COLUMN next_attempt_at ${T};
+  `,
 ];
 
 /** Key of the advisory lock held while the schema is created or migrated (any constant will do). */

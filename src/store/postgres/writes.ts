@@ -134,10 +134,11 @@ export async function appendEvents(q: Query, fv: FhirVersion, events: NewEvent[]
 
 export async function setDeliveryState(q: Query, fv: FhirVersion, subscription: string, s: DeliveryState): Promise<void> {
   await q(
-    `INSERT INTO subscription_delivery (fv, subscription, delivered_through, attempts, failing_since, last_error) VALUES ($1, $2, $3, $4, $5, $6)
+    `INSERT INTO subscription_delivery (fv, subscription, delivered_through, attempts, failing_since, last_error, next_attempt_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7)
      ON CONFLICT (fv, subscription) DO UPDATE SET delivered_through = excluded.delivered_through, attempts = excluded.attempts,
-       failing_since = excluded.failing_since, last_error = excluded.last_error`,
-    [fv, subscription, s.deliveredThrough, s.attempts, s.failingSince ?? null, s.lastError ?? null],
+       failing_since = excluded.failing_since, last_error = excluded.last_error, next_attempt_at = excluded.next_attempt_at`,
+    [fv, subscription, s.deliveredThrough, s.attempts, s.failingSince ?? null, s.lastError ?? null, s.nextAttemptAt ?? null],
   );
 }
 

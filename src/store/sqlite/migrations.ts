@@ -132,4 +132,8 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (fv, subscription)
   ) WITHOUT ROWID;
   `,
+  // 5: when a failing rest-hook subscription's next attempt is due (shown by $status).
+  `
+  ALTER TABLE subscription_delivery ADD COLUMN next_attempt_at TEXT;
+  `,
 ];

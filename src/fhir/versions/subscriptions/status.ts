@@ -10,6 +10,17 @@ import type { Json } from './json.ts';
 
 type StatusError = StatusInfo['errors'][number];
 
+/**
+ * Herald's own extension (no IG defines one): on the status code of a `$status` answer, when the
+ * next delivery attempt of a failing subscription is due. `valueInstant`.
+ */
+export const NEXT_ATTEMPT_EXTENSION = 'urn:herald:extension:next-delivery-attempt';
+
+/** The primitive extension of the status code, when a next attempt is known. */
+function statusExtension(info: StatusInfo): Json | undefined {
+  return info.nextAttempt === undefined ? undefined : { extension: [{ url: NEXT_ATTEMPT_EXTENSION, valueInstant: info.nextAttempt }] };
+}
+
 /** An error as CodeableConcept: the subscription-error coding when coded, the text always (ST-8). */
 function errorConcept(e: StatusError): Json {
   return e.code === undefined ? { text: e.text } : { coding: [{ system: SYSTEM.subscriptionError, code: e.code }], text: e.text };
@@ -19,10 +30,11 @@ const reference = (url: string) => ({ reference: url });
 
 /** R4: `Parameters` conforming to backport-subscription-status-r4. */
 export function r4StatusParameters(info: StatusInfo, id: string): Resource {
+  const ext = statusExtension(info);
   const parameter: Json[] = [
     { name: 'subscription', valueReference: reference(info.subscriptionUrl) },
     ...(info.topic === undefined ? [] : [{ name: 'topic', valueCanonical: info.topic }]),
-    { name: 'status', valueCode: info.status },
+    { name: 'status', valueCode: info.status, ...(ext ? { _valueCode: ext } : {}) },
     { name: 'type', valueCode: info.type },
     { name: 'events-since-subscription-start', valueString: String(info.eventsSinceSubscriptionStart) },
     ...info.events.map((e) => ({ name: 'notification-event', part: eventParts(e) })),
@@ -42,10 +54,12 @@ function eventParts(e: StatusInfo['events'][number]): Json[] {
 
 /** R4B and R5: `SubscriptionStatus` (same JSON: R4B string and R5 integer64 are both JSON strings). */
 export function subscriptionStatus(info: StatusInfo, id: string): Resource {
+  const ext = statusExtension(info);
   const out: Json = {
     resourceType: 'SubscriptionStatus',
     id,
     status: info.status,
+    ...(ext ? { _status: ext } : {}),
     type: info.type,
     eventsSinceSubscriptionStart: String(info.eventsSinceSubscriptionStart),
   };

@@ -232,14 +232,16 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
     const attempts = state.attempts + 1;
     const expired = now - Date.parse(failingSince) > options.failureWindowMs;
     const error = expired ? `delivery failing since ${failingSince}: ${reason}` : reason;
-    await store.transaction((tx) => tx.setDeliveryState(fv, sub.id, { ...state, attempts, failingSince, lastError: error }));
+    const delay = Math.min(options.retryCapMs, options.retryBaseMs * 2 ** (attempts - 1)) * (0.5 + Math.random() / 2);
+    const { nextAttemptAt: _, ...rest } = state;
+    const record = { ...rest, attempts, failingSince, lastError: error, ...(expired ? {} : { nextAttemptAt: new Date(now + delay).toISOString() }) };
+    await store.transaction((tx) => tx.setDeliveryState(fv, sub.id, record));
     const fields = { subscription: sub.id, endpoint: originOf(sub.spec.channel.endpoint), stage, attempt: attempts, reason: error };
     if (expired) {
       log.warn(fields, 'rest-hook delivery failed for longer than the failure window: the subscription goes off');
       await engine.setStatus(sub.id, 'off', error);
       return;
     }
-    const delay = Math.min(options.retryCapMs, options.retryBaseMs * 2 ** (attempts - 1)) * (0.5 + Math.random() / 2);
     log.warn({ ...fields, retryInMs: Math.round(delay) }, `rest-hook ${stage} failed`);
     s.retry = setTimeout(() => {
       s.retry = undefined;
