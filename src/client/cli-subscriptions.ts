@@ -34,6 +34,7 @@ interface Row extends SubscriptionSummary {
   events?: number;
   errors: string[];
   nextAttempt?: string;
+  delivered?: { through: number; at?: string };
 }
 
 /** Runs `herald subscriptions`; resolves with the exit code (0 done, 1 a request failed, 2 bad usage). */
@@ -112,6 +113,7 @@ async function list(rest: FhirRestClient, io: SubscriptionsIo): Promise<Row[]> {
       if (status.eventsSinceSubscriptionStart !== undefined) row.events = status.eventsSinceSubscriptionStart;
       row.errors = status.errors;
       if (status.nextAttempt) row.nextAttempt = status.nextAttempt;
+      if (status.delivered) row.delivered = status.delivered;
     } catch {
       // a status resource we cannot read: that row keeps what the Subscription itself says
     }
@@ -150,6 +152,7 @@ function print(rows: Row[], json: boolean, io: SubscriptionsIo): void {
           ...(r.reason ? { reason: r.reason } : {}),
           ...(r.errors.length ? { errors: r.errors } : {}),
           ...(r.nextAttempt ? { nextAttempt: r.nextAttempt } : {}),
+          ...(r.delivered ? { delivered: r.delivered } : {}),
         }),
       );
     }

@@ -4,7 +4,7 @@
  */
 export { createListener, EventsLostError, ServerOutcomeError } from './listener.ts';
 export type { Listener, ListenerOptions, ListenerStatus, ListenerStatusType } from './listener.ts';
-export { eventsOf, idFromReference, NEXT_ATTEMPT_EXTENSION, NotificationFormatError, outcomeMessage, parseFrame, parseNotification } from './notifications.ts';
+export { eventsOf, idFromReference, DELIVERED_AT_EXTENSION, DELIVERED_THROUGH_EXTENSION, NEXT_ATTEMPT_EXTENSION, NotificationFormatError, outcomeMessage, parseFrame, parseNotification } from './notifications.ts';
 export type { Frame, NotificationEvent, ParsedNotification } from './notifications.ts';
 export { EventSequencer } from './ordering.ts';
 export type { Gap, Numbered, OfferResult } from './ordering.ts';

@@ -35,6 +35,8 @@ export interface ParsedNotification {
   errors: string[];
   /** When a failing subscription's next delivery attempt is due (Herald's extension on the status code, `$status` only). */
   nextAttempt?: string;
+  /** rest-hook (`$status` only): the events through `through` were delivered, the latest at `at` (Herald's extensions on the count). */
+  delivered?: { through: number; at?: string };
   bundle: Bundle;
 }
 
@@ -42,12 +44,24 @@ export class NotificationFormatError extends Error {
   override name = 'NotificationFormatError';
 }
 
-/** Herald's extension on the status code of a `$status` answer: the next delivery attempt (valueInstant). The server's is in fhir/versions/subscriptions/status.ts (the rest-hook e2e test reads one with the other). */
+/**
+ * Herald's extensions in a `$status` answer (the server's are in fhir/versions/subscriptions/
+ * status.ts; the rest-hook e2e test reads one with the other): on the status code, the next
+ * delivery attempt (valueInstant); on the event count, delivered through (valueString) and when.
+ */
 export const NEXT_ATTEMPT_EXTENSION = 'urn:herald:extension:next-delivery-attempt';
+export const DELIVERED_THROUGH_EXTENSION = 'urn:herald:extension:delivered-through';
+export const DELIVERED_AT_EXTENSION = 'urn:herald:extension:delivered-at';
+
+const extensionOf = (element: unknown, url: string) => (isObject(element) ? arrayOf(element.extension).find((e) => e.url === url) : undefined);
 
 function nextAttemptOf(element: unknown): { nextAttempt?: string } {
-  const ext = isObject(element) ? arrayOf(element.extension).find((e) => e.url === NEXT_ATTEMPT_EXTENSION) : undefined;
-  return opt('nextAttempt', str(ext?.valueInstant));
+  return opt('nextAttempt', str(extensionOf(element, NEXT_ATTEMPT_EXTENSION)?.valueInstant));
+}
+
+function deliveredOf(element: unknown): { delivered?: { through: number; at?: string } } {
+  const through = num(extensionOf(element, DELIVERED_THROUGH_EXTENSION)?.valueString);
+  return through === undefined ? {} : { delivered: { through, ...opt('at', str(extensionOf(element, DELIVERED_AT_EXTENSION)?.valueInstant)) } };
 }
 
 const TYPES: readonly NotificationType[] = ['handshake', 'heartbeat', 'event-notification', 'query-status', 'query-event'];
@@ -81,6 +95,7 @@ function fromParameters(p: Resource): Partial_ {
     subscriptionReference: str(refOf(first('subscription')?.valueReference)) ?? '',
     ...opt('topic', str(first('topic')?.valueCanonical ?? first('topic')?.valueUri)),
     ...opt('eventsSinceSubscriptionStart', num(first('events-since-subscription-start')?.valueString ?? first('events-since-subscription-start')?.valueInteger64)),
+    ...deliveredOf(first('events-since-subscription-start')?._valueString),
     events: named('notification-event').map((e) => {
       const parts = arrayOf(e.part);
       const eventNumber = num(first('event-number', parts)?.valueString ?? first('event-number', parts)?.valueInteger64);
@@ -105,6 +120,7 @@ function fromSubscriptionStatus(s: Resource): Partial_ {
     subscriptionReference: refOf(s.subscription) ?? '',
     ...opt('topic', str(s.topic)),
     ...opt('eventsSinceSubscriptionStart', num(s.eventsSinceSubscriptionStart)),
+    ...deliveredOf(s._eventsSinceSubscriptionStart),
     events: arrayOf(s.notificationEvent).map((e) => {
       const eventNumber = num(e.eventNumber);
       if (eventNumber === undefined) throw new NotificationFormatError('a notificationEvent has no eventNumber');

@@ -13,9 +13,15 @@ var NotificationFormatError = class extends Error {
   name = "NotificationFormatError";
 };
 var NEXT_ATTEMPT_EXTENSION = "urn:herald:extension:next-delivery-attempt";
+var DELIVERED_THROUGH_EXTENSION = "urn:herald:extension:delivered-through";
+var DELIVERED_AT_EXTENSION = "urn:herald:extension:delivered-at";
+var extensionOf = (element, url) => isObject(element) ? arrayOf(element.extension).find((e) => e.url === url) : void 0;
 function nextAttemptOf(element) {
-  const ext = isObject(element) ? arrayOf(element.extension).find((e) => e.url === NEXT_ATTEMPT_EXTENSION) : void 0;
-  return opt("nextAttempt", str(ext?.valueInstant));
+  return opt("nextAttempt", str(extensionOf(element, NEXT_ATTEMPT_EXTENSION)?.valueInstant));
+}
+function deliveredOf(element) {
+  const through = num(extensionOf(element, DELIVERED_THROUGH_EXTENSION)?.valueString);
+  return through === void 0 ? {} : { delivered: { through, ...opt("at", str(extensionOf(element, DELIVERED_AT_EXTENSION)?.valueInstant)) } };
 }
 var TYPES = ["handshake", "heartbeat", "event-notification", "query-status", "query-event"];
 function parseNotification(bundle) {
@@ -43,6 +49,7 @@ function fromParameters(p) {
     subscriptionReference: str(refOf(first("subscription")?.valueReference)) ?? "",
     ...opt("topic", str(first("topic")?.valueCanonical ?? first("topic")?.valueUri)),
     ...opt("eventsSinceSubscriptionStart", num(first("events-since-subscription-start")?.valueString ?? first("events-since-subscription-start")?.valueInteger64)),
+    ...deliveredOf(first("events-since-subscription-start")?._valueString),
     events: named("notification-event").map((e) => {
       const parts = arrayOf(e.part);
       const eventNumber = num(first("event-number", parts)?.valueString ?? first("event-number", parts)?.valueInteger64);
@@ -66,6 +73,7 @@ function fromSubscriptionStatus(s) {
     subscriptionReference: refOf(s.subscription) ?? "",
     ...opt("topic", str(s.topic)),
     ...opt("eventsSinceSubscriptionStart", num(s.eventsSinceSubscriptionStart)),
+    ...deliveredOf(s._eventsSinceSubscriptionStart),
     events: arrayOf(s.notificationEvent).map((e) => {
       const eventNumber = num(e.eventNumber);
       if (eventNumber === void 0) throw new NotificationFormatError("a notificationEvent has no eventNumber");
@@ -1456,12 +1464,14 @@ async function eventsView(view, id, params) {
   let since;
   let sub;
   let errors = [];
+  let delivered;
   try {
     sub = readSubscription(await fhir(view.base, "GET", path));
     const status = await fhir(view.base, "GET", `${path}/$status`);
     const n = parseNotification({ resourceType: "Bundle", type: "history", entry: [{ resource: status.entry[0].resource }] });
     since = n.eventsSinceSubscriptionStart ?? 0;
     errors = n.errors;
+    delivered = n.delivered;
   } catch (err) {
     return fill(view.main, h("h1", {}, `Events of Subscription/${id}`), alertBox(err.message));
   }
@@ -1482,6 +1492,7 @@ async function eventsView(view, id, params) {
       sub ? [h("span", { class: `badge status-${sub.status}` }, sub.status), ` ${sub.channel}`, sub.endpoint ? ` → ${sub.endpoint}` : "", " · "] : null,
       `eventsSinceSubscriptionStart: `,
       h("strong", { id: "events-since" }, since),
+      delivered ? [" · delivered through ", h("strong", { id: "delivered-through" }, `#${delivered.through}`), delivered.at ? [" (latest at ", h("time", { datetime: delivered.at }, delivered.at), ")"] : null] : null,
       sub?.channel === "websocket" ? [" · ", h("a", { href: `#/${view.version}/subscriptions/${encodeURIComponent(id)}/live` }, "live")] : null
     ),
     errors.length ? alertBox(`$status errors: ${errors.join("; ")}`) : null,
@@ -1501,7 +1512,7 @@ async function eventsView(view, id, params) {
       h("button", { type: "button", disabled: to >= since, onclick: () => go(to + 1, Math.min(since, to + PAGE)) }, "Newer")
     ),
     h("div", { class: "two" }, result, h("section", { "aria-label": "Payload" }, h("h2", {}, "Event"), payload)),
-    h("p", { class: "muted" }, `From GET ${view.base}/${path}/$status and GET ${view.base}/${path}/$events?eventsSinceNumber=…&eventsUntilNumber=…. "Happened at" is each event's timestamp; $events does not say when a rest-hook delivered it (a subscription in error has not delivered the events after its last success).`)
+    h("p", { class: "muted" }, `From GET ${view.base}/${path}/$status and GET ${view.base}/${path}/$events?eventsSinceNumber=…&eventsUntilNumber=…. "Happened at" is each event's timestamp. Delivered: a rest-hook's events up to "delivered through" (Herald's delivered-through and delivered-at extensions on eventsSinceSubscriptionStart in $status) have been sent and answered 2xx, in order; a websocket's go to whoever is bound at the time and are not recorded.`)
   );
   if (since === 0 || from > to) return;
   try {
@@ -1515,11 +1526,12 @@ async function eventsView(view, id, params) {
           h("th", { scope: "row" }, h("button", { type: "button", class: "link", onclick: () => payload.textContent = json({ eventNumber: e.eventNumber, timestamp: e.timestamp, focus: e.focus, additionalContext: e.additionalContext, resource: e.resource }), "aria-label": `Show event ${e.eventNumber}` }, `#${e.eventNumber}`)),
           h("td", {}, e.timestamp ?? "–"),
           h("td", { class: "wrap" }, shortRef(e.focus, view.base)),
-          h("td", {}, e.interaction ?? "–")
+          h("td", {}, e.interaction ?? "–"),
+          delivered ? h("td", { class: "delivered" }, e.eventNumber <= delivered.through ? "delivered" : h("strong", {}, "not yet")) : null
         )
       );
     }
-    fill(result, h("div", { class: "table-box" }, h("table", { class: "events" }, h("caption", {}, `Events ${from}..${to} from $events (${events.length})`), h("thead", {}, h("tr", {}, ["#", "Happened at", "Focus", "Interaction"].map((c) => h("th", { scope: "col" }, c)))), body)));
+    fill(result, h("div", { class: "table-box" }, h("table", { class: "events" }, h("caption", {}, `Events ${from}..${to} from $events (${events.length})`), h("thead", {}, h("tr", {}, ["#", "Happened at", "Focus", "Interaction", ...delivered ? ["Delivered"] : []].map((c) => h("th", { scope: "col" }, c)))), body)));
   } catch (err) {
     fill(result, alertBox(err.message));
   }

@@ -138,4 +138,9 @@ export interface StatusInfo {
    * as Herald's NEXT_ATTEMPT_EXTENSION on the status code.
    */
   nextAttempt?: string;
+  /**
+   * rest-hook (`$status` only): the events through `through` have been delivered, the latest at
+   * `at`; rendered as Herald's DELIVERED_* extensions on eventsSinceSubscriptionStart.
+   */
+  delivered?: { through: number; at?: string };
 }

@@ -61,5 +61,7 @@ export async function statusOf(ctx: OperationContext, id: string): Promise<(Stat
     ],
     // A failing rest-hook's scheduled retry (Herald's extension on the status code).
     ...(spec.status === 'error' && delivery.nextAttemptAt ? { nextAttempt: delivery.nextAttemptAt } : {}),
+    // What a rest-hook has delivered, and when (websocket delivery keeps no durable cursor).
+    ...(spec.channel.type === 'rest-hook' ? { delivered: { through: delivery.deliveredThrough, ...(delivery.deliveredAt ? { at: delivery.deliveredAt } : {}) } } : {}),
   };
 }

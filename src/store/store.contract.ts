@@ -225,12 +225,12 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
 
     it('keeps delivery state per subscription and prunes old events, keeping the counter', async () => {
       assert.deepEqual(await store.deliveryState('R4B', 'd1'), { deliveredThrough: 0, attempts: 0 });
-      const failing = { deliveredThrough: 4, attempts: 2, failingSince: '2024-01-01T00:00:00.000Z', lastError: 'HTTP 500', nextAttemptAt: '2024-01-01T00:00:04.000Z' };
+      const failing = { deliveredThrough: 4, attempts: 2, failingSince: '2024-01-01T00:00:00.000Z', lastError: 'HTTP 500', deliveredAt: '2023-12-31T23:59:59.000Z', nextAttemptAt: '2024-01-01T00:00:04.000Z' };
       await store.transaction((tx) => tx.setDeliveryState('R4B', 'd1', failing));
       assert.deepEqual(await store.deliveryState('R4B', 'd1'), failing);
       // A success clears the failure record and the scheduled attempt.
-      await store.transaction((tx) => tx.setDeliveryState('R4B', 'd1', { deliveredThrough: 5, attempts: 0 }));
-      assert.deepEqual(await store.deliveryState('R4B', 'd1'), { deliveredThrough: 5, attempts: 0 });
+      await store.transaction((tx) => tx.setDeliveryState('R4B', 'd1', { deliveredThrough: 5, attempts: 0, deliveredAt: '2024-01-01T00:00:05.000Z' }));
+      assert.deepEqual(await store.deliveryState('R4B', 'd1'), { deliveredThrough: 5, attempts: 0, deliveredAt: '2024-01-01T00:00:05.000Z' });
       const old = { subscription: 'p1', focus: { type: 'Patient', id: 'x', versionId: 1 }, interaction: 'update' as const };
       await store.transaction((tx) =>
         tx.appendEvents('R4B', [

@@ -98,6 +98,8 @@ export interface DeliveryState {
   attempts: number;
   failingSince?: string;
   lastError?: string;
+  /** ISO instant when the events through `deliveredThrough` had been delivered (the latest success). */
+  deliveredAt?: string;
   /** ISO instant when a failing delivery is tried again (absent when nothing is scheduled). */
   nextAttemptAt?: string;
 }

@@ -230,6 +230,34 @@ describe('console in open mode', () => {
     assert.equal(await page.locator('#history-events tr').count(), 2);
     assert.deepEqual(errors, []);
   });
+
+  it('shows which events of a rest-hook were delivered and when, from $status', async () => {
+    receiver.respond(200);
+    const created = await call('POST', `${server.fhir('R4')}/Subscription`, subscriptionResource('R4', { topic: topicUrl, endpoint: receiver.url }));
+    assert.equal(created.status, 201);
+    const id = created.body.id as string;
+    const status = async () => parseNotification((await call('GET', `${server.fhir('R4')}/Subscription/${id}/$status`)).body);
+    const until = async (what: string, test: () => Promise<boolean>) => {
+      for (let i = 0; i < 200 && !(await test()); i++) await new Promise((r) => setTimeout(r, 100));
+      assert.ok(await test(), what);
+    };
+    await until('active after the handshake', async () => (await status()).status === 'active');
+    await call('POST', `${server.fhir('R4')}/Patient`, { resourceType: 'Patient', active: true });
+    await until('event 1 delivered', async () => (await status()).delivered?.through === 1);
+    receiver.respond(500);
+    await call('POST', `${server.fhir('R4')}/Patient`, { resourceType: 'Patient', active: true });
+    await until('in error', async () => (await status()).status === 'error');
+    const { delivered } = await status();
+    assert.ok(delivered?.at && !Number.isNaN(Date.parse(delivered.at)), 'the time of the latest delivery');
+    await page.goto(`${server.url}/console/#/R4/subscriptions/${id}/events`);
+    await page.locator('#history-events tr[data-event="2"]').waitFor(WAIT);
+    assert.equal(await page.locator('#delivered-through').innerText(), '#1');
+    assert.equal(await page.locator('main time').first().getAttribute('datetime'), delivered.at);
+    assert.equal(await page.locator('#history-events tr[data-event="1"] td.delivered').innerText(), 'delivered');
+    assert.equal(await page.locator('#history-events tr[data-event="2"] td.delivered').innerText(), 'not yet');
+    await call('DELETE', `${server.fhir('R4')}/Subscription/${id}`);
+    assert.deepEqual(errors, []);
+  });
 });
 
 describe('console in auth mode', () => {

@@ -125,6 +125,10 @@ describe('topic-based subscriptions over rest-hook', () => {
         await waitUntil(async () => (await call('GET', `${base()}/Subscription/${id}`)).body.status === 'active');
         const recovered = await call('GET', `${base()}/Subscription/${id}/$status`);
         assert.equal(parseNotification(recovered.body).nextAttempt, undefined, 'no next attempt once delivery works');
+        // what was delivered and when (Herald's extensions on the event count, every version's shape)
+        await waitUntil(async () => parseNotification((await call('GET', `${base()}/Subscription/${id}/$status`)).body).delivered?.through === 4);
+        const { delivered } = parseNotification((await call('GET', `${base()}/Subscription/${id}/$status`)).body);
+        assert.ok(delivered?.at !== undefined && Date.parse(delivered.at) <= Date.now(), JSON.stringify(delivered));
       });
 
       it('answers $events with ranges and $status at type level (OP-S*, OP-E*)', async () => {

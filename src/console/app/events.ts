@@ -1,6 +1,7 @@
 /**
  * Event history of any subscription through `$events` (the recent events of a rest-hook one by
- * default): a range of event numbers, older/newer pages, each event's time, focus and payload.
+ * default): a range of event numbers, older/newer pages, each event's time, focus and payload, and
+ * for a rest-hook which events were delivered and when the latest was (from `$status`).
  */
 import { eventsOf, parseNotification } from '../../client/index.ts';
 import { fhir } from './api.ts';
@@ -15,12 +16,14 @@ export async function eventsView(view: View, id: string, params: URLSearchParams
   let since: number;
   let sub;
   let errors: string[] = [];
+  let delivered: { through: number; at?: string } | undefined;
   try {
     sub = readSubscription(await fhir(view.base, 'GET', path));
     const status: any = await fhir(view.base, 'GET', `${path}/$status`);
     const n = parseNotification({ resourceType: 'Bundle', type: 'history', entry: [{ resource: status.entry[0].resource }] });
     since = n.eventsSinceSubscriptionStart ?? 0;
     errors = n.errors;
+    delivered = n.delivered;
   } catch (err) {
     return fill(view.main, h('h1', {}, `Events of Subscription/${id}`), alertBox((err as Error).message));
   }
@@ -41,6 +44,9 @@ export async function eventsView(view: View, id: string, params: URLSearchParams
       sub ? [h('span', { class: `badge status-${sub.status}` }, sub.status), ` ${sub.channel}`, sub.endpoint ? ` → ${sub.endpoint}` : '', ' · '] : null,
       `eventsSinceSubscriptionStart: `,
       h('strong', { id: 'events-since' }, since),
+      delivered
+        ? [' · delivered through ', h('strong', { id: 'delivered-through' }, `#${delivered.through}`), delivered.at ? [' (latest at ', h('time', { datetime: delivered.at }, delivered.at), ')'] : null]
+        : null,
       sub?.channel === 'websocket' ? [' · ', h('a', { href: `#/${view.version}/subscriptions/${encodeURIComponent(id)}/live` }, 'live')] : null,
     ),
     errors.length ? alertBox(`$status errors: ${errors.join('; ')}`) : null,
@@ -60,7 +66,7 @@ export async function eventsView(view: View, id: string, params: URLSearchParams
       h('button', { type: 'button', disabled: to >= since, onclick: () => go(to + 1, Math.min(since, to + PAGE)) }, 'Newer'),
     ),
     h('div', { class: 'two' }, result, h('section', { 'aria-label': 'Payload' }, h('h2', {}, 'Event'), payload)),
-    h('p', { class: 'muted' }, `From GET ${view.base}/${path}/$status and GET ${view.base}/${path}/$events?eventsSinceNumber=…&eventsUntilNumber=…. "Happened at" is each event's timestamp; $events does not say when a rest-hook delivered it (a subscription in error has not delivered the events after its last success).`),
+    h('p', { class: 'muted' }, `From GET ${view.base}/${path}/$status and GET ${view.base}/${path}/$events?eventsSinceNumber=…&eventsUntilNumber=…. "Happened at" is each event's timestamp. Delivered: a rest-hook's events up to "delivered through" (Herald's delivered-through and delivered-at extensions on eventsSinceSubscriptionStart in $status) have been sent and answered 2xx, in order; a websocket's go to whoever is bound at the time and are not recorded.`),
   );
   if (since === 0 || from > to) return;
   try {
@@ -75,10 +81,11 @@ export async function eventsView(view: View, id: string, params: URLSearchParams
           h('td', {}, e.timestamp ?? '–'),
           h('td', { class: 'wrap' }, shortRef(e.focus, view.base)),
           h('td', {}, e.interaction ?? '–'),
+          delivered ? h('td', { class: 'delivered' }, e.eventNumber <= delivered.through ? 'delivered' : h('strong', {}, 'not yet')) : null,
         ),
       );
     }
-    fill(result, h('div', { class: 'table-box' }, h('table', { class: 'events' }, h('caption', {}, `Events ${from}..${to} from $events (${events.length})`), h('thead', {}, h('tr', {}, ['#', 'Happened at', 'Focus', 'Interaction'].map((c) => h('th', { scope: 'col' }, c)))), body)));
+    fill(result, h('div', { class: 'table-box' }, h('table', { class: 'events' }, h('caption', {}, `Events ${from}..${to} from $events (${events.length})`), h('thead', {}, h('tr', {}, ['#', 'Happened at', 'Focus', 'Interaction', ...(delivered ? ['Delivered'] : [])].map((c) => h('th', { scope: 'col' }, c)))), body)));
   } catch (err) {
     fill(result, alertBox((err as Error).message));
   }

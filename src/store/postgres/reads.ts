@@ -91,7 +91,7 @@ export async function eventRange(q: Query, fv: FhirVersion, subscription: string
 }
 
 export async function deliveryState(q: Query, fv: FhirVersion, subscription: string): Promise<DeliveryState> {
-  const rows = await q('SELECT delivered_through, attempts, failing_since, last_error, next_attempt_at FROM subscription_delivery WHERE fv = $1 AND subscription = $2', [
+  const rows = await q('SELECT delivered_through, attempts, failing_since, last_error, delivered_at, next_attempt_at FROM subscription_delivery WHERE fv = $1 AND subscription = $2', [
     fv,
     subscription,
   ]);
@@ -102,6 +102,7 @@ export async function deliveryState(q: Query, fv: FhirVersion, subscription: str
     attempts: r.attempts as number,
     ...(r.failing_since ? { failingSince: r.failing_since as string } : {}),
     ...(r.last_error ? { lastError: r.last_error as string } : {}),
+    ...(r.delivered_at ? { deliveredAt: r.delivered_at as string } : {}),
     ...(r.next_attempt_at ? { nextAttemptAt: r.next_attempt_at as string } : {}),
   };
 }

@@ -80,9 +80,10 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (fv, subscription)
   );
   `,
-  // 3: when a failing rest-hook subscription's next attempt is due (shown by $status).
+  // 3: when the events through delivered_through were delivered, and when a failing rest-hook
+  //    subscription's next attempt is due (both shown by $status).
   `
-  ALTER TABLE subscription_delivery ADD COLUMN next_attempt_at ${T};
+  ALTER TABLE subscription_delivery ADD COLUMN delivered_at ${T}, ADD COLUMN next_attempt_at ${T};
   `,
 ];
 

@@ -134,11 +134,12 @@ export async function appendEvents(q: Query, fv: FhirVersion, events: NewEvent[]
 
 export async function setDeliveryState(q: Query, fv: FhirVersion, subscription: string, s: DeliveryState): Promise<void> {
   await q(
-    `INSERT INTO subscription_delivery (fv, subscription, delivered_through, attempts, failing_since, last_error, next_attempt_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7)
+    `INSERT INTO subscription_delivery (fv, subscription, delivered_through, attempts, failing_since, last_error, delivered_at, next_attempt_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
      ON CONFLICT (fv, subscription) DO UPDATE SET delivered_through = excluded.delivered_through, attempts = excluded.attempts,
-       failing_since = excluded.failing_since, last_error = excluded.last_error, next_attempt_at = excluded.next_attempt_at`,
-    [fv, subscription, s.deliveredThrough, s.attempts, s.failingSince ?? null, s.lastError ?? null, s.nextAttemptAt ?? null],
+       failing_since = excluded.failing_since, last_error = excluded.last_error, delivered_at = excluded.delivered_at,
+       next_attempt_at = excluded.next_attempt_at`,
+    [fv, subscription, s.deliveredThrough, s.attempts, s.failingSince ?? null, s.lastError ?? null, s.deliveredAt ?? null, s.nextAttemptAt ?? null],
   );
 }
 

@@ -44,14 +44,15 @@ export function createEventLog(db: Database.Database) {
   );
   const last = db.prepare<[string, string], { last_number: number }>('SELECT last_number FROM subscription_counters WHERE fv = ? AND subscription = ?');
   const first = db.prepare<[string, string], { n: number | null }>('SELECT min(number) AS n FROM subscription_events WHERE fv = ? AND subscription = ?');
-  const getState = db.prepare<[string, string], { delivered_through: number; attempts: number; failing_since: string | null; last_error: string | null; next_attempt_at: string | null }>(
-    'SELECT delivered_through, attempts, failing_since, last_error, next_attempt_at FROM subscription_delivery WHERE fv = ? AND subscription = ?',
+  const getState = db.prepare<[string, string], { delivered_through: number; attempts: number; failing_since: string | null; last_error: string | null; delivered_at: string | null; next_attempt_at: string | null }>(
+    'SELECT delivered_through, attempts, failing_since, last_error, delivered_at, next_attempt_at FROM subscription_delivery WHERE fv = ? AND subscription = ?',
   );
   const putState = db.prepare(
-    `INSERT INTO subscription_delivery (fv, subscription, delivered_through, attempts, failing_since, last_error, next_attempt_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?)
+    `INSERT INTO subscription_delivery (fv, subscription, delivered_through, attempts, failing_since, last_error, delivered_at, next_attempt_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (fv, subscription) DO UPDATE SET delivered_through = excluded.delivered_through, attempts = excluded.attempts,
-       failing_since = excluded.failing_since, last_error = excluded.last_error, next_attempt_at = excluded.next_attempt_at`,
+       failing_since = excluded.failing_since, last_error = excluded.last_error, delivered_at = excluded.delivered_at,
+       next_attempt_at = excluded.next_attempt_at`,
   );
   const prune = db.prepare('DELETE FROM subscription_events WHERE ts < ?');
   // Numbers have no gaps, so "beyond the newest `keep`" is "numbered at most last - keep": a range
@@ -86,11 +87,12 @@ export function createEventLog(db: Database.Database) {
         attempts: r.attempts,
         ...(r.failing_since ? { failingSince: r.failing_since } : {}),
         ...(r.last_error ? { lastError: r.last_error } : {}),
+        ...(r.delivered_at ? { deliveredAt: r.delivered_at } : {}),
         ...(r.next_attempt_at ? { nextAttemptAt: r.next_attempt_at } : {}),
       };
     },
     setDeliveryState(fv: string, subscription: string, s: DeliveryState): void {
-      putState.run(fv, subscription, s.deliveredThrough, s.attempts, s.failingSince ?? null, s.lastError ?? null, s.nextAttemptAt ?? null);
+      putState.run(fv, subscription, s.deliveredThrough, s.attempts, s.failingSince ?? null, s.lastError ?? null, s.deliveredAt ?? null, s.nextAttemptAt ?? null);
     },
     /** Events older than `before`, and those beyond the newest `keep` of their subscription. */
     prune(before: string, keep?: number): number {

@@ -132,8 +132,10 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (fv, subscription)
   ) WITHOUT ROWID;
   `,
-  // 5: when a failing rest-hook subscription's next attempt is due (shown by $status).
+  // 5: when the events through delivered_through were delivered, and when a failing rest-hook
+  //    subscription's next attempt is due (both shown by $status).
   `
+  ALTER TABLE subscription_delivery ADD COLUMN delivered_at TEXT;
   ALTER TABLE subscription_delivery ADD COLUMN next_attempt_at TEXT;
   `,
 ];

@@ -11,14 +11,32 @@ import type { Json } from './json.ts';
 type StatusError = StatusInfo['errors'][number];
 
 /**
- * Herald's own extension (no IG defines one): on the status code of a `$status` answer, when the
- * next delivery attempt of a failing subscription is due. `valueInstant`.
+ * Herald's own extensions (no IG defines any) in a `$status` answer, on primitives:
+ * - on the status code, when the next delivery attempt of a failing subscription is due
+ *   (`valueInstant`);
+ * - on eventsSinceSubscriptionStart of a rest-hook subscription, the number through which its
+ *   events have been delivered (`valueString`, a 64-bit counter as the IG writes them) and when the
+ *   latest of them was (`valueInstant`).
  */
 export const NEXT_ATTEMPT_EXTENSION = 'urn:herald:extension:next-delivery-attempt';
+export const DELIVERED_THROUGH_EXTENSION = 'urn:herald:extension:delivered-through';
+export const DELIVERED_AT_EXTENSION = 'urn:herald:extension:delivered-at';
 
 /** The primitive extension of the status code, when a next attempt is known. */
 function statusExtension(info: StatusInfo): Json | undefined {
   return info.nextAttempt === undefined ? undefined : { extension: [{ url: NEXT_ATTEMPT_EXTENSION, valueInstant: info.nextAttempt }] };
+}
+
+/** The primitive extensions of eventsSinceSubscriptionStart, when delivery is recorded. */
+function countExtension(info: StatusInfo): Json | undefined {
+  const d = info.delivered;
+  if (d === undefined) return undefined;
+  return {
+    extension: [
+      { url: DELIVERED_THROUGH_EXTENSION, valueString: String(d.through) },
+      ...(d.at === undefined ? [] : [{ url: DELIVERED_AT_EXTENSION, valueInstant: d.at }]),
+    ],
+  };
 }
 
 /** An error as CodeableConcept: the subscription-error coding when coded, the text always (ST-8). */
@@ -31,12 +49,13 @@ const reference = (url: string) => ({ reference: url });
 /** R4: `Parameters` conforming to backport-subscription-status-r4. */
 export function r4StatusParameters(info: StatusInfo, id: string): Resource {
   const ext = statusExtension(info);
+  const count = countExtension(info);
   const parameter: Json[] = [
     { name: 'subscription', valueReference: reference(info.subscriptionUrl) },
     ...(info.topic === undefined ? [] : [{ name: 'topic', valueCanonical: info.topic }]),
     { name: 'status', valueCode: info.status, ...(ext ? { _valueCode: ext } : {}) },
     { name: 'type', valueCode: info.type },
-    { name: 'events-since-subscription-start', valueString: String(info.eventsSinceSubscriptionStart) },
+    { name: 'events-since-subscription-start', valueString: String(info.eventsSinceSubscriptionStart), ...(count ? { _valueString: count } : {}) },
     ...info.events.map((e) => ({ name: 'notification-event', part: eventParts(e) })),
     ...info.errors.map((e) => ({ name: 'error', valueCodeableConcept: errorConcept(e) })),
   ];
@@ -55,6 +74,7 @@ function eventParts(e: StatusInfo['events'][number]): Json[] {
 /** R4B and R5: `SubscriptionStatus` (same JSON: R4B string and R5 integer64 are both JSON strings). */
 export function subscriptionStatus(info: StatusInfo, id: string): Resource {
   const ext = statusExtension(info);
+  const count = countExtension(info);
   const out: Json = {
     resourceType: 'SubscriptionStatus',
     id,
@@ -62,6 +82,7 @@ export function subscriptionStatus(info: StatusInfo, id: string): Resource {
     ...(ext ? { _status: ext } : {}),
     type: info.type,
     eventsSinceSubscriptionStart: String(info.eventsSinceSubscriptionStart),
+    ...(count ? { _eventsSinceSubscriptionStart: count } : {}),
   };
   if (info.events.length > 0) out.notificationEvent = info.events.map(notificationEvent);
   out.subscription = reference(info.subscriptionUrl);

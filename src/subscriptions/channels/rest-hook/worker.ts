@@ -32,8 +32,9 @@ interface SubState {
   handshakePending?: boolean;
   retry?: NodeJS.Timeout;
   heartbeat?: NodeJS.Timeout;
-  /** The cursor as delivery stands; the stored one follows it (saveCursor). */
+  /** The cursor as delivery stands, and when it moved (ISO); the stored one follows it (saveCursor). */
   delivered?: number;
+  deliveredAt?: string;
   /** A save of the cursor in flight, and whether `delivered` moved on since it started. */
   saving?: Promise<void>;
   moved?: boolean;
@@ -196,6 +197,7 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
    */
   function saveCursor(id: string, s: SubState, delivered: number): void {
     s.delivered = delivered;
+    s.deliveredAt = ctx.now().toISOString();
     if (s.saving) {
       s.moved = true;
       return;
@@ -204,8 +206,8 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
       do {
         if (!stopped) await new Promise((resolve) => setTimeout(resolve, CURSOR_SAVE_MS).unref());
         s.moved = false;
-        const through = s.delivered!;
-        await store.transaction((tx) => tx.setDeliveryState(fv, id, { deliveredThrough: through, attempts: 0 }));
+        const state = { deliveredThrough: s.delivered!, attempts: 0, deliveredAt: s.deliveredAt! };
+        await store.transaction((tx) => tx.setDeliveryState(fv, id, state));
       } while (s.moved);
     })()
       .catch((err: Error) => log.error({ subscription: id, err }, 'could not store the rest-hook delivery cursor'))
@@ -216,7 +218,8 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
   async function recovered(id: string): Promise<void> {
     const state = await store.deliveryState(fv, id);
     if (state.attempts === 0 && !state.failingSince) return;
-    await store.transaction((tx) => tx.setDeliveryState(fv, id, { deliveredThrough: state.deliveredThrough, attempts: 0 }));
+    const { deliveredThrough, deliveredAt } = state;
+    await store.transaction((tx) => tx.setDeliveryState(fv, id, { deliveredThrough, attempts: 0, ...(deliveredAt ? { deliveredAt } : {}) }));
   }
 
   /**
