@@ -13,7 +13,7 @@ import { searchRegistry } from './search/parameters.ts';
 import { openPostgresStore } from './store/postgres/index.ts';
 import { openSqliteStore } from './store/sqlite/index.ts';
 import type { Store } from './store/store.ts';
-import { DeliverySlots, EndpointGuard, type RestHookDelivery, SubscriptionEngine, WebsocketHub, createRestHookDelivery } from './subscriptions/index.ts';
+import { DeliverySlots, Dispatcher, EndpointGuard, HeartbeatScheduler, SubscriptionEngine, WebsocketHub, createRestHookDelivery } from './subscriptions/index.ts';
 import { installTopics } from './topics-folder.ts';
 
 /**
@@ -31,7 +31,9 @@ export async function buildApp(config: Config, logTo?: DestinationStream): Promi
   const now = () => new Date();
   const store = await openStore(config, now);
   // D-4: one websocket endpoint, derived from the public base URL.
-  const hub = new WebsocketHub({ maxBufferedBytes: config.wsMaxBufferedBytes, maxSubscriptionsPerSocket: config.ws.maxSubscriptionsPerSocket, maxFailedBinds: config.ws.maxFailedBinds });
+  // NT-3: one heartbeat scheduler for every channel of every base.
+  const heartbeats = new HeartbeatScheduler({ onError: (key, err) => log.error({ key, err }, 'heartbeat failed') });
+  const hub = new WebsocketHub({ heartbeats, maxBufferedBytes: config.wsMaxBufferedBytes, maxSubscriptionsPerSocket: config.ws.maxSubscriptionsPerSocket, maxFailedBinds: config.ws.maxFailedBinds });
   const websocket = {
     url: `${config.baseUrl.replace(/^http/, 'ws')}/ws`,
     tokenTtlMs: config.wsTokenTtlMs,
@@ -60,7 +62,8 @@ export async function buildApp(config: Config, logTo?: DestinationStream): Promi
     const security = auth ? { security: auth.issuer ? { tokenEndpoint: auth.issuer.tokenUrl } : {} } : {};
     return { version, adapter, defs, registry, subscriptions, operations, websocket, baseUrl, store, now, defaultPageSize: config.defaultPageSize, maxPageSize: config.maxPageSize, compartments, ...security };
   });
-  const deliveries: RestHookDelivery[] = [];
+  // Per base, one dispatcher tells its channels of each commit: rest-hook delivery of its own, and the hub.
+  const dispatchers: Dispatcher[] = [];
   for (const base of bases) {
     await base.subscriptions.load();
     if (config.topicsDir) await installTopics(base, config.topicsDir, base.subscriptions.log);
@@ -68,9 +71,9 @@ export async function buildApp(config: Config, logTo?: DestinationStream): Promi
       { engine: base.subscriptions, store, baseUrl: base.baseUrl, now },
       { endpoints, defaultTimeoutMs: config.deliveryTimeoutMs, retryBaseMs: config.retryBaseMs, retryCapMs: config.retryCapMs, failureWindowMs: config.failureWindowMs, slots, leaseMs: config.deliveryLeaseMs },
     );
-    base.subscriptions.attach(delivery);
-    base.subscriptions.attach(hub.attach({ engine: base.subscriptions, store, baseUrl: base.baseUrl, now }));
-    deliveries.push(delivery);
+    const dispatcher = new Dispatcher([delivery, hub.attach({ engine: base.subscriptions, store, baseUrl: base.baseUrl, now })]);
+    base.subscriptions.attach(dispatcher);
+    dispatchers.push(dispatcher);
   }
   // Retention (D-9) by age and by size: once shortly after start, so that frequent restarts do not
   // skip it, then every HERALD_EVENT_PRUNE_INTERVAL_S.
@@ -99,13 +102,14 @@ export async function buildApp(config: Config, logTo?: DestinationStream): Promi
       clearInterval(pruning);
       await hub.stop();
       slots.close();
-      for (const d of deliveries) await d.stop();
+      for (const d of dispatchers) await d.stop();
+      await heartbeats.stop();
       for (const b of bases) b.subscriptions.stop();
       await store.close();
     },
   });
   await app.ready();
-  for (const d of deliveries) d.start();
+  for (const d of dispatchers) d.start();
   return app;
 }
 

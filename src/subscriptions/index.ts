@@ -7,4 +7,6 @@ export { renderNotification, type Dialect } from './notify.ts';
 export type { SubscriptionPolicy, SubscriptionQuotas } from './policy.ts';
 export { EndpointGuard, type EndpointRules } from './endpoints.ts';
 export { WebsocketHub, type Peer } from './channels/websocket/hub.ts';
+export { type Channel, Dispatcher } from './channels/channel.ts';
+export { HeartbeatScheduler } from './channels/heartbeats.ts';
 export { bindingTokenHash } from './channels/websocket/binding-token.ts';

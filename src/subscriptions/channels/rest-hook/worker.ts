@@ -308,6 +308,7 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
   };
 
   return {
+    types: ['rest-hook'] as const,
     ...notifier,
     /** Resumes every subscription: pending handshakes and undelivered events (after a restart). */
     start(): void {

@@ -1,6 +1,7 @@
 import { operationOutcome } from '../../../fhir/errors.ts';
 import type { FhirVersion } from '../../../fhir/types.ts';
-import type { Notifier } from '../../engine.ts';
+import type { Channel } from '../channel.ts';
+import type { HeartbeatScheduler } from '../heartbeats.ts';
 import type { NotificationType } from '../../../fhir/subscription-model.ts';
 import type { StoredEvent } from '../../../store/store.ts';
 import { type Dialect, type NotifyContext, renderNotificationText } from '../../notify.ts';
@@ -25,6 +26,8 @@ export interface HubOptions {
   maxSubscriptionsPerSocket: number;
   /** Refused binds after which a socket is closed with 1008 (token guessing, a client gone astray). */
   maxFailedBinds: number;
+  /** The process's heartbeat scheduler (NT-3), shared with rest-hook delivery. */
+  heartbeats: HeartbeatScheduler;
 }
 
 interface Binding {
@@ -36,7 +39,6 @@ interface Binding {
 interface Broadcaster {
   lastSent: number;
   sender: Serial;
-  heartbeat?: NodeJS.Timeout;
 }
 
 const outcome = (code: string, text: string) => JSON.stringify(operationOutcome([{ severity: 'error', code, diagnostics: text }]));
@@ -56,14 +58,15 @@ export class WebsocketHub {
 
   constructor(private readonly options: HubOptions) {}
 
-  /** Registers a base; returns the notifier its engine reports to. */
-  attach(ctx: NotifyContext): Notifier {
+  /** Registers a base; returns its websocket channel (the hub is one for every base: one endpoint, D-4). */
+  attach(ctx: NotifyContext): Channel {
     const fv = ctx.engine.version;
     this.contexts.set(fv, ctx);
     this.readers.set(fv, createLogReader(ctx.store, fv, SEND_BATCH));
     return {
+      types: ['websocket'],
       eventsCommitted: (subs) => {
-        for (const s of subs) if (s.spec.channel.type === 'websocket') this.broadcast(fv, s.id);
+        for (const s of subs) this.broadcast(fv, s.id);
       },
       subscriptionChanged: (id, sub) => this.changed(fv, id, sub),
     };
@@ -165,26 +168,21 @@ export class WebsocketHub {
   /** NT-3: a heartbeat to the audience whenever the subscription has been idle for its period. */
   private armHeartbeat(fv: FhirVersion, sub: ActiveSubscription): void {
     const key = `${fv}|${sub.id}`;
-    const b = this.broadcasters.get(key);
     const period = sub.spec.channel.heartbeatPeriod;
-    if (!b || !period) return;
-    clearTimeout(b.heartbeat);
-    const beat = async () => {
+    if (!this.broadcasters.has(key) || !period) return;
+    this.options.heartbeats.arm(`websocket|${key}`, period * 1000, async () => {
       const ctx = this.contexts.get(fv)!;
       const current = ctx.engine.registry.subscription(sub.id);
       const audience = this.bound.get(key);
-      if (!current || !audience?.size || !LIVE.has(current.status)) return;
-      await sendToAll(audience, (dialect) => render(ctx, current, 'heartbeat', [], dialect));
-      this.armHeartbeat(fv, current);
-    };
-    b.heartbeat = setTimeout(() => {
-      beat().catch((err: Error) => {
+      if (!current || !audience?.size || !LIVE.has(current.status) || this.stopped) return;
+      try {
+        await sendToAll(audience, (dialect) => render(ctx, current, 'heartbeat', [], dialect));
+      } catch (err) {
         // Rendering reads the store, which may fail for a moment (disk full): beat again next period.
-        process.emitWarning(`websocket heartbeat of Subscription/${sub.id} failed: ${err.message}`);
-        this.armHeartbeat(fv, sub);
-      });
-    }, period * 1000);
-    b.heartbeat.unref();
+        process.emitWarning(`websocket heartbeat of Subscription/${sub.id} failed: ${(err as Error).message}`);
+      }
+      this.armHeartbeat(fv, current);
+    });
   }
 
   /** A deleted, switched-off or re-channelled subscription ends its bindings (D-2, D-5). */
@@ -192,8 +190,7 @@ export class WebsocketHub {
     if (sub && sub.spec.channel.type === 'websocket' && LIVE.has(sub.status)) return;
     const key = `${fv}|${id}`;
     const audience = this.bound.get(key);
-    const b = this.broadcasters.get(key);
-    if (b) clearTimeout(b.heartbeat);
+    this.options.heartbeats.cancel(`websocket|${key}`);
     this.broadcasters.delete(key);
     this.bound.delete(key);
     const why = sub ? `is ${sub.status === 'off' ? 'off' : `no longer a live websocket subscription`}` : 'was deleted';
@@ -218,7 +215,7 @@ export class WebsocketHub {
   /** Stops heartbeats and waits for broadcasts in flight, so nothing touches a closed store. */
   async stop(): Promise<void> {
     this.stopped = true;
-    for (const b of this.broadcasters.values()) clearTimeout(b.heartbeat);
+    for (const key of this.broadcasters.keys()) this.options.heartbeats.cancel(`websocket|${key}`);
     await Promise.allSettled([...this.broadcasters.values()].map((b) => b.sender.idle()));
   }
 }
