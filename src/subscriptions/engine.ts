@@ -12,6 +12,7 @@ import { checkFilters } from './matching/filters.ts';
 import type { ResourceChange } from './matching/trigger.ts';
 import { type SubscriptionPolicy, checkChannel } from './policy.ts';
 import { type ActiveSubscription, LIVE_STATUSES, SubscriptionRegistry } from './registry.ts';
+import { EventRecorder } from './recorder.ts';
 import { checkTopic } from './topics.ts';
 
 /** What the engine tells delivery, always after the commit that caused it. */
@@ -75,6 +76,7 @@ export interface WrittenVersion {
  */
 export class SubscriptionEngine {
   readonly registry: SubscriptionRegistry;
+  private readonly recorder: EventRecorder;
   private readonly notifiers: Notifier[] = [];
   /** D-17: a timer per subscription with an `end`, turning it off when the end passes. */
   private readonly endTimers = new Map<string, NodeJS.Timeout>();
@@ -90,6 +92,7 @@ export class SubscriptionEngine {
 
   constructor(private readonly deps: EngineDeps) {
     this.registry = new SubscriptionRegistry(deps.version, deps.search, deps.baseUrl, () => deps.now().getTime());
+    this.recorder = new EventRecorder(deps.version, this.registry, (id, focus) => this.ownerMayRead(id, focus));
     this.now = deps.now;
   }
 
@@ -367,20 +370,8 @@ export class SubscriptionEngine {
     if (change.type === 'Subscription' && this.wasWebsocket(full.previous) && !this.bindable(full.current)) {
       await tx.revokeBindingTokens(this.deps.version, change.id);
     }
-    // D-22: a change the owner may not read is no event for that subscription at all.
-    const focus = full.current ?? full.previous;
-    const matched = this.registry.match(full).filter((s) => !focus || this.ownerMayRead(s.id, focus));
+    const matched = await this.recorder.record(tx, full);
     if (matched.length === 0) return;
-    // A buffered write: the store numbers the events where it applies the write, no round trip.
-    await tx.appendEvents(
-      this.deps.version,
-      matched.map((s) => ({
-        subscription: s.id,
-        timestamp: change.timestamp,
-        focus: { type: change.type, id: change.id, versionId: change.versionId },
-        interaction: change.interaction,
-      })),
-    );
     tx.onCommit(() => {
       for (const n of this.notifiers) n.eventsCommitted(matched);
     });

@@ -1,0 +1,152 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { loadDefinitions } from '../fhir/definitions/index.ts';
+import type { Filter, Interaction, SubscriptionSpec, SubscriptionStatusCode, Topic } from '../fhir/subscription-model.ts';
+import type { Resource } from '../fhir/types.ts';
+import { searchRegistry } from '../search/parameters.ts';
+import type { ResourceChange } from './matching/trigger.ts';
+import { LIVE_STATUSES, SubscriptionRegistry } from './registry.ts';
+
+/**
+ * The registry on its own: topics found by resource type, triggers tested once per change,
+ * subscriptions filed by an equality filter (hash lookup) or checked one by one, and only the
+ * live ones (S-6, D-2, D-8, D-17) notified. No store, no channel: match() is pure.
+ */
+
+const search = searchRegistry(loadDefinitions('R4B'));
+const BASE = 'http://h.test/fhir/R4B';
+const URL = 'http://example.org/topics/encounter';
+const NOW = Date.parse('2026-06-01T00:00:00Z');
+
+function topic(interactions: Interaction[] = ['create', 'update'], fhirPathCriteria?: string, url = URL): Topic {
+  return {
+    url,
+    status: 'active',
+    resourceTriggers: [{ resource: 'Encounter', supportedInteraction: interactions, ...(fhirPathCriteria ? { fhirPathCriteria } : {}) }],
+    canFilterBy: [
+      { resource: 'Encounter', filterParameter: 'patient', modifiers: [], comparators: [] },
+      { resource: 'Encounter', filterParameter: 'status', modifiers: ['not'], comparators: [] },
+    ],
+    notificationShape: [],
+  };
+}
+
+function spec(filters: Filter[] = [], status: SubscriptionStatusCode = 'active', end?: string): SubscriptionSpec {
+  return {
+    topic: URL,
+    status,
+    ...(end ? { end } : {}),
+    filters,
+    channel: { type: 'websocket', headers: [], contentType: 'application/fhir+json', content: 'id-only' },
+  };
+}
+
+function encounterChange(patient: string, status = 'finished', interaction: Interaction = 'create'): ResourceChange {
+  const current = { resourceType: 'Encounter', id: 'e1', status, subject: { reference: patient } } as unknown as Resource;
+  return { type: 'Encounter', id: 'e1', versionId: 1, interaction, current, timestamp: new Date(NOW).toISOString() };
+}
+
+function registryWith(t: Topic): SubscriptionRegistry {
+  const r = new SubscriptionRegistry('R4B', search, BASE, () => NOW);
+  r.putTopic(t);
+  return r;
+}
+
+function add(r: SubscriptionRegistry, id: string, s: SubscriptionSpec): void {
+  r.putSubscription(r.compileSubscription(id, s, r.topic(s.topic!)!));
+}
+
+const ids = (r: SubscriptionRegistry, c: ResourceChange) => r.match(c).map((s) => s.id).sort();
+
+describe('SubscriptionRegistry', () => {
+  it('finds topics by resource type and tests their triggers (interactions, FHIRPath) once per change', () => {
+    const r = registryWith(topic(['create'], "%current.status = 'finished'"));
+    add(r, 's1', spec());
+    assert.equal(r.watches('Encounter'), true);
+    assert.equal(r.watches('Patient'), false);
+    assert.deepEqual(ids(r, encounterChange('Patient/p1')), ['s1']);
+    assert.deepEqual(ids(r, encounterChange('Patient/p1', 'planned')), [], 'the FHIRPath criterion does not hold');
+    assert.deepEqual(ids(r, encounterChange('Patient/p1', 'finished', 'update')), [], 'an interaction the topic does not support');
+    assert.deepEqual(ids(r, { ...encounterChange('Patient/p1'), type: 'Patient' }), [], 'a type no topic watches');
+    r.removeTopic(URL);
+    assert.equal(r.watches('Encounter'), false);
+    assert.deepEqual(ids(r, encounterChange('Patient/p1')), []);
+  });
+
+  it('an equality filter files a subscription by key, so a change reaches only the subscriptions of its key (S-5)', () => {
+    const r = registryWith(topic());
+    for (let i = 0; i < 1000; i++) add(r, `p${i}`, spec([{ filterParameter: 'patient', value: `Patient/${i}` }]));
+    assert.deepEqual(ids(r, encounterChange('Patient/7')), ['p7']);
+    assert.deepEqual(ids(r, encounterChange(`${BASE}/Patient/42`)), ['p42'], 'an absolute reference to this server is the same key');
+    assert.deepEqual(ids(r, encounterChange('Patient/none')), []);
+    r.removeSubscription('p7');
+    assert.deepEqual(ids(r, encounterChange('Patient/7')), [], 'a removed subscription is unfiled');
+    assert.equal(r.liveOnTopic(URL), 999);
+  });
+
+  it('a filter that cannot be hashed is checked one by one; several filters are ANDed', () => {
+    const r = registryWith(topic());
+    add(r, 'not-finished', spec([{ filterParameter: 'status', modifier: 'not', value: 'finished' }]));
+    add(r, 'both', spec([{ filterParameter: 'status', modifier: 'not', value: 'planned' }, { filterParameter: 'patient', value: 'Patient/1' }]));
+    add(r, 'all', spec());
+    assert.deepEqual(ids(r, encounterChange('Patient/1', 'finished')), ['all', 'both']);
+    assert.deepEqual(ids(r, encounterChange('Patient/2', 'planned')), ['all', 'not-finished']);
+    assert.deepEqual(ids(r, encounterChange('Patient/1', 'planned')), ['all', 'not-finished']);
+  });
+
+  it('only live subscriptions are notified: requested, active and error are; off and entered-in-error are not (D-2, D-8)', () => {
+    const r = registryWith(topic());
+    const statuses: SubscriptionStatusCode[] = ['requested', 'active', 'error', 'off', 'entered-in-error'];
+    for (const s of statuses) add(r, s, spec([], s));
+    assert.deepEqual(ids(r, encounterChange('Patient/1')), ['active', 'error', 'requested']);
+    assert.deepEqual([...LIVE_STATUSES].sort(), ['active', 'error', 'requested']);
+    assert.equal(r.liveOnTopic(URL), 3);
+    r.setStatus('active', 'off');
+    r.setStatus('off', 'active');
+    assert.deepEqual(ids(r, encounterChange('Patient/1')), ['error', 'off', 'requested'], 'setStatus takes effect on the next change');
+  });
+
+  it('a subscription past its end is not notified, judged by the change\'s own time (D-17)', () => {
+    const r = registryWith(topic());
+    add(r, 'ended', spec([], 'active', new Date(NOW - 1).toISOString()));
+    add(r, 'ends-later', spec([], 'active', new Date(NOW + 60_000).toISOString()));
+    assert.deepEqual(ids(r, encounterChange('Patient/1')), ['ends-later']);
+  });
+
+  it('a subscription registered before its topic is filed when the topic arrives; replacing a topic re-files its subscriptions', () => {
+    const r = new SubscriptionRegistry('R4B', search, BASE, () => NOW);
+    const t = topic();
+    r.putSubscription(r.compileSubscription('early', spec([{ filterParameter: 'patient', value: 'Patient/1' }]), t));
+    assert.deepEqual(ids(r, encounterChange('Patient/1')), [], 'no topic yet');
+    r.putTopic(t);
+    assert.deepEqual(ids(r, encounterChange('Patient/1')), ['early']);
+    r.putTopic(topic(['update']));
+    assert.deepEqual(ids(r, encounterChange('Patient/1')), [], 'the new version no longer triggers on create');
+    assert.deepEqual(ids(r, encounterChange('Patient/1', 'finished', 'update')), ['early'], 'and the subscription is still filed by its key');
+    assert.deepEqual(ids(r, encounterChange('Patient/2', 'finished', 'update')), []);
+  });
+
+  it('a criterion that cannot be evaluated does not trigger and does not throw: it is recorded against its topic (D-20)', () => {
+    const r = registryWith(topic(['create'], '(1 | 2) + 1 = 3'));
+    add(r, 's1', spec());
+    assert.deepEqual(ids(r, encounterChange('Patient/1')), []);
+    assert.deepEqual(ids(r, encounterChange('Patient/1')), []);
+    const fault = r.faults.of(URL);
+    assert.ok(fault, 'the fault is recorded');
+    assert.equal(fault.count, 2);
+    assert.equal(fault.element, 'resourceTrigger[0].fhirPathCriteria');
+    r.putTopic(topic(['create']));
+    assert.equal(r.faults.of(URL), undefined, 'a new version of the topic starts clean');
+    assert.deepEqual(ids(r, encounterChange('Patient/1')), ['s1']);
+  });
+
+  it('a filter that fails on a resource is recorded against the topic naming the subscription, and the others still match', () => {
+    const r = registryWith(topic());
+    add(r, 'ok', spec());
+    add(r, 'odd', spec([{ filterParameter: 'status', modifier: 'not', value: 'planned' }]));
+    const broken = r.subscription('odd')!;
+    broken.filters.set('Encounter', { matches: () => { throw new Error('boom'); } } as never);
+    assert.deepEqual(ids(r, encounterChange('Patient/1')), ['ok']);
+    assert.match(r.faults.statusErrors(URL)[0]!.text, /Subscription\/odd.*boom/);
+  });
+});
