@@ -81,6 +81,10 @@ describe('SubscriptionRegistry', () => {
     assert.deepEqual(ids(r, encounterChange('Patient/none')), []);
     r.removeSubscription('p7');
     assert.deepEqual(ids(r, encounterChange('Patient/7')), [], 'a removed subscription is unfiled');
+    add(r, 'p8b', spec([{ filterParameter: 'patient', value: 'Patient/8' }]));
+    assert.deepEqual(ids(r, encounterChange('Patient/8')), ['p8', 'p8b'], 'two subscriptions on one key');
+    r.removeSubscription('p8');
+    assert.deepEqual(ids(r, encounterChange('Patient/8')), ['p8b']);
     assert.equal(r.liveOnTopic(URL), 999);
   });
 
@@ -92,6 +96,20 @@ describe('SubscriptionRegistry', () => {
     assert.deepEqual(ids(r, encounterChange('Patient/1', 'finished')), ['all', 'both']);
     assert.deepEqual(ids(r, encounterChange('Patient/2', 'planned')), ['all', 'not-finished']);
     assert.deepEqual(ids(r, encounterChange('Patient/1', 'planned')), ['all', 'not-finished']);
+    assert.equal(r.subscription('both')!.filters, undefined, 'filed by its patient key, it holds no compiled matchers');
+    assert.ok(r.subscription('not-finished')!.filters, 'checked on every change, it keeps them');
+  });
+
+  it('filed subscriptions\' matchers are recompiled on demand through a bounded cache, and stay right after eviction', () => {
+    const r = registryWith(topic());
+    const n = 10_050;
+    for (let i = 0; i < n; i++) add(r, `p${i}`, spec([{ filterParameter: 'patient', value: `Patient/${i}` }, { filterParameter: 'status', modifier: 'not', value: 'planned' }]));
+    for (let i = 0; i < n; i++) assert.deepEqual(ids(r, encounterChange(`Patient/${i}`)), [`p${i}`]);
+    assert.deepEqual(ids(r, encounterChange('Patient/0', 'planned')), [], 'p0 was evicted long ago and is recompiled');
+    assert.deepEqual(ids(r, encounterChange('Patient/0', 'finished')), ['p0']);
+    r.removeSubscription('p0');
+    add(r, 'p0', spec([{ filterParameter: 'patient', value: 'Patient/0' }, { filterParameter: 'status', value: 'planned' }]));
+    assert.deepEqual(ids(r, encounterChange('Patient/0', 'planned')), ['p0'], 'a replaced subscription does not use the old matchers');
   });
 
   it('only live subscriptions are notified: requested, active and error are; off and entered-in-error are not (D-2, D-8)', () => {
@@ -104,6 +122,14 @@ describe('SubscriptionRegistry', () => {
     r.setStatus('active', 'off');
     r.setStatus('off', 'active');
     assert.deepEqual(ids(r, encounterChange('Patient/1')), ['error', 'off', 'requested'], 'setStatus takes effect on the next change');
+    assert.equal(r.liveOnTopic(URL), 3, 'the live count follows status changes');
+    r.setStatus('error', 'entered-in-error');
+    add(r, 'requested', spec([], 'requested'));
+    assert.equal(r.liveOnTopic(URL), 2, 'replacing a subscription does not count it twice');
+    r.removeSubscription('requested');
+    r.removeSubscription('active');
+    assert.equal(r.liveOnTopic(URL), 1);
+    assert.equal(r.liveOnTopic('http://example.org/topics/other'), 0);
   });
 
   it('a subscription past its end is not notified, judged by the change\'s own time (D-17)', () => {
@@ -145,7 +171,7 @@ describe('SubscriptionRegistry', () => {
     add(r, 'ok', spec());
     add(r, 'odd', spec([{ filterParameter: 'status', modifier: 'not', value: 'planned' }]));
     const broken = r.subscription('odd')!;
-    broken.filters.set('Encounter', { matches: () => { throw new Error('boom'); } } as never);
+    broken.filters!.set('Encounter', { matches: () => { throw new Error('boom'); } } as never);
     assert.deepEqual(ids(r, encounterChange('Patient/1')), ['ok']);
     assert.match(r.faults.statusErrors(URL)[0]!.text, /Subscription\/odd.*boom/);
   });

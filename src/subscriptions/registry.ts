@@ -19,6 +19,9 @@ import { type CompiledTrigger, type ResourceChange, compileTrigger } from './mat
  */
 export const LIVE_STATUSES: ReadonlySet<SubscriptionStatusCode> = new Set<SubscriptionStatusCode>(['requested', 'active', 'error']);
 
+/** How many recompiled matchers of filed subscriptions are kept. */
+const MATCHER_CACHE = 10_000;
+
 /** A subscription the engine can deliver to, compiled once. */
 export interface ActiveSubscription {
   id: string;
@@ -26,7 +29,12 @@ export interface ActiveSubscription {
   /** The topic URL, or `classic:<id>` for an R4 criteria-based subscription. */
   topicUrl: string;
   status: SubscriptionStatusCode;
-  filters: Map<string, Matcher>;
+  /**
+   * One matcher per focus type (compiled when the subscription is). The registry drops them from a
+   * subscription filed by an equality filter (most of a million per-patient subscriptions) and
+   * recompiles them, through a small cache, only when a change reaches it by its key.
+   */
+  filters?: Map<string, Matcher>;
   /** Epoch ms after which the subscription is off (D-17). */
   endsAt?: number;
 }
@@ -36,8 +44,8 @@ interface CompiledTopic {
   triggers: CompiledTrigger[];
   /** Subscriptions whose filters cannot be hashed, checked one by one. */
   unindexed: Set<string>;
-  /** Subscriptions hashed by an equality filter: `${type}|${code}` → key → ids. */
-  indexes: Map<string, { type: string; param: SearchParam; ids: Map<string, Set<string>> }>;
+  /** Subscriptions hashed by an equality filter: `${type}|${code}` → key → id (one) or ids. */
+  indexes: Map<string, { type: string; param: SearchParam; ids: Map<string, string | Set<string>> }>;
 }
 
 /**
@@ -50,12 +58,16 @@ export class SubscriptionRegistry {
   private readonly topics = new Map<string, CompiledTopic>();
   private readonly topicsByType = new Map<string, Set<string>>();
   private readonly subs = new Map<string, ActiveSubscription>();
-  /** Subscription ids by topic URL (every status), to count a topic's live ones. */
+  /** Subscription ids by topic URL (every status), to re-file them when their topic changes. */
   private readonly byTopic = new Map<string, Set<string>>();
+  /** How many of each topic's subscriptions are live, kept as they change (a quota checked per write). */
+  private readonly liveCounts = new Map<string, number>();
   /** Where each subscription is filed in its topic, to unfile it. */
   private readonly filed = new Map<string, { topicUrl: string; index?: string; keys?: string[] }>();
   /** Criteria that failed on a change, by topic (D-20). */
   readonly faults = new TopicFaults();
+  /** Recompiled matchers of filed subscriptions, least recently used first (see ActiveSubscription.filters). */
+  private readonly matcherCache = new Map<string, Map<string, Matcher>>();
 
   constructor(
     readonly version: FhirVersion,
@@ -90,7 +102,7 @@ export class SubscriptionRegistry {
       set.add(topic.url);
     }
     // Topic changes are rare: re-file every subscription of the topic (also those that came first).
-    for (const sub of this.subs.values()) if (sub.topicUrl === topic.url) this.file(sub);
+    for (const id of this.byTopic.get(topic.url) ?? []) this.file(this.subs.get(id)!);
   }
 
   removeTopic(url: string): void {
@@ -129,13 +141,16 @@ export class SubscriptionRegistry {
     let ids = this.byTopic.get(sub.topicUrl);
     if (!ids) this.byTopic.set(sub.topicUrl, (ids = new Set()));
     ids.add(sub.id);
+    this.countLive(sub, 1);
     this.file(sub);
   }
 
   removeSubscription(id: string): void {
     this.unfile(id);
+    this.matcherCache.delete(id);
     const sub = this.subs.get(id);
     if (sub) {
+      this.countLive(sub, -1);
       const ids = this.byTopic.get(sub.topicUrl);
       ids?.delete(id);
       if (ids?.size === 0) this.byTopic.delete(sub.topicUrl);
@@ -145,14 +160,22 @@ export class SubscriptionRegistry {
 
   /** How many subscriptions to this topic are live (a quota, issue 14). */
   liveOnTopic(url: string): number {
-    let n = 0;
-    for (const id of this.byTopic.get(url) ?? []) if (LIVE_STATUSES.has(this.subs.get(id)!.status)) n += 1;
-    return n;
+    return this.liveCounts.get(url) ?? 0;
   }
 
   setStatus(id: string, status: SubscriptionStatusCode): void {
     const sub = this.subs.get(id);
-    if (sub) sub.status = status;
+    if (!sub) return;
+    this.countLive(sub, -1);
+    sub.status = status;
+    this.countLive(sub, 1);
+  }
+
+  private countLive(sub: ActiveSubscription, delta: 1 | -1): void {
+    if (!LIVE_STATUSES.has(sub.status)) return;
+    const n = (this.liveCounts.get(sub.topicUrl) ?? 0) + delta;
+    if (n === 0) this.liveCounts.delete(sub.topicUrl);
+    else this.liveCounts.set(sub.topicUrl, n);
   }
 
   /** True when some topic has a trigger on this resource type. */
@@ -177,8 +200,7 @@ export class SubscriptionRegistry {
       for (const id of this.candidates(t, focus)) {
         const sub = this.subs.get(id);
         if (!sub || !LIVE_STATUSES.has(sub.status) || (sub.endsAt !== undefined && sub.endsAt <= now)) continue;
-        const filter = focus ? sub.filters.get(focus.resourceType) : undefined;
-        if (filter && focus && !this.passes(url, sub.id, filter, focus)) continue;
+        if (focus && !this.passes(url, t.topic, sub, focus)) continue;
         out.push(sub);
       }
     }
@@ -194,13 +216,25 @@ export class SubscriptionRegistry {
     }
   }
 
-  private passes(url: string, id: string, filter: Matcher, focus: NonNullable<ResourceChange['current']>): boolean {
+  private passes(url: string, topic: Topic, sub: ActiveSubscription, focus: NonNullable<ResourceChange['current']>): boolean {
+    if (sub.spec.filters.length === 0) return true;
     try {
-      return filter.matches(focus);
+      const filter = this.matchersOf(topic, sub).get(focus.resourceType);
+      return !filter || filter.matches(focus);
     } catch (err) {
-      this.faults.record(url, new CriterionFault(`the filters of Subscription/${id}`, err));
+      this.faults.record(url, new CriterionFault(`the filters of Subscription/${sub.id}`, err));
       return false;
     }
+  }
+
+  private matchersOf(topic: Topic, sub: ActiveSubscription): Map<string, Matcher> {
+    if (sub.filters) return sub.filters;
+    let m = this.matcherCache.get(sub.id);
+    if (m) this.matcherCache.delete(sub.id);
+    else m = compileFilters(topic, sub.spec.filters, this.search, this.now, this.baseUrl);
+    this.matcherCache.set(sub.id, m);
+    if (this.matcherCache.size > MATCHER_CACHE) this.matcherCache.delete(this.matcherCache.keys().next().value!);
+    return m;
   }
 
   private *candidates(t: CompiledTopic, focus: ResourceChange['current']): Iterable<string> {
@@ -210,7 +244,9 @@ export class SubscriptionRegistry {
       if (index.type !== focus.resourceType) continue;
       const seen = new Set<string>();
       for (const key of resourceKeys(this.search, focus, index.param, this.baseUrl)) {
-        for (const id of index.ids.get(key) ?? []) if (!seen.has(id)) seen.add(id);
+        const ids = index.ids.get(key);
+        if (typeof ids === 'string') seen.add(ids);
+        else for (const id of ids ?? []) seen.add(id);
       }
       yield* seen;
     }
@@ -230,11 +266,15 @@ export class SubscriptionRegistry {
     let index = t.indexes.get(name);
     if (!index) t.indexes.set(name, (index = { type: key.type, param: key.param, ids: new Map() }));
     for (const k of key.keys) {
-      let ids = index.ids.get(k);
-      if (!ids) index.ids.set(k, (ids = new Set()));
-      ids.add(sub.id);
+      const ids = index.ids.get(k);
+      if (ids === undefined || ids === sub.id) index.ids.set(k, sub.id);
+      else if (typeof ids === 'string') index.ids.set(k, new Set([ids, sub.id]));
+      else ids.add(sub.id);
     }
     this.filed.set(sub.id, { topicUrl: sub.topicUrl, index: name, keys: key.keys });
+    // Reached by its key only: its matchers are recompiled on demand instead of held.
+    delete sub.filters;
+    this.matcherCache.delete(sub.id);
   }
 
   private unfile(id: string): void {
@@ -248,8 +288,11 @@ export class SubscriptionRegistry {
     const index = t.indexes.get(f.index);
     for (const k of f.keys ?? []) {
       const ids = index?.ids.get(k);
-      ids?.delete(id);
-      if (ids && ids.size === 0) index!.ids.delete(k);
+      if (ids === id) index!.ids.delete(k);
+      else if (typeof ids === 'object') {
+        ids.delete(id);
+        if (ids.size === 1) index!.ids.set(k, ids.values().next().value!);
+      }
     }
   }
 }
