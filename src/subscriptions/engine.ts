@@ -174,16 +174,14 @@ export class SubscriptionEngine {
   private async loadAll(): Promise<void> {
     for (const o of await this.deps.store.subscriptionOwners(this.deps.version)) this.putOwner(o);
     const topicType = this.deps.adapter.subscriptions.topicResourceType;
-    const topics = await this.all(topicType);
     const gone = new Set(this.topicUrls.keys());
-    for (const r of topics) {
+    for await (const r of this.all(topicType)) {
       gone.delete(r.id!);
       this.applyTopic(r.id!, r);
     }
     for (const id of gone) this.applyTopic(id, undefined);
-    const subscriptions = await this.all('Subscription');
     const before = new Set(this.registry.allSubscriptions().map((x) => x.id));
-    for (const r of subscriptions) {
+    for await (const r of this.all('Subscription')) {
       before.delete(r.id!);
       this.applySubscription(r.id!, r);
     }
@@ -234,13 +232,13 @@ export class SubscriptionEngine {
     }
   }
 
-  private async all(type: string): Promise<Resource[]> {
-    const out: Resource[] = [];
+  /** Every stored resource of a type, a page at a time (a million Subscriptions are never all parsed at once). */
+  private async *all(type: string): AsyncIterable<Resource> {
     const req: SearchRequest = { types: [type], conditions: [], sort: [], count: 1000, include: [], revinclude: [], total: 'none', ignored: [] };
     let page = await this.deps.store.search(this.deps.version, req);
     for (;;) {
-      out.push(...page.matches.map((m) => JSON.parse(m.json!) as Resource));
-      if (!page.next) return out;
+      for (const m of page.matches) yield JSON.parse(m.json!) as Resource;
+      if (!page.next) return;
       page = await this.deps.store.search(this.deps.version, req, page.next);
     }
   }
