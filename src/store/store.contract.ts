@@ -284,6 +284,8 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         { subscription: 's2', owner: 'bob', scope: 'system/Observation.rs' },
       ]);
       assert.deepEqual(await store.transaction((tx) => tx.subscriptionOwners('R5')), [{ subscription: 's1', owner: 'carol', scope: '' }]);
+      assert.deepEqual(await store.subscriptionOwners('R5', 's1'), [{ subscription: 's1', owner: 'carol', scope: '' }], 'one subscription\'s owner');
+      assert.deepEqual(await store.subscriptionOwners('R5', 'nobody'), []);
     });
 
     it('pages history newest first with a stable cursor, by instance, type and system', async () => {

@@ -140,8 +140,8 @@ export interface StoreReader {
   eventRange(fv: FhirVersion, subscription: string): Promise<{ last: number; first: number | undefined }>;
   deliveryState(fv: FhirVersion, subscription: string): Promise<DeliveryState>;
   bindingToken(hash: string): Promise<BindingToken | undefined>;
-  /** Every recorded Subscription owner of a version, in subscription id order. */
-  subscriptionOwners(fv: FhirVersion): Promise<SubscriptionOwner[]>;
+  /** Every recorded Subscription owner of a version, in subscription id order (or that of one subscription). */
+  subscriptionOwners(fv: FhirVersion, subscription?: string): Promise<SubscriptionOwner[]>;
 }
 
 export interface Transaction extends StoreReader {

@@ -194,8 +194,9 @@ export class SubscriptionEngine {
     if (c.resources === 'all') await this.loadAll();
     else {
       const own = c.resources.filter((r) => r.type === 'Subscription' || r.type === topicType);
-      if (own.some((r) => r.type === 'Subscription')) for (const o of await this.deps.store.subscriptionOwners(this.deps.version)) this.putOwner(o);
       for (const r of own) {
+        // Its owner may have been recorded on that node: read that one (not every owner again).
+        if (r.type === 'Subscription') for (const o of await this.deps.store.subscriptionOwners(this.deps.version, r.id)) this.putOwner(o);
         const v = await this.deps.store.read(this.deps.version, r.type, r.id);
         const resource = v && !v.deleted ? (JSON.parse(v.json!) as Resource) : undefined;
         if (r.type === 'Subscription') this.applySubscription(r.id, resource);

@@ -135,7 +135,7 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
     eventRange: (fv, sub) => reads.eventRange(q, fv, sub),
     deliveryState: (fv, sub) => reads.deliveryState(q, fv, sub),
     bindingToken: (hash) => reads.bindingToken(q, hash),
-    subscriptionOwners: (fv) => reads.subscriptionOwners(q, fv),
+    subscriptionOwners: (fv, subscription) => reads.subscriptionOwners(q, fv, subscription),
   };
   return {
     kind: 'postgres',
@@ -226,8 +226,8 @@ class PgTransaction implements Transaction {
   bindingToken(hash: string) {
     return reads.bindingToken(this.q, hash);
   }
-  subscriptionOwners(fv: FhirVersion) {
-    return reads.subscriptionOwners(this.q, fv);
+  subscriptionOwners(fv: FhirVersion, subscription?: string) {
+    return reads.subscriptionOwners(this.q, fv, subscription);
   }
   write(fv: FhirVersion, version: Parameters<Transaction['write']>[1]) {
     this.#touched.resource(fv, version.type, version.id);

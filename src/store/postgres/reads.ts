@@ -126,8 +126,11 @@ export async function bindingToken(q: Query, hash: string): Promise<BindingToken
   };
 }
 
-export async function subscriptionOwners(q: Query, fv: FhirVersion): Promise<SubscriptionOwner[]> {
-  const rows = await q('SELECT subscription, owner, scope, patient FROM subscription_owners WHERE fv = $1 ORDER BY subscription', [fv]);
+export async function subscriptionOwners(q: Query, fv: FhirVersion, subscription?: string): Promise<SubscriptionOwner[]> {
+  const rows =
+    subscription === undefined
+      ? await q('SELECT subscription, owner, scope, patient FROM subscription_owners WHERE fv = $1 ORDER BY subscription', [fv])
+      : await q('SELECT subscription, owner, scope, patient FROM subscription_owners WHERE fv = $1 AND subscription = $2', [fv, subscription]);
   return rows.map((r) => ({
     subscription: r.subscription as string,
     owner: r.owner as string,

@@ -37,7 +37,7 @@ export interface Reads {
   eventsAfter(fv: FhirVersion, cursors: EventCursor[], limit: number): StoredEvent[];
   deliveryState(fv: FhirVersion, subscription: string): DeliveryState;
   bindingToken(hash: string): BindingToken | undefined;
-  subscriptionOwners(fv: FhirVersion): SubscriptionOwner[];
+  subscriptionOwners(fv: FhirVersion, subscription?: string): SubscriptionOwner[];
   history(fv: FhirVersion, query: HistoryQuery): HistoryPage;
 }
 
@@ -81,7 +81,7 @@ export function createReads(db: Database.Database): Reads {
     eventsAfter: (fv, cursors, limit) => log.eventsAfter(fv, cursors, limit),
     deliveryState: (fv, sub) => log.deliveryState(fv, sub),
     bindingToken: (hash) => tokens.get(hash),
-    subscriptionOwners: (fv) => owners.all(fv),
+    subscriptionOwners: (fv, subscription) => owners.all(fv, subscription),
     history: (fv, query) => history(db, fv, query),
   };
 }

@@ -55,12 +55,16 @@ export function createOwnerStore(db: Database.Database) {
   const all = db.prepare<[string], { subscription: string; owner: string; scope: string; patient: string | null }>(
     'SELECT subscription, owner, scope, patient FROM subscription_owners WHERE fv = ? ORDER BY subscription',
   );
+  const one = db.prepare<[string, string], { subscription: string; owner: string; scope: string; patient: string | null }>(
+    'SELECT subscription, owner, scope, patient FROM subscription_owners WHERE fv = ? AND subscription = ?',
+  );
   return {
     put(fv: string, o: SubscriptionOwner): void {
       put.run(fv, o.subscription, o.owner, o.scope, o.patient ?? null);
     },
-    all(fv: string): SubscriptionOwner[] {
-      return all.all(fv).map(({ patient, ...r }) => ({ ...r, ...(patient !== null ? { patient } : {}) }));
+    all(fv: string, subscription?: string): SubscriptionOwner[] {
+      const rows = subscription === undefined ? all.all(fv) : one.all(fv, subscription);
+      return rows.map(({ patient, ...r }) => ({ ...r, ...(patient !== null ? { patient } : {}) }));
     },
   };
 }
