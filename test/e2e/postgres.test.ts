@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
+import { bearer, startIssuer, type TestIssuer } from '../helpers/auth.ts';
 import { usePostgresDatabase } from '../helpers/postgres.ts';
 import { type Receiver, startReceiver } from '../helpers/receiver.ts';
 import { call, startServer, type TestServer } from '../helpers/server.ts';
@@ -198,5 +199,57 @@ describe('two nodes on one PostgreSQL database', () => {
     const status = readNotification((await call('GET', `${b.fhir('R4B')}/Subscription/${id}/$status`)).body);
     assert.equal(status.eventsSince, n, '$status answers the same on every node');
     await ws.close();
+  });
+});
+
+describe('two nodes in auth mode (SEC-1, D-22)', () => {
+  const database = usePostgresDatabase();
+  const AUDIENCE = 'https://herald.example.test';
+  let issuer: TestIssuer;
+  let a: TestServer;
+  let b: TestServer;
+  before(async () => {
+    issuer = await startIssuer(AUDIENCE);
+    const env = { HERALD_DB: await database, HERALD_AUTH_ISSUER: issuer.issuer, HERALD_AUTH_JWKS: issuer.jwksUrl, HERALD_AUTH_AUDIENCE: AUDIENCE };
+    [a, b] = await Promise.all([startServer(env), startServer(env)]);
+  });
+  after(async () => {
+    await a?.close();
+    await b?.close();
+    await issuer?.close();
+  });
+  const token = (sub: string, scope: string) => issuer.mint({ sub, scope }).then(bearer);
+  const obs = (p: string) => ({ resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: { reference: `Patient/${p}` } });
+
+  it('a subscription made on node A belongs to its owner on node B too: B records only what the owner may read, and only the owner manages it', async () => {
+    const admin = await token('root', 'system/*.cruds herald/admin');
+    const alice = await token('alice', 'system/Observation.rs system/Subscription.cruds');
+    const mallory = await token('mallory', 'system/*.cruds');
+    const topicUrl = 'http://example.org/topics/pg-auth-nodes';
+    const topic = { resourceType: 'SubscriptionTopic', url: topicUrl, status: 'active', resourceTrigger: [{ resource: 'Observation', supportedInteraction: ['create'] }, { resource: 'Patient', supportedInteraction: ['create'] }] };
+    assert.equal((await call('POST', `${a.fhir('R4B')}/SubscriptionTopic`, topic, admin)).status, 201);
+    const sub = await call('POST', `${a.fhir('R4B')}/Subscription`, subscriptionResource('R4B', { topic: topicUrl, channel: 'websocket' }), alice);
+    assert.equal(sub.status, 201, sub.text);
+    const id = sub.body.id;
+    // B follows A's commit within a second or so; until then B does not know the subscription at all.
+    const deadline = Date.now() + 10_000;
+    while ((await call('GET', `${b.fhir('R4B')}/Subscription/${id}/$status`, undefined, alice)).status !== 200) {
+      assert.ok(Date.now() < deadline, 'node B never learned of the subscription');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    // Alice may not read Patients: a Patient created on B is no event for her subscription (D-22),
+    // while an Observation is. Had B not learned her scopes from A, both would be events.
+    assert.equal((await call('POST', `${b.fhir('R4B')}/Patient`, { resourceType: 'Patient' }, admin)).status, 201);
+    const o = await call('POST', `${b.fhir('R4B')}/Observation`, obs('p1'), admin);
+    assert.equal(o.status, 201);
+    const status = readNotification((await call('GET', `${a.fhir('R4B')}/Subscription/${id}/$status`, undefined, alice)).body);
+    assert.equal(status.eventsSince, 1, 'one event: the Observation');
+    const events = await call('GET', `${b.fhir('R4B')}/Subscription/${id}/$events`, undefined, alice);
+    assert.equal(events.status, 200);
+    assert.ok(JSON.stringify(events.body).includes(`Observation/${o.body.id}`));
+    // Only the owner (or an admin) manages it, on either node.
+    assert.equal((await call('GET', `${b.fhir('R4B')}/Subscription/${id}/$status`, undefined, mallory)).status, 404);
+    assert.equal((await call('GET', `${b.fhir('R4B')}/Subscription/${id}/$get-ws-binding-token`, undefined, mallory)).status, 404);
+    assert.equal((await call('GET', `${b.fhir('R4B')}/Subscription/${id}/$get-ws-binding-token`, undefined, alice)).status, 200);
   });
 });
