@@ -301,4 +301,24 @@ describe('three Herald nodes on one PostgreSQL database (issue 16)', { timeout: 
       assert.ok(ms < 1000, `binding on ${bound} ended after ${ms} ms`);
     }
   });
+
+  it('a clean stop (SIGTERM) of the lease holder hands the lease over at once: the next event goes out before the lease could have expired', async () => {
+    const senders = runsOf(hook.attempts.filter(forSub(restId)));
+    const current = senders[senders.length - 1]!.from as Name;
+    const other = names.find((n) => n !== current && node(n).alive)!;
+    const stoppedAt = Date.now();
+    node(current).proc.child.kill('SIGTERM');
+    node(current).alive = false;
+    await node(current).proc.exited;
+    const res = await call('POST', `${r4(other)}/Patient`, { resourceType: 'Patient', name: [{ family: 'after-stop' }] });
+    assert.equal(res.status, 201);
+    const focus = `Patient/${res.body.id}`;
+    const [got] = await hook.waitFor((r) => r.some((x) => forSub(restId)(x) && note(x)!.events.some((e) => e.focus?.endsWith(focus))), 10_000).then((r) =>
+      r.filter((x) => forSub(restId)(x) && note(x)!.events.some((e) => e.focus?.endsWith(focus))),
+    );
+    const ms = got!.at - stoppedAt;
+    console.log(`# ${current} stopped cleanly; ${got!.from} delivered the next event ${ms} ms after the SIGTERM`);
+    assert.equal(got!.from, other);
+    assert.ok(ms < LEASE_S * 1000, `handed over at once, not after the lease: ${ms} ms`);
+  });
 });

@@ -49,6 +49,10 @@ export class Dispatcher implements Notifier {
     for (const c of this.channels) c.subscriptionChanged(id, sub);
   }
 
+  leaseReleased(subscriptions: ActiveSubscription[]): void {
+    for (const c of this.channels) c.leaseReleased?.(subscriptions.filter((s) => c.types.includes(s.spec.channel.type)));
+  }
+
   start(): void {
     for (const c of this.channels) c.start?.();
   }
