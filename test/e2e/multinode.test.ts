@@ -18,6 +18,7 @@ import { type WsClient, connectWs } from '../helpers/ws.ts';
  */
 const LEASE_S = 2;
 const TOPIC = 'http://example.org/topics/multinode';
+const IDLE_TOPIC = 'http://example.org/topics/multinode-idle';
 const names = ['A', 'B', 'C'] as const;
 type Name = (typeof names)[number];
 
@@ -95,6 +96,7 @@ describe('three Herald nodes on one PostgreSQL database (issue 16)', { timeout: 
   const sockets: { on: Name; ws: WsClient }[] = [];
   let restId = '';
   let wsId = '';
+  let idleId = '';
   // Filled by the stream test, read by the ones after it.
   const acknowledged: string[] = [];
   let holder: Name | undefined;
@@ -151,6 +153,19 @@ describe('three Herald nodes on one PostgreSQL database (issue 16)', { timeout: 
     const rest = await call('POST', `${r4('C')}/Subscription`, subscriptionResource('R4', { topic: TOPIC, endpoint: hook.url, heartbeat: 1, maxCount: 20 }));
     assert.equal(rest.status, 201, rest.text);
     restId = rest.body.id;
+    // An idle subscription whose heartbeat period (6 s) is longer than the nodes' 5 s poll of the log:
+    // the poll wakes its worker with nothing to send, which must not put the heartbeat off.
+    const idle = topicResource('R4', { url: IDLE_TOPIC, resource: 'Observation', interactions: ['create'] }, 'multinode-idle');
+    assert.equal((await call('PUT', `${r4('A')}/Basic/multinode-idle`, idle)).status, 201);
+    const slow = await until(
+      async () => {
+        const res = await call('POST', `${r4('B')}/Subscription`, subscriptionResource('R4', { topic: IDLE_TOPIC, endpoint: hook.url, heartbeat: 6 }));
+        return res.status === 201 ? (res.body.id as string) : undefined;
+      },
+      5_000,
+      'node B knows the topic made on A',
+    );
+    idleId = slow.value;
 
     // A binding token minted on A for the Subscription made on C; bound on every node.
     const minted = await until(
@@ -287,6 +302,12 @@ describe('three Herald nodes on one PostgreSQL database (issue 16)', { timeout: 
     const all = hook.attempts.filter((a) => forSub(restId)(a) && note(a)?.type === 'heartbeat');
     for (const b of all) assert.ok(b.at < killedAt ? b.from === holder : b.from !== holder, `heartbeat from ${b.from} at ${b.at}`);
     assert.ok(recoveredAt > 0);
+    // The idle subscription beat every 6 s since its handshake, from one node at a time, despite the 5 s polls.
+    const slow = hook.received.filter((r) => forSub(idleId)(r) && note(r)?.type === 'heartbeat');
+    const gaps = slow.slice(1).map((b, k) => b.at - slow[k]!.at);
+    console.log(`# idle subscription (period 6 s): ${slow.length} heartbeats, ${gaps.map((g) => `${(g / 1000).toFixed(1)} s`).join(', ')} apart`);
+    assert.ok(slow.length >= 2, `heartbeats with a period longer than the poll: ${slow.length}`);
+    for (const g of gaps) assert.ok(g >= 5_500, `one per period, not one per node or per wake-up: ${g} ms`);
   });
 
   it('a Subscription set off on one node ends the bindings on every node within a second (D-5)', async () => {
