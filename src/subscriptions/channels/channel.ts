@@ -49,8 +49,12 @@ export class Dispatcher implements Notifier {
     for (const c of this.channels) c.subscriptionChanged(id, sub);
   }
 
+  /** Several nodes: another node let these subscriptions' delivery go; their channels may take it. */
   leaseReleased(subscriptions: ActiveSubscription[]): void {
-    for (const c of this.channels) c.leaseReleased?.(subscriptions.filter((s) => c.types.includes(s.spec.channel.type)));
+    for (const c of this.channels) {
+      const mine = subscriptions.filter((s) => c.types.includes(s.spec.channel.type));
+      if (mine.length > 0) c.leaseReleased?.(mine);
+    }
   }
 
   start(): void {
