@@ -1,11 +1,11 @@
 import type { NotificationType } from '../../../fhir/subscription-model.ts';
-import type { DeliveryState } from '../../../store/store.ts';
 import type { Notifier } from '../../engine.ts';
 import { type NotifyContext, renderNotificationText } from '../../notify.ts';
 import { type ActiveSubscription, LIVE_STATUSES as LIVE } from '../../registry.ts';
 import { type Serial, serial } from '../serial.ts';
 import { HeartbeatScheduler } from '../heartbeats.ts';
 import type { EndpointGuard } from '../../endpoints.ts';
+import { DeliveryLeases } from './lease.ts';
 import { type DeliveryResult, createSender } from './sender.ts';
 import type { DeliverySlots } from './slots.ts';
 
@@ -36,16 +36,12 @@ interface SubState {
   handshakePending?: boolean;
   /** A failed attempt (or a store error) waits for its retry. */
   retry?: NodeJS.Timeout;
-  /** Another node holds the lease: look again when it could have expired (or when it is released). */
-  leaseWait?: NodeJS.Timeout;
   /** The cursor as delivery stands, and when it moved (ISO); the stored one follows it (saveCursor). */
   delivered?: number;
   deliveredAt?: string;
   /** A save of the cursor in flight, and whether `delivered` moved on since it started. */
   saving?: Promise<void>;
   moved?: boolean;
-  /** While this node holds the lease: until when it surely does (epoch ms, counted from the claim's start). */
-  leaseUntil?: number;
   /** When a POST last succeeded (epoch ms; or when this node took the lease): heartbeats are timed from it. */
   lastSentAt?: number;
   /** The heartbeat scheduler fired: the next step sends one if nothing else went out meanwhile. */
@@ -75,11 +71,17 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
   const sender = createSender(options.endpoints);
   const ownHeartbeats = options.heartbeats ? undefined : new HeartbeatScheduler();
   const heartbeats = options.heartbeats ?? ownHeartbeats!;
-  const leaseMs = store.claimDelivery && options.leaseMs ? options.leaseMs : undefined;
-  // The holder renews all its leases in one statement every third of the lease, whatever its
-  // workers are doing (sending, backing off after a failure, idle between heartbeats).
-  const renewal = leaseMs ? setInterval(() => void renewLeases(), leaseMs / 3) : undefined;
-  renewal?.unref();
+  const leases = new DeliveryLeases({
+    store,
+    fv,
+    ...(options.leaseMs ? { leaseMs: options.leaseMs } : {}),
+    log,
+    onLost: (id) => {
+      const s = states.get(id);
+      if (s) lost(id, s);
+    },
+    onFree: (id) => kick(id),
+  });
   let stopped = false;
 
   function kick(id: string): void {
@@ -103,7 +105,7 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
 
   async function step(id: string, s: SubState): Promise<void> {
     const sub = engine.registry.subscription(id);
-    if (!sub || sub.spec.channel.type !== 'rest-hook' || !LIVE.has(sub.status) || s.retry || s.leaseWait) return;
+    if (!sub || sub.spec.channel.type !== 'rest-hook' || !LIVE.has(sub.status) || s.retry || leases.waiting(id)) return;
     if (!(await holdLease(id, s))) return;
     if (sub.endsAt !== undefined && sub.endsAt <= ctx.now().getTime()) {
       await engine.setStatus(id, 'off', 'the subscription end has passed');
@@ -123,9 +125,9 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
       await engine.setStatus(id, 'active');
       return; // the status change re-kicks this worker with the active subscription
     }
-    s.delivered ??= (await store.deliveryState(fv, id)).deliveredThrough;
     for (;;) {
       if (stopped || !(await holdLease(id, s))) return;
+      s.delivered ??= (await store.deliveryState(fv, id)).deliveredThrough;
       const range = await store.eventRange(fv, id);
       if (s.delivered >= range.last) break;
       const from = Math.max(s.delivered + 1, range.first ?? 1);
@@ -154,7 +156,9 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
       heartbeats.cancel(beatKey(sub.id));
       return;
     }
-    const due = (s.lastSentAt ?? Date.now()) + period * 1000;
+    // Nothing sent yet by this process (after a restart): timed from now.
+    s.lastSentAt ??= Date.now();
+    const due = s.lastSentAt + period * 1000;
     if (s.beatDue && Date.now() >= due) {
       s.beatDue = false;
       const result = await send(sub, s, 'heartbeat', []);
@@ -163,7 +167,7 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
       return heartbeat(sub, s);
     }
     s.beatDue = false;
-    heartbeats.arm(beatKey(sub.id), Math.max(0, (s.lastSentAt ?? Date.now()) + period * 1000 - Date.now()), () => {
+    heartbeats.arm(beatKey(sub.id), Math.max(0, due - Date.now()), () => {
       const current = states.get(sub.id);
       if (!current || stopped) return;
       current.beatDue = true;
@@ -174,93 +178,31 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
   const beatKey = (id: string) => `rest-hook|${fv}|${id}`;
 
   /**
-   * Several nodes: deliver only while holding the subscription's lease. Held and renewed by the
-   * renewal timer: go on. Otherwise claim it. Refused: another node delivers; look again once its
-   * lease could have run out (or at once when it releases it). Acquired anew: the cursor may have
-   * moved meanwhile, so it is re-read.
+   * Several nodes: deliver only while holding the subscription's lease (lease.ts). Acquired
+   * anew: another node may have moved the cursor meanwhile, so it is re-read.
    */
   async function holdLease(id: string, s: SubState): Promise<boolean> {
-    if (!leaseMs) return true;
-    const started = Date.now();
-    // A third of the lease to spare: a renewal may be late, or the clocks' rates differ a little.
-    if (s.leaseUntil !== undefined && started < s.leaseUntil - leaseMs / 3) return true;
-    const claim = await store.claimDelivery!(fv, id, leaseMs);
-    if (claim.outcome === 'refused') {
+    const lease = await leases.hold(id);
+    if (lease === 'refused') {
       lost(id, s);
-      waitForLease(id, s, claim.expiresInMs);
       return false;
     }
-    if (claim.outcome === 'acquired' || s.leaseUntil === undefined) {
+    if (lease === 'acquired') {
       await s.saving;
-      s.delivered = undefined;
-      s.deliveredAt = undefined;
-      s.handshakePending = undefined;
+      lost(id, s);
+      // Heartbeats are timed from taking the lease: when the last node last sent is not known.
       s.lastSentAt = Date.now();
     }
-    s.leaseUntil = started + leaseMs;
     return true;
   }
 
-  /** The lease is another node's now: forget what this node knew of delivery. */
+  /** The lease is (or may have been) another node's: forget what this node knew of delivery. */
   function lost(id: string, s: SubState): void {
-    s.leaseUntil = undefined;
     s.delivered = undefined;
+    s.deliveredAt = undefined;
     s.handshakePending = undefined;
     s.beatDue = false;
     heartbeats.cancel(beatKey(id));
-  }
-
-  function waitForLease(id: string, s: SubState, expiresInMs: number): void {
-    if (stopped || s.leaseWait) return;
-    // Just after the holder's lease would expire; a little jitter so that the others do not all claim at once.
-    s.leaseWait = setTimeout(
-      () => {
-        s.leaseWait = undefined;
-        kick(id);
-      },
-      expiresInMs + 50 + Math.random() * 200,
-    );
-    s.leaseWait.unref();
-  }
-
-  async function renewLeases(): Promise<void> {
-    const held = [...states].filter(([, s]) => s.leaseUntil !== undefined).map(([id]) => id);
-    if (held.length === 0 || stopped) return;
-    const started = Date.now();
-    let renewed: Set<string>;
-    try {
-      renewed = new Set(await store.renewDeliveries!(fv, held, leaseMs!));
-    } catch (err) {
-      // The database is away: delivery stops once the leases run out (holdLease then claims).
-      log.warn({ err }, 'could not renew rest-hook delivery leases');
-      return;
-    }
-    for (const id of held) {
-      const s = states.get(id);
-      if (!s || s.leaseUntil === undefined) continue;
-      if (renewed.has(id)) s.leaseUntil = started + leaseMs!;
-      else {
-        log.warn({ subscription: id }, 'rest-hook delivery lease lost to another node');
-        lost(id, s);
-      }
-    }
-  }
-
-  /**
-   * Writes the delivery state; with leases, only while this node holds the subscription's (a
-   * node that lost it must not move the cursor or record failures). False: it was lost.
-   */
-  async function writeState(id: string, s: SubState, state: DeliveryState): Promise<boolean> {
-    if (!leaseMs) {
-      await store.transaction((tx) => tx.setDeliveryState(fv, id, state));
-      return true;
-    }
-    if (await store.setLeasedDeliveryState!(fv, id, state)) return true;
-    if (s.leaseUntil !== undefined) {
-      log.warn({ subscription: id }, 'rest-hook delivery lease lost to another node');
-      lost(id, s);
-    }
-    return false;
   }
 
   /**
@@ -315,7 +257,7 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
         // Lost the lease meanwhile: the new holder re-read the cursor; this node's moves are moot.
         if (s.delivered === undefined) break;
         const state = { deliveredThrough: s.delivered, attempts: 0, deliveredAt: s.deliveredAt! };
-        if (!(await writeState(id, s, state))) break;
+        if (!(await leases.write(id, state))) break;
       } while (s.moved);
     })()
       .catch((err: Error) => log.error({ subscription: id, err }, 'could not store the rest-hook delivery cursor'))
@@ -327,7 +269,7 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
     const state = await store.deliveryState(fv, id);
     if (state.attempts === 0 && !state.failingSince) return true;
     const { deliveredThrough, deliveredAt } = state;
-    return writeState(id, s, { deliveredThrough, attempts: 0, ...(deliveredAt ? { deliveredAt } : {}) });
+    return leases.write(id, { deliveredThrough, attempts: 0, ...(deliveredAt ? { deliveredAt } : {}) });
   }
 
   /**
@@ -346,7 +288,7 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
     const delay = Math.min(options.retryCapMs, options.retryBaseMs * 2 ** (attempts - 1)) * (0.5 + Math.random() / 2);
     const { nextAttemptAt: _, ...rest } = state;
     const record = { ...rest, attempts, failingSince, lastError: error, ...(expired ? {} : { nextAttemptAt: new Date(now + delay).toISOString() }) };
-    if (!(await writeState(sub.id, s, record))) return;
+    if (!(await leases.write(sub.id, record))) return;
     const fields = { subscription: sub.id, endpoint: originOf(sub.spec.channel.endpoint), stage, attempt: attempts, reason: error };
     if (expired) {
       log.warn(fields, 'rest-hook delivery failed for longer than the failure window: the subscription goes off');
@@ -375,17 +317,11 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
     const s = states.get(id);
     if (!s) return;
     clearTimeout(s.retry);
-    clearTimeout(s.leaseWait);
     heartbeats.cancel(beatKey(id));
     states.delete(id);
-    // Gone off or away: the lease goes too, so that a reactivation elsewhere need not wait for it.
-    if (s.leaseUntil !== undefined && !stopped) {
-      void s.worker
-        .idle()
-        .then(() => s.saving)
-        .then(() => store.releaseDeliveries!(fv, [id]))
-        .catch((err: Error) => log.warn({ subscription: id, err }, 'could not release the rest-hook delivery lease'));
-    }
+    // Gone off or away: the lease goes too (once the last run and save are done), so that a
+    // reactivation elsewhere need not wait for it to run out.
+    if (!stopped) void leases.drop(id, s.worker.idle().then(() => s.saving));
   }
 
   const notifier: Notifier = {
@@ -400,13 +336,7 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
       kick(id);
     },
     leaseReleased(subs) {
-      for (const sub of subs) {
-        const s = states.get(sub.id);
-        if (!s?.leaseWait) continue;
-        clearTimeout(s.leaseWait);
-        s.leaseWait = undefined;
-        kick(sub.id);
-      }
+      for (const sub of subs) leases.released(sub.id);
     },
   };
 
@@ -424,15 +354,12 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
      */
     async stop(): Promise<void> {
       stopped = true;
-      clearInterval(renewal);
-      const ids = [...states.keys()];
-      const all = ids.map((id) => states.get(id)!);
+      const all = [...states.values()];
       for (const id of [...states.keys()]) forget(id);
       await Promise.allSettled(all.map((s) => s.worker.idle()));
-      // Then the cursor saves, those the runs started last included.
+      // Then the cursor saves, those the runs started last included; then the leases go.
       await Promise.allSettled(all.map((s) => s.saving));
-      const held = [...all.entries()].filter(([, s]) => s.leaseUntil !== undefined).map(([i]) => ids[i]!);
-      if (held.length > 0) await store.releaseDeliveries!(fv, held).catch((err: Error) => log.warn({ err }, 'could not release the rest-hook delivery leases'));
+      await leases.stop();
       await ownHeartbeats?.stop();
       await sender.close();
     },
