@@ -88,7 +88,7 @@ function runsOf(attempts: Attempt[]): { from: string; first: Attempt; last: Atte
   return runs;
 }
 
-describe('three Herald nodes on one PostgreSQL database (issue 16)', { timeout: 120_000 }, () => {
+describe('three Herald nodes on one PostgreSQL database (issue 16)', { timeout: 300_000 }, () => {
   const database = usePostgresDatabase();
   const nodes = new Map<Name, Node>();
   const pids = new Map<number, Name>();
@@ -116,7 +116,8 @@ describe('three Herald nodes on one PostgreSQL database (issue 16)', { timeout: 
       HERALD_MIN_HEARTBEAT_S: '1',
       LOG_LEVEL: 'warn',
     };
-    const procs = await Promise.all(names.map(() => spawnHerald(env)));
+    // Three at once, on a machine perhaps busy with other work: give them time to start.
+    const procs = await Promise.all(names.map(() => spawnHerald(env, { readyTimeoutMs: 120_000 })));
     for (const [i, name] of names.entries()) {
       const proc = procs[i]!;
       nodes.set(name, { name, proc, base: proc.url, alive: true });
