@@ -326,6 +326,30 @@ describe('three Herald nodes on one PostgreSQL database (issue 16)', { timeout: 
     }
   });
 
+  it('a topic changed on one node is matched by writes on another within a second', async () => {
+    const [on, other] = names.filter((n) => node(n).alive) as [Name, Name];
+    const eventsSince = async () => readNotification((await call('GET', `${r4(other)}/Subscription/${idleId}/$status`)).body).eventsSince;
+    const obs = await call('POST', `${r4(other)}/Observation`, { resourceType: 'Observation', status: 'final', code: { text: 'x' } });
+    assert.equal(obs.status, 201);
+    const before = await eventsSince();
+    // The idle topic triggered on creates only; from now on on updates too.
+    const topic = topicResource('R4', { url: IDLE_TOPIC, resource: 'Observation', interactions: ['create', 'update'] }, 'multinode-idle');
+    assert.equal((await call('PUT', `${r4(on)}/Basic/multinode-idle`, topic)).status, 200);
+    const start = Date.now();
+    const matched = await until(
+      async () => {
+        const res = await call('PUT', `${r4(other)}/Observation/${obs.body.id}`, { ...obs.body, status: 'amended' });
+        assert.equal(res.status, 200);
+        return (await eventsSince()) > before ? true : undefined;
+      },
+      5_000,
+      `an update on ${other} matched after the topic changed on ${on}`,
+    );
+    const ms = Date.now() - start;
+    console.log(`# topic changed on ${on}: updates on ${other} matched after ${ms} ms`);
+    assert.ok(matched.value && ms < 1000, `the topic change took ${ms} ms to reach ${other}`);
+  });
+
   it('a clean stop (SIGTERM) of the lease holder hands the lease over at once: the next event goes out before the lease could have expired', async () => {
     const senders = runsOf(hook.attempts.filter(forSub(restId)));
     const current = senders[senders.length - 1]!.from as Name;
