@@ -69,7 +69,7 @@ export async function buildApp(config: Config, logTo?: DestinationStream): Promi
     if (config.topicsDir) await installTopics(base, config.topicsDir, base.subscriptions.log);
     const delivery = createRestHookDelivery(
       { engine: base.subscriptions, store, baseUrl: base.baseUrl, now },
-      { endpoints, defaultTimeoutMs: config.deliveryTimeoutMs, retryBaseMs: config.retryBaseMs, retryCapMs: config.retryCapMs, failureWindowMs: config.failureWindowMs, slots, leaseMs: config.deliveryLeaseMs },
+      { endpoints, defaultTimeoutMs: config.deliveryTimeoutMs, retryBaseMs: config.retryBaseMs, retryCapMs: config.retryCapMs, failureWindowMs: config.failureWindowMs, slots, leaseMs: config.deliveryLeaseMs, heartbeats },
     );
     const dispatcher = new Dispatcher([delivery, hub.attach({ engine: base.subscriptions, store, baseUrl: base.baseUrl, now })]);
     base.subscriptions.attach(dispatcher);

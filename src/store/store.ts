@@ -175,6 +175,15 @@ export interface RemoteCommit {
   fv: FhirVersion;
   subscriptions: string[] | 'all';
   resources: { type: string; id: string }[] | 'all';
+  /** Subscriptions whose delivery lease the other process has just given up (releaseDeliveries). */
+  released?: string[];
+}
+
+/** The answer to a claim on a subscription's delivery lease (Store.claimDelivery). */
+export interface DeliveryClaim {
+  outcome: 'acquired' | 'renewed' | 'refused';
+  /** How long the lease lasts from now unless renewed (the holder's, when refused). */
+  expiresInMs: number;
 }
 
 export interface Store extends StoreReader {
@@ -188,9 +197,25 @@ export interface Store extends StoreReader {
    * Stores shared by several processes: claims (or renews) this process's lease on delivering a
    * subscription's events, for `leaseMs`. 'acquired': the lease is newly this process's (another
    * may have delivered meanwhile: re-read the cursor); 'renewed': it held the lease without a
-   * break; 'refused': another process holds an unexpired lease. A store without it has one process.
+   * break; 'refused': another process holds an unexpired lease, for `expiresInMs` more unless
+   * renewed. A store without it has one process. The other lease methods come with it.
    */
-  claimDelivery?(fv: FhirVersion, subscription: string, leaseMs: number): Promise<'acquired' | 'renewed' | 'refused'>;
+  claimDelivery?(fv: FhirVersion, subscription: string, leaseMs: number): Promise<DeliveryClaim>;
+  /**
+   * Renews, in one statement, this process's leases on these subscriptions for `leaseMs`; returns
+   * those it still held (a lease nobody else took is still held, even past its expiry).
+   */
+  renewDeliveries?(fv: FhirVersion, subscriptions: string[], leaseMs: number): Promise<string[]>;
+  /**
+   * Gives up this process's leases on these subscriptions (a clean stop, a subscription gone off)
+   * and tells the other processes at once (RemoteCommit.released), so one of them takes over.
+   */
+  releaseDeliveries?(fv: FhirVersion, subscriptions: string[]): Promise<void>;
+  /**
+   * The delivery state written only if this process holds the subscription's lease (fencing: a
+   * process that lost it can neither move the cursor nor record a failure); false if it does not.
+   */
+  setLeasedDeliveryState?(fv: FhirVersion, subscription: string, state: DeliveryState): Promise<boolean>;
   /**
    * Run `fn` in one atomic transaction. Either all its writes commit, durably, before the returned
    * promise resolves, or none do and the promise rejects with fn's error. `fn` must do only store

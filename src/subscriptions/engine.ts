@@ -21,6 +21,8 @@ export interface Notifier {
   eventsCommitted(subscriptions: ActiveSubscription[]): void;
   /** A subscription was written (created, changed, reactivated) or removed (`undefined`). */
   subscriptionChanged(id: string, sub: ActiveSubscription | undefined): void;
+  /** Several nodes: another node gave up delivering these subscriptions (a clean stop); take over. */
+  leaseReleased?(subscriptions: ActiveSubscription[]): void;
 }
 
 /**
@@ -208,6 +210,8 @@ export class SubscriptionEngine {
         ? this.registry.allSubscriptions()
         : c.subscriptions.map((id) => this.registry.subscription(id)).filter((x): x is ActiveSubscription => x !== undefined);
     if (subs.length > 0) for (const n of this.notifiers) n.eventsCommitted(subs);
+    const released = (c.released ?? []).map((id) => this.registry.subscription(id)).filter((x): x is ActiveSubscription => x !== undefined);
+    if (released.length > 0) for (const n of this.notifiers) n.leaseReleased?.(released);
   }
 
   /** Puts a stored topic in the registry (or forgets it: deleted, or no longer readable). */

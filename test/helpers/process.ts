@@ -13,8 +13,11 @@ export interface HeraldProcess {
   exited: Promise<number | null>;
 }
 
-/** Runs Herald as `npm start` does, in its own process, and waits until /healthz answers. */
-export async function spawnHerald(env: Record<string, string>): Promise<HeraldProcess> {
+/**
+ * Runs Herald as `npm start` does, in its own process, and waits until /healthz answers (for at
+ * most `readyTimeoutMs`, default 30 s: a loaded machine starting several at once needs more).
+ */
+export async function spawnHerald(env: Record<string, string>, { readyTimeoutMs = 30_000 } = {}): Promise<HeraldProcess> {
   const port = env.PORT ? Number(env.PORT) : await freePort();
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: ROOT,
@@ -27,7 +30,7 @@ export async function spawnHerald(env: Record<string, string>): Promise<HeraldPr
   const exited = once(child, 'exit').then(([code]) => code as number | null);
   const closed = once(child, 'close');
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + readyTimeoutMs;
   for (;;) {
     if (child.exitCode !== null) {
       await closed; // all of its output read

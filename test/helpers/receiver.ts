@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { type IncomingHttpHeaders, createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 
 export interface Received {
   at: number;
@@ -8,6 +8,20 @@ export interface Received {
   headers: IncomingHttpHeaders;
   body: any;
   text: string;
+  /** Who sent it, as `options.sender` named the connection (several Herald processes: which one). */
+  from?: string;
+}
+
+/** Every attempt, answered with whatever status: when it arrived and was answered, and by whom. */
+export interface Attempt extends Received {
+  status: number;
+  /** When the answer was sent (epoch ms). */
+  answeredAt?: number;
+}
+
+export interface ReceiverOptions {
+  /** Names the sender of each new connection (called once per connection, when it is accepted). */
+  sender?: (socket: Socket) => string | undefined;
 }
 
 /**
@@ -17,6 +31,8 @@ export interface Received {
 export interface Receiver {
   url: string;
   received: Received[];
+  /** Every POST, failed ones included, in arrival order. */
+  attempts: Attempt[];
   /** How many attempts were answered with a failure status (300 or more) so far. */
   failures(): number;
   /** Answer with this status from now on (e.g. 500 to fail, 200 to recover). */
@@ -26,8 +42,10 @@ export interface Receiver {
   close(): Promise<void>;
 }
 
-export async function startReceiver(): Promise<Receiver> {
+export async function startReceiver(options: ReceiverOptions = {}): Promise<Receiver> {
   const received: Received[] = [];
+  const attempts: Attempt[] = [];
+  const senders = new WeakMap<Socket, string | undefined>();
   let status = 200;
   let delay = 0;
   let failures = 0;
@@ -45,9 +63,14 @@ export async function startReceiver(): Promise<Receiver> {
       }
       const answer = status;
       const wait = delay;
+      const from = senders.get(req.socket);
+      const r: Received = { at: Date.now(), path: req.url ?? '', headers: req.headers, body, text, ...(from !== undefined ? { from } : {}) };
+      const attempt: Attempt = { ...r, status: answer };
+      attempts.push(attempt);
       // Only successful deliveries count as received: a failed attempt will be retried.
-      if (answer < 300) received.push({ at: Date.now(), path: req.url ?? '', headers: req.headers, body, text });
+      if (answer < 300) received.push(r);
       setTimeout(() => {
+        attempt.answeredAt = Date.now();
         res.statusCode = answer;
         res.end();
         if (answer >= 300) failures++;
@@ -55,12 +78,14 @@ export async function startReceiver(): Promise<Receiver> {
       }, wait);
     });
   });
+  if (options.sender) server.on('connection', (socket: Socket) => senders.set(socket, options.sender!(socket)));
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}/hook`,
     received,
+    attempts,
     failures: () => failures,
     respond(s, d = 0) {
       status = s;

@@ -6,7 +6,7 @@ import type { NewEvent, RemoteCommit, Store, StoreReader, Transaction } from '..
 import * as reads from './reads.ts';
 import { type Query } from './reads.ts';
 import { migrate } from './schema.ts';
-import { CHANNEL, CommitListener, Touched } from './signals.ts';
+import { CHANNEL, CommitListener, Touched, releasedPayload } from './signals.ts';
 import * as writes from './writes.ts';
 import { resourceKey, typeKey } from './writes.ts';
 
@@ -143,6 +143,12 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
     transaction,
     onRemoteCommit,
     claimDelivery: (fv, subscription, leaseMs) => writes.claimDelivery(q, fv, subscription, node, leaseMs),
+    renewDeliveries: (fv, subscriptions, leaseMs) => writes.renewDeliveries(q, fv, subscriptions, node, leaseMs),
+    async releaseDeliveries(fv, subscriptions) {
+      const released = await writes.releaseDeliveries(q, fv, subscriptions, node);
+      if (released.length > 0) await q('SELECT pg_notify($1, $2)', [CHANNEL, releasedPayload(node, fv, released)]);
+    },
+    setLeasedDeliveryState: (fv, subscription, state) => writes.setLeasedDeliveryState(q, fv, subscription, node, state),
     history: (fv, query) => reads.history(costly, fv, query).catch((err) => Promise.reject(tooCostly(err, 'history', timeoutMs))),
     pruneEvents: (before, keep) => transaction((tx) => writes.prune((tx as PgTransaction).q, before, now().toISOString(), keep)),
     failure: () => (closed ? 'the store has been closed' : health.failure()),

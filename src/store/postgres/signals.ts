@@ -34,7 +34,14 @@ export class Touched {
 
 interface Payload {
   n: string;
-  c: { fv: FhirVersion; s?: string[]; r?: [string, string][]; all?: 1 }[];
+  c: { fv: FhirVersion; s?: string[]; r?: [string, string][]; all?: 1; l?: string[] }[];
+}
+
+/** The NOTIFY payload telling the other nodes that `node` gave up its delivery leases on `ids`. */
+export function releasedPayload(node: string, fv: FhirVersion, ids: string[]): string {
+  const full = JSON.stringify({ n: node, c: [{ fv, l: ids }] } satisfies Payload);
+  // Too many to name: the others find out when the leases they saw would have expired.
+  return full.length <= MAX_PAYLOAD ? full : JSON.stringify({ n: node, c: [{ fv, l: [] }] } satisfies Payload);
 }
 
 /**
@@ -98,7 +105,7 @@ export class CommitListener {
     if (p.n === this.node) return;
     for (const c of p.c) {
       if (c.all) this.emit({ fv: c.fv, subscriptions: 'all', resources: 'all' });
-      else this.emit({ fv: c.fv, subscriptions: c.s ?? [], resources: (c.r ?? []).map(([type, id]) => ({ type, id })) });
+      else this.emit({ fv: c.fv, subscriptions: c.s ?? [], resources: (c.r ?? []).map(([type, id]) => ({ type, id })), ...(c.l ? { released: c.l } : {}) });
     }
   }
 

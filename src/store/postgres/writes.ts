@@ -1,7 +1,7 @@
 import type { FhirVersion } from '../../fhir/types.ts';
 import type { IndexRows } from '../../search/types.ts';
 import { INDEX_TABLE } from '../search-sql.ts';
-import type { BindingToken, DeliveryState, NewEvent, NewVersion, SubscriptionOwner } from '../store.ts';
+import type { BindingToken, DeliveryClaim, DeliveryState, NewEvent, NewVersion, SubscriptionOwner } from '../store.ts';
 import type { Query } from './reads.ts';
 
 /** Columns of each index table after (fv, type, id, code, n, grp), their array types and row fields. */
@@ -206,19 +206,57 @@ export async function prune(q: Query, before: string, now: string, keepPerSubscr
  * expiry, so nodes' clocks need not agree). Two nodes claiming at once: the upsert locks the row
  * and re-checks the condition on the latest version, so exactly one wins.
  */
-export async function claimDelivery(q: Query, fv: FhirVersion, subscription: string, holder: string, leaseMs: number): Promise<'acquired' | 'renewed' | 'refused'> {
+export async function claimDelivery(q: Query, fv: FhirVersion, subscription: string, holder: string, leaseMs: number): Promise<DeliveryClaim> {
   const rows = await q(
-    `WITH old AS (SELECT holder = $3 AND expires_at >= now() AS mine FROM delivery_leases WHERE fv = $1 AND subscription = $2),
+    `WITH old AS (SELECT holder = $3 AND expires_at >= now() AS mine, expires_at FROM delivery_leases WHERE fv = $1 AND subscription = $2),
      up AS (
        INSERT INTO delivery_leases (fv, subscription, holder, expires_at) VALUES ($1, $2, $3, now() + $4::integer * interval '1 millisecond')
        ON CONFLICT (fv, subscription) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
        WHERE delivery_leases.holder = excluded.holder OR delivery_leases.expires_at < now()
        RETURNING 1
      )
-     SELECT (SELECT count(*) FROM up) AS ok, coalesce((SELECT mine FROM old), false) AS renewed`,
+     SELECT (SELECT count(*) FROM up) AS ok, coalesce((SELECT mine FROM old), false) AS renewed,
+       greatest(0, extract(epoch FROM (SELECT expires_at FROM old) - now()) * 1000)::integer AS left_ms`,
     [fv, subscription, holder, leaseMs],
   );
   const r = rows[0]!;
-  if (Number(r.ok) === 0) return 'refused';
-  return r.renewed ? 'renewed' : 'acquired';
+  if (Number(r.ok) === 0) return { outcome: 'refused', expiresInMs: Number(r.left_ms ?? 0) };
+  return { outcome: r.renewed ? 'renewed' : 'acquired', expiresInMs: leaseMs };
+}
+
+/** Renews `holder`'s leases that nobody else has taken (expired or not); returns their subscriptions. */
+export async function renewDeliveries(q: Query, fv: FhirVersion, subscriptions: string[], holder: string, leaseMs: number): Promise<string[]> {
+  if (subscriptions.length === 0) return [];
+  const rows = await q(
+    `UPDATE delivery_leases SET expires_at = now() + $4::integer * interval '1 millisecond'
+     WHERE fv = $1 AND subscription = ANY($2::text[]) AND holder = $3 RETURNING subscription`,
+    [fv, subscriptions, holder, leaseMs],
+  );
+  return rows.map((r) => r.subscription as string);
+}
+
+/** Drops `holder`'s leases on these subscriptions; returns those it held. */
+export async function releaseDeliveries(q: Query, fv: FhirVersion, subscriptions: string[], holder: string): Promise<string[]> {
+  const rows = await q('DELETE FROM delivery_leases WHERE fv = $1 AND subscription = ANY($2::text[]) AND holder = $3 RETURNING subscription', [fv, subscriptions, holder]);
+  return rows.map((r) => r.subscription as string);
+}
+
+/**
+ * setDeliveryState fenced by the lease: written only while the lease row names `holder`. The row
+ * is read FOR SHARE, so a claim by another node that is changing it is waited for and then seen:
+ * once a takeover has committed, the old holder's writes are refused, and the new holder's read
+ * of the cursor, made after its claim, sees every write the old holder made before it.
+ */
+export async function setLeasedDeliveryState(q: Query, fv: FhirVersion, subscription: string, holder: string, s: DeliveryState): Promise<boolean> {
+  const rows = await q(
+    `WITH lease AS (SELECT 1 FROM delivery_leases WHERE fv = $1 AND subscription = $2 AND holder = $9 FOR SHARE)
+     INSERT INTO subscription_delivery (fv, subscription, delivered_through, attempts, failing_since, last_error, delivered_at, next_attempt_at)
+     SELECT $1, $2, $3, $4, $5, $6, $7, $8 FROM lease
+     ON CONFLICT (fv, subscription) DO UPDATE SET delivered_through = excluded.delivered_through, attempts = excluded.attempts,
+       failing_since = excluded.failing_since, last_error = excluded.last_error, delivered_at = excluded.delivered_at,
+       next_attempt_at = excluded.next_attempt_at
+     RETURNING 1`,
+    [fv, subscription, s.deliveredThrough, s.attempts, s.failingSince ?? null, s.lastError ?? null, s.deliveredAt ?? null, s.nextAttemptAt ?? null, holder],
+  );
+  return rows.length > 0;
 }

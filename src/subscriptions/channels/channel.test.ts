@@ -11,6 +11,7 @@ function channel(...types: string[]) {
     types,
     eventsCommitted: (subs) => told.push(`events ${subs.map((s) => s.id).join(',')}`),
     subscriptionChanged: (id, sub) => told.push(`changed ${id} ${sub ? sub.status : 'gone'}`),
+    leaseReleased: (subs) => told.push(`released ${subs.map((s) => s.id).join(',')}`),
     start: () => told.push('start'),
     stop: async () => void told.push('stop'),
   };
@@ -44,6 +45,15 @@ describe('Dispatcher (after the commit: the engine tells the channels)', () => {
     d.subscriptionChanged('b', undefined);
     assert.deepEqual(rest.told, ['changed a active', 'changed b gone']);
     assert.deepEqual(ws.told, rest.told);
+  });
+
+  it('tells a channel of released delivery leases of its own subscriptions only (several nodes)', () => {
+    const rest = channel('rest-hook');
+    const ws = channel('websocket');
+    const d = new Dispatcher([rest.c, ws.c]);
+    d.leaseReleased([sub('a', 'rest-hook'), sub('b', 'rest-hook')]);
+    assert.deepEqual(rest.told, ['released a,b']);
+    assert.deepEqual(ws.told, [], 'nothing to tell: not called');
   });
 
   it('starts and stops every channel, and refuses two channels for one type', async () => {

@@ -49,6 +49,14 @@ export class Dispatcher implements Notifier {
     for (const c of this.channels) c.subscriptionChanged(id, sub);
   }
 
+  /** Several nodes: another node let these subscriptions' delivery go; their channels may take it. */
+  leaseReleased(subscriptions: ActiveSubscription[]): void {
+    for (const c of this.channels) {
+      const mine = subscriptions.filter((s) => c.types.includes(s.spec.channel.type));
+      if (mine.length > 0) c.leaseReleased?.(mine);
+    }
+  }
+
   start(): void {
     for (const c of this.channels) c.start?.();
   }

@@ -3,7 +3,9 @@ import type { Notifier } from '../../engine.ts';
 import { type NotifyContext, renderNotificationText } from '../../notify.ts';
 import { type ActiveSubscription, LIVE_STATUSES as LIVE } from '../../registry.ts';
 import { type Serial, serial } from '../serial.ts';
+import { HeartbeatScheduler } from '../heartbeats.ts';
 import type { EndpointGuard } from '../../endpoints.ts';
+import { DeliveryLeases } from './lease.ts';
 import { type DeliveryResult, createSender } from './sender.ts';
 import type { DeliverySlots } from './slots.ts';
 
@@ -24,22 +26,26 @@ export interface RestHookOptions {
    * without renewal (store.claimDelivery). One node at a time delivers, heartbeats included.
    */
   leaseMs?: number;
+  /** NT-3: the process's one heartbeat scheduler (app.ts); without it the worker keeps its own. */
+  heartbeats?: HeartbeatScheduler;
 }
 
 interface SubState {
   worker: Serial;
   /** A handshake failed and has not succeeded since: retry it before anything else. */
   handshakePending?: boolean;
+  /** A failed attempt (or a store error) waits for its retry. */
   retry?: NodeJS.Timeout;
-  heartbeat?: NodeJS.Timeout;
   /** The cursor as delivery stands, and when it moved (ISO); the stored one follows it (saveCursor). */
   delivered?: number;
   deliveredAt?: string;
   /** A save of the cursor in flight, and whether `delivered` moved on since it started. */
   saving?: Promise<void>;
   moved?: boolean;
-  /** When this node last claimed or renewed its delivery lease (epoch ms). */
-  leasedAt?: number;
+  /** When a POST last succeeded (epoch ms; or when this node took the lease): heartbeats are timed from it. */
+  lastSentAt?: number;
+  /** The heartbeat scheduler fired: the next step sends one if nothing else went out meanwhile. */
+  beatDue?: boolean;
 }
 
 /** How long cursor moves gather before one write stores them (saveCursor). */
@@ -63,6 +69,19 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
   const fv = engine.version;
   const states = new Map<string, SubState>();
   const sender = createSender(options.endpoints);
+  const ownHeartbeats = options.heartbeats ? undefined : new HeartbeatScheduler();
+  const heartbeats = options.heartbeats ?? ownHeartbeats!;
+  const leases = new DeliveryLeases({
+    store,
+    fv,
+    ...(options.leaseMs ? { leaseMs: options.leaseMs } : {}),
+    log,
+    onLost: (id) => {
+      const s = states.get(id);
+      if (s) lost(id, s);
+    },
+    onFree: (id) => kick(id),
+  });
   let stopped = false;
 
   function kick(id: string): void {
@@ -86,8 +105,8 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
 
   async function step(id: string, s: SubState): Promise<void> {
     const sub = engine.registry.subscription(id);
-    if (!sub || sub.spec.channel.type !== 'rest-hook' || !LIVE.has(sub.status) || s.retry) return;
-    if (!(await holdLease(id, s, true))) return;
+    if (!sub || sub.spec.channel.type !== 'rest-hook' || !LIVE.has(sub.status) || s.retry || leases.waiting(id)) return;
+    if (!(await holdLease(id, s))) return;
     if (sub.endsAt !== undefined && sub.endsAt <= ctx.now().getTime()) {
       await engine.setStatus(id, 'off', 'the subscription end has passed');
       return;
@@ -95,26 +114,26 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
     // After a restart, a subscription whose handshake failed still owes one.
     s.handshakePending ??= sub.status === 'error' && ((await store.deliveryState(fv, id)).lastError ?? '').startsWith(HANDSHAKE_FAILED);
     if ((sub.status === 'requested' || s.handshakePending) && !sub.spec.classicCriteria) {
-      const result = await send(sub, 'handshake', []);
+      const result = await send(sub, s, 'handshake', []);
       if (!result) return;
       if (!result.ok) {
         s.handshakePending = true;
         return failed(sub, s, `${HANDSHAKE_FAILED}: ${result.error}`, 'handshake');
       }
       s.handshakePending = false;
-      await recovered(id);
+      if (!(await recovered(id, s))) return;
       await engine.setStatus(id, 'active');
       return; // the status change re-kicks this worker with the active subscription
     }
-    s.delivered ??= (await store.deliveryState(fv, id)).deliveredThrough;
     for (;;) {
-      if (stopped || !(await holdLease(id, s, false))) return;
+      if (stopped || !(await holdLease(id, s))) return;
+      s.delivered ??= (await store.deliveryState(fv, id)).deliveredThrough;
       const range = await store.eventRange(fv, id);
       if (s.delivered >= range.last) break;
       const from = Math.max(s.delivered + 1, range.first ?? 1);
       const batch = range.last - from + 1 > 1 ? (sub.spec.channel.maxCount ?? 1) : 1;
       const events = await store.events(fv, id, from, range.last, batch);
-      const result = await send(sub, 'event-notification', events);
+      const result = await send(sub, s, 'event-notification', events);
       if (!result) return;
       if (!result.ok) return failed(sub, s, result.error, 'notification');
       saveCursor(id, s, events[events.length - 1]!.number);
@@ -123,58 +142,87 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
         return;
       }
     }
-    armHeartbeat(sub, s);
+    await heartbeat(sub, s);
   }
 
   /**
-   * Several nodes: deliver only while holding the subscription's lease (renewed when a third of
-   * it has passed, or always when `now`). Refused: another node delivers; look again once its
-   * lease could have run out. Acquired anew: the cursor may have moved meanwhile, so re-read it.
+   * NT-3: a heartbeat once the channel has been idle for heartbeatPeriod since the last successful
+   * POST (a wake-up that finds nothing to send does not postpone it). The scheduler only marks it
+   * due and kicks the worker, so a heartbeat never races a delivery; only the lease holder steps.
    */
-  async function holdLease(id: string, s: SubState, now: boolean): Promise<boolean> {
-    const leaseMs = options.leaseMs;
-    if (!store.claimDelivery || !leaseMs) return true;
-    if (!now && s.leasedAt !== undefined && Date.now() - s.leasedAt < leaseMs / 3) return true;
-    const claim = await store.claimDelivery(fv, id, leaseMs);
-    if (claim === 'refused') {
-      s.leasedAt = undefined;
-      s.delivered = undefined;
-      s.handshakePending = undefined;
-      if (s.heartbeat) clearTimeout(s.heartbeat);
-      if (!stopped && !s.retry) {
-        s.retry = setTimeout(() => {
-          s.retry = undefined;
-          kick(id);
-        }, leaseMs);
-        s.retry.unref();
-      }
+  async function heartbeat(sub: ActiveSubscription, s: SubState): Promise<void> {
+    const period = sub.spec.channel.heartbeatPeriod;
+    if (!period || sub.spec.classicCriteria !== undefined || sub.status === 'requested') {
+      heartbeats.cancel(beatKey(sub.id));
+      return;
+    }
+    // Nothing sent yet by this process (after a restart): timed from now.
+    s.lastSentAt ??= Date.now();
+    const due = s.lastSentAt + period * 1000;
+    if (s.beatDue && Date.now() >= due) {
+      s.beatDue = false;
+      const result = await send(sub, s, 'heartbeat', []);
+      if (!result) return;
+      if (!result.ok) return failed(sub, s, `heartbeat failed: ${result.error}`, 'heartbeat');
+      return heartbeat(sub, s);
+    }
+    s.beatDue = false;
+    heartbeats.arm(beatKey(sub.id), Math.max(0, due - Date.now()), () => {
+      const current = states.get(sub.id);
+      if (!current || stopped) return;
+      current.beatDue = true;
+      kick(sub.id);
+    });
+  }
+
+  const beatKey = (id: string) => `rest-hook|${fv}|${id}`;
+
+  /**
+   * Several nodes: deliver only while holding the subscription's lease (lease.ts). Acquired
+   * anew: another node may have moved the cursor meanwhile, so it is re-read.
+   */
+  async function holdLease(id: string, s: SubState): Promise<boolean> {
+    const lease = await leases.hold(id);
+    if (lease === 'refused') {
+      lost(id, s);
       return false;
     }
-    if (claim === 'acquired') {
+    if (lease === 'acquired') {
       await s.saving;
-      s.delivered = undefined;
-      s.handshakePending = undefined;
+      lost(id, s);
+      // Heartbeats are timed from taking the lease: when the last node last sent is not known.
+      s.lastSentAt = Date.now();
     }
-    s.leasedAt = Date.now();
     return true;
+  }
+
+  /** The lease is (or may have been) another node's: forget what this node knew of delivery. */
+  function lost(id: string, s: SubState): void {
+    s.delivered = undefined;
+    s.deliveredAt = undefined;
+    s.handshakePending = undefined;
+    s.beatDue = false;
+    heartbeats.cancel(beatKey(id));
   }
 
   /**
    * One attempt, once one of the shared slots is free (the timeout runs from then). Undefined
    * when nothing was sent because Herald is stopping: the events stay for after the restart.
    */
-  async function send(sub: ActiveSubscription, type: NotificationType, events: Awaited<ReturnType<typeof store.events>>): Promise<DeliveryResult | undefined> {
+  async function send(sub: ActiveSubscription, s: SubState, type: NotificationType, events: Awaited<ReturnType<typeof store.events>>): Promise<DeliveryResult | undefined> {
     const ch = sub.spec.channel;
     const body = sub.spec.classicCriteria !== undefined ? await classicBody(sub, events) : await renderNotificationText(ctx, sub, type, events);
     if (!(await options.slots.acquire())) return undefined;
     try {
-      return await sender.post({
+      const result = await sender.post({
         url: ch.endpoint!,
         contentType: ch.contentType,
         headers: ch.headers,
         body,
         timeoutMs: (ch.timeout ?? 0) * 1000 || options.defaultTimeoutMs,
       });
+      if (result.ok) s.lastSentAt = Date.now();
+      return result;
     } finally {
       options.slots.release();
     }
@@ -206,20 +254,22 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
       do {
         if (!stopped) await new Promise((resolve) => setTimeout(resolve, CURSOR_SAVE_MS).unref());
         s.moved = false;
-        const state = { deliveredThrough: s.delivered!, attempts: 0, deliveredAt: s.deliveredAt! };
-        await store.transaction((tx) => tx.setDeliveryState(fv, id, state));
+        // Lost the lease meanwhile: the new holder re-read the cursor; this node's moves are moot.
+        if (s.delivered === undefined) break;
+        const state = { deliveredThrough: s.delivered, attempts: 0, deliveredAt: s.deliveredAt! };
+        if (!(await leases.write(id, state))) break;
       } while (s.moved);
     })()
       .catch((err: Error) => log.error({ subscription: id, err }, 'could not store the rest-hook delivery cursor'))
       .finally(() => (s.saving = undefined));
   }
 
-  /** A success clears the failure record (the cursor stays). */
-  async function recovered(id: string): Promise<void> {
+  /** A success clears the failure record (the cursor stays). False: the lease was lost meanwhile. */
+  async function recovered(id: string, s: SubState): Promise<boolean> {
     const state = await store.deliveryState(fv, id);
-    if (state.attempts === 0 && !state.failingSince) return;
+    if (state.attempts === 0 && !state.failingSince) return true;
     const { deliveredThrough, deliveredAt } = state;
-    await store.transaction((tx) => tx.setDeliveryState(fv, id, { deliveredThrough, attempts: 0, ...(deliveredAt ? { deliveredAt } : {}) }));
+    return leases.write(id, { deliveredThrough, attempts: 0, ...(deliveredAt ? { deliveredAt } : {}) });
   }
 
   /**
@@ -238,7 +288,7 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
     const delay = Math.min(options.retryCapMs, options.retryBaseMs * 2 ** (attempts - 1)) * (0.5 + Math.random() / 2);
     const { nextAttemptAt: _, ...rest } = state;
     const record = { ...rest, attempts, failingSince, lastError: error, ...(expired ? {} : { nextAttemptAt: new Date(now + delay).toISOString() }) };
-    await store.transaction((tx) => tx.setDeliveryState(fv, sub.id, record));
+    if (!(await leases.write(sub.id, record))) return;
     const fields = { subscription: sub.id, endpoint: originOf(sub.spec.channel.endpoint), stage, attempt: attempts, reason: error };
     if (expired) {
       log.warn(fields, 'rest-hook delivery failed for longer than the failure window: the subscription goes off');
@@ -263,35 +313,15 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
     s.retry.unref();
   }
 
-  /** NT-3: a heartbeat whenever the channel has been idle for heartbeatPeriod. */
-  function armHeartbeat(sub: ActiveSubscription, s: SubState): void {
-    if (s.heartbeat) clearTimeout(s.heartbeat);
-    const period = sub.spec.channel.heartbeatPeriod;
-    if (!period || sub.spec.classicCriteria !== undefined) return;
-    const beat = async () => {
-      const current = engine.registry.subscription(sub.id);
-      if (!current || stopped || s.worker.busy() || s.retry || !LIVE.has(current.status) || current.status === 'requested') return;
-      // NT-3 from one node only: the lease holder's.
-      if (!(await holdLease(sub.id, s, true))) return;
-      const result = await send(current, 'heartbeat', []);
-      if (!result) return;
-      if (!result.ok) return failed(current, s, `heartbeat failed: ${result.error}`, 'heartbeat');
-      armHeartbeat(current, s);
-    };
-    s.heartbeat = setTimeout(() => {
-      beat().catch((err: Error) => {
-        log.error({ subscription: sub.id, err }, 'rest-hook heartbeat failed');
-        retryLater(sub.id, s);
-      });
-    }, period * 1000);
-    s.heartbeat.unref();
-  }
-
   function forget(id: string): void {
     const s = states.get(id);
-    if (s?.retry) clearTimeout(s.retry);
-    if (s?.heartbeat) clearTimeout(s.heartbeat);
+    if (!s) return;
+    clearTimeout(s.retry);
+    heartbeats.cancel(beatKey(id));
     states.delete(id);
+    // Gone off or away: the lease goes too (once the last run and save are done), so that a
+    // reactivation elsewhere need not wait for it to run out.
+    if (!stopped) void leases.drop(id, s.worker.idle().then(() => s.saving));
   }
 
   const notifier: Notifier = {
@@ -305,6 +335,9 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
       }
       kick(id);
     },
+    leaseReleased(subs) {
+      for (const sub of subs) leases.released(sub.id);
+    },
   };
 
   return {
@@ -315,11 +348,19 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
       for (const sub of engine.registry.allSubscriptions()) notifier.subscriptionChanged(sub.id, sub);
     },
     /** Stops scheduling and waits for attempts in flight (each bounded by its timeout). */
+    /**
+     * Stops scheduling and waits for attempts in flight (each bounded by its timeout) and cursor
+     * saves; then gives up this node's leases, so that another node takes over at once.
+     */
     async stop(): Promise<void> {
       stopped = true;
-      const runs = [...states.values()].flatMap((s) => [s.worker.idle(), s.saving]);
+      const all = [...states.values()];
       for (const id of [...states.keys()]) forget(id);
-      await Promise.allSettled(runs);
+      await Promise.allSettled(all.map((s) => s.worker.idle()));
+      // Then the cursor saves, those the runs started last included; then the leases go.
+      await Promise.allSettled(all.map((s) => s.saving));
+      await leases.stop();
+      await ownHeartbeats?.stop();
       await sender.close();
     },
   };

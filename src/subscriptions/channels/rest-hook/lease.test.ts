@@ -1,0 +1,131 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { usePostgresDatabase } from '../../../../test/helpers/postgres.ts';
+import { openPostgresStore } from '../../../store/postgres/index.ts';
+import { openSqliteStore } from '../../../store/sqlite/index.ts';
+import type { Store } from '../../../store/store.ts';
+import { DeliveryLeases } from './lease.ts';
+
+const quiet = { warn: () => {} };
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const state = (n: number) => ({ deliveredThrough: n, attempts: 0 });
+
+/** A node's leases, writing down what it is told. */
+function node(store: Store, leaseMs: number) {
+  const told: string[] = [];
+  const leases = new DeliveryLeases({ store, fv: 'R4', leaseMs, log: quiet, onLost: (id) => told.push(`lost ${id}`), onFree: (id) => told.push(`free ${id}`) });
+  return { leases, told };
+}
+
+describe('DeliveryLeases on one process (SQLite: no leases)', () => {
+  it('always holds, and writes the delivery state in a transaction', async () => {
+    const store = await openSqliteStore({ path: ':memory:' });
+    try {
+      const { leases, told } = node(store, 1000);
+      assert.equal(await leases.hold('s'), 'held');
+      assert.equal(leases.waiting('s'), false);
+      assert.equal(await leases.write('s', state(3)), true);
+      assert.equal((await store.deliveryState('R4', 's')).deliveredThrough, 3);
+      await leases.stop();
+      assert.deepEqual(told, []);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('DeliveryLeases between two nodes (PostgreSQL)', () => {
+  const database = usePostgresDatabase();
+  let sa: Store;
+  let sb: Store;
+  before(async () => {
+    const url = await database;
+    [sa, sb] = await Promise.all([openPostgresStore({ url, poolSize: 2 }), openPostgresStore({ url, poolSize: 2 })]);
+  });
+  after(async () => {
+    await sa?.close();
+    await sb?.close();
+  });
+
+  it('the holder keeps its lease by renewing while idle; the other is refused, waits for the lease to run out, and is refused again', async () => {
+    const a = node(sa, 600);
+    const b = node(sb, 600);
+    try {
+      assert.equal(await a.leases.hold('s1'), 'acquired');
+      assert.equal(await a.leases.hold('s1'), 'held');
+      assert.equal(await b.leases.hold('s1'), 'refused');
+      assert.equal(b.leases.waiting('s1'), true);
+      // Three leases long: A never claims again, only its renewal timer runs; B claims each time it is told to.
+      for (let round = 1; round <= 3; round++) {
+        const deadline = Date.now() + 2_000;
+        while (b.told.length < round) {
+          assert.ok(Date.now() < deadline, `B was told to look again once the lease could have run out: ${b.told}`);
+          await sleep(20);
+        }
+        assert.equal(await b.leases.hold('s1'), 'refused', 'A renewed it meanwhile');
+      }
+      assert.deepEqual(b.told, ['free s1', 'free s1', 'free s1']);
+      assert.equal(await a.leases.hold('s1'), 'held');
+      assert.deepEqual(a.told, []);
+    } finally {
+      await a.leases.stop();
+      await b.leases.stop();
+    }
+  });
+
+  it('a clean stop releases: the other node is free to take it at once and reads the cursor the holder wrote', async () => {
+    const a = node(sa, 60_000);
+    const b = node(sb, 60_000);
+    try {
+      assert.equal(await a.leases.hold('s2'), 'acquired');
+      assert.equal(await a.leases.write('s2', state(7)), true);
+      assert.equal(await b.leases.hold('s2'), 'refused');
+      await a.leases.stop();
+      b.leases.released('s2'); // what the NOTIFY of the release leads to
+      assert.deepEqual(b.told, ['free s2']);
+      assert.equal(b.leases.waiting('s2'), false);
+      assert.equal(await b.leases.hold('s2'), 'acquired');
+      assert.equal((await sb.deliveryState('R4', 's2')).deliveredThrough, 7);
+    } finally {
+      await b.leases.stop();
+    }
+  });
+
+  it('a node that lost its lease without knowing cannot write the cursor (fencing), and is told it lost it', async () => {
+    const a = node(sa, 60_000);
+    const b = node(sb, 60_000);
+    try {
+      assert.equal(await a.leases.hold('s3'), 'acquired');
+      assert.equal(await a.leases.write('s3', state(2)), true);
+      // As if A had stalled past its lease and B had taken over: A still believes it holds it.
+      await sa.releaseDeliveries!('R4', ['s3']);
+      assert.equal(await b.leases.hold('s3'), 'acquired');
+      assert.equal(await a.leases.write('s3', state(5)), false);
+      assert.deepEqual(a.told, ['lost s3']);
+      assert.equal(await b.leases.write('s3', state(3)), true);
+      assert.equal((await sa.deliveryState('R4', 's3')).deliveredThrough, 3);
+      assert.equal(await a.leases.hold('s3'), 'refused');
+    } finally {
+      await a.leases.stop();
+      await b.leases.stop();
+    }
+  });
+
+  it('dropping a held lease releases it once the last work is done', async () => {
+    const a = node(sa, 60_000);
+    const b = node(sb, 60_000);
+    try {
+      assert.equal(await a.leases.hold('s4'), 'acquired');
+      let finish!: () => void;
+      const lastRun = new Promise<void>((r) => (finish = r));
+      const dropped = a.leases.drop('s4', lastRun);
+      assert.equal(await b.leases.hold('s4'), 'refused', 'not before the last run is done');
+      finish();
+      await dropped;
+      assert.equal(await b.leases.hold('s4'), 'acquired');
+    } finally {
+      await a.leases.stop();
+      await b.leases.stop();
+    }
+  });
+});

@@ -1,0 +1,178 @@
+import type { FhirVersion } from '../../../fhir/types.ts';
+import type { DeliveryState, Store } from '../../../store/store.ts';
+
+export interface LeaseOptions {
+  store: Store;
+  fv: FhirVersion;
+  /** How long a claim lasts without renewal; undefined (or a store without leases): one process, no leases. */
+  leaseMs?: number;
+  /** This node lost the lease on `id` to another one (found by a renewal or a fenced write). */
+  onLost(id: string): void;
+  /** The lease on `id` may be free now (its holder's ran out, or was released): claim it again. */
+  onFree(id: string): void;
+  log: { warn(fields: object, message: string): void };
+}
+
+interface Lease {
+  /** While held: until when this node surely holds it (epoch ms, counted from when the claim or renewal was sent). */
+  until?: number;
+  /** Refused: the timer that looks again once the holder's lease could have run out. */
+  wait?: NodeJS.Timeout;
+}
+
+/**
+ * Several nodes on one store: a node's leases on delivering rest-hook subscriptions (issue 16).
+ * One node at a time holds a subscription's lease and alone sends its handshake, events and
+ * heartbeats and writes its delivery state. The holder renews all its leases in one statement
+ * every third of the lease, whatever its workers do (send, back off after a failure, sit idle
+ * between heartbeats); the others look again when the holder's lease would run out, or at once
+ * when it is released. Without leases (SQLite, one process) every subscription is always held.
+ */
+export class DeliveryLeases {
+  private readonly leases = new Map<string, Lease>();
+  private readonly leaseMs: number | undefined;
+  private readonly renewal: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(private readonly o: LeaseOptions) {
+    this.leaseMs = o.store.claimDelivery && o.leaseMs ? o.leaseMs : undefined;
+    if (this.leaseMs) {
+      this.renewal = setInterval(() => void this.renew(), this.leaseMs / 3);
+      this.renewal.unref();
+    }
+  }
+
+  /** Whether another node holds the lease on `id` and this node waits for it. */
+  waiting(id: string): boolean {
+    return this.leases.get(id)?.wait !== undefined;
+  }
+
+  /** The subscriptions whose lease this node holds. */
+  held(): string[] {
+    return [...this.leases].filter(([, l]) => l.until !== undefined).map(([id]) => id);
+  }
+
+  /**
+   * Before sending anything: 'held' (go on), 'acquired' (newly this node's: another node may
+   * have delivered meanwhile, so re-read the cursor) or 'refused' (another node delivers; this
+   * one looks again when that node's lease could have run out, and calls onFree).
+   */
+  async hold(id: string): Promise<'held' | 'acquired' | 'refused'> {
+    const leaseMs = this.leaseMs;
+    if (!leaseMs) return 'held';
+    const lease = this.leases.get(id) ?? {};
+    const started = Date.now();
+    // A third of the lease to spare: a renewal may be late, or the clocks' rates differ a little.
+    if (lease.until !== undefined && started < lease.until - leaseMs / 3) return 'held';
+    const claim = await this.o.store.claimDelivery!(this.o.fv, id, leaseMs);
+    if (claim.outcome === 'refused') {
+      lease.until = undefined;
+      this.leases.set(id, lease);
+      this.waitFor(id, lease, claim.expiresInMs);
+      return 'refused';
+    }
+    const was = lease.until;
+    lease.until = started + leaseMs;
+    this.leases.set(id, lease);
+    return claim.outcome === 'acquired' || was === undefined ? 'acquired' : 'held';
+  }
+
+  /** Another node released its lease on `id`: stop waiting and claim it. */
+  released(id: string): void {
+    const lease = this.leases.get(id);
+    if (!lease?.wait) return;
+    clearTimeout(lease.wait);
+    lease.wait = undefined;
+    this.o.onFree(id);
+  }
+
+  /**
+   * Writes the delivery state; with leases only while this node holds the lease (fencing: a node
+   * that lost it must neither move the cursor nor record failures). False: it was lost.
+   */
+  async write(id: string, state: DeliveryState): Promise<boolean> {
+    const { store, fv } = this.o;
+    if (!this.leaseMs) {
+      await store.transaction((tx) => tx.setDeliveryState(fv, id, state));
+      return true;
+    }
+    if (await store.setLeasedDeliveryState!(fv, id, state)) return true;
+    this.lose(id);
+    return false;
+  }
+
+  /**
+   * This node is done with `id` (gone off, deleted, no longer rest-hook): no more waiting, and
+   * the lease, if held, is released once `after` settles (the last run and cursor save).
+   */
+  async drop(id: string, after?: Promise<unknown>): Promise<void> {
+    const lease = this.leases.get(id);
+    if (!lease) return;
+    clearTimeout(lease.wait);
+    this.leases.delete(id);
+    if (lease.until === undefined || this.stopped) return;
+    await after?.catch(() => {});
+    await this.release([id]);
+  }
+
+  /** A clean stop: no more renewals; every lease held is released, so other nodes take over at once. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.renewal);
+    const held = this.held();
+    for (const l of this.leases.values()) clearTimeout(l.wait);
+    this.leases.clear();
+    await this.release(held);
+  }
+
+  private async release(ids: string[]): Promise<void> {
+    if (ids.length === 0 || !this.leaseMs) return;
+    try {
+      await this.o.store.releaseDeliveries!(this.o.fv, ids);
+    } catch (err) {
+      // They run out by themselves.
+      this.o.log.warn({ err, subscriptions: ids.length }, 'could not release rest-hook delivery leases');
+    }
+  }
+
+  private waitFor(id: string, lease: Lease, expiresInMs: number): void {
+    if (this.stopped || lease.wait) return;
+    // Just after the holder's lease would run out; with jitter, so that the others do not all claim at once.
+    lease.wait = setTimeout(
+      () => {
+        lease.wait = undefined;
+        this.o.onFree(id);
+      },
+      expiresInMs + 50 + Math.random() * 200,
+    );
+    lease.wait.unref();
+  }
+
+  private lose(id: string): void {
+    const lease = this.leases.get(id);
+    if (lease?.until === undefined) return;
+    lease.until = undefined;
+    this.o.log.warn({ subscription: id }, 'rest-hook delivery lease lost to another node');
+    this.o.onLost(id);
+  }
+
+  private async renew(): Promise<void> {
+    const held = this.held();
+    if (held.length === 0 || this.stopped) return;
+    const started = Date.now();
+    let renewed: Set<string>;
+    try {
+      renewed = new Set(await this.o.store.renewDeliveries!(this.o.fv, held, this.leaseMs!));
+    } catch (err) {
+      // The database is away: delivery stops once the leases run out (hold() then claims again).
+      this.o.log.warn({ err }, 'could not renew rest-hook delivery leases');
+      return;
+    }
+    for (const id of held) {
+      const lease = this.leases.get(id);
+      if (lease?.until === undefined) continue;
+      if (renewed.has(id)) lease.until = started + this.leaseMs!;
+      else this.lose(id);
+    }
+  }
+}
