@@ -143,6 +143,7 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
     transaction,
     onRemoteCommit,
     claimDelivery: (fv, subscription, leaseMs) => writes.claimDelivery(q, fv, subscription, node, leaseMs),
+    sharedSecret: (name, candidate) => writes.sharedSecret(q, name, candidate, now().toISOString()),
     history: (fv, query) => reads.history(costly, fv, query).catch((err) => Promise.reject(tooCostly(err, 'history', timeoutMs))),
     pruneEvents: (before, keep) => transaction((tx) => writes.prune((tx as PgTransaction).q, before, now().toISOString(), keep)),
     failure: () => (closed ? 'the store has been closed' : health.failure()),

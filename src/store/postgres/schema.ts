@@ -103,6 +103,11 @@ export const MIGRATIONS: readonly string[] = [
   DROP INDEX sp_uri_v;
   CREATE INDEX sp_uri_v ON sp_uri (fv, type, code, substr(value, 1, ${KEY_CHARS}));
   `,
+  // 5: secrets every node must share (the embedded auth issuer's signing key), written once:
+  //    the primary key makes the first node's value the only one.
+  `
+  CREATE TABLE shared_secrets (name ${T} PRIMARY KEY, value text NOT NULL, created_at ${T} NOT NULL);
+  `,
 ];
 
 /** Key of the advisory lock held while the schema is created or migrated (any constant will do). */
