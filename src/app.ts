@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { type DestinationStream, pino } from 'pino';
-import { Compartments, createAuth, dataDirOf } from './auth/index.ts';
+import { type Auth, Compartments, createAuth, dataDirOf } from './auth/index.ts';
 import type { Config } from './config.ts';
 import { loadDefinitions } from './fhir/definitions/index.ts';
 import { FHIR_VERSIONS } from './fhir/types.ts';
@@ -26,10 +26,18 @@ export async function buildApp(config: Config, logTo?: DestinationStream): Promi
   const log = logTo ? pino({ level: config.logLevel }, logTo) : pino({ level: config.logLevel });
   // Read before anything is opened, so that a bad path leaves nothing running.
   const tls = config.tls ? { cert: readPem(config.tls.certFile, 'HERALD_TLS_CERT'), key: readPem(config.tls.keyFile, 'HERALD_TLS_KEY') } : undefined;
-  const auth = config.auth ? await createAuth(config.auth, config.baseUrl, dataDirOf(config.db)) : undefined;
   // The one clock of the server: everything that asks the time is given this.
   const now = () => new Date();
   const store = await openStore(config, now);
+  let auth: Auth | undefined;
+  try {
+    // The embedded issuer's key: a file beside a SQLite database, or kept in a shared database.
+    const share = store.sharedSecret ? (candidate: string) => store.sharedSecret!('auth-signing-key', candidate) : undefined;
+    auth = config.auth ? await createAuth(config.auth, config.baseUrl, dataDirOf(config.db), share) : undefined;
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
   // D-4: one websocket endpoint, derived from the public base URL.
   // NT-3: one heartbeat scheduler for every channel of every base.
   const heartbeats = new HeartbeatScheduler({ onError: (key, err) => log.error({ key, err }, 'heartbeat failed') });

@@ -133,7 +133,7 @@ const SETTINGS = {
   authAudience: { flag: 'auth-audience', env: 'HERALD_AUTH_AUDIENCE', fallback: '', meaning: 'when set, external tokens must name it in `aud`' },
   authJwksRefetch: { flag: 'auth-jwks-refetch-s', env: 'HERALD_AUTH_JWKS_REFETCH_S', fallback: '30', meaning: 'least time between two JWKS fetches for an unknown `kid`' },
   authClients: { flag: 'auth-clients', env: 'HERALD_AUTH_CLIENTS', fallback: '', meaning: 'embedded issuer: the clients JSON file (turns auth on)' },
-  authKey: { flag: 'auth-key', env: 'HERALD_AUTH_KEY', fallback: '', shown: '<data folder>/auth-key.json', meaning: "the embedded issuer's private JWK (created when missing)" },
+  authKey: { flag: 'auth-key', env: 'HERALD_AUTH_KEY', fallback: '', shown: '<data folder>/auth-key.json', meaning: "the embedded issuer's private JWK (created when missing); unset on PostgreSQL: kept in the database, shared by every node" },
   authTokenTtl: { flag: 'auth-token-ttl-s', env: 'HERALD_AUTH_TOKEN_TTL_S', fallback: '300', meaning: 'lifetime of embedded access tokens' },
   authAdminScope: { flag: 'auth-admin-scope', env: 'HERALD_AUTH_ADMIN_SCOPE', fallback: 'herald/admin', meaning: 'the scope that sees and manages every subscription' },
   maxSubsPerOwner: { flag: 'max-subscriptions-per-owner', env: 'HERALD_MAX_SUBSCRIPTIONS_PER_OWNER', fallback: '1000', meaning: 'one more is a 422' },

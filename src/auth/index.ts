@@ -7,7 +7,7 @@
 import { dirname, join } from 'node:path';
 import { FhirError } from '../fhir/errors.ts';
 import type { AuthConfig } from './config.ts';
-import { EmbeddedIssuer, readClients, signingKey } from './issuer.ts';
+import { EmbeddedIssuer, type KeyHome, readClients, signingKey } from './issuer.ts';
 import { ACCESS_TOKEN_ALGORITHMS, type TokenSource, TokenVerifier, jwksKeys } from './verify.ts';
 import { createLocalJWKSet } from 'jose';
 
@@ -37,10 +37,11 @@ const SCOPES_SUPPORTED = ['system/*.cruds', 'user/*.cruds', 'patient/*.cruds', '
 
 /**
  * Builds the authentication of a Herald whose public URL is `baseUrl`. The embedded issuer keeps
- * its signing key in `dataDir` (beside the database) unless HERALD_AUTH_KEY names a file; with
- * neither (an in-memory store) the key lives as long as the process.
+ * its signing key in the file HERALD_AUTH_KEY names, else in `dataDir` (beside a SQLite database),
+ * else through `share` (a database every node shares); with none of them (an in-memory store)
+ * the key lives as long as the process.
  */
-export async function createAuth(config: AuthConfig, baseUrl: string, dataDir: string | undefined): Promise<Auth> {
+export async function createAuth(config: AuthConfig, baseUrl: string, dataDir: string | undefined, share?: KeyHome['share']): Promise<Auth> {
   const sources: TokenSource[] = [];
   if (config.external) {
     const { issuer, jwks, audience, jwksRefetchMs } = config.external;
@@ -49,7 +50,8 @@ export async function createAuth(config: AuthConfig, baseUrl: string, dataDir: s
   let issuer: EmbeddedIssuer | undefined;
   if (config.embedded) {
     const clients = readClients(config.embedded.clients);
-    const key = await signingKey(config.embedded.key ?? (dataDir ? join(dataDir, 'auth-key.json') : undefined));
+    const file = config.embedded.key ?? (dataDir ? join(dataDir, 'auth-key.json') : undefined);
+    const key = await signingKey(file ? { file } : share ? { share } : {});
     issuer = new EmbeddedIssuer(clients, key, baseUrl, `${baseUrl}/auth/token`, config.embedded.tokenTtlMs);
     sources.push({ issuer: baseUrl, audience: baseUrl, keys: createLocalJWKSet(issuer.jwks), algorithms: [key.publicJwk.alg!] });
   }

@@ -58,10 +58,23 @@ export function readClients(file: string): ClientConfig[] {
 }
 
 /**
- * The signing key: a private JWK file (HERALD_AUTH_KEY or the data folder's `auth-key.json`,
- * created with mode 0600 when missing), or a key that lives as long as the process (in-memory stores).
+ * Where the embedded issuer's signing key is kept when HERALD_AUTH_KEY names no file: a JWK file
+ * in the data folder (SQLite), or the database every node shares (PostgreSQL: `share` stores the
+ * first candidate any node offers and returns the stored one, so every node signs with one key).
+ * With neither (an in-memory store) the key lives as long as the process.
  */
-export async function signingKey(file: string | undefined): Promise<{ key: CryptoKey; publicJwk: JWK }> {
+export interface KeyHome {
+  file?: string;
+  share?: (candidate: string) => Promise<string>;
+}
+
+/**
+ * The signing key: a private JWK file (HERALD_AUTH_KEY or the data folder's `auth-key.json`,
+ * created with mode 0600 when missing), the one kept in a shared database, or a key that lives as
+ * long as the process.
+ */
+export async function signingKey(home: KeyHome): Promise<{ key: CryptoKey; publicJwk: JWK }> {
+  const { file, share } = home;
   let jwk: JWK;
   if (file && existsSync(file)) {
     jwk = JSON.parse(readFileSync(file, 'utf8')) as JWK;
@@ -73,6 +86,8 @@ export async function signingKey(file: string | undefined): Promise<{ key: Crypt
     if (file) {
       mkdirSync(dirname(file), { recursive: true });
       writeFileSync(file, JSON.stringify(jwk), { mode: 0o600 });
+    } else if (share) {
+      jwk = JSON.parse(await share(JSON.stringify(jwk))) as JWK;
     }
   }
   const alg = jwk.alg ?? SIGNING_ALG;

@@ -20,6 +20,13 @@ export interface Dialect {
   unindexed?: string;
   /** The last character of a text expression (SQLite: `substr(x, -1)`, the default). */
   lastChar?(text: string): string;
+  /**
+   * Set when the value indexes hold only the first `keyChars` characters of the text columns a
+   * search looks up (`substr(col, 1, keyChars)`): PostgreSQL, whose B-tree rows hold at most about
+   * 2.7 kB, while a FHIR string may have a million characters. Comparisons then name that prefix
+   * (which the index serves) and the whole value (which decides). Unset: the whole value is indexed.
+   */
+  keyChars?: number;
 }
 
 /** The SQLite spelling, for whatever a dialect leaves out. */
@@ -213,7 +220,7 @@ export class ConditionCompiler {
         if (type === 'token') return prefixRange(`${t}.text`, v.value, args);
         return stringRow(t, v.value, modifier, args, this.dialect);
       case 'token':
-        return tokenRow(t, v, modifier, args);
+        return tokenRow(t, v, modifier, args, this.dialect);
       case 'reference':
         return referenceRow(t, v, args);
       case 'date':
@@ -267,6 +274,38 @@ function prefixRange(col: string, prefix: string, args: unknown[]): string {
   return `${col} >= ? AND ${col} < ?`;
 }
 
+/** The first `n` characters (code points, as SQL counts them) of `s`. */
+function firstChars(s: string, n: number): string {
+  if (s.length <= n) return s;
+  return Array.from(s.slice(0, 2 * n)).slice(0, n).join('');
+}
+
+/** The indexed prefix of a long text column (Dialect.keyChars), or undefined when it is whole. */
+function keyOf(col: string, d: Dialect): string | undefined {
+  return d.keyChars === undefined ? undefined : `substr(${col}, 1, ${d.keyChars})`;
+}
+
+/** `col = value`, on the indexed prefix first where the dialect indexes only a prefix. */
+function equalText(col: string, value: string, args: unknown[], d: Dialect): string {
+  const key = keyOf(col, d);
+  if (key === undefined) {
+    args.push(value);
+    return `${col} = ?`;
+  }
+  args.push(firstChars(value, d.keyChars!), value);
+  return `${key} = ? AND ${col} = ?`;
+}
+
+/**
+ * `col` starts with `prefix`. With a prefix index, its key starts with the prefix's first
+ * keyChars characters (a range the index serves); the whole value then decides.
+ */
+function startsWith(col: string, prefix: string, args: unknown[], d: Dialect): string {
+  const key = keyOf(col, d);
+  if (key === undefined) return prefixRange(col, prefix, args);
+  return `${prefixRange(key, firstChars(prefix, d.keyChars!), args)} AND ${prefixRange(col, prefix, args)}`;
+}
+
 function stringRow(t: string, value: string, modifier: string | undefined, args: unknown[], d: Dialect): string {
   if (modifier === 'exact') {
     args.push(value);
@@ -276,25 +315,19 @@ function stringRow(t: string, value: string, modifier: string | undefined, args:
     args.push(value);
     return d.contains(`${t}.norm`, '?');
   }
-  return prefixRange(`${t}.norm`, value, args);
+  return startsWith(`${t}.norm`, value, args, d);
 }
 
-function tokenRow(t: string, v: Extract<SearchValue, { kind: 'token' }>, modifier: string | undefined, args: unknown[]): string {
+function tokenRow(t: string, v: Extract<SearchValue, { kind: 'token' }>, modifier: string | undefined, args: unknown[], d: Dialect): string {
   if (modifier === 'text') return prefixRange(`${t}.text`, v.value ?? '', args);
   if (modifier === 'of-type') {
-    args.push(`${v.typeSystem ?? ''}|${v.typeCode ?? ''}`, v.value);
-    return `${t}.system = ? AND ${t}.value = ?`;
+    if (v.value === undefined) return 'FALSE';
+    return `${equalText(`${t}.system`, `${v.typeSystem ?? ''}|${v.typeCode ?? ''}`, args, d)} AND ${equalText(`${t}.value`, v.value, args, d)}`;
   }
   const parts: string[] = [];
-  if (v.value !== undefined) {
-    args.push(v.value);
-    parts.push(`${t}.value = ?`);
-  }
+  if (v.value !== undefined) parts.push(equalText(`${t}.value`, v.value, args, d));
   if (v.system === null) parts.push(`${t}.system IS NULL`);
-  else if (v.system !== undefined) {
-    args.push(v.system);
-    parts.push(`${t}.system = ?`);
-  }
+  else if (v.system !== undefined) parts.push(equalText(`${t}.system`, v.system, args, d));
   return parts.length ? parts.join(' AND ') : 'FALSE';
 }
 
@@ -429,8 +462,7 @@ function uriRow(t: string, value: string, modifier: string | undefined, args: un
   const col = `${t}.value`;
   if (modifier === 'below') {
     const root = value.endsWith('/') ? value : `${value}/`;
-    args.push(value, root, root + AFTER_PREFIX);
-    return `(${col} = ? OR (${col} >= ? AND ${col} < ?))`;
+    return `((${equalText(col, value, args, d)}) OR (${startsWith(col, root, args, d)}))`;
   }
   if (modifier === 'above') {
     args.push(value, value, value);
@@ -440,6 +472,5 @@ function uriRow(t: string, value: string, modifier: string | undefined, args: un
     args.push(value.toLowerCase());
     return d.contains(`lower(${col})`, '?');
   }
-  args.push(value);
-  return `${col} = ?`;
+  return equalText(col, value, args, d);
 }

@@ -217,6 +217,13 @@ export interface Store extends StoreReader {
    */
   setLeasedDeliveryState?(fv: FhirVersion, subscription: string, state: DeliveryState): Promise<boolean>;
   /**
+   * Stores shared by several processes: the value kept under `name`, storing `candidate` first
+   * when there is none. The first candidate stored wins and every process, now or after a
+   * restart, gets that one (the embedded auth issuer's signing key: a token minted by one node
+   * verifies on every node). A store without it has one process, which keeps its own.
+   */
+  sharedSecret?(name: string, candidate: string): Promise<string>;
+  /**
    * Run `fn` in one atomic transaction. Either all its writes commit, durably, before the returned
    * promise resolves, or none do and the promise rejects with fn's error. `fn` must do only store
    * work and computation (no network waits): the store may batch several transactions into one commit.

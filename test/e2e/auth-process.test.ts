@@ -12,6 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { type HeraldProcess, spawnHerald } from '../helpers/process.ts';
 import { bearer } from '../helpers/auth.ts';
 import { call } from '../helpers/server.ts';
+import { persistentDb } from '../helpers/store.ts';
 import { subscriptionResource } from '../helpers/subscriptions.ts';
 import { connectWs } from '../helpers/ws.ts';
 
@@ -84,7 +85,7 @@ describe('auth mode in the real process (issue 13)', () => {
   let h: HeraldProcess;
   before(async () => {
     // Auth mode may listen on every interface without HERALD_ALLOW_OPEN.
-    h = await spawnHerald({ HOST: '0.0.0.0', HERALD_DB: `sqlite:${join(dir, 'herald.db')}`, HERALD_AUTH_CLIENTS: clients, HERALD_TOPICS: TOPICS_DIR });
+    h = await spawnHerald({ HOST: '0.0.0.0', HERALD_DB: await persistentDb(dir, 'herald'), HERALD_AUTH_CLIENTS: clients, HERALD_TOPICS: TOPICS_DIR });
   });
   after(() => stop(h));
 

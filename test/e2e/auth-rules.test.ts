@@ -17,6 +17,7 @@ import { WebSocket } from 'ws';
 import { loadConfig } from '../../src/config.ts';
 import { bearer, startIssuer, type TestIssuer } from '../helpers/auth.ts';
 import { type TestServer, call, startServer } from '../helpers/server.ts';
+import { sqliteOnly } from '../helpers/store.ts';
 import { readNotification, subscriptionResource } from '../helpers/subscriptions.ts';
 import { connectWs } from '../helpers/ws.ts';
 
@@ -318,7 +319,7 @@ describe('the embedded issuer\'s signing key', () => {
   const getToken = async (s: TestServer) =>
     (await call('POST', `${s.url}/auth/token`, 'grant_type=client_credentials&client_id=feed&client_secret=feed-secret-0123456789', { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' })).body.access_token as string;
 
-  it('is kept in the data folder (mode 0600): tokens stay valid across a restart', async () => {
+  it('is kept in the data folder (mode 0600): tokens stay valid across a restart', sqliteOnly('the key file beside the SQLite database; on PostgreSQL the key is kept in the database (test/e2e/postgres.test.ts)'), async () => {
     const data = mkdtempSync(join(tmpdir(), 'herald-key-'));
     const env = { HERALD_AUTH_CLIENTS: clientsFile(), HERALD_DB: `sqlite:${join(data, 'herald.db')}`, HERALD_BASE_URL: 'https://herald.example.org' };
     let s = await startServer(env);

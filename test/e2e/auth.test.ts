@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { bearer, startIssuer, type TestIssuer } from '../helpers/auth.ts';
 import { type TestServer, call, startServer } from '../helpers/server.ts';
+import { persistentDb } from '../helpers/store.ts';
 import { readNotification, subscriptionResource } from '../helpers/subscriptions.ts';
 import { connectWs } from '../helpers/ws.ts';
 
@@ -404,7 +405,7 @@ describe('embedded issuer: POST /auth/token (client_credentials)', () => {
 
 describe('ownership survives a restart', () => {
   it('keeps the owner of a subscription in the store', async () => {
-    const db = `sqlite:${join(dir, 'restart.db')}`;
+    const db = await persistentDb(dir, 'restart');
     let s = await start({ HERALD_DB: db });
     const url = () => `${s.fhir('R4B')}/Subscription`;
     const topic = { resourceType: 'SubscriptionTopic', url: TOPIC, status: 'active', resourceTrigger: [{ resource: 'Observation', supportedInteraction: ['create'] }] };

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { call, startServer, useServer } from '../helpers/server.ts';
+import { persistentDb } from '../helpers/store.ts';
 
 /**
  * A search whose cost the client decides never holds up the server: it runs on a read thread with
@@ -12,14 +13,14 @@ import { call, startServer, useServer } from '../helpers/server.ts';
  * Patients that a legal search over all of them with several sort keys takes a noticeable time.
  */
 const dir = mkdtempSync(join(tmpdir(), 'herald-costly-'));
-const db = `sqlite:${join(dir, 'costly.db')}`;
+const db = persistentDb(dir, 'costly');
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 const PATIENTS = 10_000;
 const COSTLY = 'Patient?name:contains=f&_sort=family,given,birthdate,-name';
 
 before(async () => {
-  const seeding = await startServer({ HERALD_DB: db });
+  const seeding = await startServer({ HERALD_DB: await db });
   for (let b = 0; b < PATIENTS / 1000; b++) {
     const entry = Array.from({ length: 1000 }, (_, i) => ({
       resource: { resourceType: 'Patient', name: [{ family: `F${b}-${i}`, given: [`G${i % 97}`] }], birthDate: `19${String(i % 100).padStart(2, '0')}-01-01` },
@@ -38,7 +39,7 @@ const noted = async <T>(order: string[], name: string, work: Promise<T>): Promis
 };
 
 describe('costly searches within their deadline', () => {
-  const server = useServer({ HERALD_DB: db });
+  const server = useServer(async () => ({ HERALD_DB: await db }));
 
   it('transaction GET searches run after its writes commit, see them, and hold up no other write', async () => {
     const order: string[] = [];
@@ -90,7 +91,7 @@ describe('costly searches within their deadline', () => {
 describe('a search over its deadline', () => {
   // The deadline sits well below the costly search's time on a fast machine (about 100 ms) and well
   // above a search by an indexed value (about 1 ms), so the outcome does not depend on the machine.
-  const server = useServer({ HERALD_DB: db, HERALD_SEARCH_TIMEOUT_MS: '25', HERALD_READ_THREADS: '1' });
+  const server = useServer(async () => ({ HERALD_DB: await db, HERALD_SEARCH_TIMEOUT_MS: '25', HERALD_READ_THREADS: '1' }));
 
   it('answers 422 too-costly while the server keeps answering, and the next search runs on a new thread', async () => {
     const order: string[] = [];

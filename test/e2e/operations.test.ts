@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { VERSIONS, call, startServer, type Res, type TestServer } from '../helpers/server.ts';
+import { onPostgres, persistentDb } from '../helpers/store.ts';
 import { readNotification, subscriptionResource } from '../helpers/subscriptions.ts';
+import { openPostgresStore } from '../../src/store/postgres/index.ts';
 import { openSqliteStore } from '../../src/store/sqlite/index.ts';
 
 const TOPICS_DIR = fileURLToPath(new URL('../fixtures/topics', import.meta.url));
@@ -194,7 +196,8 @@ describe('$events after retention has pruned the log', () => {
   it('without bounds: the latest events still held (none: a query-status bundle); a bound below the oldest held: 410 naming it (D-9, D-21)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'herald-ops-'));
     const path = join(dir, 'herald.db');
-    const env = { HERALD_TOPICS: TOPICS_DIR, HERALD_DB: `sqlite:${path}` };
+    const db = await persistentDb(dir, 'herald');
+    const env = { HERALD_TOPICS: TOPICS_DIR, HERALD_DB: db };
     const patient = (server: TestServer, v: string, value: string) =>
       call('POST', `${server.fhir(v as 'R4')}/Patient`, { resourceType: 'Patient', identifier: [{ system: 'urn:ops', value }] });
     const ids = new Map<string, string>();
@@ -209,7 +212,7 @@ describe('$events after retention has pruned the log', () => {
       await server.close();
     }
     // Retention drops every event held so far (the server's hourly pruning, run now).
-    const store = await openSqliteStore({ path });
+    const store = onPostgres ? await openPostgresStore({ url: db }) : await openSqliteStore({ path });
     await store.pruneEvents(new Date(Date.now() + 60_000).toISOString());
     await store.close();
     server = await startServer(env);

@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { bearer, startIssuer, type TestIssuer } from '../helpers/auth.ts';
@@ -251,5 +254,42 @@ describe('two nodes in auth mode (SEC-1, D-22)', () => {
     assert.equal((await call('GET', `${b.fhir('R4B')}/Subscription/${id}/$status`, undefined, mallory)).status, 404);
     assert.equal((await call('GET', `${b.fhir('R4B')}/Subscription/${id}/$get-ws-binding-token`, undefined, mallory)).status, 404);
     assert.equal((await call('GET', `${b.fhir('R4B')}/Subscription/${id}/$get-ws-binding-token`, undefined, alice)).status, 200);
+  });
+});
+
+describe('the embedded auth issuer on two nodes of one PostgreSQL database', () => {
+  const database = usePostgresDatabase();
+  const dir = mkdtempSync(join(tmpdir(), 'herald-pg-auth-'));
+  const clients = join(dir, 'clients.json');
+  writeFileSync(clients, JSON.stringify({ clients: [{ id: 'feed', secret: 'feed-secret-0123456789', scope: 'system/Patient.cruds' }] }));
+  // Behind one load balancer every node has the balancer's URL: the tokens' issuer and audience.
+  const env = async () => ({ HERALD_DB: await database, HERALD_AUTH_CLIENTS: clients, HERALD_BASE_URL: 'http://herald.example.test' });
+  const servers: TestServer[] = [];
+  after(async () => {
+    for (const s of servers) await s.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const tokenFrom = async (s: TestServer) => {
+    const form = 'grant_type=client_credentials&client_id=feed&client_secret=feed-secret-0123456789';
+    const res = await call('POST', `${s.url}/auth/token`, form, { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' });
+    assert.equal(res.status, 200, res.text);
+    return { authorization: `Bearer ${res.body.access_token}` };
+  };
+
+  it('signs with one key kept in the database: a token minted on A is accepted on B, and on a node started later', async () => {
+    // Started together: both offer a new key at once; the first stored is the one both use.
+    const [a, b] = await Promise.all([startServer(await env()), startServer(await env())]);
+    servers.push(a, b);
+    assert.deepEqual((await call('GET', `${a.url}/auth/jwks`)).body, (await call('GET', `${b.url}/auth/jwks`)).body);
+    const fromA = await tokenFrom(a);
+    const created = await call('POST', `${b.fhir('R4')}/Patient`, patient('auth-a'), fromA);
+    assert.equal(created.status, 201, created.text);
+    assert.equal((await call('GET', `${a.fhir('R4')}/Patient/${created.body.id}`, undefined, await tokenFrom(b))).status, 200);
+    assert.equal((await call('GET', `${b.fhir('R4')}/Patient/${created.body.id}`)).status, 401, 'auth is on');
+    await a.close();
+    servers.splice(0, 1);
+    const c = await startServer(await env());
+    servers.push(c);
+    assert.equal((await call('GET', `${c.fhir('R4')}/Patient/${created.body.id}`, undefined, fromA)).status, 200, 'a restart keeps the key');
   });
 });

@@ -6,13 +6,14 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { spawnHerald } from '../helpers/process.ts';
 import { call } from '../helpers/server.ts';
+import { persistentDb, sqliteOnly } from '../helpers/store.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'herald-proc-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('the Herald process', () => {
   it('loses no acknowledged write when killed with SIGKILL right after the 201', async () => {
-    const db = `sqlite:${join(dir, 'kill.db')}`;
+    const db = await persistentDb(dir, 'kill');
     const first = await spawnHerald({ HERALD_DB: db });
     const created = await Promise.all(
       Array.from({ length: 50 }, (_, i) => call('POST', `${first.url}/fhir/R4/Patient`, { resourceType: 'Patient', name: [{ family: `K${i}` }] })),
@@ -34,7 +35,7 @@ describe('the Herald process', () => {
     }
   });
 
-  it('holds its database exclusively: a second process refuses to start, naming the lock and the holder; kill -9 leaves no stale lock', async () => {
+  it('holds its database exclusively: a second process refuses to start, naming the lock and the holder; kill -9 leaves no stale lock', sqliteOnly('one process per database file, through an OS lock on <db>.lock; PostgreSQL takes any number of nodes'), async () => {
     const path = join(dir, 'exclusive.db');
     const db = `sqlite:${path}`;
     const first = await spawnHerald({ HERALD_DB: db });
@@ -62,7 +63,7 @@ describe('the Herald process', () => {
   });
 
   it('on SIGTERM finishes the request in flight, then exits 0 with the store closed', async () => {
-    const db = `sqlite:${join(dir, 'term.db')}`;
+    const db = await persistentDb(dir, 'term');
     const h = await spawnHerald({ HERALD_DB: db });
     const body = JSON.stringify({ resourceType: 'Patient', name: [{ family: 'InFlight' }] });
     const port = Number(new URL(h.url).port);

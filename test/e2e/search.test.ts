@@ -155,3 +155,36 @@ describe('search over HTTP', () => {
     });
   }
 });
+
+/**
+ * Values far longer than an index row (PostgreSQL indexes their first 256 characters): stored,
+ * and found by equality and by prefix on the whole value, characters beyond the BMP included.
+ */
+describe('search on long values', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startServer();
+  });
+  after(() => server.close());
+
+  it('finds strings, tokens and uris of thousands of characters by their whole value', async () => {
+    const base = server.fhir('R4');
+    const long = 'x'.repeat(300) + 'é'.repeat(300) + '😀'.repeat(300);
+    const patient = (suffix: string) => ({ resourceType: 'Patient', name: [{ family: long + suffix }], identifier: [{ system: `http://s/${long}`, value: long + suffix }] });
+    const p = await call('POST', `${base}/Patient`, patient(''));
+    assert.equal(p.status, 201, p.text);
+    const q = await call('POST', `${base}/Patient`, patient('z'));
+    assert.equal(q.status, 201, q.text);
+    const ids = async (query: string) => ((await call('GET', `${base}/Patient?${query}`)).body.entry ?? []).map((e: any) => e.resource.id).sort();
+    assert.deepEqual(await ids(`family=${encodeURIComponent(long)}`), [p.body.id, q.body.id].sort(), 'a prefix longer than the indexed one');
+    assert.deepEqual(await ids(`family=${encodeURIComponent(`${long}z`)}`), [q.body.id]);
+    assert.deepEqual(await ids(`family:exact=${encodeURIComponent(long)}`), [p.body.id]);
+    assert.deepEqual(await ids(`identifier=${encodeURIComponent(long)}`), [p.body.id], 'equal in the indexed prefix, not beyond it');
+    assert.deepEqual(await ids(`identifier=${encodeURIComponent(`http://s/${long}|${long}z`)}`), [q.body.id]);
+    const url = `http://u/${long}`;
+    assert.equal((await call('POST', `${base}/ValueSet`, { resourceType: 'ValueSet', status: 'draft', url })).status, 201);
+    assert.equal((await call('GET', `${base}/ValueSet?url=${encodeURIComponent(url)}`)).body.total, 1);
+    assert.equal((await call('GET', `${base}/ValueSet?url=${encodeURIComponent(`${url}x`)}`)).body.total, 0);
+    assert.equal((await call('GET', `${base}/ValueSet?url:below=${encodeURIComponent('http://u')}`)).body.total, 1);
+  });
+});

@@ -6,6 +6,7 @@ import { after, describe, it } from 'node:test';
 import { spawnHerald } from '../helpers/process.ts';
 import { startReceiver } from '../helpers/receiver.ts';
 import { call } from '../helpers/server.ts';
+import { persistentDb } from '../helpers/store.ts';
 import { readNotification, subscriptionResource, topicResource } from '../helpers/subscriptions.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'herald-shutdown-'));
@@ -14,7 +15,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 /** A Herald with a rest-hook subscription whose endpoint takes a minute to answer an event. */
 async function stuckDelivery(name: string, env: Record<string, string>) {
   const hook = await startReceiver();
-  const db = `sqlite:${join(dir, `${name}.db`)}`;
+  const db = await persistentDb(dir, name);
   const herald = await spawnHerald({ HERALD_DB: db, ...env });
   const base = `${herald.url}/fhir/R4`;
   const url = `http://example.org/topics/${name}`;

@@ -7,6 +7,7 @@ import { after, describe, it } from 'node:test';
 import { spawnHerald } from '../helpers/process.ts';
 import { startReceiver } from '../helpers/receiver.ts';
 import { call } from '../helpers/server.ts';
+import { onPostgres } from '../helpers/store.ts';
 import { readNotification, subscriptionResource, topicResource } from '../helpers/subscriptions.ts';
 
 /**
@@ -42,7 +43,7 @@ const canMount = (() => {
   const probe = smallDisk('probe', '64k');
   return probe !== undefined;
 })();
-const skip = canMount ? false : 'mounting a tmpfs needs root';
+const skip = onPostgres ? 'SQLite only: a full or read-only disk under the database file (a PostgreSQL server\'s disk is its own)' : canMount ? false : 'mounting a tmpfs needs root';
 
 describe('storage faults', { skip }, () => {
   it('a full disk answers 503 transient with Retry-After, /healthz says why, the process lives, and writes resume once space returns; no acknowledged event is lost', async () => {

@@ -6,6 +6,7 @@ import { after, describe, it } from 'node:test';
 import { spawnHerald } from '../helpers/process.ts';
 import { startReceiver } from '../helpers/receiver.ts';
 import { call } from '../helpers/server.ts';
+import { persistentDb } from '../helpers/store.ts';
 import { readNotification, subscriptionResource, topicResource } from '../helpers/subscriptions.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'herald-crash-'));
@@ -14,7 +15,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 describe('delivery survives a crash', () => {
   it('after kill -9 mid-stream, every acknowledged write is delivered once restarted, numbers without gaps (D-18, EN-1)', async () => {
     const hook = await startReceiver();
-    const env = { HERALD_DB: `sqlite:${join(dir, 'crash.db')}`, HERALD_RETRY_BASE_MS: '50', HERALD_RETRY_CAP_MS: '200' };
+    const env = { HERALD_DB: await persistentDb(dir, 'crash'), HERALD_RETRY_BASE_MS: '50', HERALD_RETRY_CAP_MS: '200' };
     const first = await spawnHerald(env);
     const base = `${first.url}/fhir/R4`;
     const topic = topicResource('R4', { url: 'http://example.org/topics/crash', resource: 'Patient', interactions: ['create'] }, 'crash');
@@ -60,7 +61,7 @@ describe('delivery survives a crash', () => {
 
   it('after a clean stop (SIGTERM) the stored cursor is where delivery stood: a restart sends nothing twice (D-10)', async () => {
     const hook = await startReceiver();
-    const env = { HERALD_DB: `sqlite:${join(dir, 'clean.db')}` };
+    const env = { HERALD_DB: await persistentDb(dir, 'clean') };
     const first = await spawnHerald(env);
     const base = `${first.url}/fhir/R4`;
     const topic = topicResource('R4', { url: 'http://example.org/topics/clean', resource: 'Patient', interactions: ['create'] }, 'clean');

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { VERSIONS, call, startServer, type TestServer } from '../helpers/server.ts';
+import { persistentDb } from '../helpers/store.ts';
 import { readNotification, subscriptionResource, topicResource, type Version } from '../helpers/subscriptions.ts';
 
 /**
@@ -128,7 +129,7 @@ describe('a stored topic that throws on its own type can be deleted after a rest
 
   for (const v of ['R4', 'R5'] as const) {
     it(`on /fhir/${v}`, async () => {
-      const env = { HERALD_DB: `sqlite:${join(dir, `${v}.db`)}` };
+      const env = { HERALD_DB: await persistentDb(dir, v) };
       let server = await startServer(env);
       try {
         assert.equal(await putTopic(server.fhir(v), v, 'self', { url: 'http://example.org/topics/self', resource: carrier(v), interactions: ['create', 'update', 'delete'], fhirPath: '(1 | 2) + 1 = 3' }), 201);

@@ -51,12 +51,13 @@ export async function startServer(env: Record<string, string> = {}, logTo?: { wr
 
 /**
  * A server for the enclosing `describe`: started before its tests, closed after them. Returns a
- * handle whose members are usable once the tests run.
+ * handle whose members are usable once the tests run. `env` may be a function, for settings
+ * known only once the tests run (a database made for them).
  */
-export function useServer(env: Record<string, string> = {}, options: ServerOptions = {}): TestServer {
+export function useServer(env: Record<string, string> | (() => Promise<Record<string, string>>) = {}, options: ServerOptions = {}): TestServer {
   let server: TestServer | undefined;
   before(async () => {
-    server = await startServer(env, undefined, options);
+    server = await startServer(typeof env === 'function' ? await env() : env, undefined, options);
   });
   after(() => server?.close());
   const started = () => {

@@ -5,6 +5,7 @@ import type { FhirVersion } from '../../fhir/types.ts';
 import type { NewEvent, RemoteCommit, Store, StoreReader, Transaction } from '../store.ts';
 import * as reads from './reads.ts';
 import { type Query } from './reads.ts';
+import { Analyzer } from './analyze.ts';
 import { migrate } from './schema.ts';
 import { CHANNEL, CommitListener, Touched, releasedPayload } from './signals.ts';
 import * as writes from './writes.ts';
@@ -96,6 +97,10 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
     listener ??= new CommitListener(options.url, node, (c) => listeners.forEach((l) => runSafely(() => l(c))), options.pollMs ?? 5000);
   };
 
+  const analyzer = new Analyzer(
+    (sql) => pool.query(sql),
+    () => undefined, // statistics are an optimisation: a failed run is retried at the next threshold
+  );
   let closed = false;
   async function transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
     if (closed) throw new FhirError(503, 'transient', 'the store has been closed');
@@ -114,6 +119,7 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
         await tx.finish();
         await tx.q('COMMIT');
         client.release();
+        analyzer.wrote(tx.versions);
         for (const hook of tx.hooks) runSafely(hook);
         return value;
       } catch (err) {
@@ -149,6 +155,7 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
       if (released.length > 0) await q('SELECT pg_notify($1, $2)', [CHANNEL, releasedPayload(node, fv, released)]);
     },
     setLeasedDeliveryState: (fv, subscription, state) => writes.setLeasedDeliveryState(q, fv, subscription, node, state),
+    sharedSecret: (name, candidate) => writes.sharedSecret(q, name, candidate, now().toISOString()),
     history: (fv, query) => reads.history(costly, fv, query).catch((err) => Promise.reject(tooCostly(err, 'history', timeoutMs))),
     pruneEvents: (before, keep) => transaction((tx) => writes.prune((tx as PgTransaction).q, before, now().toISOString(), keep)),
     failure: () => (closed ? 'the store has been closed' : health.failure()),
@@ -156,6 +163,7 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
       if (closed) return;
       closed = true;
       clearInterval(probe);
+      await analyzer.idle();
       await listener?.close();
       await Promise.all([pool.end(), searchPool.end()]);
     },
@@ -166,6 +174,8 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
 class PgTransaction implements Transaction {
   readonly hooks: (() => void)[] = [];
   readonly q: Query;
+  /** How many versions it wrote (for the Analyzer, once committed). */
+  versions = 0;
   /** Events appended but not yet written (written at commit, or before reading the log). */
   #events = new Map<FhirVersion, NewEvent[]>();
   readonly #locked = new Set<string>();
@@ -236,6 +246,7 @@ class PgTransaction implements Transaction {
     return reads.subscriptionOwners(this.q, fv, subscription);
   }
   write(fv: FhirVersion, version: Parameters<Transaction['write']>[1]) {
+    this.versions++;
     this.#touched.resource(fv, version.type, version.id);
     return writes.writeVersion(this.q, fv, version);
   }

@@ -2,6 +2,7 @@ import type { FhirVersion } from '../../fhir/types.ts';
 import type { SearchRequest } from '../../search/types.ts';
 import { searchSteps } from '../search-run.ts';
 import type { Dialect } from '../search-sql.ts';
+import { KEY_CHARS } from './schema.ts';
 import type {
   BindingToken,
   DeliveryState,
@@ -23,6 +24,7 @@ export const dialect: Dialect = {
   contains: (h, n) => `strpos(${h}, ${n}) > 0`,
   unindexed: '',
   lastChar: (text) => `right(${text}, 1)`,
+  keyChars: KEY_CHARS,
 };
 
 /** `?` placeholders (the shared search SQL's) as `$1`, `$2`, … (that SQL has no `?` in literals). */

@@ -9,6 +9,12 @@ import type pg from 'pg';
  */
 const T = 'text COLLATE "C"';
 
+/**
+ * How many leading characters of a string, token or uri value its index holds (migration 4; the
+ * dialect's keyChars). 256 characters are at most 1 kB in UTF-8, so a token row's two keys fit.
+ */
+export const KEY_CHARS = 256;
+
 const indexTable = (name: string, cols: string) =>
   `CREATE TABLE ${name} (fv ${T} NOT NULL, type ${T} NOT NULL, id ${T} NOT NULL, code ${T} NOT NULL, n integer NOT NULL, grp integer NOT NULL,
     ${cols}, PRIMARY KEY (fv, type, id, code, n));`;
@@ -84,6 +90,23 @@ export const MIGRATIONS: readonly string[] = [
   //    subscription's next attempt is due (both shown by $status).
   `
   ALTER TABLE subscription_delivery ADD COLUMN delivered_at ${T}, ADD COLUMN next_attempt_at ${T};
+  `,
+  // 4: a B-tree row holds at most about 2.7 kB, and a string, token or uri may be a million
+  //    characters: the value indexes hold the first KEY_CHARS characters (search-sql.ts compares
+  //    on that prefix, then on the whole value). Reference rows are unchanged: their ids are FHIR
+  //    ids (at most 64 characters) and urls are not indexed.
+  `
+  DROP INDEX sp_string_v;
+  CREATE INDEX sp_string_v ON sp_string (fv, type, code, substr(norm, 1, ${KEY_CHARS}));
+  DROP INDEX sp_token_v;
+  CREATE INDEX sp_token_v ON sp_token (fv, type, code, substr(value, 1, ${KEY_CHARS}), substr(system, 1, ${KEY_CHARS}));
+  DROP INDEX sp_uri_v;
+  CREATE INDEX sp_uri_v ON sp_uri (fv, type, code, substr(value, 1, ${KEY_CHARS}));
+  `,
+  // 5: secrets every node must share (the embedded auth issuer's signing key), written once:
+  //    the primary key makes the first node's value the only one.
+  `
+  CREATE TABLE shared_secrets (name ${T} PRIMARY KEY, value text NOT NULL, created_at ${T} NOT NULL);
   `,
 ];
 

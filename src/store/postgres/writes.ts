@@ -260,3 +260,14 @@ export async function setLeasedDeliveryState(q: Query, fv: FhirVersion, subscrip
   );
   return rows.length > 0;
 }
+
+/**
+ * The value stored under `name`, storing `candidate` first if there is none. Two nodes racing:
+ * the second INSERT waits for the first to commit and then does nothing; the SELECT, a statement
+ * of its own, sees the committed row either way.
+ */
+export async function sharedSecret(q: Query, name: string, candidate: string, at: string): Promise<string> {
+  await q('INSERT INTO shared_secrets (name, value, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING', [name, candidate, at]);
+  const rows = await q('SELECT value FROM shared_secrets WHERE name = $1', [name]);
+  return rows[0]!.value as string;
+}
