@@ -266,7 +266,7 @@ async function main(): Promise<void> {
       achievedRate = writes / run.wall;
       await Promise.all(evs.map((ev) => arrived(ev, 15_000)));
       framesWall = (performance.now() - t0) / 1000;
-    }));
+    }, spec.serverDb));
   } else if (spec.mode === 'latency') {
     const rate = spec.rate ?? 200;
     if ((spec.warmupSeconds ?? 0) > 0) {
@@ -280,7 +280,7 @@ async function main(): Promise<void> {
       achievedRate = writes / run.wall;
       await Promise.all(evs.map((ev) => arrived(ev, 15_000)));
       framesWall = (performance.now() - t0) / 1000;
-    }));
+    }, spec.serverDb));
   } else {
     const warm = await write(false);
     if (warm) await arrived(warm, 30_000);

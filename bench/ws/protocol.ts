@@ -21,6 +21,8 @@ export interface WsClientSpec {
   trigger: { origin: string; path: string; headers: Record<string, string>; body: string };
   /** The server's pid, for CPU accounting over the measured part. */
   serverPid?: number;
+  /** Herald on PostgreSQL: its database's name, to count its backends' CPU too (latency, closed). */
+  serverDb?: string;
   /** latency: writes per second, open loop, paced by a timer. closed: warmupSeconds and seconds too. */
   rate?: number;
   warmupSeconds?: number;
