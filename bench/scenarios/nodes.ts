@@ -10,6 +10,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ms, type Check, type Helpers, type Row, type ScenarioResult, type Target } from '../harness.ts';
+import { CHANNEL } from '../../src/store/postgres/signals.ts';
 import type { WsClientOutput } from '../ws/protocol.ts';
 import { BODY, TOPIC, runClient, startWithEnv, subscribe } from './websocket.ts';
 
@@ -46,7 +47,7 @@ export default async function nodes(h: Helpers): Promise<ScenarioResult> {
       const out = await runClient(h, `${setup}, socket on ${on}`, {
         wsUrl: url.toString(), bind: `bind-with-token ${token}`, openBatch: 1, serverPid: a!.pid, serverDb: a!.db!.name,
         trigger: { origin: a!.url, path: '/fhir/R4/Patient', headers: { 'content-type': 'application/fhir+json' }, body: BODY },
-        mode: 'latency', sockets: 1, rate: RATE, warmupSeconds, seconds,
+        mode: 'latency', sockets: 1, rate: RATE, warmupSeconds, seconds, listen: { url: a!.db!.url, channel: CHANNEL },
       });
       points.push({ setup, on, out });
     };
@@ -65,12 +66,16 @@ export default async function nodes(h: Helpers): Promise<ScenarioResult> {
   h.print(`write through node A → websocket frame at ${RATE} writes/s, 1 socket (ms; "201→" from the write's 201 response, "start→" from its request start)`);
   const f = (v: number) => (Number.isNaN(v) ? '-' : ms(v));
   h.printColumns(
-    ['nodes', 'socket on', 'writes/s', '201→ p50', 'p99', 'max', 'start→ p50', 'p99', 'write p50', 'p99', 'missing'],
+    ['nodes', 'socket on', 'writes/s', '201→ p50', 'p99', 'max', 'start→ p50', 'p99', 'write p50', 'p99', 'NOTIFY 201→ p50', 'p99', 'NOTIFY→frame p50', 'p99', 'missing'],
     points.map(({ setup, on, out }) => [
       setup, on, out.achievedRate.toFixed(0), f(out.fromResponse.p50), f(out.fromResponse.p99), f(out.fromResponse.max),
-      f(out.fromStart.p50), f(out.fromStart.p99), f(out.write.p50), f(out.write.p99), `${out.missing} of ${out.pairs}`,
+      f(out.fromStart.p50), f(out.fromStart.p99), f(out.write.p50), f(out.write.p99),
+      f(out.announcement?.fromResponse.p50 ?? NaN), f(out.announcement?.fromResponse.p99 ?? NaN),
+      f(out.announcement?.toFrame.p50 ?? NaN), f(out.announcement?.toFrame.p99 ?? NaN),
+      `${out.missing} of ${out.pairs}`,
     ]),
   );
+  h.print('  NOTIFY: when a listener in the client process (as a node listens) got the commit\'s announcement, after the 201; NOTIFY→frame: the frame after that announcement (a node\'s own wake-up, reading the events and sending)');
   h.print('cores busy while measured (node A + the database\'s backends + client + rest of machine):');
   for (const { setup, on, out } of points) h.print(`  ${setup}, socket on ${on}: ${out.cpu.server.toFixed(2)} + ${(out.cpu.db ?? NaN).toFixed(2)} + ${out.cpu.load.toFixed(2)} + ${out.cpu.other.toFixed(2)}`);
 
