@@ -353,7 +353,9 @@ export function checkValue(label: string, value: number, limit: number, atMost: 
   return c;
 }
 
-export function ms(v: number): string {
+/** A figure in ms; '-' for none (NaN arrives from bench/load.ts's JSON as null). */
+export function ms(v: number | null | undefined): string {
+  if (typeof v !== 'number' || Number.isNaN(v)) return '-';
   return v < 10 ? v.toFixed(2) : v.toFixed(1);
 }
 

@@ -57,8 +57,9 @@ export default async function search(h: Helpers): Promise<ScenarioResult> {
         const f = floor(r.conc);
         const slow = skipped.get(`${name} ${r.scenario}`);
         if (slow) return [r.scenario, String(r.conc), '-', slow, '-', '-', '-', 'not run'];
-        const db = s.cpu.db !== undefined ? ` + ${s.cpu.db.toFixed(2)}` : '';
-        return [r.scenario, String(r.conc), s.rps.toFixed(0), ms(s.p50), ms(s.p99), (s.p50 / f.p50).toFixed(2), (s.rps / f.rps).toFixed(2), `${s.cpu.server.toFixed(2)}${db} + ${s.cpu.load.toFixed(2)}`];
+        const c = (n: number | null | undefined) => (typeof n === 'number' ? n.toFixed(2) : '?'); // NaN arrives as null
+        const db = s.cpu.db !== undefined ? ` + ${c(s.cpu.db)}` : '';
+        return [r.scenario, String(r.conc), s.rps.toFixed(0), ms(s.p50), ms(s.p99), (s.p50 / f.p50).toFixed(2), (s.rps / f.rps).toFixed(2), `${c(s.cpu.server)}${db} + ${c(s.cpu.load)}`];
       }),
     );
   }
