@@ -43,3 +43,20 @@ export async function dropDatabase(name: string): Promise<void> {
   if (!new RegExp(`^${PREFIX}[a-z0-9_]+$`).test(name)) throw new Error(`not a bench database: ${name}`);
   await admin((c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
 }
+
+/**
+ * Gathers the planner's statistics of a database (ANALYZE), as autovacuum would after a bulk load;
+ * says whether autovacuum is off on the server (then nothing else ever gathers them).
+ */
+export async function analyze(url: string): Promise<{ autovacuum: boolean; ms: number }> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ autovacuum: string }>('SHOW autovacuum');
+    const t0 = performance.now();
+    await client.query('ANALYZE');
+    return { autovacuum: rows[0]?.autovacuum === 'on', ms: performance.now() - t0 };
+  } finally {
+    await client.end();
+  }
+}

@@ -8,6 +8,7 @@ import { execFile } from 'node:child_process';
 import { CODES, COUNTS, FAMILIES, ID_SYSTEM, LOINC, YEARS, bundles, loadAll, mrn, patientId, prng } from '../dataset.ts';
 import { LABEL, ROOT, STORE_TARGET, ms, type Check, type Helpers, type Row, type RunSummary, type ScenarioResult, type TargetName } from '../harness.ts';
 import type { MatchOutput } from '../match.ts';
+import { analyze } from '../pg.ts';
 
 const CONCURRENCY = [1, 8];
 const BUNDLE_SIZE = 1000;
@@ -109,6 +110,11 @@ async function measureStore(h: Helpers, name: TargetName, rows: Row[], skipped: 
     const load = await loadAll(`${target.url}${BASE}`, bundles(BUNDLE_SIZE));
     h.print(`  loaded ${load.resources.toLocaleString('en-US')} resources in ${load.seconds.toFixed(1)} s: ${Math.round(load.resources / load.seconds).toLocaleString('en-US')} resources/s`);
     row('load', 2).results[name] = loadSummary(load.resources, load.seconds);
+    if (target.db) {
+      // The planner needs statistics of the freshly loaded tables; autovacuum would gather them a minute or so later.
+      const a = await analyze(target.db.url);
+      h.print(`  ANALYZE of the database: ${(a.ms / 1000).toFixed(1)} s${a.autovacuum ? '' : ' (autovacuum is off on this server: without it the planner would have no statistics at all)'}`);
+    }
     for (const q of queries()) {
       const p = await probe(target.url, q.paths[0]!);
       h.print(`  ${q.name}: e.g. ${q.paths[0]} -> ${p.outcome} in ${p.ms.toFixed(1)} ms`);
