@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CpuShare } from './cpu.ts';
+import { createDatabase, dropDatabase, pgUnavailable } from './pg.ts';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -21,7 +22,33 @@ export const settings = {
   startTimeoutMs: num('BENCH_START_TIMEOUT', 120) * 1000,
   /** Herald's LOG_LEVEL; unset means Herald's default (info), as deployed. */
   heraldLogLevel: process.env.BENCH_LOG_LEVEL || undefined,
+  /** The stores Herald is measured on (BENCH_STORES); set by chooseStores() before the scenarios run. */
+  stores: [] as Store[],
 };
+
+/** Herald's stores, as BENCH_STORES names them, and the target that runs Herald on each. */
+export type Store = 'sqlite' | 'postgres';
+export const STORE_TARGET: Record<Store, 'herald' | 'heraldPg'> = { sqlite: 'herald', postgres: 'heraldPg' };
+
+/**
+ * BENCH_STORES (comma list of sqlite, postgres); unset: both when PostgreSQL answers (bench/pg.ts),
+ * else SQLite only, with a printed note. PostgreSQL asked for by name must answer.
+ */
+export async function chooseStores(): Promise<Store[]> {
+  const raw = process.env.BENCH_STORES;
+  const down = await pgUnavailable();
+  if (raw) {
+    const list = raw.split(',').filter(Boolean);
+    const bad = list.filter((s) => s !== 'sqlite' && s !== 'postgres');
+    if (bad.length > 0 || list.length === 0) throw new Error(`BENCH_STORES must be a comma list of sqlite, postgres, not '${raw}'`);
+    if (list.includes('postgres') && down) throw new Error(`BENCH_STORES names postgres, but PostgreSQL does not answer: ${down}`);
+    settings.stores = list as Store[];
+  } else {
+    settings.stores = down ? ['sqlite'] : ['sqlite', 'postgres'];
+    if (down) print(`note: PostgreSQL does not answer (${down}); measuring Herald on SQLite only (BENCH_PG names the server)`);
+  }
+  return settings.stores;
+}
 
 function concurrencyList(raw: string): number[] {
   const list = raw.split(',').map(Number);
@@ -39,15 +66,18 @@ function num(name: string, fallback: number): number {
 
 // ---------------------------------------------------------------- targets
 
-export type TargetName = 'herald' | 'floor';
-export const LABEL: Record<TargetName, string> = { herald: 'Herald', floor: 'floor' };
+/** `herald`: Herald on a fresh SQLite file; `heraldPg`: Herald on a fresh PostgreSQL database. */
+export type TargetName = 'herald' | 'heraldPg' | 'floor';
+export const LABEL: Record<TargetName, string> = { herald: 'Herald', heraldPg: 'Herald on PostgreSQL', floor: 'floor' };
 
 export interface Target {
   name: TargetName;
   /** e.g. http://127.0.0.1:40123 */
   url: string;
   pid: number;
-  /** SIGTERM, wait for exit, remove the temp dir (unless BENCH_KEEP=1). */
+  /** Herald on PostgreSQL: its database (URL, and name for the CPU of its backends). */
+  db?: { url: string; name: string };
+  /** SIGTERM, wait for exit, remove the temp dir (unless BENCH_KEEP=1) and a database made for it. */
   stop(): Promise<void>;
 }
 
@@ -68,20 +98,25 @@ const BENCH_LIMITS = {
   HERALD_KEEP_ALIVE_TIMEOUT_MS: '60000',
 };
 
-/** How each target is launched, given its port and a fresh temp dir. */
-const LAUNCH: Record<TargetName, (port: number, dir: string) => { script: string; env: Record<string, string> }> = {
+/** How each target is launched, given its port, a fresh temp dir and (heraldPg) its database's URL. */
+const LAUNCH: Record<TargetName, (port: number, dir: string, dbUrl: string) => { script: string; env: Record<string, string> }> = {
   herald: (port, dir) => ({ script: 'src/main.ts', env: { ...BENCH_LIMITS, PORT: String(port), HOST: '127.0.0.1', HERALD_DB: `sqlite:${join(dir, 'herald.db')}` } }),
+  heraldPg: (port, _dir, dbUrl) => ({ script: 'src/main.ts', env: { ...BENCH_LIMITS, PORT: String(port), HOST: '127.0.0.1', HERALD_DB: dbUrl } }),
   floor: (port, dir) => ({ script: 'bench/floor.ts', env: { PORT: String(port), HOST: '127.0.0.1', FLOOR_DB: join(dir, 'floor.db') } }),
 };
 
 /**
- * Starts a target on a free loopback port with a fresh SQLite file; resolves once GET /healthz
- * answers 200. `extraEnv` adds settings (e.g. auth), given the target's temp dir.
+ * Starts a target on a free loopback port with a fresh SQLite file (or, for heraldPg, a fresh
+ * PostgreSQL database, dropped when it stops); resolves once GET /healthz answers 200. `extraEnv`
+ * adds settings (e.g. auth), given the target's temp dir. `db`: heraldPg on an existing database
+ * (another node's), which its stop() leaves in place.
  */
-export async function startTarget(name: TargetName, extraEnv?: (dir: string) => Record<string, string>): Promise<Target> {
+export async function startTarget(name: TargetName, extraEnv?: (dir: string) => Record<string, string>, db?: Target['db']): Promise<Target> {
+  const made = name === 'heraldPg' && !db ? await createDatabase() : undefined;
+  const database = name === 'heraldPg' ? db ?? made : undefined;
   const dir = await mkdtemp(join(tmpdir(), `bench-${name}-`));
   const port = await freePort();
-  const launch = LAUNCH[name](port, dir);
+  const launch = LAUNCH[name](port, dir, database?.url ?? '');
   const script = launch.script;
   const env = { ...launch.env, ...extraEnv?.(dir) };
   const logPath = join(dir, 'server.log');
@@ -93,8 +128,11 @@ export async function startTarget(name: TargetName, extraEnv?: (dir: string) => 
   await log.close();
   const url = `http://127.0.0.1:${port}`;
   const cleanup = async () => {
-    if (settings.keep) print(`kept ${LABEL[name]}'s database and server.log in ${dir}`);
-    else await rm(dir, { recursive: true, force: true });
+    if (settings.keep) print(`kept ${LABEL[name]}'s ${made ? `database ${made.name} and ` : database ? '' : 'database and '}server.log in ${dir}`);
+    else {
+      await rm(dir, { recursive: true, force: true });
+      if (made) await dropDatabase(made.name);
+    }
   };
   try {
     await waitReady(child, url);
@@ -104,7 +142,7 @@ export async function startTarget(name: TargetName, extraEnv?: (dir: string) => 
     await cleanup();
     throw new Error(`${LABEL[name]} did not start: ${(err as Error).message}\n--- last log lines ---\n${tail}`);
   }
-  return { name, url, pid: child.pid!, stop: async () => (await stopChild(child), await cleanup()) };
+  return { name, url, pid: child.pid!, ...(database ? { db: database } : {}), stop: async () => (await stopChild(child), await cleanup()) };
 }
 
 async function waitReady(child: ChildProcess, url: string): Promise<void> {
@@ -152,6 +190,8 @@ export interface LoadSpec {
   collectIds?: number;
   /** The server's pid, to report the CPU it used during the measured run. */
   serverPid?: number;
+  /** Herald on PostgreSQL: its database's name, to report the CPU its backends used too. */
+  serverDb?: string;
 }
 
 export interface RunSummary {
@@ -253,17 +293,45 @@ export function ratio(row: Row | undefined): number {
 }
 
 export function printTable(rows: Row[]): void {
+  const both = rows.some((r) => r.results.heraldPg) && rows.some((r) => r.results.herald);
+  if (!rows.some((r) => r.results.heraldPg)) return printPair(rows);
+  // Herald on each store beside the floor: ratios to the floor, and PostgreSQL ÷ SQLite.
+  const names = (['herald', 'heraldPg', 'floor'] as TargetName[]).filter((n) => rows.some((r) => r.results[n]));
+  const title: Record<TargetName, string> = { herald: 'SQLite', heraldPg: 'PostgreSQL', floor: 'floor' };
+  const cells = (r: RunSummary | undefined) => (r ? [r.rps.toFixed(0), ms(r.p50), ms(r.p99)] : ['-', '-', '-']);
+  const div = (a: RunSummary | undefined, b: RunSummary | undefined) => (a && b?.rps ? (a.rps / b.rps).toFixed(2) : '-');
+  const hasFloor = names.includes('floor');
+  const ratios: [string, TargetName, TargetName][] = [
+    ...(hasFloor ? names.filter((n) => n !== 'floor').map((n): [string, TargetName, TargetName] => [`${title[n]}/floor`, n, 'floor']) : []),
+    ...(both ? [['PostgreSQL/SQLite', 'heraldPg', 'herald'] as [string, TargetName, TargetName]] : []),
+  ];
+  printColumns(
+    ['scenario', 'conc', ...names.flatMap((n) => [`${title[n]} req/s`, 'p50 ms', 'p99 ms']), ...ratios.map(([t]) => t)],
+    rows.map((row) => [row.scenario, String(row.conc), ...names.flatMap((n) => cells(row.results[n])), ...ratios.map(([, a, b]) => div(row.results[a], row.results[b]))]),
+  );
+  print('cores busy while measured (server [+ its PostgreSQL backends] + load generator + rest of machine), and the server\'s CPU ms per request:');
+  for (const row of rows) print(`  ${row.scenario} c${row.conc}: ${names.map((n) => `${title[n]} ${cpuLine(row.results[n])}`).join(', ')}`);
+}
+
+const fixed = (n: number | null | undefined) => (typeof n === 'number' && Number.isFinite(n) ? n.toFixed(2) : '?'); // NaN arrives as null
+
+/** `server [+ db] + load + other` cores, and the server's (and its backends') CPU ms per request. */
+function cpuLine(r: RunSummary | undefined): string {
+  if (!r) return '-';
+  const perReq = (cores: number) => (r.rps ? ms((cores * 1000) / r.rps) : '?');
+  const db = r.cpu.db !== undefined ? ` + ${fixed(r.cpu.db)}` : '';
+  const cost = r.cpu.db !== undefined ? `${perReq(r.cpu.server)} + ${perReq(r.cpu.db)} ms` : `${perReq(r.cpu.server)} ms`;
+  return `${fixed(r.cpu.server)}${db} + ${fixed(r.cpu.load)} + ${fixed(r.cpu.other)} (${cost}/req)`;
+}
+
+/** Herald (SQLite) vs floor, as every scenario printed it before PostgreSQL. */
+function printPair(rows: Row[]): void {
   const head = ['scenario', 'conc', 'Herald req/s', 'p50 ms', 'p99 ms', 'floor req/s', 'p50 ms', 'p99 ms', 'Herald/floor'];
   const cells = (r: RunSummary | undefined) => (r ? [r.rps.toFixed(0), ms(r.p50), ms(r.p99)] : ['-', '-', '-']);
   const body = rows.map((row) => [row.scenario, String(row.conc), ...cells(row.results.herald), ...cells(row.results.floor), ratio(row).toFixed(2)]);
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const line = (cols: string[]) => cols.map((c, i) => (i < 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ');
-  print(line(head));
-  print(widths.map((w) => '-'.repeat(w)).join('-|-'));
-  for (const b of body) print(line(b));
+  printColumns(head, body);
   print('cores busy while measured (server + load generator + rest of machine):');
-  const f = (n: number | null) => (typeof n === 'number' && Number.isFinite(n) ? n.toFixed(2) : '?'); // NaN arrives as null
-  const cpu = (r: RunSummary | undefined) => (r ? `${f(r.cpu.server)} + ${f(r.cpu.load)} + ${f(r.cpu.other)}` : '-');
+  const cpu = (r: RunSummary | undefined) => (r ? `${fixed(r.cpu.server)} + ${fixed(r.cpu.load)} + ${fixed(r.cpu.other)}` : '-');
   for (const row of rows) print(`  ${row.scenario} c${row.conc}: Herald ${cpu(row.results.herald)}, floor ${cpu(row.results.floor)}`);
 }
 
@@ -285,7 +353,9 @@ export function checkValue(label: string, value: number, limit: number, atMost: 
   return c;
 }
 
-export function ms(v: number): string {
+/** A figure in ms; '-' for none (NaN arrives from bench/load.ts's JSON as null). */
+export function ms(v: number | null | undefined): string {
+  if (typeof v !== 'number' || Number.isNaN(v)) return '-';
   return v < 10 ? v.toFixed(2) : v.toFixed(1);
 }
 

@@ -23,7 +23,7 @@ async function runOnce(spec: LoadSpec, seconds: number, collectIds: number): Pro
   let errorSample: string | undefined;
   instance.on('response', (_client: unknown, _status: number, _bytes: number, ms: number) => times.push(ms));
   instance.on('reqError', (err: Error) => (errorSample ??= err.message));
-  const { value: result, cpu } = await measureCpu(spec.serverPid, async () => await instance);
+  const { value: result, cpu } = await measureCpu(spec.serverPid, async () => await instance, spec.serverDb);
   times.sort((a, b) => a - b);
   const statusCodes = Object.fromEntries(Object.entries(result.statusCodeStats).map(([code, s]) => [code, s.count]));
   const summary: RunSummary = {

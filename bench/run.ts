@@ -5,7 +5,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus } from 'node:os';
 import { join } from 'node:path';
-import { check, checkValue, print, printColumns, printTable, ROOT, runLoad, settings, startTarget, type Helpers, type Scenario, type ScenarioResult } from './harness.ts';
+import { check, checkValue, chooseStores, print, printColumns, printTable, ROOT, runLoad, settings, startTarget, type Helpers, type Scenario, type ScenarioResult } from './harness.ts';
 
 /** Every scenario, by name; `BENCH_ONLY=crud,…` picks some. Add a module and a line here. */
 const SCENARIOS: Record<string, () => Promise<{ default: Scenario }>> = {
@@ -16,6 +16,7 @@ const SCENARIOS: Record<string, () => Promise<{ default: Scenario }>> = {
   isolation: () => import('./scenarios/isolation.ts'),
   eventpath: () => import('./scenarios/eventpath.ts'),
   auth: () => import('./scenarios/auth.ts'),
+  nodes: () => import('./scenarios/nodes.ts'),
 };
 
 async function main(): Promise<void> {
@@ -27,6 +28,8 @@ async function main(): Promise<void> {
   const machine = { cpus: availableParallelism(), cpuModel: cpus()[0]?.model ?? 'unknown', node: process.version, platform: process.platform };
   print(`bench: ${names.join(', ')}; ${settings.warmupSeconds}s warm-up + ${settings.seconds}s measured per point; ` +
     `concurrency ${settings.concurrency.join(',')}; ${machine.cpus} CPUs (${machine.cpuModel}), node ${machine.node}`);
+  const stores = await chooseStores();
+  print(`Herald's stores: ${stores.join(', ')} (BENCH_STORES)`);
   if (machine.cpus <= 2) print('note: load generator and server share the CPUs; figures are lower bounds on a bigger machine.');
 
   const helpers: Helpers = { settings, startTarget, runLoad, print, printTable, check, checkValue, printColumns };

@@ -1,13 +1,14 @@
 /**
  * Search at 100,000 stored resources (bench/dataset.ts, loaded by transaction Bundles into a fresh
- * Herald on /fhir/R4): latency of an indexed token search, a date range, a chained search and an
+ * Herald on /fhir/R4, on each store of BENCH_STORES in turn): latency of an indexed token search, a date range, a chained search and an
  * `_include`, each beside a read by id at the same size; then in-memory matches/s of a typical
  * topic criterion (bench/match.ts, its own process, with Herald stopped).
  */
 import { execFile } from 'node:child_process';
 import { CODES, COUNTS, FAMILIES, ID_SYSTEM, LOINC, YEARS, bundles, loadAll, mrn, patientId, prng } from '../dataset.ts';
-import { ROOT, ms, type Check, type Helpers, type Row, type RunSummary, type ScenarioResult } from '../harness.ts';
+import { LABEL, ROOT, STORE_TARGET, ms, type Check, type Helpers, type Row, type RunSummary, type ScenarioResult, type TargetName } from '../harness.ts';
 import type { MatchOutput } from '../match.ts';
+import { analyze } from '../pg.ts';
 
 const CONCURRENCY = [1, 8];
 const BUNDLE_SIZE = 1000;
@@ -38,55 +39,50 @@ function queries(): { name: string; paths: string[] }[] {
 }
 
 export default async function search(h: Helpers): Promise<ScenarioResult> {
-  const { seconds, warmupSeconds } = h.settings;
+  const { seconds } = h.settings;
   const rows: Row[] = [];
   const checks: Check[] = [];
-  /** Queries too slow to put under load, with what one request took. */
+  /** Queries too slow to put under load, with what one request took, per store. */
   const skipped = new Map<string, string>();
-  h.print('Herald: starting');
-  const target = await h.startTarget('herald');
-  try {
-    h.print(`loading ${(COUNTS.organizations + COUNTS.patients + COUNTS.observations).toLocaleString('en-US')} resources in transactions of ${BUNDLE_SIZE}…`);
-    const load = await loadAll(`${target.url}${BASE}`, bundles(BUNDLE_SIZE));
-    h.print(`  loaded ${load.resources.toLocaleString('en-US')} resources in ${load.seconds.toFixed(1)} s: ${Math.round(load.resources / load.seconds).toLocaleString('en-US')} resources/s`);
-    rows.push({ scenario: 'load', conc: 2, results: { herald: loadSummary(load.resources, load.seconds) } });
-    for (const q of queries()) {
-      const p = await probe(target.url, q.paths[0]!);
-      h.print(`  ${q.name}: e.g. ${q.paths[0]} -> ${p.outcome} in ${p.ms.toFixed(1)} ms`);
-      if (p.ms > SLOW_MS) {
-        h.print(`!!! search ${q.name}: one request took ${p.ms > PROBE_TIMEOUT_MS ? 'over ' : ''}${(p.ms / 1000).toFixed(1)} s; not put under load`);
-        skipped.set(q.name, `${p.ms > PROBE_TIMEOUT_MS ? '>' : ''}${(p.ms / 1000).toFixed(1)} s, 1 request`);
-        for (const conc of CONCURRENCY) rows.push({ scenario: q.name, conc, results: { herald: { ...loadSummary(1, p.ms / 1000), p50: p.ms, p99: p.ms } } });
-        const busy = await waitResponsive(target.url);
-        if (busy > 1000) h.print(`!!! search ${q.name}: Herald stayed unresponsive for another ${(busy / 1000).toFixed(0)} s (the query runs on)`);
-        continue;
-      }
-      for (const conc of CONCURRENCY) {
-        const out = await h.runLoad(`search ${q.name} c${conc}`, {
-          url: target.url, connections: conc, warmupSeconds, seconds, serverPid: target.pid,
-          request: { method: 'GET', path: q.paths[0]! }, paths: q.paths,
-        });
-        rows.push({ scenario: q.name, conc, results: { herald: out.measured } });
-      }
-    }
-  } finally {
-    await target.stop();
-  }
+  const targets = h.settings.stores.map((s) => STORE_TARGET[s]);
+  for (const name of targets) await measureStore(h, name, rows, skipped);
 
-  h.print('');
-  const floor = (conc: number) => rows.find((r) => r.scenario.startsWith('read') && r.conc === conc)!.results.herald!;
-  h.printColumns(
-    ['query (100k resources)', 'conc', 'req/s', 'p50 ms', 'p99 ms', 'p50 ÷ read', 'req/s ÷ read', 'cores: Herald + load'],
-    rows.filter((r) => r.scenario !== 'load').map((r) => {
-      const s = r.results.herald!;
-      const f = floor(r.conc);
-      const slow = skipped.get(r.scenario);
-      if (slow) return [r.scenario, String(r.conc), '-', slow, '-', '-', '-', 'not run'];
-      return [r.scenario, String(r.conc), s.rps.toFixed(0), ms(s.p50), ms(s.p99), (s.p50 / f.p50).toFixed(2), (s.rps / f.rps).toFixed(2), `${s.cpu.server.toFixed(2)} + ${s.cpu.load.toFixed(2)}`];
-    }),
-  );
-  const token = rows.find((r) => r.scenario.startsWith('token') && r.conc === 1)?.results.herald;
-  checks.push(h.checkValue('indexed token search p50 < 5 ms at 100k (c1)', token?.p50 ?? NaN, 5, true, ' ms'));
+  const title = (name: TargetName) => (name === 'heraldPg' ? 'PostgreSQL' : 'SQLite');
+  for (const name of targets) {
+    h.print('');
+    const floor = (conc: number) => rows.find((r) => r.scenario.startsWith('read') && r.conc === conc)!.results[name]!;
+    h.printColumns(
+      [`query (100k resources, ${title(name)})`, 'conc', 'req/s', 'p50 ms', 'p99 ms', 'p50 ÷ read', 'req/s ÷ read', `cores: Herald${name === 'heraldPg' ? ' + db' : ''} + load`],
+      rows.filter((r) => r.scenario !== 'load').map((r) => {
+        const s = r.results[name]!;
+        const f = floor(r.conc);
+        const slow = skipped.get(`${name} ${r.scenario}`);
+        if (slow) return [r.scenario, String(r.conc), '-', slow, '-', '-', '-', 'not run'];
+        const c = (n: number | null | undefined) => (typeof n === 'number' ? n.toFixed(2) : '?'); // NaN arrives as null
+        const db = s.cpu.db !== undefined ? ` + ${c(s.cpu.db)}` : '';
+        return [r.scenario, String(r.conc), s.rps.toFixed(0), ms(s.p50), ms(s.p99), (s.p50 / f.p50).toFixed(2), (s.rps / f.rps).toFixed(2), `${c(s.cpu.server)}${db} + ${c(s.cpu.load)}`];
+      }),
+    );
+  }
+  if (targets.length === 2) {
+    h.print('');
+    const cell = (r: RunSummary | undefined, slow: string | undefined) => (slow ? [slow, '-', '-'] : r ? [ms(r.p50), ms(r.p99), r.rps.toFixed(0)] : ['-', '-', '-']);
+    h.printColumns(
+      ['query (100k resources)', 'conc', 'SQLite p50 ms', 'p99 ms', 'req/s', 'PostgreSQL p50 ms', 'p99 ms', 'req/s', 'PostgreSQL/SQLite p50', 'req/s'],
+      rows.map((r) => {
+        const [a, b] = [r.results.herald, r.results.heraldPg];
+        const [sa, sb] = [skipped.get(`herald ${r.scenario}`), skipped.get(`heraldPg ${r.scenario}`)];
+        if (r.scenario === 'load') return ['load (resources/s)', '2', '-', '-', a!.rps.toFixed(0), '-', '-', b!.rps.toFixed(0), '-', (b!.rps / a!.rps).toFixed(2)];
+        const ok = a && b && !sa && !sb;
+        return [r.scenario, String(r.conc), ...cell(a, sa), ...cell(b, sb), ok ? (b.p50 / a.p50).toFixed(2) : '-', ok ? (b.rps / a.rps).toFixed(2) : '-'];
+      }),
+    );
+  }
+  for (const name of targets) {
+    const token = rows.find((r) => r.scenario.startsWith('token') && r.conc === 1)?.results[name];
+    const on = name === 'heraldPg' ? ', PostgreSQL' : targets.length > 1 ? ', SQLite' : '';
+    checks.push(h.checkValue(`indexed token search p50 < 5 ms at 100k (c1${on})`, token?.p50 ?? NaN, 5, true, ' ms'));
+  }
 
   const matchSeconds = Math.max(1, seconds);
   h.print(`\nin-memory matching, one process, ${matchSeconds}s (Herald stopped)`);
@@ -97,6 +93,50 @@ export default async function search(h: Helpers): Promise<ScenarioResult> {
   );
   checks.push(h.checkValue('>= 200,000 matches/s', m.matched ? m.matchesPerSecond : NaN, 200_000, false, ' matches/s'));
   return { name: 'search', rows: [...rows, { scenario: 'matches/s', conc: 1, results: { herald: loadSummary(m.matchesPerSecond * matchSeconds, matchSeconds) } }], checks };
+}
+
+/** Loads the data set into a fresh Herald on one store and puts each query under load; fills `rows[…].results[name]`. */
+async function measureStore(h: Helpers, name: TargetName, rows: Row[], skipped: Map<string, string>): Promise<void> {
+  const { seconds, warmupSeconds } = h.settings;
+  const row = (scenario: string, conc: number) => {
+    let r = rows.find((x) => x.scenario === scenario && x.conc === conc);
+    if (!r) rows.push((r = { scenario, conc, results: {} }));
+    return r;
+  };
+  h.print(`${LABEL[name]}: starting`);
+  const target = await h.startTarget(name);
+  try {
+    h.print(`loading ${(COUNTS.organizations + COUNTS.patients + COUNTS.observations).toLocaleString('en-US')} resources in transactions of ${BUNDLE_SIZE}…`);
+    const load = await loadAll(`${target.url}${BASE}`, bundles(BUNDLE_SIZE));
+    h.print(`  loaded ${load.resources.toLocaleString('en-US')} resources in ${load.seconds.toFixed(1)} s: ${Math.round(load.resources / load.seconds).toLocaleString('en-US')} resources/s`);
+    row('load', 2).results[name] = loadSummary(load.resources, load.seconds);
+    if (target.db) {
+      // The planner needs statistics of the freshly loaded tables; autovacuum would gather them a minute or so later.
+      const a = await analyze(target.db.url);
+      h.print(`  ANALYZE of the database: ${(a.ms / 1000).toFixed(1)} s${a.autovacuum ? '' : ' (autovacuum is off on this server: without it the planner would have no statistics at all)'}`);
+    }
+    for (const q of queries()) {
+      const p = await probe(target.url, q.paths[0]!);
+      h.print(`  ${q.name}: e.g. ${q.paths[0]} -> ${p.outcome} in ${p.ms.toFixed(1)} ms`);
+      if (p.ms > SLOW_MS) {
+        h.print(`!!! search ${q.name} (${LABEL[name]}): one request took ${p.ms > PROBE_TIMEOUT_MS ? 'over ' : ''}${(p.ms / 1000).toFixed(1)} s; not put under load`);
+        skipped.set(`${name} ${q.name}`, `${p.ms > PROBE_TIMEOUT_MS ? '>' : ''}${(p.ms / 1000).toFixed(1)} s, 1 request`);
+        for (const conc of CONCURRENCY) row(q.name, conc).results[name] = { ...loadSummary(1, p.ms / 1000), p50: p.ms, p99: p.ms };
+        const busy = await waitResponsive(target.url);
+        if (busy > 1000) h.print(`!!! search ${q.name}: Herald stayed unresponsive for another ${(busy / 1000).toFixed(0)} s (the query runs on)`);
+        continue;
+      }
+      for (const conc of CONCURRENCY) {
+        const out = await h.runLoad(`search ${q.name} c${conc} (${LABEL[name]})`, {
+          url: target.url, connections: conc, warmupSeconds, seconds, serverPid: target.pid, ...(target.db ? { serverDb: target.db.name } : {}),
+          request: { method: 'GET', path: q.paths[0]! }, paths: q.paths,
+        });
+        row(q.name, conc).results[name] = out.measured;
+      }
+    }
+  } finally {
+    await target.stop();
+  }
 }
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');

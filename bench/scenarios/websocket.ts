@@ -1,6 +1,7 @@
 /**
  * Websocket delivery: write→socket latency at a steady write rate with 1 and 1,000 bound sockets, and
- * fan-out time of one event to 10,000 bound sockets; Herald beside a bare `ws` server broadcasting
+ * fan-out time of one event to 10,000 bound sockets (with PostgreSQL in BENCH_STORES, also the
+ * 1-socket latency of Herald on PostgreSQL); Herald beside a bare `ws` server broadcasting
  * the same bytes (bench/ws/floor.ts), measured in the same run by the same client process
  * (bench/ws/client.ts), which never shares an event loop with the server it measures.
  */
@@ -24,7 +25,7 @@ const FANOUT_REPEATS = 5;
 const OPEN_BATCH = 250;
 
 const TOPIC_URL = 'http://example.org/topics/bench-patient-created';
-const TOPIC = {
+export const TOPIC = {
   resourceType: 'SubscriptionTopic',
   id: 'bench-patient-created',
   url: TOPIC_URL,
@@ -42,7 +43,7 @@ const SUBSCRIPTION = {
   _criteria: { extension: [{ url: `${IG}/backport-filter-criteria`, valueString: 'Patient?identifier=urn:bench|ws' }] },
   channel: { type: 'websocket', payload: 'application/fhir+json', _payload: { extension: [{ url: `${IG}/backport-payload-content`, valueCode: 'id-only' }] } },
 };
-const BODY = JSON.stringify({ ...PATIENT, identifier: [{ system: 'urn:bench', value: 'ws' }] });
+export const BODY = JSON.stringify({ ...PATIENT, identifier: [{ system: 'urn:bench', value: 'ws' }] });
 
 /** What a process may hold open: Node raises its soft limit to the hard one at start. */
 function fdLimit(): number {
@@ -108,6 +109,31 @@ export default async function websocket(h: Helpers): Promise<ScenarioResult> {
   }
   if (!captured) throw new Error('no notification frame was captured from Herald, so the floor has nothing to send');
 
+  // Herald on PostgreSQL (a fresh database), 1 socket: the latency beside SQLite's.
+  let pgLatency: WsClientOutput | undefined;
+  if (h.settings.stores.includes('postgres')) {
+    const pgTopics = await mkdtemp(join(tmpdir(), 'bench-ws-topics-'));
+    try {
+      await writeFile(join(pgTopics, 'bench-patient-created.json'), JSON.stringify(TOPIC));
+      h.print('Herald on PostgreSQL: starting');
+      const herald = await startWithEnv(h, { HERALD_TOPICS: pgTopics }, 'heraldPg');
+      try {
+        const { token, wsUrl } = await subscribe(herald);
+        h.print('  latency, 1 socket(s)');
+        pgLatency = await runClient(h, 'Herald on PostgreSQL latency 1 sockets', {
+          wsUrl, bind: `bind-with-token ${token}`, openBatch: OPEN_BATCH, serverPid: herald.pid, serverDb: herald.db!.name,
+          trigger: { origin: herald.url, path: '/fhir/R4/Patient', headers: { 'content-type': 'application/fhir+json' }, body: BODY },
+          mode: 'latency', sockets: 1, rate: RATE, warmupSeconds, seconds,
+        });
+        latencyRows[0]!.results.heraldPg = summary(pgLatency, 'latency');
+      } finally {
+        await herald.stop();
+      }
+    } finally {
+      await rm(pgTopics, { recursive: true, force: true });
+    }
+  }
+
   // The floor: a bare ws server sending Herald's frame.
   h.print(`floor (bare ws broadcast of Herald's ${Buffer.byteLength(captured.event)}-byte event frame): starting`);
   const floor = await startFloor({ handshake: captured.handshake, event: captured.event, templateId: captured.id });
@@ -136,6 +162,17 @@ export default async function websocket(h: Helpers): Promise<ScenarioResult> {
       ];
     }),
   );
+  if (pgLatency) {
+    h.print('');
+    const sq = out.herald?.latency[0];
+    h.print(`the same, 1 socket, Herald on SQLite vs on PostgreSQL (ms after the 201)`);
+    h.printColumns(
+      ['sockets', 'SQLite writes/s', '201→ p50', 'p99', 'PostgreSQL writes/s', '201→ p50', 'p99', 'start→ p50', 'p99', 'PostgreSQL/SQLite p99'],
+      [['1', sq ? sq.achievedRate.toFixed(0) : '-', f(sq?.fromResponse.p50), f(sq?.fromResponse.p99), pgLatency.achievedRate.toFixed(0),
+        f(pgLatency.fromResponse.p50), f(pgLatency.fromResponse.p99), f(pgLatency.fromStart.p50), f(pgLatency.fromStart.p99), r(pgLatency.fromResponse.p99, sq?.fromResponse.p99)]],
+    );
+    h.print(`  cores busy (Herald + its PostgreSQL backends + client + rest): ${pgLatency.cpu.server.toFixed(2)} + ${(pgLatency.cpu.db ?? NaN).toFixed(2)} + ${pgLatency.cpu.load.toFixed(2)} + ${pgLatency.cpu.other.toFixed(2)}`);
+  }
   h.print('');
   const hf = out.herald?.fanout;
   const ff = out.floor?.fanout;
@@ -166,6 +203,7 @@ export default async function websocket(h: Helpers): Promise<ScenarioResult> {
   const checks: Check[] = LATENCY_SOCKETS.map((n, k) =>
     h.checkValue(`latency p99 < ${P99_LIMIT_MS} ms at ${RATE} writes/s (${n.toLocaleString('en-US')} socket${n === 1 ? '' : 's'})`, out.herald?.latency[k]?.fromResponse.p99 ?? NaN, P99_LIMIT_MS, true, ' ms'),
   );
+  if (pgLatency) checks.push(h.checkValue(`latency p99 < ${P99_LIMIT_MS} ms at ${RATE} writes/s (1 socket, PostgreSQL)`, pgLatency.fromResponse.p99, P99_LIMIT_MS, true, ' ms'));
   const label = `fan-out to ${fanout >= 10_000 ? `${Math.round(fanout / 1000)}k` : fanout} sockets within ${FANOUT_MAX_RATIO}x of bare ws broadcast`;
   const fanCheck: Check = { label, ratio: fanRatio, min: FANOUT_MAX_RATIO, pass: fanRatio <= FANOUT_MAX_RATIO, value: fanRatio, limit: FANOUT_MAX_RATIO };
   h.print(`target: ${label}: ${Number.isNaN(fanRatio) ? 'n/a' : fanRatio.toFixed(2)}x ${fanCheck.pass ? 'PASS' : 'FAIL'}`);
@@ -217,11 +255,11 @@ export async function runClient(h: Helpers, label: string, spec: WsClientSpec): 
 }
 
 /** startTarget with extra environment for the child (the harness passes process.env through). */
-export async function startWithEnv(h: Helpers, env: Record<string, string>): Promise<Target> {
+export async function startWithEnv(h: Helpers, env: Record<string, string>, name: 'herald' | 'heraldPg' = 'herald', db?: Target['db']): Promise<Target> {
   const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
   Object.assign(process.env, env);
   try {
-    return await h.startTarget('herald');
+    return await h.startTarget(name, undefined, db);
   } finally {
     for (const [k, v] of Object.entries(saved)) {
       if (v === undefined) delete process.env[k];
@@ -242,7 +280,7 @@ async function profileEnv(h: Helpers): Promise<Record<string, string>> {
 }
 
 /** One websocket Subscription (R4, id-only, filtered to the bench's Patients) and a token for it. */
-async function subscribe(herald: Target): Promise<{ token: string; wsUrl: string }> {
+export async function subscribe(herald: Target): Promise<{ token: string; wsUrl: string }> {
   const res = await fetch(`${herald.url}/fhir/R4/Subscription`, { method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body: JSON.stringify(SUBSCRIPTION) });
   const sub = (await res.json()) as { id: string; status: string };
   if (res.status !== 201 || sub.status !== 'active') throw new Error(`creating the websocket Subscription answered ${res.status}: ${JSON.stringify(sub).slice(0, 500)}`);

@@ -14,6 +14,7 @@
  * arrivals before the 201 (the broadcast may outrun the HTTP answer) are matched too.
  */
 import { performance } from 'node:perf_hooks';
+import pg from 'pg';
 import { Pool } from 'undici';
 import { WebSocket } from 'ws';
 import { measureCpu, processCpuSeconds, rssKb } from '../cpu.ts';
@@ -35,6 +36,8 @@ interface Ev {
   count: number;
   first: number;
   last: number;
+  /** With `listen`: when the store's commit announcement naming this Patient arrived; NaN until then. */
+  announced: number;
   done?: () => void;
 }
 
@@ -45,7 +48,7 @@ let stray = 0;
 function eventFor(id: string): Ev {
   let ev = events.get(id);
   if (!ev) {
-    ev = { measured: false, tStart: NaN, tResp: NaN, arrivals: new Float64Array(spec.sockets).fill(NaN), count: 0, first: NaN, last: NaN };
+    ev = { measured: false, tStart: NaN, tResp: NaN, arrivals: new Float64Array(spec.sockets).fill(NaN), count: 0, first: NaN, last: NaN, announced: NaN };
     events.set(id, ev);
   }
   return ev;
@@ -140,6 +143,37 @@ async function openAll(): Promise<void> {
     await Promise.all(batch);
   }
   if (openFailures > 0) log(`!!! ${openFailures} of ${spec.sockets} sockets could not be opened or bound; first: ${openErrorSample}`);
+}
+
+// ---------------------------------------------------------------- announcements
+
+/**
+ * With `listen`: LISTENs on the PostgreSQL store's commit channel, as every Herald node does, and
+ * notes when each create's announcement arrives (its payload names the resources a commit wrote:
+ * `{ n, c: [{ fv, r: [[type, id]] }] }`, src/store/postgres/signals.ts).
+ */
+async function listen(): Promise<pg.Client | undefined> {
+  if (!spec.listen) return undefined;
+  const client = new pg.Client({ connectionString: spec.listen.url });
+  await client.connect();
+  client.on('notification', (m) => {
+    const now = performance.now();
+    if (m.channel !== spec.listen!.channel || !m.payload) return;
+    try {
+      const p = JSON.parse(m.payload) as { c?: { r?: [string, string][] }[] };
+      for (const c of p.c ?? []) {
+        for (const [type, id] of c.r ?? []) {
+          if (type !== 'Patient') continue;
+          const ev = eventFor(id);
+          if (Number.isNaN(ev.announced)) ev.announced = now;
+        }
+      }
+    } catch {
+      // not an announcement this client understands
+    }
+  });
+  await client.query(`LISTEN ${spec.listen.channel}`);
+  return client;
 }
 
 // ---------------------------------------------------------------- writes
@@ -247,6 +281,7 @@ async function main(): Promise<void> {
   const rssBound = rssKb(spec.serverPid);
   if (bound === 0) throw new Error(`no socket could be bound (${openErrorSample ?? 'no error'})`);
   log(`${bound} of ${spec.sockets} sockets bound`);
+  const listener = await listen();
   let evs: Ev[] = [];
   let framesWall = NaN;
   const rounds: WsClientOutput['rounds'] = [];
@@ -266,7 +301,7 @@ async function main(): Promise<void> {
       achievedRate = writes / run.wall;
       await Promise.all(evs.map((ev) => arrived(ev, 15_000)));
       framesWall = (performance.now() - t0) / 1000;
-    }));
+    }, spec.serverDb));
   } else if (spec.mode === 'latency') {
     const rate = spec.rate ?? 200;
     if ((spec.warmupSeconds ?? 0) > 0) {
@@ -280,7 +315,7 @@ async function main(): Promise<void> {
       achievedRate = writes / run.wall;
       await Promise.all(evs.map((ev) => arrived(ev, 15_000)));
       framesWall = (performance.now() - t0) / 1000;
-    }));
+    }, spec.serverDb));
   } else {
     const warm = await write(false);
     if (warm) await arrived(warm, 30_000);
@@ -320,6 +355,16 @@ async function main(): Promise<void> {
       delivered++;
     }
   }
+  const announced = spec.listen ? evs.filter((ev) => !Number.isNaN(ev.announced)) : [];
+  const firstArrival = (ev: Ev) => Math.min(...live.map((i) => ev.arrivals[i]!).filter((t) => !Number.isNaN(t)));
+  const announcement = spec.listen
+    ? {
+        n: evs.length,
+        missing: evs.length - announced.length,
+        fromResponse: spread(announced.map((ev) => ev.announced - ev.tResp)),
+        toFrame: spread(announced.map((ev) => firstArrival(ev) - ev.announced).filter(Number.isFinite)),
+      }
+    : undefined;
   const missing = pairs - delivered;
   if (missing > 0) log(`!!! ${missing} of ${pairs} (socket, event) pairs never arrived`);
   if (stray > 0) log(`${stray} frames named no Patient (heartbeats or outcomes?)`);
@@ -350,9 +395,11 @@ async function main(): Promise<void> {
     serverRssKb: { before: rssBefore, bound: rssBound },
     cpu: cpu!,
     ...(captured ? { captured } : {}),
+    ...(announcement ? { announcement } : {}),
   };
   process.stdout.write(JSON.stringify(output) + '\n');
   for (const ws of sockets) ws?.terminate();
+  await listener?.end();
   await pool.close();
   process.exit(0);
 }

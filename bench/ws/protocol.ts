@@ -21,6 +21,8 @@ export interface WsClientSpec {
   trigger: { origin: string; path: string; headers: Record<string, string>; body: string };
   /** The server's pid, for CPU accounting over the measured part. */
   serverPid?: number;
+  /** Herald on PostgreSQL: its database's name, to count its backends' CPU too (latency, closed). */
+  serverDb?: string;
   /** latency: writes per second, open loop, paced by a timer. closed: warmupSeconds and seconds too. */
   rate?: number;
   warmupSeconds?: number;
@@ -29,6 +31,8 @@ export interface WsClientSpec {
   repeats?: number;
   /** Keep a copy of the first handshake and event frames (for the floor to send the same bytes). */
   capture?: boolean;
+  /** Herald on PostgreSQL: also LISTEN on its commit channel and time each create's announcement. */
+  listen?: { url: string; channel: string };
 }
 
 /** Milliseconds; NaN when there was nothing to measure. */
@@ -81,6 +85,12 @@ export interface WsClientOutput {
   cpu: CpuShare;
   /** With `capture`: a handshake frame, an event frame, and the Patient id that event frame names. */
   captured?: { handshake: string; event: string; id: string };
+  /**
+   * With `listen`, over the measured writes: how many announcements never arrived, their arrival −
+   * the create's 201, and the first socket's frame − the announcement (what the receiving node's
+   * work after its own wake-up costs, for a socket on another node).
+   */
+  announcement?: { n: number; missing: number; fromResponse: Spread; toFrame: Spread };
 }
 
 /** Given to bench/ws/floor.ts as JSON on argv. */

@@ -32,6 +32,14 @@ export class Touched {
   }
 }
 
+/**
+ * One round trip that NOTIFYs `payload` in a transaction of its own, committed without waiting for
+ * its WAL flush (synchronous_commit off): see announce() in index.ts for why not in the write's.
+ */
+export function announcement(payload: string, literal: (text: string) => string): string {
+  return `BEGIN; SET LOCAL synchronous_commit TO OFF; SELECT pg_notify('${CHANNEL}', ${literal(payload)}); COMMIT`;
+}
+
 interface Payload {
   n: string;
   c: { fv: FhirVersion; s?: string[]; r?: [string, string][]; all?: 1; l?: string[] }[];
@@ -45,8 +53,10 @@ export function releasedPayload(node: string, fv: FhirVersion, ids: string[]): s
 }
 
 /**
- * Listens for the other nodes' commits on a connection of its own (LISTEN). Notifications are
- * sent by PostgreSQL when their transaction commits, in commit order. A lost wake-up costs only
+ * Listens for the other nodes' commits on a connection of its own (LISTEN). Each is announced
+ * right after it committed (announce() in index.ts), so announcements of concurrent commits may
+ * arrive in another order than the commits: a wake-up only says what to read again, and readers
+ * go on from their stored cursors, so the order does not matter. A lost wake-up costs only
  * latency: the log is also polled (every `pollMs`, every subscription is looked at), and after a
  * reconnection everything is looked at again, since announcements may have been missed meanwhile.
  */
