@@ -20,6 +20,8 @@ import { PATIENT } from './crud.ts';
 const RATE = 200; // writes per second in the latency runs
 const P99_LIMIT_MS = 20;
 const FANOUT_MAX_RATIO = 2;
+/** Issue 15's tighter goal for the same fan-out. */
+const FANOUT_GOAL_15 = 1.5;
 const LATENCY_SOCKETS = [1, 1000];
 const FANOUT_REPEATS = 5;
 const OPEN_BATCH = 250;
@@ -194,6 +196,9 @@ export default async function websocket(h: Helpers): Promise<ScenarioResult> {
   for (const [name, o] of [['Herald', hf], ['floor', ff]] as const) {
     if (o) h.print(`  ${name} 201→last per write: ${o.rounds.map((x) => f(x.lastFromResponse)).join(', ')}`);
   }
+  // Memory per idle bound socket: the server's RSS once every socket is bound, less before any was opened.
+  const perSocket = (o: WsClientOutput | undefined) => (o && o.bound > 0 ? `${(((o.serverRssKb.bound - o.serverRssKb.before) * 1024) / o.bound / 1024).toFixed(1)} KB` : '-');
+  h.print(`  server memory per bound idle socket (RSS, bound − before): Herald ${perSocket(hf)}, floor ${perSocket(ff)}`);
   h.print('cores busy while measured (server + client process + rest of machine):');
   const cpu = (o: WsClientOutput | undefined) => (o ? `${o.cpu.server.toFixed(2)} + ${o.cpu.load.toFixed(2)} + ${o.cpu.other.toFixed(2)}` : '-');
   LATENCY_SOCKETS.forEach((n, k) => h.print(`  latency ${n} socket(s): Herald ${cpu(out.herald?.latency[k])}, floor ${cpu(out.floor?.latency[k])}`));
@@ -208,6 +213,11 @@ export default async function websocket(h: Helpers): Promise<ScenarioResult> {
   const fanCheck: Check = { label, ratio: fanRatio, min: FANOUT_MAX_RATIO, pass: fanRatio <= FANOUT_MAX_RATIO, value: fanRatio, limit: FANOUT_MAX_RATIO };
   h.print(`target: ${label}: ${Number.isNaN(fanRatio) ? 'n/a' : fanRatio.toFixed(2)}x ${fanCheck.pass ? 'PASS' : 'FAIL'}`);
   checks.push(fanCheck);
+  // Issue 15 asks for 50,000 sockets within 1.5×; the count here is what the open-file limit allows.
+  const label15 = `fan-out to ${fanout.toLocaleString('en-US')} sockets within ${FANOUT_GOAL_15}x of bare ws broadcast (issue 15: 50,000 sockets)`;
+  const check15: Check = { label: label15, ratio: fanRatio, min: FANOUT_GOAL_15, pass: fanRatio <= FANOUT_GOAL_15, value: fanRatio, limit: FANOUT_GOAL_15 };
+  h.print(`target: ${label15}: ${Number.isNaN(fanRatio) ? 'n/a' : fanRatio.toFixed(2)}x ${check15.pass ? 'PASS' : 'FAIL'}`);
+  checks.push(check15);
   return { name: 'websocket', rows: [...latencyRows, fanoutRow], checks };
 }
 
