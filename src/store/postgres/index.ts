@@ -4,7 +4,7 @@ import { FhirError } from '../../fhir/errors.ts';
 import type { FhirVersion } from '../../fhir/types.ts';
 import type { NewEvent, RemoteCommit, Store, StoreReader, Transaction } from '../store.ts';
 import * as reads from './reads.ts';
-import { type Query } from './reads.ts';
+import { type Query, statement } from './reads.ts';
 import { Analyzer } from './analyze.ts';
 import { migrate } from './schema.ts';
 import { announcement, CHANNEL, CommitListener, Touched, releasedPayload } from './signals.ts';
@@ -69,9 +69,9 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
 
   const on =
     (p: pg.Pool): Query =>
-    async (sql, args) => {
+    async (sql, args, prepared) => {
       try {
-        const res = await p.query(sql, args);
+        const res = await p.query(statement(sql, args, prepared));
         health.up();
         return res.rows;
       } catch (err) {
@@ -188,9 +188,9 @@ class PgTransaction implements Transaction {
     private readonly now: () => Date,
     private readonly node: string,
   ) {
-    this.q = async (sql, args) => {
+    this.q = async (sql, args, prepared) => {
       try {
-        return (await client.query(sql, args)).rows;
+        return (await client.query(statement(sql, args, prepared))).rows;
       } catch (err) {
         throw health.fail(err);
       }
@@ -200,7 +200,7 @@ class PgTransaction implements Transaction {
   /** Takes a transaction-level advisory lock once (exclusive). */
   async #lock(key: string): Promise<void> {
     if (this.#locked.has(key)) return;
-    await this.q('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [key]);
+    await this.q('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [key], true);
     this.#locked.add(key);
   }
 

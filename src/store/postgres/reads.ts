@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import type pg from 'pg';
 import type { FhirVersion } from '../../fhir/types.ts';
 import type { SearchRequest } from '../../search/types.ts';
 import { searchSteps } from '../search-run.ts';
@@ -16,8 +18,25 @@ import type {
 } from '../store.ts';
 import { type VersionRow, toVersion } from '../version-row.ts';
 
-/** One statement with `$n` parameters, on the pool or on a transaction's connection: its rows. */
-export type Query = (sql: string, args?: unknown[]) => Promise<Record<string, unknown>[]>;
+/**
+ * One statement with `$n` parameters, on the pool or on a transaction's connection: its rows.
+ * `prepared`: run it as a named prepared statement (parsed and planned once
+ * per connection, then only bound and executed); for the few statement shapes every write repeats.
+ */
+export type Query = (sql: string, args?: unknown[], prepared?: boolean) => Promise<Record<string, unknown>[]>;
+
+const preparedNames = new Map<string, string>();
+
+/** The statement as pg's query config: named by a hash of its text when prepared. */
+export function statement(sql: string, args: unknown[] | undefined, prepared: boolean | undefined): pg.QueryConfig {
+  if (!prepared) return { text: sql, ...(args ? { values: args } : {}) };
+  let name = preparedNames.get(sql);
+  if (!name) {
+    name = `h_${createHash('sha1').update(sql).digest('hex').slice(0, 24)}`;
+    if (preparedNames.size < 10_000) preparedNames.set(sql, name);
+  }
+  return { name, text: sql, ...(args ? { values: args } : {}) };
+}
 
 /** The shared search SQL (search-sql.ts) in PostgreSQL's spelling. */
 export const dialect: Dialect = {
@@ -41,6 +60,7 @@ export async function read(q: Query, fv: FhirVersion, type: string, id: string):
      JOIN resource_versions v ON v.fv = r.fv AND v.type = r.type AND v.id = r.id AND v.vid = r.vid
      WHERE r.fv = $1 AND r.type = $2 AND r.id = $3`,
     [fv, type, id],
+    true,
   );
   return rows[0] && toVersion(rows[0] as unknown as VersionRow);
 }

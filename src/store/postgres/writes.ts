@@ -35,7 +35,7 @@ export const typeKey = (fv: string, type: string) => `t|${fv}|${type}`;
 export async function writeVersion(q: Query, fv: FhirVersion, v: NewVersion): Promise<void> {
   if (v.versionId !== 1) {
     const deletes = Object.values(INDEX_TABLE).map((t, i) => `d${i} AS (DELETE FROM ${t} WHERE fv = $1 AND type = $2 AND id = $3)`);
-    await q(`WITH ${deletes.join(', ')} SELECT 1`, [fv, v.type, v.id]);
+    await q(`WITH ${deletes.join(', ')} SELECT 1`, [fv, v.type, v.id], true);
   }
   const args: unknown[] = [fv, v.type, v.id, v.versionId, v.lastUpdated, v.method, v.json ?? null, typeKey(fv, v.type), v.json === undefined ? 1 : 0];
   const ctes = [
@@ -63,6 +63,8 @@ export async function writeVersion(q: Query, fv: FhirVersion, v: NewVersion): Pr
     INSERT INTO resources (fv, type, id, vid, seq, last_updated, deleted) SELECT $1, $2, $3, $4::integer, v.seq, $5, $9::smallint FROM v
     ON CONFLICT (fv, type, id) DO UPDATE SET vid = excluded.vid, seq = excluded.seq, last_updated = excluded.last_updated, deleted = excluded.deleted`,
     args,
+    // One shape per combination of index row kinds: a handful per resource type.
+    true,
   );
 }
 
@@ -129,6 +131,7 @@ export async function appendEvents(q: Query, fv: FhirVersion, events: NewEvent[]
       ev.total,
       ev.change,
     ],
+    true,
   );
 }
 
