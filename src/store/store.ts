@@ -212,6 +212,12 @@ export interface Store extends StoreReader {
    */
   releaseDeliveries?(fv: FhirVersion, subscriptions: string[]): Promise<void>;
   /**
+   * In one statement: of these subscriptions, those whose lease another process holds unexpired,
+   * with the milliseconds left (absent: free, expired or this process's). Lets a waiting process
+   * look at many leases at once instead of claiming each.
+   */
+  deliveryLeasesHeld?(fv: FhirVersion, subscriptions: string[]): Promise<Map<string, number>>;
+  /**
    * The delivery state written only if this process holds the subscription's lease (fencing: a
    * process that lost it can neither move the cursor nor record a failure); false if it does not.
    */

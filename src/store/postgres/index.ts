@@ -150,6 +150,7 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
     onRemoteCommit,
     claimDelivery: (fv, subscription, leaseMs) => writes.claimDelivery(q, fv, subscription, node, leaseMs),
     renewDeliveries: (fv, subscriptions, leaseMs) => writes.renewDeliveries(q, fv, subscriptions, node, leaseMs),
+    deliveryLeasesHeld: (fv, subscriptions) => writes.deliveryLeasesHeld(q, fv, subscriptions, node),
     async releaseDeliveries(fv, subscriptions) {
       const released = await writes.releaseDeliveries(q, fv, subscriptions, node);
       if (released.length > 0) await q('SELECT pg_notify($1, $2)', [CHANNEL, releasedPayload(node, fv, released)]);

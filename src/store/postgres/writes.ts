@@ -227,6 +227,18 @@ export async function claimDelivery(q: Query, fv: FhirVersion, subscription: str
   return { outcome: r.renewed ? 'renewed' : 'acquired', expiresInMs: leaseMs };
 }
 
+/** Of these subscriptions, those whose lease another holder has unexpired, with the ms left. */
+export async function deliveryLeasesHeld(q: Query, fv: FhirVersion, subscriptions: string[], holder: string): Promise<Map<string, number>> {
+  if (subscriptions.length === 0) return new Map();
+  const rows = await q(
+    `SELECT subscription, greatest(0, extract(epoch FROM expires_at - now()) * 1000)::integer AS left_ms FROM delivery_leases
+     WHERE fv = $1 AND subscription = ANY($2::text[]) AND holder <> $3 AND expires_at > now()`,
+    [fv, subscriptions, holder],
+    true,
+  );
+  return new Map(rows.map((r) => [r.subscription as string, Number(r.left_ms)]));
+}
+
 /** Renews `holder`'s leases that nobody else has taken (expired or not); returns their subscriptions. */
 export async function renewDeliveries(q: Query, fv: FhirVersion, subscriptions: string[], holder: string, leaseMs: number): Promise<string[]> {
   if (subscriptions.length === 0) return [];

@@ -20,6 +20,9 @@ interface Lease {
   wait?: NodeJS.Timeout;
 }
 
+/** How long waits that ran out are gathered before they are looked at together. */
+const LOOK_BATCH_MS = 50;
+
 /**
  * Several nodes on one store: a node's leases on delivering rest-hook subscriptions (issue 16).
  * One node at a time holds a subscription's lease and alone sends its handshake, events and
@@ -33,6 +36,9 @@ export class DeliveryLeases {
   private readonly leaseMs: number | undefined;
   private readonly renewal: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** Waits that ran out, looked at together in one statement (see look()). */
+  private readonly due = new Set<string>();
+  private looking: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: LeaseOptions) {
     this.leaseMs = o.store.claimDelivery && o.leaseMs ? o.leaseMs : undefined;
@@ -44,7 +50,7 @@ export class DeliveryLeases {
 
   /** Whether another node holds the lease on `id` and this node waits for it. */
   waiting(id: string): boolean {
-    return this.leases.get(id)?.wait !== undefined;
+    return this.leases.get(id)?.wait !== undefined || this.due.has(id);
   }
 
   /** The subscriptions whose lease this node holds. */
@@ -80,9 +86,9 @@ export class DeliveryLeases {
   /** Another node released its lease on `id`: stop waiting and claim it. */
   released(id: string): void {
     const lease = this.leases.get(id);
-    if (!lease?.wait) return;
-    clearTimeout(lease.wait);
-    lease.wait = undefined;
+    if (!lease?.wait && !this.due.delete(id)) return;
+    clearTimeout(lease?.wait);
+    if (lease) lease.wait = undefined;
     this.o.onFree(id);
   }
 
@@ -119,6 +125,8 @@ export class DeliveryLeases {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.renewal);
+    clearTimeout(this.looking);
+    this.due.clear();
     const held = this.held();
     for (const l of this.leases.values()) clearTimeout(l.wait);
     this.leases.clear();
@@ -141,11 +149,39 @@ export class DeliveryLeases {
     lease.wait = setTimeout(
       () => {
         lease.wait = undefined;
-        this.o.onFree(id);
+        if (!this.o.store.deliveryLeasesHeld) return this.o.onFree(id);
+        this.due.add(id);
+        this.looking ??= setTimeout(() => void this.look(), LOOK_BATCH_MS);
       },
       expiresInMs + 50 + Math.random() * 200,
     );
     lease.wait.unref();
+  }
+
+  /**
+   * The leases whose wait ran out, in one statement: a holder that renewed (the usual case: it
+   * renews all its leases at once) is waited for again; the others are free, so claim them. With
+   * thousands of subscriptions held by another node this is one read per batch instead of one
+   * claim per subscription.
+   */
+  private async look(): Promise<void> {
+    this.looking = undefined;
+    const ids = [...this.due].filter((id) => this.leases.get(id) && !this.leases.get(id)!.wait && this.leases.get(id)!.until === undefined);
+    this.due.clear();
+    if (ids.length === 0 || this.stopped) return;
+    let held: Map<string, number>;
+    try {
+      held = await this.o.store.deliveryLeasesHeld!(this.o.fv, ids);
+    } catch {
+      held = new Map(); // claim each then: the claim tells
+    }
+    for (const id of ids) {
+      const lease = this.leases.get(id);
+      if (!lease || lease.wait || lease.until !== undefined || this.stopped) continue;
+      const left = held.get(id);
+      if (left !== undefined) this.waitFor(id, lease, left);
+      else this.o.onFree(id);
+    }
   }
 
   private lose(id: string): void {
