@@ -168,9 +168,14 @@ export interface Transaction extends StoreReader {
 
 /**
  * What a commit made elsewhere (another process on the same database) touched: the subscriptions
- * it appended events to, and the resources it wrote. `'all'` when the store cannot say (a wake-up
- * may have been lost, or there was too much to tell): the listener then looks at everything.
+ * it appended events to, and the resources it wrote of the types other processes follow
+ * (FOLLOWED_TYPES: Subscriptions and topics). A commit with neither is not announced. `'all'` when
+ * the store cannot say (a wake-up may have been lost, or there was too much to tell): the listener
+ * then looks at everything.
  */
+/** The resource types whose writes other processes follow (Subscription, and topics: R4B/R5 SubscriptionTopic, R4 Basic). */
+export const FOLLOWED_TYPES: ReadonlySet<string> = new Set(['Subscription', 'SubscriptionTopic', 'Basic']);
+
 export interface RemoteCommit {
   fv: FhirVersion;
   subscriptions: string[] | 'all';

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type { FhirVersion } from '../../fhir/types.ts';
-import type { RemoteCommit } from '../store.ts';
+import { FOLLOWED_TYPES, type RemoteCommit } from '../store.ts';
 
 /** The PostgreSQL channel on which every commit that wrote something is announced. */
 export const CHANNEL = 'herald_commits';
@@ -17,7 +17,8 @@ export class Touched {
     return t;
   }
   resource(fv: FhirVersion, type: string, id: string): void {
-    this.#of(fv).r.push([type, id]);
+    // Other nodes follow Subscriptions and topics only: a plain write is not announced at all.
+    if (FOLLOWED_TYPES.has(type)) this.#of(fv).r.push([type, id]);
   }
   subscriptions(fv: FhirVersion, ids: string[]): void {
     const t = this.#of(fv);
