@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { after } from 'node:test';
 import pg from 'pg';
+import { openPostgresStore } from '../../src/store/postgres/index.ts';
+import type { RemoteCommit, Store } from '../../src/store/store.ts';
 
 /** The test server: PostgreSQL on loopback, trust auth (see .ci/run). HERALD_TEST_PG overrides it. */
 export const PG_ADMIN_URL = process.env.HERALD_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -44,4 +46,12 @@ export function usePostgresDatabase(): Promise<string> {
   const made = createDatabase();
   after(async () => dropDatabase(await made));
   return made;
+}
+
+/** Two stores on database `url`, as two nodes see it; `toB` collects what B is told of the other's commits. */
+export async function openTwoNodes(url: string): Promise<{ a: Store; b: Store; toB: RemoteCommit[] }> {
+  const [a, b] = await Promise.all([openPostgresStore({ url, poolSize: 2 }), openPostgresStore({ url, poolSize: 2 })]);
+  const toB: RemoteCommit[] = [];
+  b.onRemoteCommit!((c) => toB.push(c));
+  return { a, b, toB };
 }

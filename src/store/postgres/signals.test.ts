@@ -1,21 +1,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { usePostgresDatabase } from '../../../test/helpers/postgres.ts';
+import { openTwoNodes, usePostgresDatabase } from '../../../test/helpers/postgres.ts';
 import type { NewVersion, RemoteCommit, Store } from '../store.ts';
-import { openPostgresStore } from './index.ts';
 
 /** What one node tells the others of its commits (LISTEN/NOTIFY): only what they follow. */
 describe('PostgreSQL commit announcements', () => {
   const database = usePostgresDatabase();
   let a: Store;
   let b: Store;
-  const toB: RemoteCommit[] = [];
-  before(async () => {
-    const url = await database;
-    a = await openPostgresStore({ url, poolSize: 2 });
-    b = await openPostgresStore({ url, poolSize: 2 });
-    b.onRemoteCommit!((c) => toB.push(c));
-  });
+  let toB: RemoteCommit[];
+  before(async () => ({ a, b, toB } = await openTwoNodes(await database)));
   after(async () => {
     await a?.close();
     await b?.close();

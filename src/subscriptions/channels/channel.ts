@@ -34,15 +34,7 @@ export class Dispatcher implements Notifier {
   }
 
   eventsCommitted(subscriptions: ActiveSubscription[]): void {
-    const groups = new Map<Channel, ActiveSubscription[]>();
-    for (const s of subscriptions) {
-      const c = this.byType.get(s.spec.channel.type);
-      if (!c) continue; // a type no channel delivers was refused at creation (policy.ts)
-      const list = groups.get(c);
-      if (list) list.push(s);
-      else groups.set(c, [s]);
-    }
-    for (const [c, list] of groups) c.eventsCommitted(list);
+    for (const [c, list] of this.byChannel(subscriptions)) c.eventsCommitted(list);
   }
 
   subscriptionChanged(id: string, sub: ActiveSubscription | undefined): void {
@@ -51,10 +43,20 @@ export class Dispatcher implements Notifier {
 
   /** Several nodes: another node let these subscriptions' delivery go; their channels may take it. */
   leaseReleased(subscriptions: ActiveSubscription[]): void {
-    for (const c of this.channels) {
-      const mine = subscriptions.filter((s) => c.types.includes(s.spec.channel.type));
-      if (mine.length > 0) c.leaseReleased?.(mine);
+    for (const [c, list] of this.byChannel(subscriptions)) c.leaseReleased?.(list);
+  }
+
+  /** The subscriptions grouped by the channel that delivers their type (none are left empty). */
+  private byChannel(subscriptions: ActiveSubscription[]): Map<Channel, ActiveSubscription[]> {
+    const groups = new Map<Channel, ActiveSubscription[]>();
+    for (const s of subscriptions) {
+      const c = this.byType.get(s.spec.channel.type);
+      if (!c) continue; // a type no channel delivers was refused at creation (policy.ts)
+      const list = groups.get(c);
+      if (list) list.push(s);
+      else groups.set(c, [s]);
     }
+    return groups;
   }
 
   start(): void {

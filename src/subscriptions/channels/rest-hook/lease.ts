@@ -115,6 +115,7 @@ export class DeliveryLeases {
     const lease = this.leases.get(id);
     if (!lease) return;
     clearTimeout(lease.wait);
+    this.due.delete(id);
     this.leases.delete(id);
     if (lease.until === undefined || this.stopped) return;
     await after?.catch(() => {});
@@ -149,7 +150,6 @@ export class DeliveryLeases {
     lease.wait = setTimeout(
       () => {
         lease.wait = undefined;
-        if (!this.o.store.deliveryLeasesHeld) return this.o.onFree(id);
         this.due.add(id);
         this.looking ??= setTimeout(() => void this.look(), LOOK_BATCH_MS);
       },
@@ -166,7 +166,7 @@ export class DeliveryLeases {
    */
   private async look(): Promise<void> {
     this.looking = undefined;
-    const ids = [...this.due].filter((id) => this.leases.get(id) && !this.leases.get(id)!.wait && this.leases.get(id)!.until === undefined);
+    const ids = [...this.due];
     this.due.clear();
     if (ids.length === 0 || this.stopped) return;
     let held: Map<string, number>;

@@ -3,7 +3,7 @@ import type { Notifier } from '../../engine.ts';
 import { type NotifyContext, renderNotificationText } from '../../notify.ts';
 import { type ActiveSubscription, LIVE_STATUSES as LIVE } from '../../registry.ts';
 import { type Serial, serial } from '../serial.ts';
-import { HeartbeatScheduler } from '../heartbeats.ts';
+import type { HeartbeatScheduler } from '../heartbeats.ts';
 import type { EndpointGuard } from '../../endpoints.ts';
 import { DeliveryLeases } from './lease.ts';
 import { type DeliveryResult, createSender } from './sender.ts';
@@ -26,8 +26,8 @@ export interface RestHookOptions {
    * without renewal (store.claimDelivery). One node at a time delivers, heartbeats included.
    */
   leaseMs?: number;
-  /** NT-3: the process's one heartbeat scheduler (app.ts); without it the worker keeps its own. */
-  heartbeats?: HeartbeatScheduler;
+  /** NT-3: the process's one heartbeat scheduler (app.ts), shared with the websocket hub. */
+  heartbeats: HeartbeatScheduler;
 }
 
 interface SubState {
@@ -69,8 +69,7 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
   const fv = engine.version;
   const states = new Map<string, SubState>();
   const sender = createSender(options.endpoints);
-  const ownHeartbeats = options.heartbeats ? undefined : new HeartbeatScheduler();
-  const heartbeats = options.heartbeats ?? ownHeartbeats!;
+  const heartbeats = options.heartbeats;
   const leases = new DeliveryLeases({
     store,
     fv,
@@ -347,7 +346,6 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
     start(): void {
       for (const sub of engine.registry.allSubscriptions()) notifier.subscriptionChanged(sub.id, sub);
     },
-    /** Stops scheduling and waits for attempts in flight (each bounded by its timeout). */
     /**
      * Stops scheduling and waits for attempts in flight (each bounded by its timeout) and cursor
      * saves; then gives up this node's leases, so that another node takes over at once.
@@ -360,7 +358,6 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
       // Then the cursor saves, those the runs started last included; then the leases go.
       await Promise.allSettled(all.map((s) => s.saving));
       await leases.stop();
-      await ownHeartbeats?.stop();
       await sender.close();
     },
   };
