@@ -195,9 +195,10 @@ export interface Store extends StoreReader {
   readonly kind: string;
   /**
    * Stores shared by several processes (PostgreSQL) tell of commits made by the others, after
-   * they committed, in commit order; a store only one process uses (SQLite) has none to tell.
+   * they committed; a store only one process uses (SQLite) has none to tell. Settles once the
+   * store hears them: what was committed before may not be told, so read the state after that.
    */
-  onRemoteCommit?(listener: (commit: RemoteCommit) => void): void;
+  onRemoteCommit?(listener: (commit: RemoteCommit) => void): Promise<void>;
   /**
    * Stores shared by several processes: claims (or renews) this process's lease on delivering a
    * subscription's events, for `leaseMs`. 'acquired': the lease is newly this process's (another

@@ -166,11 +166,19 @@ export class SubscriptionEngine {
    * registry, and their events wake this node's channels.
    */
   async load(): Promise<void> {
-    await this.loadAll();
-    this.deps.store.onRemoteCommit?.((c) => {
-      if (c.fv !== this.deps.version) return;
-      this.remote = this.remote.then(() => this.followRemote(c)).catch((err: Error) => this.deps.log.error({ err }, "following another node's commit failed"));
-    });
+    // Listen first, then load: a commit made elsewhere meanwhile is either loaded or told
+    // (followed once the load is done), never missed.
+    let loaded!: () => void;
+    this.remote = new Promise<void>((resolve) => (loaded = resolve));
+    try {
+      await this.deps.store.onRemoteCommit?.((c) => {
+        if (c.fv !== this.deps.version) return;
+        this.remote = this.remote.then(() => this.followRemote(c)).catch((err: Error) => this.deps.log.error({ err }, "following another node's commit failed"));
+      });
+      await this.loadAll();
+    } finally {
+      loaded();
+    }
   }
 
   private async loadAll(): Promise<void> {

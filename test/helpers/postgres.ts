@@ -48,10 +48,13 @@ export function usePostgresDatabase(): Promise<string> {
   return made;
 }
 
-/** Two stores on database `url`, as two nodes see it; `toB` collects what B is told of the other's commits. */
+/**
+ * Two stores on database `url`, as two nodes see it; `toB` collects what B is told of the other's
+ * commits (once B listens; B's low-rate poll of the log is off, so `toB` holds announcements only).
+ */
 export async function openTwoNodes(url: string): Promise<{ a: Store; b: Store; toB: RemoteCommit[] }> {
-  const [a, b] = await Promise.all([openPostgresStore({ url, poolSize: 2 }), openPostgresStore({ url, poolSize: 2 })]);
+  const [a, b] = await Promise.all([openPostgresStore({ url, poolSize: 2 }), openPostgresStore({ url, poolSize: 2, pollMs: 3_600_000 })]);
   const toB: RemoteCommit[] = [];
-  b.onRemoteCommit!((c) => toB.push(c));
+  await b.onRemoteCommit!((c) => toB.push(c));
   return { a, b, toB };
 }

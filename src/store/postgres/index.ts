@@ -95,6 +95,7 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
   const onRemoteCommit = (fn: (c: RemoteCommit) => void) => {
     listeners.push(fn);
     listener ??= new CommitListener(options.url, node, (c) => listeners.forEach((l) => runSafely(() => l(c))), options.pollMs ?? 5000);
+    return listener.listening;
   };
 
   const analyzer = new Analyzer(

@@ -66,6 +66,12 @@ export class CommitListener {
   #closed = false;
   readonly #poll: NodeJS.Timeout;
   #retry: NodeJS.Timeout | undefined;
+  #heard!: () => void;
+  /**
+   * Settles once the first LISTEN is in place, or has failed (then a reconnection announces
+   * everything, as after any lost connection): commits made before it are not heard.
+   */
+  readonly listening = new Promise<void>((resolve) => (this.#heard = resolve));
 
   constructor(
     private readonly url: string,
@@ -103,6 +109,8 @@ export class CommitListener {
       if (again) this.#everything(true);
     } catch {
       lost();
+    } finally {
+      this.#heard();
     }
   }
 
@@ -122,6 +130,7 @@ export class CommitListener {
 
   async close(): Promise<void> {
     this.#closed = true;
+    this.#heard();
     clearInterval(this.#poll);
     clearTimeout(this.#retry);
     const client = this.#client;
