@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { after } from 'node:test';
+import { after, before } from 'node:test';
 import pg from 'pg';
 import { openPostgresStore } from '../../src/store/postgres/index.ts';
 import type { RemoteCommit, Store } from '../../src/store/store.ts';
@@ -52,9 +52,23 @@ export function usePostgresDatabase(): Promise<string> {
  * Two stores on database `url`, as two nodes see it; `toB` collects what B is told of the other's
  * commits (once B listens; B's low-rate poll of the log is off, so `toB` holds announcements only).
  */
-export async function openTwoNodes(url: string): Promise<{ a: Store; b: Store; toB: RemoteCommit[] }> {
+async function openTwoNodes(url: string): Promise<{ a: Store; b: Store; toB: RemoteCommit[] }> {
   const [a, b] = await Promise.all([openPostgresStore({ url, poolSize: 2 }), openPostgresStore({ url, poolSize: 2, pollMs: 3_600_000 })]);
   const toB: RemoteCommit[] = [];
   await b.onRemoteCommit!((c) => toB.push(c));
   return { a, b, toB };
+}
+
+/**
+ * Two nodes on a fresh database for the current suite (openTwoNodes), handed to `use` before its
+ * tests and closed after them.
+ */
+export function useTwoNodes(use: (nodes: { a: Store; b: Store; toB: RemoteCommit[] }) => void): void {
+  const database = usePostgresDatabase();
+  let nodes: { a: Store; b: Store } | undefined;
+  before(async () => use((nodes = await openTwoNodes(await database))));
+  after(async () => {
+    await nodes?.a.close();
+    await nodes?.b.close();
+  });
 }

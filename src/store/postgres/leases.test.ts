@@ -1,19 +1,14 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { openTwoNodes, usePostgresDatabase } from '../../../test/helpers/postgres.ts';
+import { describe, it } from 'node:test';
+import { useTwoNodes } from '../../../test/helpers/postgres.ts';
 import type { RemoteCommit, Store } from '../store.ts';
 
 /** Delivery leases between two stores on one database: two nodes, as far as the leases can tell. */
 describe('PostgreSQL delivery leases', () => {
-  const database = usePostgresDatabase();
   let a: Store;
   let b: Store;
   let toB: RemoteCommit[];
-  before(async () => ({ a, b, toB } = await openTwoNodes(await database)));
-  after(async () => {
-    await a?.close();
-    await b?.close();
-  });
+  useTwoNodes((nodes) => ({ a, b, toB } = nodes));
   const state = (n: number) => ({ deliveredThrough: n, attempts: 0 });
 
   it('one node acquires, renews; the other is refused and told how long the lease has left', async () => {

@@ -1,19 +1,13 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { openTwoNodes, usePostgresDatabase } from '../../../test/helpers/postgres.ts';
+import { describe, it } from 'node:test';
+import { useTwoNodes } from '../../../test/helpers/postgres.ts';
 import type { NewVersion, RemoteCommit, Store } from '../store.ts';
 
 /** What one node tells the others of its commits (LISTEN/NOTIFY): only what they follow. */
 describe('PostgreSQL commit announcements', () => {
-  const database = usePostgresDatabase();
   let a: Store;
-  let b: Store;
   let toB: RemoteCommit[];
-  before(async () => ({ a, b, toB } = await openTwoNodes(await database)));
-  after(async () => {
-    await a?.close();
-    await b?.close();
-  });
+  useTwoNodes((nodes) => ({ a, toB } = nodes));
   const v = (type: string, id: string): NewVersion => ({
     type,
     id,
