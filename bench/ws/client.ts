@@ -36,7 +36,7 @@ interface Ev {
   count: number;
   first: number;
   last: number;
-  /** With `listen`: when the store's commit announcement naming this Patient arrived; NaN until then. */
+  /** With `listen`: when the store's announcement of this create's commit arrived (see listen()); NaN until then. */
   announced: number;
   done?: () => void;
 }
@@ -149,9 +149,30 @@ async function openAll(): Promise<void> {
 
 /**
  * With `listen`: LISTENs on the PostgreSQL store's commit channel, as every Herald node does, and
- * notes when each create's announcement arrives (its payload names the resources a commit wrote:
- * `{ n, c: [{ fv, r: [[type, id]] }] }`, src/store/postgres/signals.ts).
+ * notes when each create's announcement arrives. An announcement names the subscriptions whose
+ * logs a commit appended to (`{ n, c: [{ fv, s: [ids] }] }`, src/store/postgres/signals.ts), not
+ * the Patient, so announcements are matched to writes in the order the writes started: at the
+ * paced rates this client drives (writes milliseconds apart, each committed before the next
+ * starts) that is the commit order. A write that failed has no commit and is left out of the
+ * queue when its answer comes; one still in flight when its successor's announcement arrives would
+ * shift the matching by one (the figures would then show it as negative and late pairs).
  */
+interface Slot {
+  announced: number;
+  ev?: Ev;
+  failed?: boolean;
+}
+const slots: Slot[] = [];
+let nextSlot = 0;
+
+function announced(now: number): void {
+  while (nextSlot < slots.length && slots[nextSlot]!.failed) nextSlot++;
+  const slot = slots[nextSlot++];
+  if (!slot) return;
+  slot.announced = now;
+  if (slot.ev && Number.isNaN(slot.ev.announced)) slot.ev.announced = now;
+}
+
 async function listen(): Promise<pg.Client | undefined> {
   if (!spec.listen) return undefined;
   const client = new pg.Client({ connectionString: spec.listen.url });
@@ -160,14 +181,8 @@ async function listen(): Promise<pg.Client | undefined> {
     const now = performance.now();
     if (m.channel !== spec.listen!.channel || !m.payload) return;
     try {
-      const p = JSON.parse(m.payload) as { c?: { r?: [string, string][] }[] };
-      for (const c of p.c ?? []) {
-        for (const [type, id] of c.r ?? []) {
-          if (type !== 'Patient') continue;
-          const ev = eventFor(id);
-          if (Number.isNaN(ev.announced)) ev.announced = now;
-        }
-      }
+      const p = JSON.parse(m.payload) as { c?: { s?: string[] }[] };
+      if ((p.c ?? []).some((c) => (c.s?.length ?? 0) > 0)) announced(now);
     } catch {
       // not an announcement this client understands
     }
@@ -189,6 +204,8 @@ const writeTimes: number[] = [];
 async function write(measured: boolean): Promise<Ev | undefined> {
   if (measured) writes++;
   const tStart = performance.now();
+  const slot: Slot = { announced: NaN };
+  if (spec.listen) slots.push(slot);
   try {
     const res = await pool.request({ method: 'POST', path: spec.trigger.path, headers: spec.trigger.headers, body: spec.trigger.body });
     const text = await res.body.text();
@@ -198,6 +215,7 @@ async function write(measured: boolean): Promise<Ev | undefined> {
       writeTimes.push(tResp - tStart);
     }
     if (res.statusCode !== 201) {
+      slot.failed = true;
       errorSample ??= `${res.statusCode}: ${text.slice(0, 300)}`;
       return undefined;
     }
@@ -207,9 +225,12 @@ async function write(measured: boolean): Promise<Ev | undefined> {
     ev.tStart = tStart;
     ev.tResp = tResp;
     ev.measured = measured;
+    slot.ev = ev;
+    if (!Number.isNaN(slot.announced)) ev.announced = slot.announced;
     return ev;
   } catch (err) {
     if (measured) errors++;
+    slot.failed = true;
     errorSample ??= (err as Error).message;
     return undefined;
   }
