@@ -43,7 +43,7 @@ const t1 = Number(process.hrtime.bigint() / 1000n);
 const th1 = threads();
 { const rows = [...th1].map(([k, v]) => [k, v - (th0.get(k) ?? 0)] as const).filter(([, d]) => d > 50).sort((a, b) => b[1] - a[1]); print('threads (ms cpu over run): ' + rows.map(([k, d]) => `${k}=${d}`).join(', ')); }
 print(`ms/create ${(1000*o.cpu.server/o.achievedRate).toFixed(2)} ms/notif ${(1000*o.cpu.server/o.framesPerSecond).toFixed(3)}`);
-print(`creates/s ${o.achievedRate.toFixed(1)} frames/s ${o.framesPerSecond.toFixed(0)} lag p50 ${o.fromResponse.p50.toFixed(1)} p99 ${o.fromResponse.p99.toFixed(1)} write p50 ${o.write.p50.toFixed(1)} cpu ${JSON.stringify(o.cpu)}`);
+print(`creates/s ${o.achievedRate.toFixed(1)} frames/s ${o.framesPerSecond.toFixed(0)} lag p50 ${o.fromResponse.p50?.toFixed(1)} p99 ${o.fromResponse.p99?.toFixed(1)} write p50 ${o.write.p50.toFixed(1)} cpu ${JSON.stringify(o.cpu)}`);
 await herald.stop();
 if (PROF) {
   for (const f of await readdir(profDir)) {

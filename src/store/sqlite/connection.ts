@@ -16,7 +16,7 @@ import type {
 } from '../store.ts';
 import type { SearchRequest } from '../../search/types.ts';
 import { createEventLog } from './events.ts';
-import { type PackedEvents, unpackEvents } from './protocol.ts';
+import { type PackedEvents, packEvents } from './protocol.ts';
 import { createIndexWriter } from './index-writer.ts';
 import { MIGRATIONS } from './migrations.ts';
 import { searchSqlite } from './search.ts';
@@ -105,8 +105,8 @@ export function createWrites(db: Database.Database): Writes {
       upsertCurrent.run(fv, v.type, v.id, v.versionId, lastInsertRowid, v.lastUpdated, v.json === undefined ? 1 : 0);
       index.replace(fv, v.type, v.id, v.json === undefined ? undefined : v.index, v.versionId === 1);
     },
-    appendEvents: (fv, events) => log.append(fv, events),
-    appendPacked: (fv, events) => log.append(fv, unpackEvents(events)),
+    appendEvents: (fv, events) => log.append(fv, packEvents(events)),
+    appendPacked: (fv, events) => log.append(fv, events),
     setDeliveryState: (fv, sub, state) => log.setDeliveryState(fv, sub, state),
     putBindingToken: (token) => tokens.put(token),
     revokeBindingToken: (hash) => tokens.revoke(hash),

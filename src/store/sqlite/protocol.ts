@@ -114,10 +114,6 @@ export function packEvents(events: NewEvent[]): PackedEvents {
   return packed;
 }
 
-export function unpackEvents(p: PackedEvents): NewEvent[] {
-  return p.subscriptions.map((subscription, i) => ({ subscription, ...p.rests[p.of[i]!]! }));
-}
-
 function sameRest(a: Omit<NewEvent, 'subscription'>, b: Omit<NewEvent, 'subscription'>): boolean {
   return a.timestamp === b.timestamp && a.interaction === b.interaction && a.focus.type === b.focus.type && a.focus.id === b.focus.id && a.focus.versionId === b.focus.versionId;
 }

@@ -8,6 +8,7 @@ import { storeContract } from '../store.contract.ts';
 import Database from 'better-sqlite3';
 import type { NewVersion } from '../store.ts';
 import { openSqliteStore } from './index.ts';
+import { MIGRATIONS } from './migrations.ts';
 
 const patient = (id: string, versionId = 1): NewVersion => ({
   type: 'Patient',
@@ -116,6 +117,49 @@ describe('sqlite store', () => {
     await first.close();
     const second = await openSqliteStore({ path });
     await second.close();
+  });
+
+  it('moves a log written before migration 6 into the compact tables: same events, numbers go on', async () => {
+    const path = join(dir, 'pre6.db');
+    const db = new Database(path);
+    db.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)');
+    for (let v = 1; v <= 5; v++) {
+      db.exec(MIGRATIONS[v - 1]!);
+      db.prepare('INSERT INTO schema_migrations VALUES (?, ?)').run(v, '2024-01-01T00:00:00.000Z');
+    }
+    const old = db.prepare('INSERT INTO subscription_events VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+    // One change matched by s1 and s2 (R4) and by s1 on R5; a second change matched by s1 only.
+    old.run('R4', 's1', 1, '2024-01-01T00:00:01.000Z', 'Patient', 'a', 1, 'create');
+    old.run('R4', 's2', 1, '2024-01-01T00:00:01.000Z', 'Patient', 'a', 1, 'create');
+    old.run('R5', 's1', 7, '2024-01-01T00:00:01.000Z', 'Patient', 'a', 1, 'create');
+    old.run('R4', 's1', 2, '2024-01-01T00:00:02.000Z', 'Patient', 'a', 2, 'update');
+    const counter = db.prepare('INSERT INTO subscription_counters VALUES (?, ?, ?)');
+    counter.run('R4', 's1', 2);
+    counter.run('R4', 's2', 1);
+    counter.run('R5', 's1', 7);
+    db.close();
+
+    const store = await openSqliteStore({ path });
+    try {
+      const s1 = await store.events('R4', 's1', 1, 10, 10);
+      assert.deepEqual(s1.map((e) => [e.number, e.focus.versionId, e.interaction, e.timestamp]), [
+        [1, 1, 'create', '2024-01-01T00:00:01.000Z'],
+        [2, 2, 'update', '2024-01-01T00:00:02.000Z'],
+      ]);
+      assert.deepEqual((await store.events('R4', 's2', 1, 10, 10)).map((e) => [e.number, e.focus.id]), [[1, 'a']]);
+      assert.deepEqual(await store.eventRange('R5', 's1'), { last: 7, first: 7 });
+      await store.transaction((tx) =>
+        tx.appendEvents('R4', [{ subscription: 's1', timestamp: '2024-01-01T00:00:03.000Z', focus: { type: 'Patient', id: 'a', versionId: 3 }, interaction: 'update' }]),
+      );
+      assert.deepEqual(await store.eventRange('R4', 's1'), { last: 3, first: 1 });
+      const check = new Database(path, { readonly: true });
+      const tables = check.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'subscription_%'").all().map((r) => r.name);
+      assert.equal(check.prepare<[], { n: number }>('SELECT count(*) AS n FROM event_changes').get()!.n, 3, 'the change shared by three events is stored once');
+      check.close();
+      assert.ok(!tables.includes('subscription_events') && !tables.includes('subscription_counters'), 'the old tables are gone');
+    } finally {
+      await store.close();
+    }
   });
 
   it('refuses to open a database made by a newer Herald, with the reason', async () => {
