@@ -57,5 +57,5 @@ export const subscriptionEvents: OperationDescriptor = {
 /** A subscription that is not live (off, or not loadable) still has its log. */
 async function storedSubscription(ctx: OperationContext, id: string): Promise<ActiveSubscription | undefined> {
   const spec = await readStoredSubscription(ctx, id);
-  return spec && { id, spec, topicUrl: spec.topic ?? `classic:${id}`, status: spec.status, filters: new Map() };
+  return spec && { id, spec, topicUrl: spec.topic ?? `classic:${id}`, status: spec.status, filters: new Map(), endsAt: undefined };
 }

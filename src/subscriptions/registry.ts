@@ -34,9 +34,45 @@ export interface ActiveSubscription {
    * subscription filed by an equality filter (most of a million per-patient subscriptions) and
    * recompiles them, through a small cache, only when a change reaches it by its key.
    */
-  filters?: Map<string, Matcher>;
+  filters: Map<string, Matcher> | undefined;
   /** Epoch ms after which the subscription is off (D-17). */
-  endsAt?: number;
+  endsAt: number | undefined;
+}
+
+/**
+ * The few distinct values of a subscription's codes and names (status, channel type, MIME type,
+ * filter parameter, …), shared: JSON.parse makes a fresh string of each in every Subscription.
+ * Values a client can vary freely (filter values, endpoints, headers) are not kept here.
+ */
+const shared = new Map<string, string>();
+const SHARED_MAX = 10_000;
+function share<T extends string | undefined>(s: T): T {
+  if (s === undefined) return s;
+  const known = shared.get(s);
+  if (known !== undefined) return known as T;
+  if (shared.size < SHARED_MAX && s.length <= 256) shared.set(s, s);
+  return s;
+}
+
+const NO_HEADERS: SubscriptionSpec['channel']['headers'] = Object.freeze([]) as unknown as SubscriptionSpec['channel']['headers'];
+
+/** A subscription's spec as the registry keeps it: shared codes, the topic's own URL string. */
+function compactSpec(spec: SubscriptionSpec, topicUrl: string): SubscriptionSpec {
+  const c = spec.channel;
+  const out: SubscriptionSpec = {
+    ...spec,
+    status: share(spec.status),
+    filters: spec.filters.map((f) => {
+      const g: Filter = { ...f, filterParameter: share(f.filterParameter) };
+      if (f.resourceType !== undefined) g.resourceType = share(f.resourceType);
+      if (f.comparator !== undefined) g.comparator = share(f.comparator);
+      if (f.modifier !== undefined) g.modifier = share(f.modifier);
+      return g;
+    }),
+    channel: { ...c, type: share(c.type), contentType: share(c.contentType), content: share(c.content), headers: c.headers.length === 0 ? NO_HEADERS : c.headers },
+  };
+  if (spec.topic === topicUrl) out.topic = topicUrl;
+  return out;
 }
 
 interface CompiledTopic {
@@ -124,13 +160,15 @@ export class SubscriptionRegistry {
   /** Compiles a subscription's filters against its topic (throws 422 if they do not compile). */
   compileSubscription(id: string, spec: SubscriptionSpec, topic: Topic): ActiveSubscription {
     const endsAt = spec.end ? Date.parse(spec.end) : undefined;
+    // Every subscription object has the same shape (no optional member added or deleted later),
+    // which V8 stores compactly: a registry holds up to millions of them.
     return {
       id,
-      spec,
+      spec: compactSpec(spec, topic.url),
       topicUrl: topic.url,
       status: spec.status,
       filters: compileFilters(topic, spec.filters, this.search, this.now, this.baseUrl),
-      ...(endsAt !== undefined && !Number.isNaN(endsAt) ? { endsAt } : {}),
+      endsAt: endsAt !== undefined && !Number.isNaN(endsAt) ? endsAt : undefined,
     };
   }
 
@@ -272,8 +310,9 @@ export class SubscriptionRegistry {
       else ids.add(sub.id);
     }
     this.filed.set(sub.id, { topicUrl: sub.topicUrl, index: name, keys: key.keys });
-    // Reached by its key only: its matchers are recompiled on demand instead of held.
-    delete sub.filters;
+    // Reached by its key only: its matchers are recompiled on demand instead of held (set to
+    // undefined, not deleted: a deleted member turns the object into a slow, larger dictionary).
+    sub.filters = undefined;
     this.matcherCache.delete(sub.id);
   }
 

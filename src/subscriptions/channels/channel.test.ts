@@ -24,6 +24,7 @@ const sub = (id: string, type: string): ActiveSubscription => ({
   topicUrl: 'http://example.org/topic',
   status: 'active',
   filters: new Map(),
+  endsAt: undefined,
 });
 
 describe('Dispatcher (after the commit: the engine tells the channels)', () => {
