@@ -64,13 +64,21 @@ function extractComposite(extractor: ParamExtractor, resource: Resource, sink: R
   runPlan(extractor.plan, resource, resource, (value, _type, slot) => focus.push({ value, slot }));
   for (const { value, slot } of focus) {
     const grp = sink.nextGroup();
+    const mark = sink.mark();
+    let complete = true;
     for (const component of extractor.components!) {
       const plan = component.plans[slot];
-      if (plan === undefined) continue;
-      sink.begin(component.rowCode, grp);
-      use(sink, plan, component.param.type);
-      runPlan(plan, value, resource, sink.emit);
+      const before = sink.size();
+      if (plan !== undefined) {
+        sink.begin(component.rowCode, grp);
+        use(sink, plan, component.param.type);
+        runPlan(plan, value, resource, sink.emit);
+      }
+      if (sink.size() === before) complete = false;
     }
+    // A composite search matches a group only through every component, so a group with a component
+    // that has no value can never match: its other rows would only cost index pages (issue 15).
+    if (!complete) sink.reset(mark);
   }
 }
 

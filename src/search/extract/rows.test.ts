@@ -351,11 +351,12 @@ describe('composite parameters', () => {
       assert.ok(g1 !== undefined && g2 !== undefined && g1 !== g2);
       assert.deepEqual(of(rows.token, 'component-code-value-quantity#0', true), [{ ...tok(loinc, '8480-6'), grp: g1 }, { ...tok(loinc, '8462-4'), grp: g2 }]);
       assert.deepEqual(of(rows.quantity, 'component-code-value-quantity#1', true), [qty(120, g1), qty(80, g2)]);
-      // combo: the Observation itself is a focus too (its code, no value), then each component.
+      // combo: the Observation itself is a focus too, but it has a code and no value: a group one
+      // component of which has no value can never match, so it has no rows at all.
       const combo = of(rows.token, 'combo-code-value-quantity#0', true) as { value: string; grp: number }[];
-      assert.deepEqual(combo.map((r) => r.value), ['85354-9', '8480-6', '8462-4']);
-      assert.deepEqual(of(rows.quantity, 'combo-code-value-quantity#1', true), [qty(120, combo[1]!.grp), qty(80, combo[2]!.grp)]);
-      assert.equal(new Set(combo.map((r) => r.grp)).size, 3);
+      assert.deepEqual(combo.map((r) => r.value), ['8480-6', '8462-4']);
+      assert.deepEqual(of(rows.quantity, 'combo-code-value-quantity#1', true), [qty(120, combo[0]!.grp), qty(80, combo[1]!.grp)]);
+      assert.equal(new Set(combo.map((r) => r.grp)).size, 2);
     });
   }
 
@@ -383,8 +384,18 @@ describe('composite parameters', () => {
         { code: { text: 'age' }, valueQuantity: { value: 30 }, exclude: false },
       ],
     }, ['characteristic-value']);
-    assert.deepEqual(of(rows.token, 'characteristic-value#0'), [tok(null, null, 'gender'), tok(null, null, 'age')]);
+    // The age characteristic's value is a Quantity, which has no token: its group has no rows.
+    assert.deepEqual(of(rows.token, 'characteristic-value#0'), [tok(null, null, 'gender')]);
     assert.deepEqual(of(rows.token, 'characteristic-value#1'), [tok(null, 'female')]);
+  });
+
+  it('R4: an Observation with a code and no value has no code-value rows, and its other rows stay (issue 15)', () => {
+    const rows = extract('R4', { resourceType: 'Observation', status: 'final', code: { coding: [{ system: 'http://loinc.org', code: '1234-5' }] } });
+    for (const kind of ['token', 'quantity', 'date', 'string'] as const) {
+      assert.deepEqual(rows[kind].filter((r) => r.code.includes('-value-')), [], `no ${kind} rows of a code-value composite`);
+    }
+    assert.deepEqual(of(rows.token, 'code'), [tok('http://loinc.org', '1234-5')]);
+    assert.deepEqual(of(rows.token, 'combo-code'), [tok('http://loinc.org', '1234-5')]);
   });
 
   it('R4: DocumentReference relationship pairs the relation code with the target (spec components swapped back)', () => {

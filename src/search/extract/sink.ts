@@ -88,6 +88,26 @@ export class RowSink {
     this.large = {};
   }
 
+  /** How many rows there are (of every kind). */
+  size(): number {
+    return this.count;
+  }
+
+  /** Where the rows end now, to drop what comes after with `reset`. */
+  mark(): Record<Kind, number> {
+    const r = this.rows;
+    return { string: r.string.length, token: r.token.length, reference: r.reference.length, date: r.date.length, number: r.number.length, quantity: r.quantity.length, uri: r.uri.length };
+  }
+
+  /** Drops the rows added since `mark` (an incomplete composite group). */
+  reset(mark: Record<Kind, number>): void {
+    for (const kind of Object.keys(mark) as Kind[]) {
+      const list = this.rows[kind] as unknown[];
+      this.count -= list.length - mark[kind];
+      list.length = mark[kind];
+    }
+  }
+
   /** Starts a new composite group and returns its number. */
   nextGroup(): number {
     return ++this.lastGrp;
