@@ -322,7 +322,7 @@ export class SubscriptionEngine {
     }
     const max = this.deps.maxSubscriptionsPerOwner;
     if (!update && max !== undefined && (this.liveByOwner.get(principal.id)?.size ?? 0) >= max) {
-      throw new FhirError(422, 'business-rule', `An owner may have at most ${max} subscriptions: delete some first`);
+      throw new FhirError(422, 'business-rule', `An owner may have at most ${max} subscriptions (this server's limit, HERALD_MAX_SUBSCRIPTIONS_PER_OWNER): delete some first`);
     }
   }
 
