@@ -67,7 +67,7 @@ function rate(fn: () => unknown, seconds: number): { perSecond: number; cores: n
 function main(): void {
   const { seconds = 5, criteria = 'Encounter?status=finished&class=IMP' } = JSON.parse(process.argv[2] ?? '{}') as { seconds?: number; criteria?: string };
   const registry = searchRegistry(loadDefinitions('R4'));
-  const matcher = compileMatcher(registry, 'Encounter', criteria);
+  const matcher = compileMatcher(registry, 'Encounter', criteria, { now: Date.now });
   let sink = 0;
   const m = rate(() => (matcher.matches(ENCOUNTER) ? sink++ : sink--), seconds);
   const only = { only: matcher.params };

@@ -33,7 +33,7 @@ export async function buildApp(config: Config, logTo?: DestinationStream): Promi
   try {
     // The embedded issuer's key: a file beside a SQLite database, or kept in a shared database.
     const share = store.sharedSecret ? (candidate: string) => store.sharedSecret!('auth-signing-key', candidate) : undefined;
-    auth = config.auth ? await createAuth(config.auth, config.baseUrl, dataDirOf(config.db), share) : undefined;
+    auth = config.auth ? await createAuth(config.auth, config.baseUrl, now, dataDirOf(config.db), share) : undefined;
   } catch (err) {
     await store.close();
     throw err;

@@ -70,6 +70,24 @@ const PROCESS_RULE = `only ${PROCESS_ENTRIES.join(' and ')} read arguments or en
 const PROCESS_MEMBERS = /^(argv|execArgv|env|exit|exitCode|abort|kill|chdir|on|once|off|addListener|prependListener|prependOnceListener|removeListener|removeAllListeners)$/;
 
 /**
+ * One clock (ARCHITECTURE.md): the server reads the time only from the clock app.ts makes and
+ * hands on (`now`), and measures elapsed time with performance.now(). A read of the system clock
+ * (`Date.now()`, `Date.now` handed on, `new Date()` without arguments, `Date()`) is allowed only
+ * here: a file with the exact number of reads it may make, or a folder (the code of other
+ * processes). A counted file with more reads, or fewer (a stale entry), breaks the rule too.
+ */
+export const CLOCK_READS_ALLOWED: Record<string, { reads?: number; why: string }> = {
+  'app.ts': { reads: 1, why: 'the composition root makes the one clock of the server' },
+  'store/sqlite/index.ts': { reads: 1, why: "the clock of a store opened without one (tests, tools); app.ts passes its own" },
+  'store/postgres/index.ts': { reads: 1, why: "the clock of a store opened without one (tests, tools); app.ts passes its own" },
+  'store/sqlite/connection.ts': { reads: 1, why: "a migration's applied_at: when this database's schema changed, bookkeeping no client sees" },
+  'store/postgres/schema.ts': { reads: 1, why: "a migration's applied_at: when this database's schema changed, bookkeeping no client sees" },
+  client: { why: 'the client library and `herald listen`: they run in the listener\'s process or a browser, not in the server' },
+  'console/app': { why: 'the console page code runs in the browser' },
+};
+const CLOCK_RULE = 'the server reads the time only from the injected clock (`now`) and elapsed time from performance.now(): no Date.now() or new Date() outside CLOCK_READS_ALLOWED';
+
+/**
  * Cycles of runtime imports that exist on purpose (mutual recursion): a Bundle entry is routed like
  * a request, and a FHIRPath `where()` test compiles paths. A cycle wholly inside one group passes.
  * Type-only imports are erased (verbatimModuleSyntax), so they make no cycle.
@@ -146,13 +164,14 @@ export const RULES: IForbiddenRuleType[] = [
 export const RULE_NAMES = new Map<string, string>([
   ...RULES.map((r): [string, string] => [r.name!, r.comment!]),
   ['no-cycle', 'no cycle of runtime imports (type-only imports are erased), except KNOWN_CYCLES'],
+  ['one-clock', CLOCK_RULE],
 ]);
 
 /** All rules over the tree at root: its src/ is checked, paths are reported as `src/…`. */
 export async function check(root: string): Promise<Violation[]> {
   const { modules, violations } = await cruiseTree(root);
   const files = modules.map((m) => m.source).filter((f) => f.startsWith('src/'));
-  return [...violations, ...checkCycles(modules), ...checkProcess(root, files)];
+  return [...violations, ...checkCycles(modules), ...checkProcess(root, files), ...checkClock(root, files)];
 }
 
 /** A broken rule and where: `from → to`, a cycle's files, or a file and line. */
@@ -253,4 +272,53 @@ function processUse(node: ts.Identifier): ts.Node | undefined {
   const named = ts.isPropertyAssignment(parent) || ts.isVariableDeclaration(parent) || ts.isParameter(parent) || ts.isBindingElement(parent) || ts.isPropertySignature(parent);
   if ((named && parent.name === node) || ts.isImportSpecifier(parent) || ts.isImportClause(parent)) return undefined;
   return parent; // process['env'], const { env } = process, process handed on whole
+}
+
+/**
+ * Reads of the system clock in src/ outside CLOCK_READS_ALLOWED: one violation per read in a file
+ * that may make none, and one per counted file whose number of reads is not the one allowed.
+ */
+function checkClock(root: string, files: string[]): Violation[] {
+  const violations: Violation[] = [];
+  const counted = new Map(Object.entries(CLOCK_READS_ALLOWED).filter(([, a]) => a.reads !== undefined).map(([f, a]) => [`src/${f}`, { allowed: a.reads!, found: [] as string[] }]));
+  const folders = Object.entries(CLOCK_READS_ALLOWED).filter(([f, a]) => a.reads === undefined && !f.endsWith('.ts')).map(([f]) => `src/${f}/`);
+  for (const rel of files.filter((f) => f.endsWith('.ts') && !folders.some((d) => f.startsWith(d)))) {
+    const source = ts.createSourceFile(rel, readFileSync(join(root, rel), 'utf8'), ts.ScriptTarget.Latest, true);
+    const reads: string[] = [];
+    const visit = (node: ts.Node): void => {
+      const read = clockRead(node);
+      if (read) reads.push(`${rel}:${source.getLineAndCharacterOfPosition(node.getStart()).line + 1} ${read}`);
+      ts.forEachChild(node, visit);
+    };
+    visit(source);
+    const count = counted.get(rel);
+    if (count) count.found = reads;
+    else violations.push(...reads.map((line) => ({ rule: 'one-clock', line })));
+  }
+  for (const [rel, { allowed, found }] of counted) {
+    if (found.length === allowed) continue;
+    const where = found.length > 0 ? ` (${found.map((f) => f.slice(rel.length)).join(', ')})` : '';
+    violations.push({ rule: 'one-clock', line: `${rel} may read the clock ${allowed} time(s), reads it ${found.length}${where}` });
+  }
+  return violations;
+}
+
+/** `Date` or `globalThis.Date`. */
+function isDate(node: ts.Node): boolean {
+  if (ts.isIdentifier(node)) return node.text === 'Date';
+  return ts.isPropertyAccessExpression(node) && node.name.text === 'Date' && ts.isIdentifier(node.expression) && node.expression.text === 'globalThis';
+}
+
+/** What a node reads of the system clock: `Date.now()`, `Date.now` (handed on), `new Date()`, `Date()`. */
+function clockRead(node: ts.Node): string | undefined {
+  const member =
+    (ts.isPropertyAccessExpression(node) && node.name.text === 'now' && isDate(node.expression)) ||
+    (ts.isElementAccessExpression(node) && ts.isStringLiteralLike(node.argumentExpression) && node.argumentExpression.text === 'now' && isDate(node.expression));
+  if (member) return ts.isCallExpression(node.parent) && node.parent.expression === node ? 'Date.now()' : 'Date.now';
+  if (ts.isBindingElement(node) && (node.propertyName ?? node.name).getText() === 'now' && ts.isVariableDeclaration(node.parent.parent) && node.parent.parent.initializer && isDate(node.parent.parent.initializer)) {
+    return '{ now } = Date';
+  }
+  if (ts.isNewExpression(node) && isDate(node.expression) && !node.arguments?.length) return 'new Date()';
+  if (ts.isCallExpression(node) && isDate(node.expression)) return 'Date()';
+  return undefined;
 }

@@ -56,6 +56,16 @@ describe('architecture rules', () => {
       'in-a-module src/log.ts → src/fhir/errors.ts',
       // a runtime cycle; the type-only ones (search/types ⇄ store/store, fhir/versions) and the known one (interactions) pass
       'no-cycle src/fhir/cycle-a.ts ⇄ src/fhir/cycle-b.ts',
+      // the system clock read outside the allowed files (client/, console/app/ and the counted reads pass)
+      'one-clock src/store/postgres/index.ts may read the clock 1 time(s), reads it 0', // a stale allowance
+      'one-clock src/store/sqlite/index.ts may read the clock 1 time(s), reads it 2 (:9 new Date(), :10 Date.now())',
+      'one-clock src/subscriptions/registry.ts:10 { now } = Date',
+      'one-clock src/subscriptions/registry.ts:4 Date.now()',
+      'one-clock src/subscriptions/registry.ts:5 Date.now', // handed on as a default clock
+      'one-clock src/subscriptions/registry.ts:6 new Date()',
+      'one-clock src/subscriptions/registry.ts:7 Date.now()', // globalThis.Date.now()
+      'one-clock src/subscriptions/registry.ts:8 Date()',
+      'one-clock src/subscriptions/registry.ts:9 Date.now()', // Date['now']()
       'package:@fastify/compress src/interactions/validate.ts → @fastify/compress',
       'package:@fastify/cors src/interactions/validate.ts → @fastify/cors',
       'package:better-sqlite3 src/store/search-sql.ts → better-sqlite3',

@@ -170,7 +170,7 @@ async function verifyCost(seconds: number): Promise<{ perSecond: number }> {
   const { privateKey, publicKey } = await generateKeyPair('ES256');
   const jwk = { ...(await exportJWK(publicKey)), kid: 'k', alg: 'ES256' };
   const iss = 'https://bench.example';
-  const verifier = new TokenVerifier([{ issuer: iss, audience: iss, keys: createLocalJWKSet({ keys: [jwk] }), algorithms: ['ES256'] }], 'herald/admin');
+  const verifier = new TokenVerifier([{ issuer: iss, audience: iss, keys: createLocalJWKSet({ keys: [jwk] }), algorithms: ['ES256'] }], 'herald/admin', () => new Date());
   const tokens = await Promise.all(
     Array.from({ length: 2000 }, (_, i) =>
       new SignJWT({ scope: 'system/*.cruds', n: i }).setProtectedHeader({ alg: 'ES256', kid: 'k' }).setIssuer(iss).setAudience(iss).setSubject('bench').setExpirationTime('1h').sign(privateKey),

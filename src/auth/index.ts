@@ -36,12 +36,13 @@ export interface Auth {
 const SCOPES_SUPPORTED = ['system/*.cruds', 'user/*.cruds', 'patient/*.cruds', 'system/*.read', 'system/*.write', 'user/*.read', 'patient/*.read'];
 
 /**
- * Builds the authentication of a Herald whose public URL is `baseUrl`. The embedded issuer keeps
- * its signing key in the file HERALD_AUTH_KEY names, else in `dataDir` (beside a SQLite database),
- * else through `share` (a database every node shares); with none of them (an in-memory store)
- * the key lives as long as the process.
+ * Builds the authentication of a Herald whose public URL is `baseUrl`, on the server's clock
+ * `now` (tokens are stamped and judged by it). The embedded issuer keeps its signing key in the
+ * file HERALD_AUTH_KEY names, else in `dataDir` (beside a SQLite database), else through `share`
+ * (a database every node shares); with none of them (an in-memory store) the key lives as long
+ * as the process.
  */
-export async function createAuth(config: AuthConfig, baseUrl: string, dataDir: string | undefined, share?: KeyHome['share']): Promise<Auth> {
+export async function createAuth(config: AuthConfig, baseUrl: string, now: () => Date, dataDir: string | undefined, share?: KeyHome['share']): Promise<Auth> {
   const sources: TokenSource[] = [];
   if (config.external) {
     const { issuer, jwks, audience, jwksRefetchMs } = config.external;
@@ -52,7 +53,7 @@ export async function createAuth(config: AuthConfig, baseUrl: string, dataDir: s
     const clients = readClients(config.embedded.clients);
     const file = config.embedded.key ?? (dataDir ? join(dataDir, 'auth-key.json') : undefined);
     const key = await signingKey(file ? { file } : share ? { share } : {});
-    issuer = new EmbeddedIssuer(clients, key, baseUrl, `${baseUrl}/auth/token`, config.embedded.tokenTtlMs);
+    issuer = new EmbeddedIssuer(clients, key, baseUrl, `${baseUrl}/auth/token`, config.embedded.tokenTtlMs, now);
     sources.push({ issuer: baseUrl, audience: baseUrl, keys: createLocalJWKSet(issuer.jwks), algorithms: [key.publicJwk.alg!] });
   }
   const smartConfiguration: Record<string, unknown> = {
@@ -69,7 +70,7 @@ export async function createAuth(config: AuthConfig, baseUrl: string, dataDir: s
     scopes_supported: [...SCOPES_SUPPORTED, config.adminScope],
     capabilities: ['permission-v1', 'permission-v2', 'permission-patient', 'permission-user', 'client-confidential-symmetric', 'client-confidential-asymmetric'],
   };
-  return { verifier: new TokenVerifier(sources, config.adminScope), ...(issuer ? { issuer } : {}), adminScope: config.adminScope, maxSubscriptionsPerOwner: config.maxSubscriptionsPerOwner, smartConfiguration };
+  return { verifier: new TokenVerifier(sources, config.adminScope, now), ...(issuer ? { issuer } : {}), adminScope: config.adminScope, maxSubscriptionsPerOwner: config.maxSubscriptionsPerOwner, smartConfiguration };
 }
 
 /** The folder of a `sqlite:<path>` store, where the embedded issuer's key is kept. */

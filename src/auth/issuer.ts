@@ -113,6 +113,8 @@ export class EmbeddedIssuer {
     readonly issuer: string,
     readonly tokenUrl: string,
     private readonly ttlMs: number,
+    /** The server's clock (app.ts): it stamps `iat` and `exp` and judges client assertions. */
+    private readonly now: () => Date,
   ) {
     this.clients = new Map(clients.map((c) => [c.id, c]));
   }
@@ -134,13 +136,14 @@ export class EmbeddedIssuer {
     if (scopes.length === 0) return error(400, 'invalid_scope', 'None of the requested scopes is allowed for this client');
     const scope = scopes.join(' ');
     const expiresIn = Math.round(this.ttlMs / 1000);
+    const iat = Math.floor(this.now().getTime() / 1000);
     const accessToken = await new SignJWT({ scope, client_id: client.id, ...(client.patient ? { patient: client.patient } : {}) })
       .setProtectedHeader({ alg: this.signing.publicJwk.alg!, kid: this.signing.publicJwk.kid!, typ: 'JWT' })
       .setIssuer(this.issuer)
       .setSubject(client.id)
       .setAudience(this.issuer)
-      .setIssuedAt()
-      .setExpirationTime(`${expiresIn}s`)
+      .setIssuedAt(iat)
+      .setExpirationTime(iat + expiresIn)
       .setJti(randomUUID())
       .sign(this.signing.key);
     return {
@@ -180,6 +183,7 @@ export class EmbeddedIssuer {
     }
     const client = typeof iss === 'string' ? this.clients.get(iss) : undefined;
     if (!client?.jwks) return error(401, 'invalid_client', 'Client authentication failed');
+    const at = this.now();
     let payload;
     try {
       ({ payload } = await jwtVerify(assertion, createLocalJWKSet(client.jwks), {
@@ -188,11 +192,12 @@ export class EmbeddedIssuer {
         audience: this.tokenUrl,
         algorithms: ASSERTION_ALGORITHMS,
         requiredClaims: ['exp', 'jti'],
+        currentDate: at,
       }));
     } catch {
       return error(401, 'invalid_client', 'The client assertion is invalid (signature, algorithm, iss/sub, aud or exp)');
     }
-    const now = Math.floor(Date.now() / 1000);
+    const now = Math.floor(at.getTime() / 1000);
     const exp = payload.exp!;
     if (exp > now + ASSERTION_MAX_LIFETIME_S) return error(401, 'invalid_client', 'The client assertion expires more than 5 minutes from now');
     for (const [k, until] of this.usedJtis) if (until < now) this.usedJtis.delete(k);

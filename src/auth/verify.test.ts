@@ -34,8 +34,8 @@ function mint(kid: string, claims: Record<string, unknown> = {}, exp = '5m'): Pr
   return new SignJWT({ scope: 'system/*.rs', ...claims }).setProtectedHeader({ alg: k.alg, kid }).setIssuer(ISS).setSubject('svc').setExpirationTime(exp).sign(k.privateKey);
 }
 
-const verifier = (refetchMs: number, where = jwksUrl) =>
-  new TokenVerifier([{ issuer: ISS, keys: jwksKeys(where, refetchMs), algorithms: ACCESS_TOKEN_ALGORITHMS }], 'herald/admin');
+const verifier = (refetchMs: number, where = jwksUrl, now = () => new Date()) =>
+  new TokenVerifier([{ issuer: ISS, keys: jwksKeys(where, refetchMs), algorithms: ACCESS_TOKEN_ALGORITHMS }], 'herald/admin', now);
 
 async function refused(v: TokenVerifier, token: string, why: RegExp): Promise<void> {
   await assert.rejects(v.verify(token), (err: unknown) => err instanceof TokenError && why.test(err.message));
@@ -84,6 +84,21 @@ describe('TokenVerifier with an external JWKS', () => {
     const k = keys.get('rsa-1')!;
     await refused(v, await new SignJWT({ sub: 'x' }).setProtectedHeader({ alg: 'RS256', kid: 'rsa-1' }).setIssuer(ISS).sign(k.privateKey), /exp/);
     await refused(v, await new SignJWT({ sub: 'x' }).setProtectedHeader({ alg: 'RS256', kid: 'rsa-1' }).setIssuer('https://evil.test').setExpirationTime('5m').sign(k.privateKey), /trusted issuer/);
+  });
+
+  it('judges exp and nbf by the injected clock, also for a token it has cached', async () => {
+    // Valid only during 2020-01-01 00:00-00:05 UTC: long past by the real clock.
+    const k = keys.get('rsa-1')!;
+    const t0 = Date.parse('2020-01-01T00:00:00Z') / 1000;
+    const token = await new SignJWT({ scope: 'system/*.rs' }).setProtectedHeader({ alg: 'RS256', kid: 'rsa-1' }).setIssuer(ISS).setSubject('svc').setNotBefore(t0).setExpirationTime(t0 + 300).sign(k.privateKey);
+    let clock = new Date('2020-01-01T00:01:00Z');
+    const v = verifier(60_000, jwksUrl, () => clock);
+    assert.equal((await v.verify(token)).id, 'svc');
+    clock = new Date('2020-01-01T00:06:00Z'); // past exp, within the verifier's 60 s cache
+    await refused(v, token, /expired/);
+    clock = new Date('2019-12-31T23:59:00Z'); // before nbf
+    await refused(v, token, /not valid yet/);
+    await refused(verifier(60_000), token, /expired/); // and the real clock sees it expired
   });
 
   it('fetches the JWKS again when a token names an unknown kid', async () => {

@@ -53,10 +53,13 @@ export class TokenVerifier {
   constructor(
     private readonly sources: readonly TokenSource[],
     private readonly adminScope: string,
+    /** The server's clock (app.ts): it decides `exp` and `nbf`, and how long a token stays cached. */
+    private readonly now: () => Date,
   ) {}
 
   async verify(token: string): Promise<Principal> {
-    const now = Date.now();
+    const at = this.now();
+    const now = at.getTime();
     const hit = this.cache.get(token);
     if (hit && hit.until > now) return hit.principal;
     if (hit) this.cache.delete(token);
@@ -75,6 +78,7 @@ export class TokenVerifier {
         ...(source.audience ? { audience: source.audience } : {}),
         algorithms: source.algorithms,
         requiredClaims: ['exp'],
+        currentDate: at,
       }));
     } catch (err) {
       throw new TokenError(reason(err));

@@ -33,6 +33,18 @@ export const unprocessable = (msg: string, expression?: string[]) =>
   new FhirError(422, 'processing', msg, expression);
 export const notSupported = (msg: string) => new FhirError(501, 'not-supported', msg);
 
+/**
+ * A value from the request, for a diagnostic, before anything has checked its type: a string
+ * (cut to `max` characters), a number, boolean or null as JSON writes it, an object or array as
+ * `{…}` or `[…]`. Never `String(value)`: that throws on JSON such as `{"toString":1}`, whose own
+ * toString is not a function, and the client would get a 500 for its bad input.
+ */
+export function shown(value: unknown, max = 80): string {
+  if (typeof value === 'string') return value.slice(0, max);
+  if (value === null || typeof value !== 'object') return String(value);
+  return Array.isArray(value) ? '[…]' : '{…}';
+}
+
 export function operationOutcome(issues: OperationOutcomeIssue[]): OperationOutcome {
   return { resourceType: 'OperationOutcome', issue: issues };
 }

@@ -8,9 +8,10 @@ import { randomUUID } from 'node:crypto';
  * counts up (RFC 9562 §6.2, method 1), keeping the ids of this process strictly increasing; the 62
  * bits of `rand_b` come from a version 4 UUID (Node keeps a pool of random bytes for those), so
  * ids stay unguessable. The id reveals when the resource was created, which meta.lastUpdated of
- * its first version says anyway.
+ * its first version says anyway. `now` is the server's clock (epoch ms; callers pass
+ * `ctx.now().getTime()`), so the id's time and meta.lastUpdated agree.
  */
-export function newResourceId(now: number = Date.now()): string {
+export function newResourceId(now: number): string {
   if (now > lastMs) {
     lastMs = now;
     counter = 0;

@@ -41,10 +41,9 @@ export function attachWebsocket(
   server.on('upgrade', (req, socket, head) => {
     const path = (req.url ?? '').split('?')[0];
     const dialect = dialects.get(path ?? '');
-    if (!dialect) {
-      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-      return;
-    }
+    // Not a websocket endpoint (a typo under /ws, or any other path): the 404 OperationOutcome
+    // an HTTP request there gets, instead of an empty answer a client can only guess at.
+    if (!dialect) return refuse(socket, 404, 'Not Found', `No websocket endpoint at ${(path ?? '').slice(0, 200)}: the endpoints are ${[...dialects.keys()].join(' and ')}`, 'not-found');
     // DNS rebinding and pages of other sites (issue 13): the same Host rule as HTTP, and Origin.
     if (!browser.hostAllowed(req.headers.host)) return refuse(socket, 421, 'Misdirected Request', `This server does not answer for the host '${String(req.headers.host ?? '').slice(0, 100)}'`);
     if (!browser.originAllowed(req.headers.origin)) return refuse(socket, 403, 'Forbidden', `Pages from ${String(req.headers.origin).slice(0, 100)} may not connect`);

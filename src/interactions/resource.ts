@@ -1,4 +1,4 @@
-import { FhirError, badRequest, notFound } from '../fhir/errors.ts';
+import { FhirError, badRequest, notFound, shown } from '../fhir/errors.ts';
 import type { Resource } from '../fhir/types.ts';
 import { validateResource } from '../fhir/validate.ts';
 import type { BaseContext } from './context.ts';
@@ -23,7 +23,7 @@ export function assertResourceBody(ctx: BaseContext, type: string, body: unknown
   const resource = body as Resource;
   if (resource.resourceType !== type) {
     throw badRequest(
-      `The resourceType of the body ('${String(resource.resourceType).slice(0, 80)}') does not match the URL ('${type}')`,
+      `The resourceType of the body ('${shown(resource.resourceType)}') does not match the URL ('${type}')`,
       ['resourceType'],
     );
   }

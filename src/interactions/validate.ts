@@ -1,4 +1,4 @@
-import { FhirError, asFhirError, badRequest, operationOutcome } from '../fhir/errors.ts';
+import { FhirError, asFhirError, badRequest, operationOutcome, shown } from '../fhir/errors.ts';
 import type { OperationOutcomeIssue, Resource } from '../fhir/types.ts';
 import { extractIndex } from '../search/extract.ts';
 import { assertWithin, demand, hidden, seesVersion } from './access.ts';
@@ -104,11 +104,15 @@ function readInput(req: FhirRequest, type: string): ValidateInput {
   }
   const mode = params.get('mode');
   if (mode !== undefined && (typeof mode.value !== 'string' || !MODES.has(mode.value))) {
-    throw badRequest(`$validate mode must be create, update or delete, not '${String(mode.value).slice(0, 40)}'`, [mode.where]);
+    throw badRequest(`$validate mode must be create, update or delete, not '${shown(mode.value, 40)}'`, [mode.where]);
   }
   const profile = params.get('profile');
-  if (profile !== undefined && String(profile.value).split('|')[0] !== `http://hl7.org/fhir/StructureDefinition/${type}`) {
-    throw new FhirError(400, 'not-supported', `$validate checks the base definition of ${type} only, not the profile '${String(profile.value).slice(0, 100)}'`, [profile.where]);
+  if (profile !== undefined) {
+    const { value, where } = profile;
+    if (typeof value !== 'string') throw badRequest(`$validate profile must be a canonical URL (a JSON string), not '${shown(value)}'`, [where]);
+    if (value.split('|')[0] !== `http://hl7.org/fhir/StructureDefinition/${type}`) {
+      throw new FhirError(400, 'not-supported', `$validate checks the base definition of ${type} only, not the profile '${shown(value, 100)}'`, [where]);
+    }
   }
   return { resource: params.get('resource')?.value, mode: (mode?.value as Mode | undefined) ?? 'general' };
 }

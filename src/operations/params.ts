@@ -1,4 +1,4 @@
-import { badRequest } from '../fhir/errors.ts';
+import { badRequest, shown } from '../fhir/errors.ts';
 
 /**
  * The value types the operations here take, each with the `value[x]` forms a Parameters resource
@@ -73,7 +73,7 @@ export function operationParams(op: string, defs: readonly ParameterDefinition[]
 /** The parameters of a Parameters body: where each is, its name and its only `value[x]`. */
 function* parametersOf(op: string, body: unknown): Iterable<[string, string, Record<string, unknown>]> {
   if (!isObject(body) || body.resourceType !== 'Parameters') {
-    const what = isObject(body) ? `a ${String(body.resourceType).slice(0, 40)}` : Array.isArray(body) ? 'an array' : `a JSON ${body === null ? 'null' : typeof body}`;
+    const what = isObject(body) ? `a ${shown(body.resourceType, 40)}` : Array.isArray(body) ? 'an array' : `a JSON ${body === null ? 'null' : typeof body}`;
     throw badRequest(`The body of $${op} must be a Parameters resource, not ${what}`, ['Parameters']);
   }
   if (body.parameter === undefined) return;

@@ -20,7 +20,7 @@ function registry(version: FhirVersion = 'R4'): SearchRegistry {
 }
 
 function matching(version: FhirVersion, type: string, query: string, resources: Resource[]): string[] {
-  const matcher = compileMatcher(registry(version), type, query);
+  const matcher = compileMatcher(registry(version), type, query, { now: Date.now });
   return resources.filter((r) => matcher.matches(r)).map((r) => r.id!).sort();
 }
 
@@ -89,28 +89,28 @@ describe('compileMatcher', () => {
   it('accepts Type?query, ?query and query; refuses another type', () => {
     const r = registry('R4');
     const patient = PATIENTS[0];
-    assert.equal(compileMatcher(r, 'Patient', 'Patient?gender=female').matches(patient), true);
-    assert.equal(compileMatcher(r, 'Patient', '?gender=female').matches(patient), true);
-    assert.equal(compileMatcher(r, 'Patient', 'gender=male').matches(patient), false);
-    assert.equal(compileMatcher(r, 'Patient', 'Patient').matches(patient), true);
-    assert.equal(compileMatcher(r, 'Patient', '_profile=http://example.org/fhir/StructureDefinition/vip-patient?x=1').matches(patient), false);
-    assert.equal(compileMatcher(r, 'Observation', 'status=final').matches(patient), false);
-    assert.throws(() => compileMatcher(r, 'Patient', 'Observation?status=final'), (e: unknown) => e instanceof FhirError && e.status === 400);
+    assert.equal(compileMatcher(r, 'Patient', 'Patient?gender=female', { now: Date.now }).matches(patient), true);
+    assert.equal(compileMatcher(r, 'Patient', '?gender=female', { now: Date.now }).matches(patient), true);
+    assert.equal(compileMatcher(r, 'Patient', 'gender=male', { now: Date.now }).matches(patient), false);
+    assert.equal(compileMatcher(r, 'Patient', 'Patient', { now: Date.now }).matches(patient), true);
+    assert.equal(compileMatcher(r, 'Patient', '_profile=http://example.org/fhir/StructureDefinition/vip-patient?x=1', { now: Date.now }).matches(patient), false);
+    assert.equal(compileMatcher(r, 'Observation', 'status=final', { now: Date.now }).matches(patient), false);
+    assert.throws(() => compileMatcher(r, 'Patient', 'Observation?status=final', { now: Date.now }), (e: unknown) => e instanceof FhirError && e.status === 400);
   });
 
   it('refuses chains and _has, ignores result parameters, is strict by default', () => {
     const r = registry('R4');
-    assert400(() => compileMatcher(r, 'Observation', 'subject:Patient.name=x'), 'subject:Patient.name');
-    assert400(() => compileMatcher(r, 'Patient', '_has:Observation:subject:code=x'), '_has:Observation:subject:code');
-    assert400(() => compileMatcher(r, 'Patient', 'foo=bar'), 'foo');
-    const m = compileMatcher(r, 'Patient', 'gender=female&_sort=-birthdate&_count=1&_include=Patient:organization');
+    assert400(() => compileMatcher(r, 'Observation', 'subject:Patient.name=x', { now: Date.now }), 'subject:Patient.name');
+    assert400(() => compileMatcher(r, 'Patient', '_has:Observation:subject:code=x', { now: Date.now }), '_has:Observation:subject:code');
+    assert400(() => compileMatcher(r, 'Patient', 'foo=bar', { now: Date.now }), 'foo');
+    const m = compileMatcher(r, 'Patient', 'gender=female&_sort=-birthdate&_count=1&_include=Patient:organization', { now: Date.now });
     assert.deepEqual(m.params.map((p) => p.code), ['gender']);
-    assert.equal(compileMatcher(r, 'Patient', 'foo=bar', { strict: false }).matches(PATIENTS[1]), true);
+    assert.equal(compileMatcher(r, 'Patient', 'foo=bar', { now: Date.now, strict: false }).matches(PATIENTS[1]), true);
   });
 
   it('reads absolute references into the base as Type/id', () => {
     const obs = { resourceType: 'Observation', id: 'x', status: 'final', code: { text: 't' }, subject: { reference: 'http://h.test/fhir/R4/Patient/p9' } };
-    const m = (query: string) => compileMatcher(registry('R4'), 'Observation', query, { baseUrl: 'http://h.test/fhir/R4' }).matches(obs);
+    const m = (query: string) => compileMatcher(registry('R4'), 'Observation', query, { now: Date.now, baseUrl: 'http://h.test/fhir/R4' }).matches(obs);
     assert.equal(m('subject=Patient/p9'), true);
     assert.equal(m('subject=http://h.test/fhir/R4/Patient/p9'), true);
     assert.equal(m('subject=Patient/p8'), false);
@@ -238,7 +238,7 @@ describe('parseSearch errors', () => {
               assert.match(err.message, c.code === 'not-supported' ? /not supported/ : /modifier|refer/i);
               return true;
             });
-            assert400(() => compileMatcher(registry(version), c.type, c.query, { strict }), c.param);
+            assert400(() => compileMatcher(registry(version), c.type, c.query, { now: Date.now, strict }), c.param);
           }
         });
       }

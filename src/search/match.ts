@@ -33,8 +33,8 @@ export interface MatcherOptions {
   strict?: boolean;
   /** This server's base URL, so absolute references into it compare as Type/id. */
   baseUrl?: string;
-  /** Clock for `ap` on dates (default Date.now). */
-  now?: () => number;
+  /** The server's clock (epoch ms), for `ap` on dates. */
+  now: () => number;
 }
 
 type ParamCondition = Extract<Condition, { kind: 'param' }>;
@@ -55,14 +55,14 @@ const ROW_KIND: Record<Exclude<ParamType, 'composite' | 'special'>, keyof IndexR
  * Result parameters (_sort, _count, _include…) are accepted and ignored. Chains and `_has` need
  * other resources, so they are refused with a 400, as is a type prefix other than `type`.
  */
-export function compileMatcher(registry: SearchRegistry, type: string, query: string | URLSearchParams, options: MatcherOptions = {}): Matcher {
+export function compileMatcher(registry: SearchRegistry, type: string, query: string | URLSearchParams, options: MatcherOptions): Matcher {
   const params = toSearchParams(type, query);
   refuseCrossResource(params);
   const req = parseSearch(registry, [type], params, { strict: options.strict ?? true, defaultCount: 0, maxCount: 0, baseUrl: options.baseUrl });
   const conditions = req.conditions.map((c) => c as ParamCondition);
   const used = [...new Set(conditions.map((c) => c.param))];
   const tests = conditions.map(compileCondition);
-  const clock = options.now ?? Date.now;
+  const clock = options.now;
   const only = { only: used, baseUrl: options.baseUrl };
   return {
     params: used,

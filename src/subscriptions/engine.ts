@@ -281,7 +281,7 @@ export class SubscriptionEngine {
     const topic = this.topicOf(spec, resource.id);
     if (principal) this.checkOwner(topic, resource.id, previousJson !== undefined, principal);
     this.checkQuotas(spec, topic, resource);
-    checkFilters(topic, spec.filters, this.deps.search, (i) => paths.filter(resource, i));
+    checkFilters(topic, spec.filters, this.deps.search, () => this.now().getTime(), (i) => paths.filter(resource, i));
     checkChannel(spec, this.deps.policy, this.deps.adapter.mimeVersion, this.now().getTime(), paths);
     this.registry.compileSubscription(resource.id ?? 'new', spec, topic);
     const status = this.initialStatus(spec, previousJson ? (JSON.parse(previousJson) as Resource) : undefined);
@@ -322,7 +322,7 @@ export class SubscriptionEngine {
     }
     const max = this.deps.maxSubscriptionsPerOwner;
     if (!update && max !== undefined && (this.liveByOwner.get(principal.id)?.size ?? 0) >= max) {
-      throw new FhirError(422, 'business-rule', `An owner may have at most ${max} subscriptions: delete some first`);
+      throw new FhirError(422, 'business-rule', `An owner may have at most ${max} subscriptions (this server's limit, HERALD_MAX_SUBSCRIPTIONS_PER_OWNER): delete some first`);
     }
   }
 

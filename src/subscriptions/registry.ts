@@ -101,7 +101,7 @@ export class SubscriptionRegistry {
   /** Where each subscription is filed in its topic, to unfile it. */
   private readonly filed = new Map<string, { topicUrl: string; index?: string; keys?: string[] }>();
   /** Criteria that failed on a change, by topic (D-20). */
-  readonly faults = new TopicFaults();
+  readonly faults: TopicFaults;
   /** Recompiled matchers of filed subscriptions, least recently used first (see ActiveSubscription.filters). */
   private readonly matcherCache = new Map<string, Map<string, Matcher>>();
 
@@ -111,7 +111,9 @@ export class SubscriptionRegistry {
     private readonly baseUrl: string,
     /** The server's clock (ms), for `ap` dates in criteria and filters. */
     private readonly now: () => number,
-  ) {}
+  ) {
+    this.faults = new TopicFaults(now);
+  }
 
   /** Compiles a topic (throws 422 if it cannot be evaluated); does not register it. */
   compileTopic(topic: Topic): CompiledTopic {

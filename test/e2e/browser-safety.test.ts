@@ -57,6 +57,7 @@ describe('browser safety: Host and Origin (issue 13)', () => {
       const res = await getWithHost(url, host);
       assert.equal(res.status, 421, host);
       assert.equal(res.body.resourceType, 'OperationOutcome');
+      assert.equal(res.body.issue[0].code, 'security', 'the code README\'s error table gives a 421');
       assert.match(res.body.issue[0].diagnostics, /does not answer for the host/);
     }
   });

@@ -57,4 +57,35 @@ describe('fuzz regressions', () => {
       }
     },
   );
+
+  // Found by the fuzzer (issue 12, once its wrong values included objects with a `toString` key):
+  // String(x) throws on {"toString":1}, and diagnostics printed such values unchecked, a 500.
+  const hostile = [{ toString: 1 }, { toString: null, valueOf: null }, JSON.parse('{"__proto__":{"toString":1}}')];
+
+  it('a resourceType that is an object with its own toString is a 400, on writes and operations', async () => {
+    for (const resourceType of hostile) {
+      const create = await call('POST', `${base}/Patient`, { resourceType, active: true });
+      expectOutcome(create, 400);
+      assert.match(create.body.issue[0].diagnostics, /resourceType of the body \('\{…\}'\)/);
+      expectOutcome(await call('PUT', `${base}/Patient/${id}`, { resourceType, id }), 400);
+      // $validate answers 200 with the issue the create would have had
+      const validated = await call('POST', `${base}/Patient/$validate`, { resourceType });
+      assert.equal(validated.status, 200);
+      assert.deepEqual([validated.body.resourceType, validated.body.issue[0].severity, validated.body.issue[0].code], ['OperationOutcome', 'error', 'invalid']);
+      expectOutcome(await call('POST', `${base}/Subscription/$status`, { resourceType }), 400);
+      expectOutcome(await call('POST', `${base}/Subscription/$revoke-ws-binding-token`, { resourceType, parameter: [] }), 400);
+    }
+    assert.equal((await call('GET', `${base}/Patient/${id}`)).body.active, true, 'the resource is untouched');
+  });
+
+  it('$validate with a mode or profile that is an object with its own toString is a 400', async () => {
+    for (const value of hostile) {
+      for (const parameter of [[{ name: 'mode', valueCode: value }], [{ name: 'profile', valueUri: value }], [{ name: 'profile', valueCanonical: value }]]) {
+        const res = await call('POST', `${base}/Patient/$validate`, { resourceType: 'Parameters', parameter: [{ name: 'resource', resource: { resourceType: 'Patient' } }, ...parameter] });
+        expectOutcome(res, 400);
+        assert.equal(res.body.issue[0].code, 'invalid');
+        assert.match(res.body.issue[0].diagnostics, /\$validate (mode|profile) must be .*not '\{…\}'/);
+      }
+    }
+  });
 });

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
+import { WebSocket } from 'ws';
 import { after, before, describe, it } from 'node:test';
 import { VERSIONS, call, startServer, type TestServer } from '../helpers/server.ts';
 import { readNotification, subscriptionResource } from '../helpers/subscriptions.ts';
@@ -212,10 +213,43 @@ describe('websocket channel and $get-ws-binding-token', () => {
     });
   }
 
-  it('answers an unknown path with 404 and no upgrade', async () => {
-    await assert.rejects(connectWs(`${server.url.replace('http', 'ws')}/nope`));
+  it('answers an upgrade (and a plain GET) to an unknown path, under /ws or not, with a 404 OperationOutcome and no upgrade', async () => {
+    for (const path of ['/ws/nope', '/ws/subscriptions-r4/x', '/wsx', '/nope']) {
+      const refused = await upgrade(`${server.url.replace('http', 'ws')}${path}?token=x`);
+      assert.equal(refused.status, 404, path);
+      assert.equal(refused.contentType, 'application/fhir+json', path);
+      const outcome = JSON.parse(refused.body);
+      assert.equal(outcome.resourceType, 'OperationOutcome', path);
+      assert.equal(outcome.issue[0].code, 'not-found', path);
+      assert.match(outcome.issue[0].diagnostics, new RegExp(`No websocket endpoint at ${path}: the endpoints are /ws and /ws/subscriptions-r4`));
+      const get = await call('GET', `${server.url}${path}`);
+      assert.equal(get.status, 404, path);
+      assert.equal(get.body.resourceType, 'OperationOutcome', path);
+      assert.equal(get.body.issue[0].code, 'not-found', path);
+    }
+    // the endpoints themselves still upgrade
+    await (await connectWs(`${server.url.replace('http', 'ws')}/ws`)).close();
+    await (await connectWs(`${server.url.replace('http', 'ws')}/ws/subscriptions-r4`)).close();
   });
 });
+
+/** Opens a websocket with a real client: the refused upgrade's status, content type and body. */
+function upgrade(url: string): Promise<{ status: number; contentType: string | undefined; body: string }> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url);
+    ws.once('open', () => {
+      ws.close();
+      reject(new Error(`${url} was upgraded`));
+    });
+    ws.once('unexpected-response', (_req, res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode!, contentType: res.headers['content-type'], body }));
+    });
+    ws.once('error', reject);
+  });
+}
 
 async function waitUntil(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

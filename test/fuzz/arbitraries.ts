@@ -51,16 +51,31 @@ export const anyJson: fc.Arbitrary<Json> = fc.jsonValue({ maxDepth: 3 }) as fc.A
 export const hugeOrDeep: fc.Arbitrary<Json> = fc.oneof(
   fc.constantFrom(10_000, 300_000, 1_100_000).map((n) => 'x'.repeat(n)),
   fc.constantFrom(1_000, 20_000).map((n) => Array.from({ length: n }, (_, i) => i)),
-  fc.record({ depth: fc.integer({ min: 10, max: 1000 }), kind: fc.constantFrom('array', 'object', 'extension') }).map(({ depth, kind }) => {
+  fc.record({ depth: fc.integer({ min: 10, max: 500 }), kind: fc.constantFrom('array', 'object', 'extension') }).map(({ depth, kind }) => {
     let v: Json = 'leaf';
     for (let i = 0; i < depth; i++) v = kind === 'array' ? [v] : kind === 'object' ? { a: v } : { url: 'http://example.org/x', extension: [v] };
     return v;
   }),
 );
 
+/**
+ * JSON objects whose keys shadow what JavaScript looks up on every object: `String(x)` and
+ * `${x}` throw a TypeError on `{"toString":1}` (its own toString is not a function), and a
+ * `__proto__` key is an own property after JSON.parse. Code that prints a value it has not yet
+ * checked to be a string meets them.
+ */
+export const prototypeKeys: fc.Arbitrary<Json> = fc.constantFrom<Json>(
+  { toString: 1 },
+  { toString: null, valueOf: null },
+  { valueOf: 'x', toString: {} },
+  JSON.parse('{"__proto__":{"toString":1}}') as Json,
+  { constructor: 1, hasOwnProperty: 1 },
+);
+
 /** A value of some JSON type, likely not the one the element needs. */
 export const wrongValue: fc.Arbitrary<Json> = fc.oneof(
   { weight: 6, arbitrary: fc.oneof(fc.constant(null), fc.boolean(), fc.integer(), fc.double(), oddString, fc.constant<Json>([]), fc.constant<Json>({}), anyJson) },
+  { weight: 1, arbitrary: prototypeKeys },
   { weight: 1, arbitrary: hugeOrDeep },
 );
 
@@ -91,14 +106,37 @@ export const mutation: fc.Arbitrary<Mutation> = fc.record({
   key: fc.oneof(fc.constantFrom(...KEYS), oddString),
 });
 
+/**
+ * The deepest tree a mutation may make. JSON.stringify and structuredClone recurse, and under
+ * fast-check's own frames they overflow the stack from about 1,900 levels: a deep value put deep
+ * into another (or a Bundle's mutated entries mutated again) broke the generator, not the server.
+ * hugeOrDeep's values (up to 1,001 levels) and this bound stay far past the server's limits (64).
+ */
+const MAX_TREE_DEPTH = 1200;
+
+/** Levels of a JSON tree (a scalar is 1), without recursion. */
+function depthOf(v: Json): number {
+  let max = 0;
+  const stack: [Json, number][] = [[v, 1]];
+  while (stack.length > 0) {
+    const [x, d] = stack.pop()!;
+    max = Math.max(max, d);
+    if (x && typeof x === 'object') for (const c of Object.values(x)) stack.push([c, d + 1]);
+  }
+  return max;
+}
+
 /** Applies mutations to a copy of `value` (paths are picked modulo the tree's size as it is then). */
 export function mutate<T extends Json>(value: T, mutations: readonly Mutation[]): Json {
   let root: Json = structuredClone(value);
   for (const mutation of mutations) {
+    const all = paths(root);
+    const path = all[mutation.at % all.length]!;
+    // A mutation that would make the tree deeper than MAX_TREE_DEPTH is left out.
+    const deepest = mutation.kind === 'wrap' ? depthOf(root) + 1 : mutation.kind === 'set' || mutation.kind === 'add' ? path.length + 2 + depthOf(mutation.value) : 0;
+    if (deepest > MAX_TREE_DEPTH) continue;
     // A copy: generated values are shared between runs and must never become part of a tree.
     const m = { ...mutation, value: structuredClone(mutation.value) };
-    const all = paths(root);
-    const path = all[m.at % all.length]!;
     const parent = path.length ? (get(root, path.slice(0, -1)) as any) : undefined;
     const last = path[path.length - 1];
     const current = get(root, path);

@@ -3,8 +3,8 @@ import fc from 'fast-check';
 import { VERSIONS } from '../helpers/server.ts';
 import { readNotification, subscriptionResource, topicResource, type Version } from '../helpers/subscriptions.ts';
 import { connectWs } from '../helpers/ws.ts';
-import { type Json, accept, anyJson, contentType, encoded, exampleOf, malformed, mutate, mutation, oddId, oddString, segment, wrongValue } from './arbitraries.ts';
-import { type BaseInfo, type FuzzRequest, type Harness, TOPIC, describe } from './harness.ts';
+import { type Json, accept, anyJson, contentType, encoded, exampleOf, malformed, mutate, mutation, oddId, oddString, prototypeKeys, segment, wrongValue } from './arbitraries.ts';
+import { type BaseInfo, type FuzzRequest, type Harness, type Success, TOPIC, describe } from './harness.ts';
 
 /**
  * The fuzz properties, one per area of the API. Each generates requests against every base and
@@ -310,25 +310,40 @@ const bundles: FuzzProperty = {
     ),
 };
 
-/** $status, $events, $get-ws-binding-token (and unknown operations) by GET and POST at every level. */
+/** A binding token's text: well-formed (base64url, 43 characters) but unknown, or anything. */
+const tokenLike = fc.oneof(fc.stringMatching(/^[A-Za-z0-9_-]{43}$/), fc.constantFrom('x'.repeat(43), 'x'.repeat(513), ''), oddString);
+
+/** What a success of each operation is. */
+const OPERATION_SUCCESS: Record<string, Success> = {
+  status: { resourceType: 'Bundle', bundleType: ['searchset'] },
+  events: { resourceType: 'Bundle', bundleType: ['history', 'subscription-notification'] },
+  'get-ws-binding-token': { resourceType: 'Parameters' },
+  'revoke-ws-binding-token': { resourceType: 'OperationOutcome' },
+  bogus: {},
+};
+
+/** $status, $events, $get-ws-binding-token, $revoke-ws-binding-token (and unknown operations) by GET and POST at every level. */
 const operations: FuzzProperty = {
-  name: 'operations ($status, $events, $get-ws-binding-token)',
+  name: 'operations ($status, $events, $get-ws-binding-token, $revoke-ws-binding-token)',
   weight: 3,
   property: (h) =>
     fc.asyncProperty(
       version.chain((v) => {
         const b = h.bases[v];
         const subId = fc.oneof({ weight: 3, arbitrary: fc.constantFrom(b.wsSubscriptionId, b.hookSubscriptionId) }, { weight: 1, arbitrary: idOf(b) });
-        const name = fc.constantFrom('id', 'status', 'eventsSinceNumber', 'eventsUntilNumber', 'content', '_format', 'bogus');
-        const value = fc.oneof(fc.constantFrom('0', '1', '2', '999999', '-1', '1.5', '1e3', 'active', 'off', 'empty', 'id-only', 'full-resource', b.wsSubscriptionId, b.hookSubscriptionId), oddString);
-        const parameter = fc.tuple(name, fc.constantFrom('valueString', 'valueId', 'valueInteger', 'valueCode', 'valueUnsignedInt', 'valueBoolean'), value).map(([n, k, x]) => ({ name: n, [k]: k === 'valueInteger' || k === 'valueUnsignedInt' ? Number(x) : k === 'valueBoolean' ? x === 'true' : x }));
+        const name = fc.constantFrom('id', 'status', 'eventsSinceNumber', 'eventsUntilNumber', 'content', 'token', '_format', 'bogus');
+        const value = fc.oneof(fc.constantFrom('0', '1', '2', '999999', '-1', '1.5', '1e3', 'active', 'off', 'empty', 'id-only', 'full-resource', b.wsSubscriptionId, b.hookSubscriptionId), tokenLike, oddString);
+        const parameter = fc.oneof(
+          { weight: 5, arbitrary: fc.tuple(name, fc.constantFrom('valueString', 'valueId', 'valueInteger', 'valueCode', 'valueUnsignedInt', 'valueBoolean'), value).map(([n, k, x]) => ({ name: n, [k]: k === 'valueInteger' || k === 'valueUnsignedInt' ? Number(x) : k === 'valueBoolean' ? x === 'true' : x })) },
+          { weight: 1, arbitrary: fc.tuple(name, fc.constantFrom('valueString', 'valueId', 'valueCode'), wrongValue).map(([n, k, x]) => ({ name: n, [k]: x })) },
+        );
         const post = fc.oneof(
           { weight: 4, arbitrary: fc.tuple(fc.array(parameter, { maxLength: 4 }), fc.array(mutation, { maxLength: 2 })).map(([ps, ms]) => JSON.stringify(mutate({ resourceType: 'Parameters', parameter: ps as Json }, ms))) },
           { weight: 1, arbitrary: malformed(JSON.stringify({ resourceType: 'Parameters', parameter: [{ name: 'id', valueString: b.wsSubscriptionId }] })) },
         );
         return fc
           .tuple(
-            fc.constantFrom('status', 'events', 'get-ws-binding-token', 'bogus'),
+            fc.constantFrom('status', 'events', 'get-ws-binding-token', 'revoke-ws-binding-token', 'bogus'),
             fc.constantFrom('instance', 'type', 'type', 'system', 'other-type'),
             subId,
             fc.constantFrom('GET', 'GET', 'POST', 'POST', 'PUT', 'DELETE'),
@@ -338,14 +353,86 @@ const operations: FuzzProperty = {
           .map(([op, level, id, method, qs, body]): FuzzRequest => {
             const at = { instance: `/Subscription/${encoded(id)}`, type: '/Subscription', system: '', 'other-type': '/Patient' }[level];
             const q = qs.map(([k, x]) => `${encoded(k)}=${encoded(x)}`).join('&');
-            const resourceType = op === 'get-ws-binding-token' ? 'Parameters' : 'Bundle';
             return {
               method,
               path: `${root(v)}${at}/$${op}${q ? `?${q}` : ''}`,
               headers: method === 'POST' ? { 'content-type': 'application/fhir+json' } : {},
               ...(method === 'POST' ? { body } : {}),
-              ...(level !== 'instance' || segmentLike(id) ? { success: { resourceType, ...(op === 'status' ? { bundleType: ['searchset'] } : op === 'events' ? { bundleType: ['history', 'subscription-notification'] } : {}) } } : {}),
+              ...(level !== 'instance' || segmentLike(id) ? { success: OPERATION_SUCCESS[op]! } : {}),
             };
+          });
+      }),
+      async (req) => void (await h.check(req)),
+    ),
+};
+
+/**
+ * $validate at type and instance level on every base, mostly by POST: the resource as the body
+ * (mutated examples, malformed text, any JSON) or a Parameters with `resource`, `mode` and
+ * `profile` (right, wrong or of the wrong JSON type), also in the query. A success is always a
+ * 200 OperationOutcome (valid or not, the issues are in it); bad input a 4xx OperationOutcome.
+ */
+const validate: FuzzProperty = {
+  name: '$validate (type and instance level; resource or Parameters with mode and profile)',
+  weight: 3,
+  property: (h) =>
+    fc.asyncProperty(
+      version.chain((v) => {
+        const b = h.bases[v];
+        const mode = fc.oneof({ weight: 4, arbitrary: fc.constantFrom('create', 'update', 'delete') }, { weight: 1, arbitrary: fc.constantFrom('general', 'CREATE', '', 'bogus') }, { weight: 1, arbitrary: oddString });
+        const profile = (type: string) => fc.oneof(fc.constantFrom(`http://hl7.org/fhir/StructureDefinition/${type}`, `http://hl7.org/fhir/StructureDefinition/${type}|4.0.1`, 'http://hl7.org/fhir/StructureDefinition/Patient', 'http://example.org/profile'), oddString);
+        // A parameter in a form $validate does not read it in, or with a value of the wrong JSON type.
+        const wrongForm = (name: string) =>
+          fc.tuple(fc.constantFrom('valueCode', 'valueUri', 'valueString', 'resource', 'valueBoolean'), fc.oneof(wrongValue, prototypeKeys)).map(([k, x]): Json => ({ name, [k]: x }));
+        // Each of resource, mode and profile at most once (a repeat is one more way to a 400), right or wrong.
+        const parameters = (type: string, resource: Json) =>
+          fc
+            .tuple(
+              fc.record(
+                {
+                  resource: fc.oneof({ weight: 4, arbitrary: fc.constant<Json>({ name: 'resource', resource }) }, { weight: 1, arbitrary: wrongForm('resource') }),
+                  mode: fc.oneof({ weight: 3, arbitrary: fc.tuple(fc.constantFrom('valueCode', 'valueString', 'valueUri'), mode).map(([k, m]): Json => ({ name: 'mode', [k]: m })) }, { weight: 1, arbitrary: wrongForm('mode') }),
+                  profile: fc.oneof({ weight: 2, arbitrary: fc.tuple(fc.constantFrom('valueUri', 'valueCanonical', 'valueString'), profile(type)).map(([k, x]): Json => ({ name: 'profile', [k]: x })) }, { weight: 1, arbitrary: wrongForm('profile') }),
+                  other: fc.oneof(fc.constantFrom<Json>({ name: 'bogus', valueString: 'x' }, { name: '' }, { valueCode: 'create' }), wrongValue),
+                },
+                { requiredKeys: [] },
+              ),
+              fc.boolean(),
+            )
+            .map(([r, repeat]) => {
+              const list = Object.values(r) as Json[];
+              return repeat && list.length > 0 ? [...list, list[0]!] : list;
+            });
+        return fc
+          .tuple(
+            bodyFor(v),
+            exampleOf(v),
+            fc.oneof({ weight: 3, arbitrary: fc.constant<string | undefined>(undefined) }, { weight: 1, arbitrary: typeOf(b) }),
+            fc.constantFrom('type', 'type', 'instance', 'instance', 'instance-seeded'),
+            idOf(b),
+            fc.constantFrom('resource', 'parameters', 'parameters', 'none'),
+            fc.array(mutation, { maxLength: 2 }),
+            fc.option(fc.tuple(fc.constantFrom('mode', 'profile', 'bogus', '_format'), fc.oneof(mode, oddString)), { freq: 4 }),
+            fc.constantFrom('POST', 'POST', 'POST', 'POST', 'GET', 'PUT', 'DELETE'),
+            headers('application/fhir+json'),
+          )
+          .chain(([body, example, otherType, level, id, shape, ms, q, method, hd]) => {
+            // The raw body is the generated text; in a Parameters, the example itself (mutated below).
+            const type = otherType ?? (shape === 'resource' ? body.type : String(example.resource.resourceType));
+            const resource = example.resource as Json;
+            const instance = level === 'instance-seeded' ? (type === 'Observation' ? b.observationId : b.patientId) : id;
+            const at = level === 'type' ? `${root(v)}/${type}/$validate` : `${root(v)}/${type}/${encoded(instance)}/$validate`;
+            const query = q ? `?${encoded(q[0])}=${encoded(q[1])}` : '';
+            return parameters(type, mutate(level === 'type' ? resource : ({ ...(resource as object), id: instance } as Json), ms)).map((ps): FuzzRequest => {
+              const text = shape === 'resource' ? body.text : shape === 'parameters' ? JSON.stringify({ resourceType: 'Parameters', parameter: ps }) : undefined;
+              return {
+                method,
+                path: at + query,
+                headers: hd,
+                ...(text !== undefined ? { body: text } : {}),
+                ...(level === 'type' || segmentLike(instance) ? { success: { resourceType: 'OperationOutcome' } } : {}),
+              };
+            });
           });
       }),
       async (req) => void (await h.check(req)),
@@ -387,7 +474,7 @@ const raw: FuzzProperty = {
 
 const isHandshake = (f: any) => f?.resourceType === 'Bundle' && readNotification(f).type === 'handshake';
 
-type Frame = { text: string } | { binary: Uint8Array } | { bind: 'valid' | 'revoked' } | { unbind: 'valid' };
+type Frame = { text: string } | { binary: Uint8Array } | { bind: 'valid' | 'revoked' } | { unbind: 'valid' } | { revoke: 'valid' };
 
 /** Garbage on /ws: every frame is answered with an OperationOutcome (or pong); the socket stays usable. */
 const websocket: FuzzProperty = {
@@ -405,7 +492,7 @@ const websocket: FuzzProperty = {
       },
       { weight: 2, arbitrary: fc.tuple(fc.constantFrom('bind-with-token', 'unbind-with-token', 'bind-with-token  ', 'bind-with-token\t'), oddString).map(([c, t]) => ({ text: `${c} ${t}` })) },
       { weight: 1, arbitrary: fc.uint8Array({ maxLength: 64 }).map((binary) => ({ binary })) },
-      { weight: 1, arbitrary: fc.constantFrom<Frame>({ bind: 'valid' }, { bind: 'revoked' }, { unbind: 'valid' }) },
+      { weight: 1, arbitrary: fc.constantFrom<Frame>({ bind: 'valid' }, { bind: 'revoked' }, { unbind: 'valid' }, { revoke: 'valid' }) },
     );
     return fc.asyncProperty(version, fc.array(frame, { minLength: 1, maxLength: 8 }), async (v, frames) => {
       // A subscription of its own: the other properties may have deleted or changed the seeded ones.
@@ -426,7 +513,11 @@ const websocket: FuzzProperty = {
           if ('text' in f) client.send(f.text);
           else if ('binary' in f) client.ws.send(f.binary, { binary: true });
           else if ('bind' in f) client.send(`bind-with-token ${f.bind === 'valid' ? valid : 'x'.repeat(43)}`);
-          else client.send(`unbind-with-token ${valid}`);
+          else if ('revoke' in f) {
+            // $revoke-ws-binding-token with the real token, between frames: 200 OperationOutcome, bound or not.
+            const body = JSON.stringify({ resourceType: 'Parameters', parameter: [{ name: 'token', valueString: valid }] });
+            await h.check({ method: 'POST', path: `${root(v)}/Subscription/$revoke-ws-binding-token`, headers: { 'content-type': 'application/fhir+json' }, body, statuses: [200], success: { resourceType: 'OperationOutcome' } });
+          } else client.send(`unbind-with-token ${valid}`);
         }
         if (tooBig >= 0) return assert.equal(await closed, 1009);
         client.send('{"type":"ping"}');
@@ -448,4 +539,4 @@ const websocket: FuzzProperty = {
   },
 };
 
-export const PROPERTIES: readonly FuzzProperty[] = [resources, concurrent, subscriptions, search, unknownModifier, history, bundles, operations, raw, websocket];
+export const PROPERTIES: readonly FuzzProperty[] = [resources, concurrent, subscriptions, search, unknownModifier, history, bundles, operations, validate, raw, websocket];

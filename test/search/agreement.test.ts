@@ -51,7 +51,7 @@ for (const [storeName, open] of STORES) {
           const page = await store.search(set.version, request);
           const fromStore = page.matches.map((m) => m.id).sort();
           assert.deepEqual(fromStore, [...c.expect].sort(), 'store search');
-          const matcher = compileMatcher(registry, c.type, c.query);
+          const matcher = compileMatcher(registry, c.type, c.query, { now: Date.now });
           const inMemory = set.resources.filter((r) => r.resourceType === c.type && matcher.matches(r)).map((r) => r.id!).sort();
           assert.deepEqual(inMemory, fromStore, 'matcher vs store');
         });

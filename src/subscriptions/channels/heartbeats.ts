@@ -15,7 +15,10 @@ export type Beat = () => Promise<void> | void;
 export interface HeartbeatOptions {
   /** Granularity of due times (ms). */
   slotMs?: number;
-  /** The clock (epoch ms); tests may give their own. */
+  /**
+   * The clock the due times are counted on (ms), monotonic by default (performance.now()): a
+   * period is elapsed time, never a wall-clock instant. Tests may give their own.
+   */
   now?: () => number;
   /** A beat that threw or rejected (it stays disarmed; the channel's next send arms it again). */
   onError?: (key: string, err: Error) => void;
@@ -43,7 +46,7 @@ export class HeartbeatScheduler {
 
   constructor(options: HeartbeatOptions = {}) {
     this.slotMs = options.slotMs ?? 100;
-    this.now = options.now ?? Date.now;
+    this.now = options.now ?? (() => performance.now());
     this.onError = options.onError ?? ((key, err) => process.emitWarning(`heartbeat of ${key} failed: ${err.message}`));
     this.ref = options.ref ?? false;
     this.done = this.slotOf(this.now()) - 1;

@@ -6,7 +6,7 @@ describe('faults of topic criteria (D-20)', () => {
   it('counts every fault, logs at most once a minute per topic with the number left out, and clears', () => {
     const lines: string[] = [];
     let now = Date.parse('2026-01-01T00:00:00Z');
-    const faults = new TopicFaults((l) => lines.push(l), () => now);
+    const faults = new TopicFaults(() => now, (l) => lines.push(l), () => now);
     const url = 'http://example.org/t';
     for (let i = 0; i < 5; i++) {
       faults.record(url, new CriterionFault('resourceTrigger[0].fhirPathCriteria', new Error('Expected single')));

@@ -38,15 +38,18 @@ export class TopicFaults {
   private readonly faults = new Map<string, TopicFault & { loggedAt: number; unlogged: number }>();
 
   constructor(
+    /** The server's clock (epoch ms): the `first` and `last` instants shown in SubscriptionStatus. */
+    private readonly now: () => number,
     private readonly log: (text: string) => void = warn,
-    private readonly now: () => number = Date.now,
+    /** Elapsed time for the once-a-minute log limit: monotonic, so a clock step cannot silence it. */
+    private readonly elapsed: () => number = () => performance.now(),
   ) {}
 
   record(topicUrl: string, err: unknown): void {
     const element = err instanceof CriterionFault ? err.element : 'resourceTrigger';
     const message = (err instanceof Error ? err.message : String(err)).slice(0, 300);
-    const now = this.now();
-    const at = new Date(now).toISOString();
+    const at = new Date(this.now()).toISOString();
+    const now = this.elapsed();
     const f = this.faults.get(topicUrl) ?? { element, message, count: 0, first: at, last: at, loggedAt: -Infinity, unlogged: 0 };
     Object.assign(f, { element, message, last: at, count: f.count + 1 });
     this.faults.set(topicUrl, f);

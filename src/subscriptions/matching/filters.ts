@@ -18,7 +18,7 @@ import type { SearchParam, SearchValue } from '../../search/types.ts';
  * the element that holds filter `i` in the client's Subscription (R5 `filterBy[i]`, backport
  * `criteria.extension[k]`).
  */
-export function checkFilters(topic: Topic, filters: Filter[], registry: SearchRegistry, pathOf: (i: number) => string): void {
+export function checkFilters(topic: Topic, filters: Filter[], registry: SearchRegistry, now: () => number, pathOf: (i: number) => string): void {
   filters.forEach((f, i) => {
     const at = pathOf(i);
     const allowed = topic.canFilterBy.filter(
@@ -36,7 +36,7 @@ export function checkFilters(topic: Topic, filters: Filter[], registry: SearchRe
       throw unprocessable(`${at}: Herald cannot evaluate '${f.filterParameter}' on ${type ?? 'this resource'}`, [at]);
     }
     try {
-      compileMatcher(registry, type, filterQuery([f]));
+      compileMatcher(registry, type, filterQuery([f]), { now });
     } catch (err) {
       throw unprocessable(`${at}: ${(err as Error).message}`, [at]);
     }

@@ -14,7 +14,11 @@ export interface LeaseOptions {
 }
 
 interface Lease {
-  /** While held: until when this node surely holds it (epoch ms, counted from when the claim or renewal was sent). */
+  /**
+   * While held: until when this node surely holds it, counted from when the claim or renewal was
+   * sent, on the monotonic clock (performance.now()). The store judges expiry by its own clock;
+   * this is only the holder's elapsed-time margin, immune to steps of the wall clock.
+   */
   until?: number;
   /** Refused: the timer that looks again once the holder's lease could have run out. */
   wait?: NodeJS.Timeout;
@@ -67,7 +71,7 @@ export class DeliveryLeases {
     const leaseMs = this.leaseMs;
     if (!leaseMs) return 'held';
     const lease = this.leases.get(id) ?? {};
-    const started = Date.now();
+    const started = performance.now();
     // A third of the lease to spare: a renewal may be late, or the clocks' rates differ a little.
     if (lease.until !== undefined && started < lease.until - leaseMs / 3) return 'held';
     const claim = await this.o.store.claimDelivery!(this.o.fv, id, leaseMs);
@@ -195,7 +199,7 @@ export class DeliveryLeases {
   private async renew(): Promise<void> {
     const held = this.held();
     if (held.length === 0 || this.stopped) return;
-    const started = Date.now();
+    const started = performance.now();
     let renewed: Set<string>;
     try {
       renewed = new Set(await this.o.store.renewDeliveries!(this.o.fv, held, this.leaseMs!));

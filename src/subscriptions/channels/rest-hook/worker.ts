@@ -42,7 +42,12 @@ interface SubState {
   /** A save of the cursor in flight, and whether `delivered` moved on since it started. */
   saving?: Promise<void>;
   moved?: boolean;
-  /** When a POST last succeeded (epoch ms; or when this node took the lease): heartbeats are timed from it. */
+  /**
+   * When a POST last succeeded (or this node took the lease), on the monotonic clock
+   * (performance.now()): heartbeats are timed from it. It is never stored nor compared with a
+   * stored time, only with later readings of the same clock, so a step of the wall clock cannot
+   * advance or hold back a heartbeat.
+   */
   lastSentAt?: number;
   /** The heartbeat scheduler fired: the next step sends one if nothing else went out meanwhile. */
   beatDue?: boolean;
@@ -156,9 +161,9 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
       return;
     }
     // Nothing sent yet by this process (after a restart): timed from now.
-    s.lastSentAt ??= Date.now();
+    s.lastSentAt ??= performance.now();
     const due = s.lastSentAt + period * 1000;
-    if (s.beatDue && Date.now() >= due) {
+    if (s.beatDue && performance.now() >= due) {
       s.beatDue = false;
       const result = await send(sub, s, 'heartbeat', []);
       if (!result) return;
@@ -166,7 +171,7 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
       return heartbeat(sub, s);
     }
     s.beatDue = false;
-    heartbeats.arm(beatKey(sub.id), Math.max(0, due - Date.now()), () => {
+    heartbeats.arm(beatKey(sub.id), Math.max(0, due - performance.now()), () => {
       const current = states.get(sub.id);
       if (!current || stopped) return;
       current.beatDue = true;
@@ -190,7 +195,7 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
       await s.saving;
       lost(id, s);
       // Heartbeats are timed from taking the lease: when the last node last sent is not known.
-      s.lastSentAt = Date.now();
+      s.lastSentAt = performance.now();
     }
     return true;
   }
@@ -220,7 +225,7 @@ export function createRestHookDelivery(ctx: NotifyContext, options: RestHookOpti
         body,
         timeoutMs: (ch.timeout ?? 0) * 1000 || options.defaultTimeoutMs,
       });
-      if (result.ok) s.lastSentAt = Date.now();
+      if (result.ok) s.lastSentAt = performance.now();
       return result;
     } finally {
       options.slots.release();
