@@ -254,6 +254,69 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       assert.deepEqual(await store.eventRange('R4', 'big'), { last: 8, first: 5 });
     });
 
+    it('reads any span of a long log, shared with other subscriptions, and prunes it by age and by size (issue 15)', async () => {
+      // 300 changes over time: every one matches L1, every third also L2, every other one L3 (in
+      // another append order), so each log is long and its events are spread among the others'.
+      const at = (i: number) => new Date(Date.UTC(2100, 0, 1, 0, 0, i)).toISOString();
+      await store.pruneEvents(at(0)); // what earlier tests left (all before 2100), so the counts below are this test's
+      for (let i = 1; i <= 300; i += 30) {
+        await store.transaction(async (tx) => {
+          for (let j = i; j < i + 30; j++) {
+            const rest = { timestamp: at(j), focus: { type: 'Observation', id: `o${j}`, versionId: 1 }, interaction: 'create' as const };
+            const subs = [...(j % 2 === 0 ? ['L3'] : []), 'L1', ...(j % 3 === 0 ? ['L2'] : [])];
+            await tx.appendEvents('R4', subs.map((subscription) => ({ subscription, ...rest })));
+          }
+        });
+      }
+      const log = { L1: Array.from({ length: 300 }, (_, i) => i + 1), L2: [] as number[], L3: [] as number[] };
+      for (let j = 1; j <= 300; j++) {
+        if (j % 3 === 0) log.L2.push(j);
+        if (j % 2 === 0) log.L3.push(j);
+      }
+      const ids = async (sub: keyof typeof log, from: number, to: number, limit: number) =>
+        (await store.events('R4', sub, from, to, limit)).map((e) => [e.number, Number(e.focus.id.slice(1))]);
+      const want = (sub: keyof typeof log, first: number, from: number, to: number, limit: number) =>
+        log[sub].map((j, i) => [i + 1, j]).filter(([n]) => n! >= Math.max(from, first) && n! <= to).slice(0, limit);
+      const spans: [number, number, number][] = [[1, 300, 1000], [1, 300, 10], [60, 70, 100], [63, 65, 100], [64, 64, 5], [65, 200, 7], [127, 129, 2], [140, 1000, 1000], [150, 150, 1], [100, 100, 1], [299, 300, 5], [300, 1000, 5], [301, 400, 5]];
+      for (const sub of ['L1', 'L2', 'L3'] as const) {
+        for (const [from, to, limit] of spans) assert.deepEqual(await ids(sub, from, to, limit), want(sub, 1, from, to, limit), `${sub} [${from}, ${to}] limit ${limit}`);
+      }
+      assert.deepEqual(await store.eventRange('R4', 'L2'), { last: 100, first: 1 });
+      if (store.eventsAfter) {
+        // A cursor one behind (the newest event), one far behind, one at the head, one unknown.
+        const cursors = [{ subscription: 'L3', after: 149 }, { subscription: 'L2', after: 90 }, { subscription: 'L3', after: 150 }, { subscription: 'nope', after: 0 }, { subscription: 'L1', after: 5 }];
+        const got = await store.eventsAfter('R4', cursors, 26);
+        assert.deepEqual(got.map((e) => [e.subscription, e.number, e.focus.id, e.timestamp]).slice(0, 1), [['L3', 150, 'o300', at(300)]]);
+        assert.deepEqual(got.map((e) => [e.subscription, e.number]), [
+          ['L3', 150],
+          ...Array.from({ length: 10 }, (_, i) => ['L2', 91 + i]),
+          ...Array.from({ length: 15 }, (_, i) => ['L1', 6 + i]),
+        ]);
+      }
+      // By age: the changes before second 100 go, so L1 keeps 100.., L2 34.., L3 50.. (their numbers stay).
+      assert.equal(await store.pruneEvents(at(100), undefined), 99 + 33 + 49);
+      const firsts = { L1: 100, L2: 34, L3: 50 };
+      for (const sub of ['L1', 'L2', 'L3'] as const) {
+        assert.deepEqual(await store.eventRange('R4', sub), { last: log[sub].length, first: firsts[sub] }, sub);
+        for (const [from, to, limit] of spans) assert.deepEqual(await ids(sub, from, to, limit), want(sub, firsts[sub], from, to, limit), `${sub} [${from}, ${to}] limit ${limit} after the age prune`);
+      }
+      // By size: each keeps its newest 70 (L2 has only 67 left).
+      assert.equal(await store.pruneEvents(at(0), 70), 201 - 70 + (150 - 49) - 70);
+      const kept = { L1: 231, L2: 34, L3: 81 };
+      for (const sub of ['L1', 'L2', 'L3'] as const) {
+        assert.deepEqual(await store.eventRange('R4', sub), { last: log[sub].length, first: kept[sub] }, sub);
+        for (const [from, to, limit] of spans) assert.deepEqual(await ids(sub, from, to, limit), want(sub, kept[sub], from, to, limit), `${sub} [${from}, ${to}] limit ${limit} after the size prune`);
+      }
+      // Numbering goes on from the counters, and the new events are read like the old.
+      await store.transaction((tx) => tx.appendEvents('R4', [{ subscription: 'L2', timestamp: at(400), focus: { type: 'Observation', id: 'o400', versionId: 1 }, interaction: 'create' }]));
+      assert.deepEqual(await ids('L2', 99, 200, 10), [[99, 297], [100, 300], [101, 400]]);
+      // Everything older than the newest change: each log keeps nothing, or that one event.
+      await store.pruneEvents(at(350));
+      assert.deepEqual(await store.eventRange('R4', 'L1'), { last: 300, first: undefined });
+      assert.deepEqual(await store.eventRange('R4', 'L2'), { last: 101, first: 101 });
+      assert.deepEqual(await ids('L1', 1, 1000, 1000), []);
+    });
+
     it('keeps binding tokens by hash with their subscriptions, and revokes them per subscription (D-2)', async () => {
       const token = { hash: 'h1', fv: 'R4' as const, owner: 'anonymous', subscriptions: ['a', 'b'], expiresAt: '2099-01-01T00:00:00.000Z', revoked: false };
       await store.transaction((tx) => tx.putBindingToken(token));

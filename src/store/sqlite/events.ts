@@ -3,8 +3,8 @@ import type { DeliveryState, EventCursor, StoredEvent } from '../store.ts';
 import type { PackedEvents } from './protocol.ts';
 
 interface EventRow {
-  subscription: string;
   number: number;
+  change: number;
   ts: string;
   focus_type: string;
   focus_id: string;
@@ -12,43 +12,68 @@ interface EventRow {
   interaction: StoredEvent['interaction'];
 }
 
-const toEvent = (r: EventRow): StoredEvent => ({
-  subscription: r.subscription,
+const toEvent = (r: EventRow, subscription: string): StoredEvent => ({
+  subscription,
   number: r.number,
   timestamp: r.ts,
   focus: { type: r.focus_type, id: r.focus_id, versionId: r.focus_vid },
   interaction: r.interaction,
 });
 
+/** Every MARK_EVERY-th number of a subscription is marked (event_marks), bounding a walk back. */
+export const MARK_EVERY = 64;
+
 /**
- * The subscription event log on SQLite (migration 6). A change is stored once in event_changes;
- * each subscription has an integer key in subscription_keys that also holds its counter, and each
- * event is a (key, number, change) row. Appending bumps the counter and inserts the rows in the
- * caller's transaction, so numbers are gap-free and never reused.
+ * The subscription event log on SQLite (migrations 6 and 7). A change is stored once in
+ * event_changes; each subscription has an integer key in subscription_keys holding its counter,
+ * its head (the change of its newest event) and the oldest number still held. Its events are
+ * (change, key, number, prev) rows in event_members, clustered by change, so one change's events
+ * are appended together however many subscriptions it matched; prev links each event to the
+ * subscription's one before. Appending bumps the counter and inserts the rows in the caller's
+ * transaction, so numbers are gap-free and never reused.
+ *
+ * Reading a span [from, end] starts at the first mark at or above `end` (or the head) and walks
+ * back through prev until `from`: at most MARK_EVERY - 1 events more than it returns.
  */
 export function createEventLog(db: Database.Database) {
-  const bump = db.prepare<[string, string], { key: number; last_number: number }>(
-    `INSERT INTO subscription_keys (fv, subscription, last_number) VALUES (?, ?, 1)
-     ON CONFLICT (fv, subscription) DO UPDATE SET last_number = last_number + 1 RETURNING key, last_number`,
+  const bump = db.prepare<[string, string, number], { key: number; last_number: number; prev_change: number | null }>(
+    `INSERT INTO subscription_keys (fv, subscription, last_number, first_number, last_change) VALUES (?, ?, 1, 1, ?)
+     ON CONFLICT (fv, subscription) DO UPDATE SET last_number = last_number + 1, prev_change = last_change, last_change = excluded.last_change
+     RETURNING key, last_number, prev_change`,
   );
   const change = db.prepare('INSERT INTO event_changes (ts, focus_type, focus_id, focus_vid, interaction) VALUES (?, ?, ?, ?, ?)');
-  const number = db.prepare('INSERT INTO event_numbers (key, number, change) VALUES (?, ?, ?)');
-  const COLUMNS = 'k.subscription, n.number, c.ts, c.focus_type, c.focus_id, c.focus_vid, c.interaction';
-  const select = db.prepare<[string, string, number, number, number], EventRow>(
-    `SELECT ${COLUMNS} FROM subscription_keys k
-     JOIN event_numbers n ON n.key = k.key JOIN event_changes c ON c.seq = n.change
-     WHERE k.fv = ? AND k.subscription = ? AND n.number >= ? AND n.number <= ? ORDER BY n.number LIMIT ?`,
+  const member = db.prepare('INSERT INTO event_members (change, key, number, prev) VALUES (?, ?, ?, ?)');
+  const mark = db.prepare('INSERT INTO event_marks (key, number, change) VALUES (?, ?, ?)');
+  type Head = { key: number; last_number: number; first_number: number; last_change: number | null } & Partial<EventRow>;
+  // A subscription's head, with its newest event (the one a live reader asks for).
+  const head = db.prepare<[string, string], Head>(
+    `SELECT k.key, k.last_number, k.first_number, k.last_change, k.last_change AS change, k.last_number AS number,
+       c.ts, c.focus_type, c.focus_id, c.focus_vid, c.interaction
+     FROM subscription_keys AS k LEFT JOIN event_changes AS c ON c.seq = k.last_change WHERE k.fv = ? AND k.subscription = ?`,
   );
-  // Cursors as a JSON array of [subscription, after]: one statement seeks each subscription's log.
-  const after = db.prepare<[string, string, number], EventRow>(
-    `SELECT ${COLUMNS}
-     FROM json_each(?) AS j CROSS JOIN subscription_keys AS k CROSS JOIN event_numbers AS n JOIN event_changes AS c ON c.seq = n.change
-     WHERE k.fv = ? AND k.subscription = json_extract(j.value, '$[0]') AND n.key = k.key AND n.number > json_extract(j.value, '$[1]')
-     ORDER BY j.key, n.number LIMIT ?`,
+  const markAtOrAbove = db.prepare<[number, number], { change: number }>('SELECT change FROM event_marks WHERE key = ? AND number >= ? ORDER BY number LIMIT 1');
+  // From the event in change `start` back through prev while above `lo` (each step to an older
+  // change, so a damaged link cannot loop); the span [lo, hi] in number order.
+  const walk = db.prepare<[{ start: number; key: number; lo: number; hi: number }], EventRow>(
+    `WITH RECURSIVE w (number, change, prev) AS (
+       SELECT number, change, prev FROM event_members WHERE change = $start AND key = $key
+       UNION ALL
+       SELECT m.number, m.change, m.prev FROM w JOIN event_members m ON m.change = w.prev AND m.key = $key AND m.change < w.change WHERE w.number > $lo
+     )
+     SELECT w.number, w.change, c.ts, c.focus_type, c.focus_id, c.focus_vid, c.interaction
+     FROM w JOIN event_changes c ON c.seq = w.change WHERE w.number >= $lo AND w.number <= $hi ORDER BY w.number`,
   );
-  const range = db.prepare<[string, string], { last_number: number; first: number | null }>(
-    `SELECT k.last_number, (SELECT min(n.number) FROM event_numbers n WHERE n.key = k.key) AS first
-     FROM subscription_keys k WHERE k.fv = ? AND k.subscription = ?`,
+  // Every cursor's head in one statement, with the change of its newest event: a live reader is
+  // usually one event behind, and that event is the head itself. CROSS JOIN keeps the cursors
+  // outermost, so each is one seek (a plain JOIN let the planner scan every key of the version).
+  const heads = db.prepare<[string, string], Head & { i: number }>(
+    `SELECT j.key AS i, k.key, k.last_number, k.first_number, k.last_change, k.last_change AS change, k.last_number AS number,
+       c.ts, c.focus_type, c.focus_id, c.focus_vid, c.interaction
+     FROM json_each(?) AS j CROSS JOIN subscription_keys AS k ON k.fv = ? AND k.subscription = j.value
+     LEFT JOIN event_changes AS c ON c.seq = k.last_change`,
+  );
+  const range = db.prepare<[string, string], { last_number: number; first_number: number }>(
+    'SELECT last_number, first_number FROM subscription_keys WHERE fv = ? AND subscription = ?',
   );
   const getState = db.prepare<[string, string], { delivered_through: number; attempts: number; failing_since: string | null; last_error: string | null; delivered_at: string | null; next_attempt_at: string | null }>(
     'SELECT delivered_through, attempts, failing_since, last_error, delivered_at, next_attempt_at FROM subscription_delivery WHERE fv = ? AND subscription = ?',
@@ -60,36 +85,79 @@ export function createEventLog(db: Database.Database) {
        failing_since = excluded.failing_since, last_error = excluded.last_error, delivered_at = excluded.delivered_at,
        next_attempt_at = excluded.next_attempt_at`,
   );
-  // Pruning by age: changes are in commit order, so the old ones are a prefix of event_changes;
-  // their events go with them (found through event_numbers_change).
+  // Pruning by age: changes are in commit order, so the old ones are a prefix of event_changes,
+  // and their events a prefix of event_members. Each subscription's numbers grow with the change,
+  // so its oldest held number becomes one above the highest of its events dropped.
   const oldest = db.prepare<[string], { seq: number | null }>('SELECT max(seq) AS seq FROM event_changes WHERE ts < ?');
-  const pruneNumbers = db.prepare('DELETE FROM event_numbers WHERE change <= ?');
+  const dropping = db.prepare<[number], { key: number; top: number }>('SELECT key, max(number) AS top FROM event_members WHERE change <= ? GROUP BY key');
+  const raiseFirst = db.prepare('UPDATE subscription_keys SET first_number = max(first_number, ?) WHERE key = ?');
+  const dropMarks = db.prepare('DELETE FROM event_marks WHERE key = ? AND number < ?');
+  const pruneMembers = db.prepare('DELETE FROM event_members WHERE change <= ?');
   const pruneChanges = db.prepare('DELETE FROM event_changes WHERE seq <= ?');
-  // Numbers have no gaps, so "beyond the newest `keep`" is "numbered at most last - keep": a range
-  // of the primary key per subscription that has more, found from the counters, not a table scan.
-  const crowded = db.prepare<[number], { key: number; last_number: number }>('SELECT key, last_number FROM subscription_keys WHERE last_number > ?');
-  const trim = db.prepare('DELETE FROM event_numbers WHERE key = ? AND number <= ?');
-  // A change no event refers to any more: everything below the oldest change still referred to.
-  const orphans = db.prepare('DELETE FROM event_changes WHERE seq < coalesce((SELECT min(change) FROM event_numbers), (SELECT max(seq) + 1 FROM event_changes))');
+  // Numbers have no gaps, so "beyond the newest `keep`" is "numbered below last - keep + 1",
+  // found from the counters, then walked like a read.
+  const crowded = db.prepare<[number], { key: number; last_number: number; first_number: number; last_change: number | null }>(
+    'SELECT key, last_number, first_number, last_change FROM subscription_keys WHERE last_number - first_number + 1 > ?',
+  );
+  const dropMember = db.prepare('DELETE FROM event_members WHERE change = ? AND key = ?');
+  const orphan = db.prepare<[{ seq: number }]>('DELETE FROM event_changes WHERE seq = $seq AND NOT EXISTS (SELECT 1 FROM event_members WHERE change = $seq)');
+
+  /** A subscription's events numbered from..to, at most `limit`, oldest first. */
+  function span(key: number, last: number, first: number, lastChange: number | null, from: number, to: number, limit: number) {
+    const lo = Math.max(from, first);
+    const hi = Math.min(to, last, lo + limit - 1);
+    if (lo > hi || lastChange === null) return [];
+    const start = hi + MARK_EVERY - 1 < last ? (markAtOrAbove.get(key, hi)?.change ?? lastChange) : lastChange;
+    return walk.all({ start, key, lo, hi });
+  }
+
+  /** The same from a head row: when the span is the newest event alone, that row holds it. */
+  function spanFrom(h: Head, from: number, to: number, limit: number): EventRow[] {
+    const lo = Math.max(from, h.first_number);
+    if (lo === h.last_number && to >= lo && limit > 0 && h.ts != null) return [h as EventRow];
+    return span(h.key, h.last_number, h.first_number, h.last_change, from, to, limit);
+  }
+
+  function events(fv: string, subscription: string, from: number, to: number, limit: number): StoredEvent[] {
+    const h = head.get(fv, subscription);
+    if (!h || limit <= 0) return [];
+    return spanFrom(h, from, to, limit).map((r) => toEvent(r, subscription));
+  }
 
   return {
-    /** Packed events (protocol.ts): each distinct change is stored once, then each subscription's number. */
+    /** Packed events (protocol.ts): each distinct change is stored once, then each subscription's event. */
     append(fv: string, events: PackedEvents): void {
       const seqs = events.rests.map((e) => Number(change.run(e.timestamp, e.focus.type, e.focus.id, e.focus.versionId, e.interaction).lastInsertRowid));
+      // A change holds one event per subscription; a second (never made by the engine) gets its own copy.
+      const seen = new Set<string>();
       events.subscriptions.forEach((subscription, i) => {
-        const k = bump.get(fv, subscription)!;
-        number.run(k.key, k.last_number, seqs[events.of[i]!]);
+        const rest = events.of[i]!;
+        let seq = seqs[rest]!;
+        if (seen.has(`${rest} ${subscription}`)) {
+          const e = events.rests[rest]!;
+          seq = Number(change.run(e.timestamp, e.focus.type, e.focus.id, e.focus.versionId, e.interaction).lastInsertRowid);
+        } else seen.add(`${rest} ${subscription}`);
+        const k = bump.get(fv, subscription, seq)!;
+        member.run(seq, k.key, k.last_number, k.prev_change);
+        if (k.last_number % MARK_EVERY === 0) mark.run(k.key, k.last_number, seq);
       });
     },
-    events(fv: string, subscription: string, from: number, to: number, limit: number): StoredEvent[] {
-      return select.all(fv, subscription, from, to, limit).map(toEvent);
-    },
+    events,
     eventsAfter(fv: string, cursors: EventCursor[], limit: number): StoredEvent[] {
-      return after.all(JSON.stringify(cursors.map((c) => [c.subscription, c.after])), fv, limit).map(toEvent);
+      const found = new Map<number, ReturnType<typeof heads.all>[number]>();
+      for (const h of heads.all(JSON.stringify(cursors.map((c) => c.subscription)), fv)) found.set(h.i, h);
+      const out: StoredEvent[] = [];
+      cursors.forEach((c, i) => {
+        const h = found.get(i);
+        if (!h || out.length >= limit || h.last_number <= c.after) return;
+        for (const r of spanFrom(h, c.after + 1, Number.MAX_SAFE_INTEGER, limit - out.length)) out.push(toEvent(r, c.subscription));
+      });
+      return out;
     },
     range(fv: string, subscription: string): { last: number; first: number | undefined } {
       const r = range.get(fv, subscription);
-      return { last: r?.last_number ?? 0, first: r?.first ?? undefined };
+      if (!r) return { last: 0, first: undefined };
+      return { last: r.last_number, first: r.first_number <= r.last_number ? r.first_number : undefined };
     },
     deliveryState(fv: string, subscription: string): DeliveryState {
       const r = getState.get(fv, subscription);
@@ -111,14 +179,26 @@ export function createEventLog(db: Database.Database) {
       let n = 0;
       const seq = oldest.get(before)?.seq;
       if (seq != null) {
-        n += pruneNumbers.run(seq).changes;
+        for (const d of dropping.all(seq)) {
+          raiseFirst.run(d.top + 1, d.key);
+          dropMarks.run(d.key, d.top + 1);
+        }
+        n += pruneMembers.run(seq).changes;
         pruneChanges.run(seq);
       }
       if (keep === undefined) return n;
-      for (const c of crowded.all(keep)) n += trim.run(c.key, c.last_number - keep).changes;
-      if (n > 0) orphans.run();
+      const touched = new Set<number>();
+      for (const c of crowded.all(keep)) {
+        const first = c.last_number - keep + 1;
+        for (const r of span(c.key, c.last_number, c.first_number, c.last_change, c.first_number, first - 1, Number.MAX_SAFE_INTEGER)) {
+          n += dropMember.run(r.change, c.key).changes;
+          touched.add(r.change);
+        }
+        raiseFirst.run(first, c.key);
+        dropMarks.run(c.key, first);
+      }
+      for (const seq of touched) orphan.run({ seq });
       return n;
     },
   };
 }
-

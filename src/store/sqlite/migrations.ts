@@ -180,4 +180,37 @@ export const MIGRATIONS: readonly string[] = [
   DROP TABLE subscription_events;
   DROP TABLE subscription_counters;
   `,
+  // 7: events clustered by change (issue 15). With rows keyed by (key, number), a change matching
+  //    100 subscriptions dirtied 100 leaf pages, one per subscription, and writing them at COMMIT
+  //    was most of a create's cost. Now a change's events are one run of (change, key) rows,
+  //    appended; each row points to the subscription's previous event (prev), each subscription's
+  //    newest event is its head (subscription_keys.last_change), and every 64th number is marked
+  //    (event_marks), so reading any span walks at most 63 events more than it returns.
+  //    first_number is the oldest number still held (above last_number when none is).
+  `
+  ALTER TABLE subscription_keys ADD COLUMN first_number INTEGER NOT NULL DEFAULT 1;
+  ALTER TABLE subscription_keys ADD COLUMN last_change INTEGER;
+  ALTER TABLE subscription_keys ADD COLUMN prev_change INTEGER;
+  CREATE TABLE event_members (
+    change       INTEGER NOT NULL,
+    key          INTEGER NOT NULL,
+    number       INTEGER NOT NULL,
+    prev         INTEGER,
+    PRIMARY KEY (change, key)
+  ) WITHOUT ROWID;
+  CREATE TABLE event_marks (
+    key          INTEGER NOT NULL,
+    number       INTEGER NOT NULL,
+    change       INTEGER NOT NULL,
+    PRIMARY KEY (key, number)
+  ) WITHOUT ROWID;
+
+  INSERT INTO event_members (change, key, number, prev)
+    SELECT change, key, number, lag(change) OVER (PARTITION BY key ORDER BY number) FROM event_numbers ORDER BY change, key;
+  INSERT INTO event_marks (key, number, change) SELECT key, number, change FROM event_numbers WHERE number % 64 = 0;
+  UPDATE subscription_keys SET
+    first_number = coalesce((SELECT min(n.number) FROM event_numbers n WHERE n.key = subscription_keys.key), last_number + 1),
+    last_change = (SELECT n.change FROM event_numbers n WHERE n.key = subscription_keys.key AND n.number = subscription_keys.last_number);
+  DROP TABLE event_numbers;
+  `,
 ];

@@ -162,6 +162,56 @@ describe('sqlite store', () => {
     }
   });
 
+  it('moves a log written before migration 7 to events clustered by change: same spans, ranges and numbering', async () => {
+    const path = join(dir, 'pre7.db');
+    const db = new Database(path);
+    db.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)');
+    for (let v = 1; v <= 6; v++) {
+      db.exec(MIGRATIONS[v - 1]!);
+      db.prepare('INSERT INTO schema_migrations VALUES (?, ?)').run(v, '2024-01-01T00:00:00.000Z');
+    }
+    // Key 1 ('long'): 150 events, one per change; key 2 ('trimmed'): numbers 5..7 held of 7, in
+    // every 20th change; key 3 ('emptied'): counter 3, nothing held.
+    const key = db.prepare('INSERT INTO subscription_keys (key, fv, subscription, last_number) VALUES (?, ?, ?, ?)');
+    key.run(1, 'R4', 'long', 150);
+    key.run(2, 'R4', 'trimmed', 7);
+    key.run(3, 'R4', 'emptied', 3);
+    const change = db.prepare("INSERT INTO event_changes (seq, ts, focus_type, focus_id, focus_vid, interaction) VALUES (?, ?, 'Patient', ?, 1, 'create')");
+    const number = db.prepare('INSERT INTO event_numbers (key, number, change) VALUES (?, ?, ?)');
+    for (let i = 1; i <= 150; i++) {
+      change.run(i, new Date(Date.UTC(2024, 0, 1, 0, 0, i)).toISOString(), `p${i}`);
+      number.run(1, i, i);
+      if (i % 20 === 0 && i / 20 >= 5) number.run(2, i / 20, i);
+    }
+    db.close();
+
+    const store = await openSqliteStore({ path });
+    try {
+      const ids = async (sub: string, from: number, to: number, limit: number) => (await store.events('R4', sub, from, to, limit)).map((e) => [e.number, e.focus.id]);
+      assert.deepEqual(await ids('long', 60, 70, 100), Array.from({ length: 11 }, (_, i) => [60 + i, `p${60 + i}`]));
+      assert.deepEqual(await ids('long', 1, 150, 3), [[1, 'p1'], [2, 'p2'], [3, 'p3']]);
+      assert.deepEqual(await ids('long', 128, 129, 100), [[128, 'p128'], [129, 'p129']]);
+      assert.deepEqual(await ids('trimmed', 1, 10, 10), [[5, 'p100'], [6, 'p120'], [7, 'p140']]);
+      assert.deepEqual(await store.eventRange('R4', 'long'), { last: 150, first: 1 });
+      assert.deepEqual(await store.eventRange('R4', 'trimmed'), { last: 7, first: 5 });
+      assert.deepEqual(await store.eventRange('R4', 'emptied'), { last: 3, first: undefined });
+      const ev = (subscription: string) => ({ subscription, timestamp: '2024-01-02T00:00:00.000Z', focus: { type: 'Patient', id: 'new', versionId: 1 }, interaction: 'create' as const });
+      await store.transaction((tx) => tx.appendEvents('R4', [ev('long'), ev('trimmed'), ev('emptied')]));
+      assert.deepEqual(await ids('long', 149, 200, 10), [[149, 'p149'], [150, 'p150'], [151, 'new']]);
+      assert.deepEqual(await ids('trimmed', 1, 10, 10), [[5, 'p100'], [6, 'p120'], [7, 'p140'], [8, 'new']]);
+      assert.deepEqual(await ids('emptied', 1, 10, 10), [[4, 'new']]);
+      assert.deepEqual(await store.eventRange('R4', 'emptied'), { last: 4, first: 4 });
+      const check = new Database(path, { readonly: true });
+      const marks = check.prepare<[], { key: number; number: number; change: number }>('SELECT key, number, change FROM event_marks ORDER BY key, number').all();
+      const tables = check.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'event_numbers'").all();
+      check.close();
+      assert.deepEqual(marks, [{ key: 1, number: 64, change: 64 }, { key: 1, number: 128, change: 128 }]);
+      assert.deepEqual(tables, [], 'event_numbers is gone');
+    } finally {
+      await store.close();
+    }
+  });
+
   it('refuses to open a database made by a newer Herald, with the reason', async () => {
     const path = join(dir, 'newer.db');
     const db = new Database(path);
