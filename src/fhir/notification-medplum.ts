@@ -46,5 +46,5 @@ export function buildMedplumNotification(input: NotificationInput): Bundle {
       if (resource) entries.push({ fullUrl: `${base}/${type}/${id}`, resource });
     }
   }
-  return { resourceType: 'Bundle', id: randomUUID(), type: 'history', timestamp: input.timestamp, entry: entries };
+  return { resourceType: 'Bundle', id: input.bundleId ?? randomUUID(), type: 'history', timestamp: input.timestamp, entry: entries };
 }

@@ -39,6 +39,8 @@ export interface NotificationInput {
   timestamp: string;
   /** Id of the status resource (and its `urn:uuid:` fullUrl); a fresh UUID when omitted. */
   statusId?: string;
+  /** Id of the Bundle, in shapes that give it one (medplum); a fresh UUID when omitted. */
+  bundleId?: string;
 }
 
 /** StatusInfo plus the id of the status resource, as `$status` lists them. */

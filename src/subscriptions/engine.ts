@@ -12,6 +12,7 @@ import { checkFilters } from './matching/filters.ts';
 import type { ResourceChange } from './matching/trigger.ts';
 import { type SubscriptionPolicy, checkChannel } from './policy.ts';
 import { type ActiveSubscription, LIVE_STATUSES, SubscriptionRegistry } from './registry.ts';
+import { rememberFocus } from './focus.ts';
 import { EventRecorder } from './recorder.ts';
 import { checkTopic } from './topics.ts';
 
@@ -59,6 +60,8 @@ export interface Owner extends SubscriptionOwner {
 /** A change as the write path reports it; the previous version is parsed only when needed. */
 export interface WriteChange extends Omit<ResourceChange, 'previous'> {
   previousJson?: string;
+  /** The new version's JSON text, as stored (absent for a delete). */
+  json?: string;
 }
 
 /** A version as written by SubscriptionEngine.writeVersion (`stored` and `json` absent for a deletion). */
@@ -383,7 +386,10 @@ export class SubscriptionEngine {
     }
     const matched = await this.recorder.record(tx, full);
     if (matched.length === 0) return;
+    const { current, json } = change;
     tx.onCommit(() => {
+      // The notifications' focus, as written: the live path neither reads nor parses it back.
+      if (current && json !== undefined) rememberFocus(this.deps.store, this.deps.version, change.type, change.id, change.versionId, current, json);
       for (const n of this.notifiers) n.eventsCommitted(matched);
     });
   }
@@ -524,7 +530,7 @@ export class SubscriptionEngine {
     // Patient-context searches find a resource by the compartment it belongs to (one row each).
     index.reference.push(...this.deps.compartments.rows(stored, index));
     await tx.write(this.deps.version, { type, id, versionId, lastUpdated, method, json, index });
-    await this.record(tx, { type, id, versionId, interaction: live ? 'update' : 'create', current: stored, ...previous, timestamp: lastUpdated }, principal);
+    await this.record(tx, { type, id, versionId, interaction: live ? 'update' : 'create', current: stored, json, ...previous, timestamp: lastUpdated }, principal);
     return { versionId, lastUpdated, stored, json, created: !live };
   }
 }

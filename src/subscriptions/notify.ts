@@ -1,11 +1,12 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { NotificationType, PayloadContent } from '../fhir/subscription-model.ts';
 import { buildNotification } from '../fhir/notification.ts';
 import { buildMedplumNotification } from '../fhir/notification-medplum.ts';
-import type { Bundle, FhirVersion, Resource } from '../fhir/types.ts';
+import type { Bundle, Resource } from '../fhir/types.ts';
 import { parseSearch } from '../search/parse.ts';
 import type { Store, StoredEvent } from '../store/store.ts';
 import type { SubscriptionEngine } from './engine.ts';
+import { type Focus, focusVersion } from './focus.ts';
 import type { ActiveSubscription } from './registry.ts';
 
 /**
@@ -52,10 +53,14 @@ export async function renderNotificationText(
   content: PayloadContent = sub.spec.channel.content,
   dialect: Dialect = 'ig',
 ): Promise<string> {
+  if (type === 'event-notification' && events.length > 0) {
+    const shared = await fromTemplate(ctx, sub, events, content, dialect);
+    if (shared !== undefined) return shared;
+  }
   const raw: string[] = [];
   const bundle = await render(ctx, sub, type, events, content, dialect, (focus, owned) => {
     if (owned !== focus.resource) return owned;
-    raw.push((focus.json ??= JSON.stringify(focus.resource)));
+    raw.push(focus.json);
     return standIn(owned, raw.length - 1);
   });
   const text = JSON.stringify(bundle);
@@ -74,6 +79,98 @@ function standIn(resource: Resource, i: number): Resource {
   return Object.create(resource, { toJSON: { value: () => `${SPLICE}${i}` } }) as Resource;
 }
 
+/**
+ * Event notifications from a shared template (issue 15). When a change matches many
+ * subscriptions, their notifications differ only in the subscription's id, its event numbers and
+ * the fresh ids of the status resource and Bundle, as long as each owner receives the focus
+ * unchanged, the subscription shows no error and the topic adds no context. The envelope is then
+ * rendered once, with markers in those places (SPLICE + a letter, inside JSON strings: every
+ * builder writes them as text, 64-bit counters included), cut at the markers, and filled in per
+ * subscription. The Bundle's timestamp is the template's, so a template serves for
+ * TEMPLATE_TTL_MS at most. The filled text equals the rendered one (notify.test.ts).
+ */
+const TEMPLATE_TTL_MS = 100;
+const TEMPLATES_HELD = 64;
+type Slot = { k: 'resource'; json: string } | { k: 'subscription' | 'status' | 'bundle' | 'last' } | { k: 'number'; i: number };
+type Template = (string | Slot)[];
+const templates = new WeakMap<SubscriptionEngine, Map<string, { at: number; template: Promise<Template> }>>();
+const ESCAPED = JSON.stringify(SPLICE).slice(1, -1).replaceAll('\\', '\\\\');
+const MARKS = new RegExp(`"${ESCAPED}(\\d+)"|${ESCAPED}([sbul]|n(\\d+))`, 'g');
+const mark = (what: string) => `${SPLICE}${what}`;
+
+async function fromTemplate(ctx: NotifyContext, sub: ActiveSubscription, events: StoredEvent[], content: PayloadContent, dialect: Dialect): Promise<string | undefined> {
+  const { engine } = ctx;
+  if (sub.status === 'error' || engine.registry.faults.statusErrors(sub.topicUrl).length > 0) return undefined;
+  if (content !== 'empty' && (engine.registry.topic(sub.topicUrl)?.notificationShape.length ?? 0) > 0) return undefined;
+  let key = `${dialect}|${content}|${sub.status}|${sub.spec.topic ?? ''}`;
+  for (const e of events) {
+    key += `|${e.focus.type}/${e.focus.id}/${e.focus.versionId} ${e.interaction} ${e.timestamp}`;
+    if (content !== 'full-resource') continue;
+    const f = await focusVersion(ctx.store, engine.version, e);
+    if (f && engine.forOwner(sub.id, f.resource) !== f.resource) return undefined;
+  }
+  let held = templates.get(engine);
+  if (!held) templates.set(engine, (held = new Map()));
+  const now = ctx.now().getTime();
+  // The subscriptions a commit woke render in the same turn: they share the template in the making.
+  let made = held.get(key);
+  if (!made || now - made.at > TEMPLATE_TTL_MS || now < made.at) {
+    made = { at: now, template: template(ctx, sub, events, content, dialect) };
+    held.delete(key);
+    if (held.size >= TEMPLATES_HELD) held.delete(held.keys().next().value!);
+    held.set(key, made);
+    const mine = made;
+    // A failed rendering is not kept: the next notification tries again.
+    made.template.catch(() => held.get(key) === mine && held.delete(key));
+  }
+  const t = await made.template;
+  const last = Math.max(...events.map((e) => e.number));
+  // The status resource's id is written twice (its id and its urn:uuid: fullUrl): one per notification.
+  const status = randomUUID();
+  let bundle: string | undefined;
+  let out = '';
+  for (const p of t) {
+    if (typeof p === 'string') out += p;
+    else if (p.k === 'resource') out += p.json;
+    else if (p.k === 'number') out += events[p.i]!.number;
+    else if (p.k === 'last') out += last;
+    else if (p.k === 'subscription') out += sub.id;
+    else if (p.k === 'status') out += status;
+    else out += bundle ??= randomUUID();
+  }
+  return out;
+}
+
+async function template(ctx: NotifyContext, sub: ActiveSubscription, events: StoredEvent[], content: PayloadContent, dialect: Dialect): Promise<Template> {
+  const raw: string[] = [];
+  const marked: Marked = { subscriptionId: mark('s'), statusId: mark('u'), bundleId: mark('b'), last: mark('l'), number: (i) => mark(`n${i}`) };
+  const bundle = await render(ctx, sub, 'event-notification', events, content, dialect, (focus) => {
+    raw.push(focus.json);
+    return standIn(focus.resource, raw.length - 1);
+  }, marked);
+  const text = JSON.stringify(bundle);
+  const parts: (string | Slot)[] = [];
+  let from = 0;
+  for (const m of text.matchAll(MARKS)) {
+    parts.push(text.slice(from, m.index));
+    from = m.index + m[0].length;
+    if (m[1] !== undefined) parts.push({ k: 'resource', json: raw[Number(m[1])]! });
+    else if (m[3] !== undefined) parts.push({ k: 'number', i: Number(m[3]) });
+    else parts.push({ k: ({ s: 'subscription', u: 'status', b: 'bundle', l: 'last' } as const)[m[2] as 's' | 'u' | 'b' | 'l'] });
+  }
+  parts.push(text.slice(from));
+  return parts;
+}
+
+/** Markers in place of a subscription's own values, for a template (strings where numbers go: builders write them as text). */
+interface Marked {
+  subscriptionId: string;
+  statusId: string;
+  bundleId: string;
+  last: string;
+  number: (i: number) => string;
+}
+
 type Place = (focus: Focus, owned: Resource) => Resource;
 
 async function render(
@@ -84,6 +181,7 @@ async function render(
   content: PayloadContent,
   dialect: Dialect,
   place: Place,
+  marked?: Marked,
 ): Promise<Bundle> {
   const fv = ctx.engine.version;
   const resources = new Map<string, Resource>();
@@ -99,16 +197,19 @@ async function render(
   const last = type === 'event-notification' ? Math.max(...events.map((e) => e.number)) : (await ctx.store.eventRange(fv, sub.id)).last;
   const lastError = sub.status === 'error' ? (await ctx.store.deliveryState(fv, sub.id)).lastError : undefined;
   const errors = [...(lastError ? [{ code: 'no-response', text: lastError }] : []), ...ctx.engine.registry.faults.statusErrors(sub.topicUrl)];
+  // A template's markers stand where numbers go; every builder writes those as text (String(n)).
+  const asNumber = (marker: string) => marker as unknown as number;
   const input = {
     baseUrl: ctx.baseUrl,
-    subscriptionId: sub.id,
+    subscriptionId: marked?.subscriptionId ?? sub.id,
+    ...(marked ? { statusId: marked.statusId, bundleId: marked.bundleId } : {}),
     ...(sub.spec.topic ? { topic: sub.spec.topic } : {}),
     status: sub.status,
     type,
     // EN-2: in an event notification the highest eventNumber is the count as of that notification.
-    eventsSinceSubscriptionStart: last,
+    eventsSinceSubscriptionStart: marked ? asNumber(marked.last) : last,
     content,
-    events: events.map((e) => ({ eventNumber: e.number, timestamp: e.timestamp, focus: e.focus, interaction: e.interaction })),
+    events: events.map((e, i) => ({ eventNumber: marked ? asNumber(marked.number(i)) : e.number, timestamp: e.timestamp, focus: e.focus, interaction: e.interaction })),
     resources,
     ...(additionalByEvent ? { additionalByEvent } : {}),
     ...(errors.length > 0 ? { errors } : {}),
@@ -127,34 +228,6 @@ export const CONTEXT_LIMITS = {
   /** Distinct context resources in one notification Bundle (one `$events` page included). */
   perBundle: 100,
 } as const;
-
-/**
- * Focus resources as of their event's version, parsed once for every subscription that matched the
- * same change (a version never changes, so the cache needs no invalidation; it is bounded).
- */
-const FOCUS_CACHE_SIZE = 1024;
-const focusCache = new WeakMap<Store, Map<string, Promise<Focus | undefined>>>();
-
-/** A focus version, parsed, and its JSON text once a channel has needed it. */
-interface Focus {
-  resource: Resource;
-  json?: string;
-}
-
-function focusVersion(store: Store, fv: FhirVersion, e: StoredEvent): Promise<Focus | undefined> {
-  let cache = focusCache.get(store);
-  if (!cache) focusCache.set(store, (cache = new Map()));
-  const key = `${fv}|${e.focus.type}/${e.focus.id}/${e.focus.versionId}`;
-  const hit = cache.get(key);
-  if (hit) return hit;
-  // The read in flight is shared: every subscription a commit woke asks for its focus in the same turn.
-  const read = store.vread(fv, e.focus.type, e.focus.id, e.focus.versionId).then((v) => (v?.json ? { resource: JSON.parse(v.json) as Resource } : undefined));
-  if (cache.size >= FOCUS_CACHE_SIZE) cache.delete(cache.keys().next().value!);
-  cache.set(key, read);
-  // A failed read is not remembered: the next notification asks again.
-  read.catch(() => cache.get(key) === read && cache.delete(key));
-  return read;
-}
 
 /**
  * Additional context per event from the topic's notificationShape (P-6): its `include` and
