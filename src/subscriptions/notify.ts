@@ -93,7 +93,7 @@ const TEMPLATE_TTL_MS = 100;
 const TEMPLATES_HELD = 64;
 type Slot = { k: 'resource'; json: string } | { k: 'subscription' | 'status' | 'bundle' | 'last' } | { k: 'number'; i: number };
 type Template = (string | Slot)[];
-const templates = new WeakMap<SubscriptionEngine, Map<string, { at: number; template: Promise<Template> }>>();
+const templates = new WeakMap<SubscriptionEngine, Map<string, { at: number; template?: Promise<Template> }>>();
 const ESCAPED = JSON.stringify(SPLICE).slice(1, -1).replaceAll('\\', '\\\\');
 const MARKS = new RegExp(`"${ESCAPED}(\\d+)"|${ESCAPED}([sbul]|n(\\d+))`, 'g');
 const mark = (what: string) => `${SPLICE}${what}`;
@@ -112,14 +112,19 @@ async function fromTemplate(ctx: NotifyContext, sub: ActiveSubscription, events:
   let held = templates.get(engine);
   if (!held) templates.set(engine, (held = new Map()));
   const now = ctx.now().getTime();
-  // The subscriptions a commit woke render in the same turn: they share the template in the making.
+  // The first notification of a key is rendered on its own (a change that matched one subscription
+  // gains nothing from a template); the second makes the template, and the subscriptions a commit
+  // woke, rendering in the same turn, share it while it is being made.
   let made = held.get(key);
   if (!made || now - made.at > TEMPLATE_TTL_MS || now < made.at) {
-    made = { at: now, template: template(ctx, sub, events, content, dialect) };
     held.delete(key);
     if (held.size >= TEMPLATES_HELD) held.delete(held.keys().next().value!);
-    held.set(key, made);
+    held.set(key, { at: now });
+    return undefined;
+  }
+  if (!made.template) {
     const mine = made;
+    made.template = template(ctx, sub, events, content, dialect);
     // A failed rendering is not kept: the next notification tries again.
     made.template.catch(() => held.get(key) === mine && held.delete(key));
   }
