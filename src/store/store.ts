@@ -164,6 +164,12 @@ export interface Transaction extends StoreReader {
   putSubscriptionOwner(fv: FhirVersion, owner: SubscriptionOwner): Promise<void>;
   /** Run `fn` once this transaction has committed (never if it rolls back). */
   onCommit(fn: () => void): void;
+  /**
+   * Optional, once committed (in an onCommit function): the events of one appendEvents call (the
+   * same array), numbered, when the store has the numbers at hand without a read (SQLite's writer
+   * returns them with the commit). Undefined otherwise: read them from the log.
+   */
+  numbered?(events: NewEvent[]): StoredEvent[] | undefined;
 }
 
 /**

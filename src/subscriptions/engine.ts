@@ -7,7 +7,7 @@ import type { VersionAdapter } from '../fhir/versions/index.ts';
 import { extractIndex } from '../search/extract.ts';
 import type { SearchRegistry } from '../search/parameters.ts';
 import type { SearchRequest } from '../search/types.ts';
-import type { RemoteCommit, Store, StoredVersion, SubscriptionOwner, Transaction, WriteMethod } from '../store/store.ts';
+import type { RemoteCommit, Store, StoredEvent, StoredVersion, SubscriptionOwner, Transaction, WriteMethod } from '../store/store.ts';
 import { checkFilters } from './matching/filters.ts';
 import type { ResourceChange } from './matching/trigger.ts';
 import { type SubscriptionPolicy, checkChannel } from './policy.ts';
@@ -18,8 +18,11 @@ import { checkTopic } from './topics.ts';
 
 /** What the engine tells delivery, always after the commit that caused it. */
 export interface Notifier {
-  /** New events were appended to these subscriptions' logs. */
-  eventsCommitted(subscriptions: ActiveSubscription[]): void;
+  /**
+   * New events were appended to these subscriptions' logs. `events`: those of this change, numbered,
+   * when the store told them with the commit (absent: read the log).
+   */
+  eventsCommitted(subscriptions: ActiveSubscription[], events?: StoredEvent[]): void;
   /** A subscription was written (created, changed, reactivated) or removed (`undefined`). */
   subscriptionChanged(id: string, sub: ActiveSubscription | undefined): void;
   /** Several nodes: another node gave up delivering these subscriptions (a clean stop); take over. */
@@ -384,13 +387,14 @@ export class SubscriptionEngine {
     if (change.type === 'Subscription' && this.wasWebsocket(full.previous) && !this.bindable(full.current)) {
       await tx.revokeBindingTokens(this.deps.version, change.id);
     }
-    const matched = await this.recorder.record(tx, full);
+    const { matched, events } = await this.recorder.record(tx, full);
     if (matched.length === 0) return;
     const { current, json } = change;
     tx.onCommit(() => {
-      // The notifications' focus, as written: the live path neither reads nor parses it back.
+      // The notifications' focus and events, as written and numbered: the live path reads neither back.
       if (current && json !== undefined) rememberFocus(this.deps.store, this.deps.version, change.type, change.id, change.versionId, current, json);
-      for (const n of this.notifiers) n.eventsCommitted(matched);
+      const numbered = tx.numbered?.(events);
+      for (const n of this.notifiers) n.eventsCommitted(matched, numbered);
     });
   }
 

@@ -1,5 +1,5 @@
 import type { FhirVersion, Resource } from '../fhir/types.ts';
-import type { Transaction } from '../store/store.ts';
+import type { NewEvent, Transaction } from '../store/store.ts';
 import type { ResourceChange } from './matching/trigger.ts';
 import type { ActiveSubscription, SubscriptionRegistry } from './registry.ts';
 
@@ -19,20 +19,18 @@ export class EventRecorder {
     private readonly mayRead: (subscription: string, focus: Resource) => boolean,
   ) {}
 
-  /** The subscriptions the change was recorded for (empty: nothing written). */
-  async record(tx: Transaction, change: ResourceChange): Promise<ActiveSubscription[]> {
+  /** The subscriptions the change was recorded for (empty: nothing written), and the events appended. */
+  async record(tx: Transaction, change: ResourceChange): Promise<{ matched: ActiveSubscription[]; events: NewEvent[] }> {
     const focus = change.current ?? change.previous;
     const matched = this.registry.match(change).filter((s) => !focus || this.mayRead(s.id, focus));
-    if (matched.length === 0) return matched;
-    await tx.appendEvents(
-      this.version,
-      matched.map((s) => ({
-        subscription: s.id,
-        timestamp: change.timestamp,
-        focus: { type: change.type, id: change.id, versionId: change.versionId },
-        interaction: change.interaction,
-      })),
-    );
-    return matched;
+    if (matched.length === 0) return { matched, events: [] };
+    const events = matched.map((s) => ({
+      subscription: s.id,
+      timestamp: change.timestamp,
+      focus: { type: change.type, id: change.id, versionId: change.versionId },
+      interaction: change.interaction,
+    }));
+    await tx.appendEvents(this.version, events);
+    return { matched, events };
   }
 }

@@ -43,9 +43,10 @@ export interface Reads {
 
 export interface Writes {
   write(fv: FhirVersion, version: NewVersion): void;
-  appendEvents(fv: FhirVersion, events: NewEvent[]): void;
+  /** Returns the events' numbers, in order. */
+  appendEvents(fv: FhirVersion, events: NewEvent[]): number[];
   /** appendEvents as the event loop ships it to the writer thread (protocol.ts). */
-  appendPacked(fv: FhirVersion, events: PackedEvents): void;
+  appendPacked(fv: FhirVersion, events: PackedEvents): number[];
   setDeliveryState(fv: FhirVersion, subscription: string, state: DeliveryState): void;
   putBindingToken(token: BindingToken): void;
   revokeBindingToken(hash: string): void;

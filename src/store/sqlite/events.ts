@@ -125,8 +125,9 @@ export function createEventLog(db: Database.Database) {
   }
 
   return {
-    /** Packed events (protocol.ts): each distinct change is stored once, then each subscription's event. */
-    append(fv: string, events: PackedEvents): void {
+    /** Packed events (protocol.ts): each distinct change is stored once, then each subscription's event. Returns their numbers, in order. */
+    append(fv: string, events: PackedEvents): number[] {
+      const numbers: number[] = [];
       const seqs = events.rests.map((e) => Number(change.run(e.timestamp, e.focus.type, e.focus.id, e.focus.versionId, e.interaction).lastInsertRowid));
       // A change holds one event per subscription; a second (never made by the engine) gets its own copy.
       const seen = new Set<string>();
@@ -140,7 +141,9 @@ export function createEventLog(db: Database.Database) {
         const k = bump.get(fv, subscription, seq)!;
         member.run(seq, k.key, k.last_number, k.prev_change);
         if (k.last_number % MARK_EVERY === 0) mark.run(k.key, k.last_number, seq);
+        numbers.push(k.last_number);
       });
+      return numbers;
     },
     events,
     eventsAfter(fv: string, cursors: EventCursor[], limit: number): StoredEvent[] {

@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import type { NewEvent, Store, Transaction } from '../store.ts';
+import type { NewEvent, Store, StoredEvent, Transaction } from '../store.ts';
 import { FhirError } from '../../fhir/errors.ts';
 import { type Reads, createReads } from './connection.ts';
 import { lockDatabase } from './lock.ts';
@@ -118,7 +118,7 @@ export async function openSqliteStore(options: SqliteOptions): Promise<Store> {
 interface RemoteTransaction extends Transaction {
   /** Ask the thread (sending the buffered writes first); answers once the thread has replied. */
   call<T>(name: CallName, args: unknown[]): Promise<T>;
-  /** Commits with the thread's next group; resolves once that group is on disk. */
+  /** Commits with the thread's next group; resolves once that group is on disk (then `numbered` answers). */
   end(): Promise<void>;
   /** Rolls the job back on the thread, if the thread has heard of it. */
   abort(): void;
@@ -136,6 +136,9 @@ function remoteTransaction(link: WriterLink, clocked: (name: CallName, args: unk
   // Once the thread has heard of this job it holds a savepoint open for it, until end or abort.
   let started = false;
   const hooks: (() => void)[] = [];
+  // Each appendEvents call's events, to be numbered when the job is done (Transaction.numbered).
+  const appended: NewEvent[][] = [];
+  const numbered = new Map<NewEvent[], StoredEvent[]>();
   const call = <T>(name: CallName, args: unknown[]): Promise<T> => {
     started = true;
     const sent = ops;
@@ -148,6 +151,7 @@ function remoteTransaction(link: WriterLink, clocked: (name: CallName, args: unk
     methods[name] =
       name === 'appendEvents'
         ? async (fv, events) => {
+            appended.push(events as NewEvent[]);
             ops.push({ name: 'appendPacked', args: [fv, packEvents(events as NewEvent[])] });
           }
         : async (...args) => {
@@ -159,9 +163,13 @@ function remoteTransaction(link: WriterLink, clocked: (name: CallName, args: unk
     hooks,
     call,
     onCommit: (fn) => hooks.push(fn),
-    end: () => {
+    numbered: (events) => numbered.get(events),
+    end: async () => {
       started = true;
-      return link.end(job, ops);
+      const numbers = await link.end(job, ops);
+      if (!numbers) return;
+      let i = 0;
+      for (const list of appended) numbered.set(list, list.map(({ subscription, timestamp, focus, interaction }) => ({ subscription, number: numbers[i++]!, timestamp, focus, interaction })));
     },
     abort: () => {
       if (started) link.abort(job);
@@ -223,7 +231,7 @@ class WriterLink {
         // A commit that failed for want of disk (or the like) makes the store unhealthy until one succeeds.
         if (error instanceof FhirError && error.status === 503) this.#degraded = error.message;
         else if (!error) this.#degraded = undefined;
-        settle(this.#dones, m.job, error, undefined);
+        settle(this.#dones, m.job, error, m.numbers);
       }
     });
     // A store that cannot write is a 503 for the client (and for /healthz), not an internal error.
@@ -280,8 +288,9 @@ class WriterLink {
     return answer;
   }
 
-  end(job: number, ops: Op[]): Promise<void> {
-    const done = this.#await<void>(this.#dones, job);
+  /** Resolves once the job's group is on disk, with the numbers its appended events got. */
+  end(job: number, ops: Op[]): Promise<number[] | undefined> {
+    const done = this.#await<number[] | undefined>(this.#dones, job);
     if (!this.#broken) this.#send({ t: 'end', job, ops });
     return done;
   }

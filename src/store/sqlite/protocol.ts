@@ -43,7 +43,8 @@ export type FromThread =
   | { t: 'ready' }
   | { t: 'failed'; error: WireError }
   | { t: 'reply'; id: number; value?: unknown; error?: WireError }
-  | { t: 'done'; job: number; error?: WireError }
+  /** A job committed (or failed); `numbers`: those its appended events got, in the order appended. */
+  | { t: 'done'; job: number; error?: WireError; numbers?: number[] }
   | { t: 'closed' };
 
 /** What every op and call resolves to on the thread. */

@@ -72,8 +72,11 @@ function start(): void {
     }
   };
 
-  /** One transaction: its ops and calls as they come, until it ends (commit) or aborts (roll back). */
-  async function runJob(inbox: Inbox): Promise<void> {
+  /**
+   * One transaction: its ops and calls as they come, until it ends (commit) or aborts (roll back).
+   * The numbers its appended events got go into `numbers`, in order, for its `done`.
+   */
+  async function runJob(inbox: Inbox, numbers: number[]): Promise<void> {
     // A failed op fails the job: later calls answer its error and the job rolls back at its end.
     let failed: unknown;
     for (;;) {
@@ -82,7 +85,10 @@ function start(): void {
       if (m.t !== 'step' && m.t !== 'end') continue;
       if (failed === undefined) {
         try {
-          for (const op of m.ops) apply(op.name, op.args);
+          for (const op of m.ops) {
+            const value = apply(op.name, op.args);
+            if (op.name === 'appendPacked' || op.name === 'appendEvents') for (const n of value as number[]) numbers.push(n);
+          }
         } catch (err) {
           failed = err;
         }
@@ -103,17 +109,18 @@ function start(): void {
       inbox = created;
       inboxes.set(job, created);
       let ran = false;
+      const numbers: number[] = [];
       queue
         .run(async () => {
           ran = true;
           try {
-            await runJob(created);
+            await runJob(created, numbers);
           } finally {
             inboxes.delete(job);
           }
         })
         .then(
-          () => post({ t: 'done', job }),
+          () => post(numbers.length > 0 ? { t: 'done', job, numbers } : { t: 'done', job }),
           (err: unknown) => {
             if (ran) return post({ t: 'done', job, error: toWire(err) });
             // A job whose group failed before it ran (no transaction could begin) still has a

@@ -1,6 +1,7 @@
 import type { ChannelType } from '../../fhir/subscription-model.ts';
 import type { Notifier } from '../engine.ts';
 import type { ActiveSubscription } from '../registry.ts';
+import type { StoredEvent } from '../../store/store.ts';
 
 /**
  * A delivery channel as the rest of the module sees it (REQUIREMENTS §6): told after each commit
@@ -33,8 +34,8 @@ export class Dispatcher implements Notifier {
     }
   }
 
-  eventsCommitted(subscriptions: ActiveSubscription[]): void {
-    for (const [c, list] of this.byChannel(subscriptions)) c.eventsCommitted(list);
+  eventsCommitted(subscriptions: ActiveSubscription[], events?: StoredEvent[]): void {
+    for (const [c, list] of this.byChannel(subscriptions)) c.eventsCommitted(list, events);
   }
 
   subscriptionChanged(id: string, sub: ActiveSubscription | undefined): void {

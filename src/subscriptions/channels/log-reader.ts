@@ -19,9 +19,17 @@ interface Ask {
  * subscription it matched at once, and each sender asks in that same turn of the event loop: the
  * asks are gathered and answered with one store read (Store.eventsAfter) instead of one per
  * subscription (issue 15). A store without eventsAfter is read per subscription.
+ *
+ * Better still, a commit's events come numbered with it when the store can tell (SQLite: the
+ * writer returns the numbers), and are kept here for that turn of the event loop (prime): an ask
+ * whose next event is the first one kept, and which the kept ones answer whole, needs no read at
+ * all. A commit told without its events (another node's, or a store that cannot tell) drops what
+ * is kept for its subscriptions (forget), so an ask never stops short of an event it was woken for.
  */
 export function createLogReader(store: Store, fv: FhirVersion, batch: number) {
   let asks: Ask[] = [];
+  const primed = new Map<string, StoredEvent[]>();
+  let clearing = false;
 
   async function flush(): Promise<void> {
     const group = asks;
@@ -56,8 +64,34 @@ export function createLogReader(store: Store, fv: FhirVersion, batch: number) {
   }
 
   return {
+    /** Newly committed events, numbered (each subscription's in order), for asks in this turn. */
+    prime(events: StoredEvent[]): void {
+      for (const e of events) {
+        const list = primed.get(e.subscription);
+        const last = list?.[list.length - 1]?.number;
+        if (!list || last === undefined) primed.set(e.subscription, [e]);
+        else if (e.number === last + 1) list.push(e);
+        else if (e.number > last + 1) primed.set(e.subscription, [e]);
+      }
+      if (!clearing && primed.size > 0) {
+        clearing = true;
+        setImmediate(() => {
+          primed.clear();
+          clearing = false;
+        });
+      }
+    },
+    /** These subscriptions have events that were not primed: their asks read the log. */
+    forget(ids: Iterable<string>): void {
+      for (const id of ids) primed.delete(id);
+    },
     /** The events of subscription `id` numbered above `after`, in order (one ask per subscription at a time). */
     read(id: string, after: number): Promise<NewEvents> {
+      const kept = primed.get(id);
+      if (kept && kept[0]!.number <= after + 1 && kept[kept.length - 1]!.number > after) {
+        const events = kept.filter((e) => e.number > after);
+        return Promise.resolve({ events: events.slice(0, batch), more: events.length > batch });
+      }
       return new Promise<NewEvents>((resolve, reject) => {
         if (asks.length === 0) queueMicrotask(() => void flush());
         asks.push({ id, after, resolve, reject });

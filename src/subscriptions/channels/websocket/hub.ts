@@ -65,7 +65,11 @@ export class WebsocketHub {
     this.readers.set(fv, createLogReader(ctx.store, fv, SEND_BATCH));
     return {
       types: ['websocket'],
-      eventsCommitted: (subs) => {
+      eventsCommitted: (subs, events) => {
+        // Numbered events of bound subscriptions are kept for the reads these wake-ups make.
+        const reader = this.readers.get(fv)!;
+        if (events) reader.prime(events.filter((e) => this.bound.has(`${fv}|${e.subscription}`)));
+        else reader.forget(subs.map((s) => s.id));
         for (const s of subs) this.broadcast(fv, s.id);
       },
       subscriptionChanged: (id, sub) => this.changed(fv, id, sub),
