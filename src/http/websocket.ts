@@ -68,7 +68,7 @@ export function attachWebsocket(
     };
     // Whether the upgrade succeeds or fails, the place is given back when the socket closes.
     socket.once('close', release);
-    wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, dialect));
+    wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, dialect, socket));
   });
 
   function refuse(socket: Duplex, status: number, reason: string, diagnostics: string, code = 'security', headers: Record<string, string> = {}): void {
@@ -77,11 +77,20 @@ export function attachWebsocket(
     socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\n${extra}Content-Type: application/fhir+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
   }
 
-  wss.on('connection', (ws: WebSocket, dialect: Dialect) => {
+  wss.on('connection', (ws: WebSocket, dialect: Dialect, socket: Duplex) => {
     alive.set(ws, true);
     const session = options.hub.open(
       {
         send: (text) => ws.send(text, { binary: false }),
+        // ws writes each frame with a cork of its own; an outer one makes several frames one write.
+        corked: (fn) => {
+          socket.cork();
+          try {
+            fn();
+          } finally {
+            socket.uncork();
+          }
+        },
         buffered: () => ws.bufferedAmount,
         close: (code, reason) => ws.close(code, reason),
       },

@@ -86,6 +86,23 @@ describe('websocket channel and $get-ws-binding-token', () => {
         await json.close();
       });
 
+      it('the events of one commit (a transaction Bundle) arrive each in its own notification, in order, written together (issue 15)', async () => {
+        const id = await wsSubscription('batch');
+        const t = param(await token([id]), 'token')[0].valueString;
+        const c = await connectWs(`${server.url.replace('http', 'ws')}/ws`);
+        c.send(`bind-with-token ${t}`);
+        await c.next(isNote('handshake', id));
+        const entry = Array.from({ length: 4 }, (_, i) => ({ resource: { resourceType: 'Patient', identifier: [{ system: 'urn:ws', value: 'batch' }], name: [{ family: `B${i}` }] }, request: { method: 'POST', url: 'Patient' } }));
+        const res = await call('POST', base(), { resourceType: 'Bundle', type: 'transaction', entry });
+        assert.equal(res.status, 200, JSON.stringify(res.body));
+        const got = (await c.waitCount(isNote('event-notification', id), 4)).map(readNotification);
+        assert.deepEqual(got.map((n) => n.events.map((e) => e.number)), [[1], [2], [3], [4]]);
+        assert.deepEqual(got.map((n) => n.eventsSince), [1, 2, 3, 4], 'EN-2: each counts its own number');
+        const ids = res.body.entry.map((e: any) => /Patient\/([^/]+)/.exec(e.response.location)![1]);
+        assert.deepEqual(got.map((n) => n.events[0]!.focus?.split('/').slice(-1)[0]), ids, 'each event names its own focus');
+        await c.close();
+      });
+
       it('one token covering two subscriptions; unbind stops delivery (D-2)', async () => {
         const a = await wsSubscription('two-a');
         const b = await wsSubscription('two-b');

@@ -227,11 +227,13 @@ class WriterLink {
     this.#worker.on('message', (m: FromThread) => {
       if (m.t === 'reply') settle(this.#replies, m.id, m.error ? fromWire(m.error) : undefined, m.value);
       else if (m.t === 'done') {
-        const error = m.error ? fromWire(m.error) : undefined;
-        // A commit that failed for want of disk (or the like) makes the store unhealthy until one succeeds.
-        if (error instanceof FhirError && error.status === 503) this.#degraded = error.message;
-        else if (!error) this.#degraded = undefined;
-        settle(this.#dones, m.job, error, m.numbers);
+        for (const d of m.jobs) {
+          const error = d.error ? fromWire(d.error) : undefined;
+          // A commit that failed for want of disk (or the like) makes the store unhealthy until one succeeds.
+          if (error instanceof FhirError && error.status === 503) this.#degraded = error.message;
+          else if (!error) this.#degraded = undefined;
+          settle(this.#dones, d.job, error, d.numbers);
+        }
       }
     });
     // A store that cannot write is a 503 for the client (and for /healthz), not an internal error.

@@ -43,9 +43,18 @@ export type FromThread =
   | { t: 'ready' }
   | { t: 'failed'; error: WireError }
   | { t: 'reply'; id: number; value?: unknown; error?: WireError }
-  /** A job committed (or failed); `numbers`: those its appended events got, in the order appended. */
-  | { t: 'done'; job: number; error?: WireError; numbers?: number[] }
+  /**
+   * Jobs committed (or failed), those of one group commit in one message; `numbers`: those a
+   * job's appended events got, in the order appended.
+   */
+  | { t: 'done'; jobs: Done[] }
   | { t: 'closed' };
+
+export interface Done {
+  job: number;
+  error?: WireError;
+  numbers?: number[];
+}
 
 /** What every op and call resolves to on the thread. */
 export type Target = Pick<Writes, OpName | 'revokeBindingTokens' | 'prune'> & Reads;

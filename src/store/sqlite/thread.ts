@@ -7,12 +7,22 @@ import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { startCheckpointer } from './checkpointer.ts';
 import { createReads, createWrites, migrate } from './connection.ts';
-import { type Call, type FromThread, type Target, type ToThread, toWire } from './protocol.ts';
+import { type Call, type Done, type FromThread, type Target, type ToThread, toWire } from './protocol.ts';
 import { createWriteQueue } from './writer.ts';
 
 const port = parentPort!;
 const { path } = workerData as { path: string };
 const post = (m: FromThread) => port.postMessage(m);
+// The jobs a group commit settles are told in one message (they settle in one turn).
+let dones: Done[] = [];
+const done = (d: Done) => {
+  if (dones.length === 0) queueMicrotask(() => {
+    const jobs = dones;
+    dones = [];
+    post({ t: 'done', jobs });
+  });
+  dones.push(d);
+};
 
 /** The messages of one job, in arrival order, for the job's run in the write queue to take. */
 class Inbox {
@@ -120,15 +130,15 @@ function start(): void {
           }
         })
         .then(
-          () => post(numbers.length > 0 ? { t: 'done', job, numbers } : { t: 'done', job }),
+          () => done(numbers.length > 0 ? { job, numbers } : { job }),
           (err: unknown) => {
-            if (ran) return post({ t: 'done', job, error: toWire(err) });
+            if (ran) return done({ job, error: toWire(err) });
             // A job whose group failed before it ran (no transaction could begin) still has a
             // function running on the event loop: each of its calls, then its end, gets the failure.
             created.divert((m) => {
               if (m.t === 'step') return answer(m.call, err);
               inboxes.delete(job);
-              if (m.t === 'end') post({ t: 'done', job, error: toWire(err) });
+              if (m.t === 'end') done({ job, error: toWire(err) });
             });
           },
         );

@@ -31,9 +31,21 @@ export function createLogReader(store: Store, fv: FhirVersion, batch: number) {
   const primed = new Map<string, StoredEvent[]>();
   let clearing = false;
 
+  /** Answers the ask from the primed events, when they answer it whole. */
+  function fromPrimed(a: Ask): boolean {
+    const kept = primed.get(a.id);
+    if (!kept || kept[0]!.number > a.after + 1 || kept[kept.length - 1]!.number <= a.after) return false;
+    const events = kept.filter((e) => e.number > a.after);
+    a.resolve({ events: events.slice(0, batch), more: events.length > batch });
+    return true;
+  }
+
   async function flush(): Promise<void> {
-    const group = asks;
+    // Decided here, a microtask after the first ask: the commits told in the same message (a group
+    // commit's) have all primed their events by then.
+    const group = asks.filter((a) => !fromPrimed(a));
     asks = [];
+    if (group.length === 0) return;
     if (!store.eventsAfter || group.length === 1) {
       await Promise.all(group.map(async (a) => {
         try {
@@ -87,11 +99,6 @@ export function createLogReader(store: Store, fv: FhirVersion, batch: number) {
     },
     /** The events of subscription `id` numbered above `after`, in order (one ask per subscription at a time). */
     read(id: string, after: number): Promise<NewEvents> {
-      const kept = primed.get(id);
-      if (kept && kept[0]!.number <= after + 1 && kept[kept.length - 1]!.number > after) {
-        const events = kept.filter((e) => e.number > after);
-        return Promise.resolve({ events: events.slice(0, batch), more: events.length > batch });
-      }
       return new Promise<NewEvents>((resolve, reject) => {
         if (asks.length === 0) queueMicrotask(() => void flush());
         asks.push({ id, after, resolve, reject });

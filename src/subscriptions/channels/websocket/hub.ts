@@ -14,6 +14,8 @@ import { type ActiveSubscription, LIVE_STATUSES as LIVE } from '../../registry.t
 export interface Peer {
   /** Sends one text frame (a Buffer holds UTF-8 text encoded once for many peers). */
   send(text: string | Buffer): void;
+  /** Optional: runs `fn` with the connection corked, so the frames it sends leave in one write. */
+  corked?(fn: () => void): void;
   /** Bytes queued but not yet written to the network. */
   buffered(): number;
   close(code: number, reason: string): void;
@@ -155,12 +157,25 @@ export class WebsocketHub {
     const ctx = this.contexts.get(fv)!;
     // One read for every subscription the same commit woke: the events after the last one sent.
     const { events, more } = await this.readers.get(fv)!.read(id, b.lastSent);
+    // One notification per event, rendered once per dialect; then each socket gets its frames in
+    // one write (the events of a group commit come together).
+    const frames = new Map<Dialect, Buffer[]>();
+    let through = b.lastSent;
     for (const e of events) {
       const sub = ctx.engine.registry.subscription(id);
-      if (!sub || !LIVE.has(sub.status)) return;
-      await sendToAll(this.bound.get(`${fv}|${id}`), (dialect) => render(ctx, sub, 'event-notification', [e], dialect));
-      b.lastSent = e.number;
+      if (!sub || !LIVE.has(sub.status)) break;
+      for (const dialect of dialectsOf(this.bound.get(`${fv}|${id}`))) {
+        let list = frames.get(dialect);
+        if (!list) frames.set(dialect, (list = []));
+        list.push(Buffer.from(await render(ctx, sub, 'event-notification', [e], dialect)));
+      }
+      through = e.number;
     }
+    for (const session of this.bound.get(`${fv}|${id}`) ?? []) {
+      const list = frames.get(session.dialect);
+      if (list) session.deliverAll(list);
+    }
+    b.lastSent = through;
     if (events.length > 0) {
       const sub = ctx.engine.registry.subscription(id);
       if (sub) this.armHeartbeat(fv, sub);
@@ -238,6 +253,12 @@ function render(ctx: NotifyContext, sub: ActiveSubscription, type: NotificationT
 }
 
 /** Sends one notification to an audience, encoded once per dialect: sockets of a dialect send the same bytes. */
+function dialectsOf(audience: Iterable<Session> | undefined): Set<Dialect> {
+  const out = new Set<Dialect>();
+  for (const s of audience ?? []) out.add(s.dialect);
+  return out;
+}
+
 async function sendToAll(audience: Iterable<Session> | undefined, text: (dialect: Dialect) => Promise<string>): Promise<void> {
   const sessions = [...(audience ?? [])];
   for (const dialect of new Set(sessions.map((s) => s.dialect))) {
@@ -355,6 +376,17 @@ export class Session {
       return;
     }
     this.peer.send(text);
+  }
+
+  /** Several frames, in order, in one write when the connection can be corked. */
+  deliverAll(frames: Buffer[]): void {
+    if (frames.length === 1 || !this.peer.corked) {
+      for (const f of frames) this.deliver(f);
+      return;
+    }
+    this.peer.corked(() => {
+      for (const f of frames) this.deliver(f);
+    });
   }
 
   close(): void {
