@@ -51,6 +51,8 @@ describe('costly searches within their deadline', () => {
         { request: { method: 'GET', url: 'Patient?family=Tx-written' } },
         { request: { method: 'GET', url: `${COSTLY.replace('-name', '-family')}` } },
         { resource: { resourceType: 'Patient', name: [{ family: 'Tx-written' }] }, request: { method: 'POST', url: 'Patient' } },
+        // More of them, so that they take well over the pause below on a fast machine too.
+        ...Array.from({ length: 4 }, () => ({ request: { method: 'GET', url: COSTLY } })),
       ],
     };
     const transaction = noted(order, 'transaction', call('POST', server.fhir('R4'), bundle));
