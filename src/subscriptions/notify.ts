@@ -80,42 +80,43 @@ function standIn(resource: Resource, i: number): Resource {
 }
 
 /**
- * Event notifications from a shared template (issue 15). When a change matches many
- * subscriptions, their notifications differ only in the subscription's id, its event numbers and
- * the fresh ids of the status resource and Bundle, as long as each owner receives the focus
- * unchanged, the subscription shows no error and the topic adds no context. The envelope is then
- * rendered once, with markers in those places (SPLICE + a letter, inside JSON strings: every
- * builder writes them as text, 64-bit counters included), cut at the markers, and filled in per
- * subscription. The Bundle's timestamp is the template's, so a template serves for
- * TEMPLATE_TTL_MS at most. The filled text equals the rendered one (notify.test.ts).
+ * Event notifications from a shared template (issue 15). A notification of one event differs
+ * from another of the same shape (dialect, content level, status, topic, focus type, interaction,
+ * whether the focus is at hand) only in the subscription's id, the event's number, focus id and
+ * time, the focus resource itself and the fresh ids of the status resource and Bundle, as long as
+ * the owner receives the focus unchanged, the subscription shows no error and the topic adds no
+ * context. The envelope is then rendered once, with markers in those places (SPLICE + a letter,
+ * inside JSON strings: every builder writes them as text, 64-bit counters included), cut at the
+ * markers, and filled in per notification: a change matching 100 subscriptions renders nothing
+ * 100 times, and neither do successive changes. The Bundle's timestamp is the template's, so a
+ * template serves for TEMPLATE_TTL_MS at most. The filled text equals the rendered one
+ * (notify.test.ts). Notifications of several events (a rest-hook batch) are rendered each.
  */
 const TEMPLATE_TTL_MS = 100;
 const TEMPLATES_HELD = 64;
-type Slot = { k: 'resource'; json: string } | { k: 'subscription' | 'status' | 'bundle' | 'last' } | { k: 'number'; i: number };
+type Slot = { k: 'focus' | 'focusId' | 'time' | 'number' | 'subscription' | 'status' | 'bundle' };
 type Template = (string | Slot)[];
 const templates = new WeakMap<SubscriptionEngine, Map<string, { at: number; template?: Promise<Template> }>>();
 const ESCAPED = JSON.stringify(SPLICE).slice(1, -1).replaceAll('\\', '\\\\');
-const MARKS = new RegExp(`"${ESCAPED}(\\d+)"|${ESCAPED}([sbul]|n(\\d+))`, 'g');
+const MARKS = new RegExp(`"${ESCAPED}(\\d+)"|${ESCAPED}([sbunft])`, 'g');
+const SLOT: Record<string, Slot['k']> = { s: 'subscription', b: 'bundle', u: 'status', n: 'number', f: 'focusId', t: 'time' };
 const mark = (what: string) => `${SPLICE}${what}`;
 
 async function fromTemplate(ctx: NotifyContext, sub: ActiveSubscription, events: StoredEvent[], content: PayloadContent, dialect: Dialect): Promise<string | undefined> {
   const { engine } = ctx;
-  if (sub.status === 'error' || engine.registry.faults.statusErrors(sub.topicUrl).length > 0) return undefined;
+  const e = events[0]!;
+  if (events.length !== 1 || sub.status === 'error' || engine.registry.faults.statusErrors(sub.topicUrl).length > 0) return undefined;
   if (content !== 'empty' && (engine.registry.topic(sub.topicUrl)?.notificationShape.length ?? 0) > 0) return undefined;
-  let key = `${dialect}|${content}|${sub.status}|${sub.spec.topic ?? ''}`;
-  for (const e of events) {
-    key += `|${e.focus.type}/${e.focus.id}/${e.focus.versionId} ${e.interaction} ${e.timestamp}`;
-    if (content !== 'full-resource') continue;
-    const f = await focusVersion(ctx.store, engine.version, e);
-    if (f && engine.forOwner(sub.id, f.resource) !== f.resource) return undefined;
-  }
+  const focus = content === 'full-resource' ? await focusVersion(ctx.store, engine.version, e) : undefined;
+  if (focus && engine.forOwner(sub.id, focus.resource) !== focus.resource) return undefined;
+  const key = `${dialect}|${content}|${sub.status}|${sub.spec.topic ?? ''}|${e.focus.type}|${e.interaction}|${focus ? 'focus' : ''}`;
   let held = templates.get(engine);
   if (!held) templates.set(engine, (held = new Map()));
   const now = ctx.now().getTime();
-  // The first notification of a key is rendered on its own (a change that matched one subscription
-  // gains nothing from a template); the second makes the template, and the subscriptions a commit
-  // woke, rendering in the same turn, share it while it is being made.
-  let made = held.get(key);
+  // The first notification of a shape is rendered on its own (a shape seen once gains nothing from
+  // a template); the second makes the template, and the subscriptions a commit woke, rendering in
+  // the same turn, share it while it is being made.
+  const made = held.get(key);
   if (!made || now - made.at > TEMPLATE_TTL_MS || now < made.at) {
     held.delete(key);
     if (held.size >= TEMPLATES_HELD) held.delete(held.keys().next().value!);
@@ -123,22 +124,21 @@ async function fromTemplate(ctx: NotifyContext, sub: ActiveSubscription, events:
     return undefined;
   }
   if (!made.template) {
-    const mine = made;
-    made.template = template(ctx, sub, events, content, dialect);
+    made.template = template(ctx, sub, e, focus, content, dialect);
     // A failed rendering is not kept: the next notification tries again.
-    made.template.catch(() => held.get(key) === mine && held.delete(key));
+    made.template.catch(() => held.get(key) === made && held.delete(key));
   }
   const t = await made.template;
-  const last = Math.max(...events.map((e) => e.number));
   // The status resource's id is written twice (its id and its urn:uuid: fullUrl): one per notification.
   const status = randomUUID();
   let bundle: string | undefined;
   let out = '';
   for (const p of t) {
     if (typeof p === 'string') out += p;
-    else if (p.k === 'resource') out += p.json;
-    else if (p.k === 'number') out += events[p.i]!.number;
-    else if (p.k === 'last') out += last;
+    else if (p.k === 'focus') out += focus!.json;
+    else if (p.k === 'focusId') out += e.focus.id;
+    else if (p.k === 'time') out += e.timestamp;
+    else if (p.k === 'number') out += e.number;
     else if (p.k === 'subscription') out += sub.id;
     else if (p.k === 'status') out += status;
     else out += bundle ??= randomUUID();
@@ -146,34 +146,32 @@ async function fromTemplate(ctx: NotifyContext, sub: ActiveSubscription, events:
   return out;
 }
 
-async function template(ctx: NotifyContext, sub: ActiveSubscription, events: StoredEvent[], content: PayloadContent, dialect: Dialect): Promise<Template> {
-  const raw: string[] = [];
-  const marked: Marked = { subscriptionId: mark('s'), statusId: mark('u'), bundleId: mark('b'), last: mark('l'), number: (i) => mark(`n${i}`) };
-  const bundle = await render(ctx, sub, 'event-notification', events, content, dialect, (focus) => {
-    raw.push(focus.json);
-    return standIn(focus.resource, raw.length - 1);
-  }, marked);
+async function template(ctx: NotifyContext, sub: ActiveSubscription, e: StoredEvent, focus: Focus | undefined, content: PayloadContent, dialect: Dialect): Promise<Template> {
+  const marked: Marked = { subscriptionId: mark('s'), statusId: mark('u'), bundleId: mark('b'), number: mark('n'), focus };
+  const event: StoredEvent = { ...e, timestamp: mark('t'), focus: { type: e.focus.type, id: mark('f'), versionId: e.focus.versionId } };
+  const bundle = await render(ctx, sub, 'event-notification', [event], content, dialect, (f) => standIn(f.resource, 0), marked);
   const text = JSON.stringify(bundle);
-  const parts: (string | Slot)[] = [];
+  const parts: Template = [];
   let from = 0;
   for (const m of text.matchAll(MARKS)) {
     parts.push(text.slice(from, m.index));
     from = m.index + m[0].length;
-    if (m[1] !== undefined) parts.push({ k: 'resource', json: raw[Number(m[1])]! });
-    else if (m[3] !== undefined) parts.push({ k: 'number', i: Number(m[3]) });
-    else parts.push({ k: ({ s: 'subscription', u: 'status', b: 'bundle', l: 'last' } as const)[m[2] as 's' | 'u' | 'b' | 'l'] });
+    parts.push({ k: m[1] !== undefined ? 'focus' : SLOT[m[2]!]! });
   }
   parts.push(text.slice(from));
   return parts;
 }
 
-/** Markers in place of a subscription's own values, for a template (strings where numbers go: builders write them as text). */
+/**
+ * Markers in place of a notification's own values, for a template (strings where numbers go:
+ * builders write them as text), and the focus to render it with.
+ */
 interface Marked {
   subscriptionId: string;
   statusId: string;
   bundleId: string;
-  last: string;
-  number: (i: number) => string;
+  number: string;
+  focus: Focus | undefined;
 }
 
 type Place = (focus: Focus, owned: Resource) => Resource;
@@ -192,7 +190,7 @@ async function render(
   const resources = new Map<string, Resource>();
   if (content === 'full-resource') {
     for (const e of events) {
-      const f = await focusVersion(ctx.store, fv, e);
+      const f = marked ? marked.focus : await focusVersion(ctx.store, fv, e);
       // The parsed focus is shared by every subscription of the change: forOwner copies, never edits.
       if (f) resources.set(`${e.focus.type}/${e.focus.id}`, place(f, ctx.engine.forOwner(sub.id, f.resource)));
     }
@@ -212,9 +210,9 @@ async function render(
     status: sub.status,
     type,
     // EN-2: in an event notification the highest eventNumber is the count as of that notification.
-    eventsSinceSubscriptionStart: marked ? asNumber(marked.last) : last,
+    eventsSinceSubscriptionStart: marked ? asNumber(marked.number) : last,
     content,
-    events: events.map((e, i) => ({ eventNumber: marked ? asNumber(marked.number(i)) : e.number, timestamp: e.timestamp, focus: e.focus, interaction: e.interaction })),
+    events: events.map((e) => ({ eventNumber: marked ? asNumber(marked.number) : e.number, timestamp: e.timestamp, focus: e.focus, interaction: e.interaction })),
     resources,
     ...(additionalByEvent ? { additionalByEvent } : {}),
     ...(errors.length > 0 ? { errors } : {}),
