@@ -25,6 +25,17 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 storeContract('sqlite :memory:', async () => openSqliteStore({ path: ':memory:' }));
 storeContract('sqlite file (WAL)', async () => openSqliteStore({ path: join(dir, 'contract.db') }));
 
+/** A database file as Herald left it at schema version `version` (the migrations up to it). */
+function databaseAt(path: string, version: number): Database.Database {
+  const db = new Database(path);
+  db.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)');
+  for (let v = 1; v <= version; v++) {
+    db.exec(MIGRATIONS[v - 1]!);
+    db.prepare('INSERT INTO schema_migrations VALUES (?, ?)').run(v, '2024-01-01T00:00:00.000Z');
+  }
+  return db;
+}
+
 describe('sqlite store', () => {
   it('keeps committed data across close and reopen, and migrates only once', async () => {
     const path = join(dir, 'reopen.db');
@@ -121,12 +132,7 @@ describe('sqlite store', () => {
 
   it('moves a log written before migration 6 into the compact tables: same events, numbers go on', async () => {
     const path = join(dir, 'pre6.db');
-    const db = new Database(path);
-    db.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)');
-    for (let v = 1; v <= 5; v++) {
-      db.exec(MIGRATIONS[v - 1]!);
-      db.prepare('INSERT INTO schema_migrations VALUES (?, ?)').run(v, '2024-01-01T00:00:00.000Z');
-    }
+    const db = databaseAt(path, 5);
     const old = db.prepare('INSERT INTO subscription_events VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
     // One change matched by s1 and s2 (R4) and by s1 on R5; a second change matched by s1 only.
     old.run('R4', 's1', 1, '2024-01-01T00:00:01.000Z', 'Patient', 'a', 1, 'create');
@@ -164,12 +170,7 @@ describe('sqlite store', () => {
 
   it('moves a log written before migration 7 to events clustered by change: same spans, ranges and numbering', async () => {
     const path = join(dir, 'pre7.db');
-    const db = new Database(path);
-    db.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)');
-    for (let v = 1; v <= 6; v++) {
-      db.exec(MIGRATIONS[v - 1]!);
-      db.prepare('INSERT INTO schema_migrations VALUES (?, ?)').run(v, '2024-01-01T00:00:00.000Z');
-    }
+    const db = databaseAt(path, 6);
     // Key 1 ('long'): 150 events, one per change; key 2 ('trimmed'): numbers 5..7 held of 7, in
     // every 20th change; key 3 ('emptied'): counter 3, nothing held.
     const key = db.prepare('INSERT INTO subscription_keys (key, fv, subscription, last_number) VALUES (?, ?, ?, ?)');
