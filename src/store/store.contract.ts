@@ -317,6 +317,13 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       assert.deepEqual(await ids('L1', 1, 1000, 1000), []);
     });
 
+    it('numbers a subscription listed twice for one change, and the changes after it, in order', async () => {
+      const ev = (subscription: string, id: string) => ({ subscription, timestamp: '2024-01-01T00:00:00.000Z', focus: { type: 'Patient', id, versionId: 1 }, interaction: 'create' as const });
+      await store.transaction((tx) => tx.appendEvents('R4', [ev('twice', 'a'), ev('twice', 'a'), ev('other', 'a'), ev('twice', 'b')]));
+      assert.deepEqual((await store.events('R4', 'twice', 1, 10, 10)).map((e) => [e.number, e.focus.id]), [[1, 'a'], [2, 'a'], [3, 'b']]);
+      assert.deepEqual((await store.events('R4', 'other', 1, 10, 10)).map((e) => [e.number, e.focus.id]), [[1, 'a']]);
+    });
+
     it('keeps binding tokens by hash with their subscriptions, and revokes them per subscription (D-2)', async () => {
       const token = { hash: 'h1', fv: 'R4' as const, owner: 'anonymous', subscriptions: ['a', 'b'], expiresAt: '2099-01-01T00:00:00.000Z', revoked: false };
       await store.transaction((tx) => tx.putBindingToken(token));

@@ -22,6 +22,8 @@ const toEvent = (r: EventRow, subscription: string): StoredEvent => ({
 
 /** Every MARK_EVERY-th number of a subscription is marked (event_marks), bounding a walk back. */
 export const MARK_EVERY = 64;
+/** Events dropped by a size prune are read this many at a time. */
+const PRUNE_CHUNK = 10_000;
 
 /**
  * The subscription event log on SQLite (migrations 6 and 7). A change is stored once in
@@ -52,16 +54,18 @@ export function createEventLog(db: Database.Database) {
      FROM subscription_keys AS k LEFT JOIN event_changes AS c ON c.seq = k.last_change WHERE k.fv = ? AND k.subscription = ?`,
   );
   const markAtOrAbove = db.prepare<[number, number], { change: number }>('SELECT change FROM event_marks WHERE key = ? AND number >= ? ORDER BY number LIMIT 1');
-  // From the event in change `start` back through prev while above `lo` (each step to an older
-  // change, so a damaged link cannot loop); the span [lo, hi] in number order.
-  const walk = db.prepare<[{ start: number; key: number; lo: number; hi: number }], EventRow>(
+  // From the event in change `start` back through prev while above `lo`, every event numbered `lo`
+  // or more, in number order. Each step goes to a lower number, so a damaged link cannot loop (not
+  // to an older change: a log moved over by migration 6 may have two changes of one millisecond in
+  // the other order).
+  const walk = db.prepare<[{ start: number; key: number; lo: number }], EventRow>(
     `WITH RECURSIVE w (number, change, prev) AS (
        SELECT number, change, prev FROM event_members WHERE change = $start AND key = $key
        UNION ALL
-       SELECT m.number, m.change, m.prev FROM w JOIN event_members m ON m.change = w.prev AND m.key = $key AND m.change < w.change WHERE w.number > $lo
+       SELECT m.number, m.change, m.prev FROM w JOIN event_members m ON m.change = w.prev AND m.key = $key AND m.number < w.number WHERE w.number > $lo
      )
      SELECT w.number, w.change, c.ts, c.focus_type, c.focus_id, c.focus_vid, c.interaction
-     FROM w JOIN event_changes c ON c.seq = w.change WHERE w.number >= $lo AND w.number <= $hi ORDER BY w.number`,
+     FROM w JOIN event_changes c ON c.seq = w.change WHERE w.number >= $lo ORDER BY w.number`,
   );
   // Every cursor's head in one statement, with the change of its newest event: a live reader is
   // usually one event behind, and that event is the head itself. CROSS JOIN keeps the cursors
@@ -102,13 +106,28 @@ export function createEventLog(db: Database.Database) {
   const dropMember = db.prepare('DELETE FROM event_members WHERE change = ? AND key = ?');
   const orphan = db.prepare<[{ seq: number }]>('DELETE FROM event_changes WHERE seq = $seq AND NOT EXISTS (SELECT 1 FROM event_members WHERE change = $seq)');
 
-  /** A subscription's events numbered from..to, at most `limit`, oldest first. */
-  function span(key: number, last: number, first: number, lastChange: number | null, from: number, to: number, limit: number) {
-    const lo = Math.max(from, first);
-    const hi = Math.min(to, last, lo + limit - 1);
-    if (lo > hi || lastChange === null) return [];
-    const start = hi + MARK_EVERY - 1 < last ? (markAtOrAbove.get(key, hi)?.change ?? lastChange) : lastChange;
-    return walk.all({ start, key, lo, hi });
+  /**
+   * A subscription's events numbered from..to, at most `limit`, oldest first. Each walk starts at
+   * the first mark at or above the window's end (or the head) and returns everything held from
+   * `lo` up to it; a log with holes (moved over from older schemas) goes on past them window by
+   * window until `limit` events or `to`.
+   */
+  function span(key: number, last: number, first: number, lastChange: number | null, from: number, to: number, limit: number): EventRow[] {
+    const top = Math.min(to, last);
+    const out: EventRow[] = [];
+    let lo = Math.max(from, first);
+    while (lo <= top && out.length < limit && lastChange !== null) {
+      const hi = Math.min(top, lo + Math.max(limit - out.length, MARK_EVERY) - 1);
+      const start = hi + MARK_EVERY - 1 < last ? (markAtOrAbove.get(key, hi)?.change ?? lastChange) : lastChange;
+      const rows = walk.all({ start, key, lo });
+      if (rows.length === 0) break;
+      for (const r of rows) {
+        if (r.number > top || out.length >= limit) break;
+        out.push(r);
+      }
+      lo = rows[rows.length - 1]!.number + 1;
+    }
+    return out;
   }
 
   /** The same from a head row: when the span is the newest event alone, that row holds it. */
@@ -128,16 +147,23 @@ export function createEventLog(db: Database.Database) {
     /** Packed events (protocol.ts): each distinct change is stored once, then each subscription's event. Returns their numbers, in order. */
     append(fv: string, events: PackedEvents): number[] {
       const numbers: number[] = [];
-      const seqs = events.rests.map((e) => Number(change.run(e.timestamp, e.focus.type, e.focus.id, e.focus.versionId, e.interaction).lastInsertRowid));
-      // A change holds one event per subscription; a second (never made by the engine) gets its own copy.
+      // Changes are stored as their first event comes, so each subscription's events have rising
+      // changes too. A change holds one event per subscription; a second (never made by the engine)
+      // gets a copy of its own.
+      const seqs: number[] = [];
+      const store = (rest: number) => {
+        const e = events.rests[rest]!;
+        return Number(change.run(e.timestamp, e.focus.type, e.focus.id, e.focus.versionId, e.interaction).lastInsertRowid);
+      };
       const seen = new Set<string>();
       events.subscriptions.forEach((subscription, i) => {
         const rest = events.of[i]!;
-        let seq = seqs[rest]!;
-        if (seen.has(`${rest} ${subscription}`)) {
-          const e = events.rests[rest]!;
-          seq = Number(change.run(e.timestamp, e.focus.type, e.focus.id, e.focus.versionId, e.interaction).lastInsertRowid);
-        } else seen.add(`${rest} ${subscription}`);
+        let seq: number;
+        if (seen.has(`${rest} ${subscription}`)) seq = store(rest);
+        else {
+          seen.add(`${rest} ${subscription}`);
+          seq = seqs[rest] ??= store(rest);
+        }
         const k = bump.get(fv, subscription, seq)!;
         member.run(seq, k.key, k.last_number, k.prev_change);
         if (k.last_number % MARK_EVERY === 0) mark.run(k.key, k.last_number, seq);
@@ -190,17 +216,19 @@ export function createEventLog(db: Database.Database) {
         pruneChanges.run(seq);
       }
       if (keep === undefined) return n;
-      const touched = new Set<number>();
       for (const c of crowded.all(keep)) {
         const first = c.last_number - keep + 1;
-        for (const r of span(c.key, c.last_number, c.first_number, c.last_change, c.first_number, first - 1, Number.MAX_SAFE_INTEGER)) {
-          n += dropMember.run(r.change, c.key).changes;
-          touched.add(r.change);
+        // In chunks, so that a long backlog is never held in memory at once.
+        for (let lo = c.first_number; lo < first; ) {
+          const rows = span(c.key, c.last_number, c.first_number, c.last_change, lo, first - 1, PRUNE_CHUNK);
+          if (rows.length === 0) break;
+          for (const r of rows) n += dropMember.run(r.change, c.key).changes;
+          for (const r of rows) orphan.run({ seq: r.change });
+          lo = rows[rows.length - 1]!.number + 1;
         }
         raiseFirst.run(first, c.key);
         dropMarks.run(c.key, first);
       }
-      for (const seq of touched) orphan.run({ seq });
       return n;
     },
   };

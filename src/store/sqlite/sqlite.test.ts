@@ -213,6 +213,44 @@ describe('sqlite store', () => {
     }
   });
 
+  it('reads logs moved over from migration 6 that have holes or changes out of order (review of issue 15)', async () => {
+    const path = join(dir, 'pre7-odd.db');
+    const db = databaseAt(path, 6);
+    const key = db.prepare('INSERT INTO subscription_keys (key, fv, subscription, last_number) VALUES (?, ?, ?, ?)');
+    const change = db.prepare("INSERT INTO event_changes (seq, ts, focus_type, focus_id, focus_vid, interaction) VALUES (?, '2024-01-01T00:00:00.000Z', 'Patient', ?, 1, 'create')");
+    const number = db.prepare('INSERT INTO event_numbers (key, number, change) VALUES (?, ?, ?)');
+    // 'swapped': two changes of one millisecond stored by migration 6 in the other order.
+    key.run(1, 'R4', 'swapped', 2);
+    change.run(1, 'y');
+    change.run(2, 'x');
+    number.run(1, 1, 2);
+    number.run(1, 2, 1);
+    // 'holey': numbers 1-3 and 1500-1505 held of 1505.
+    key.run(2, 'R4', 'holey', 1505);
+    for (const n of [1, 2, 3, 1500, 1501, 1502, 1503, 1504, 1505]) {
+      change.run(10 + n, `h${n}`);
+      number.run(2, n, 10 + n);
+    }
+    db.close();
+    const store = await openSqliteStore({ path });
+    try {
+      const ids = async (sub: string, from: number, to: number, limit: number) => (await store.events('R4', sub, from, to, limit)).map((e) => [e.number, e.focus.id]);
+      assert.deepEqual(await ids('swapped', 1, 10, 10), [[1, 'x'], [2, 'y']]);
+      assert.deepEqual((await store.eventsAfter!('R4', [{ subscription: 'swapped', after: 0 }], 10)).map((e) => e.number), [1, 2]);
+      assert.deepEqual(await ids('holey', 4, Number.MAX_SAFE_INTEGER, 1000), [[1500, 'h1500'], [1501, 'h1501'], [1502, 'h1502'], [1503, 'h1503'], [1504, 'h1504'], [1505, 'h1505']]);
+      assert.deepEqual(await ids('holey', 1, Number.MAX_SAFE_INTEGER, 5), [[1, 'h1'], [2, 'h2'], [3, 'h3'], [1500, 'h1500'], [1501, 'h1501']]);
+      assert.deepEqual((await store.eventsAfter!('R4', [{ subscription: 'holey', after: 3 }], 1)).map((e) => e.number), [1500], 'a reader past the hole moves on');
+      await store.transaction((tx) => tx.appendEvents('R4', [{ subscription: 'swapped', timestamp: '2024-01-02T00:00:00.000Z', focus: { type: 'Patient', id: 'z', versionId: 1 }, interaction: 'create' }]));
+      assert.deepEqual(await ids('swapped', 1, 10, 10), [[1, 'x'], [2, 'y'], [3, 'z']]);
+      // Pruning by size walks across the hole too.
+      assert.equal(await store.pruneEvents('2000-01-01T00:00:00.000Z', 2), 3 + 4 + 1);
+      assert.deepEqual(await ids('holey', 1, Number.MAX_SAFE_INTEGER, 100), [[1504, 'h1504'], [1505, 'h1505']]);
+      assert.deepEqual(await ids('swapped', 1, 10, 10), [[2, 'y'], [3, 'z']]);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('refuses to open a database made by a newer Herald, with the reason', async () => {
     const path = join(dir, 'newer.db');
     const db = new Database(path);
