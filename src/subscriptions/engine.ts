@@ -390,9 +390,10 @@ export class SubscriptionEngine {
     const { matched, events } = await this.recorder.record(tx, full);
     if (matched.length === 0) return;
     const { current, json } = change;
+    const shown = current && json !== undefined && matched.some((s) => s.spec.channel.content === 'full-resource');
     tx.onCommit(() => {
       // The notifications' focus and events, as written and numbered: the live path reads neither back.
-      if (current && json !== undefined) rememberFocus(this.deps.store, this.deps.version, change.type, change.id, change.versionId, current, json);
+      if (shown) rememberFocus(this.deps.store, this.deps.version, change.type, change.id, change.versionId, current, json);
       const numbered = tx.numbered?.(events);
       for (const n of this.notifiers) n.eventsCommitted(matched, numbered);
     });

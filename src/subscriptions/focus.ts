@@ -15,17 +15,35 @@ export interface Focus {
  * backlog or `$events` reads from the store.
  */
 const SIZE = 1024;
-const caches = new WeakMap<Store, Map<string, Promise<Focus | undefined>>>();
+/** What the cached versions' JSON may add up to (a resource may be megabytes). */
+const BYTES = 64 * 1024 * 1024;
 
-function cacheOf(store: Store): Map<string, Promise<Focus | undefined>> {
+interface Cache {
+  entries: Map<string, { focus: Promise<Focus | undefined>; bytes: number }>;
+  bytes: number;
+}
+const caches = new WeakMap<Store, Cache>();
+
+function cacheOf(store: Store): Cache {
   let cache = caches.get(store);
-  if (!cache) caches.set(store, (cache = new Map()));
+  if (!cache) caches.set(store, (cache = { entries: new Map(), bytes: 0 }));
   return cache;
 }
 
-function put(cache: Map<string, Promise<Focus | undefined>>, key: string, value: Promise<Focus | undefined>): void {
-  if (cache.size >= SIZE) cache.delete(cache.keys().next().value!);
-  cache.set(key, value);
+function drop(cache: Cache, key: string): void {
+  const entry = cache.entries.get(key);
+  if (!entry) return;
+  cache.entries.delete(key);
+  cache.bytes -= entry.bytes;
+}
+
+/** Holds a version, its JSON counted once known; the oldest go first past SIZE entries or BYTES. */
+function put(cache: Cache, key: string, focus: Promise<Focus | undefined>, bytes: number): void {
+  drop(cache, key);
+  const entry = { focus, bytes };
+  cache.entries.set(key, entry);
+  cache.bytes += bytes;
+  while (cache.entries.size > SIZE || (cache.bytes > BYTES && cache.entries.size > 1)) drop(cache, cache.entries.keys().next().value!);
 }
 
 const keyOf = (fv: FhirVersion, type: string, id: string, versionId: number) => `${fv}|${type}/${id}/${versionId}`;
@@ -35,18 +53,25 @@ const keyOf = (fv: FhirVersion, type: string, id: string, versionId: number) => 
  * of the change: nobody may edit it (the engine's owner filter copies).
  */
 export function rememberFocus(store: Store, fv: FhirVersion, type: string, id: string, versionId: number, resource: Resource, json: string): void {
-  put(cacheOf(store), keyOf(fv, type, id, versionId), Promise.resolve({ resource, json }));
+  put(cacheOf(store), keyOf(fv, type, id, versionId), Promise.resolve({ resource, json }), json.length);
 }
 
 export function focusVersion(store: Store, fv: FhirVersion, e: StoredEvent): Promise<Focus | undefined> {
   const cache = cacheOf(store);
   const key = keyOf(fv, e.focus.type, e.focus.id, e.focus.versionId);
-  const hit = cache.get(key);
-  if (hit) return hit;
+  const hit = cache.entries.get(key);
+  if (hit) return hit.focus;
   // The read in flight is shared: every subscription a commit woke asks for its focus in the same turn.
   const read = store.vread(fv, e.focus.type, e.focus.id, e.focus.versionId).then((v) => (v?.json ? { resource: JSON.parse(v.json) as Resource, json: v.json } : undefined));
-  put(cache, key, read);
-  // A failed read is not remembered: the next notification asks again.
-  read.catch(() => cache.get(key) === read && cache.delete(key));
+  put(cache, key, read, 0);
+  read.then(
+    (f) => {
+      // Counted once its size is known (if it is still held).
+      const entry = cache.entries.get(key);
+      if (f && entry?.focus === read) put(cache, key, read, f.json.length);
+    },
+    // A failed read is not remembered: the next notification asks again.
+    () => cache.entries.get(key)?.focus === read && drop(cache, key),
+  );
   return read;
 }

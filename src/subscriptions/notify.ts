@@ -88,18 +88,21 @@ function standIn(resource: Resource, i: number): Resource {
  * context. The envelope is then rendered once, with markers in those places (SPLICE + a letter,
  * inside JSON strings: every builder writes them as text, 64-bit counters included), cut at the
  * markers, and filled in per notification: a change matching 100 subscriptions renders nothing
- * 100 times, and neither do successive changes. The Bundle's timestamp is the template's, so a
- * template serves for TEMPLATE_TTL_MS at most. The filled text equals the rendered one
- * (notify.test.ts). Notifications of several events (a rest-hook batch) are rendered each.
+ * 100 times, and neither do successive changes. The Bundle's timestamp is a slot too (the time of
+ * the filling). A template serves for TEMPLATE_TTL_MS, which bounds how long a shape seen once is
+ * held. The filled text equals the rendered one (notify.test.ts). Notifications of several events
+ * (a rest-hook batch) are rendered each.
  */
 const TEMPLATE_TTL_MS = 100;
 const TEMPLATES_HELD = 64;
-type Slot = { k: 'focus' | 'focusId' | 'time' | 'number' | 'subscription' | 'status' | 'bundle' };
+type Slot = { k: 'focus' | 'focusId' | 'time' | 'number' | 'subscription' | 'status' | 'bundle' | 'now' };
+/** Templates made and notifications filled from one (for tests and metrics). */
+export const templateCounts = { made: 0, filled: 0 };
 type Template = (string | Slot)[];
 const templates = new WeakMap<SubscriptionEngine, Map<string, { at: number; template?: Promise<Template> }>>();
 const ESCAPED = JSON.stringify(SPLICE).slice(1, -1).replaceAll('\\', '\\\\');
-const MARKS = new RegExp(`"${ESCAPED}(\\d+)"|${ESCAPED}([sbunft])`, 'g');
-const SLOT: Record<string, Slot['k']> = { s: 'subscription', b: 'bundle', u: 'status', n: 'number', f: 'focusId', t: 'time' };
+const MARKS = new RegExp(`"${ESCAPED}(\\d+)"|${ESCAPED}([sbunftw])`, 'g');
+const SLOT: Record<string, Slot['k']> = { s: 'subscription', b: 'bundle', u: 'status', n: 'number', f: 'focusId', t: 'time', w: 'now' };
 const mark = (what: string) => `${SPLICE}${what}`;
 
 async function fromTemplate(ctx: NotifyContext, sub: ActiveSubscription, events: StoredEvent[], content: PayloadContent, dialect: Dialect): Promise<string | undefined> {
@@ -129,6 +132,7 @@ async function fromTemplate(ctx: NotifyContext, sub: ActiveSubscription, events:
     made.template.catch(() => held.get(key) === made && held.delete(key));
   }
   const t = await made.template;
+  templateCounts.filled += 1;
   // The status resource's id is written twice (its id and its urn:uuid: fullUrl): one per notification.
   const status = randomUUID();
   let bundle: string | undefined;
@@ -141,13 +145,15 @@ async function fromTemplate(ctx: NotifyContext, sub: ActiveSubscription, events:
     else if (p.k === 'number') out += e.number;
     else if (p.k === 'subscription') out += sub.id;
     else if (p.k === 'status') out += status;
+    else if (p.k === 'now') out += ctx.now().toISOString();
     else out += bundle ??= randomUUID();
   }
   return out;
 }
 
 async function template(ctx: NotifyContext, sub: ActiveSubscription, e: StoredEvent, focus: Focus | undefined, content: PayloadContent, dialect: Dialect): Promise<Template> {
-  const marked: Marked = { subscriptionId: mark('s'), statusId: mark('u'), bundleId: mark('b'), number: mark('n'), focus };
+  templateCounts.made += 1;
+  const marked: Marked = { subscriptionId: mark('s'), statusId: mark('u'), bundleId: mark('b'), number: mark('n'), timestamp: mark('w'), focus };
   const event: StoredEvent = { ...e, timestamp: mark('t'), focus: { type: e.focus.type, id: mark('f'), versionId: e.focus.versionId } };
   const bundle = await render(ctx, sub, 'event-notification', [event], content, dialect, (f) => standIn(f.resource, 0), marked);
   const text = JSON.stringify(bundle);
@@ -171,6 +177,7 @@ interface Marked {
   statusId: string;
   bundleId: string;
   number: string;
+  timestamp: string;
   focus: Focus | undefined;
 }
 
@@ -216,7 +223,7 @@ async function render(
     resources,
     ...(additionalByEvent ? { additionalByEvent } : {}),
     ...(errors.length > 0 ? { errors } : {}),
-    timestamp: ctx.now().toISOString(),
+    timestamp: marked?.timestamp ?? ctx.now().toISOString(),
   };
   return dialect === 'medplum' ? buildMedplumNotification(input) : buildNotification(ctx.engine.adapter, input);
 }

@@ -158,24 +158,32 @@ export class WebsocketHub {
     // One read for every subscription the same commit woke: the events after the last one sent.
     const { events, more } = await this.readers.get(fv)!.read(id, b.lastSent);
     // One notification per event, rendered once per dialect; then each socket gets its frames in
-    // one write (the events of a group commit come together).
-    const frames = new Map<Dialect, Buffer[]>();
-    let through = b.lastSent;
-    for (const e of events) {
-      const sub = ctx.engine.registry.subscription(id);
-      if (!sub || !LIVE.has(sub.status)) break;
-      for (const dialect of dialectsOf(this.bound.get(`${fv}|${id}`))) {
-        let list = frames.get(dialect);
-        if (!list) frames.set(dialect, (list = []));
-        list.push(Buffer.from(await render(ctx, sub, 'event-notification', [e], dialect)));
+    // one write (the events of a group commit come together), FRAMES_PER_WRITE at a time so that a
+    // backlog is never all in memory (a socket too slow for them is closed as it falls behind).
+    for (let i = 0; i < events.length; i += FRAMES_PER_WRITE) {
+      const frames = new Map<Dialect, Buffer[]>();
+      let through = b.lastSent;
+      let off = false;
+      for (const e of events.slice(i, i + FRAMES_PER_WRITE)) {
+        const sub = ctx.engine.registry.subscription(id);
+        if (!sub || !LIVE.has(sub.status)) {
+          off = true;
+          break;
+        }
+        for (const dialect of dialectsOf(this.bound.get(`${fv}|${id}`))) {
+          let list = frames.get(dialect);
+          if (!list) frames.set(dialect, (list = []));
+          list.push(Buffer.from(await render(ctx, sub, 'event-notification', [e], dialect)));
+        }
+        through = e.number;
       }
-      through = e.number;
+      for (const session of this.bound.get(`${fv}|${id}`) ?? []) {
+        const list = frames.get(session.dialect);
+        if (list) session.deliverAll(list);
+      }
+      b.lastSent = through;
+      if (off) return;
     }
-    for (const session of this.bound.get(`${fv}|${id}`) ?? []) {
-      const list = frames.get(session.dialect);
-      if (list) session.deliverAll(list);
-    }
-    b.lastSent = through;
     if (events.length > 0) {
       const sub = ctx.engine.registry.subscription(id);
       if (sub) this.armHeartbeat(fv, sub);
@@ -253,6 +261,9 @@ function render(ctx: NotifyContext, sub: ActiveSubscription, type: NotificationT
 }
 
 /** Sends one notification to an audience, encoded once per dialect: sockets of a dialect send the same bytes. */
+/** Frames rendered, then written to each socket in one go, at most this many at a time. */
+const FRAMES_PER_WRITE = 32;
+
 function dialectsOf(audience: Iterable<Session> | undefined): Set<Dialect> {
   const out = new Set<Dialect>();
   for (const s of audience ?? []) out.add(s.dialect);
