@@ -31,10 +31,20 @@ export function createLogReader(store: Store, fv: FhirVersion, batch: number) {
   const primed = new Map<string, StoredEvent[]>();
   let clearing = false;
 
-  /** Answers the ask from the primed events, when they answer it whole. */
+  /**
+   * Answers the ask from the primed events, when they answer it whole. A subscription's kept
+   * events are all it has been told of in this turn (a commit told without them drops them), so a
+   * cursor at or past the last of them has nothing new: a sender woken twice in one turn (a group
+   * commit's jobs each wake it) asks again for nothing, and is answered without a read.
+   */
   function fromPrimed(a: Ask): boolean {
     const kept = primed.get(a.id);
-    if (!kept || kept[0]!.number > a.after + 1 || kept[kept.length - 1]!.number <= a.after) return false;
+    if (!kept) return false;
+    if (kept[kept.length - 1]!.number <= a.after) {
+      a.resolve({ events: [], more: false });
+      return true;
+    }
+    if (kept[0]!.number > a.after + 1) return false;
     const events = kept.filter((e) => e.number > a.after);
     a.resolve({ events: events.slice(0, batch), more: events.length > batch });
     return true;
