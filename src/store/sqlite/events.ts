@@ -21,7 +21,7 @@ const toEvent = (r: EventRow, subscription: string): StoredEvent => ({
 });
 
 /** Every MARK_EVERY-th number of a subscription is marked (event_marks), bounding a walk back. */
-export const MARK_EVERY = 64;
+const MARK_EVERY = 64;
 /** Events dropped by a size prune are read this many at a time. */
 const PRUNE_CHUNK = 10_000;
 
@@ -37,6 +37,18 @@ const PRUNE_CHUNK = 10_000;
  * Reading a span [from, end] starts at the first mark at or above `end` (or the head) and walks
  * back through prev until `from`: at most MARK_EVERY - 1 events more than it returns.
  */
+/** A subscription's log as subscription_keys describes it. */
+interface Log {
+  key: number;
+  last_number: number;
+  /** The oldest number still held (above last_number when none is). */
+  first_number: number;
+  /** The change of the newest event (null before the first, or when migrated without it). */
+  last_change: number | null;
+}
+/** A log's head row, with its newest event when that is still held. */
+type Head = Log & Partial<EventRow>;
+
 export function createEventLog(db: Database.Database) {
   const bump = db.prepare<[string, string, number], { key: number; last_number: number; prev_change: number | null }>(
     `INSERT INTO subscription_keys (fv, subscription, last_number, first_number, last_change) VALUES (?, ?, 1, 1, ?)
@@ -46,12 +58,11 @@ export function createEventLog(db: Database.Database) {
   const change = db.prepare('INSERT INTO event_changes (ts, focus_type, focus_id, focus_vid, interaction) VALUES (?, ?, ?, ?, ?)');
   const member = db.prepare('INSERT INTO event_members (change, key, number, prev) VALUES (?, ?, ?, ?)');
   const mark = db.prepare('INSERT INTO event_marks (key, number, change) VALUES (?, ?, ?)');
-  type Head = { key: number; last_number: number; first_number: number; last_change: number | null } & Partial<EventRow>;
   // A subscription's head, with its newest event (the one a live reader asks for).
+  const HEAD = `k.key, k.last_number, k.first_number, k.last_change, k.last_change AS change, k.last_number AS number,
+       c.ts, c.focus_type, c.focus_id, c.focus_vid, c.interaction`;
   const head = db.prepare<[string, string], Head>(
-    `SELECT k.key, k.last_number, k.first_number, k.last_change, k.last_change AS change, k.last_number AS number,
-       c.ts, c.focus_type, c.focus_id, c.focus_vid, c.interaction
-     FROM subscription_keys AS k LEFT JOIN event_changes AS c ON c.seq = k.last_change WHERE k.fv = ? AND k.subscription = ?`,
+    `SELECT ${HEAD} FROM subscription_keys AS k LEFT JOIN event_changes AS c ON c.seq = k.last_change WHERE k.fv = ? AND k.subscription = ?`,
   );
   const markAtOrAbove = db.prepare<[number, number], { change: number }>('SELECT change FROM event_marks WHERE key = ? AND number >= ? ORDER BY number LIMIT 1');
   // From the event in change `start` back through prev while above `lo`, every event numbered `lo`
@@ -71,13 +82,9 @@ export function createEventLog(db: Database.Database) {
   // usually one event behind, and that event is the head itself. CROSS JOIN keeps the cursors
   // outermost, so each is one seek (a plain JOIN let the planner scan every key of the version).
   const heads = db.prepare<[string, string], Head & { i: number }>(
-    `SELECT j.key AS i, k.key, k.last_number, k.first_number, k.last_change, k.last_change AS change, k.last_number AS number,
-       c.ts, c.focus_type, c.focus_id, c.focus_vid, c.interaction
+    `SELECT j.key AS i, ${HEAD}
      FROM json_each(?) AS j CROSS JOIN subscription_keys AS k ON k.fv = ? AND k.subscription = j.value
      LEFT JOIN event_changes AS c ON c.seq = k.last_change`,
-  );
-  const range = db.prepare<[string, string], { last_number: number; first_number: number }>(
-    'SELECT last_number, first_number FROM subscription_keys WHERE fv = ? AND subscription = ?',
   );
   const getState = db.prepare<[string, string], { delivered_through: number; attempts: number; failing_since: string | null; last_error: string | null; delivered_at: string | null; next_attempt_at: string | null }>(
     'SELECT delivered_through, attempts, failing_since, last_error, delivered_at, next_attempt_at FROM subscription_delivery WHERE fv = ? AND subscription = ?',
@@ -100,7 +107,7 @@ export function createEventLog(db: Database.Database) {
   const pruneChanges = db.prepare('DELETE FROM event_changes WHERE seq <= ?');
   // Numbers have no gaps, so "beyond the newest `keep`" is "numbered below last - keep + 1",
   // found from the counters, then walked like a read.
-  const crowded = db.prepare<[number], { key: number; last_number: number; first_number: number; last_change: number | null }>(
+  const crowded = db.prepare<[number], Log>(
     'SELECT key, last_number, first_number, last_change FROM subscription_keys WHERE last_number - first_number + 1 > ?',
   );
   const dropMember = db.prepare('DELETE FROM event_members WHERE change = ? AND key = ?');
@@ -112,10 +119,11 @@ export function createEventLog(db: Database.Database) {
    * `lo` up to it; a log with holes (moved over from older schemas) goes on past them window by
    * window until `limit` events or `to`.
    */
-  function span(key: number, last: number, first: number, lastChange: number | null, from: number, to: number, limit: number): EventRow[] {
+  function span(log: Log, from: number, to: number, limit: number): EventRow[] {
+    const { key, last_number: last, last_change: lastChange } = log;
     const top = Math.min(to, last);
     const out: EventRow[] = [];
-    let lo = Math.max(from, first);
+    let lo = Math.max(from, log.first_number);
     while (lo <= top && out.length < limit && lastChange !== null) {
       const hi = Math.min(top, lo + Math.max(limit - out.length, MARK_EVERY) - 1);
       const start = hi + MARK_EVERY - 1 < last ? (markAtOrAbove.get(key, hi)?.change ?? lastChange) : lastChange;
@@ -134,7 +142,7 @@ export function createEventLog(db: Database.Database) {
   function spanFrom(h: Head, from: number, to: number, limit: number): EventRow[] {
     const lo = Math.max(from, h.first_number);
     if (lo === h.last_number && to >= lo && limit > 0 && h.ts != null) return [h as EventRow];
-    return span(h.key, h.last_number, h.first_number, h.last_change, from, to, limit);
+    return span(h, from, to, limit);
   }
 
   function events(fv: string, subscription: string, from: number, to: number, limit: number): StoredEvent[] {
@@ -184,7 +192,7 @@ export function createEventLog(db: Database.Database) {
       return out;
     },
     range(fv: string, subscription: string): { last: number; first: number | undefined } {
-      const r = range.get(fv, subscription);
+      const r = head.get(fv, subscription);
       if (!r) return { last: 0, first: undefined };
       return { last: r.last_number, first: r.first_number <= r.last_number ? r.first_number : undefined };
     },
@@ -220,7 +228,7 @@ export function createEventLog(db: Database.Database) {
         const first = c.last_number - keep + 1;
         // In chunks, so that a long backlog is never held in memory at once.
         for (let lo = c.first_number; lo < first; ) {
-          const rows = span(c.key, c.last_number, c.first_number, c.last_change, lo, first - 1, PRUNE_CHUNK);
+          const rows = span(c, lo, first - 1, PRUNE_CHUNK);
           if (rows.length === 0) break;
           for (const r of rows) n += dropMember.run(r.change, c.key).changes;
           for (const r of rows) orphan.run({ seq: r.change });

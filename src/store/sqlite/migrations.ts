@@ -186,7 +186,9 @@ export const MIGRATIONS: readonly string[] = [
   //    appended; each row points to the subscription's previous event (prev), each subscription's
   //    newest event is its head (subscription_keys.last_change), and every 64th number is marked
   //    (event_marks), so reading any span walks at most 63 events more than it returns.
-  //    first_number is the oldest number still held (above last_number when none is).
+  //    first_number is the oldest number still held (above last_number when none is);
+  //    prev_change receives last_change's old value as the counter is bumped, so the one statement
+  //    that bumps it also tells the new event its prev.
   `
   ALTER TABLE subscription_keys ADD COLUMN first_number INTEGER NOT NULL DEFAULT 1;
   ALTER TABLE subscription_keys ADD COLUMN last_change INTEGER;

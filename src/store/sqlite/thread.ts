@@ -97,7 +97,7 @@ function start(): void {
         try {
           for (const op of m.ops) {
             const value = apply(op.name, op.args);
-            if (op.name === 'appendPacked' || op.name === 'appendEvents') for (const n of value as number[]) numbers.push(n);
+            if (op.name === 'appendPacked') for (const n of value as number[]) numbers.push(n);
           }
         } catch (err) {
           failed = err;
