@@ -64,7 +64,7 @@ export async function renderNotificationText(
     return standIn(owned, raw.length - 1);
   });
   const text = JSON.stringify(bundle);
-  return raw.length === 0 ? text : text.replace(SPLICED, (_m, i: string) => raw[Number(i)]!);
+  return raw.length === 0 ? text : text.replace(MARKS, (_m, i: string) => raw[Number(i)]!);
 }
 
 /**
@@ -73,7 +73,10 @@ export async function renderNotificationText(
  * escapes) and a per-process random nonce, so no string of a client's can serialize to it.
  */
 const SPLICE = `\u0001herald-splice-${randomBytes(8).toString('hex')}-`;
-const SPLICED = new RegExp(`${JSON.stringify(SPLICE).slice(0, -1).replaceAll('\\', '\\\\')}(\\d+)"`, 'g');
+// As JSON writes it (the control character escaped): a stand-in resource is the whole string
+// `"<SPLICE><n>"`; a template's slot is `<SPLICE><letter>` inside a string.
+const ESCAPED = JSON.stringify(SPLICE).slice(1, -1).replaceAll('\\', '\\\\');
+const MARKS = new RegExp(`"${ESCAPED}(\\d+)"|${ESCAPED}([sbunftw])`, 'g');
 
 function standIn(resource: Resource, i: number): Resource {
   return Object.create(resource, { toJSON: { value: () => `${SPLICE}${i}` } }) as Resource;
@@ -96,12 +99,10 @@ function standIn(resource: Resource, i: number): Resource {
 const TEMPLATE_TTL_MS = 100;
 const TEMPLATES_HELD = 64;
 type Slot = { k: 'focus' | 'focusId' | 'time' | 'number' | 'subscription' | 'status' | 'bundle' | 'now' };
-/** Templates made and notifications filled from one (for tests and metrics). */
+/** Templates made and notifications filled from one (read by notify.test.ts). */
 export const templateCounts = { made: 0, filled: 0 };
 type Template = (string | Slot)[];
 const templates = new WeakMap<SubscriptionEngine, Map<string, { at: number; template?: Promise<Template> }>>();
-const ESCAPED = JSON.stringify(SPLICE).slice(1, -1).replaceAll('\\', '\\\\');
-const MARKS = new RegExp(`"${ESCAPED}(\\d+)"|${ESCAPED}([sbunftw])`, 'g');
 const SLOT: Record<string, Slot['k']> = { s: 'subscription', b: 'bundle', u: 'status', n: 'number', f: 'focusId', t: 'time', w: 'now' };
 const mark = (what: string) => `${SPLICE}${what}`;
 

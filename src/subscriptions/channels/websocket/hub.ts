@@ -157,32 +157,16 @@ export class WebsocketHub {
     const ctx = this.contexts.get(fv)!;
     // One read for every subscription the same commit woke: the events after the last one sent.
     const { events, more } = await this.readers.get(fv)!.read(id, b.lastSent);
-    // One notification per event, rendered once per dialect; then each socket gets its frames in
-    // one write (the events of a group commit come together), FRAMES_PER_WRITE at a time so that a
-    // backlog is never all in memory (a socket too slow for them is closed as it falls behind).
+    // One notification per event; each socket gets a wake-up's frames in one write (the events of
+    // a group commit come together), FRAMES_PER_WRITE at a time so that a backlog is never all in
+    // memory (a socket too slow for them is closed as it falls behind). A subscription gone off
+    // stops at the next batch.
     for (let i = 0; i < events.length; i += FRAMES_PER_WRITE) {
-      const frames = new Map<Dialect, Buffer[]>();
-      let through = b.lastSent;
-      let off = false;
-      for (const e of events.slice(i, i + FRAMES_PER_WRITE)) {
-        const sub = ctx.engine.registry.subscription(id);
-        if (!sub || !LIVE.has(sub.status)) {
-          off = true;
-          break;
-        }
-        for (const dialect of dialectsOf(this.bound.get(`${fv}|${id}`))) {
-          let list = frames.get(dialect);
-          if (!list) frames.set(dialect, (list = []));
-          list.push(Buffer.from(await render(ctx, sub, 'event-notification', [e], dialect)));
-        }
-        through = e.number;
-      }
-      for (const session of this.bound.get(`${fv}|${id}`) ?? []) {
-        const list = frames.get(session.dialect);
-        if (list) session.deliverAll(list);
-      }
-      b.lastSent = through;
-      if (off) return;
+      const sub = ctx.engine.registry.subscription(id);
+      if (!sub || !LIVE.has(sub.status)) return;
+      const batch = events.slice(i, i + FRAMES_PER_WRITE);
+      await sendToAll(this.bound.get(`${fv}|${id}`), batch.map((e) => (dialect) => render(ctx, sub, 'event-notification', [e], dialect)));
+      b.lastSent = batch[batch.length - 1]!.number;
     }
     if (events.length > 0) {
       const sub = ctx.engine.registry.subscription(id);
@@ -203,7 +187,7 @@ export class WebsocketHub {
       const audience = this.bound.get(key);
       if (!current || !audience?.size || !LIVE.has(current.status) || this.stopped) return;
       try {
-        await sendToAll(audience, (dialect) => render(ctx, current, 'heartbeat', [], dialect));
+        await sendToAll(audience, [(dialect) => render(ctx, current, 'heartbeat', [], dialect)]);
       } catch (err) {
         // Rendering reads the store, which may fail for a moment (disk full): beat again next period.
         process.emitWarning(`websocket heartbeat of Subscription/${sub.id} failed: ${(err as Error).message}`);
@@ -264,18 +248,16 @@ function render(ctx: NotifyContext, sub: ActiveSubscription, type: NotificationT
 /** Frames rendered, then written to each socket in one go, at most this many at a time. */
 const FRAMES_PER_WRITE = 32;
 
-function dialectsOf(audience: Iterable<Session> | undefined): Set<Dialect> {
-  const out = new Set<Dialect>();
-  for (const s of audience ?? []) out.add(s.dialect);
-  return out;
-}
-
-async function sendToAll(audience: Iterable<Session> | undefined, text: (dialect: Dialect) => Promise<string>): Promise<void> {
+/**
+ * Notifications to an audience: each rendered once per dialect among its sockets (the same bytes
+ * go to every socket of a dialect), then each socket's frames written in one go.
+ */
+async function sendToAll(audience: Iterable<Session> | undefined, texts: ((dialect: Dialect) => Promise<string>)[]): Promise<void> {
   const sessions = [...(audience ?? [])];
-  for (const dialect of new Set(sessions.map((s) => s.dialect))) {
-    const bytes = Buffer.from(await text(dialect));
-    for (const session of sessions) if (session.dialect === dialect) session.deliver(bytes);
-  }
+  const frames = new Map<Dialect, Buffer[]>();
+  for (const s of sessions) if (!frames.has(s.dialect)) frames.set(s.dialect, []);
+  for (const [dialect, list] of frames) for (const text of texts) list.push(Buffer.from(await text(dialect)));
+  for (const s of sessions) s.deliverAll(frames.get(s.dialect)!);
 }
 
 /** One websocket connection: its token bindings, its messages, its back-pressure. */
