@@ -240,13 +240,22 @@ describe('two nodes in auth mode (SEC-1, D-22)', () => {
       assert.ok(Date.now() < deadline, 'node B never learned of the subscription');
       await new Promise((r) => setTimeout(r, 100));
     }
+    // $status reads the database; B's matcher learns of the subscription on its own schedule. An
+    // Observation created on B until one is recorded shows that B now matches it.
+    const since = async () => Number(readNotification((await call('GET', `${a.fhir('R4B')}/Subscription/${id}/$status`, undefined, alice)).body).eventsSince);
+    for (;;) {
+      assert.equal((await call('POST', `${b.fhir('R4B')}/Observation`, obs('p0'), admin)).status, 201);
+      if ((await since()) > 0) break;
+      assert.ok(Date.now() < deadline, 'node B never matched the subscription');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const before = await since();
     // Alice may not read Patients: a Patient created on B is no event for her subscription (D-22),
     // while an Observation is. Had B not learned her scopes from A, both would be events.
     assert.equal((await call('POST', `${b.fhir('R4B')}/Patient`, { resourceType: 'Patient' }, admin)).status, 201);
     const o = await call('POST', `${b.fhir('R4B')}/Observation`, obs('p1'), admin);
     assert.equal(o.status, 201);
-    const status = readNotification((await call('GET', `${a.fhir('R4B')}/Subscription/${id}/$status`, undefined, alice)).body);
-    assert.equal(status.eventsSince, 1, 'one event: the Observation');
+    assert.equal(await since(), before + 1, 'one more event: the Observation, not the Patient');
     const events = await call('GET', `${b.fhir('R4B')}/Subscription/${id}/$events`, undefined, alice);
     assert.equal(events.status, 200);
     assert.ok(JSON.stringify(events.body).includes(`Observation/${o.body.id}`));
