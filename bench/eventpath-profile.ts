@@ -5,7 +5,7 @@
  * concurrency CONC (default 1) for SECS (default 5) seconds, and prints creates/s, notifications/s,
  * lag, Herald's CPU ms per create and per notification, CPU ms per thread (from /proc) and, with
  * `prof`, the main thread's top self-time functions over the run (CALLERS=<name> adds who calls
- * it). SUBFILTER replaces the subscriptions' filter. On a shared machine compare CPU per create
+ * it). SUBFILTER replaces the subscriptions' filter; FULL=1 creates the benchmarks' full Patient instead of a minimal one. On a shared machine compare CPU per create
  * and profiles, alternating runs, not rates.
  */
 import { mkdtemp, writeFile, readdir, readFile } from 'node:fs/promises';
@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT, startTarget, print, printColumns, printTable, check, checkValue, runLoad, settings } from './harness.ts';
 import { runClient, startWithEnv } from './scenarios/websocket.ts';
+import { PATIENT } from './scenarios/crud.ts';
 const ROOTP = ROOT.replace(/\/$/, '');
 const N = Number(process.argv[2] ?? 100);
 const PROF = process.argv[3] === 'prof';
@@ -38,7 +39,7 @@ const threads = () => { const m = new Map<string, number>(); for (const t of rea
 const th0 = threads();
 const t0 = Number(process.hrtime.bigint() / 1000n) + 2_500_000;
 const o = await runClient(h, 'c1', { mode: 'closed', concurrency: Number(process.env.CONC ?? 1), wsUrl: herald.url.replace('http', 'ws') + '/ws', bind: binds[0], binds, sockets: N, openBatch: N, serverPid: herald.pid, warmupSeconds: 1, seconds: Number(process.env.SECS ?? 5),
-  trigger: { origin: herald.url, path: '/fhir/R4/Patient', headers: { 'content-type': 'application/fhir+json' }, body: JSON.stringify({ resourceType: 'Patient', identifier: [{ system: 'urn:bench', value: 'h' }], name: [{ family: 'X' }] }) } });
+  trigger: { origin: herald.url, path: '/fhir/R4/Patient', headers: { 'content-type': 'application/fhir+json' }, body: JSON.stringify(process.env.FULL ? { ...PATIENT, identifier: [{ system: 'urn:bench', value: 'h' }] } : { resourceType: 'Patient', identifier: [{ system: 'urn:bench', value: 'h' }], name: [{ family: 'X' }] }) } });
 const t1 = Number(process.hrtime.bigint() / 1000n);
 const th1 = threads();
 { const rows = [...th1].map(([k, v]) => [k, v - (th0.get(k) ?? 0)] as const).filter(([, d]) => d > 50).sort((a, b) => b[1] - a[1]); print('threads (ms cpu over run): ' + rows.map(([k, d]) => `${k}=${d}`).join(', ')); }
