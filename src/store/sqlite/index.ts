@@ -64,6 +64,11 @@ export async function openSqliteStore(options: SqliteOptions): Promise<Store> {
   const reads: Record<string, (...args: unknown[]) => Promise<unknown>> = {};
   for (const name of READS) {
     reads[name] = async (...args) => {
+      if (name === 'search' && pool) {
+        // Every write acknowledged so far is searchable once its index rows are in (deferred-index.ts).
+        const behind = link.indexed();
+        if (behind) await withDeadline(behind, name, timeoutMs);
+      }
       if (COSTLY.has(name)) return pool ? pool.run(name, clocked(name, args)) : withDeadline(link.call(name, clocked(name, args)), name, timeoutMs);
       if (!local) return link.call(name, clocked(name, args));
       try {
@@ -226,7 +231,10 @@ class WriterLink {
   #listen(): void {
     this.#worker.on('message', (m: FromThread) => {
       if (m.t === 'reply') settle(this.#replies, m.id, m.error ? fromWire(m.error) : undefined, m.value);
+      else if (m.t === 'indexed') this.#noteIndexed(m.indexed);
       else if (m.t === 'done') {
+        this.#group = Math.max(this.#group, m.group);
+        this.#noteIndexed(m.indexed);
         for (const d of m.jobs) {
           const error = d.error ? fromWire(d.error) : undefined;
           // A commit that failed for want of disk (or the like) makes the store unhealthy until one succeeds.
@@ -246,9 +254,41 @@ class WriterLink {
 
   #fail(err: Error): void {
     this.#broken ??= err;
-    for (const w of [...this.#replies.values(), ...this.#dones.values()]) w.reject(err);
+    for (const w of [...this.#replies.values(), ...this.#dones.values(), ...this.#behind.map((b) => b.waiter)]) w.reject(err);
     this.#replies.clear();
     this.#dones.clear();
+    this.#behind = [];
+  }
+
+  /** Groups committed, as the thread has told; the last of them whose index rows are all in. */
+  #group = 0;
+  #indexed = 0;
+  /** Searches waiting for the index to reach the groups committed when they came. */
+  #behind: { group: number; waiter: Waiter }[] = [];
+
+  #noteIndexed(indexed: number): void {
+    if (indexed <= this.#indexed) return;
+    this.#indexed = indexed;
+    if (this.#behind.length === 0) return;
+    const still = [];
+    for (const b of this.#behind) {
+      if (b.group <= indexed) b.waiter.resolve(undefined);
+      else still.push(b);
+    }
+    this.#behind = still;
+  }
+
+  /**
+   * Undefined when every group committed so far has its index rows in the index; otherwise asks
+   * the writer to move them and resolves once it has (at once if it is idle, else before its
+   * next group).
+   */
+  indexed(): Promise<void> | undefined {
+    if (this.#indexed >= this.#group) return undefined;
+    if (this.#broken) return Promise.reject(this.#broken);
+    const group = this.#group;
+    if (this.#behind.length === 0) this.#send({ t: 'index' });
+    return new Promise<void>((resolve, reject) => this.#behind.push({ group, waiter: { resolve: resolve as (v: unknown) => void, reject } }));
   }
 
   /** Set while the last write failed for a transient cause (disk full, I/O error); cleared by a success. */

@@ -215,4 +215,20 @@ export const MIGRATIONS: readonly string[] = [
     last_change = (SELECT n.change FROM event_numbers n WHERE n.key = subscription_keys.key AND n.number = subscription_keys.last_number);
   DROP TABLE event_numbers;
   `,
+  // 8: the search index written after the commit that acknowledges a version (issue 15,
+  //    deferred-index.ts). A version's index rows touch one leaf page per parameter, ~40 pages for
+  //    a full Patient, and syncing them was most of a lone create's commit. The commit now holds
+  //    the rows as one appended entry here; the writer moves them into the sp_* tables after it
+  //    has answered (or at the start of its next group), and applies whatever a crash left here
+  //    when it opens. rows (v8-serialized) is null for a deletion; fresh = 1 when there were no earlier rows.
+  `
+  CREATE TABLE index_pending (
+    seq          INTEGER PRIMARY KEY,
+    fv           TEXT    NOT NULL,
+    type         TEXT    NOT NULL,
+    id           TEXT    NOT NULL,
+    fresh        INTEGER NOT NULL,
+    rows         BLOB
+  );
+  `,
 ];

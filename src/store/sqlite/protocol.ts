@@ -37,6 +37,8 @@ export type ToThread =
   | { t: 'abort'; job: number }
   /** A read outside any transaction (only for ':memory:', where the front has no connection). */
   | { t: 'call'; call: Call }
+  /** A search waits for the index to catch up: move the pending rows now (deferred-index.ts). */
+  | { t: 'index' }
   | { t: 'close' };
 
 export type FromThread =
@@ -45,9 +47,13 @@ export type FromThread =
   | { t: 'reply'; id: number; value?: unknown; error?: WireError }
   /**
    * Jobs committed (or failed), those of one group commit in one message; `numbers`: those a
-   * job's appended events got, in the order appended.
+   * job's appended events got, in the order appended. `group`: groups committed so far;
+   * `indexed`: every group up to this one has its search index rows in the index
+   * (deferred-index.ts).
    */
-  | { t: 'done'; jobs: Done[] }
+  | { t: 'done'; jobs: Done[]; group: number; indexed: number }
+  /** More groups have their index rows in the index. */
+  | { t: 'indexed'; indexed: number }
   | { t: 'closed' };
 
 export interface Done {

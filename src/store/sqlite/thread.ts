@@ -7,19 +7,22 @@ import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { startCheckpointer } from './checkpointer.ts';
 import { createReads, createWrites, migrate } from './connection.ts';
+import { createDeferredIndex, createIndexMover } from './deferred-index.ts';
 import { type Call, type Done, type FromThread, type Target, type ToThread, toWire } from './protocol.ts';
 import { createWriteQueue } from './writer.ts';
 
 const port = parentPort!;
 const { path } = workerData as { path: string };
 const post = (m: FromThread) => port.postMessage(m);
+/** Groups committed, and how many of them have their index rows in (deferred-index.ts). */
+let progress = { group: 0, indexed: 0 };
 // The jobs a group commit settles are told in one message (they settle in one turn).
 let dones: Done[] = [];
 const done = (d: Done) => {
   if (dones.length === 0) queueMicrotask(() => {
     const jobs = dones;
     dones = [];
-    post({ t: 'done', jobs });
+    post({ t: 'done', jobs, group: progress.group, indexed: progress.indexed });
   });
   dones.push(d);
 };
@@ -70,8 +73,33 @@ function start(): void {
   // File databases checkpoint on a thread of their own (checkpointer.ts), not inside commits.
   const checkpointer = memory ? undefined : startCheckpointer(path);
   if (checkpointer) db.pragma('wal_autocheckpoint = 0');
-  const queue = createWriteQueue(db);
-  const target: Target = { ...createReads(db), ...createWrites(db) };
+  const deferred = createDeferredIndex(db);
+  // What a crash left pending goes into the index before anything is read.
+  db.transaction(() => deferred.apply())();
+  const mover = createIndexMover(db, deferred, {
+    ...(memory ? {} : { wal: `${path}-wal` }),
+    told: (indexed) => post({ t: 'indexed', indexed }),
+    idle: () => queue.idle,
+  });
+  progress = mover;
+  const queue = createWriteQueue(db, 256, {
+    beforeGroup: () => mover.beforeGroup(),
+    committed: () => mover.committed(),
+    idle: () => mover.idle(),
+  });
+  const reads = createReads(db);
+  const target: Target = {
+    ...reads,
+    ...createWrites(db, deferred),
+    // A search here (inside a transaction, or any read of a ':memory:' store) sees every write before it.
+    search(...args) {
+      if (!deferred.empty()) {
+        if (db.inTransaction) deferred.apply();
+        else db.transaction(() => deferred.apply())();
+      }
+      return reads.search(...args);
+    },
+  };
   const apply = (name: keyof Target, args: unknown[]): unknown => (target[name] as (...a: unknown[]) => unknown)(...args);
   const answer = (call: Call, failed?: unknown): void => {
     if (failed !== undefined) return post({ t: 'reply', id: call.id, error: toWire(failed) });
@@ -148,6 +176,8 @@ function start(): void {
 
   async function close(): Promise<void> {
     await queue.drain();
+    mover.stop();
+    if (!deferred.empty()) db.transaction(() => deferred.apply())();
     await checkpointer?.stop();
     if (checkpointer) db.pragma('wal_checkpoint(TRUNCATE)');
     db.close();
@@ -164,6 +194,9 @@ function start(): void {
         break;
       case 'call':
         answer(m.call);
+        break;
+      case 'index':
+        mover.ask();
         break;
       case 'close':
         void close();

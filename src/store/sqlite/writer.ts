@@ -14,6 +14,8 @@ export interface WriteQueue {
   run<T>(job: (onCommit: OnCommit) => Promise<T>): Promise<T>;
   /** Resolves when every queued job has been committed or rejected. */
   drain(): Promise<void>;
+  /** No group is running and none is queued. */
+  readonly idle: boolean;
 }
 
 interface Pending {
@@ -22,7 +24,20 @@ interface Pending {
   reject: (e: unknown) => void;
 }
 
-export function createWriteQueue(db: Database.Database, maxGroup = 256): WriteQueue {
+/**
+ * The writer's own work around the groups (the deferred search index, deferred-index.ts), each
+ * run outside any transaction; a failure is reported as a warning and stops nothing.
+ * `beforeGroup` runs before each group begins; `committed` after each group's commit, before its
+ * after-commit hooks; `idle` once the queue has stayed empty for a turn of the event loop after
+ * a group.
+ */
+export interface GroupHooks {
+  beforeGroup?: () => void;
+  committed?: () => void;
+  idle?: () => void;
+}
+
+export function createWriteQueue(db: Database.Database, maxGroup = 256, hooks: GroupHooks = {}): WriteQueue {
   const queue: Pending[] = [];
   // Prepared once: transaction control runs for every job, so it must not be parsed every time.
   const sql = {
@@ -36,6 +51,7 @@ export function createWriteQueue(db: Database.Database, maxGroup = 256): WriteQu
 
   async function runGroup(): Promise<void> {
     while (queue.length > 0) {
+      if (hooks.beforeGroup) runSafely(hooks.beforeGroup, 'the writer\'s work before a group');
       const group = queue.splice(0, maxGroup);
       try {
         sql.begin.run();
@@ -80,6 +96,7 @@ export function createWriteQueue(db: Database.Database, maxGroup = 256): WriteQu
         queue.unshift(...group.slice(next));
         continue;
       }
+      if (hooks.committed) runSafely(hooks.committed, 'the writer\'s work after a commit');
       // After-commit work (e.g. waking delivery) runs before the writers hear back.
       for (const r of ran) for (const fn of r.hooks) runSafely(fn);
       for (const r of ran) r.settle();
@@ -115,7 +132,13 @@ export function createWriteQueue(db: Database.Database, maxGroup = 256): WriteQu
     running = new Promise<void>((resolve) => setImmediate(resolve)).then(runGroup).finally(() => {
       running = undefined;
       if (queue.length > 0) kick();
+      else if (hooks.idle) setImmediate(whenIdle);
     });
+  }
+
+  function whenIdle(): void {
+    if (running || queue.length > 0) return;
+    runSafely(hooks.idle!, 'the writer\'s idle work');
   }
 
   return {
@@ -128,14 +151,17 @@ export function createWriteQueue(db: Database.Database, maxGroup = 256): WriteQu
     async drain(): Promise<void> {
       while (running) await running;
     },
+    get idle() {
+      return !running && queue.length === 0;
+    },
   };
 }
 
-function runSafely(fn: () => void): void {
+function runSafely(fn: () => void, what = 'after-commit hook'): void {
   try {
     fn();
   } catch (err) {
     // A failing after-commit hook must not undo the commit nor block the other writers.
-    process.emitWarning(`after-commit hook failed: ${(err as Error).message}`);
+    process.emitWarning(`${what} failed: ${(err as Error).message}`);
   }
 }

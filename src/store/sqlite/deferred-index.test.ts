@@ -1,0 +1,244 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import { type Condition, emptyIndexRows, type SearchParam, type SearchRequest } from '../../search/types.ts';
+import type { NewVersion } from '../store.ts';
+import { createWrites, migrate } from './connection.ts';
+import { createDeferredIndex, createIndexMover } from './deferred-index.ts';
+import { openSqliteStore } from './index.ts';
+import { createWriteQueue } from './writer.ts';
+
+// The search index written after the commit (issue 15, migration 8): acknowledged writes are
+// always found by searches, nothing pending is lost by a crash, and a failed move is tried again.
+
+const dir = mkdtempSync(join(tmpdir(), 'herald-deferred-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const identifier: SearchParam = { code: 'identifier', type: 'token', url: 'urn:test', targets: [] };
+const byIdentifier = (value: string): SearchRequest => ({
+  types: ['Patient'],
+  conditions: [{ kind: 'param', param: identifier, values: [{ kind: 'token', system: 'urn:sys', value }] } as Condition],
+  sort: [],
+  count: 50,
+  include: [],
+  revinclude: [],
+  total: 'none',
+  ignored: [],
+});
+const patient = (id: string, value: string, versionId = 1): NewVersion => ({
+  type: 'Patient',
+  id,
+  versionId,
+  lastUpdated: new Date().toISOString(),
+  method: versionId === 1 ? 'POST' : 'PUT',
+  json: `{"resourceType":"Patient","id":"${id}"}`,
+  index: { ...emptyIndexRows(), token: [{ code: 'identifier', system: 'urn:sys', value, text: null }] },
+});
+const tokenRows = (db: Database.Database) => db.prepare("SELECT count(*) FROM sp_token WHERE code = 'identifier'").pluck().get() as number;
+const pending = (db: Database.Database) => db.prepare('SELECT count(*) FROM index_pending').pluck().get() as number;
+
+/** A file database at the current schema, opened directly (what the writer thread does). */
+function migrated(name: string): { path: string; db: Database.Database } {
+  const path = join(dir, `${name}.db`);
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  migrate(db);
+  return { path, db };
+}
+
+describe('deferred search index: searches', () => {
+  it('finds every acknowledged create at once, under concurrent creates and searches on the read threads', async () => {
+    const store = await openSqliteStore({ path: join(dir, 'concurrent.db') });
+    const misses: string[] = [];
+    // 8 clients, each creating a patient and searching for it the moment it is acknowledged,
+    // while the others keep writing: no search may miss a write that was acknowledged before it.
+    await Promise.all(
+      Array.from({ length: 8 }, async (_, client) => {
+        for (let i = 0; i < 40; i++) {
+          const id = `c${client}-${i}`;
+          await store.transaction(async (tx) => tx.write('R4', patient(id, id)));
+          const found = await store.search('R4', byIdentifier(id));
+          if (found.matches.map((m) => m.id).join() !== id) misses.push(id);
+        }
+      }),
+    );
+    assert.deepEqual(misses, []);
+    await store.close();
+  });
+
+  it('a search inside a transaction (a conditional create) sees the rows of writes not yet moved, its own included', async () => {
+    const store = await openSqliteStore({ path: join(dir, 'in-tx.db') });
+    await store.transaction(async (tx) => tx.write('R4', patient('a', 'one')));
+    const seen = await store.transaction(async (tx) => {
+      const before = (await tx.search('R4', byIdentifier('one'))).matches.map((m) => m.id);
+      await tx.write('R4', patient('b', 'two'));
+      const own = (await tx.search('R4', byIdentifier('two'))).matches.map((m) => m.id);
+      return { before, own };
+    });
+    assert.deepEqual(seen, { before: ['a'], own: ['b'] });
+    await store.close();
+  });
+
+  it('forgets the rows of a replaced or deleted version once it is moved', async () => {
+    const store = await openSqliteStore({ path: join(dir, 'replace.db') });
+    await store.transaction(async (tx) => tx.write('R4', patient('r', 'old')));
+    await store.transaction(async (tx) => tx.write('R4', patient('r', 'new', 2)));
+    assert.deepEqual((await store.search('R4', byIdentifier('old'))).matches, []);
+    assert.deepEqual((await store.search('R4', byIdentifier('new'))).matches.map((m) => m.id), ['r']);
+    await store.transaction(async (tx) => tx.write('R4', { ...patient('r', 'new', 3), method: 'DELETE', json: undefined }));
+    assert.deepEqual((await store.search('R4', byIdentifier('new'))).matches, []);
+    await store.close();
+  });
+
+  it('moves what a crash left pending into the index when the store opens, before any search', async () => {
+    const { path, db } = migrated('crash');
+    // Writes committed with their rows pending, then the process "dies": nothing moved them.
+    const deferred = createDeferredIndex(db);
+    const writes = createWrites(db, deferred);
+    db.transaction(() => {
+      writes.write('R4', patient('x1', 'left'));
+      writes.write('R4', patient('x2', 'left'));
+      writes.write('R4', patient('x1', 'later', 2));
+    })();
+    assert.equal(pending(db), 3);
+    assert.equal(tokenRows(db), 0);
+    db.close();
+    const store = await openSqliteStore({ path });
+    assert.deepEqual((await store.search('R4', byIdentifier('left'))).matches.map((m) => m.id), ['x2']);
+    assert.deepEqual((await store.search('R4', byIdentifier('later'))).matches.map((m) => m.id), ['x1']);
+    await store.close();
+    const after = new Database(path, { readonly: true });
+    assert.equal(pending(after), 0);
+    assert.equal(tokenRows(after), 2);
+    after.close();
+  });
+
+  it('leaves nothing pending when the store closes', async () => {
+    const path = join(dir, 'close.db');
+    const store = await openSqliteStore({ path });
+    await Promise.all(Array.from({ length: 20 }, (_, i) => store.transaction(async (tx) => tx.write('R4', patient(`k${i}`, 'k')))));
+    await store.close();
+    const db = new Database(path, { readonly: true });
+    assert.equal(pending(db), 0);
+    assert.equal(tokenRows(db), 20);
+    db.close();
+  });
+});
+
+describe('deferred search index: the mover', () => {
+  /** A migrated database, its deferred index and a mover whose idleness the test decides. */
+  function setup(name: string, options: { batch?: number; maxDelayMs?: number } = {}) {
+    const { db } = migrated(name);
+    const deferred = createDeferredIndex(db);
+    const writes = createWrites(db, deferred);
+    const told: number[] = [];
+    let idle = true;
+    const mover = createIndexMover(db, deferred, { told: (n) => told.push(n), idle: () => idle, ...options });
+    let n = 0;
+    /** One committed group of `count` writes, as the write queue runs it. */
+    const group = (count: number) => {
+      mover.beforeGroup();
+      db.transaction(() => {
+        for (let i = 0; i < count; i++) writes.write('R4', patient(`m${n++}`, 'm'));
+      })();
+      mover.committed();
+    };
+    return { db, mover, told, group, setIdle: (v: boolean) => (idle = v) };
+  }
+
+  it('moves once a batch is pending and the writer is idle, and tells which groups are in', () => {
+    const { db, mover, told, group } = setup('batch', { batch: 4, maxDelayMs: 60_000 });
+    group(2);
+    mover.idle();
+    assert.equal(tokenRows(db), 0, 'fewer than a batch: left pending');
+    group(2);
+    mover.idle();
+    assert.equal(tokenRows(db), 4);
+    assert.equal(pending(db), 0);
+    assert.deepEqual(told, [2]);
+    assert.equal(mover.indexed, mover.group);
+    mover.stop();
+    db.close();
+  });
+
+  it('moves before the next group when the writer is never idle, and at once when a search asks', () => {
+    const { db, mover, told, group, setIdle } = setup('busy', { batch: 2, maxDelayMs: 60_000 });
+    setIdle(false);
+    group(3);
+    assert.equal(tokenRows(db), 0);
+    group(1); // beforeGroup moved the first group's 3 rows, then this group deferred 1
+    assert.equal(tokenRows(db), 3);
+    assert.deepEqual(told, [1]);
+    mover.ask(); // busy: remembered for the next group or idle turn
+    assert.equal(tokenRows(db), 3);
+    setIdle(true);
+    mover.idle();
+    assert.equal(tokenRows(db), 4);
+    assert.deepEqual(told, [1, 2]);
+    group(1);
+    mover.ask(); // idle: at once, even below a batch
+    assert.equal(tokenRows(db), 5);
+    assert.deepEqual(told, [1, 2, 3]);
+    mover.stop();
+    db.close();
+  });
+
+  it('moves a lone entry by itself after maxDelayMs', async () => {
+    const { db, mover, group } = setup('delay', { batch: 100, maxDelayMs: 20 });
+    group(1);
+    mover.idle();
+    assert.equal(tokenRows(db), 0);
+    await new Promise((r) => setTimeout(r, 80));
+    assert.equal(tokenRows(db), 1);
+    mover.stop();
+    db.close();
+  });
+
+  it('keeps the entries pending when a move fails, warns, and moves them once it can', async () => {
+    const { db, mover, told, group } = setup('fail', { batch: 1, maxDelayMs: 60_000 });
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.message);
+    process.on('warning', onWarning);
+    try {
+      // A real failure of the move's statements: the token table is gone for a while.
+      db.exec('ALTER TABLE sp_token RENAME TO sp_token_away');
+      group(1);
+      assert.doesNotThrow(() => mover.idle());
+      assert.equal(pending(db), 1, 'the failed move rolled back: its entry is still pending');
+      assert.deepEqual(told, []);
+      db.exec('ALTER TABLE sp_token_away RENAME TO sp_token');
+      // The retry (after 50 ms) moves it without anyone asking again.
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(pending(db), 0);
+      assert.equal(tokenRows(db), 1);
+      assert.deepEqual(told, [1]);
+      assert.match(warnings.join('\n'), /moving search index rows failed/);
+    } finally {
+      process.off('warning', onWarning);
+      mover.stop();
+      db.close();
+    }
+  });
+});
+
+describe('write queue: the writer\'s own hooks around groups', () => {
+  it('runs beforeGroup before each group, committed after its commit and before its jobs settle, idle once the queue is empty', async () => {
+    const { db } = migrated('hooks');
+    db.exec('CREATE TABLE t (v INTEGER)');
+    const seen: string[] = [];
+    const queue = createWriteQueue(db, 256, {
+      beforeGroup: () => seen.push(`before in-tx=${db.inTransaction}`),
+      committed: () => seen.push(`committed in-tx=${db.inTransaction}`),
+      idle: () => seen.push('idle'),
+    });
+    await Promise.all([1, 2].map((v) => queue.run(async () => db.prepare('INSERT INTO t VALUES (?)').run(v)).then(() => seen.push(`settled ${v}`))));
+    assert.equal(queue.idle, true);
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(seen, ['before in-tx=false', 'committed in-tx=false', 'settled 1', 'settled 2', 'idle']);
+    db.close();
+  });
+});

@@ -1,0 +1,213 @@
+import { closeSync, fdatasyncSync, openSync } from 'node:fs';
+import { deserialize, serialize } from 'node:v8';
+import type Database from 'better-sqlite3';
+import type { IndexRows } from '../../search/types.ts';
+import { createIndexWriter } from './index-writer.ts';
+
+/**
+ * The search index, written after the commit that acknowledges a version (migration 8).
+ *
+ * A version's index rows land on one leaf page per parameter and table, ~40 pages for a full
+ * Patient against ~10 for the version itself, and writing and syncing those pages was most of a
+ * lone create's commit. So a write appends its rows as one entry to `index_pending` (serialized by
+ * v8, which keeps a date's infinite bounds), synced with the version: a crash loses nothing. The
+ * writer thread moves pending entries into the sp_* tables, in order and in batches, in a
+ * transaction of its own that is not synced at commit (a crash loses only the move: the entries
+ * stay, and are moved when the store opens). See `createIndexMover` for when.
+ *
+ * Searches on the read threads wait until every commit the event loop has heard of has its rows
+ * moved, and ask for the move (index.ts, `WriterLink.indexed`): no client sees a version that a
+ * search then misses. A search on the writer's own connection (a conditional create, inside its
+ * transaction) moves the entries first, in that transaction.
+ */
+export interface DeferredIndex {
+  /** Holds the rows of a version's write (undefined: the resource has none, e.g. deleted). */
+  defer(fv: string, type: string, id: string, rows: IndexRows | undefined, fresh: boolean): void;
+  /** Moves every pending entry into the index, inside the caller's transaction; how many it moved. */
+  apply(): number;
+  /** Whether no entry is pending (as this connection sees it). */
+  empty(): boolean;
+  /** Entries deferred since the last `apply` (rolled-back ones too: a hint, not a count). */
+  readonly deferred: number;
+}
+
+/** Entries moved per statement round (a backlog left by a crash is read a chunk at a time). */
+const CHUNK = 512;
+
+export function createDeferredIndex(db: Database.Database): DeferredIndex {
+  const index = createIndexWriter(db);
+  const put = db.prepare('INSERT INTO index_pending (fv, type, id, fresh, rows) VALUES (?, ?, ?, ?, ?)');
+  const take = db.prepare<[number], { seq: number; fv: string; type: string; id: string; fresh: number; rows: Buffer | null }>(
+    'SELECT seq, fv, type, id, fresh, rows FROM index_pending ORDER BY seq LIMIT ?',
+  );
+  const drop = db.prepare('DELETE FROM index_pending WHERE seq <= ?');
+  const any = db.prepare('SELECT 1 FROM index_pending LIMIT 1').pluck();
+  let deferred = 0;
+  return {
+    defer(fv, type, id, rows, fresh) {
+      put.run(fv, type, id, fresh ? 1 : 0, rows === undefined ? null : serialize(rows));
+      deferred++;
+    },
+    empty: () => any.get() === undefined,
+    get deferred() {
+      return deferred;
+    },
+    apply() {
+      deferred = 0;
+      let moved = 0;
+      for (;;) {
+        const batch = take.all(CHUNK);
+        if (batch.length === 0) return moved;
+        for (const e of batch) index.replace(e.fv, e.type, e.id, e.rows === null ? undefined : (deserialize(e.rows) as IndexRows), e.fresh === 1);
+        drop.run(batch[batch.length - 1]!.seq);
+        moved += batch.length;
+      }
+    },
+  };
+}
+
+export interface MoverOptions {
+  /** The WAL file, synced after a move made while idle (none for ':memory:'). */
+  wal?: string;
+  /** Told each time more groups have their rows in: every group up to `indexed`. */
+  told: (indexed: number) => void;
+  /** Whether the writer has no group running or queued. */
+  idle: () => boolean;
+  /** Entries that make a move worth it without being asked (default 8). */
+  batch?: number;
+  /** The longest an entry waits to be moved unasked, in ms (default 10). */
+  maxDelayMs?: number;
+}
+
+export interface IndexMover {
+  /** Groups committed so far, and the last of them whose index rows are all in the index. */
+  readonly group: number;
+  readonly indexed: number;
+  /** Before each group (outside its transaction). */
+  beforeGroup(): void;
+  /** After each group's commit. */
+  committed(): void;
+  /** When the writer goes idle after a group. */
+  idle(): void;
+  /** A search waits for the index: move now if idle, else before the next group. */
+  ask(): void;
+  stop(): void;
+}
+
+/**
+ * When pending entries are moved: once `batch` of them are pending (when the writer goes idle, or
+ * before its next group if it never does), when a search asks, and at the latest `maxDelayMs`
+ * after the first. Moving a batch at once shares the index pages among its versions: a lone
+ * create pays neither for its index rows' pages nor for their sync.
+ */
+export function createIndexMover(db: Database.Database, deferred: DeferredIndex, options: MoverOptions): IndexMover {
+  const batch = options.batch ?? 8;
+  const maxDelayMs = options.maxDelayMs ?? 10;
+  const sql = {
+    normal: db.prepare('PRAGMA synchronous = NORMAL'),
+    full: db.prepare('PRAGMA synchronous = FULL'),
+    begin: db.prepare('BEGIN IMMEDIATE'),
+    commit: db.prepare('COMMIT'),
+  };
+  let group = 0;
+  let indexed = 0;
+  let asked = false;
+  let timer: NodeJS.Timeout | undefined;
+  let walFd: number | undefined;
+
+  const syncWal = () => {
+    if (!options.wal) return;
+    try {
+      walFd ??= openSync(options.wal, 'r');
+      fdatasyncSync(walFd);
+    } catch {
+      // Only an early sync is lost: the next commit syncs the WAL anyway.
+      if (walFd !== undefined) closeSync(walFd);
+      walFd = undefined;
+    }
+  };
+
+  let retryMs = 0;
+  /**
+   * `idle`: nothing waits on the writer, so it syncs the WAL while it can. A move that fails (a
+   * full disk) is tried again, backing off to once a second; the entries stay pending meanwhile
+   * and searches wait for them (ending in a 503 at their deadline, as writes do).
+   */
+  function move(idle: boolean): void {
+    const wasAsked = asked;
+    asked = false;
+    clearTimeout(timer);
+    timer = undefined;
+    try {
+      moveNow(idle);
+      retryMs = 0;
+    } catch (err) {
+      asked = wasAsked;
+      retryMs = Math.min(1000, Math.max(50, retryMs * 2));
+      timer = setTimeout(() => {
+        timer = undefined;
+        ask();
+      }, retryMs);
+      process.emitWarning(`moving search index rows failed (tried again in ${retryMs} ms): ${(err as Error).message}`);
+    }
+  }
+
+  function moveNow(idle: boolean): void {
+    if (!deferred.empty()) {
+      sql.normal.run();
+      try {
+        sql.begin.run();
+        try {
+          deferred.apply();
+          sql.commit.run();
+        } catch (err) {
+          if (db.inTransaction) db.exec('ROLLBACK');
+          throw err;
+        }
+      } finally {
+        sql.full.run();
+      }
+      if (idle) syncWal();
+    }
+    if (indexed < group) {
+      indexed = group;
+      options.told(indexed);
+    }
+  }
+
+  const due = () => asked || deferred.deferred >= batch;
+  function ask(): void {
+    asked = true;
+    if (options.idle()) move(true);
+  }
+  return {
+    get group() {
+      return group;
+    },
+    get indexed() {
+      return indexed;
+    },
+    beforeGroup() {
+      if (due()) move(false);
+    },
+    committed() {
+      group++;
+      if (deferred.deferred === 0 && deferred.empty()) indexed = group;
+      else
+        timer ??= setTimeout(() => {
+          timer = undefined;
+          ask();
+        }, maxDelayMs);
+    },
+    idle() {
+      if (due()) move(true);
+    },
+    ask,
+    stop() {
+      clearTimeout(timer);
+      timer = undefined;
+      if (walFd !== undefined) closeSync(walFd);
+      walFd = undefined;
+    },
+  };
+}
