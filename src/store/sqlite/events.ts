@@ -22,6 +22,9 @@ const toEvent = (r: EventRow, subscription: string): StoredEvent => ({
 
 /** Every MARK_EVERY-th number of a subscription is marked (event_marks), bounding a walk back. */
 const MARK_EVERY = 64;
+/** Subscriptions numbered per UPDATE, and events stored per INSERT, in a batched append. */
+const BUMP_CHUNK = 500;
+const MEMBER_CHUNK = 250;
 /** Events dropped by a size prune are read this many at a time. */
 const PRUNE_CHUNK = 10_000;
 
@@ -58,6 +61,21 @@ export function createEventLog(db: Database.Database) {
   const change = db.prepare('INSERT INTO event_changes (ts, focus_type, focus_id, focus_vid, interaction) VALUES (?, ?, ?, ?, ?)');
   const member = db.prepare('INSERT INTO event_members (change, key, number, prev) VALUES (?, ?, ?, ?)');
   const mark = db.prepare('INSERT INTO event_marks (key, number, change) VALUES (?, ?, ?)');
+  // The same bump for many subscriptions that have a log (those without one are not returned).
+  const bumpMany = db.prepare<[number, string, string], { subscription: string; key: number; last_number: number; prev_change: number | null }>(
+    `UPDATE subscription_keys SET last_number = last_number + 1, prev_change = last_change, last_change = ?
+     WHERE fv = ? AND subscription IN (SELECT value FROM json_each(?))
+     RETURNING subscription, key, last_number, prev_change`,
+  );
+  const memberStatements = new Map<number, Database.Statement>();
+  const membersOf = (n: number): Database.Statement => {
+    let stmt = memberStatements.get(n);
+    if (!stmt) {
+      stmt = db.prepare(`INSERT INTO event_members (change, key, number, prev) VALUES ${Array(n).fill('(?, ?, ?, ?)').join(', ')}`);
+      memberStatements.set(n, stmt);
+    }
+    return stmt;
+  };
   // A subscription's head, with its newest event (the one a live reader asks for).
   const HEAD = `k.key, k.last_number, k.first_number, k.last_change, k.last_change AS change, k.last_number AS number,
        c.ts, c.focus_type, c.focus_id, c.focus_vid, c.interaction`;
@@ -145,6 +163,46 @@ export function createEventLog(db: Database.Database) {
     return span(h, from, to, limit);
   }
 
+  const storeChange = (e: PackedEvents['rests'][number]) =>
+    Number(change.run(e.timestamp, e.focus.type, e.focus.id, e.focus.versionId, e.interaction).lastInsertRowid);
+
+  /**
+   * The usual append (every event of a different subscription, as the engine makes them): per
+   * change, one UPDATE numbers every subscription that has a log already and one multi-row INSERT
+   * stores its events, instead of two statements per subscription; a subscription's first event
+   * creates its log (bump). The numbers and rows are those of the one-at-a-time path.
+   */
+  function appendDistinct(fv: string, events: PackedEvents): number[] {
+    const numbers = new Array<number>(events.subscriptions.length);
+    const byRest = new Map<number, number[]>();
+    events.of.forEach((rest, i) => {
+      const list = byRest.get(rest);
+      if (list) list.push(i);
+      else byRest.set(rest, [i]);
+    });
+    for (const [rest, indexes] of byRest) {
+      const seq = storeChange(events.rests[rest]!);
+      const got = new Map<string, { key: number; last_number: number; prev_change: number | null }>();
+      for (let at = 0; at < indexes.length; at += BUMP_CHUNK) {
+        const subs = indexes.slice(at, at + BUMP_CHUNK).map((i) => events.subscriptions[i]!);
+        for (const r of bumpMany.all(seq, fv, JSON.stringify(subs))) got.set(r.subscription, r);
+      }
+      const rows: (number | null)[] = [];
+      for (const i of indexes) {
+        const subscription = events.subscriptions[i]!;
+        const k = got.get(subscription) ?? bump.get(fv, subscription, seq)!;
+        rows.push(seq, k.key, k.last_number, k.prev_change);
+        if (k.last_number % MARK_EVERY === 0) mark.run(k.key, k.last_number, seq);
+        numbers[i] = k.last_number;
+      }
+      for (let at = 0; at < rows.length; at += 4 * MEMBER_CHUNK) {
+        const chunk = rows.slice(at, at + 4 * MEMBER_CHUNK);
+        membersOf(chunk.length / 4).run(chunk);
+      }
+    }
+    return numbers;
+  }
+
   function events(fv: string, subscription: string, from: number, to: number, limit: number): StoredEvent[] {
     const h = head.get(fv, subscription);
     if (!h || limit <= 0) return [];
@@ -154,15 +212,13 @@ export function createEventLog(db: Database.Database) {
   return {
     /** Packed events (protocol.ts): each distinct change is stored once, then each subscription's event. Returns their numbers, in order. */
     append(fv: string, events: PackedEvents): number[] {
+      if (new Set(events.subscriptions).size === events.subscriptions.length) return appendDistinct(fv, events);
       const numbers: number[] = [];
       // Changes are stored as their first event comes, so each subscription's events have rising
       // changes too. A change holds one event per subscription; a second (never made by the engine)
       // gets a copy of its own.
       const seqs: number[] = [];
-      const store = (rest: number) => {
-        const e = events.rests[rest]!;
-        return Number(change.run(e.timestamp, e.focus.type, e.focus.id, e.focus.versionId, e.interaction).lastInsertRowid);
-      };
+      const store = (rest: number) => storeChange(events.rests[rest]!);
       const seen = new Set<string>();
       events.subscriptions.forEach((subscription, i) => {
         const rest = events.of[i]!;

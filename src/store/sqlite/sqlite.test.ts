@@ -168,6 +168,40 @@ describe('sqlite store', () => {
     }
   });
 
+  it('numbers a change matched by hundreds of subscriptions in one batch: logs old and new, across marks and chunks (D-18)', async () => {
+    const store = await openSqliteStore({ path: join(dir, 'batched.db') });
+    try {
+      const ev = (subscription: string, vid: number) => ({ subscription, timestamp: `2024-01-01T00:00:${String(vid).padStart(2, '0')}.000Z`, focus: { type: 'Patient', id: 'b', versionId: vid }, interaction: 'update' as const });
+      const subs = Array.from({ length: 300 }, (_, i) => `b${i}`);
+      // The even half gets 62 events first (one at a time: each its own change), so the batch below
+      // crosses mark 64 for them, while the odd half starts its logs in the batch.
+      for (let vid = 1; vid <= 62; vid++) await store.transaction((tx) => tx.appendEvents('R4', subs.filter((_, i) => i % 2 === 0).map((s) => ev(s, vid))));
+      // Three changes in one transaction, each matched by distinct subscriptions: 300 (more than
+      // one INSERT's worth), then every third of them twice more.
+      const appended = await store.transaction(async (tx) => {
+        const batches = [63, 64, 65].map((vid) => subs.map((s) => ev(s, vid)).filter((_, i) => vid === 63 || i % 3 === 0));
+        for (const batch of batches) await tx.appendEvents('R4', batch);
+        return batches;
+      });
+      assert.deepEqual(appended.map((b) => b.length), [300, 100, 100]);
+      for (const [i, s] of subs.entries()) {
+        const expected = i % 2 === 0 ? Array.from({ length: 63 }, (_, k) => k + 1) : [1];
+        if (i % 3 === 0) expected.push(expected.length + 1, expected.length + 2);
+        const got = await store.events('R4', s, 1, 1000, 1000);
+        assert.deepEqual(got.map((e) => e.number), expected, s);
+        assert.deepEqual(got.slice(-1).map((e) => e.focus.versionId), [i % 3 === 0 ? 65 : 63], s);
+        // A span that starts past the newest mark walks back through the batch's prev links.
+        if (expected.length >= 64) assert.deepEqual((await store.events('R4', s, 60, 65, 10)).map((e) => e.focus.versionId), [60, 61, 62, 63, 64, 65], s);
+        assert.deepEqual(await store.eventRange('R4', s), { last: expected.length, first: 1 });
+      }
+      const check = new Database(join(dir, 'batched.db'), { readonly: true });
+      assert.equal(check.prepare('SELECT count(*) FROM event_changes').pluck().get(), 62 + 3, 'each change is stored once');
+      check.close();
+    } finally {
+      await store.close();
+    }
+  });
+
   it('moves a log written before migration 7 to events clustered by change: same spans, ranges and numbering', async () => {
     const path = join(dir, 'pre7.db');
     const db = databaseAt(path, 6);
