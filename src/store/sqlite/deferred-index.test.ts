@@ -53,20 +53,23 @@ describe('deferred search index: searches', () => {
   it('finds every acknowledged create at once, under concurrent creates and searches on the read threads', async () => {
     const store = await openSqliteStore({ path: join(dir, 'concurrent.db') });
     const misses: string[] = [];
-    // 8 clients, each creating a patient and searching for it the moment it is acknowledged,
-    // while the others keep writing: no search may miss a write that was acknowledged before it.
-    await Promise.all(
-      Array.from({ length: 8 }, async (_, client) => {
-        for (let i = 0; i < 40; i++) {
-          const id = `c${client}-${i}`;
-          await store.transaction(async (tx) => tx.write('R4', patient(id, id)));
-          const found = await store.search('R4', byIdentifier(id));
-          if (found.matches.map((m) => m.id).join() !== id) misses.push(id);
-        }
-      }),
-    );
-    assert.deepEqual(misses, []);
-    await store.close();
+    try {
+      // 8 clients, each creating a patient and searching for it the moment it is acknowledged,
+      // while the others keep writing: no search may miss a write that was acknowledged before it.
+      await Promise.all(
+        Array.from({ length: 8 }, async (_, client) => {
+          for (let i = 0; i < 40; i++) {
+            const id = `c${client}-${i}`;
+            await store.transaction(async (tx) => tx.write('R4', patient(id, id)));
+            const found = await store.search('R4', byIdentifier(id));
+            if (found.matches.map((m) => m.id).join() !== id) misses.push(id);
+          }
+        }),
+      );
+      assert.deepEqual(misses, []);
+    } finally {
+      await store.close();
+    }
   });
 
   it('a search inside a transaction (a conditional create) sees the rows of writes not yet moved, its own included', async () => {
