@@ -88,11 +88,14 @@ export interface CpuShare {
 }
 
 /** The resident memory of process `pid` in kB (NaN off Linux). */
-export function rssKb(pid: number | undefined): number {
+export function rssKb(pid: number | undefined, field: 'VmRSS' | 'VmHWM' = 'VmRSS'): number {
   try {
-    const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
+    const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith(`${field}:`));
     return Number(line?.split(/\s+/)[1]);
   } catch {
     return NaN;
   }
 }
+
+/** The most resident memory the process has held since it started (the kernel's high-water mark). */
+export const peakRssKb = (pid: number | undefined): number => rssKb(pid, 'VmHWM');
