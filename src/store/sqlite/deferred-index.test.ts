@@ -8,6 +8,7 @@ import { type Condition, emptyIndexRows, type SearchParam, type SearchRequest } 
 import type { NewVersion } from '../store.ts';
 import { createWrites, migrate } from './connection.ts';
 import { createDeferredIndex, createIndexMover } from './deferred-index.ts';
+import { FhirError } from '../../fhir/errors.ts';
 import { openSqliteStore } from './index.ts';
 import { createWriteQueue } from './writer.ts';
 
@@ -117,6 +118,31 @@ describe('deferred search index: searches', () => {
     assert.equal(pending(after), 0);
     assert.equal(tokenRows(after), 2);
     after.close();
+  });
+
+  it('answers a search with a 503 (transient) when the index cannot catch up by its deadline, and finds the write once it has', async () => {
+    const path = join(dir, 'stuck.db');
+    const store = await openSqliteStore({ path, readTimeoutMs: 300 });
+    // Another connection takes the token table away: the writer's moves fail (and are retried),
+    // while commits still succeed, as when the index pages cannot be written but the log can.
+    const other = new Database(path);
+    other.pragma('busy_timeout = 5000');
+    try {
+      await store.search('R4', byIdentifier('none')); // the read threads are up
+      other.exec('ALTER TABLE sp_token RENAME TO sp_token_away');
+      await store.transaction(async (tx) => tx.write('R4', patient('s1', 'stuck')));
+      await assert.rejects(store.search('R4', byIdentifier('stuck')), (err: FhirError) => {
+        assert.equal(err.status, 503);
+        assert.equal(err.issues[0]?.code, 'transient');
+        assert.match(err.message, /search index has not caught up/);
+        return true;
+      });
+      other.exec('ALTER TABLE sp_token_away RENAME TO sp_token');
+      assert.deepEqual((await store.search('R4', byIdentifier('stuck'))).matches.map((m) => m.id), ['s1']);
+    } finally {
+      other.close();
+      await store.close();
+    }
   });
 
   it('leaves nothing pending when the store closes', async () => {

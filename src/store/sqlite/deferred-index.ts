@@ -23,7 +23,10 @@ import { createIndexWriter } from './index-writer.ts';
 export interface DeferredIndex {
   /** Holds the rows of a version's write (undefined: the resource has none, e.g. deleted). */
   defer(fv: string, type: string, id: string, rows: IndexRows | undefined, fresh: boolean): void;
-  /** Moves every pending entry into the index, inside the caller's transaction; how many it moved. */
+  /**
+   * Moves every pending entry into the index, inside the open transaction or else in one of its
+   * own; how many it moved.
+   */
   apply(): number;
   /** Whether no entry is pending (as this connection sees it). */
   empty(): boolean;
@@ -54,16 +57,21 @@ export function createDeferredIndex(db: Database.Database): DeferredIndex {
     },
     apply() {
       deferred = 0;
-      let moved = 0;
-      for (;;) {
-        const batch = take.all(CHUNK);
-        if (batch.length === 0) return moved;
-        for (const e of batch) index.replace(e.fv, e.type, e.id, e.rows === null ? undefined : (deserialize(e.rows) as IndexRows), e.fresh === 1);
-        drop.run(batch[batch.length - 1]!.seq);
-        moved += batch.length;
-      }
+      if (any.get() === undefined) return 0;
+      return db.inTransaction ? moveAll() : db.transaction(moveAll)();
     },
   };
+
+  function moveAll(): number {
+    let moved = 0;
+    for (;;) {
+      const batch = take.all(CHUNK);
+      if (batch.length === 0) return moved;
+      for (const e of batch) index.replace(e.fv, e.type, e.id, e.rows === null ? undefined : (deserialize(e.rows) as IndexRows), e.fresh === 1);
+      drop.run(batch[batch.length - 1]!.seq);
+      moved += batch.length;
+    }
+  }
 }
 
 export interface MoverOptions {

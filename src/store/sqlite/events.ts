@@ -22,8 +22,7 @@ const toEvent = (r: EventRow, subscription: string): StoredEvent => ({
 
 /** Every MARK_EVERY-th number of a subscription is marked (event_marks), bounding a walk back. */
 const MARK_EVERY = 64;
-/** Subscriptions numbered per UPDATE, and events stored per INSERT, in a batched append. */
-const BUMP_CHUNK = 500;
+/** Events stored per INSERT in a batched append (4 variables each, far below SQLite's limit). */
 const MEMBER_CHUNK = 250;
 /** Events dropped by a size prune are read this many at a time. */
 const PRUNE_CHUNK = 10_000;
@@ -183,10 +182,7 @@ export function createEventLog(db: Database.Database) {
     for (const [rest, indexes] of byRest) {
       const seq = storeChange(events.rests[rest]!);
       const got = new Map<string, { key: number; last_number: number; prev_change: number | null }>();
-      for (let at = 0; at < indexes.length; at += BUMP_CHUNK) {
-        const subs = indexes.slice(at, at + BUMP_CHUNK).map((i) => events.subscriptions[i]!);
-        for (const r of bumpMany.all(seq, fv, JSON.stringify(subs))) got.set(r.subscription, r);
-      }
+      for (const r of bumpMany.all(seq, fv, JSON.stringify(indexes.map((i) => events.subscriptions[i]!)))) got.set(r.subscription, r);
       const rows: (number | null)[] = [];
       for (const i of indexes) {
         const subscription = events.subscriptions[i]!;

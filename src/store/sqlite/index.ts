@@ -66,10 +66,11 @@ export async function openSqliteStore(options: SqliteOptions): Promise<Store> {
     reads[name] = async (...args) => {
       if (name === 'search' && pool) {
         // Every write acknowledged so far is searchable once its index rows are in (deferred-index.ts).
+        // A writer that cannot move them (a full disk) makes the search a 503, like the writes.
         const behind = link.indexed();
-        if (behind) await withDeadline(behind, name, timeoutMs);
+        if (behind) await withDeadline(behind, timeoutMs, indexBehind);
       }
-      if (COSTLY.has(name)) return pool ? pool.run(name, clocked(name, args)) : withDeadline(link.call(name, clocked(name, args)), name, timeoutMs);
+      if (COSTLY.has(name)) return pool ? pool.run(name, clocked(name, args)) : withDeadline(link.call(name, clocked(name, args)), timeoutMs, (ms) => tooCostly(name, ms));
       if (!local) return link.call(name, clocked(name, args));
       try {
         return (local[name] as (...a: unknown[]) => unknown)(...clocked(name, args));
@@ -362,10 +363,13 @@ function settle(map: Map<number, Waiter>, key: number, error: Error | undefined,
 }
 
 /** The caller stops waiting at the deadline; the work itself cannot be stopped. */
-function withDeadline<T>(work: Promise<T>, name: keyof Reads, ms: number): Promise<T> {
+const indexBehind = (ms: number) =>
+  new FhirError(503, 'transient', `The search index has not caught up with the writes acknowledged before this search within ${ms} ms: try again shortly`);
+
+function withDeadline<T>(work: Promise<T>, ms: number, late: (ms: number) => Error): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(tooCostly(name, ms)), ms)));
-  return Promise.race([work, late]).finally(() => clearTimeout(timer));
+  const missed = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(late(ms)), ms)));
+  return Promise.race([work, missed]).finally(() => clearTimeout(timer));
 }
 
 function runSafely(fn: () => void): void {

@@ -14,18 +14,6 @@ import { createWriteQueue } from './writer.ts';
 const port = parentPort!;
 const { path } = workerData as { path: string };
 const post = (m: FromThread) => port.postMessage(m);
-/** Groups committed, and how many of them have their index rows in (deferred-index.ts). */
-let progress = { group: 0, indexed: 0 };
-// The jobs a group commit settles are told in one message (they settle in one turn).
-let dones: Done[] = [];
-const done = (d: Done) => {
-  if (dones.length === 0) queueMicrotask(() => {
-    const jobs = dones;
-    dones = [];
-    post({ t: 'done', jobs, group: progress.group, indexed: progress.indexed });
-  });
-  dones.push(d);
-};
 
 /** The messages of one job, in arrival order, for the job's run in the write queue to take. */
 class Inbox {
@@ -75,13 +63,23 @@ function start(): void {
   if (checkpointer) db.pragma('wal_autocheckpoint = 0');
   const deferred = createDeferredIndex(db);
   // What a crash left pending goes into the index before anything is read.
-  db.transaction(() => deferred.apply())();
+  deferred.apply();
   const mover = createIndexMover(db, deferred, {
     ...(memory ? {} : { wal: `${path}-wal` }),
     told: (indexed) => post({ t: 'indexed', indexed }),
     idle: () => queue.idle,
   });
-  progress = mover;
+  // The jobs a group commit settles are told in one message (they settle in one turn), with how
+  // far the index has got.
+  let dones: Done[] = [];
+  const done = (d: Done) => {
+    if (dones.length === 0) queueMicrotask(() => {
+      const jobs = dones;
+      dones = [];
+      post({ t: 'done', jobs, group: mover.group, indexed: mover.indexed });
+    });
+    dones.push(d);
+  };
   const queue = createWriteQueue(db, 256, {
     beforeGroup: () => mover.beforeGroup(),
     committed: () => mover.committed(),
@@ -93,10 +91,7 @@ function start(): void {
     ...createWrites(db, deferred),
     // A search here (inside a transaction, or any read of a ':memory:' store) sees every write before it.
     search(...args) {
-      if (!deferred.empty()) {
-        if (db.inTransaction) deferred.apply();
-        else db.transaction(() => deferred.apply())();
-      }
+      deferred.apply();
       return reads.search(...args);
     },
   };
@@ -177,7 +172,7 @@ function start(): void {
   async function close(): Promise<void> {
     await queue.drain();
     mover.stop();
-    if (!deferred.empty()) db.transaction(() => deferred.apply())();
+    deferred.apply();
     await checkpointer?.stop();
     if (checkpointer) db.pragma('wal_checkpoint(TRUNCATE)');
     db.close();
