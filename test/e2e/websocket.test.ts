@@ -103,6 +103,23 @@ describe('websocket channel and $get-ws-binding-token', () => {
         await c.close();
       });
 
+      it('a change matched by more subscriptions than start sending in one turn (40): each gets every event, in order (issue 15)', async () => {
+        const ids: string[] = [];
+        for (let i = 0; i < 40; i++) ids.push(await wsSubscription('wide'));
+        const t = param(await token(ids, 'POST'), 'token')[0].valueString;
+        const c = await connectWs(`${server.url.replace('http', 'ws')}/ws`);
+        c.send(`bind-with-token ${t}`);
+        for (const id of ids) await c.next(isNote('handshake', id));
+        // Three creates at once: senders woken by one commit are still starting when the next commits.
+        const created = await Promise.all([1, 2, 3].map(() => patient('wide')));
+        assert.deepEqual(created.map((r) => r.status), [201, 201, 201]);
+        for (const id of ids) {
+          const got = (await c.waitCount(isNote('event-notification', id), 3)).map(readNotification);
+          assert.deepEqual(got.map((n) => n.events[0]!.number), [1, 2, 3], `Subscription/${id}: every event, in order`);
+        }
+        await c.close();
+      });
+
       it('one token covering two subscriptions; unbind stops delivery (D-2)', async () => {
         const a = await wsSubscription('two-a');
         const b = await wsSubscription('two-b');

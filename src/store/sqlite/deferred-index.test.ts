@@ -40,6 +40,8 @@ const patient = (id: string, value: string, versionId = 1): NewVersion => ({
 });
 const tokenRows = (db: Database.Database) => db.prepare("SELECT count(*) FROM sp_token WHERE code = 'identifier'").pluck().get() as number;
 const pending = (db: Database.Database) => db.prepare('SELECT count(*) FROM index_pending').pluck().get() as number;
+/** One turn of the event loop: the mover's next idle step has run. */
+const turn = () => new Promise<void>((r) => setImmediate(r));
 
 /** A file database at the current schema, opened directly (what the writer thread does). */
 function migrated(name: string): { path: string; db: Database.Database } {
@@ -178,17 +180,42 @@ describe('deferred search index: the mover', () => {
     return { db, mover, told, group, setIdle: (v: boolean) => (idle = v) };
   }
 
-  it('moves once a batch is pending and the writer is idle, and tells which groups are in', () => {
-    const { db, mover, told, group } = setup('batch', { batch: 4, maxDelayMs: 60_000 });
+  it('moves the pending entries a step at a time while the writer is idle, a turn of the event loop apart, and tells which groups are in', async () => {
+    const { db, mover, told, group } = setup('steps', { batch: 100, maxDelayMs: 60_000 });
     group(2);
+    group(1);
     mover.idle();
-    assert.equal(tokenRows(db), 0, 'fewer than a batch: left pending');
-    group(2);
-    mover.idle();
-    assert.equal(tokenRows(db), 4);
+    assert.equal(tokenRows(db), 1, 'the first step at once, one entry');
+    assert.deepEqual(told, []);
+    await turn();
+    assert.equal(tokenRows(db), 2);
+    await turn();
+    assert.equal(tokenRows(db), 3);
     assert.equal(pending(db), 0);
     assert.deepEqual(told, [2]);
     assert.equal(mover.indexed, mover.group);
+    mover.stop();
+    db.close();
+  });
+
+  it('takes no step once a job waits: the job goes first, the steps go on when the writer is idle again', async () => {
+    const { db, mover, told, group, setIdle } = setup('yield', { batch: 100, maxDelayMs: 60_000 });
+    group(4);
+    mover.idle();
+    assert.equal(tokenRows(db), 1);
+    setIdle(false); // a job has come: the step scheduled for the next turn does nothing
+    await turn();
+    await turn();
+    assert.equal(tokenRows(db), 1);
+    group(1); // below a batch: the group does not wait for a move either
+    assert.equal(tokenRows(db), 1);
+    assert.equal(pending(db), 4);
+    setIdle(true);
+    mover.idle();
+    for (let i = 0; i < 6; i++) await turn();
+    assert.equal(tokenRows(db), 5);
+    assert.equal(pending(db), 0);
+    assert.deepEqual(told, [2]);
     mover.stop();
     db.close();
   });
@@ -215,13 +242,16 @@ describe('deferred search index: the mover', () => {
     db.close();
   });
 
-  it('moves a lone entry by itself after maxDelayMs', async () => {
-    const { db, mover, group } = setup('delay', { batch: 100, maxDelayMs: 20 });
+  it('when the writer is never idle, moves the entries before the next group once none has moved for maxDelayMs', async () => {
+    const { db, mover, group, setIdle } = setup('delay', { batch: 100, maxDelayMs: 20 });
+    setIdle(false);
     group(1);
-    mover.idle();
-    assert.equal(tokenRows(db), 0);
+    group(1);
+    assert.equal(tokenRows(db), 0, 'below a batch and not yet overdue');
     await new Promise((r) => setTimeout(r, 80));
-    assert.equal(tokenRows(db), 1);
+    assert.equal(tokenRows(db), 0, 'overdue, but the writer is busy: not in the middle of its work');
+    group(1);
+    assert.equal(tokenRows(db), 2, 'moved before the next group');
     mover.stop();
     db.close();
   });

@@ -24,13 +24,13 @@ export interface DeferredIndex {
   /** Holds the rows of a version's write (undefined: the resource has none, e.g. deleted). */
   defer(fv: string, type: string, id: string, rows: IndexRows | undefined, fresh: boolean): void;
   /**
-   * Moves every pending entry into the index, inside the open transaction or else in one of its
-   * own; how many it moved.
+   * Moves the pending entries into the index (the oldest `limit` of them; default every one),
+   * inside the open transaction or else in one of its own; how many it moved.
    */
-  apply(): number;
+  apply(limit?: number): number;
   /** Whether no entry is pending (as this connection sees it). */
   empty(): boolean;
-  /** Entries deferred since the last `apply` (rolled-back ones too: a hint, not a count). */
+  /** Entries deferred and not moved since (rolled-back ones too: a hint, not a count). */
   readonly deferred: number;
 }
 
@@ -55,35 +55,42 @@ export function createDeferredIndex(db: Database.Database): DeferredIndex {
     get deferred() {
       return deferred;
     },
-    apply() {
-      deferred = 0;
-      if (any.get() === undefined) return 0;
-      return db.inTransaction ? moveAll() : db.transaction(moveAll)();
+    apply(limit = Infinity) {
+      if (any.get() === undefined) {
+        deferred = 0;
+        return 0;
+      }
+      const moved = db.inTransaction ? move(limit) : db.transaction(move)(limit);
+      deferred = limit === Infinity ? 0 : Math.max(0, deferred - moved);
+      return moved;
     },
   };
 
-  function moveAll(): number {
+  function move(limit: number): number {
     let moved = 0;
-    for (;;) {
-      const batch = take.all(CHUNK);
-      if (batch.length === 0) return moved;
+    while (moved < limit) {
+      const batch = take.all(Math.min(CHUNK, limit - moved));
+      if (batch.length === 0) break;
       for (const e of batch) index.replace(e.fv, e.type, e.id, e.rows === null ? undefined : (deserialize(e.rows) as IndexRows), e.fresh === 1);
       drop.run(batch[batch.length - 1]!.seq);
       moved += batch.length;
     }
+    return moved;
   }
 }
 
 export interface MoverOptions {
-  /** The WAL file, synced after a move made while idle (none for ':memory:'). */
+  /** The WAL file, synced after a whole move made while idle (none for ':memory:'). */
   wal?: string;
   /** Told each time more groups have their rows in: every group up to `indexed`. */
   told: (indexed: number) => void;
   /** Whether the writer has no group running or queued. */
   idle: () => boolean;
-  /** Entries that make a move worth it without being asked (default 8). */
+  /** Entries pending that make the writer move them all before its next group (default 8). */
   batch?: number;
-  /** The longest an entry waits to be moved unasked, in ms (default 10). */
+  /** Entries an idle step moves (default 1). */
+  step?: number;
+  /** The longest the entries wait without any being moved, in ms (default 10). */
   maxDelayMs?: number;
 }
 
@@ -103,13 +110,17 @@ export interface IndexMover {
 }
 
 /**
- * When pending entries are moved: once `batch` of them are pending (when the writer goes idle, or
- * before its next group if it never does), when a search asks, and at the latest `maxDelayMs`
- * after the first. Moving a batch at once shares the index pages among its versions: a lone
- * create pays neither for its index rows' pages nor for their sync.
+ * When pending entries are moved. While the writer is idle, a few at a time (`step`), each step a
+ * short transaction of its own, with a turn of the event loop between steps: a step is never begun
+ * once a job waits, so a job waits at most for the step under way, and a lone create's index rows
+ * are moved in the gaps between creates instead of in front of one of them. When the writer is
+ * never idle, all of them in one transaction before its next group, once `batch` are pending or
+ * none has been moved for `maxDelayMs` (moving many at once shares the index pages among their
+ * versions). When a search asks: at once if idle, else before the next group.
  */
 export function createIndexMover(db: Database.Database, deferred: DeferredIndex, options: MoverOptions): IndexMover {
   const batch = options.batch ?? 8;
+  const stepSize = options.step ?? 1;
   const maxDelayMs = options.maxDelayMs ?? 10;
   const sql = {
     normal: db.prepare('PRAGMA synchronous = NORMAL'),
@@ -121,6 +132,8 @@ export function createIndexMover(db: Database.Database, deferred: DeferredIndex,
   let indexed = 0;
   let asked = false;
   let timer: NodeJS.Timeout | undefined;
+  let stepping: NodeJS.Immediate | undefined;
+  let stopped = false;
   let walFd: number | undefined;
 
   const syncWal = () => {
@@ -135,38 +148,48 @@ export function createIndexMover(db: Database.Database, deferred: DeferredIndex,
     }
   };
 
+  const rearm = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      timer = undefined;
+      ask();
+    }, maxDelayMs);
+  };
+
   let retryMs = 0;
   /**
-   * `idle`: nothing waits on the writer, so it syncs the WAL while it can. A move that fails (a
-   * full disk) is tried again, backing off to once a second; the entries stay pending meanwhile
-   * and searches wait for them (ending in a 503 at their deadline, as writes do).
+   * Moves `limit` entries (default: all) in a transaction of its own that is not synced at commit;
+   * `sync`: then syncs the WAL (nothing waits on the writer). A move that fails (a full disk) is
+   * tried again, backing off to once a second; the entries stay pending meanwhile and searches wait
+   * for them (ending in a 503 at their deadline, as writes do). Whether it moved without failing.
    */
-  function move(idle: boolean): void {
+  function move(limit = Infinity, sync = false): boolean {
     const wasAsked = asked;
-    asked = false;
-    clearTimeout(timer);
-    timer = undefined;
+    if (limit === Infinity) asked = false;
     try {
-      moveNow(idle);
+      moveNow(limit, sync);
       retryMs = 0;
+      return true;
     } catch (err) {
       asked = wasAsked;
       retryMs = Math.min(1000, Math.max(50, retryMs * 2));
+      clearTimeout(timer);
       timer = setTimeout(() => {
         timer = undefined;
         ask();
       }, retryMs);
       process.emitWarning(`moving search index rows failed (tried again in ${retryMs} ms): ${(err as Error).message}`);
+      return false;
     }
   }
 
-  function moveNow(idle: boolean): void {
+  function moveNow(limit: number, sync: boolean): void {
     if (!deferred.empty()) {
       sql.normal.run();
       try {
         sql.begin.run();
         try {
-          deferred.apply();
+          deferred.apply(limit);
           sql.commit.run();
         } catch (err) {
           if (db.inTransaction) db.exec('ROLLBACK');
@@ -175,18 +198,31 @@ export function createIndexMover(db: Database.Database, deferred: DeferredIndex,
       } finally {
         sql.full.run();
       }
-      if (idle) syncWal();
+      if (!deferred.empty()) {
+        rearm();
+        return;
+      }
+      if (sync) syncWal();
     }
+    clearTimeout(timer);
+    timer = undefined;
     if (indexed < group) {
       indexed = group;
       options.told(indexed);
     }
   }
 
-  const due = () => asked || deferred.deferred >= batch;
+  /** One idle step, then the next on a later turn, until nothing is pending or a job waits. */
+  function step(): void {
+    stepping = undefined;
+    if (stopped || !options.idle()) return;
+    if (!move(stepSize)) return;
+    if (!deferred.empty()) stepping = setImmediate(step);
+  }
+
   function ask(): void {
     asked = true;
-    if (options.idle()) move(true);
+    if (options.idle()) move(Infinity, true);
   }
   return {
     get group() {
@@ -196,24 +232,27 @@ export function createIndexMover(db: Database.Database, deferred: DeferredIndex,
       return indexed;
     },
     beforeGroup() {
-      if (due()) move(false);
+      if (asked || deferred.deferred >= batch) move();
     },
     committed() {
       group++;
       if (deferred.deferred === 0 && deferred.empty()) indexed = group;
-      else
-        timer ??= setTimeout(() => {
-          timer = undefined;
-          ask();
-        }, maxDelayMs);
+      else timer ??= setTimeout(() => {
+        timer = undefined;
+        ask();
+      }, maxDelayMs);
     },
     idle() {
-      if (due()) move(true);
+      if (asked) move(Infinity, true);
+      else if (!stepping && deferred.deferred > 0) step();
     },
     ask,
     stop() {
+      stopped = true;
       clearTimeout(timer);
       timer = undefined;
+      clearImmediate(stepping);
+      stepping = undefined;
       if (walFd !== undefined) closeSync(walFd);
       walFd = undefined;
     },

@@ -147,10 +147,32 @@ export class WebsocketHub {
 
   // --- delivery ------------------------------------------------------------------------------
 
-  /** Sends a subscription's new events to its audience, one notification per event, in order. */
+  /**
+   * Sends a subscription's new events to its audience, one notification per event, in order. The
+   * senders woken by commits start on later turns of the event loop, KICKS_PER_TURN at a time, with
+   * the event loop's I/O between turns: the writer's answer goes out first, and a change matched by
+   * many subscriptions does not hold up the requests behind it while its notifications go out (the
+   * next write reaches the writer thread and commits while they do).
+   */
   private broadcast(fv: FhirVersion, id: string): void {
     const key = `${fv}|${id}`;
-    if (this.bound.has(key)) this.broadcasters.get(key)?.sender.kick();
+    if (!this.bound.has(key) || !this.broadcasters.has(key)) return;
+    this.due.add(key);
+    this.turn ??= setImmediate(() => this.kickDue());
+  }
+
+  private readonly due = new Set<string>();
+  private turn: NodeJS.Immediate | undefined;
+
+  private kickDue(): void {
+    this.turn = undefined;
+    let n = 0;
+    for (const key of this.due) {
+      if (n++ === KICKS_PER_TURN) break;
+      this.due.delete(key);
+      this.broadcasters.get(key)?.sender.kick();
+    }
+    if (this.due.size > 0) this.turn = setImmediate(() => this.kickDue());
   }
 
   private async sendNew(fv: FhirVersion, id: string, b: Broadcaster): Promise<void> {
@@ -226,10 +248,16 @@ export class WebsocketHub {
   /** Stops heartbeats and waits for broadcasts in flight, so nothing touches a closed store. */
   async stop(): Promise<void> {
     this.stopped = true;
+    clearImmediate(this.turn);
+    this.turn = undefined;
+    this.due.clear();
     for (const key of this.broadcasters.keys()) this.options.heartbeats.cancel(`websocket|${key}`);
     await Promise.allSettled([...this.broadcasters.values()].map((b) => b.sender.idle()));
   }
 }
+
+/** Subscriptions whose senders start in one turn of the event loop (see WebsocketHub.broadcast). */
+const KICKS_PER_TURN = 16;
 
 /** Events read from the log per pass of a subscription's sender. */
 const SEND_BATCH = 1000;
