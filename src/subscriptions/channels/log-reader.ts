@@ -21,7 +21,8 @@ interface Ask {
  * subscription (issue 15). A store without eventsAfter is read per subscription.
  *
  * Better still, a commit's events come numbered with it when the store can tell (SQLite: the
- * writer returns the numbers), and are kept here for that turn of the event loop (prime): an ask
+ * writer returns the numbers), and are kept here until the senders they woke have asked (prime,
+ * then release: the websocket hub starts its senders over a few turns of the event loop): an ask
  * whose next event is the first one kept, and which the kept ones answer whole, needs no read at
  * all. A commit told without its events (another node's, or a store that cannot tell) drops what
  * is kept for its subscriptions (forget), so an ask never stops short of an event it was woken for.
@@ -29,13 +30,12 @@ interface Ask {
 export function createLogReader(store: Store, fv: FhirVersion, batch: number) {
   let asks: Ask[] = [];
   const primed = new Map<string, StoredEvent[]>();
-  let clearing = false;
 
   /**
    * Answers the ask from the primed events, when they answer it whole. A subscription's kept
-   * events are all it has been told of in this turn (a commit told without them drops them), so a
-   * cursor at or past the last of them has nothing new: a sender woken twice in one turn (a group
-   * commit's jobs each wake it) asks again for nothing, and is answered without a read.
+   * events run up to the last it has been told of (a commit told without them drops them), so a
+   * cursor at or past the last of them has nothing new: a sender woken twice before the release (a
+   * group commit's jobs each wake it) asks again for nothing, and is answered without a read.
    */
   function fromPrimed(a: Ask): boolean {
     const kept = primed.get(a.id);
@@ -86,7 +86,7 @@ export function createLogReader(store: Store, fv: FhirVersion, batch: number) {
   }
 
   return {
-    /** Newly committed events, numbered (each subscription's in order), for asks in this turn. */
+    /** Newly committed events, numbered (each subscription's in order), kept for asks until `release`. */
     prime(events: StoredEvent[]): void {
       for (const e of events) {
         const list = primed.get(e.subscription);
@@ -95,13 +95,10 @@ export function createLogReader(store: Store, fv: FhirVersion, batch: number) {
         else if (e.number === last + 1) list.push(e);
         else if (e.number > last + 1) primed.set(e.subscription, [e]);
       }
-      if (!clearing && primed.size > 0) {
-        clearing = true;
-        setImmediate(() => {
-          primed.clear();
-          clearing = false;
-        });
-      }
+    },
+    /** The senders the kept events woke have asked: later asks read the log. */
+    release(): void {
+      primed.clear();
     },
     /** These subscriptions have events that were not primed: their asks read the log. */
     forget(ids: Iterable<string>): void {

@@ -173,6 +173,12 @@ export class WebsocketHub {
       this.broadcasters.get(key)?.sender.kick();
     }
     if (this.due.size > 0) this.turn = setImmediate(() => this.kickDue());
+    // Every sender woken has asked for its events (in this turn's microtasks): drop what was kept.
+    else this.turn = setImmediate(() => {
+      this.turn = undefined;
+      if (this.due.size > 0) this.kickDue();
+      else for (const reader of this.readers.values()) reader.release();
+    });
   }
 
   private async sendNew(fv: FhirVersion, id: string, b: Broadcaster): Promise<void> {
@@ -251,6 +257,7 @@ export class WebsocketHub {
     clearImmediate(this.turn);
     this.turn = undefined;
     this.due.clear();
+    for (const reader of this.readers.values()) reader.release();
     for (const key of this.broadcasters.keys()) this.options.heartbeats.cancel(`websocket|${key}`);
     await Promise.allSettled([...this.broadcasters.values()].map((b) => b.sender.idle()));
   }
