@@ -10,7 +10,9 @@
  *
  * One Herald with one topic (Patient create, filterable by identifier) installed from a folder.
  * Which subscriptions a create matches is chosen by the Patient's identifier: `none` matches none,
- * `one` the single subscription, `hundred` the hundred. Subscriptions are websocket, full-resource.
+ * `one` a subscription never bound, `two` one bound on a socket, `hundred` the hundred. The c16
+ * and c1 ratios come from BENCH_EP_ROUNDS rounds of alternating runs (the floor runs beside
+ * Herald), the round with the median ratio reported. Subscriptions are websocket, full-resource.
  * Sockets are opened and bound by bench/ws/client.ts in its own process (never the server's loop);
  * creates without sockets come from bench/load.ts (autocannon), also in its own process.
  */
@@ -35,6 +37,8 @@ const TOPIC = {
 const IG = 'http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition';
 const JSON_TYPE = { 'content-type': 'application/fhir+json' };
 const FANOUT = 100;
+/** Rounds of alternating runs for the c16 and c1 ratios (BENCH_EP_ROUNDS, default 5). */
+const ROUNDS = Number(process.env.BENCH_EP_ROUNDS ?? 5);
 const GOAL = { oneMatch: 0.9, hundredCreates: 0.5, notificationsPerSecond: 20_000, lagP99Ms: 50, c1Floor: 0.5, manySubs: 0.9, rssMb: 2048 };
 
 const subscription = (identifier: string) => ({
@@ -52,6 +56,7 @@ export default async function eventpath(h: Helpers): Promise<ScenarioResult> {
   const { seconds, warmupSeconds } = h.settings;
   const many = Number(process.env.BENCH_EP_SUBS ?? 1_000_000);
   if (!Number.isInteger(many) || many < 0) throw new Error(`BENCH_EP_SUBS must be a non-negative integer, not '${process.env.BENCH_EP_SUBS}'`);
+  if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error(`BENCH_EP_ROUNDS must be a positive integer, not '${process.env.BENCH_EP_ROUNDS}'`);
   const rows: Row[] = [];
   const checks: Check[] = [];
   const load = (t: Target, label: string, conc: number, identifier: string) =>
@@ -59,42 +64,88 @@ export default async function eventpath(h: Helpers): Promise<ScenarioResult> {
 
   const topics = await mkdtemp(join(tmpdir(), 'bench-ep-topics-'));
   await writeFile(join(topics, 'topic.json'), JSON.stringify(TOPIC));
+  // The floor at c1 (the same create, a minimal durable writer), beside Herald throughout.
+  h.print('floor: starting');
+  const floor = await h.startTarget('floor');
   h.print('Herald: starting');
-  const herald = await startWithEnv(h, { HERALD_TOPICS: topics });
+  const herald = await startWithEnv(h, { HERALD_TOPICS: topics }).catch(async (err) => {
+    await floor.stop();
+    throw err;
+  });
   let hundred: WsClientOutput | undefined;
   let c1None: RunSummary | undefined;
+  let c1Floor: RunSummary | undefined;
   try {
     const base = `${herald.url}/fhir/R4`;
-    const [one] = await createSubscriptions(base, 'one', 1);
+    await createSubscriptions(base, 'one', 1);
+    const [two] = await createSubscriptions(base, 'two', 1);
     const group = await createSubscriptions(base, 'hundred', FANOUT);
     const token = (id: string) => bindingToken(base, id);
     const wsUrl = `${herald.url.replace(/^http/, 'ws')}/ws`;
-    h.print(`  subscriptions: 1 ('one') and ${FANOUT} ('hundred'), websocket, full-resource`);
+    h.print(`  subscriptions: 1 ('one', never bound), 1 ('two', bound on one socket) and ${FANOUT} ('hundred'), websocket, full-resource`);
 
-    // c16: none, one unbound, one bound.
-    const c16: Record<string, RunSummary> = {};
-    c16.none = await load(herald, 'c16, no match', 16, 'none');
-    c16.unbound = await load(herald, 'c16, 1 unbound match', 16, 'one');
-    const held = await holdSockets(wsUrl, [`bind-with-token ${await token(one!)}`]);
+    // Rounds of alternating runs: c16 none, one unbound, one bound; c1 Herald, c1 floor (the floor
+    // runs beside Herald from the start, idle while Herald is measured and the other way round).
+    // Each ratio is taken within a round, runs seconds apart, and the round with the median ratio
+    // is reported: the machine's drift over minutes (±15% here) stays out of the ratios.
+    const pairs: Record<'unbound' | 'bound' | 'c1', { a: RunSummary; b: RunSummary }[]> = { unbound: [], bound: [], c1: [] };
+    // 'one' is never bound; 'two' is bound on one socket throughout (the creates of a run name one of them).
+    const held = await holdSockets(wsUrl, [`bind-with-token ${await token(two!)}`]);
+    let boundFrames = 0;
+    let boundCreates = 0;
     try {
-      c16.bound = await load(herald, 'c16, 1 bound match', 16, 'one');
+      for (let round = 1; round <= ROUNDS; round++) {
+        h.print(`  round ${round} of ${ROUNDS}`);
+        // The order turns each round, so that no run is always first (nor last) in its round.
+        const got: Partial<Record<'none' | 'unbound' | 'bound', RunSummary>> = {};
+        const runs = [
+          async () => (got.none = await load(herald, 'c16, no match', 16, 'none')),
+          async () => (got.unbound = await load(herald, 'c16, 1 unbound match', 16, 'one')),
+          async () => {
+            const before = held.frames();
+            got.bound = await load(herald, 'c16, 1 bound match', 16, 'two');
+            boundFrames += held.frames() - before;
+            boundCreates += got.bound.requests;
+          },
+        ];
+        for (let i = 0; i < runs.length; i++) await runs[(i + round - 1) % runs.length]!();
+        pairs.unbound.push({ a: got.unbound!, b: got.none! });
+        pairs.bound.push({ a: got.bound!, b: got.none! });
+        const c1Runs = [() => load(herald, 'c1, no match', 1, 'none'), () => load(floor, 'floor c1', 1, 'none')];
+        const [first, second] = round % 2 === 1 ? c1Runs : [...c1Runs].reverse();
+        const x = await first!();
+        const y = await second!();
+        pairs.c1.push(round % 2 === 1 ? { a: x, b: y } : { a: y, b: x });
+      }
     } finally {
-      h.print(`  the bound socket received ${held.frames()} frames during the c16 run (${c16.bound?.requests ?? 0} creates measured, plus warm-up)`);
       held.close();
     }
-    for (const k of ['unbound', 'bound'] as const) {
-      rows.push({ scenario: `c16 creates, 1 ${k} matching subscription`, conc: 16, results: { herald: c16[k], floor: c16.none } });
-    }
-    rows.push({ scenario: 'c16 creates, no matching subscription', conc: 16, results: { herald: c16.none } });
+    h.print(`  the bound socket received ${boundFrames} frames during the measured c16 runs (${boundCreates} creates measured, plus warm-ups)`);
+    const median = (list: { a: RunSummary; b: RunSummary }[], what: string) => {
+      const sorted = [...list].sort((x, y) => x.a.rps / x.b.rps - y.a.rps / y.b.rps);
+      h.print(`  ${what}: ratio per round ${list.map((p) => (p.a.rps / p.b.rps).toFixed(2)).join(', ')}; the median reported`);
+      return sorted[Math.floor((sorted.length - 1) / 2)]!;
+    };
+    const unbound = median(pairs.unbound, 'c16, 1 unbound ÷ none');
+    const bound = median(pairs.bound, 'c16, 1 bound ÷ none');
+    const c1 = median(pairs.c1, 'c1 ÷ floor c1');
+    rows.push({ scenario: 'c16 creates, 1 unbound matching subscription', conc: 16, results: { herald: unbound.a, floor: unbound.b } });
+    rows.push({ scenario: 'c16 creates, 1 bound matching subscription', conc: 16, results: { herald: bound.a, floor: bound.b } });
+    rows.push({ scenario: 'c16 creates, no matching subscription', conc: 16, results: { herald: bound.b } });
+    c1None = c1.a;
+    c1Floor = c1.b;
 
-    // c1: none, then 100 bound (the client makes the writes, timing each 201 and every arrival).
-    c1None = await load(herald, 'c1, no match', 1, 'none');
+    // c1 with 100 bound (the client makes the writes, timing each 201 and every arrival), between
+    // two c1 runs without: compared with their mean.
     const binds = await Promise.all(group.map(async (id) => `bind-with-token ${await token(id)}`));
+    const c1Before = await load(herald, 'c1, no match, before 100', 1, 'none');
     hundred = await runClient(h, `c1 with ${FANOUT} bound matches`, {
       mode: 'closed', concurrency: 1, wsUrl, bind: binds[0]!, binds, sockets: FANOUT, openBatch: FANOUT, serverPid: herald.pid,
       warmupSeconds, seconds, trigger: { origin: herald.url, path: '/fhir/R4/Patient', headers: JSON_TYPE, body: patient('hundred') },
     });
-    rows.push({ scenario: `c1 creates, ${FANOUT} bound matching subscriptions`, conc: 1, results: { herald: asSummary(hundred), floor: c1None } });
+    const c1After = await load(herald, 'c1, no match, after 100', 1, 'none');
+    const c1Around = { ...c1After, rps: (c1Before.rps + c1After.rps) / 2 };
+    rows.push({ scenario: `c1 creates, ${FANOUT} bound matching subscriptions`, conc: 1, results: { herald: asSummary(hundred), floor: c1Around } });
 
     // Many subscriptions, one per patient, none matching the creates measured.
     if (many > 0) {
@@ -115,19 +166,11 @@ export default async function eventpath(h: Helpers): Promise<ScenarioResult> {
     }
   } finally {
     await herald.stop();
+    await floor.stop();
     await rm(topics, { recursive: true, force: true });
   }
 
-  // The floor at c1 (the same create, a minimal durable writer).
-  h.print('floor: starting');
-  const floor = await h.startTarget('floor');
-  let c1Floor: RunSummary;
-  try {
-    c1Floor = await load(floor, 'floor c1', 1, 'none');
-  } finally {
-    await floor.stop();
-  }
-  rows.push({ scenario: 'c1 creates, no subscription', conc: 1, results: { herald: c1None, floor: c1Floor } });
+  rows.push({ scenario: 'c1 creates, no subscription', conc: 1, results: { herald: c1None!, floor: c1Floor! } });
 
   h.print('');
   h.printColumns(
