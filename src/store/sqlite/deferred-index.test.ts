@@ -177,7 +177,7 @@ describe('deferred search index: the mover', () => {
       })();
       mover.committed();
     };
-    return { db, mover, told, group, setIdle: (v: boolean) => (idle = v) };
+    return { db, deferred, writes, mover, told, group, setIdle: (v: boolean) => (idle = v) };
   }
 
   it('moves the pending entries a step at a time while the writer is idle, a turn of the event loop apart, and tells which groups are in', async () => {
@@ -252,6 +252,24 @@ describe('deferred search index: the mover', () => {
     assert.equal(tokenRows(db), 0, 'overdue, but the writer is busy: not in the middle of its work');
     group(1);
     assert.equal(tokenRows(db), 2, 'moved before the next group');
+    mover.stop();
+    db.close();
+  });
+
+  it('a group rolled back leaves nothing to move: the next idle turn clears its count and tells the group in', () => {
+    const { db, deferred, writes, mover, told } = setup('rolled-back', { batch: 100, maxDelayMs: 60_000 });
+    mover.beforeGroup();
+    assert.throws(() => db.transaction(() => {
+      writes.write('R4', patient('gone', 'm'));
+      throw new Error('rolled back');
+    })(), /rolled back/);
+    mover.committed();
+    assert.equal(deferred.deferred, 1, 'counted, though rolled back');
+    assert.equal(pending(db), 0);
+    mover.idle();
+    assert.equal(deferred.deferred, 0, 'the count is cleared');
+    assert.deepEqual(told, [1]);
+    assert.equal(mover.indexed, mover.group);
     mover.stop();
     db.close();
   });

@@ -184,7 +184,9 @@ export function createIndexMover(db: Database.Database, deferred: DeferredIndex,
   }
 
   function moveNow(limit: number, sync: boolean): void {
-    if (!deferred.empty()) {
+    // Nothing pending (the writes counted were rolled back): apply() only clears the count.
+    if (deferred.empty()) deferred.apply();
+    else {
       sql.normal.run();
       try {
         sql.begin.run();
