@@ -16,19 +16,28 @@ import type { Store } from './store/store.ts';
 import { DeliverySlots, Dispatcher, EndpointGuard, HeartbeatScheduler, SubscriptionEngine, WebsocketHub, createRestHookDelivery } from './subscriptions/index.ts';
 import { installTopics } from './topics-folder.ts';
 
+export interface AppOptions {
+  /**
+   * Wraps the store the server uses, as opened (tests count its reads with it: e.g. that a live
+   * notification reads nothing back from the event log). The wrapper must pass every call on.
+   */
+  observeStore?: (store: Store) => Store;
+}
+
 /**
  * The composition root: the only place that names concrete implementations. Returns a server that
  * is ready but not listening; closing it stops delivery and closes the store. Logs are JSON lines
  * on stdout unless `logTo` is given (tests read them there).
  */
-export async function buildApp(config: Config, logTo?: DestinationStream): Promise<HeraldServer> {
+export async function buildApp(config: Config, logTo?: DestinationStream, options: AppOptions = {}): Promise<HeraldServer> {
   // One logger: fastify's request lines and the subscriptions' background events (with `base`).
   const log = logTo ? pino({ level: config.logLevel }, logTo) : pino({ level: config.logLevel });
   // Read before anything is opened, so that a bad path leaves nothing running.
   const tls = config.tls ? { cert: readPem(config.tls.certFile, 'HERALD_TLS_CERT'), key: readPem(config.tls.keyFile, 'HERALD_TLS_KEY') } : undefined;
   // The one clock of the server: everything that asks the time is given this.
   const now = () => new Date();
-  const store = await openStore(config, now);
+  const opened = await openStore(config, now);
+  const store = options.observeStore ? options.observeStore(opened) : opened;
   let auth: Auth | undefined;
   try {
     // The embedded issuer's key: a file beside a SQLite database, or kept in a shared database.

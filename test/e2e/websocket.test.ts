@@ -247,6 +247,51 @@ describe('websocket channel and $get-ws-binding-token', () => {
     });
   }
 
+  it('a live notification reads nothing back from the event log when the store tells the numbers (SQLite; issue 15)', async () => {
+    // The real store, its event log reads counted once the socket is bound.
+    let kind = '';
+    let counting = false;
+    let logReads = 0;
+    const observed = await startServer({ HERALD_TOPICS: TOPICS_DIR }, undefined, {
+      observeStore: (store) => {
+        kind = store.kind;
+        return new Proxy(store, {
+          get(target, key) {
+            const value = Reflect.get(target, key) as unknown;
+            if (typeof value !== 'function') return value;
+            const fn = value as (...args: unknown[]) => unknown;
+            if (key !== 'events' && key !== 'eventsAfter') return fn.bind(target);
+            return (...args: unknown[]) => {
+              if (counting) logReads++;
+              return fn.apply(target, args);
+            };
+          },
+        });
+      },
+    });
+    try {
+      const base = observed.fhir('R4');
+      const sub = await call('POST', `${base}/Subscription`, subscriptionResource('R4', { topic: TOPIC, channel: 'websocket', filters: ['Patient?identifier=urn:ws|live'] }));
+      assert.equal(sub.status, 201, JSON.stringify(sub.body));
+      const token = param((await call('GET', `${base}/Subscription/${sub.body.id}/$get-ws-binding-token`)).body, 'token')[0].valueString;
+      const c = await connectWs(`${observed.url.replace('http', 'ws')}/ws`);
+      c.send(`bind-with-token ${token}`);
+      await c.next(isNote('handshake', sub.body.id));
+      counting = true;
+      // One at a time, and three at once (their commits may share a group and wake the sender together).
+      for (let i = 0; i < 3; i++) await call('POST', `${base}/Patient`, { resourceType: 'Patient', identifier: [{ system: 'urn:ws', value: 'live' }] });
+      await Promise.all([0, 1, 2].map(() => call('POST', `${base}/Patient`, { resourceType: 'Patient', identifier: [{ system: 'urn:ws', value: 'live' }] })));
+      const got = (await c.waitCount(isNote('event-notification', sub.body.id), 6)).map(readNotification);
+      counting = false;
+      assert.deepEqual(got.map((n) => n.events[0]!.number), [1, 2, 3, 4, 5, 6]);
+      // PostgreSQL does not tell a commit's numbers to its after-commit functions: its senders read them.
+      if (kind === 'sqlite') assert.equal(logReads, 0, 'the senders were answered from the events the commits told');
+      await c.close();
+    } finally {
+      await observed.close();
+    }
+  });
+
   it('answers an upgrade (and a plain GET) to an unknown path, under /ws or not, with a 404 OperationOutcome and no upgrade', async () => {
     for (const path of ['/ws/nope', '/ws/subscriptions-r4/x', '/wsx', '/nope']) {
       const refused = await upgrade(`${server.url.replace('http', 'ws')}${path}?token=x`);

@@ -1,6 +1,7 @@
 import { type AddressInfo, createServer } from 'node:net';
 import { after, before } from 'node:test';
 import { buildApp } from '../../src/app.ts';
+import type { Store } from '../../src/store/store.ts';
 import { loadConfig } from '../../src/config.ts';
 import { createDatabase, dropDatabase } from './postgres.ts';
 
@@ -14,6 +15,8 @@ export interface TestServer {
 export interface ServerOptions {
   /** Run on a fresh PostgreSQL database (dropped on close) instead of SQLite in memory. */
   postgres?: boolean;
+  /** Wraps the real store (buildApp's `observeStore`), to count what the server asks of it. */
+  observeStore?: (store: Store) => Store;
 }
 
 /** HERALD_TEST_STORE=postgres runs every test server without a HERALD_DB of its own on PostgreSQL. */
@@ -32,7 +35,7 @@ export async function startServer(env: Record<string, string> = {}, logTo?: { wr
   const config = loadConfig([], { PORT: String(port), HERALD_DB: db, LOG_LEVEL: 'silent', HERALD_PG_POOL: '4', ...env });
   let app: Awaited<ReturnType<typeof buildApp>>;
   try {
-    app = await buildApp(config, logTo);
+    app = await buildApp(config, logTo, options.observeStore ? { observeStore: options.observeStore } : {});
     await app.listen({ port, host: '127.0.0.1' });
   } catch (err) {
     if (database) await dropDatabase(database);
