@@ -67,8 +67,8 @@ export async function openSqliteStore(options: SqliteOptions): Promise<Store> {
       if (name === 'search' && pool) {
         // Every write acknowledged so far is searchable once its index rows are in (deferred-index.ts).
         // A writer that cannot move them (a full disk) makes the search a 503, like the writes.
-        const behind = link.indexed();
-        if (behind) await withDeadline(behind, timeoutMs, indexBehind);
+        const behind = link.indexed(timeoutMs, indexBehind);
+        if (behind) await behind;
       }
       if (COSTLY.has(name)) return pool ? pool.run(name, clocked(name, args)) : withDeadline(link.call(name, clocked(name, args)), timeoutMs, (ms) => tooCostly(name, ms));
       if (!local) return link.call(name, clocked(name, args));
@@ -281,15 +281,29 @@ class WriterLink {
 
   /**
    * Undefined when every group committed so far has its index rows in the index; otherwise asks
-   * the writer to move them and resolves once it has (at once if it is idle, else before its
-   * next group).
+   * the writer to move them (unless a search waiting already has) and resolves once it has (at
+   * once if it is idle, else before its next group), or fails with `late(ms)` after `ms`. A search
+   * that gives up stops waiting here, so the next one asks again (a move that failed is otherwise
+   * only retried on the writer's back-off, up to a second later).
    */
-  indexed(): Promise<void> | undefined {
+  indexed(ms: number, late: (ms: number) => Error): Promise<void> | undefined {
     if (this.#indexed >= this.#group) return undefined;
     if (this.#broken) return Promise.reject(this.#broken);
-    const group = this.#group;
     if (this.#behind.length === 0) this.#send({ t: 'index' });
-    return new Promise<void>((resolve, reject) => this.#behind.push({ group, waiter: { resolve: resolve as (v: unknown) => void, reject } }));
+    return new Promise<void>((resolve, reject) => {
+      const entry = {
+        group: this.#group,
+        waiter: {
+          resolve: (v: unknown) => (clearTimeout(timer), resolve(v as undefined)),
+          reject: (e: unknown) => (clearTimeout(timer), reject(e)),
+        },
+      };
+      const timer = setTimeout(() => {
+        this.#behind = this.#behind.filter((b) => b !== entry);
+        reject(late(ms));
+      }, ms);
+      this.#behind.push(entry);
+    });
   }
 
   /** Set while the last write failed for a transient cause (disk full, I/O error); cleared by a success. */
