@@ -111,11 +111,10 @@ export default async function eventpath(h: Helpers): Promise<ScenarioResult> {
         for (let i = 0; i < runs.length; i++) await runs[(i + round - 1) % runs.length]!();
         pairs.unbound.push({ a: got.unbound!, b: got.none! });
         pairs.bound.push({ a: got.bound!, b: got.none! });
-        const c1Runs = [() => load(herald, 'c1, no match', 1, 'none'), () => load(floor, 'floor c1', 1, 'none')];
-        const [first, second] = round % 2 === 1 ? c1Runs : [...c1Runs].reverse();
-        const x = await first!();
-        const y = await second!();
-        pairs.c1.push(round % 2 === 1 ? { a: x, b: y } : { a: y, b: x });
+        // Herald first in odd rounds, the floor first in even ones (properties are run in order).
+        const heraldC1 = () => load(herald, 'c1, no match', 1, 'none');
+        const floorC1 = () => load(floor, 'floor c1', 1, 'none');
+        pairs.c1.push(round % 2 === 1 ? { a: await heraldC1(), b: await floorC1() } : { b: await floorC1(), a: await heraldC1() });
       }
     } finally {
       held.close();

@@ -35,7 +35,7 @@ export async function startServer(env: Record<string, string> = {}, logTo?: { wr
   const config = loadConfig([], { PORT: String(port), HERALD_DB: db, LOG_LEVEL: 'silent', HERALD_PG_POOL: '4', ...env });
   let app: Awaited<ReturnType<typeof buildApp>>;
   try {
-    app = await buildApp(config, logTo, options.observeStore ? { observeStore: options.observeStore } : {});
+    app = await buildApp(config, logTo, options);
     await app.listen({ port, host: '127.0.0.1' });
   } catch (err) {
     if (database) await dropDatabase(database);

@@ -18,7 +18,6 @@ import type { SearchRequest } from '../../search/types.ts';
 import { createEventLog } from './events.ts';
 import { type PackedEvents, packEvents } from './protocol.ts';
 import type { DeferredIndex } from './deferred-index.ts';
-import { createIndexWriter } from './index-writer.ts';
 import { MIGRATIONS } from './migrations.ts';
 import { searchSqlite } from './search.ts';
 import { createOwnerStore, createTokenStore } from './tokens.ts';
@@ -88,8 +87,8 @@ export function createReads(db: Database.Database): Reads {
   };
 }
 
-/** `deferred`: where a write's index rows go (deferred-index.ts); without it, straight into the index. */
-export function createWrites(db: Database.Database, deferred?: DeferredIndex): Writes {
+/** `deferred`: where a write's index rows go, to be moved into the index after the commit (deferred-index.ts). */
+export function createWrites(db: Database.Database, deferred: DeferredIndex): Writes {
   const insert = db.prepare(
     'INSERT INTO resource_versions (fv, type, id, vid, last_updated, method, body) VALUES (?, ?, ?, ?, ?, ?, ?)',
   );
@@ -98,7 +97,6 @@ export function createWrites(db: Database.Database, deferred?: DeferredIndex): W
      ON CONFLICT (fv, type, id) DO UPDATE SET vid = excluded.vid, seq = excluded.seq,
        last_updated = excluded.last_updated, deleted = excluded.deleted`,
   );
-  const direct = deferred ? undefined : createIndexWriter(db);
   const log = createEventLog(db);
   const tokens = createTokenStore(db);
   const owners = createOwnerStore(db);
@@ -106,9 +104,7 @@ export function createWrites(db: Database.Database, deferred?: DeferredIndex): W
     write(fv, v) {
       const { lastInsertRowid } = insert.run(fv, v.type, v.id, v.versionId, v.lastUpdated, v.method, v.json ?? null);
       upsertCurrent.run(fv, v.type, v.id, v.versionId, lastInsertRowid, v.lastUpdated, v.json === undefined ? 1 : 0);
-      const rows = v.json === undefined ? undefined : v.index;
-      if (deferred) deferred.defer(fv, v.type, v.id, rows, v.versionId === 1);
-      else direct!.replace(fv, v.type, v.id, rows, v.versionId === 1);
+      deferred.defer(fv, v.type, v.id, v.json === undefined ? undefined : v.index, v.versionId === 1);
     },
     appendEvents: (fv, events) => log.append(fv, packEvents(events)),
     appendPacked: (fv, events) => log.append(fv, events),

@@ -148,12 +148,13 @@ export function createIndexMover(db: Database.Database, deferred: DeferredIndex,
     }
   };
 
-  const rearm = () => {
+  /** Asks for a whole move in `ms` (replacing any ask already timed). */
+  const askIn = (ms: number) => {
     clearTimeout(timer);
     timer = setTimeout(() => {
       timer = undefined;
       ask();
-    }, maxDelayMs);
+    }, ms);
   };
 
   let retryMs = 0;
@@ -173,11 +174,7 @@ export function createIndexMover(db: Database.Database, deferred: DeferredIndex,
     } catch (err) {
       asked = wasAsked;
       retryMs = Math.min(1000, Math.max(50, retryMs * 2));
-      clearTimeout(timer);
-      timer = setTimeout(() => {
-        timer = undefined;
-        ask();
-      }, retryMs);
+      askIn(retryMs);
       process.emitWarning(`moving search index rows failed (tried again in ${retryMs} ms): ${(err as Error).message}`);
       return false;
     }
@@ -201,7 +198,7 @@ export function createIndexMover(db: Database.Database, deferred: DeferredIndex,
         sql.full.run();
       }
       if (!deferred.empty()) {
-        rearm();
+        askIn(maxDelayMs);
         return;
       }
       if (sync) syncWal();
@@ -217,14 +214,14 @@ export function createIndexMover(db: Database.Database, deferred: DeferredIndex,
   /** One idle step, then the next on a later turn, until nothing is pending or a job waits. */
   function step(): void {
     stepping = undefined;
-    if (stopped || !options.idle()) return;
+    if (!options.idle()) return;
     if (!move(stepSize)) return;
     if (!deferred.empty()) stepping = setImmediate(step);
   }
 
   function ask(): void {
     asked = true;
-    if (options.idle()) move(Infinity, true);
+    if (!stopped && options.idle()) move(Infinity, true);
   }
   return {
     get group() {
@@ -239,12 +236,10 @@ export function createIndexMover(db: Database.Database, deferred: DeferredIndex,
     committed() {
       group++;
       if (deferred.deferred === 0 && deferred.empty()) indexed = group;
-      else timer ??= setTimeout(() => {
-        timer = undefined;
-        ask();
-      }, maxDelayMs);
+      else if (!timer) askIn(maxDelayMs);
     },
     idle() {
+      if (stopped) return;
       if (asked) move(Infinity, true);
       else if (!stepping && deferred.deferred > 0) step();
     },

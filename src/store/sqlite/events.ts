@@ -168,8 +168,8 @@ export function createEventLog(db: Database.Database) {
   /**
    * The usual append (every event of a different subscription, as the engine makes them): per
    * change, one UPDATE numbers every subscription that has a log already and one multi-row INSERT
-   * stores its events, instead of two statements per subscription; a subscription's first event
-   * creates its log (bump). The numbers and rows are those of the one-at-a-time path.
+   * stores its events, instead of two statements per subscription; a subscription's first event,
+   * and a change's only one, bump its log by itself. The numbers and rows are those of the one-at-a-time path.
    */
   function appendDistinct(fv: string, events: PackedEvents): number[] {
     const numbers = new Array<number>(events.subscriptions.length);
@@ -181,8 +181,10 @@ export function createEventLog(db: Database.Database) {
     });
     for (const [rest, indexes] of byRest) {
       const seq = storeChange(events.rests[rest]!);
+      // One UPDATE for many; a lone event (the common case of one match) bumps its own log, which
+      // costs a third less than going through json_each.
       const got = new Map<string, { key: number; last_number: number; prev_change: number | null }>();
-      for (const r of bumpMany.all(seq, fv, JSON.stringify(indexes.map((i) => events.subscriptions[i]!)))) got.set(r.subscription, r);
+      if (indexes.length > 1) for (const r of bumpMany.all(seq, fv, JSON.stringify(indexes.map((i) => events.subscriptions[i]!)))) got.set(r.subscription, r);
       const rows: (number | null)[] = [];
       for (const i of indexes) {
         const subscription = events.subscriptions[i]!;

@@ -136,9 +136,10 @@ export function createWriteQueue(db: Database.Database, maxGroup = 256, hooks: G
     });
   }
 
+  const isIdle = () => !running && queue.length === 0;
+
   function whenIdle(): void {
-    if (running || queue.length > 0) return;
-    runSafely(hooks.idle!, 'the writer\'s idle work');
+    if (isIdle()) runSafely(hooks.idle!, 'the writer\'s idle work');
   }
 
   return {
@@ -152,7 +153,7 @@ export function createWriteQueue(db: Database.Database, maxGroup = 256, hooks: G
       while (running) await running;
     },
     get idle() {
-      return !running && queue.length === 0;
+      return isIdle();
     },
   };
 }

@@ -164,21 +164,21 @@ export class WebsocketHub {
   private readonly due = new Set<string>();
   private turn: NodeJS.Immediate | undefined;
 
+  /** Kicks the next KICKS_PER_TURN due senders; a turn with none due releases what the readers keep. */
   private kickDue(): void {
     this.turn = undefined;
+    if (this.due.size === 0) {
+      // Every sender woken has asked for its events (in the last kicks' microtasks).
+      for (const reader of this.readers.values()) reader.release();
+      return;
+    }
     let n = 0;
     for (const key of this.due) {
       if (n++ === KICKS_PER_TURN) break;
       this.due.delete(key);
       this.broadcasters.get(key)?.sender.kick();
     }
-    if (this.due.size > 0) this.turn = setImmediate(() => this.kickDue());
-    // Every sender woken has asked for its events (in this turn's microtasks): drop what was kept.
-    else this.turn = setImmediate(() => {
-      this.turn = undefined;
-      if (this.due.size > 0) this.kickDue();
-      else for (const reader of this.readers.values()) reader.release();
-    });
+    this.turn = setImmediate(() => this.kickDue());
   }
 
   private async sendNew(fv: FhirVersion, id: string, b: Broadcaster): Promise<void> {
