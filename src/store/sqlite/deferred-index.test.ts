@@ -164,13 +164,14 @@ describe('deferred search index: searches', () => {
 
 describe('deferred search index: the mover', () => {
   /** A migrated database, its deferred index and a mover whose idleness the test decides. */
-  function setup(name: string, options: { batch?: number; maxDelayMs?: number } = {}) {
-    const { db } = migrated(name);
+  function setup(name: string, options: { batch?: number; maxDelayMs?: number; wal?: boolean; flushed?: () => void } = {}) {
+    const { db, path } = migrated(name);
     const deferred = createDeferredIndex(db);
     const writes = createWrites(db, deferred);
     const told: number[] = [];
     let idle = true;
-    const mover = createIndexMover(db, deferred, { told: (n) => told.push(n), idle: () => idle, ...options });
+    const { wal, ...rest } = options;
+    const mover = createIndexMover(db, deferred, { told: (n) => told.push(n), idle: () => idle, ...rest, ...(wal ? { wal: `${path}-wal` } : {}) });
     let n = 0;
     /** One committed group of `count` writes, as the write queue runs it. */
     const group = (count: number) => {
@@ -198,6 +199,33 @@ describe('deferred search index: the mover', () => {
     assert.deepEqual(told, [2]);
     assert.equal(mover.indexed, mover.group);
     mover.stop();
+    db.close();
+  });
+
+  it('flushes the WAL in the background once idle steps have moved everything, and not before (issue 15)', async () => {
+    let flushes = 0;
+    let flushed = () => {};
+    const { db, mover, group, setIdle } = setup('flush', { batch: 100, maxDelayMs: 60_000, wal: true, flushed: () => (flushes++, flushed()) });
+    group(3);
+    mover.idle();
+    await turn();
+    assert.equal(tokenRows(db), 2);
+    setIdle(false); // a job has come: the steps pause with one entry pending
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(flushes, 0, 'no flush while entries are pending');
+    setIdle(true);
+    const done = new Promise<void>((r) => (flushed = r));
+    mover.idle();
+    assert.equal(pending(db), 0);
+    await done;
+    assert.equal(flushes, 1);
+    // Stopped while a flush is under way: the WAL's descriptor is closed once the flush has ended.
+    group(1);
+    mover.idle();
+    const again = new Promise<void>((r) => (flushed = r));
+    mover.stop();
+    await again;
+    assert.equal(flushes, 2);
     db.close();
   });
 

@@ -1,4 +1,4 @@
-import { closeSync, fdatasyncSync, openSync } from 'node:fs';
+import { closeSync, fdatasync, openSync } from 'node:fs';
 import { deserialize, serialize } from 'node:v8';
 import type Database from 'better-sqlite3';
 import type { IndexRows } from '../../search/types.ts';
@@ -80,8 +80,10 @@ export function createDeferredIndex(db: Database.Database): DeferredIndex {
 }
 
 export interface MoverOptions {
-  /** The WAL file, synced after a whole move made while idle (none for ':memory:'). */
+  /** The WAL file, flushed in the background once idle moves have moved everything (none for ':memory:'). */
   wal?: string;
+  /** Told when a background flush of the WAL has ended (tests watch it). */
+  flushed?: () => void;
   /** Told each time more groups have their rows in: every group up to `indexed`. */
   told: (indexed: number) => void;
   /** Whether the writer has no group running or queued. */
@@ -136,16 +138,32 @@ export function createIndexMover(db: Database.Database, deferred: DeferredIndex,
   let stopped = false;
   let walFd: number | undefined;
 
-  const syncWal = () => {
-    if (!options.wal) return;
+  let flushing = false;
+  let closeWhenFlushed = false;
+  /**
+   * Flushes the WAL to disk on a thread of libuv's pool, while this thread goes on: the next
+   * commit's sync then has only its own pages to write. Idle moves commit without syncing, and
+   * without this their frames (tens of pages per version) would be synced by the next client
+   * write, in front of its acknowledgement: on this machine's disk, a lone create's COMMIT took
+   * 0.8 ms (p50) with them and 0.4 ms without. A failed flush costs nothing: the next commit syncs.
+   */
+  const flushWal = () => {
+    if (!options.wal || flushing || stopped) return;
     try {
       walFd ??= openSync(options.wal, 'r');
-      fdatasyncSync(walFd);
     } catch {
-      // Only an early sync is lost: the next commit syncs the WAL anyway.
-      if (walFd !== undefined) closeSync(walFd);
-      walFd = undefined;
+      return;
     }
+    flushing = true;
+    fdatasync(walFd, () => {
+      flushing = false;
+      if (closeWhenFlushed) closeWal();
+      options.flushed?.();
+    });
+  };
+  const closeWal = () => {
+    if (walFd !== undefined) closeSync(walFd);
+    walFd = undefined;
   };
 
   /** Asks for a whole move in `ms` (replacing any ask already timed). */
@@ -160,15 +178,15 @@ export function createIndexMover(db: Database.Database, deferred: DeferredIndex,
   let retryMs = 0;
   /**
    * Moves `limit` entries (default: all) in a transaction of its own that is not synced at commit;
-   * `sync`: then syncs the WAL (nothing waits on the writer). A move that fails (a full disk) is
+   * `flush`: once none is pending, the WAL is flushed in the background (the writer is idle). A move that fails (a full disk) is
    * tried again, backing off to once a second; the entries stay pending meanwhile and searches wait
    * for them (ending in a 503 at their deadline, as writes do). Whether it moved without failing.
    */
-  function move(limit = Infinity, sync = false): boolean {
+  function move(limit = Infinity, flush = false): boolean {
     const wasAsked = asked;
     if (limit === Infinity) asked = false;
     try {
-      moveNow(limit, sync);
+      moveNow(limit, flush);
       retryMs = 0;
       return true;
     } catch (err) {
@@ -180,7 +198,7 @@ export function createIndexMover(db: Database.Database, deferred: DeferredIndex,
     }
   }
 
-  function moveNow(limit: number, sync: boolean): void {
+  function moveNow(limit: number, flush: boolean): void {
     // Nothing pending (the writes counted were rolled back): apply() only clears the count.
     if (deferred.empty()) deferred.apply();
     else {
@@ -201,7 +219,7 @@ export function createIndexMover(db: Database.Database, deferred: DeferredIndex,
         askIn(maxDelayMs);
         return;
       }
-      if (sync) syncWal();
+      if (flush) flushWal();
     }
     clearTimeout(timer);
     timer = undefined;
@@ -215,7 +233,7 @@ export function createIndexMover(db: Database.Database, deferred: DeferredIndex,
   function step(): void {
     stepping = undefined;
     if (!options.idle()) return;
-    if (!move(stepSize)) return;
+    if (!move(stepSize, true)) return;
     if (!deferred.empty()) stepping = setImmediate(step);
   }
 
@@ -250,8 +268,9 @@ export function createIndexMover(db: Database.Database, deferred: DeferredIndex,
       timer = undefined;
       clearImmediate(stepping);
       stepping = undefined;
-      if (walFd !== undefined) closeSync(walFd);
-      walFd = undefined;
+      // A flush under way closes the file when it ends (its descriptor must not be reused meanwhile).
+      if (flushing) closeWhenFlushed = true;
+      else closeWal();
     },
   };
 }
