@@ -139,7 +139,7 @@ const SETTINGS = {
   maxSubsPerOwner: { flag: 'max-subscriptions-per-owner', env: 'HERALD_MAX_SUBSCRIPTIONS_PER_OWNER', fallback: '1000', meaning: 'one more is a 422' },
   allowOpen: { flag: 'allow-open', env: 'HERALD_ALLOW_OPEN', fallback: 'false', meaning: 'let open mode (no auth) listen on a non-loopback `HOST`' },
   readThreads: { flag: 'read-threads', env: 'HERALD_READ_THREADS', fallback: '2', meaning: 'threads running searches and history, each with its own read-only SQLite connection' },
-  searchTimeout: { flag: 'search-timeout-ms', env: 'HERALD_SEARCH_TIMEOUT_MS', fallback: '10000', meaning: 'a search or history page waits at most this long for a free read thread (then 503), and may run this long (then 422 `too-costly`)' },
+  searchTimeout: { flag: 'search-timeout-ms', env: 'HERALD_SEARCH_TIMEOUT_MS', fallback: '10000', meaning: 'a search or history page waits at most this long before it runs, for the search index to catch up with acknowledged writes and for a free read thread together (then 503), and may run this long (then 422 `too-costly`)' },
   requestTimeout: { flag: 'request-timeout-ms', env: 'HERALD_REQUEST_TIMEOUT_MS', fallback: '60000', meaning: 'a request whose body has not fully arrived by then gets a 408 and its connection is closed' },
   headersTimeout: { flag: 'headers-timeout-ms', env: 'HERALD_HEADERS_TIMEOUT_MS', fallback: '10000', meaning: 'a request whose headers have not arrived by then gets a 408 (at most the request timeout)' },
   idleTimeout: { flag: 'idle-timeout-ms', env: 'HERALD_IDLE_TIMEOUT_MS', fallback: '120000', meaning: 'a connection with no traffic for this long is closed (keep it above the search timeout)' },

@@ -8,6 +8,7 @@ import { type Reads, createReads } from './connection.ts';
 import { lockDatabase } from './lock.ts';
 import { type Call, type CallName, type FromThread, type Op, type ToThread, asTransient, fromWire, packEvents } from './protocol.ts';
 import { ReadPool, startTsWorker, tooCostly } from './read-pool.ts';
+import { runSafely } from './writer.ts';
 
 const READS = ['read', 'vread', 'search', 'events', 'eventRange', 'eventsAfter', 'deliveryState', 'bindingToken', 'subscriptionOwners', 'history'] as const satisfies readonly (keyof Reads)[];
 /** Reads whose cost the client decides (any query, any size of result): never on the event loop. */
@@ -64,13 +65,17 @@ export async function openSqliteStore(options: SqliteOptions): Promise<Store> {
   const reads: Record<string, (...args: unknown[]) => Promise<unknown>> = {};
   for (const name of READS) {
     reads[name] = async (...args) => {
+      // A search waits at most `timeoutMs` before it runs: for the index and a read thread together.
+      let waitMs = timeoutMs;
       if (name === 'search' && pool) {
         // Every write acknowledged so far is searchable once its index rows are in (deferred-index.ts).
         // A writer that cannot move them (a full disk) makes the search a 503, like the writes.
+        const since = performance.now();
         const behind = link.indexed(timeoutMs, indexBehind);
         if (behind) await behind;
+        waitMs -= performance.now() - since;
       }
-      if (COSTLY.has(name)) return pool ? pool.run(name, clocked(name, args)) : withDeadline(link.call(name, clocked(name, args)), timeoutMs, (ms) => tooCostly(name, ms));
+      if (COSTLY.has(name)) return pool ? pool.run(name, clocked(name, args), waitMs) : withDeadline(link.call(name, clocked(name, args)), timeoutMs, (ms) => tooCostly(name, ms));
       if (!local) return link.call(name, clocked(name, args));
       try {
         return (local[name] as (...a: unknown[]) => unknown)(...clocked(name, args));
@@ -384,13 +389,4 @@ function withDeadline<T>(work: Promise<T>, ms: number, late: (ms: number) => Err
   let timer: NodeJS.Timeout | undefined;
   const missed = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(late(ms)), ms)));
   return Promise.race([work, missed]).finally(() => clearTimeout(timer));
-}
-
-function runSafely(fn: () => void): void {
-  try {
-    fn();
-  } catch (err) {
-    // A failing after-commit hook must not undo the commit nor block the other writers.
-    process.emitWarning(`after-commit hook failed: ${(err as Error).message}`);
-  }
 }

@@ -72,6 +72,19 @@ describe('read pool', () => {
     await pool.close();
   });
 
+  it('gives a read that has waited already (for the search index) only what is left of the wait (issue 15)', async () => {
+    const pool = gatedPool({ size: 1, timeoutMs: 30_000 });
+    const busy = new Gate();
+    const running = read(pool, busy);
+    await until(() => pool.stats().busy === 1);
+    // 30 s is the pool's wait; this read has 200 ms of it left, so it gives up long before the test's timeout.
+    await assert.rejects(pool.run('search', [null], 200), isFhirError(503, 'transient'));
+    assert.equal(pool.stats().queued, 0);
+    busy.open();
+    assert.equal(await running, 'done');
+    await pool.close();
+  });
+
   it('fails a read that waits past its deadline for a busy thread with 503 transient (waiting for a thread to start does not count)', async () => {
     const pool = gatedPool({ size: 1, timeoutMs: 1_000 });
     const [a, b] = [new Gate(), new Gate()];

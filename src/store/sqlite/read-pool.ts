@@ -48,6 +48,8 @@ interface Job {
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
   timer: NodeJS.Timeout;
+  /** How long it may wait for a free thread (ms). */
+  waitMs: number;
 }
 
 interface Slot {
@@ -90,23 +92,24 @@ export class ReadPool {
     this.#options = { maxAbandoned: options.size, thread: new URL('./read-thread.ts', import.meta.url), ...options };
   }
 
-  run<T>(name: ReadName, args: unknown[]): Promise<T> {
+  /** `waitMs`: how long it may wait for a free thread, when less than `timeoutMs` (the caller has waited already). */
+  run<T>(name: ReadName, args: unknown[], waitMs = this.#options.timeoutMs): Promise<T> {
     if (this.#closed) return Promise.reject(closedError());
     return new Promise<T>((resolve, reject) => {
-      const job: Job = { id: ++this.#lastJob, name, args, resolve: resolve as (v: unknown) => void, reject, timer: undefined! };
+      const job: Job = { id: ++this.#lastJob, name, args, resolve: resolve as (v: unknown) => void, reject, timer: undefined!, waitMs: Math.max(1, Math.min(waitMs, this.#options.timeoutMs)) };
       this.#queue.push(job);
       this.#waitFor(job);
       this.#dispatch();
     });
   }
 
-  /** A queued job gives up after `timeoutMs` of every thread being busy (waiting for one to start does not count). */
+  /** A queued job gives up after its `waitMs` of every thread being busy (waiting for one to start does not count). */
   #waitFor(job: Job): void {
     job.timer = setTimeout(() => {
       if ([...this.#slots].some((s) => !s.ready)) return this.#waitFor(job);
       this.#queue.splice(this.#queue.indexOf(job), 1);
-      job.reject(new FhirError(503, 'transient', `No read thread became free within ${this.#options.timeoutMs} ms: the server is busy; try again later`));
-    }, this.#options.timeoutMs);
+      job.reject(new FhirError(503, 'transient', `No read thread became free in time (a read waits at most ${this.#options.timeoutMs} ms before it starts): the server is busy; try again later`));
+    }, job.waitMs);
   }
 
   stats(): ReadPoolStats {

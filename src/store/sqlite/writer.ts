@@ -158,7 +158,8 @@ export function createWriteQueue(db: Database.Database, maxGroup = 256, hooks: G
   };
 }
 
-function runSafely(fn: () => void, what = 'after-commit hook'): void {
+/** Runs a hook whose failure is only warned about (after a commit, nothing may undo it). */
+export function runSafely(fn: () => void, what = 'after-commit hook'): void {
   try {
     fn();
   } catch (err) {

@@ -279,7 +279,6 @@ function render(ctx: NotifyContext, sub: ActiveSubscription, type: NotificationT
   return renderNotificationText(ctx, sub, type, events, content, dialect);
 }
 
-/** Sends one notification to an audience, encoded once per dialect: sockets of a dialect send the same bytes. */
 /** Frames rendered, then written to each socket in one go, at most this many at a time. */
 const FRAMES_PER_WRITE = 32;
 
