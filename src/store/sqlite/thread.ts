@@ -51,6 +51,12 @@ function start(): void {
   // A larger page cache keeps the index B-trees in memory while writing (64 MiB).
   db.pragma('cache_size = -65536');
   db.pragma('busy_timeout = 5000');
+  // Each job runs in a savepoint of its group's transaction, so SQLite keeps the original of every
+  // page the job changes; past 64 KiB it would spill that to a temporary file, created and deleted
+  // for every such job (a lone create of a full Patient did: a file per create). In memory instead:
+  // a job's pages are bounded by what one request writes (HERALD_BODY_LIMIT), and most are in the
+  // page cache anyway.
+  db.pragma('temp_store = MEMORY');
   // After a checkpoint has emptied it, the WAL file is cut back to this size instead of keeping
   // the largest size it ever reached (64 MiB).
   db.pragma('journal_size_limit = 67108864');
