@@ -164,7 +164,7 @@ export default async function eventpath(h: Helpers): Promise<ScenarioResult> {
       const afterRuns: RunSummary[] = [];
       for (let i = 0; i < 3; i++) afterRuns.push(await load(herald, `c16, ${many} subscriptions`, 16, 'none'));
       const after = medianRun(afterRuns);
-      h.print(`  c16 creates/s before the ${many.toLocaleString('en-US')} subscriptions: ${beforeRuns.map((r) => r.rps.toFixed(0)).join(', ')}; with it: ${afterRuns.map((r) => r.rps.toFixed(0)).join(', ')}; medians compared`);
+      h.print(`  c16 creates/s before the ${many.toLocaleString('en-US')} subscriptions: ${beforeRuns.map((r) => r.rps.toFixed(0)).join(', ')}; with them: ${afterRuns.map((r) => r.rps.toFixed(0)).join(', ')}; medians compared`);
       const rssMb = rssKb(herald.pid) / 1024;
       // The high-water mark includes the bulk creation's transient garbage: what the machine must have.
       const peakMb = peakRssKb(herald.pid) / 1024;
