@@ -155,9 +155,10 @@ export function createIndexMover(db: Database.Database, deferred: DeferredIndex,
       return;
     }
     flushing = true;
-    fdatasync(walFd, () => {
+    fdatasync(walFd, (err) => {
       flushing = false;
-      if (closeWhenFlushed) closeWal();
+      // A descriptor that failed is opened afresh for the next flush.
+      if (closeWhenFlushed || err) closeWal();
       options.flushed?.();
     });
   };
@@ -178,9 +179,10 @@ export function createIndexMover(db: Database.Database, deferred: DeferredIndex,
   let retryMs = 0;
   /**
    * Moves `limit` entries (default: all) in a transaction of its own that is not synced at commit;
-   * `flush`: once none is pending, the WAL is flushed in the background (the writer is idle). A move that fails (a full disk) is
-   * tried again, backing off to once a second; the entries stay pending meanwhile and searches wait
-   * for them (ending in a 503 at their deadline, as writes do). Whether it moved without failing.
+   * `flush`: once none is pending, the WAL is flushed in the background (the writer is idle). A move
+   * that fails (a full disk) is tried again, backing off to once a second; the entries stay pending
+   * meanwhile and searches wait for them (ending in a 503 at their deadline, as writes do). Whether
+   * it moved without failing.
    */
   function move(limit = Infinity, flush = false): boolean {
     const wasAsked = asked;
