@@ -229,6 +229,19 @@ describe('deferred search index: the mover', () => {
     db.close();
   });
 
+  it('does not flush the WAL after the move made before a group (the writer is busy: its commit syncs)', async () => {
+    let flushes = 0;
+    const { db, mover, group, setIdle } = setup('busy-flush', { batch: 1, maxDelayMs: 60_000, wal: true, flushed: () => flushes++ });
+    setIdle(false);
+    group(1);
+    group(1); // beforeGroup moved the first group's entry
+    assert.equal(tokenRows(db), 1);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(flushes, 0);
+    mover.stop();
+    db.close();
+  });
+
   it('takes no step once a job waits: the job goes first, the steps go on when the writer is idle again', async () => {
     const { db, mover, told, group, setIdle } = setup('yield', { batch: 100, maxDelayMs: 60_000 });
     group(4);

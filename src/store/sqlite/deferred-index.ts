@@ -179,16 +179,16 @@ export function createIndexMover(db: Database.Database, deferred: DeferredIndex,
   let retryMs = 0;
   /**
    * Moves `limit` entries (default: all) in a transaction of its own that is not synced at commit;
-   * `flush`: once none is pending, the WAL is flushed in the background (the writer is idle). A move
-   * that fails (a full disk) is tried again, backing off to once a second; the entries stay pending
-   * meanwhile and searches wait for them (ending in a 503 at their deadline, as writes do). Whether
-   * it moved without failing.
+   * one that leaves none pending while the writer is idle (every move but the one before a group)
+   * then has the WAL flushed in the background. A move that fails (a full disk) is tried again,
+   * backing off to once a second; the entries stay pending meanwhile and searches wait for them
+   * (ending in a 503 at their deadline, as writes do). Whether it moved without failing.
    */
-  function move(limit = Infinity, flush = false): boolean {
+  function move(limit = Infinity): boolean {
     const wasAsked = asked;
     if (limit === Infinity) asked = false;
     try {
-      moveNow(limit, flush);
+      moveNow(limit);
       retryMs = 0;
       return true;
     } catch (err) {
@@ -200,7 +200,7 @@ export function createIndexMover(db: Database.Database, deferred: DeferredIndex,
     }
   }
 
-  function moveNow(limit: number, flush: boolean): void {
+  function moveNow(limit: number): void {
     // Nothing pending (the writes counted were rolled back): apply() only clears the count.
     if (deferred.empty()) deferred.apply();
     else {
@@ -221,7 +221,7 @@ export function createIndexMover(db: Database.Database, deferred: DeferredIndex,
         askIn(maxDelayMs);
         return;
       }
-      if (flush) flushWal();
+      if (options.idle()) flushWal();
     }
     clearTimeout(timer);
     timer = undefined;
@@ -235,13 +235,13 @@ export function createIndexMover(db: Database.Database, deferred: DeferredIndex,
   function step(): void {
     stepping = undefined;
     if (!options.idle()) return;
-    if (!move(stepSize, true)) return;
+    if (!move(stepSize)) return;
     if (!deferred.empty()) stepping = setImmediate(step);
   }
 
   function ask(): void {
     asked = true;
-    if (!stopped && options.idle()) move(Infinity, true);
+    if (!stopped && options.idle()) move();
   }
   return {
     get group() {
@@ -260,7 +260,7 @@ export function createIndexMover(db: Database.Database, deferred: DeferredIndex,
     },
     idle() {
       if (stopped) return;
-      if (asked) move(Infinity, true);
+      if (asked) move();
       else if (!stepping && deferred.deferred > 0) step();
     },
     ask,
