@@ -24,7 +24,7 @@ import { ms, type Check, type Helpers, type Row, type RunSummary, type ScenarioR
 import { peakRssKb, rssKb } from '../cpu.ts';
 import type { WsClientOutput } from '../ws/protocol.ts';
 import { PATIENT } from './crud.ts';
-import { runClient, startWithEnv } from './websocket.ts';
+import { runClient, startFloor, startWithEnv } from './websocket.ts';
 
 const TOPIC_URL = 'http://example.org/topics/bench-event-path';
 const TOPIC = {
@@ -74,6 +74,7 @@ export default async function eventpath(h: Helpers): Promise<ScenarioResult> {
     throw err;
   });
   let hundred: WsClientOutput | undefined;
+  let wsFloorHundred: WsClientOutput | undefined;
   let c1None: RunSummary | undefined;
   let c1Floor: RunSummary | undefined;
   try {
@@ -143,12 +144,30 @@ export default async function eventpath(h: Helpers): Promise<ScenarioResult> {
     const binds = await Promise.all(group.map(async (id) => `bind-with-token ${await token(id)}`));
     const c1Before = await load(herald, 'c1, no match, before 100', 1, 'none');
     hundred = await runClient(h, `c1 with ${FANOUT} bound matches`, {
-      mode: 'closed', concurrency: 1, wsUrl, bind: binds[0]!, binds, sockets: FANOUT, openBatch: FANOUT, serverPid: herald.pid,
+      mode: 'closed', concurrency: 1, wsUrl, bind: binds[0]!, binds, sockets: FANOUT, openBatch: FANOUT, serverPid: herald.pid, capture: true,
       warmupSeconds, seconds, trigger: { origin: herald.url, path: '/fhir/R4/Patient', headers: JSON_TYPE, body: patient('hundred') },
     });
     const c1After = await load(herald, 'c1, no match, after 100', 1, 'none');
     const c1Around = { ...c1After, rps: (c1Before.rps + c1After.rps) / 2 };
     rows.push({ scenario: `c1 creates, ${FANOUT} bound matching subscriptions`, conc: 1, results: { herald: asSummary(hundred), floor: c1Around } });
+
+    // The same closed loop against a bare ws server (bench/ws/floor.ts): it answers each POST 201
+    // without parsing or storing it, then sends one of Herald's frames (one Buffer for all) to the
+    // hundred sockets. What no server can beat on this machine, with this client beside it.
+    const captured = hundred.captured;
+    if (captured) {
+      h.print(`  bare ws floor (Herald's ${Buffer.byteLength(captured.event)}-byte frame to ${FANOUT} sockets, no storage): starting`);
+      const wsFloor = await startFloor({ handshake: captured.handshake, event: captured.event, templateId: captured.id });
+      try {
+        const url = `http://127.0.0.1:${wsFloor.port}`;
+        wsFloorHundred = await runClient(h, `bare ws floor, c1 with ${FANOUT} sockets`, {
+          mode: 'closed', concurrency: 1, wsUrl: `ws://127.0.0.1:${wsFloor.port}/ws`, bind: 'bind', sockets: FANOUT, openBatch: FANOUT, serverPid: wsFloor.pid,
+          warmupSeconds, seconds, trigger: { origin: url, path: '/fhir/R4/Patient', headers: JSON_TYPE, body: patient('hundred') },
+        });
+      } finally {
+        await wsFloor.stop();
+      }
+    }
 
     // Many subscriptions, one per patient, none matching the creates measured.
     if (many > 0) {
@@ -196,6 +215,12 @@ export default async function eventpath(h: Helpers): Promise<ScenarioResult> {
   if (hundred) {
     h.print(`c1 with ${FANOUT} bound matching subscriptions: ${hundred.achievedRate.toFixed(0)} creates/s, ${Math.round(hundred.framesPerSecond).toLocaleString('en-US')} notifications/s, ` +
       `arrival − 201 p50 ${ms(hundred.fromResponse.p50)} ms, p99 ${ms(hundred.fromResponse.p99)} ms, max ${ms(hundred.fromResponse.max)} ms; ${hundred.missing} of ${hundred.pairs} missing, ${hundred.duplicates} duplicates`);
+  }
+  if (hundred && wsFloorHundred) {
+    const f = wsFloorHundred.achievedRate;
+    const c1Row = rows.find((r) => r.scenario.includes(`${FANOUT} bound`))?.results.floor;
+    h.print(`  bare ws floor, c1 with ${FANOUT} sockets: ${f.toFixed(0)} creates/s (${Math.round(wsFloorHundred.framesPerSecond).toLocaleString('en-US')} frames/s, arrival − 201 p50 ${ms(wsFloorHundred.fromResponse.p50)} ms); ` +
+      `Herald ÷ bare ws ${(hundred.achievedRate / f).toFixed(2)}` + (c1Row ? `; the goal (${GOAL.hundredCreates} × Herald's c1 without = ${(GOAL.hundredCreates * c1Row.rps).toFixed(0)}/s) is ${((GOAL.hundredCreates * c1Row.rps) / f).toFixed(2)} × the bare ws floor` : ''));
   }
   for (const r of rows) {
     const a = r.results.herald;

@@ -303,7 +303,7 @@ export async function subscribe(herald: Target): Promise<{ token: string; wsUrl:
 }
 
 /** Starts bench/ws/floor.ts; resolves with its port once it listens. */
-async function startFloor(spec: WsFloorSpec): Promise<{ port: number; pid: number; stop(): Promise<void> }> {
+export async function startFloor(spec: WsFloorSpec): Promise<{ port: number; pid: number; stop(): Promise<void> }> {
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'bench/ws/floor.ts', JSON.stringify(spec)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
   const stop = () =>
     new Promise<void>((resolve) => {

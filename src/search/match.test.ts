@@ -335,3 +335,27 @@ describe('parseSearch structure', () => {
     assert400(() => parse('', `_type=Patient,${'X'.repeat(1000)}`), '_type');
   });
 });
+
+describe('a rows memo shared by matchers of one resource', () => {
+  it('extracts the rows of the same parameters once, and keeps those of others apart', () => {
+    const reg = registry('R4');
+    const patient: Resource = { resourceType: 'Patient', id: 'p', gender: 'female', identifier: [{ system: 'urn:s', value: 'a' }, { system: 'urn:s', value: 'b' }] } as Resource;
+    let reads = 0;
+    // Counts the extractor's visits to `identifier`: a second extraction would visit it again.
+    const counted = new Proxy(patient, { get: (t, k, r) => (k === 'identifier' && reads++, Reflect.get(t, k, r)) });
+    const byValue = ['a', 'b', 'c'].map((v) => compileMatcher(reg, 'Patient', `identifier=urn:s|${v}`, { now: Date.now }));
+    const gender = compileMatcher(reg, 'Patient', 'gender=male', { now: Date.now });
+    const memo = new Map();
+    assert.deepEqual(byValue.map((m) => m.matches(counted, memo)), [true, true, false]);
+    const once = reads;
+    assert.ok(once > 0);
+    assert.equal(byValue[2]!.matches(counted, memo), false);
+    assert.equal(reads, once, 'the rows of identifier were extracted again');
+    // Another parameter has rows of its own: gender is not answered from identifier's.
+    assert.equal(gender.matches(counted, memo), false);
+    assert.equal(compileMatcher(reg, 'Patient', 'gender=female', { now: Date.now }).matches(counted, memo), true);
+    // Without a memo every call extracts.
+    byValue[0]!.matches(counted);
+    assert.ok(reads > once);
+  });
+});

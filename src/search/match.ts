@@ -22,8 +22,13 @@ import { parseSearch } from './parse.ts';
 import type { Condition, IndexRows, ParamType, SearchParam, SearchValue } from './types.ts';
 
 export interface Matcher {
-  /** True when `resource` (of the matcher's type) satisfies every condition of the expression. */
-  matches(resource: Resource): boolean;
+  /**
+   * True when `resource` (of the matcher's type) satisfies every condition of the expression.
+   * `memo`, shared by the matchers that test one resource (the subscriptions a change reaches),
+   * keeps the rows each set of parameters extracts, so that a hundred matchers on `identifier`
+   * extract them once; it must not outlive the resource's current content.
+   */
+  matches(resource: Resource, memo?: RowsMemo): boolean;
   /** The parameters the expression uses: the only ones extracted per call. */
   readonly params: SearchParam[];
 }
@@ -36,6 +41,9 @@ export interface MatcherOptions {
   /** The server's clock (epoch ms), for `ap` on dates. */
   now: () => number;
 }
+
+/** Index rows of one resource by the parameters extracted (see Matcher.matches). */
+export type RowsMemo = Map<string, IndexRows>;
 
 type ParamCondition = Extract<Condition, { kind: 'param' }>;
 type Test = (rows: IndexRows, now: number) => boolean;
@@ -64,12 +72,17 @@ export function compileMatcher(registry: SearchRegistry, type: string, query: st
   const tests = conditions.map(compileCondition);
   const clock = options.now;
   const only = { only: used, baseUrl: options.baseUrl };
+  const memoKey = `${type}|${options.baseUrl ?? ''}|${used.map((p) => p.code).join(',')}`;
   return {
     params: used,
-    matches(resource: Resource): boolean {
+    matches(resource: Resource, memo?: RowsMemo): boolean {
       if (resource.resourceType !== type) return false;
       if (tests.length === 0) return true;
-      const rows = extractIndex(registry, resource, only);
+      let rows = memo?.get(memoKey);
+      if (!rows) {
+        rows = extractIndex(registry, resource, only);
+        memo?.set(memoKey, rows);
+      }
       const now = clock();
       for (const test of tests) if (!test(rows, now)) return false;
       return true;

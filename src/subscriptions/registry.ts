@@ -1,6 +1,6 @@
 import type { Filter, SubscriptionSpec, SubscriptionStatusCode, Topic } from '../fhir/subscription-model.ts';
 import type { FhirVersion } from '../fhir/types.ts';
-import type { Matcher } from '../search/match.ts';
+import type { Matcher, RowsMemo } from '../search/match.ts';
 import type { SearchRegistry } from '../search/parameters.ts';
 import type { SearchParam } from '../search/types.ts';
 import { CriterionFault, TopicFaults } from './matching/faults.ts';
@@ -234,13 +234,15 @@ export class SubscriptionRegistry {
     const focus = change.current ?? change.previous;
     const out: ActiveSubscription[] = [];
     const now = Date.parse(change.timestamp);
+    // The focus's rows, extracted once for all the subscriptions that filter on the same parameters.
+    const memo: RowsMemo = new Map();
     for (const url of urls) {
       const t = this.topics.get(url)!;
       if (!t.triggers.some((trig) => this.triggers(url, trig, change))) continue;
       for (const id of this.candidates(t, focus)) {
         const sub = this.subs.get(id);
         if (!sub || !LIVE_STATUSES.has(sub.status) || (sub.endsAt !== undefined && sub.endsAt <= now)) continue;
-        if (focus && !this.passes(url, t.topic, sub, focus)) continue;
+        if (focus && !this.passes(url, t.topic, sub, focus, memo)) continue;
         out.push(sub);
       }
     }
@@ -256,11 +258,11 @@ export class SubscriptionRegistry {
     }
   }
 
-  private passes(url: string, topic: Topic, sub: ActiveSubscription, focus: NonNullable<ResourceChange['current']>): boolean {
+  private passes(url: string, topic: Topic, sub: ActiveSubscription, focus: NonNullable<ResourceChange['current']>, memo: RowsMemo): boolean {
     if (sub.spec.filters.length === 0) return true;
     try {
       const filter = this.matchersOf(topic, sub).get(focus.resourceType);
-      return !filter || filter.matches(focus);
+      return !filter || filter.matches(focus, memo);
     } catch (err) {
       this.faults.record(url, new CriterionFault(`the filters of Subscription/${sub.id}`, err));
       return false;
