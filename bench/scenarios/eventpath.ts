@@ -181,16 +181,26 @@ export default async function eventpath(h: Helpers): Promise<ScenarioResult> {
       const s = (performance.now() - t0) / 1000;
       h.print(`  created ${many.toLocaleString('en-US')} subscriptions in ${s.toFixed(0)} s (${Math.round(many / s)}/s)`);
       const afterRuns: RunSummary[] = [];
-      for (let i = 0; i < 3; i++) afterRuns.push(await load(herald, `c16, ${many} subscriptions`, 16, 'none'));
+      // RSS sampled every half second through the three runs: one reading lands anywhere in V8's
+      // cycle of heap growth and full GC, so the highest is what is checked against the goal.
+      const samples: number[] = [];
+      const sampler = setInterval(() => samples.push(rssKb(herald.pid) / 1024), 500);
+      try {
+        for (let i = 0; i < 3; i++) afterRuns.push(await load(herald, `c16, ${many} subscriptions`, 16, 'none'));
+      } finally {
+        clearInterval(sampler);
+      }
       const after = medianRun(afterRuns);
       h.print(`  c16 creates/s before the ${many.toLocaleString('en-US')} subscriptions: ${beforeRuns.map((r) => r.rps.toFixed(0)).join(', ')}; with them: ${afterRuns.map((r) => r.rps.toFixed(0)).join(', ')}; medians compared`);
-      const rssMb = rssKb(herald.pid) / 1024;
+      const sorted = samples.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+      const rssMb = sorted[sorted.length - 1] ?? rssKb(herald.pid) / 1024;
+      h.print(`  server RSS through those runs (${sorted.length} samples): lowest ${sorted[0]?.toFixed(0)} MB, median ${sorted[Math.floor((sorted.length - 1) / 2)]?.toFixed(0)} MB, highest ${rssMb.toFixed(0)} MB (checked)`);
       // The high-water mark includes the bulk creation's transient garbage: what the machine must have.
       const peakMb = peakRssKb(herald.pid) / 1024;
       rows.push({ scenario: `c16 creates, ${many.toLocaleString('en-US')} other subscriptions`, conc: 16, results: { herald: after, floor: before } });
-      h.print(`  c16 creates: ${after.rps.toFixed(0)}/s with ${many.toLocaleString('en-US')} subscriptions, ${before.rps.toFixed(0)}/s before; server RSS ${rssMb.toFixed(0)} MB (peak since start ${peakMb.toFixed(0)} MB)`);
+      h.print(`  c16 creates: ${after.rps.toFixed(0)}/s with ${many.toLocaleString('en-US')} subscriptions, ${before.rps.toFixed(0)}/s before; server RSS at most ${rssMb.toFixed(0)} MB under that load (peak since start, the bulk creation included, ${peakMb.toFixed(0)} MB)`);
       checks.push(h.checkValue(`${many.toLocaleString('en-US')} subscriptions: creates ÷ before ≥ ${GOAL.manySubs}`, after.rps / before.rps, GOAL.manySubs, false));
-      checks.push(h.checkValue(`${many.toLocaleString('en-US')} subscriptions: server RSS < ${GOAL.rssMb} MB`, rssMb, GOAL.rssMb, true, ' MB'));
+      checks.push(h.checkValue(`${many.toLocaleString('en-US')} subscriptions: server RSS under c16 < ${GOAL.rssMb} MB (highest sample)`, rssMb, GOAL.rssMb, true, ' MB'));
       checks.push(h.checkValue(`${many.toLocaleString('en-US')} subscriptions created in bulk within 10 minutes`, s, 600, true, ' s'));
     }
   } finally {

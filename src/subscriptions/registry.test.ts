@@ -88,6 +88,39 @@ describe('SubscriptionRegistry', () => {
     assert.equal(r.liveOnTopic(URL), 999);
   });
 
+  it('a subscription is unfiled from where it was filed, though where is not kept: replaced, removed, after its topic changed', () => {
+    const r = registryWith(topic());
+    add(r, 'x', spec([{ filterParameter: 'patient', value: 'Patient/1' }]));
+    add(r, 'y', spec([{ filterParameter: 'patient', value: 'Patient/1' }]));
+    add(r, 'x', spec([{ filterParameter: 'patient', value: 'Patient/2' }]));
+    assert.deepEqual(ids(r, encounterChange('Patient/1')), ['y'], 'replaced: its old key no longer reaches it');
+    assert.deepEqual(ids(r, encounterChange('Patient/2')), ['x']);
+    add(r, 'x', spec([{ filterParameter: 'status', modifier: 'not', value: 'planned' }]));
+    assert.deepEqual(ids(r, encounterChange('Patient/2')), ['x'], 'now checked one by one');
+    assert.deepEqual(ids(r, encounterChange('Patient/2', 'planned')), []);
+    r.putTopic(topic(['create']));
+    r.removeSubscription('x');
+    r.removeSubscription('y');
+    assert.deepEqual(ids(r, encounterChange('Patient/1')), [], 'removed after the topic was re-filed');
+    assert.deepEqual(ids(r, encounterChange('Patient/2')), []);
+    add(r, 'z', spec([{ filterParameter: 'patient', value: 'Patient/1' }]));
+    assert.deepEqual(ids(r, encounterChange('Patient/1')), ['z']);
+  });
+
+  it('websocket channels without headers are one frozen object between subscriptions; rest-hook ones stay their own', () => {
+    const r = registryWith(topic());
+    add(r, 'a', spec());
+    add(r, 'b', spec([{ filterParameter: 'patient', value: 'Patient/1' }]));
+    const hook = (endpoint: string): SubscriptionSpec => ({ ...spec(), channel: { type: 'rest-hook', endpoint, headers: [{ name: 'Authorization', value: 'Bearer s' }], contentType: 'application/fhir+json', content: 'id-only' } });
+    add(r, 'c', hook('https://a.test/hook'));
+    add(r, 'd', hook('https://a.test/hook'));
+    const channel = (id: string) => r.subscription(id)!.spec.channel;
+    assert.equal(channel('a'), channel('b'));
+    assert.ok(Object.isFrozen(channel('a')));
+    assert.notEqual(channel('c'), channel('d'), 'an endpoint and headers are kept per subscription');
+    assert.equal(channel('c').endpoint, 'https://a.test/hook');
+  });
+
   it('a filter that cannot be hashed is checked one by one; several filters are ANDed', () => {
     const r = registryWith(topic());
     add(r, 'not-finished', spec([{ filterParameter: 'status', modifier: 'not', value: 'finished' }]));

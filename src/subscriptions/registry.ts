@@ -56,6 +56,23 @@ function share<T extends string | undefined>(s: T): T {
 
 const NO_HEADERS: SubscriptionSpec['channel']['headers'] = Object.freeze([]) as unknown as SubscriptionSpec['channel']['headers'];
 
+/**
+ * Channels without an endpoint or headers (websocket ones: a million per-patient subscriptions
+ * have one channel between them) are one frozen object per distinct value; others keep their own
+ * (an endpoint and headers may be secrets, which must not outlive their subscription here).
+ */
+const sharedChannels = new Map<string, SubscriptionSpec['channel']>();
+function compactChannel(c: SubscriptionSpec['channel']): SubscriptionSpec['channel'] {
+  const out = { ...c, type: share(c.type), contentType: share(c.contentType), content: share(c.content), headers: c.headers.length === 0 ? NO_HEADERS : c.headers };
+  if (c.endpoint !== undefined || c.headers.length > 0) return out;
+  const key = JSON.stringify(out);
+  const known = sharedChannels.get(key);
+  if (known) return known;
+  Object.freeze(out);
+  if (sharedChannels.size < SHARED_MAX && key.length <= 512) sharedChannels.set(key, out);
+  return out;
+}
+
 /** A subscription's spec as the registry keeps it: shared codes, the topic's own URL string. */
 function compactSpec(spec: SubscriptionSpec, topicUrl: string): SubscriptionSpec {
   const c = spec.channel;
@@ -69,7 +86,7 @@ function compactSpec(spec: SubscriptionSpec, topicUrl: string): SubscriptionSpec
       if (f.modifier !== undefined) g.modifier = share(f.modifier);
       return g;
     }),
-    channel: { ...c, type: share(c.type), contentType: share(c.contentType), content: share(c.content), headers: c.headers.length === 0 ? NO_HEADERS : c.headers },
+    channel: compactChannel(c),
   };
   if (spec.topic === topicUrl) out.topic = topicUrl;
   return out;
@@ -98,8 +115,6 @@ export class SubscriptionRegistry {
   private readonly byTopic = new Map<string, Set<string>>();
   /** How many of each topic's subscriptions are live, kept as they change (a quota checked per write). */
   private readonly liveCounts = new Map<string, number>();
-  /** Where each subscription is filed in its topic, to unfile it. */
-  private readonly filed = new Map<string, { topicUrl: string; index?: string; keys?: string[] }>();
   /** Criteria that failed on a change, by topic (D-20). */
   readonly faults: TopicFaults;
   /** Recompiled matchers of filed subscriptions, least recently used first (see ActiveSubscription.filters). */
@@ -186,10 +201,10 @@ export class SubscriptionRegistry {
   }
 
   removeSubscription(id: string): void {
-    this.unfile(id);
-    this.matcherCache.delete(id);
     const sub = this.subs.get(id);
+    this.matcherCache.delete(id);
     if (sub) {
+      this.unfile(sub);
       this.countLive(sub, -1);
       const ids = this.byTopic.get(sub.topicUrl);
       ids?.delete(id);
@@ -294,14 +309,18 @@ export class SubscriptionRegistry {
     }
   }
 
+  /**
+   * Files a subscription in its topic: by the keys of an equality filter, or among those checked
+   * one by one. Where it is filed is not kept (a million entries): unfile works it out again from
+   * the same topic and filters.
+   */
   private file(sub: ActiveSubscription): void {
-    this.unfile(sub.id);
+    // Not filed anywhere now: a new subscription, or its topic compiled afresh (putTopic).
     const t = this.topics.get(sub.topicUrl);
     if (!t) return;
     const key = indexKeyOf(t.topic, sub.spec.filters as Filter[], this.search, this.baseUrl);
     if (!key) {
       t.unindexed.add(sub.id);
-      this.filed.set(sub.id, { topicUrl: sub.topicUrl });
       return;
     }
     const name = `${key.type}|${key.param.code}`;
@@ -313,27 +332,30 @@ export class SubscriptionRegistry {
       else if (typeof ids === 'string') index.ids.set(k, new Set([ids, sub.id]));
       else ids.add(sub.id);
     }
-    this.filed.set(sub.id, { topicUrl: sub.topicUrl, index: name, keys: key.keys });
     // Reached by its key only: its matchers are recompiled on demand instead of held (set to
     // undefined, not deleted: a deleted member turns the object into a slow, larger dictionary).
     sub.filters = undefined;
     this.matcherCache.delete(sub.id);
   }
 
-  private unfile(id: string): void {
-    const f = this.filed.get(id);
-    if (!f) return;
-    this.filed.delete(id);
-    const t = this.topics.get(f.topicUrl);
+  /**
+   * Takes a subscription out of its topic's index: its keys are those file found, as neither the
+   * topic (a changed topic is compiled afresh, with empty indexes) nor the filters (a new spec is
+   * a new subscription object, put after the old one is removed) can have changed in between.
+   */
+  private unfile(sub: ActiveSubscription): void {
+    const t = this.topics.get(sub.topicUrl);
     if (!t) return;
-    t.unindexed.delete(id);
-    if (!f.index) return;
-    const index = t.indexes.get(f.index);
-    for (const k of f.keys ?? []) {
+    t.unindexed.delete(sub.id);
+    if (t.indexes.size === 0) return;
+    const key = indexKeyOf(t.topic, sub.spec.filters as Filter[], this.search, this.baseUrl);
+    if (!key) return;
+    const index = t.indexes.get(`${key.type}|${key.param.code}`);
+    for (const k of key.keys) {
       const ids = index?.ids.get(k);
-      if (ids === id) index!.ids.delete(k);
+      if (ids === sub.id) index!.ids.delete(k);
       else if (typeof ids === 'object') {
-        ids.delete(id);
+        ids.delete(sub.id);
         if (ids.size === 1) index!.ids.set(k, ids.values().next().value!);
       }
     }

@@ -14,7 +14,19 @@ function gatedPool(options: Omit<ReadPoolOptions, 'path' | 'thread'>): ReadPool 
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'herald-read-pool-'));
-after(() => rmSync(dir, { recursive: true, force: true }));
+const made: Gate[] = [];
+after(() => {
+  // A test that failed half-way may leave threads blocked on their gates: they would keep the
+  // process from ever exiting. Open every gate a thread is reading.
+  for (const g of made) {
+    try {
+      closeSync(openSync(g.path, constants.O_WRONLY | constants.O_NONBLOCK));
+    } catch {
+      // ENXIO: nobody reads it
+    }
+  }
+  rmSync(dir, { recursive: true, force: true });
+});
 let gates = 0;
 
 /** Holds a read in its thread until opened (a FIFO; see the thread). Open it only once its read runs. */
@@ -22,9 +34,19 @@ class Gate {
   readonly path = join(dir, `gate-${++gates}`);
   constructor() {
     execFileSync('mkfifo', [this.path]);
+    made.push(this);
   }
-  open(): void {
-    closeSync(openSync(this.path, constants.O_WRONLY | constants.O_NONBLOCK));
+  /** Waits for the thread to be reading the FIFO (before that, a non-blocking open fails with ENXIO). */
+  async open(): Promise<void> {
+    for (;;) {
+      try {
+        closeSync(openSync(this.path, constants.O_WRONLY | constants.O_NONBLOCK));
+        return;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENXIO') throw err;
+        await sleep(5);
+      }
+    }
   }
 }
 
@@ -50,10 +72,10 @@ describe('read pool', () => {
     const reads = gates.map((g) => read(pool, g));
     await until(() => pool.stats().busy === 2);
     assert.deepEqual(pool.stats(), { threads: 2, busy: 2, queued: 1, abandoned: 0, abandonedTotal: 0 });
-    gates[0]!.open();
-    gates[1]!.open();
+    await gates[0]!.open();
+    await gates[1]!.open();
     await until(() => pool.stats().queued === 0 && pool.stats().busy === 1);
-    gates[2]!.open();
+    await gates[2]!.open();
     assert.deepEqual(await Promise.all(reads), ['done', 'done', 'done']);
     await pool.close();
   });
@@ -66,7 +88,7 @@ describe('read pool', () => {
     // The next read runs on the new thread while the abandoned one is still inside its "statement".
     assert.equal(await read(pool), 'done');
     assert.equal(pool.stats().abandoned, 1);
-    costly.open();
+    await costly.open();
     await until(() => pool.stats().abandoned === 0);
     assert.deepEqual(pool.stats(), { threads: 1, busy: 0, queued: 0, abandoned: 0, abandonedTotal: 1 });
     await pool.close();
@@ -80,7 +102,7 @@ describe('read pool', () => {
     // 30 s is the pool's wait; this read has 200 ms of it left, so it gives up long before the test's timeout.
     await assert.rejects(pool.run('search', [null], 200), isFhirError(503, 'transient'));
     assert.equal(pool.stats().queued, 0);
-    busy.open();
+    await busy.open();
     assert.equal(await running, 'done');
     await pool.close();
   });
@@ -95,9 +117,9 @@ describe('read pool', () => {
     const third = read(pool);
     // Each of the first two runs within its deadline, but the third waits for both.
     await sleep(500);
-    a.open();
+    await a.open();
     await assert.rejects(third, isFhirError(503, 'transient'));
-    b.open();
+    await b.open();
     assert.deepEqual(await Promise.all([first, second]), ['done', 'done']);
     await pool.close();
   });
@@ -110,10 +132,10 @@ describe('read pool', () => {
     assert.deepEqual(pool.stats(), { threads: 0, busy: 0, queued: 0, abandoned: 2, abandonedTotal: 2 });
     // No thread to run it: the pool is busy for as long as the abandoned threads run.
     await assert.rejects(read(pool), isFhirError(503, 'transient'));
-    first.open();
+    await first.open();
     await until(() => pool.stats().abandoned === 1);
     assert.equal(await read(pool), 'done');
-    second.open();
+    await second.open();
     await until(() => pool.stats().abandoned === 0);
     await pool.close();
   });
@@ -128,6 +150,6 @@ describe('read pool', () => {
     await assert.rejects(running, isFhirError(503, 'transient'));
     await assert.rejects(queued, isFhirError(503, 'transient'));
     await assert.rejects(read(pool), isFhirError(503, 'transient'));
-    gate.open();
+    await gate.open();
   });
 });
