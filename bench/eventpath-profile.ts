@@ -5,7 +5,8 @@
  * concurrency CONC (default 1) for SECS (default 5) seconds, and prints creates/s, notifications/s,
  * lag, Herald's CPU ms per create and per notification, CPU ms per thread (from /proc) and, with
  * `prof`, the main thread's top self-time functions over the run (CALLERS=<name> adds who calls
- * it). SUBFILTER replaces the subscriptions' filter; FULL=1 creates the benchmarks' full Patient instead of a minimal one. On a shared machine compare CPU per create
+ * it). SOCKETS binds only that many of the N subscriptions (the others match, unbound: what recording
+ * costs apart from sending). SUBFILTER replaces the subscriptions' filter; FULL=1 creates the benchmarks' full Patient instead of a minimal one. On a shared machine compare CPU per create
  * and profiles, alternating runs, not rates.
  */
 import { mkdtemp, writeFile, readdir, readFile } from 'node:fs/promises';
@@ -38,7 +39,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 const threads = () => { const m = new Map<string, number>(); for (const t of readdirSync(`/proc/${herald.pid}/task`)) { try { const st = readFileSync(`/proc/${herald.pid}/task/${t}/stat`, 'utf8'); const name = st.slice(st.indexOf('(') + 1, st.lastIndexOf(')')); const f = st.slice(st.lastIndexOf(')') + 2).split(' '); m.set(`${t} ${name}`, (Number(f[11]) + Number(f[12])) * 10); } catch {} } return m; };
 const th0 = threads();
 const t0 = Number(process.hrtime.bigint() / 1000n) + 2_500_000;
-const o = await runClient(h, 'c1', { mode: 'closed', concurrency: Number(process.env.CONC ?? 1), wsUrl: herald.url.replace('http', 'ws') + '/ws', bind: binds[0], binds, sockets: N, openBatch: N, serverPid: herald.pid, warmupSeconds: 1, seconds: Number(process.env.SECS ?? 5),
+const o = await runClient(h, 'c1', { mode: 'closed', concurrency: Number(process.env.CONC ?? 1), wsUrl: herald.url.replace('http', 'ws') + '/ws', bind: binds[0], binds: binds.slice(0, Number(process.env.SOCKETS ?? N)), sockets: Number(process.env.SOCKETS ?? N), openBatch: N, serverPid: herald.pid, warmupSeconds: 1, seconds: Number(process.env.SECS ?? 5),
   trigger: { origin: herald.url, path: '/fhir/R4/Patient', headers: { 'content-type': 'application/fhir+json' }, body: JSON.stringify(process.env.FULL ? { ...PATIENT, identifier: [{ system: 'urn:bench', value: 'h' }] } : { resourceType: 'Patient', identifier: [{ system: 'urn:bench', value: 'h' }], name: [{ family: 'X' }] }) } });
 const t1 = Number(process.hrtime.bigint() / 1000n);
 const th1 = threads();
