@@ -213,6 +213,14 @@ export class SubscriptionRegistry {
     this.subs.delete(id);
   }
 
+  /** How a topic's subscriptions are filed: index keys held, and subscriptions checked one by one (tests, metrics). */
+  filing(url: string): { keys: number; unindexed: number } {
+    const t = this.topics.get(url);
+    let keys = 0;
+    for (const index of t?.indexes.values() ?? []) keys += index.ids.size;
+    return { keys, unindexed: t?.unindexed.size ?? 0 };
+  }
+
   /** How many subscriptions to this topic are live (a quota, issue 14). */
   liveOnTopic(url: string): number {
     return this.liveCounts.get(url) ?? 0;
