@@ -286,6 +286,11 @@ export type Scenario = (h: Helpers) => Promise<ScenarioResult>;
 
 export const print = (line: string) => process.stdout.write(line + '\n');
 
+/** The middle item by `by` (the lower of the two middle ones for an even count); undefined when there is none. */
+export function middle<T>(items: readonly T[], by: (item: T) => number): T | undefined {
+  return [...items].sort((x, y) => by(x) - by(y))[Math.floor((items.length - 1) / 2)];
+}
+
 export function ratio(row: Row | undefined): number {
   const h = row?.results.herald?.rps;
   const f = row?.results.floor?.rps;

@@ -20,7 +20,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ms, type Check, type Helpers, type Row, type RunSummary, type ScenarioResult, type Target } from '../harness.ts';
+import { middle, ms, type Check, type Helpers, type Row, type RunSummary, type ScenarioResult, type Target } from '../harness.ts';
 import { peakRssKb, rssKb } from '../cpu.ts';
 import type { WsClientOutput } from '../ws/protocol.ts';
 import { PATIENT } from './crud.ts';
@@ -75,6 +75,7 @@ export default async function eventpath(h: Helpers): Promise<ScenarioResult> {
   });
   let hundred: WsClientOutput | undefined;
   let wsFloorHundred: WsClientOutput | undefined;
+  let c1Around: RunSummary | undefined;
   let c1None: RunSummary | undefined;
   let c1Floor: RunSummary | undefined;
   try {
@@ -126,9 +127,8 @@ export default async function eventpath(h: Helpers): Promise<ScenarioResult> {
     }
     h.print(`  the bound socket received ${boundFrames} frames during the measured c16 runs (${boundCreates} creates measured, plus warm-ups)`);
     const median = (list: { a: RunSummary; b: RunSummary }[], what: string) => {
-      const sorted = [...list].sort((x, y) => x.a.rps / x.b.rps - y.a.rps / y.b.rps);
       h.print(`  ${what}: ratio per round ${list.map((p) => (p.a.rps / p.b.rps).toFixed(2)).join(', ')}; the median reported`);
-      return sorted[Math.floor((sorted.length - 1) / 2)]!;
+      return middle(list, (p) => p.a.rps / p.b.rps)!;
     };
     const unbound = median(pairs.unbound, 'c16, 1 unbound ÷ none');
     const bound = median(pairs.bound, 'c16, 1 bound ÷ none');
@@ -148,7 +148,7 @@ export default async function eventpath(h: Helpers): Promise<ScenarioResult> {
       warmupSeconds, seconds, trigger: { origin: herald.url, path: '/fhir/R4/Patient', headers: JSON_TYPE, body: patient('hundred') },
     });
     const c1After = await load(herald, 'c1, no match, after 100', 1, 'none');
-    const c1Around = { ...c1After, rps: (c1Before.rps + c1After.rps) / 2 };
+    c1Around = { ...c1After, rps: (c1Before.rps + c1After.rps) / 2 };
     rows.push({ scenario: `c1 creates, ${FANOUT} bound matching subscriptions`, conc: 1, results: { herald: asSummary(hundred), floor: c1Around } });
 
     // The same closed loop against a bare ws server (bench/ws/floor.ts): it answers each POST 201
@@ -173,9 +173,8 @@ export default async function eventpath(h: Helpers): Promise<ScenarioResult> {
     if (many > 0) {
       // Before: the median of the rounds' c16 runs without a match and one more now; after: the
       // median of three. One run each way measured the machine's drift as much as the million.
-      const medianRun = (runs: RunSummary[]) => [...runs].sort((x, y) => x.rps - y.rps)[Math.floor((runs.length - 1) / 2)]!;
       const beforeRuns = [...noneRuns, await load(herald, 'c16, before many', 16, 'none')];
-      const before = medianRun(beforeRuns);
+      const before = middle(beforeRuns, (r) => r.rps)!;
       const t0 = performance.now();
       await bulkSubscriptions(base, many, (done) => h.print(`    ${done.toLocaleString('en-US')} created, ${Math.round(done / ((performance.now() - t0) / 1000))}/s`));
       const s = (performance.now() - t0) / 1000;
@@ -190,11 +189,11 @@ export default async function eventpath(h: Helpers): Promise<ScenarioResult> {
       } finally {
         clearInterval(sampler);
       }
-      const after = medianRun(afterRuns);
+      const after = middle(afterRuns, (r) => r.rps)!;
       h.print(`  c16 creates/s before the ${many.toLocaleString('en-US')} subscriptions: ${beforeRuns.map((r) => r.rps.toFixed(0)).join(', ')}; with them: ${afterRuns.map((r) => r.rps.toFixed(0)).join(', ')}; medians compared`);
-      const sorted = samples.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-      const rssMb = sorted[sorted.length - 1] ?? rssKb(herald.pid) / 1024;
-      h.print(`  server RSS through those runs (${sorted.length} samples): lowest ${sorted[0]?.toFixed(0)} MB, median ${sorted[Math.floor((sorted.length - 1) / 2)]?.toFixed(0)} MB, highest ${rssMb.toFixed(0)} MB (checked)`);
+      const read = samples.filter((x) => Number.isFinite(x));
+      const rssMb = read.length > 0 ? Math.max(...read) : rssKb(herald.pid) / 1024;
+      h.print(`  server RSS through those runs (${read.length} samples): lowest ${Math.min(...read).toFixed(0)} MB, median ${middle(read, (x) => x)?.toFixed(0)} MB, highest ${rssMb.toFixed(0)} MB (checked)`);
       // The high-water mark includes the bulk creation's transient garbage: what the machine must have.
       const peakMb = peakRssKb(herald.pid) / 1024;
       rows.push({ scenario: `c16 creates, ${many.toLocaleString('en-US')} other subscriptions`, conc: 16, results: { herald: after, floor: before } });
@@ -228,9 +227,8 @@ export default async function eventpath(h: Helpers): Promise<ScenarioResult> {
   }
   if (hundred && wsFloorHundred) {
     const f = wsFloorHundred.achievedRate;
-    const c1Row = rows.find((r) => r.scenario.includes(`${FANOUT} bound`))?.results.floor;
     h.print(`  bare ws floor, c1 with ${FANOUT} sockets: ${f.toFixed(0)} creates/s (${Math.round(wsFloorHundred.framesPerSecond).toLocaleString('en-US')} frames/s, arrival − 201 p50 ${ms(wsFloorHundred.fromResponse.p50)} ms); ` +
-      `Herald ÷ bare ws ${(hundred.achievedRate / f).toFixed(2)}` + (c1Row ? `; the goal (${GOAL.hundredCreates} × Herald's c1 without = ${(GOAL.hundredCreates * c1Row.rps).toFixed(0)}/s) is ${((GOAL.hundredCreates * c1Row.rps) / f).toFixed(2)} × the bare ws floor` : ''));
+      `Herald ÷ bare ws ${(hundred.achievedRate / f).toFixed(2)}` + (c1Around ? `; the goal (${GOAL.hundredCreates} × Herald's c1 without = ${(GOAL.hundredCreates * c1Around.rps).toFixed(0)}/s) is ${((GOAL.hundredCreates * c1Around.rps) / f).toFixed(2)} × the bare ws floor` : ''));
   }
   for (const r of rows) {
     const a = r.results.herald;

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
-import { ROOT, ms, type Check, type Helpers, type Row, type RunSummary, type ScenarioResult, type Target, type TargetName } from '../harness.ts';
+import { ROOT, middle, ms, type Check, type Helpers, type Row, type RunSummary, type ScenarioResult, type Target, type TargetName } from '../harness.ts';
 import type { WsClientOutput, WsClientSpec, WsFloorSpec } from '../ws/protocol.ts';
 import { PATIENT } from './crud.ts';
 
@@ -178,8 +178,7 @@ export default async function websocket(h: Helpers): Promise<ScenarioResult> {
   h.print('');
   const hf = out.herald?.fanout;
   const ff = out.floor?.fanout;
-  const median = (xs: number[]) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]! : NaN);
-  const last = (o: WsClientOutput | undefined, k: keyof WsClientOutput['rounds'][number]) => median(o?.rounds.map((x) => x[k]) ?? []);
+  const last = (o: WsClientOutput | undefined, k: keyof WsClientOutput['rounds'][number]) => middle(o?.rounds.map((x) => x[k]) ?? [], (x) => x) ?? NaN;
   const worst = (o: WsClientOutput | undefined) => Math.max(...(o?.rounds.map((x) => x.lastFromResponse) ?? [NaN]));
   h.print(`fan-out of one event to ${fanout.toLocaleString('en-US')} sockets (ms, median of ${FANOUT_REPEATS} writes; until the last socket has it)`);
   const fanRatio = last(hf, 'lastFromResponse') / last(ff, 'lastFromResponse');

@@ -213,7 +213,7 @@ export class SubscriptionRegistry {
     this.subs.delete(id);
   }
 
-  /** How a topic's subscriptions are filed: index keys held, and subscriptions checked one by one (tests, metrics). */
+  /** How a topic's subscriptions are filed: index keys held, and subscriptions checked one by one (for tests). */
   filing(url: string): { keys: number; unindexed: number } {
     const t = this.topics.get(url);
     let keys = 0;
