@@ -6,7 +6,7 @@
  * lag, Herald's CPU ms per create and per notification, CPU ms per thread (from /proc) and, with
  * `prof`, the main thread's top self-time functions over the run (CALLERS=<name> adds who calls
  * it). SOCKETS binds only that many of the N subscriptions (the others match, unbound: what recording
- * costs apart from sending). SUBFILTER replaces the subscriptions' filter; FULL=1 creates the benchmarks' full Patient instead of a minimal one. On a shared machine compare CPU per create
+ * costs apart from sending). SUBFILTER replaces the subscriptions' filter; BOUNDFILTER the filter of the SOCKETS bound ones (a bound socket that never hears: unbound matches alone); FULL=1 creates the benchmarks' full Patient instead of a minimal one. On a shared machine compare CPU per create
  * and profiles, alternating runs, not rates.
  */
 import { mkdtemp, writeFile, readdir, readFile } from 'node:fs/promises';
@@ -32,7 +32,7 @@ const sub = { resourceType: 'Subscription', meta: { profile: [`${IG}/backport-su
   channel: { type: 'websocket', payload: 'application/fhir+json', _payload: { extension: [{ url: `${IG}/backport-payload-content`, valueCode: 'full-resource' }] } } };
 if (process.env.SUBFILTER) sub._criteria.extension[0].valueString = process.env.SUBFILTER;
 const base = `${herald.url}/fhir/R4`;
-const r = await fetch(base, { method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body: JSON.stringify({ resourceType: 'Bundle', type: 'transaction', entry: Array.from({ length: N }, () => ({ resource: sub, request: { method: 'POST', url: 'Subscription' } })) }) });
+const r = await fetch(base, { method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body: JSON.stringify({ resourceType: 'Bundle', type: 'transaction', entry: Array.from({ length: N }, (_, i) => ({ resource: process.env.BOUNDFILTER && i < Number(process.env.SOCKETS ?? N) ? { ...sub, _criteria: { extension: [{ ...sub._criteria.extension[0], valueString: process.env.BOUNDFILTER }] } } : sub, request: { method: 'POST', url: 'Subscription' } })) }) });
 const ids = ((await r.json()) as any).entry.map((e: any) => e.resource.id);
 const binds = await Promise.all(ids.map(async (id: string) => { const p: any = await (await fetch(`${base}/Subscription/${id}/$get-ws-binding-token`)).json(); return `bind-with-token ${p.parameter.find((x: any) => x.name === 'token').valueString}`; }));
 import { readdirSync, readFileSync } from 'node:fs';

@@ -38,6 +38,7 @@ export function mountBase(app: FastifyInstance, prefix: string, ctx: BaseContext
 
 /** `[type]/$op` or `[type]/[id]/$op` (and `$op` at system level). */
 function operationPath(path: string, routed: string): { type?: string; id?: string; name: string } | undefined {
+  if (!path.includes('$')) return undefined;
   const parts = path.split('/');
   const last = parts[parts.length - 1]!;
   if (!last.startsWith('$') || parts.length > 3 || last === `$${routed}`) return undefined;
@@ -79,6 +80,8 @@ function toFhirRequest(req: FastifyRequest, prefix: string): FhirRequest {
 
 /** Decodes each segment on its own: an encoded `/` is part of a segment (and so never valid), not a separator. */
 function decodePath(raw: string): string {
+  // Nothing encoded (the usual case): nothing to decode, and no encoded `/`.
+  if (!raw.includes('%')) return raw;
   const segments = raw.split('/').map((s) => {
     try {
       return decodeURIComponent(s);

@@ -50,15 +50,18 @@ describe('browser safety: Host and Origin (issue 13)', () => {
 
   it('answers for its base URL host and its listening names, and refuses any other Host with 421 (DNS rebinding)', async () => {
     const url = `${server.url}/fhir/R4/metadata`;
-    for (const host of ['herald.example.org', 'HERALD.example.org.', `127.0.0.1:${port()}`, `localhost:${port()}`, `[::1]:${port()}`]) {
-      assert.equal((await getWithHost(url, host)).status, 200, host);
-    }
-    for (const host of ['attacker.example', `attacker.example:${port()}`, 'herald.example.org.attacker.example', `10.0.0.8:${port()}`]) {
-      const res = await getWithHost(url, host);
-      assert.equal(res.status, 421, host);
-      assert.equal(res.body.resourceType, 'OperationOutcome');
-      assert.equal(res.body.issue[0].code, 'security', 'the code README\'s error table gives a 421');
-      assert.match(res.body.issue[0].diagnostics, /does not answer for the host/);
+    // Twice: the second answer for a Host comes from what the guard remembers.
+    for (const round of [1, 2]) {
+      for (const host of ['herald.example.org', 'HERALD.example.org.', `127.0.0.1:${port()}`, `localhost:${port()}`, `[::1]:${port()}`]) {
+        assert.equal((await getWithHost(url, host)).status, 200, `${host} (round ${round})`);
+      }
+      for (const host of ['attacker.example', `attacker.example:${port()}`, 'herald.example.org.attacker.example', `10.0.0.8:${port()}`]) {
+        const res = await getWithHost(url, host);
+        assert.equal(res.status, 421, `${host} (round ${round})`);
+        assert.equal(res.body.resourceType, 'OperationOutcome');
+        assert.equal(res.body.issue[0].code, 'security', 'the code README\'s error table gives a 421');
+        assert.match(res.body.issue[0].diagnostics, /does not answer for the host/);
+      }
     }
   });
 

@@ -10,6 +10,7 @@ import { migrate } from './schema.ts';
 import { announcement, CHANNEL, CommitListener, Touched, releasedPayload } from './signals.ts';
 import * as writes from './writes.ts';
 import { resourceKey, typeKey } from './writes.ts';
+import { runSafely } from '../run-safely.ts';
 
 export interface PostgresOptions {
   /** `postgres://user@host:port/db` (or `postgresql://`); the database must exist. */
@@ -341,13 +342,4 @@ function tooCostly(err: unknown, name: string, ms: number): unknown {
 
 function redact(url: string): string {
   return url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
-}
-
-function runSafely(fn: () => void): void {
-  try {
-    fn();
-  } catch (err) {
-    // A failing after-commit hook must not undo the commit nor block the other writers.
-    process.emitWarning(`after-commit hook failed: ${(err as Error).message}`);
-  }
 }

@@ -8,7 +8,7 @@ import { type Reads, createReads } from './connection.ts';
 import { lockDatabase } from './lock.ts';
 import { type Call, type CallName, type FromThread, type Op, type ToThread, asTransient, fromWire, packEvents } from './protocol.ts';
 import { ReadPool, startTsWorker, tooCostly } from './read-pool.ts';
-import { runSafely } from './writer.ts';
+import { runSafely } from '../run-safely.ts';
 
 const READS = ['read', 'vread', 'search', 'events', 'eventRange', 'eventsAfter', 'deliveryState', 'bindingToken', 'subscriptionOwners', 'history'] as const satisfies readonly (keyof Reads)[];
 /** Reads whose cost the client decides (any query, any size of result): never on the event loop. */

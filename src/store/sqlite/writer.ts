@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { runSafely } from '../run-safely.ts';
 
 /**
  * Group commit for SQLite's single writer (run on the writer thread, thread.ts). Write jobs queue
@@ -156,14 +157,4 @@ export function createWriteQueue(db: Database.Database, maxGroup = 256, hooks: G
       return isIdle();
     },
   };
-}
-
-/** Runs a hook whose failure is only warned about (after a commit, nothing may undo it). */
-export function runSafely(fn: () => void, what = 'after-commit hook'): void {
-  try {
-    fn();
-  } catch (err) {
-    // A failing after-commit hook must not undo the commit nor block the other writers.
-    process.emitWarning(`${what} failed: ${(err as Error).message}`);
-  }
 }
