@@ -26,6 +26,12 @@ const profDir = await mkdtemp(join(tmpdir(), 'prof-'));
 const env: Record<string, string> = { HERALD_TOPICS: topics };
 if (PROF) Object.assign(env, { NODE_OPTIONS: `--import file://${ROOTP}/bench/ws/cpu-prof.mjs`, BENCH_WS_PROF_DIR: profDir });
 const herald = await startWithEnv(h, env);
+// A run that fails (no socket could be bound, …) must not leave its server running.
+process.on('exit', () => {
+  try {
+    process.kill(herald.pid);
+  } catch {}
+});
 const IG = 'http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition';
 const sub = { resourceType: 'Subscription', meta: { profile: [`${IG}/backport-subscription`] }, status: 'requested', reason: 'b', criteria: TOPIC_URL,
   _criteria: { extension: [{ url: `${IG}/backport-filter-criteria`, valueString: `Patient?identifier=urn:bench|h` }] },
