@@ -80,7 +80,7 @@ export function countQuery(fv: string, req: SearchRequest, dialect: Dialect, now
 }
 
 /** Rows: type, id, vid, last_updated, method, body, k0..kn (the sort key values). */
-export function pageQuery(fv: string, req: SearchRequest, dialect: Dialect, now: number, cursor?: SearchCursor): Sql & { keyCount: number } {
+export function pageQuery(fv: string, req: SearchRequest, dialect: Dialect, now: number, limit: number, cursor?: SearchCursor): Sql & { keyCount: number } {
   const columns: SortColumn[] = [
     ...req.sort.map((key) => sortColumn(key, dialect)),
     { sql: 'r.type', args: [], descending: false },
@@ -94,23 +94,29 @@ export function pageQuery(fv: string, req: SearchRequest, dialect: Dialect, now:
   // Paging backwards walks the order in reverse from the cursor; the caller restores the order.
   const backwards = cursor?.direction === 'previous';
   const dirs = columns.map((c) => (c.descending !== backwards ? 'DESC' : 'ASC'));
-  const after = cursor ? `WHERE ${keyset(columns.length, dirs)}` : '';
-  const order = columns.map((_, i) => `q.k${i} ${dirs[i]}`).join(', ');
+  const after = cursor ? `WHERE ${keyset('p', columns.length, dirs)}` : '';
+  const order = (t: string) => columns.map((_, i) => `${t}.k${i} ${dirs[i]}`).join(', ');
+  // The page is cut from the matches before their versions are joined: with the join outside the
+  // LIMIT, PostgreSQL (misjudging how many match) fetched the body of every match and then sorted
+  // (10,000 Observations of one code at 100k: 145 ms, 0.5 ms this way). `p` names the sort keys
+  // for the cursor's condition.
   const sql = `SELECT q.*, v.last_updated, v.method, v.body FROM (
-      SELECT r.type, r.id, r.vid, ${keySelect} FROM resources r WHERE ${where.sql}
+      SELECT p.* FROM (
+        SELECT r.type, r.id, r.vid, ${keySelect} FROM resources r WHERE ${where.sql}
+      ) p ${after} ORDER BY ${order('p')} LIMIT ?
     ) q JOIN resource_versions v ON v.fv = ? AND v.type = q.type AND v.id = q.id AND v.vid = q.vid
-    ${after} ORDER BY ${order} LIMIT ?`;
-  // Arguments in the order their placeholders appear; the caller appends LIMIT's.
-  const args = [...columns.flatMap((c) => c.args), ...where.args, fv, ...(cursor ? keysetArgs(cursor.keys) : [])];
+    ORDER BY ${order('q')}`;
+  // Arguments in the order their placeholders appear.
+  const args = [...columns.flatMap((c) => c.args), ...where.args, ...(cursor ? keysetArgs(cursor.keys) : []), limit, fv];
   return { sql, args, keyCount: columns.length };
 }
 
 /** (k0, k1, …) after the cursor in the given directions: k0 beyond, or k0 equal and k1 beyond, … */
-function keyset(n: number, dirs: string[]): string {
+function keyset(t: string, n: number, dirs: string[]): string {
   const ors: string[] = [];
   for (let i = 0; i < n; i++) {
-    const eqs = Array.from({ length: i }, (_, j) => `q.k${j} = ?`);
-    eqs.push(`q.k${i} ${dirs[i] === 'ASC' ? '>' : '<'} ?`);
+    const eqs = Array.from({ length: i }, (_, j) => `${t}.k${j} = ?`);
+    eqs.push(`${t}.k${i} ${dirs[i] === 'ASC' ? '>' : '<'} ?`);
     ors.push(`(${eqs.join(' AND ')})`);
   }
   return `(${ors.join(' OR ')})`;

@@ -27,8 +27,8 @@ export function* searchSteps(dialect: Dialect, fv: string, req: SearchRequest, n
     total = Number(rows[0]!.n);
   }
   if (req.summary === 'count') return { matches: [], included: [], ...(total !== undefined ? { total } : {}) };
-  const q = pageQuery(fv, req, dialect, now, cursor);
-  const rows = (yield { sql: q.sql, args: [...q.args, req.count + 1] }) as (VersionRow & Record<string, string | number>)[];
+  const q = pageQuery(fv, req, dialect, now, req.count + 1, cursor);
+  const rows = (yield { sql: q.sql, args: q.args }) as (VersionRow & Record<string, string | number>)[];
   const more = rows.length > req.count;
   const page = more ? rows.slice(0, req.count) : rows;
   const backwards = cursor?.direction === 'previous';

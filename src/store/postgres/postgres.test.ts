@@ -2,7 +2,13 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { createDatabase, dropDatabase } from '../../../test/helpers/postgres.ts';
 import { storeContract } from '../store.contract.ts';
+import pg from 'pg';
+import { loadDefinitions } from '../../fhir/definitions/index.ts';
+import { searchRegistry } from '../../search/parameters.ts';
+import { parseSearch } from '../../search/parse.ts';
+import { pageQuery } from '../search-page.ts';
 import { openPostgresStore } from './index.ts';
+import { dialect, numbered } from './reads.ts';
 
 const made: string[] = [];
 after(async () => Promise.all(made.map(dropDatabase)));
@@ -26,5 +32,36 @@ describe('postgres: shared secrets', () => {
     const again = await openPostgresStore({ url, poolSize: 2 });
     assert.equal(await again.sharedSecret!('k', 'later'), fromA);
     await again.close();
+  });
+});
+
+describe('postgres: search query plans', () => {
+  it('cuts the page from the matches before joining their versions (a body is fetched for each row of the page only)', async () => {
+    const url = await createDatabase();
+    made.push(url);
+    const store = await openPostgresStore({ url, poolSize: 1 });
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      const registry = searchRegistry(loadDefinitions('R4'));
+      const req = parseSearch(registry, ['Observation'], new URLSearchParams('code=http://loinc.org|8867-4'), {
+        strict: true, defaultCount: 20, maxCount: 100, baseUrl: 'http://h.test/fhir/R4',
+      });
+      for (const cursor of [undefined, { direction: 'next' as const, keys: ['Observation', 'o-1'] }]) {
+        const q = pageQuery('R4', req, dialect, Date.now(), 21, cursor);
+        const { rows } = await client.query(`EXPLAIN (FORMAT JSON) ${numbered(q.sql)}`, q.args);
+        type Node = { 'Node Type': string; 'Relation Name'?: string; Plans?: Node[] };
+        const plan = (rows[0] as { 'QUERY PLAN': { Plan: Node }[] })['QUERY PLAN'][0]!.Plan;
+        const relations = (n: Node): string[] => [...(n['Relation Name'] ? [n['Relation Name']] : []), ...(n.Plans ?? []).flatMap(relations)];
+        const limits = (n: Node): Node[] => [...(n['Node Type'] === 'Limit' ? [n] : []), ...(n.Plans ?? []).flatMap(limits)];
+        assert.ok(relations(plan).includes('resource_versions'), JSON.stringify(plan));
+        const [limit, ...more] = limits(plan);
+        assert.ok(limit && more.length === 0, JSON.stringify(plan));
+        assert.ok(!relations(limit).includes('resource_versions'), `the LIMIT is above the versions' join: ${JSON.stringify(plan)}`);
+      }
+    } finally {
+      await client.end();
+      await store.close();
+    }
   });
 });

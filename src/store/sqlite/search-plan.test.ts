@@ -18,10 +18,10 @@ describe('search query plans', () => {
   const dialect = { contains: (h: string, n: string) => `instr(${h}, ${n}) > 0` };
   const plan = (type: string, query: string) => {
     const req = parseSearch(registry, [type], new URLSearchParams(query), { strict: true, defaultCount: 10, maxCount: 100, baseUrl: 'http://h.test/fhir/R4' });
-    const q = pageQuery('R4', req, dialect, Date.now());
+    const q = pageQuery('R4', req, dialect, Date.now(), 11);
     return db
       .prepare(`EXPLAIN QUERY PLAN ${q.sql}`)
-      .all(...q.args, 11)
+      .all(...q.args)
       .map((r) => (r as { detail: string }).detail);
   };
 
