@@ -285,15 +285,28 @@ function keyOf(col: string, d: Dialect): string | undefined {
   return d.keyChars === undefined ? undefined : `substr(${col}, 1, ${d.keyChars})`;
 }
 
-/** `col = value`, on the indexed prefix first where the dialect indexes only a prefix. */
+/**
+ * `col = value`, on the indexed prefix where the dialect indexes only a prefix. A value shorter
+ * than the prefix equals the prefix only when it is the whole column, so the column itself is
+ * compared only for longer values. Comparing both always was not just redundant: PostgreSQL
+ * multiplied the two conditions' selectivities, judged 10,000 matches to be 43, and chose plans
+ * that look up every match one by one (a page of a LOINC code with 10,000 Observations: 54-122
+ * ms, 0.6-1.1 ms with the prefix alone).
+ */
 function equalText(col: string, value: string, args: unknown[], d: Dialect): string {
   const key = keyOf(col, d);
   if (key === undefined) {
     args.push(value);
     return `${col} = ?`;
   }
-  args.push(firstChars(value, d.keyChars!), value);
-  return `${key} = ? AND ${col} = ?`;
+  const prefix = firstChars(value, d.keyChars!);
+  args.push(prefix);
+  const whole = prefix === value && (value.length < d.keyChars! || Array.from(value).length < d.keyChars!);
+  if (!whole) {
+    args.push(value);
+    return `${key} = ? AND ${col} = ?`;
+  }
+  return `${key} = ?`;
 }
 
 /**

@@ -187,4 +187,23 @@ describe('search on long values', () => {
     assert.equal((await call('GET', `${base}/ValueSet?url=${encodeURIComponent(`${url}x`)}`)).body.total, 0);
     assert.equal((await call('GET', `${base}/ValueSet?url:below=${encodeURIComponent('http://u')}`)).body.total, 1);
   });
+
+  it('tells apart values around the indexed prefix length (256 on PostgreSQL): a value shorter than it is compared on the prefix alone', async () => {
+    const base = server.fhir('R4');
+    const ids = new Map<string, string>();
+    for (const ch of ['a', 'é', '😀']) {
+      for (const n of [255, 256, 257]) {
+        const value = ch.repeat(n);
+        const res = await call('POST', `${base}/Patient`, { resourceType: 'Patient', identifier: [{ system: 'urn:len', value }], name: [{ family: value }] });
+        assert.equal(res.status, 201, res.text);
+        ids.set(value, res.body.id);
+      }
+    }
+    for (const [value, id] of ids) {
+      for (const query of [`identifier=${encodeURIComponent(`urn:len|${value}`)}`, `family:exact=${encodeURIComponent(value)}`]) {
+        const found = ((await call('GET', `${base}/Patient?${query}`)).body.entry ?? []).map((e: any) => e.resource.id);
+        assert.deepEqual(found, [id], `${value[0]} × ${Array.from(value).length} (${query.split('=')[0]})`);
+      }
+    }
+  });
 });
