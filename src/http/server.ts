@@ -120,17 +120,15 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     }
   });
 
-  // These three hooks run for every request, so they take callbacks: an async hook costs a promise
-  // and a turn of the microtask queue each.
-  app.addHook('onRequest', (req, _reply, done) => {
-    if (deps.browser.hostAllowed(req.headers.host)) return done();
-    done(new FhirError(421, 'security', `This server does not answer for the host '${String(req.headers.host ?? '').slice(0, 100)}': use its base URL`));
+  app.addHook('onRequest', async (req) => {
+    if (!deps.browser.hostAllowed(req.headers.host)) {
+      throw new FhirError(421, 'security', `This server does not answer for the host '${String(req.headers.host ?? '').slice(0, 100)}': use its base URL`);
+    }
   });
-  app.addHook('onSend', (req, reply, payload, done) => {
+  app.addHook('onSend', async (req, reply) => {
     reply.header('x-request-id', req.id);
-    done(null, payload);
   });
-  app.addHook('onResponse', (req, reply, done) => {
+  app.addHook('onResponse', async (req, reply) => {
     // Who asked (never a token): every write and every denial is logged with the caller's identity.
     const principal = principals.get(req)?.id;
     const refused = refusals.get(req);
@@ -146,7 +144,6 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       },
       'request',
     );
-    done();
   });
   app.setErrorHandler((err, req, reply) => sendError(err, req, reply));
   // Past the cap node closes a new connection at once, before reading anything from it.
