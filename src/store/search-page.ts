@@ -1,5 +1,6 @@
 import { badRequest } from '../fhir/errors.ts';
-import type { SearchParam, SearchRequest, SortKey } from '../search/types.ts';
+import type { Condition, SearchParam, SearchRequest, SortKey } from '../search/types.ts';
+import { type DateBounds, boundKey } from './date-bounds.ts';
 import { ConditionCompiler, type Dialect, INDEX_TABLE, type Sql, unindexedOf } from './search-sql.ts';
 import type { SearchCursor } from './store.ts';
 
@@ -54,14 +55,40 @@ function sortColumn(key: SortKey, dialect: Dialect): SortColumn {
   };
 }
 
-function whereClause(fv: string, req: SearchRequest, dialect: Dialect, now: number): Sql {
+/**
+ * The conditions (ANDed) as SQL on `resources r`. Conditions on a date parameter that no resource
+ * of the type holds twice (`bounds`, date-bounds.ts) are tested on one row, together.
+ */
+function whereClause(fv: string, req: SearchRequest, dialect: Dialect, now: number, bounds: DateBounds): Sql {
   const args: unknown[] = [fv, ...req.types];
-  const compiler = new ConditionCompiler(dialect, fv, now);
+  const compiler = new ConditionCompiler(dialect, fv, now, bounds);
+  const clauses: Clause[] = [];
+  const sameRow = new Map<string, Extract<Condition, { kind: 'param' }>[]>();
+  for (const c of req.conditions) {
+    const single = req.types.length === 1 && c.kind === 'param' && c.param.type === 'date' && !c.modifier && c.values.every((v) => v.kind === 'date');
+    if (single && bounds.get(boundKey(req.types[0]!, c.param.code))?.multi === false) {
+      const list = sameRow.get(c.param.code);
+      if (list) list.push(c);
+      else sameRow.set(c.param.code, [c]);
+      continue;
+    }
+    clauses.push({ rank: selectivity(c), sql: (probe) => (probe ? compiler.probe(c, 'r', req.types, args) : compiler.condition(c, 'r', req.types, args)) });
+  }
+  for (const list of sameRow.values()) {
+    const param = list[0]!.param;
+    clauses.push({ rank: selectivity(list[0]!), sql: (probe) => compiler.sameDateRow(param, list.map((c) => c.values), 'r', req.types, args, probe) });
+  }
   // The most selective kind of condition drives (an index lookup); the others probe its results.
-  const ordered = [...req.conditions].sort((a, b) => selectivity(a) - selectivity(b));
-  const conds = ordered.map((c, i) => (i === 0 ? compiler.condition(c, 'r', req.types, args) : compiler.probe(c, 'r', req.types, args)));
+  const ordered = clauses.sort((a, b) => a.rank - b.rank);
+  const conds = ordered.map((c, i) => c.sql(i > 0));
   const sql = [`r.fv = ?`, `r.type IN (${req.types.map(() => '?').join(', ')})`, 'r.deleted = 0', ...conds].join(' AND ');
   return { sql, args };
+}
+
+/** A condition (or several tested together), its selectivity rank and its SQL, driving or probing. */
+interface Clause {
+  rank: number;
+  sql: (probe: boolean) => string;
 }
 
 /** A static guess of how few resources a condition selects (lower = fewer): equality first. */
@@ -74,13 +101,21 @@ function selectivity(c: SearchRequest['conditions'][number]): number {
 }
 
 /** `now` (epoch ms) is the instant `ap` on dates is measured from. */
-export function countQuery(fv: string, req: SearchRequest, dialect: Dialect, now: number): Sql {
-  const where = whereClause(fv, req, dialect, now);
+export function countQuery(fv: string, req: SearchRequest, dialect: Dialect, now: number, bounds: DateBounds = new Map()): Sql {
+  const where = whereClause(fv, req, dialect, now, bounds);
   return { sql: `SELECT count(*) AS n FROM resources r WHERE ${where.sql}`, args: where.args };
 }
 
 /** Rows: type, id, vid, last_updated, method, body, k0..kn (the sort key values). */
-export function pageQuery(fv: string, req: SearchRequest, dialect: Dialect, now: number, limit: number, cursor?: SearchCursor): Sql & { keyCount: number } {
+export function pageQuery(
+  fv: string,
+  req: SearchRequest,
+  dialect: Dialect,
+  now: number,
+  limit: number,
+  cursor?: SearchCursor,
+  bounds: DateBounds = new Map(),
+): Sql & { keyCount: number } {
   const columns: SortColumn[] = [
     ...req.sort.map((key) => sortColumn(key, dialect)),
     { sql: 'r.type', args: [], descending: false },
@@ -89,7 +124,7 @@ export function pageQuery(fv: string, req: SearchRequest, dialect: Dialect, now:
   if (cursor && cursor.keys.length !== columns.length) {
     throw badRequest('The paging cursor does not fit this search: follow the next/previous links as given', ['_cursor']);
   }
-  const where = whereClause(fv, req, dialect, now);
+  const where = whereClause(fv, req, dialect, now, bounds);
   const keySelect = columns.map((c, i) => `${c.sql} AS k${i}`).join(', ');
   // Paging backwards walks the order in reverse from the cursor; the caller restores the order.
   const backwards = cursor?.direction === 'previous';

@@ -1,4 +1,5 @@
 import type { Include, SearchRequest } from '../search/types.ts';
+import { boundsOf, boundsQuery, hasDateCondition } from './date-bounds.ts';
 import { countQuery, includeQuery, pageQuery, revincludeQuery } from './search-page.ts';
 import type { Dialect, Sql } from './search-sql.ts';
 import type { SearchCursor, SearchPage, StoredVersion } from './store.ts';
@@ -21,13 +22,15 @@ const CHUNK = 500;
 
 /** `now` (epoch ms, the store's clock) is the instant `ap` on dates is measured from. */
 export function* searchSteps(dialect: Dialect, fv: string, req: SearchRequest, now: number, cursor?: SearchCursor): SearchSteps {
+  // Date conditions are narrowed by how far the parameter's values reach (date-bounds.ts).
+  const bounds = hasDateCondition(req.conditions) ? boundsOf(yield boundsQuery(fv)) : undefined;
   let total: number | undefined;
   if (req.total !== 'none') {
-    const rows = yield countQuery(fv, req, dialect, now);
+    const rows = yield countQuery(fv, req, dialect, now, bounds);
     total = Number(rows[0]!.n);
   }
   if (req.summary === 'count') return { matches: [], included: [], ...(total !== undefined ? { total } : {}) };
-  const q = pageQuery(fv, req, dialect, now, req.count + 1, cursor);
+  const q = pageQuery(fv, req, dialect, now, req.count + 1, cursor, bounds);
   const rows = (yield { sql: q.sql, args: q.args }) as (VersionRow & Record<string, string | number>)[];
   const more = rows.length > req.count;
   const page = more ? rows.slice(0, req.count) : rows;

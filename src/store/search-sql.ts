@@ -1,5 +1,6 @@
 import { apDateTolerance } from '../search/compare.ts';
 import type { Condition, IndexRows, SearchParam, SearchValue } from '../search/types.ts';
+import { type DateBounds, type LoWindow, boundKey, conditionWindow, intersect } from './date-bounds.ts';
 
 /**
  * FHIR search conditions as SQL over the index tables (see sqlite/migrations.ts), shared by every
@@ -80,10 +81,12 @@ const AFTER_PREFIX = '\u{10FFFF}';
 export class ConditionCompiler {
   private aliases = 0;
   /** `now`: epoch ms against which `ap` on dates is evaluated (the store's clock). */
+  /** `bounds`: the date parameters' bounds (date-bounds.ts); without them no date condition is narrowed. */
   constructor(
     private readonly dialect: Dialect,
     private readonly fv: string,
     private readonly now: number,
+    private readonly bounds: DateBounds = new Map(),
   ) {}
 
   /** Probe (correlated) rather than drive (uncorrelated): set per condition by the caller. */
@@ -151,8 +154,48 @@ export class ConditionCompiler {
     // In a probe, `+col` keeps SQLite from using the value index for the row test, so it walks
     // the owner-clustered primary key (fv, type, id, code) instead of scanning a range per candidate.
     const col = at.probe ? `${unindexedOf(this.dialect)}${t}` : t;
+    const window = param.type === 'date' && !modifier ? this.loWindow(t, at, param, [values], whereArgs) : '';
     const ors = values.map((v) => `(${this.row(col, v, modifier, whereArgs, param.type)})`);
-    return this.member(at, t, (hint) => `${tableOf(param.type)} ${t}${hint}`, `${t}.code = ? AND ${anyOf(ors)}`, args, whereArgs);
+    return this.member(at, t, (hint) => `${tableOf(param.type)} ${t}${hint}`, `${t}.code = ? AND ${window}${anyOf(ors)}`, args, whereArgs);
+  }
+
+  /**
+   * Several conditions on one date parameter that no resource of the type holds twice
+   * (date-bounds.ts), as one: its single row satisfies each of them. `lists`: each condition's
+   * values (ORed within, the conditions ANDed).
+   */
+  sameDateRow(param: SearchParam, lists: SearchValue[][], r: string, types: readonly string[], args: unknown[], probe: boolean): string {
+    const at: At = { r, types, probe };
+    const t = this.alias();
+    const whereArgs: unknown[] = [param.code];
+    const col = at.probe ? `${unindexedOf(this.dialect)}${t}` : t;
+    const window = this.loWindow(t, at, param, lists, whereArgs);
+    const ands = lists.map((values) => anyOf(values.map((v) => `(${this.row(col, v, undefined, whereArgs, param.type)})`)));
+    return this.member(at, t, (hint) => `${tableOf(param.type)} ${t}${hint}`, `${t}.code = ? AND ${window}${ands.join(' AND ')}`, args, whereArgs);
+  }
+
+  /**
+   * `t.lo` within the window that the conditions' values (`lists`, ANDed on one row) imply when
+   * the parameter's values span at most its bound: a range of the (lo, hi) index to seek. Empty
+   * when nothing is known (a probe looks rows up by owner, a system search spans types).
+   */
+  private loWindow(t: string, at: At, param: SearchParam, lists: SearchValue[][], whereArgs: unknown[]): string {
+    if (at.probe || at.types.length !== 1) return '';
+    const span = this.bounds.get(boundKey(at.types[0]!, param.code))?.span;
+    if (span === undefined || !Number.isFinite(span)) return '';
+    let window: LoWindow | undefined;
+    for (const values of lists) window = intersect(window, conditionWindow(values, span, this.now));
+    if (!window) return '';
+    let sql = '';
+    if (window.from !== undefined) {
+      whereArgs.push(window.from);
+      sql += `${t}.lo >= ? AND `;
+    }
+    if (window.to !== undefined) {
+      whereArgs.push(window.to);
+      sql += `${t}.lo <= ? AND `;
+    }
+    return sql;
   }
 
   private composite(param: SearchParam, values: SearchValue[], at: At, args: unknown[]): string {

@@ -108,6 +108,17 @@ export const MIGRATIONS: readonly string[] = [
   `
   CREATE TABLE shared_secrets (name ${T} PRIMARY KEY, value text NOT NULL, created_at ${T} NOT NULL);
   `,
+  // 6: how far each date parameter's values reach, per type (date-bounds.ts): its longest span
+  //    (infinite once a value is open at either end) and whether a resource holds several. A date
+  //    condition then bounds lo, so sp_date_v seeks a range instead of reading the parameter's rows.
+  `
+  CREATE TABLE date_bounds (fv ${T} NOT NULL, type ${T} NOT NULL, code ${T} NOT NULL, span double precision NOT NULL, multi smallint NOT NULL,
+    PRIMARY KEY (fv, type, code));
+  INSERT INTO date_bounds (fv, type, code, span, multi)
+    SELECT fv, type, code, max(span), max(several) FROM (
+      SELECT fv, type, code, max(CASE WHEN hi - lo = 'NaN' THEN 'Infinity' ELSE hi - lo END) AS span, (count(*) > 1)::int::smallint AS several FROM sp_date GROUP BY fv, type, id, code
+    ) per_resource GROUP BY fv, type, code;
+  `,
 ];
 
 /** Key of the advisory lock held while the schema is created or migrated (any constant will do). */

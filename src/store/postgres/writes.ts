@@ -1,5 +1,6 @@
 import type { FhirVersion } from '../../fhir/types.ts';
-import type { IndexRows } from '../../search/types.ts';
+import type { DateRow, IndexRows } from '../../search/types.ts';
+import { rowBounds } from '../date-bounds.ts';
 import { INDEX_TABLE } from '../search-sql.ts';
 import type { BindingToken, DeliveryClaim, DeliveryState, NewEvent, NewVersion, SubscriptionOwner } from '../store.ts';
 import type { Query } from './reads.ts';
@@ -56,6 +57,7 @@ export async function writeVersion(q: Query, fv: FhirVersion, v: NewVersion): Pr
       });
       ctes.push(`i_${kind} AS (INSERT INTO ${INDEX_TABLE[kind]} (fv, type, id, code, n, grp, ${k.cols.join(', ')})
         SELECT $1, $2, $3, u.* FROM unnest(${params.join(', ')}) AS u)`);
+      if (kind === 'date') ctes.push(widenBounds(rowBounds(rows as unknown as DateRow[]), args));
     }
   }
   await q(
@@ -66,6 +68,20 @@ export async function writeVersion(q: Query, fv: FhirVersion, v: NewVersion): Pr
     // One shape per combination of index row kinds: a handful per resource type.
     true,
   );
+}
+
+/**
+ * Widens the type's date bounds (date-bounds.ts) where this version's values reach further. The
+ * bounds are read first, without a lock: only a version that widens them (rare after the first
+ * few of a type) takes the row's lock, so writers of one type do not queue on it.
+ */
+function widenBounds(bounds: { code: string; span: number; multi: number }[], args: unknown[]): string {
+  args.push(bounds.map((b) => b.code), bounds.map((b) => b.span), bounds.map((b) => b.multi));
+  const [c, s, m] = [args.length - 2, args.length - 1, args.length];
+  return `b AS (INSERT INTO date_bounds (fv, type, code, span, multi)
+    SELECT $1, $2, u.code, u.span, u.multi FROM unnest($${c}::text[], $${s}::float8[], $${m}::smallint[]) AS u(code, span, multi)
+    WHERE NOT EXISTS (SELECT 1 FROM date_bounds x WHERE x.fv = $1 AND x.type = $2 AND x.code = u.code AND x.span >= u.span AND x.multi >= u.multi)
+    ON CONFLICT (fv, type, code) DO UPDATE SET span = greatest(date_bounds.span, excluded.span), multi = greatest(date_bounds.multi, excluded.multi))`;
 }
 
 /**

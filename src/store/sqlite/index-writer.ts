@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
-import type { IndexRows } from '../../search/types.ts';
+import type { DateRow, IndexRows } from '../../search/types.ts';
+import { rowBounds } from '../date-bounds.ts';
 import { INDEX_TABLE } from '../search-sql.ts';
 
 /** Columns of each index table after (fv, type, id, code, grp), in the order rows supply them. */
@@ -37,6 +38,13 @@ export function createIndexWriter(db: Database.Database) {
     return stmt;
   };
 
+  // A date parameter's bounds (date-bounds.ts) only grow: nothing is written unless this version's reach further.
+  const widen = db.prepare(
+    `INSERT INTO date_bounds (fv, type, code, span, multi) VALUES (?, ?, ?, ?, ?)
+     ON CONFLICT (fv, type, code) DO UPDATE SET span = max(span, excluded.span), multi = max(multi, excluded.multi)
+     WHERE excluded.span > span OR excluded.multi > multi`,
+  );
+
   return {
     /** `fresh`: the resource has no earlier version, so there is nothing to delete. */
     replace(fv: string, type: string, id: string, rows: IndexRows | undefined, fresh: boolean): void {
@@ -56,6 +64,7 @@ export function createIndexWriter(db: Database.Database) {
           }
           insertFor(kind, chunk.length).run(args);
         }
+        if (kind === 'date') for (const b of rowBounds(list as unknown as DateRow[])) widen.run(fv, type, b.code, b.span, b.multi);
       }
     },
   };

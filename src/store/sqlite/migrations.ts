@@ -231,4 +231,23 @@ export const MIGRATIONS: readonly string[] = [
     rows         BLOB
   );
   `,
+  // 9: how far a date parameter's values reach, per resource type (search-sql.ts, DATE_BOUNDS):
+  //    the longest span (hi - lo) of one value, infinite once a value is open at either end, and
+  //    whether any resource has several values for it. A date condition then bounds the start of
+  //    the values it can match, so the (lo, hi) index seeks instead of reading every row of the
+  //    parameter, and two conditions on a parameter no resource repeats test one row. Only grows.
+  `
+  CREATE TABLE date_bounds (
+    fv           TEXT    NOT NULL,
+    type         TEXT    NOT NULL,
+    code         TEXT    NOT NULL,
+    span         REAL    NOT NULL,
+    multi        INTEGER NOT NULL,
+    PRIMARY KEY (fv, type, code)
+  ) WITHOUT ROWID;
+  INSERT INTO date_bounds (fv, type, code, span, multi)
+    SELECT fv, type, code, max(span), max(several) FROM (
+      SELECT fv, type, code, max(coalesce(hi - lo, 9e999)) AS span, count(*) > 1 AS several FROM sp_date GROUP BY fv, type, id, code
+    ) GROUP BY fv, type, code;
+  `,
 ];

@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import { loadDefinitions } from '../../fhir/definitions/index.ts';
 import { searchRegistry } from '../../search/parameters.ts';
 import { parseSearch } from '../../search/parse.ts';
+import type { DateBounds } from '../date-bounds.ts';
 import { pageQuery } from '../search-page.ts';
 import { migrate } from './connection.ts';
 
@@ -16,9 +17,9 @@ describe('search query plans', () => {
   migrate(db);
   const registry = searchRegistry(loadDefinitions('R4'));
   const dialect = { contains: (h: string, n: string) => `instr(${h}, ${n}) > 0` };
-  const plan = (type: string, query: string) => {
+  const plan = (type: string, query: string, bounds: DateBounds = new Map()) => {
     const req = parseSearch(registry, [type], new URLSearchParams(query), { strict: true, defaultCount: 10, maxCount: 100, baseUrl: 'http://h.test/fhir/R4' });
-    const q = pageQuery('R4', req, dialect, Date.now(), 11);
+    const q = pageQuery('R4', req, dialect, Date.now(), 11, undefined, bounds);
     return db
       .prepare(`EXPLAIN QUERY PLAN ${q.sql}`)
       .all(...q.args)
@@ -45,6 +46,35 @@ describe('search query plans', () => {
       });
     }
   }
+
+  describe('a month of a date parameter (date-bounds.ts)', () => {
+    const MONTH = 'date=ge2020-06-01&date=lt2020-07-01';
+    const dateRows = (lines: string[]) => lines.filter((l) => /SEARCH x\d+ /.test(l));
+
+    it('without bounds: one condition reads the parameter from its start, the other probes each', () => {
+      const rows = dateRows(plan('Observation', MONTH));
+      assert.equal(rows.length, 2, rows.join('\n'));
+      assert.match(rows[0]!, /USING COVERING INDEX sp_date_v \(fv=\? AND type=\? AND code=\?\)$/);
+    });
+
+    it('with a finite span and one value per resource: one range of lo, both conditions on its rows', () => {
+      const rows = dateRows(plan('Observation', MONTH, new Map([['Observation|date', { span: 1000, multi: false }]])));
+      assert.equal(rows.length, 1, rows.join('\n'));
+      assert.match(rows[0]!, /USING COVERING INDEX sp_date_v \(fv=\? AND type=\? AND code=\? AND lo>\? AND lo<\?\)$/);
+    });
+
+    it('with several values per resource: each condition still on its own rows, the first bounded', () => {
+      const rows = dateRows(plan('Observation', MONTH, new Map([['Observation|date', { span: 1000, multi: true }]])));
+      assert.equal(rows.length, 2, rows.join('\n'));
+      assert.match(rows[0]!, /sp_date_v \(fv=\? AND type=\? AND code=\? AND lo>\?\)$/);
+    });
+
+    it('with an infinite span (a value open at one end): one row, read from the start to the end of the month', () => {
+      const rows = dateRows(plan('Observation', MONTH, new Map([['Observation|date', { span: Infinity, multi: false }]])));
+      assert.equal(rows.length, 1, rows.join('\n'));
+      assert.match(rows[0]!, /sp_date_v \(fv=\? AND type=\? AND code=\? AND lo<\?\)$/);
+    });
+  });
 
   it('keeps every key of a multi-key sort on the primary key', () => {
     const lines = plan('Patient', '_sort=family,given,birthdate,gender,address-city');

@@ -1,0 +1,244 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import { loadDefinitions } from '../../src/fhir/definitions/index.ts';
+import type { Resource } from '../../src/fhir/types.ts';
+import { extractIndex } from '../../src/search/extract.ts';
+import { compileMatcher } from '../../src/search/match.ts';
+import { searchRegistry } from '../../src/search/parameters.ts';
+import { parseSearch } from '../../src/search/parse.ts';
+import { openPostgresStore } from '../../src/store/postgres/index.ts';
+import { openSqliteStore } from '../../src/store/sqlite/index.ts';
+import type { Store } from '../../src/store/store.ts';
+import { usePostgresDatabase } from '../helpers/postgres.ts';
+
+/**
+ * Date searches narrowed by how far a parameter's values reach (src/store/date-bounds.ts): the
+ * store's answers must stay exactly the in-memory matcher's, on real SQLite and real PostgreSQL,
+ * for random data and random conditions (every prefix, ORed values, repeated parameters), while
+ * the bounds are finite and single-valued (Observation.date: the one-row window), multi-valued
+ * (Goal.target-date: each condition on its own) and after a value open at one end has made the
+ * span infinite (no window). The bounds the stores keep are checked too: they only grow.
+ */
+const pgDatabase = usePostgresDatabase();
+const NOW = new Date('2021-07-01T00:00:00Z');
+const dir = mkdtempSync(join(tmpdir(), 'herald-date-bounds-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+type Bounds = Record<string, { span: number; multi: number }>;
+interface Opened {
+  store: Store;
+  bounds: () => Promise<Bounds>;
+}
+const STORES: [string, () => Promise<Opened>][] = [
+  [
+    'sqlite',
+    async () => {
+      const path = join(dir, 'bounds.db');
+      const store = await openSqliteStore({ path, now: () => NOW });
+      const bounds = async () => {
+        const db = new Database(path, { readonly: true });
+        try {
+          return toBounds(db.prepare('SELECT type, code, span, multi FROM date_bounds').all() as Record<string, unknown>[]);
+        } finally {
+          db.close();
+        }
+      };
+      return { store, bounds };
+    },
+  ],
+  [
+    'postgres',
+    async () => {
+      const url = await pgDatabase;
+      const store = await openPostgresStore({ url, poolSize: 2, searchPoolSize: 1, now: () => NOW });
+      const bounds = async () => {
+        const client = new pg.Client({ connectionString: url });
+        await client.connect();
+        try {
+          return toBounds((await client.query('SELECT type, code, span, multi FROM date_bounds')).rows);
+        } finally {
+          await client.end();
+        }
+      };
+      return { store, bounds };
+    },
+  ],
+];
+
+const toBounds = (rows: Record<string, unknown>[]): Bounds =>
+  Object.fromEntries(rows.map((r) => [`${r.type}|${r.code}`, { span: Number(r.span), multi: Number(r.multi) }]));
+
+/** mulberry32: the same data and queries every run. */
+function prng(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const rnd = prng(20261207);
+const pick = <T>(list: readonly T[]) => list[Math.floor(rnd() * list.length)]!;
+const FROM = Date.UTC(2019, 0, 1);
+const TO = Date.UTC(2022, 0, 1);
+const instant = () => new Date(FROM + Math.floor(rnd() * (TO - FROM))).toISOString().replace(/\.\d+Z$/, 'Z');
+/** A date or dateTime at a random precision (year … second). */
+const written = () => {
+  const t = instant();
+  return pick([t.slice(0, 4), t.slice(0, 7), t.slice(0, 10), t.slice(0, 10), t, t]);
+};
+
+function observation(i: number): Resource {
+  const base = { resourceType: 'Observation', id: `obs-${i}`, status: 'final', code: { text: 'x' } };
+  if (rnd() < 0.7) return { ...base, effectiveDateTime: written() } as Resource;
+  const [a, b] = [instant(), instant()].sort();
+  return { ...base, effectivePeriod: { start: a, end: b } } as Resource;
+}
+
+function goal(i: number): Resource {
+  const target = Array.from({ length: 1 + Math.floor(rnd() * 3) }, () => ({ dueDate: instant().slice(0, 10) }));
+  return { resourceType: 'Goal', id: `goal-${i}`, lifecycleStatus: 'active', description: { text: 'x' }, subject: { reference: 'Patient/p' }, target } as Resource;
+}
+
+const PREFIXES = ['eq', 'ne', 'gt', 'lt', 'ge', 'le', 'sa', 'eb', 'ap'] as const;
+/** 1-3 conditions on `code`, each of 1-2 values (mostly one). */
+function query(code: string): string {
+  const conditions = Array.from({ length: 1 + Math.floor(rnd() * 3) }, () => {
+    const values = Array.from({ length: rnd() < 0.8 ? 1 : 2 }, () => `${pick(PREFIXES)}${written()}`);
+    return `${code}=${encodeURIComponent(values.join(','))}`;
+  });
+  // Now and then the window of the month (the commonest date search of all).
+  if (rnd() < 0.25) {
+    const t = instant();
+    return `${code}=ge${t.slice(0, 7)}-01&${code}=lt${t.slice(0, 7)}-15`;
+  }
+  return conditions.join('&');
+}
+
+const registry = searchRegistry(loadDefinitions('R4'));
+const OBSERVATIONS = Array.from({ length: 150 }, (_, i) => observation(i));
+const GOALS = Array.from({ length: 60 }, (_, i) => goal(i));
+const QUERIES: [string, string][] = [
+  ...Array.from({ length: 120 }, () => ['Observation', query('date')] as [string, string]),
+  ...Array.from({ length: 60 }, () => ['Goal', query('target-date')] as [string, string]),
+];
+
+for (const [storeName, open] of STORES) {
+  describe(`date searches narrowed by the parameters' bounds (${storeName}): store = in-memory matcher`, () => {
+    let opened: Opened;
+    const resources: Resource[] = [];
+    const write = (list: Resource[]) =>
+      opened.store.transaction(async (tx) => {
+        for (const r of list) {
+          await tx.write('R4', { type: r.resourceType, id: r.id!, versionId: 1, lastUpdated: '2024-01-01T00:00:00.000Z', method: 'PUT', json: JSON.stringify(r), index: extractIndex(registry, r) });
+          resources.push(r);
+        }
+      });
+    const agree = async () => {
+      for (const [type, q] of QUERIES) {
+        const request = parseSearch(registry, [type], new URLSearchParams(q), { strict: true, defaultCount: 1000, maxCount: 1000 });
+        const page = await opened.store.search('R4', request);
+        const fromStore = page.matches.map((m) => m.id).sort();
+        const matcher = compileMatcher(registry, type, q, { now: () => NOW.getTime() });
+        const inMemory = resources.filter((r) => r.resourceType === type && matcher.matches(r)).map((r) => r.id!).sort();
+        assert.deepEqual(fromStore, inMemory, `${type}?${q}`);
+        assert.equal(page.total, inMemory.length, `${type}?${q}: total`);
+      }
+    };
+
+    before(async () => {
+      opened = await open();
+      await write([...OBSERVATIONS, ...GOALS]);
+    });
+    after(() => opened.store.close());
+
+    it('finite, single-valued (Observation.date) and multi-valued (Goal.target-date): the same answers as the matcher', async () => {
+      await agree();
+      const b = await opened.bounds();
+      assert.equal(b['Observation|date']!.multi, 0, 'no Observation has two dates');
+      assert.ok(Number.isFinite(b['Observation|date']!.span) && b['Observation|date']!.span > 0, 'a finite span');
+      assert.equal(b['Goal|target-date']!.multi, 1, 'Goals have several target dates');
+      assert.equal(b['Goal|target-date']!.span, 86_400_000 - 1, 'a day, as a date is indexed');
+    });
+
+    it('a value open at one end makes the span infinite: still the same answers', async () => {
+      const before = (await opened.bounds())['Observation|date']!;
+      await write([{ resourceType: 'Observation', id: 'open', status: 'final', code: { text: 'x' }, effectivePeriod: { start: '2020-06-01' } } as Resource]);
+      await agree();
+      const b = (await opened.bounds())['Observation|date']!;
+      assert.equal(b.span, Infinity);
+      assert.ok(b.span > before.span);
+    });
+
+    it('bounds only grow: a shorter value written later leaves them as they were', async () => {
+      const before = await opened.bounds();
+      await opened.store.transaction(async (tx) => {
+        const r = { resourceType: 'Observation', id: 'open', status: 'final', code: { text: 'x' }, effectiveDateTime: '2020-06-01T10:00:00Z' } as Resource;
+        await tx.write('R4', { type: 'Observation', id: 'open', versionId: 2, lastUpdated: '2024-01-02T00:00:00.000Z', method: 'PUT', json: JSON.stringify(r), index: extractIndex(registry, r) });
+        resources.splice(resources.findIndex((x) => x.id === 'open'), 1, r);
+      });
+      await agree();
+      assert.deepEqual(await opened.bounds(), before);
+    });
+  });
+}
+
+describe('date bounds of a database written before them: the migration computes them from its rows', () => {
+  // Two Observations (values of a second and of a day) and two Goals (one with two target dates,
+  // one open at its start), as rows of the earlier schema.
+  const DAY = 86_400_000;
+  const rows: [string, string, string, number, number, number][] = [
+    ['Observation', 'o1', 'date', 0, Date.UTC(2020, 0, 1), Date.UTC(2020, 0, 1) + 999],
+    ['Observation', 'o2', 'date', 0, Date.UTC(2020, 0, 2), Date.UTC(2020, 0, 2) + DAY - 1],
+    ['Goal', 'g1', 'target-date', 0, Date.UTC(2020, 0, 1), Date.UTC(2020, 0, 1) + DAY - 1],
+    ['Goal', 'g1', 'target-date', 1, Date.UTC(2020, 1, 1), Date.UTC(2020, 1, 1) + DAY - 1],
+    ['Goal', 'g2', 'target-date', 0, -Infinity, Date.UTC(2020, 1, 1)],
+  ];
+  const expected = { 'Goal|target-date': { span: Infinity, multi: 1 }, 'Observation|date': { span: DAY - 1, multi: 0 } };
+
+  it('on SQLite (migration 9)', async () => {
+    const { MIGRATIONS } = await import('../../src/store/sqlite/migrations.ts');
+    const { migrate } = await import('../../src/store/sqlite/connection.ts');
+    const db = new Database(':memory:');
+    db.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)');
+    const before = MIGRATIONS.findIndex((m) => m.includes('CREATE TABLE date_bounds'));
+    for (let v = 1; v <= before; v++) {
+      db.exec(MIGRATIONS[v - 1]!);
+      db.prepare('INSERT INTO schema_migrations VALUES (?, ?)').run(v, 'then');
+    }
+    const put = db.prepare("INSERT INTO sp_date (fv, type, id, code, n, grp, lo, hi) VALUES ('R4', ?, ?, ?, ?, 0, ?, ?)");
+    for (const r of rows) put.run(...r);
+    migrate(db);
+    assert.deepEqual(toBounds(db.prepare('SELECT type, code, span, multi FROM date_bounds').all() as Record<string, unknown>[]), expected);
+    db.close();
+  });
+
+  it('on PostgreSQL (migration 6)', async () => {
+    const { createDatabase, dropDatabase } = await import('../helpers/postgres.ts');
+    const { MIGRATIONS } = await import('../../src/store/postgres/schema.ts');
+    const url = await createDatabase();
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      await client.query('CREATE TABLE herald_migrations (version integer PRIMARY KEY, applied_at text NOT NULL)');
+      const before = MIGRATIONS.findIndex((m) => m.includes('CREATE TABLE date_bounds'));
+      for (let v = 1; v <= before; v++) {
+        await client.query(MIGRATIONS[v - 1]!);
+        await client.query('INSERT INTO herald_migrations VALUES ($1, $2)', [v, 'then']);
+      }
+      for (const r of rows) await client.query("INSERT INTO sp_date (fv, type, id, code, n, grp, lo, hi) VALUES ('R4', $1, $2, $3, $4, 0, $5, $6)", r);
+      const store = await openPostgresStore({ url, poolSize: 1, searchPoolSize: 1 });
+      await store.close();
+      assert.deepEqual(toBounds((await client.query('SELECT type, code, span, multi FROM date_bounds')).rows), expected);
+    } finally {
+      await client.end();
+      await dropDatabase(url);
+    }
+  });
+});
