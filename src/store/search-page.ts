@@ -76,7 +76,7 @@ function whereClause(fv: string, req: SearchRequest, dialect: Dialect, now: numb
   }
   for (const list of sameRow.values()) {
     const param = list[0]!.param;
-    clauses.push({ rank: selectivity(list[0]!), sql: (probe) => compiler.sameDateRow(param, list.map((c) => c.values), 'r', req.types, args, probe) });
+    clauses.push({ rank: selectivity(list[0]!), sql: (probe) => compiler.dateRow(param, list.map((c) => c.values), 'r', req.types, args, probe) });
   }
   // The most selective kind of condition drives (an index lookup); the others probe its results.
   const ordered = clauses.sort((a, b) => a.rank - b.rank);

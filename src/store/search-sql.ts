@@ -80,8 +80,10 @@ const AFTER_PREFIX = '\u{10FFFF}';
  */
 export class ConditionCompiler {
   private aliases = 0;
-  /** `now`: epoch ms against which `ap` on dates is evaluated (the store's clock). */
-  /** `bounds`: the date parameters' bounds (date-bounds.ts); without them no date condition is narrowed. */
+  /**
+   * `now`: epoch ms against which `ap` on dates is evaluated (the store's clock). `bounds`: how far
+   * the date parameters' values reach (date-bounds.ts); without them no date condition is narrowed.
+   */
   constructor(
     private readonly dialect: Dialect,
     private readonly fv: string,
@@ -148,23 +150,23 @@ export class ConditionCompiler {
   /** Some row of `param` matches one of the values (ORed). */
   private exists(param: SearchParam, modifier: string | undefined, values: SearchValue[], at: At, args: unknown[]): string {
     if (param.type === 'composite') return this.composite(param, values, at, args);
+    if (param.type === 'date' && !modifier) return this.dateRow(param, [values], at.r, at.types, args, at.probe);
     const t = this.alias();
     const code = modifier === 'of-type' ? `${param.code}:of-type` : param.code;
     const whereArgs: unknown[] = [code];
     // In a probe, `+col` keeps SQLite from using the value index for the row test, so it walks
     // the owner-clustered primary key (fv, type, id, code) instead of scanning a range per candidate.
     const col = at.probe ? `${unindexedOf(this.dialect)}${t}` : t;
-    const window = param.type === 'date' && !modifier ? this.loWindow(t, at, param, [values], whereArgs) : '';
     const ors = values.map((v) => `(${this.row(col, v, modifier, whereArgs, param.type)})`);
-    return this.member(at, t, (hint) => `${tableOf(param.type)} ${t}${hint}`, `${t}.code = ? AND ${window}${anyOf(ors)}`, args, whereArgs);
+    return this.member(at, t, (hint) => `${tableOf(param.type)} ${t}${hint}`, `${t}.code = ? AND ${anyOf(ors)}`, args, whereArgs);
   }
 
   /**
-   * Several conditions on one date parameter that no resource of the type holds twice
-   * (date-bounds.ts), as one: its single row satisfies each of them. `lists`: each condition's
-   * values (ORed within, the conditions ANDed).
+   * Conditions on a date parameter that some one row must satisfy together: one condition, or
+   * several on a parameter no resource of the type holds twice (date-bounds.ts). `lists`: each
+   * condition's values (ORed within, the conditions ANDed).
    */
-  sameDateRow(param: SearchParam, lists: SearchValue[][], r: string, types: readonly string[], args: unknown[], probe: boolean): string {
+  dateRow(param: SearchParam, lists: SearchValue[][], r: string, types: readonly string[], args: unknown[], probe: boolean): string {
     const at: At = { r, types, probe };
     const t = this.alias();
     const whereArgs: unknown[] = [param.code];
