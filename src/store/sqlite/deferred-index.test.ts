@@ -354,6 +354,50 @@ describe('deferred search index: the mover', () => {
       db.close();
     }
   });
+
+  // The index rows are written by multi-row INSERT OR FAIL statements (index-writer.ts),
+  // which keep no statement journal: one that fails halfway leaves its first rows in place, and
+  // the move's transaction or the job's savepoint around it must take them back.
+  it('leaves none of the rows of a statement that failed halfway, in a move and in a job', async () => {
+    const { db } = migrated('halfway');
+    const deferred = createDeferredIndex(db);
+    const writes = createWrites(db, deferred);
+    const three: NewVersion = {
+      ...patient('h', 'a'),
+      index: { ...emptyIndexRows(), token: ['a', 'b', 'c'].map((value) => ({ code: 'identifier', system: 'urn:sys', value, text: null })) },
+    };
+    const rows = () => db.prepare("SELECT n, value FROM sp_token WHERE id = 'h' ORDER BY n").raw().all();
+    db.transaction(() => writes.write('R4', three))();
+    // A row in the way of the second of the three (a stray row: Herald never writes one), so the
+    // statement inserts row 0 and then fails.
+    db.prepare("INSERT INTO sp_token (fv, type, id, code, n, grp, system, value) VALUES ('R4', 'Patient', 'h', 'identifier', 1, 0, 'urn:sys', 'stray')").run();
+    // Inside a transaction the failed statement's first row is still there (OR FAIL) ...
+    db.exec('BEGIN');
+    assert.throws(() => deferred.apply(), /UNIQUE constraint failed/);
+    assert.deepEqual(rows(), [[0, 'a'], [1, 'stray']]);
+    db.exec('ROLLBACK');
+    // ... and a move, in a transaction of its own, rolls it back whole.
+    assert.throws(() => deferred.apply(), /UNIQUE constraint failed/);
+    assert.equal(db.inTransaction, false);
+    assert.deepEqual(rows(), [[1, 'stray']], 'the move rolled back: no row 0');
+    assert.equal(pending(db), 1);
+
+    // The same statement inside a job (a search on the writer's connection moves first): the job's
+    // savepoint takes its rows back, and the group's other jobs commit.
+    const queue = createWriteQueue(db);
+    db.exec('CREATE TABLE t (v INTEGER)');
+    const failing = queue.run(async () => {
+      db.prepare('INSERT INTO t VALUES (1)').run();
+      deferred.apply();
+    });
+    const other = queue.run(async () => db.prepare('INSERT INTO t VALUES (2)').run());
+    await assert.rejects(failing, /UNIQUE constraint failed/);
+    await other;
+    assert.deepEqual(rows(), [[1, 'stray']]);
+    assert.deepEqual(db.prepare('SELECT v FROM t').pluck().all(), [2]);
+    assert.equal(pending(db), 1);
+    db.close();
+  });
 });
 
 describe('write queue: the writer\'s own hooks around groups', () => {

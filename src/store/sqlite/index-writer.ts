@@ -25,6 +25,11 @@ export function createIndexWriter(db: Database.Database) {
   const kinds = Object.keys(TABLES) as (keyof IndexRows)[];
   const deletes = Object.values(INDEX_TABLE).map((table) => db.prepare(`DELETE FROM ${table} WHERE fv = ? AND type = ? AND id = ?`));
   // One multi-row INSERT per table and resource: far fewer calls into SQLite than a row at a time.
+  // OR FAIL: with the default (ABORT), a statement writing several rows keeps a statement journal,
+  // a copy of each page it changes, so that a failure halfway undoes its own rows alone. These
+  // statements never run alone: a failure fails the move or the job around them, whose transaction
+  // or savepoint is rolled back whole (deferred-index.ts, writer.ts), so that copy is wasted work.
+  // Moving entries in batches of eight took 5-10% less CPU without it (docs/benchmark-log.md).
   const statements = new Map<string, Database.Statement>();
   const insertFor = (kind: keyof IndexRows, n: number): Database.Statement => {
     const key = `${kind}:${n}`;
@@ -32,7 +37,7 @@ export function createIndexWriter(db: Database.Database) {
     if (!stmt) {
       const t = TABLES[kind];
       const tuple = `(${Array(6 + t.cols.length).fill('?').join(', ')})`;
-      stmt = db.prepare(`INSERT INTO ${INDEX_TABLE[kind]} (fv, type, id, code, n, grp, ${t.cols.join(', ')}) VALUES ${Array(n).fill(tuple).join(', ')}`);
+      stmt = db.prepare(`INSERT OR FAIL INTO ${INDEX_TABLE[kind]} (fv, type, id, code, n, grp, ${t.cols.join(', ')}) VALUES ${Array(n).fill(tuple).join(', ')}`);
       statements.set(key, stmt);
     }
     return stmt;
