@@ -17,6 +17,9 @@ import { runClient, startWithEnv } from './scenarios/websocket.ts';
 import { PATIENT } from './scenarios/crud.ts';
 const ROOTP = ROOT.replace(/\/$/, '');
 const N = Number(process.argv[2] ?? 100);
+// The sockets' client needs one subscription to bind at least; a run without a match binds one
+// that never hears (SOCKETS=1 BOUNDFILTER='Patient?identifier=urn:bench|none').
+if (!Number.isInteger(N) || N < 1) throw new Error(`N must be a whole number of at least 1 (got ${process.argv[2]}); for creates that match nothing, bind one subscription that never hears: SOCKETS=1 BOUNDFILTER='Patient?identifier=urn:bench|none'`);
 const PROF = process.argv[3] === 'prof';
 const h: any = { settings, startTarget, runLoad, print, printTable, check, checkValue, printColumns };
 const topics = await mkdtemp(join(tmpdir(), 'p-topics-'));
