@@ -14,6 +14,15 @@ import type { Sql } from './search-sql.ts';
  * no resource holds two values of the parameter (Observation.date is effective[x], one value),
  * `date=ge2024-03-01&date=lt2024-04-01` holds of one row: the two conditions become one, a month
  * of rows instead of every row before April probed for one after March.
+ *
+ * The windows also need every value to end no earlier than it starts (lo <= hi): `eb` (hi before
+ * X) bounds lo only through it. Extraction indexes a Period whose end precedes its start as the
+ * range between the two (extract/values.ts); a row stored otherwise (before that rule) counts as
+ * an infinite span, which turns the windows off for its parameter on its type.
+ *
+ * The bounds are read in a statement of their own, before the queries that use them (the count
+ * and the page), so a write can widen them in between: search-run.ts reads them again afterwards
+ * and searches again when they have changed.
  */
 export interface DateBound {
   span: number;
@@ -30,8 +39,9 @@ export function rowBounds(rows: readonly DateRow[]): { code: string; span: numbe
   const byCode = new Map<string, { code: string; span: number; multi: number }>();
   for (const r of rows) {
     const d = r.hi - r.lo;
-    // Both ends infinite on the same side (never written, but the bound must stay a bound).
-    const span = Number.isNaN(d) ? Infinity : d;
+    // Both ends infinite on the same side (never written, but the bound must stay a bound), or a
+    // value that ends before it starts (see above): no window can be trusted.
+    const span = Number.isNaN(d) || d < 0 ? Infinity : d;
     const b = byCode.get(r.code);
     if (!b) byCode.set(r.code, { code: r.code, span, multi: 0 });
     else {
@@ -49,6 +59,16 @@ export function boundsQuery(fv: string): Sql {
 
 export function boundsOf(rows: Record<string, unknown>[]): DateBounds {
   return new Map(rows.map((r) => [boundKey(String(r.type), String(r.code)), { span: Number(r.span), multi: Number(r.multi) !== 0 }]));
+}
+
+/** Whether two readings of the bounds agree (the later one can only have grown). */
+export function sameBounds(a: DateBounds, b: DateBounds): boolean {
+  if (a.size !== b.size) return false;
+  for (const [key, x] of a) {
+    const y = b.get(key);
+    if (!y || y.span !== x.span || y.multi !== x.multi) return false;
+  }
+  return true;
 }
 
 /** Whether a search has a date condition (at any depth) that bounds could narrow. */

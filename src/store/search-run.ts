@@ -1,5 +1,5 @@
 import type { Include, SearchRequest } from '../search/types.ts';
-import { boundsOf, boundsQuery, hasDateCondition } from './date-bounds.ts';
+import { type DateBounds, boundsOf, boundsQuery, hasDateCondition, sameBounds } from './date-bounds.ts';
 import { countQuery, includeQuery, pageQuery, revincludeQuery } from './search-page.ts';
 import type { Dialect, Sql } from './search-sql.ts';
 import type { SearchCursor, SearchPage, StoredVersion } from './store.ts';
@@ -20,23 +20,34 @@ const CHUNK = 500;
 
 
 
+/** Bounds read and searched with, again, before the search goes on without any. */
+const BOUNDS_ATTEMPTS = 3;
+
 /** `now` (epoch ms, the store's clock) is the instant `ap` on dates is measured from. */
 export function* searchSteps(dialect: Dialect, fv: string, req: SearchRequest, now: number, cursor?: SearchCursor): SearchSteps {
-  // Date conditions are narrowed by how far the parameter's values reach (date-bounds.ts).
-  const bounds = hasDateCondition(req.conditions) ? boundsOf(yield boundsQuery(fv)) : undefined;
-  let total: number | undefined;
-  if (req.total !== 'none') {
-    const rows = yield countQuery(fv, req, dialect, now, bounds);
-    total = Number(rows[0]!.n);
+  let found: Found | undefined;
+  // Date conditions are narrowed by how far the parameter's values reach (date-bounds.ts). The
+  // bounds are read before the count and the page, each a statement of its own, and a write in
+  // between may have widened them (bounds only grow, and are committed with the rows that widen
+  // them): read after the queries, bounds that have not changed were the bounds of every row the
+  // queries saw. Otherwise search again with the new ones, and in the end without any.
+  if (hasDateCondition(req.conditions)) {
+    let bounds = boundsOf(yield boundsQuery(fv));
+    for (let attempt = 1; attempt <= BOUNDS_ATTEMPTS && !found; attempt++) {
+      const f: Found = yield* matchSteps(dialect, fv, req, now, cursor, bounds);
+      const after = boundsOf(yield boundsQuery(fv));
+      if (sameBounds(bounds, after)) found = f;
+      else bounds = after;
+    }
   }
+  found ??= yield* matchSteps(dialect, fv, req, now, cursor, undefined);
+  const { total, rows, keyCount } = found;
   if (req.summary === 'count') return { matches: [], included: [], ...(total !== undefined ? { total } : {}) };
-  const q = pageQuery(fv, req, dialect, now, req.count + 1, cursor, bounds);
-  const rows = (yield { sql: q.sql, args: q.args }) as (VersionRow & Record<string, string | number>)[];
   const more = rows.length > req.count;
   const page = more ? rows.slice(0, req.count) : rows;
   const backwards = cursor?.direction === 'previous';
   if (backwards) page.reverse();
-  const keysOf = (row: Record<string, string | number>) => Array.from({ length: q.keyCount }, (_, i) => row[`k${i}`]!);
+  const keysOf = (row: Record<string, string | number>) => Array.from({ length: keyCount }, (_, i) => row[`k${i}`]!);
   const first = page[0];
   const last = page[page.length - 1];
   const next = last && (backwards || more) ? { direction: 'next' as const, keys: keysOf(last) } : undefined;
@@ -52,6 +63,25 @@ export function* searchSteps(dialect: Dialect, fv: string, req: SearchRequest, n
 }
 
 type Steps<T> = Generator<Sql, T, Record<string, unknown>[]>;
+
+/** What the count and the page found (no page for `_summary=count`). */
+interface Found {
+  total: number | undefined;
+  rows: (VersionRow & Record<string, string | number>)[];
+  keyCount: number;
+}
+
+function* matchSteps(dialect: Dialect, fv: string, req: SearchRequest, now: number, cursor: SearchCursor | undefined, bounds: DateBounds | undefined): Steps<Found> {
+  let total: number | undefined;
+  if (req.total !== 'none') {
+    const rows = yield countQuery(fv, req, dialect, now, bounds);
+    total = Number(rows[0]!.n);
+  }
+  if (req.summary === 'count') return { total, rows: [], keyCount: 0 };
+  const q = pageQuery(fv, req, dialect, now, req.count + 1, cursor, bounds);
+  const rows = (yield { sql: q.sql, args: q.args }) as (VersionRow & Record<string, string | number>)[];
+  return { total, rows, keyCount: q.keyCount };
+}
 
 /** _include and _revinclude, following :iterate ones over what was added, within bounds. */
 function* included(fv: string, req: SearchRequest, matches: StoredVersion[]): Steps<StoredVersion[]> {

@@ -14,6 +14,11 @@ import { parseSearch } from '../../src/search/parse.ts';
 import { openPostgresStore } from '../../src/store/postgres/index.ts';
 import { openSqliteStore } from '../../src/store/sqlite/index.ts';
 import type { Store } from '../../src/store/store.ts';
+import { dialect as pgDialect, numbered } from '../../src/store/postgres/reads.ts';
+import { rowBounds } from '../../src/store/date-bounds.ts';
+import { searchSteps } from '../../src/store/search-run.ts';
+import type { Dialect } from '../../src/store/search-sql.ts';
+import { dialect as sqliteDialect } from '../../src/store/sqlite/search.ts';
 import { usePostgresDatabase } from '../helpers/postgres.ts';
 
 /**
@@ -176,6 +181,22 @@ for (const [storeName, open] of STORES) {
       assert.ok(b.span > before.span);
     });
 
+    it('a Period that ends before it starts is the range between its ends (the windows assume lo <= hi): the same answers as the matcher', async () => {
+      // Nothing rejects a Period whose end precedes its start (invariant per-1 is not enforced).
+      const encounters = [
+        { resourceType: 'Encounter', id: 'inverted', status: 'finished', class: { code: 'AMB' }, period: { start: '2024-06-01', end: '2023-12-01' } },
+        { resourceType: 'Encounter', id: 'plain', status: 'finished', class: { code: 'AMB' }, period: { start: '2020-01-01', end: '2020-01-05' } },
+      ] as Resource[];
+      await write(encounters);
+      assert.equal((await opened.bounds())['Encounter|date']!.span, Date.UTC(2024, 5, 2) - Date.UTC(2023, 11, 1) - 1, 'from the end to the start');
+      for (const q of ['date=ge2024', 'date=ge2024&date=le2024', 'date=eb2024-01-01', 'date=le2023-12-31', 'date=gt2023-06-01', 'date=sa2019', 'date=ap2024-06-01']) {
+        const request = parseSearch(registry, ['Encounter'], new URLSearchParams(q), { strict: true, defaultCount: 1000, maxCount: 1000 });
+        const fromStore = (await opened.store.search('R4', request)).matches.map((m) => m.id).sort();
+        const matcher = compileMatcher(registry, 'Encounter', q, { now: () => NOW.getTime() });
+        assert.deepEqual(fromStore, encounters.filter((r) => matcher.matches(r)).map((r) => r.id!).sort(), `Encounter?${q}`);
+      }
+    });
+
     it('bounds only grow: a shorter value written later leaves them as they were', async () => {
       const before = await opened.bounds();
       await opened.store.transaction(async (tx) => {
@@ -189,6 +210,26 @@ for (const [storeName, open] of STORES) {
   });
 }
 
+describe('date bounds of one resource\'s rows (rowBounds)', () => {
+  it('the longest span per parameter, several values or one; a row that ends before it starts (stored before extraction ordered its ends) is an infinite span', () => {
+    assert.deepEqual(
+      rowBounds([
+        { code: 'date', lo: 0, hi: 10 },
+        { code: 'date', lo: 5, hi: 8 },
+        { code: 'other', lo: 100, hi: 100 },
+        { code: 'open', lo: -Infinity, hi: 3 },
+        { code: 'inverted', lo: 10, hi: 5 },
+      ]),
+      [
+        { code: 'date', span: 10, multi: 1 },
+        { code: 'other', span: 0, multi: 0 },
+        { code: 'open', span: Infinity, multi: 0 },
+        { code: 'inverted', span: Infinity, multi: 0 },
+      ],
+    );
+  });
+});
+
 describe('date bounds of a database written before them: the migration computes them from its rows', () => {
   // Two Observations (values of a second and of a day) and two Goals (one with two target dates,
   // one open at its start), as rows of the earlier schema.
@@ -199,10 +240,16 @@ describe('date bounds of a database written before them: the migration computes 
     ['Goal', 'g1', 'target-date', 0, Date.UTC(2020, 0, 1), Date.UTC(2020, 0, 1) + DAY - 1],
     ['Goal', 'g1', 'target-date', 1, Date.UTC(2020, 1, 1), Date.UTC(2020, 1, 1) + DAY - 1],
     ['Goal', 'g2', 'target-date', 0, -Infinity, Date.UTC(2020, 1, 1)],
+    // A Period that ends before it starts: an infinite span (migration 10 on SQLite, 7 on PostgreSQL).
+    ['Encounter', 'e1', 'date', 0, Date.UTC(2024, 5, 1), Date.UTC(2023, 11, 1)],
   ];
-  const expected = { 'Goal|target-date': { span: Infinity, multi: 1 }, 'Observation|date': { span: DAY - 1, multi: 0 } };
+  const expected = {
+    'Encounter|date': { span: Infinity, multi: 0 },
+    'Goal|target-date': { span: Infinity, multi: 1 },
+    'Observation|date': { span: DAY - 1, multi: 0 },
+  };
 
-  it('on SQLite (migration 9)', async () => {
+  it('on SQLite (migrations 9 and 10)', async () => {
     const { MIGRATIONS } = await import('../../src/store/sqlite/migrations.ts');
     const { migrate } = await import('../../src/store/sqlite/connection.ts');
     const db = new Database(':memory:');
@@ -219,7 +266,7 @@ describe('date bounds of a database written before them: the migration computes 
     db.close();
   });
 
-  it('on PostgreSQL (migration 6)', async () => {
+  it('on PostgreSQL (migrations 6 and 7)', async () => {
     const { createDatabase, dropDatabase } = await import('../helpers/postgres.ts');
     const { MIGRATIONS } = await import('../../src/store/postgres/schema.ts');
     const url = await createDatabase();
@@ -241,4 +288,96 @@ describe('date bounds of a database written before them: the migration computes 
       await dropDatabase(url);
     }
   });
+});
+
+/**
+ * The bounds are read in a statement of their own, before the count and the page: a write that
+ * widens them in between must not hide what it wrote (search-run.ts reads them again and searches
+ * again). The search's steps run here on a connection of the test's own, with the write made
+ * right after the first bounds were read.
+ */
+describe('a write that widens the bounds while a search runs', () => {
+  const cases: { name: string; type: string; q: string; before: Resource; after: Resource }[] = [
+    {
+      name: 'the span grows (a day becomes two years that still hold the date)',
+      type: 'Observation',
+      q: 'date=ge2020-06-15',
+      before: { resourceType: 'Observation', id: 'x', status: 'final', code: { text: 'x' }, effectiveDateTime: '2020-06-20' } as Resource,
+      after: { resourceType: 'Observation', id: 'x', status: 'final', code: { text: 'x' }, effectivePeriod: { start: '2019-01-01', end: '2020-12-31' } } as Resource,
+    },
+    {
+      name: 'a parameter becomes multi-valued (two targets, each meeting one condition)',
+      type: 'Goal',
+      q: 'target-date=ge2020-06-01&target-date=lt2020-07-01',
+      before: { resourceType: 'Goal', id: 'g', lifecycleStatus: 'active', description: { text: 'x' }, subject: { reference: 'Patient/p' }, target: [{ dueDate: '2020-06-20' }] } as Resource,
+      after: { resourceType: 'Goal', id: 'g', lifecycleStatus: 'active', description: { text: 'x' }, subject: { reference: 'Patient/p' }, target: [{ dueDate: '2019-01-01' }, { dueDate: '2021-01-01' }] } as Resource,
+    },
+  ];
+  type Run = (sql: string, args: unknown[]) => Promise<Record<string, unknown>[]>;
+  const targets: [string, () => Promise<{ store: Store; dialect: Dialect; connect: () => Promise<{ run: Run; end: () => Promise<void> }>; close: () => Promise<void> }>][] = [
+    [
+      'sqlite',
+      async () => {
+        const path = join(dir, 'race.db');
+        const store = await openSqliteStore({ path, now: () => NOW });
+        const connect = async () => {
+          const db = new Database(path, { readonly: true });
+          return { run: async (sql: string, args: unknown[]) => db.prepare(sql).all(...args) as Record<string, unknown>[], end: async () => void db.close() };
+        };
+        return { store, dialect: sqliteDialect, connect, close: () => store.close() };
+      },
+    ],
+    [
+      'postgres',
+      async () => {
+        const { createDatabase, dropDatabase } = await import('../helpers/postgres.ts');
+        const url = await createDatabase();
+        const store = await openPostgresStore({ url, poolSize: 2, searchPoolSize: 1, now: () => NOW });
+        const connect = async () => {
+          const client = new pg.Client({ connectionString: url });
+          await client.connect();
+          return { run: async (sql: string, args: unknown[]) => (await client.query(numbered(sql), args)).rows, end: () => client.end() };
+        };
+        return { store, dialect: pgDialect, connect, close: async () => (await store.close(), await dropDatabase(url)) };
+      },
+    ],
+  ];
+  for (const [storeName, open] of targets) {
+    for (const c of cases) {
+      it(`${storeName}: ${c.name}`, async () => {
+        const t = await open();
+        const put = (r: Resource, versionId: number) =>
+          t.store.transaction(async (tx) =>
+            tx.write('R4', { type: c.type, id: r.id!, versionId, lastUpdated: '2024-01-01T00:00:00.000Z', method: 'PUT', json: JSON.stringify(r), index: extractIndex(registry, r) }),
+          );
+        const request = parseSearch(registry, [c.type], new URLSearchParams(c.q), { strict: true, defaultCount: 1000, maxCount: 1000 });
+        const matches = (r: Resource) => compileMatcher(registry, c.type, c.q, { now: () => NOW.getTime() }).matches(r);
+        assert.ok(matches(c.before) && matches(c.after), 'the resource matches before and after the write');
+        // A search through the store waits for the write's rows (and bounds) to be in the index
+        // (SQLite moves them after the commit).
+        const indexed = () => t.store.search('R4', parseSearch(registry, [c.type], new URLSearchParams('_id=' + c.after.id), { strict: true, defaultCount: 10, maxCount: 10 }));
+        try {
+          await put(c.before, 1);
+          await indexed();
+          const db = await t.connect();
+          const steps = searchSteps(t.dialect, 'R4', request, NOW.getTime());
+          let step = steps.next();
+          let queries = 0;
+          while (!step.done) {
+            const rows = await db.run(step.value.sql, step.value.args);
+            if (queries++ === 0) {
+              await put(c.after, 2);
+              await indexed();
+            }
+            step = steps.next(rows);
+          }
+          await db.end();
+          assert.deepEqual(step.value.matches.map((m) => m.id), [c.after.id]);
+          assert.equal(step.value.total, 1);
+        } finally {
+          await t.close();
+        }
+      });
+    }
+  }
 });

@@ -203,12 +203,18 @@ const dateValue: Convert = (v, s) => {
   if (range !== undefined) s.date(range[0], range[1]);
 };
 
-/** Period: open ends are unbounded (search.html#date); a Period with neither end is no value. */
+/**
+ * Period: open ends are unbounded (search.html#date); a Period with neither end is no value. One
+ * whose end precedes its start (invalid, per-1, but nothing rejects it on write) is the range
+ * between its two ends: every value's range starts no later than it ends, which the stores'
+ * date windows rely on (store/date-bounds.ts).
+ */
 const period: Convert = (v, s) => {
   const p = obj(v);
   const start = typeof p?.start === 'string' ? dateRange(p.start) : undefined;
   const end = typeof p?.end === 'string' ? dateRange(p.end) : undefined;
-  if (start !== undefined || end !== undefined) s.date(start?.[0] ?? -Infinity, end?.[1] ?? Infinity);
+  if (start !== undefined && end !== undefined && end[1] < start[0]) s.date(end[0], start[1]);
+  else if (start !== undefined || end !== undefined) s.date(start?.[0] ?? -Infinity, end?.[1] ?? Infinity);
 };
 
 const DATE: Record<string, Convert> = {

@@ -119,6 +119,13 @@ export const MIGRATIONS: readonly string[] = [
       SELECT fv, type, code, max(CASE WHEN hi - lo = 'NaN' THEN 'Infinity' ELSE hi - lo END) AS span, (count(*) > 1)::int::smallint AS several FROM sp_date GROUP BY fv, type, id, code
     ) per_resource GROUP BY fv, type, code;
   `,
+  // 7: a date value that ends before it starts (a Period with end < start) makes its
+  //    parameter's span infinite (date-bounds.ts): the windows assume lo <= hi. Migration 6
+  //    counted such a value as a negative span.
+  `
+  UPDATE date_bounds b SET span = 'Infinity'
+    WHERE EXISTS (SELECT 1 FROM sp_date d WHERE d.fv = b.fv AND d.type = b.type AND d.code = b.code AND d.hi < d.lo);
+  `,
 ];
 
 /** Key of the advisory lock held while the schema is created or migrated (any constant will do). */

@@ -250,4 +250,11 @@ export const MIGRATIONS: readonly string[] = [
       SELECT fv, type, code, max(coalesce(hi - lo, 9e999)) AS span, count(*) > 1 AS several FROM sp_date GROUP BY fv, type, id, code
     ) GROUP BY fv, type, code;
   `,
+  // 10: a date value that ends before it starts (a Period with end < start) makes its
+  //    parameter's span infinite (date-bounds.ts): the windows assume lo <= hi. Migration 9
+  //    counted such a value as a negative span.
+  `
+  UPDATE date_bounds SET span = 9e999
+    WHERE EXISTS (SELECT 1 FROM sp_date d WHERE d.fv = date_bounds.fv AND d.type = date_bounds.type AND d.code = date_bounds.code AND d.hi < d.lo);
+  `,
 ];

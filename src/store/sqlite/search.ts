@@ -4,7 +4,8 @@ import { searchSteps } from '../search-run.ts';
 import type { Dialect } from '../search-sql.ts';
 import type { SearchCursor, SearchPage } from '../store.ts';
 
-const dialect: Dialect = { contains: (h, n) => `instr(${h}, ${n}) > 0` };
+/** The shared search SQL (search-sql.ts) in SQLite's spelling. */
+export const dialect: Dialect = { contains: (h, n) => `instr(${h}, ${n}) > 0` };
 
 /**
  * FHIR search on SQLite: the shared steps (search-run.ts), each query run at once on this
