@@ -65,7 +65,9 @@ function whereClause(fv: string, req: SearchRequest, dialect: Dialect, now: numb
   const clauses: Clause[] = [];
   const sameRow = new Map<string, Extract<Condition, { kind: 'param' }>[]>();
   for (const c of req.conditions) {
-    const single = req.types.length === 1 && c.kind === 'param' && c.param.type === 'date' && !c.modifier && c.values.every((v) => v.kind === 'date');
+    // `_lastUpdated` is a column of the resource itself, never rows (nor bounds) of its own.
+    const single =
+      req.types.length === 1 && c.kind === 'param' && c.param.type === 'date' && c.param.code !== '_lastUpdated' && !c.modifier && c.values.every((v) => v.kind === 'date');
     if (single && bounds.get(boundKey(req.types[0]!, c.param.code))?.multi === false) {
       const list = sameRow.get(c.param.code);
       if (list) list.push(c);
