@@ -2,12 +2,13 @@
  * Table statistics for the planner. PostgreSQL gathers them in autovacuum, a minute or more after
  * a table fills (never when autovacuum is off); until then it plans as if each table held a row or
  * two, and a search over 10,000 freshly written Patients nested-looped over every pair of rows for
- * more than 10 s instead of taking a millisecond. So the store runs ANALYZE itself, in the
- * background, once this node has written FIRST versions, and again whenever it has written as many
- * again as before the last run (at most every MAX_STEP versions): a few runs while tables are
- * young, rare ones later. Several nodes each count their own writes.
+ * more than 10 s instead of taking a millisecond, and two `_has` conditions over 150 resources took
+ * 8-18 s. So the store runs ANALYZE itself, in the background, once this node has written FIRST
+ * versions, and again whenever it has written as many again as before the last run (at most every
+ * MAX_STEP versions): a few runs while tables are young (each a few milliseconds then), rare ones
+ * later. Several nodes each count their own writes.
  */
-const FIRST = 500;
+const FIRST = 50;
 const MAX_STEP = 100_000;
 
 /** The tables searches join (migration 1 and later), analyzed together. */
