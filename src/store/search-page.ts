@@ -1,7 +1,7 @@
 import { badRequest } from '../fhir/errors.ts';
 import type { Condition, SearchParam, SearchRequest, SortKey } from '../search/types.ts';
 import { type DateBounds, boundKey } from './date-bounds.ts';
-import { ConditionCompiler, type Dialect, INDEX_TABLE, type Sql, unindexedOf } from './search-sql.ts';
+import { ConditionCompiler, type Dialect, INDEX_TABLE, OWN_COLUMNS, type Sql, unindexedOf } from './search-sql.ts';
 import type { SearchCursor } from './store.ts';
 
 /**
@@ -65,9 +65,9 @@ function whereClause(fv: string, req: SearchRequest, dialect: Dialect, now: numb
   const clauses: Clause[] = [];
   const sameRow = new Map<string, Extract<Condition, { kind: 'param' }>[]>();
   for (const c of req.conditions) {
-    // `_lastUpdated` is a column of the resource itself, never rows (nor bounds) of its own.
+    // `_lastUpdated` is a column of the resource itself (ownColumn), never rows of sp_date.
     const single =
-      req.types.length === 1 && c.kind === 'param' && c.param.type === 'date' && c.param.code !== '_lastUpdated' && !c.modifier && c.values.every((v) => v.kind === 'date');
+      req.types.length === 1 && c.kind === 'param' && c.param.type === 'date' && !OWN_COLUMNS.has(c.param.code) && !c.modifier && c.values.every((v) => v.kind === 'date');
     if (single && bounds.get(boundKey(req.types[0]!, c.param.code))?.multi === false) {
       const list = sameRow.get(c.param.code);
       if (list) list.push(c);

@@ -40,6 +40,9 @@ export interface Sql {
   args: unknown[];
 }
 
+/** Parameters answered from the `resources` table itself (ownColumn), so not stored as index rows (nor date bounds). */
+export const OWN_COLUMNS: ReadonlySet<string> = new Set(['_id', '_lastUpdated']);
+
 /**
  * The index table of each kind of index row (search/types.ts), the one list every SQL store and
  * query uses. (sqlite/migrations.ts creates them in a migration that must not change; a test
@@ -113,7 +116,7 @@ export class ConditionCompiler {
     if (c.kind === 'chain') return this.chain(c, at, args);
     if (c.kind === 'has') return this.has(c, at, args);
     const missing = c.values.find((v) => v.kind === 'missing');
-    if (c.param.code === '_id' || c.param.code === '_lastUpdated') return ownColumn(c, r, args, missing !== undefined, this.now);
+    if (OWN_COLUMNS.has(c.param.code)) return ownColumn(c, r, args, missing !== undefined, this.now);
     if (missing && missing.kind === 'missing') return this.missing(c.param, at, missing.missing, args);
     if (c.modifier === 'not') return `NOT ${this.exists(c.param, undefined, c.values, at, args)}`;
     return this.exists(c.param, c.modifier, c.values, at, args);

@@ -19,7 +19,7 @@ import { rowBounds } from '../../src/store/date-bounds.ts';
 import { searchSteps } from '../../src/store/search-run.ts';
 import type { Dialect } from '../../src/store/search-sql.ts';
 import { dialect as sqliteDialect } from '../../src/store/sqlite/search.ts';
-import { usePostgresDatabase } from '../helpers/postgres.ts';
+import { createDatabase, dropDatabase } from '../helpers/postgres.ts';
 
 /**
  * Date searches narrowed by how far a parameter's values reach (src/store/date-bounds.ts): the
@@ -29,51 +29,61 @@ import { usePostgresDatabase } from '../helpers/postgres.ts';
  * (Goal.target-date: each condition on its own) and after a value open at one end has made the
  * span infinite (no window). The bounds the stores keep are checked too: they only grow.
  */
-const pgDatabase = usePostgresDatabase();
 const NOW = new Date('2021-07-01T00:00:00Z');
 const dir = mkdtempSync(join(tmpdir(), 'herald-date-bounds-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 type Bounds = Record<string, { span: number; multi: number }>;
+/** A connection of the test's own to a store's database, beside the store's. */
+interface Connection {
+  run(sql: string, args: unknown[]): Promise<Record<string, unknown>[]>;
+  end(): Promise<void>;
+}
 interface Opened {
   store: Store;
-  bounds: () => Promise<Bounds>;
+  /** The store's spelling of the shared search SQL, to run a search's steps on `connect()`. */
+  dialect: Dialect;
+  connect(): Promise<Connection>;
+  close(): Promise<void>;
 }
-const STORES: [string, () => Promise<Opened>][] = [
+/** Each store on a database of its own (`name`: the SQLite file). */
+const STORES: [string, (name: string) => Promise<Opened>][] = [
   [
     'sqlite',
-    async () => {
-      const path = join(dir, 'bounds.db');
+    async (name) => {
+      const path = join(dir, `${name}.db`);
       const store = await openSqliteStore({ path, now: () => NOW });
-      const bounds = async () => {
+      const connect = async () => {
         const db = new Database(path, { readonly: true });
-        try {
-          return toBounds(db.prepare('SELECT type, code, span, multi FROM date_bounds').all() as Record<string, unknown>[]);
-        } finally {
-          db.close();
-        }
+        return { run: async (sql: string, args: unknown[]) => db.prepare(sql).all(...args) as Record<string, unknown>[], end: async () => void db.close() };
       };
-      return { store, bounds };
+      return { store, dialect: sqliteDialect, connect, close: () => store.close() };
     },
   ],
   [
     'postgres',
     async () => {
-      const url = await pgDatabase;
+      const url = await createDatabase();
       const store = await openPostgresStore({ url, poolSize: 2, searchPoolSize: 1, now: () => NOW });
-      const bounds = async () => {
+      const connect = async () => {
         const client = new pg.Client({ connectionString: url });
         await client.connect();
-        try {
-          return toBounds((await client.query('SELECT type, code, span, multi FROM date_bounds')).rows);
-        } finally {
-          await client.end();
-        }
+        return { run: async (sql: string, args: unknown[]) => (await client.query(numbered(sql), args)).rows, end: () => client.end() };
       };
-      return { store, bounds };
+      return { store, dialect: pgDialect, connect, close: async () => (await store.close(), await dropDatabase(url)) };
     },
   ],
 ];
+
+/** The bounds the store keeps, read on a connection of the test's own. */
+async function storedBounds(opened: Opened): Promise<Bounds> {
+  const c = await opened.connect();
+  try {
+    return toBounds(await c.run('SELECT type, code, span, multi FROM date_bounds', []));
+  } finally {
+    await c.end();
+  }
+}
 
 const toBounds = (rows: Record<string, unknown>[]): Bounds =>
   Object.fromEntries(rows.map((r) => [`${r.type}|${r.code}`, { span: Number(r.span), multi: Number(r.multi) }]));
@@ -158,14 +168,14 @@ for (const [storeName, open] of STORES) {
     };
 
     before(async () => {
-      opened = await open();
+      opened = await open('agreement');
       await write([...OBSERVATIONS, ...GOALS]);
     });
-    after(() => opened.store.close());
+    after(() => opened.close());
 
     it('finite, single-valued (Observation.date) and multi-valued (Goal.target-date): the same answers as the matcher', async () => {
       await agree();
-      const b = await opened.bounds();
+      const b = await storedBounds(opened);
       assert.equal(b['Observation|date']!.multi, 0, 'no Observation has two dates');
       assert.ok(Number.isFinite(b['Observation|date']!.span) && b['Observation|date']!.span > 0, 'a finite span');
       assert.equal(b['Goal|target-date']!.multi, 1, 'Goals have several target dates');
@@ -173,10 +183,10 @@ for (const [storeName, open] of STORES) {
     });
 
     it('a value open at one end makes the span infinite: still the same answers', async () => {
-      const before = (await opened.bounds())['Observation|date']!;
+      const before = (await storedBounds(opened))['Observation|date']!;
       await write([{ resourceType: 'Observation', id: 'open', status: 'final', code: { text: 'x' }, effectivePeriod: { start: '2020-06-01' } } as Resource]);
       await agree();
-      const b = (await opened.bounds())['Observation|date']!;
+      const b = (await storedBounds(opened))['Observation|date']!;
       assert.equal(b.span, Infinity);
       assert.ok(b.span > before.span);
     });
@@ -188,7 +198,7 @@ for (const [storeName, open] of STORES) {
         { resourceType: 'Encounter', id: 'plain', status: 'finished', class: { code: 'AMB' }, period: { start: '2020-01-01', end: '2020-01-05' } },
       ] as Resource[];
       await write(encounters);
-      assert.equal((await opened.bounds())['Encounter|date']!.span, Date.UTC(2024, 5, 2) - Date.UTC(2023, 11, 1) - 1, 'from the end to the start');
+      assert.equal((await storedBounds(opened))['Encounter|date']!.span, Date.UTC(2024, 5, 2) - Date.UTC(2023, 11, 1) - 1, 'from the end to the start');
       for (const q of ['date=ge2024', 'date=ge2024&date=le2024', 'date=eb2024-01-01', 'date=le2023-12-31', 'date=gt2023-06-01', 'date=sa2019', 'date=ap2024-06-01']) {
         const request = parseSearch(registry, ['Encounter'], new URLSearchParams(q), { strict: true, defaultCount: 1000, maxCount: 1000 });
         const fromStore = (await opened.store.search('R4', request)).matches.map((m) => m.id).sort();
@@ -198,14 +208,14 @@ for (const [storeName, open] of STORES) {
     });
 
     it('bounds only grow: a shorter value written later leaves them as they were', async () => {
-      const before = await opened.bounds();
+      const before = await storedBounds(opened);
       await opened.store.transaction(async (tx) => {
         const r = { resourceType: 'Observation', id: 'open', status: 'final', code: { text: 'x' }, effectiveDateTime: '2020-06-01T10:00:00Z' } as Resource;
         await tx.write('R4', { type: 'Observation', id: 'open', versionId: 2, lastUpdated: '2024-01-02T00:00:00.000Z', method: 'PUT', json: JSON.stringify(r), index: extractIndex(registry, r) });
         resources.splice(resources.findIndex((x) => x.id === 'open'), 1, r);
       });
       await agree();
-      assert.deepEqual(await opened.bounds(), before);
+      assert.deepEqual(await storedBounds(opened), before);
     });
   });
 }
@@ -267,7 +277,6 @@ describe('date bounds of a database written before them: the migration computes 
   });
 
   it('on PostgreSQL (migrations 6 and 7)', async () => {
-    const { createDatabase, dropDatabase } = await import('../helpers/postgres.ts');
     const { MIGRATIONS } = await import('../../src/store/postgres/schema.ts');
     const url = await createDatabase();
     const client = new pg.Client({ connectionString: url });
@@ -313,39 +322,10 @@ describe('a write that widens the bounds while a search runs', () => {
       after: { resourceType: 'Goal', id: 'g', lifecycleStatus: 'active', description: { text: 'x' }, subject: { reference: 'Patient/p' }, target: [{ dueDate: '2019-01-01' }, { dueDate: '2021-01-01' }] } as Resource,
     },
   ];
-  type Run = (sql: string, args: unknown[]) => Promise<Record<string, unknown>[]>;
-  const targets: [string, () => Promise<{ store: Store; dialect: Dialect; connect: () => Promise<{ run: Run; end: () => Promise<void> }>; close: () => Promise<void> }>][] = [
-    [
-      'sqlite',
-      async () => {
-        const path = join(dir, 'race.db');
-        const store = await openSqliteStore({ path, now: () => NOW });
-        const connect = async () => {
-          const db = new Database(path, { readonly: true });
-          return { run: async (sql: string, args: unknown[]) => db.prepare(sql).all(...args) as Record<string, unknown>[], end: async () => void db.close() };
-        };
-        return { store, dialect: sqliteDialect, connect, close: () => store.close() };
-      },
-    ],
-    [
-      'postgres',
-      async () => {
-        const { createDatabase, dropDatabase } = await import('../helpers/postgres.ts');
-        const url = await createDatabase();
-        const store = await openPostgresStore({ url, poolSize: 2, searchPoolSize: 1, now: () => NOW });
-        const connect = async () => {
-          const client = new pg.Client({ connectionString: url });
-          await client.connect();
-          return { run: async (sql: string, args: unknown[]) => (await client.query(numbered(sql), args)).rows, end: () => client.end() };
-        };
-        return { store, dialect: pgDialect, connect, close: async () => (await store.close(), await dropDatabase(url)) };
-      },
-    ],
-  ];
-  for (const [storeName, open] of targets) {
+  for (const [storeName, open] of STORES) {
     for (const c of cases) {
       it(`${storeName}: ${c.name}`, async () => {
-        const t = await open();
+        const t = await open(`race-${c.type}`);
         const put = (r: Resource, versionId: number) =>
           t.store.transaction(async (tx) =>
             tx.write('R4', { type: c.type, id: r.id!, versionId, lastUpdated: '2024-01-01T00:00:00.000Z', method: 'PUT', json: JSON.stringify(r), index: extractIndex(registry, r) }),

@@ -1,7 +1,7 @@
 import type { FhirVersion } from '../../fhir/types.ts';
 import type { DateRow, IndexRows } from '../../search/types.ts';
 import { rowBounds } from '../date-bounds.ts';
-import { INDEX_TABLE } from '../search-sql.ts';
+import { INDEX_TABLE, OWN_COLUMNS } from '../search-sql.ts';
 import type { BindingToken, DeliveryClaim, DeliveryState, NewEvent, NewVersion, SubscriptionOwner } from '../store.ts';
 import type { Query } from './reads.ts';
 
@@ -19,9 +19,6 @@ const KINDS: Record<keyof IndexRows, { cols: string[]; types: string[]; fields: 
   quantity: { cols: ['value', 'system', 'unit_code', 'unit'], types: ['float8', 'text', 'text', 'text'], fields: ['value', 'system', 'unitCode', 'unit'] },
   uri: { cols: ['value'], types: ['text'], fields: ['value'] },
 };
-
-/** Parameters answered from the `resources` table itself (search-sql.ts), so not stored as rows. */
-const OWN_COLUMNS: ReadonlySet<string> = new Set(['_id', '_lastUpdated']);
 
 /** The advisory lock key of a resource (taken by reads inside a transaction: see index.ts). */
 export const resourceKey = (fv: string, type: string, id: string) => `r|${fv}|${type}|${id}`;

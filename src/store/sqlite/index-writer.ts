@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { DateRow, IndexRows } from '../../search/types.ts';
 import { rowBounds } from '../date-bounds.ts';
-import { INDEX_TABLE } from '../search-sql.ts';
+import { INDEX_TABLE, OWN_COLUMNS } from '../search-sql.ts';
 
 /** Columns of each index table after (fv, type, id, code, grp), in the order rows supply them. */
 const TABLES = {
@@ -74,9 +74,6 @@ export function createIndexWriter(db: Database.Database) {
     },
   };
 }
-
-/** Parameters answered from the `resources` table itself (search-sql.ts), so not stored as rows. */
-export const OWN_COLUMNS: ReadonlySet<string> = new Set(['_id', '_lastUpdated']);
 
 /** Rows per INSERT statement (SQLite allows 32766 parameters; statements are cached per size). */
 const MAX_ROWS = 64;

@@ -6,6 +6,7 @@ import { searchRegistry } from '../../search/parameters.ts';
 import { parseSearch } from '../../search/parse.ts';
 import type { DateBounds } from '../date-bounds.ts';
 import { pageQuery } from '../search-page.ts';
+import { dialect } from './search.ts';
 import { migrate } from './connection.ts';
 
 /**
@@ -16,7 +17,6 @@ describe('search query plans', () => {
   const db = new Database(':memory:');
   migrate(db);
   const registry = searchRegistry(loadDefinitions('R4'));
-  const dialect = { contains: (h: string, n: string) => `instr(${h}, ${n}) > 0` };
   const plan = (type: string, query: string, bounds: DateBounds = new Map()) => {
     const req = parseSearch(registry, [type], new URLSearchParams(query), { strict: true, defaultCount: 10, maxCount: 100, baseUrl: 'http://h.test/fhir/R4' });
     const q = pageQuery('R4', req, dialect, Date.now(), 11, undefined, bounds);
@@ -73,6 +73,11 @@ describe('search query plans', () => {
       const rows = dateRows(plan('Observation', MONTH, new Map([['Observation|date', { span: Infinity, multi: false }]])));
       assert.equal(rows.length, 1, rows.join('\n'));
       assert.match(rows[0]!, /sp_date_v \(fv=\? AND type=\? AND code=\? AND lo<\?\)$/);
+    });
+
+    it('_lastUpdated stays on the resource\'s own column, whatever the bounds table holds', () => {
+      const lines = plan('Patient', '_lastUpdated=ge2020-06-01&_lastUpdated=lt2020-07-01', new Map([['Patient|_lastUpdated', { span: 1000, multi: false }]]));
+      assert.ok(!lines.some((l) => l.includes('sp_date')), lines.join('\n'));
     });
   });
 
