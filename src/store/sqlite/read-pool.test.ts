@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { closeSync, constants, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { closeSync, constants, existsSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -12,6 +12,9 @@ import { ReadPool, type ReadPoolOptions } from './read-pool.ts';
 function gatedPool(options: Omit<ReadPoolOptions, 'path' | 'thread'>): ReadPool {
   return new ReadPool({ path: 'unused', thread: new URL('../../../test/fixtures/sleeping-read-thread.ts', import.meta.url), ...options });
 }
+
+/** How long a test waits for a thread to reach a state before it fails (rather than hang). */
+const WAIT_MS = 20_000;
 
 const dir = mkdtempSync(join(tmpdir(), 'herald-read-pool-'));
 const made: Gate[] = [];
@@ -36,14 +39,24 @@ class Gate {
     execFileSync('mkfifo', [this.path]);
     made.push(this);
   }
-  /** Waits for the thread to be reading the FIFO (before that, a non-blocking open fails with ENXIO). */
+  /** Waits until a thread has taken the read and is about to block on the gate (see the thread). */
+  async reading(): Promise<void> {
+    await until(() => existsSync(`${this.path}.reading`), `a read thread to reach ${this.path}`);
+  }
+  /**
+   * Waits for the thread to be reading the FIFO (before that, a non-blocking open fails with ENXIO).
+   * A read that never starts (it failed while queued) never reads its gate: that fails the test
+   * after WAIT_MS instead of waiting for ever.
+   */
   async open(): Promise<void> {
+    const giveUp = Date.now() + WAIT_MS;
     for (;;) {
       try {
         closeSync(openSync(this.path, constants.O_WRONLY | constants.O_NONBLOCK));
         return;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENXIO') throw err;
+        if (Date.now() > giveUp) throw new Error(`no read thread was reading ${this.path} within ${WAIT_MS} ms`);
         await sleep(5);
       }
     }
@@ -52,8 +65,12 @@ class Gate {
 
 const read = (pool: ReadPool, gate?: Gate) => pool.run<string>('search', [gate?.path ?? null]);
 
-async function until(check: () => boolean): Promise<void> {
-  while (!check()) await sleep(20);
+async function until(check: () => boolean, what = 'the pool to reach the expected state'): Promise<void> {
+  const giveUp = Date.now() + WAIT_MS;
+  while (!check()) {
+    if (Date.now() > giveUp) throw new Error(`waited ${WAIT_MS} ms for ${what}`);
+    await sleep(20);
+  }
 }
 
 function isFhirError(status: number, code: string) {
@@ -81,9 +98,11 @@ describe('read pool', () => {
   });
 
   it('fails a read over its deadline with 422 too-costly, abandons its thread and starts another at once', async () => {
-    const pool = gatedPool({ size: 1, timeoutMs: 300 });
+    // The deadline leaves a thread on a slow machine ample time to take the read before it is abandoned.
+    const pool = gatedPool({ size: 1, timeoutMs: 1_000 });
     const costly = new Gate();
     await assert.rejects(read(pool, costly), isFhirError(422, 'too-costly'));
+    await costly.reading();
     assert.deepEqual(pool.stats(), { threads: 1, busy: 0, queued: 0, abandoned: 1, abandonedTotal: 1 });
     // The next read runs on the new thread while the abandoned one is still inside its "statement".
     assert.equal(await read(pool), 'done');
@@ -108,7 +127,9 @@ describe('read pool', () => {
   });
 
   it('fails a read that waits past its deadline for a busy thread with 503 transient (waiting for a thread to start does not count)', async () => {
-    const pool = gatedPool({ size: 1, timeoutMs: 1_000 });
+    // The margins are wide (CI machines are slow and shared): the second read starts about 1.5 s
+    // into its 4 s wait, and its gate opens as soon as the third fails, 2.5 s before its own 4 s run ends.
+    const pool = gatedPool({ size: 1, timeoutMs: 4_000 });
     const [a, b] = [new Gate(), new Gate()];
     // The first read waits for the thread to start (longer than the deadline on a busy machine): no 503 for that.
     const first = read(pool, a);
@@ -116,7 +137,7 @@ describe('read pool', () => {
     const second = read(pool, b);
     const third = read(pool);
     // Each of the first two runs within its deadline, but the third waits for both.
-    await sleep(500);
+    await sleep(1_500);
     await a.open();
     await assert.rejects(third, isFhirError(503, 'transient'));
     await b.open();
@@ -125,10 +146,11 @@ describe('read pool', () => {
   });
 
   it('bounds live and abandoned threads together: at the bound an overrun thread is replaced only once an abandoned one ends', async () => {
-    const pool = gatedPool({ size: 1, timeoutMs: 300, maxAbandoned: 1 });
+    const pool = gatedPool({ size: 1, timeoutMs: 1_000, maxAbandoned: 1 });
     const [first, second] = [new Gate(), new Gate()];
     await assert.rejects(read(pool, first), isFhirError(422, 'too-costly'));
     await assert.rejects(read(pool, second), isFhirError(422, 'too-costly'));
+    await Promise.all([first.reading(), second.reading()]);
     assert.deepEqual(pool.stats(), { threads: 0, busy: 0, queued: 0, abandoned: 2, abandonedTotal: 2 });
     // No thread to run it: the pool is busy for as long as the abandoned threads run.
     await assert.rejects(read(pool), isFhirError(503, 'transient'));
@@ -146,6 +168,8 @@ describe('read pool', () => {
     const running = read(pool, gate);
     const queued = read(pool);
     await until(() => pool.stats().busy === 1);
+    // Closed before the thread took the read, the thread would stop without ever reading its gate.
+    await gate.reading();
     await pool.close();
     await assert.rejects(running, isFhirError(503, 'transient'));
     await assert.rejects(queued, isFhirError(503, 'transient'));
