@@ -75,8 +75,13 @@ const STORES: [string, (name: string) => Promise<Opened>][] = [
   ],
 ];
 
-/** The bounds the store keeps, read on a connection of the test's own. */
+/**
+ * The bounds the store keeps, read on a connection of the test's own. SQLite widens them as it
+ * moves a write's index rows into the index, after the commit (deferred-index.ts): a search
+ * first waits for every acknowledged write to be in.
+ */
 async function storedBounds(opened: Opened): Promise<Bounds> {
+  await opened.store.search('R4', parseSearch(registry, ['Encounter'], new URLSearchParams(), { strict: true, defaultCount: 1, maxCount: 1 }));
   const c = await opened.connect();
   try {
     return toBounds(await c.run('SELECT type, code, span, multi FROM date_bounds', []));
