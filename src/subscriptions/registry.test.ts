@@ -92,20 +92,20 @@ describe('SubscriptionRegistry', () => {
     const r = registryWith(topic());
     add(r, 'x', spec([{ filterParameter: 'patient', value: 'Patient/1' }]));
     add(r, 'y', spec([{ filterParameter: 'patient', value: 'Patient/1' }]));
-    assert.deepEqual(r.filing(URL), { keys: 1, unindexed: 0 }, 'x and y under one key');
+    assert.deepEqual(r.filing(URL), { keys: 1, unindexed: 0, waiting: 0 }, 'x and y under one key');
     add(r, 'x', spec([{ filterParameter: 'patient', value: 'Patient/2' }]));
     assert.deepEqual(ids(r, encounterChange('Patient/1')), ['y'], 'replaced: its old key no longer reaches it');
     assert.deepEqual(ids(r, encounterChange('Patient/2')), ['x']);
-    assert.deepEqual(r.filing(URL), { keys: 2, unindexed: 0 }, 'the Patient/1 key holds y alone, the Patient/2 key x');
+    assert.deepEqual(r.filing(URL), { keys: 2, unindexed: 0, waiting: 0 }, 'the Patient/1 key holds y alone, the Patient/2 key x');
     add(r, 'x', spec([{ filterParameter: 'status', modifier: 'not', value: 'planned' }]));
     assert.deepEqual(ids(r, encounterChange('Patient/2')), ['x'], 'now checked one by one');
     assert.deepEqual(ids(r, encounterChange('Patient/2', 'planned')), []);
-    assert.deepEqual(r.filing(URL), { keys: 1, unindexed: 1 }, 'its Patient/2 key is gone');
+    assert.deepEqual(r.filing(URL), { keys: 1, unindexed: 1, waiting: 0 }, 'its Patient/2 key is gone');
     r.putTopic(topic(['create']));
-    assert.deepEqual(r.filing(URL), { keys: 1, unindexed: 1 }, 're-filed in the new topic');
+    assert.deepEqual(r.filing(URL), { keys: 1, unindexed: 1, waiting: 0 }, 're-filed in the new topic');
     r.removeSubscription('x');
     r.removeSubscription('y');
-    assert.deepEqual(r.filing(URL), { keys: 0, unindexed: 0 }, 'removed after the topic was re-filed');
+    assert.deepEqual(r.filing(URL), { keys: 0, unindexed: 0, waiting: 0 }, 'removed after the topic was re-filed');
     assert.deepEqual(ids(r, encounterChange('Patient/1')), []);
     add(r, 'z', spec([{ filterParameter: 'patient', value: 'Patient/1' }]));
     assert.deepEqual(ids(r, encounterChange('Patient/1')), ['z']);
@@ -187,6 +187,25 @@ describe('SubscriptionRegistry', () => {
     assert.deepEqual(ids(r, encounterChange('Patient/1')), [], 'the new version no longer triggers on create');
     assert.deepEqual(ids(r, encounterChange('Patient/1', 'finished', 'update')), ['early'], 'and the subscription is still filed by its key');
     assert.deepEqual(ids(r, encounterChange('Patient/2', 'finished', 'update')), []);
+  });
+
+  it("a removed topic's subscriptions wait for it: filed again when it comes back, forgotten if removed meanwhile", () => {
+    const r = registryWith(topic());
+    add(r, 'a', spec([{ filterParameter: 'patient', value: 'Patient/1' }]));
+    add(r, 'b', spec([{ filterParameter: 'status', modifier: 'not', value: 'planned' }]));
+    add(r, 'c', spec([{ filterParameter: 'patient', value: 'Patient/1' }]));
+    r.removeTopic(URL);
+    assert.deepEqual(r.filing(URL), { keys: 0, unindexed: 0, waiting: 3 });
+    assert.deepEqual(ids(r, encounterChange('Patient/1')), []);
+    r.removeSubscription('c');
+    assert.deepEqual(r.filing(URL), { keys: 0, unindexed: 0, waiting: 2 });
+    r.putTopic(topic());
+    assert.deepEqual(r.filing(URL), { keys: 1, unindexed: 1, waiting: 0 });
+    assert.deepEqual(ids(r, encounterChange('Patient/1')), ['a', 'b']);
+    r.removeTopic(URL);
+    r.removeSubscription('a');
+    r.removeSubscription('b');
+    assert.deepEqual(r.filing(URL), { keys: 0, unindexed: 0, waiting: 0 }, 'nothing is left behind');
   });
 
   it('a criterion that cannot be evaluated does not trigger and does not throw: it is recorded against its topic (D-20)', () => {
