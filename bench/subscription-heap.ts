@@ -8,6 +8,9 @@
  *   node --expose-gc --import tsx bench/subscription-heap.ts            # N=100000
  *   N=20000 SNAPSHOTS=/tmp node --expose-gc --import tsx bench/subscription-heap.ts
  *
+ * AUTH=1 runs Herald with an external issuer (test/helpers/auth.ts) and creates the subscriptions
+ * with one token, so that each has its owner recorded (D-22), as in a deployment with auth on.
+ *
  * SNAPSHOTS=dir also writes a heap snapshot before and after (open them in Chrome's DevTools,
  * "Comparison" view, to see what each subscription holds).
  */
@@ -15,6 +18,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeHeapSnapshot } from 'node:v8';
+import { startIssuer } from '../test/helpers/auth.ts';
 import { startServer } from '../test/helpers/server.ts';
 
 const N = Number(process.env.N ?? 100_000);
@@ -55,11 +59,16 @@ async function settled(): Promise<NodeJS.MemoryUsage> {
   return process.memoryUsage();
 }
 
+const issuer = process.env.AUTH ? await startIssuer('herald-bench') : undefined;
 const server = await startServer({
   HERALD_DB: `sqlite:${join(dir, 'herald.db')}`,
   HERALD_TOPICS: dir,
   HERALD_MAX_SUBSCRIPTIONS_PER_TOPIC: '1000000',
+  HERALD_MAX_SUBSCRIPTIONS_PER_OWNER: '1000000',
+  ...(issuer ? { HERALD_AUTH_ISSUER: issuer.issuer, HERALD_AUTH_JWKS: issuer.jwksUrl, HERALD_AUTH_AUDIENCE: 'herald-bench' } : {}),
 });
+const headers: Record<string, string> = { 'content-type': 'application/fhir+json' };
+if (issuer) headers.authorization = `Bearer ${await issuer.mint({ sub: 'bench-app', scope: 'system/Patient.cruds system/Subscription.cruds' }, { expiresIn: 3600 })}`;
 try {
   const base = server.fhir('R4');
   const before = await settled();
@@ -67,7 +76,7 @@ try {
   const t0 = performance.now();
   for (let from = 0; from < N; from += 1000) {
     const entry = Array.from({ length: Math.min(1000, N - from) }, (_, k) => ({ resource: subscription(`p-${from + k}`), request: { method: 'POST', url: 'Subscription' } }));
-    const res = await fetch(base, { method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body: JSON.stringify({ resourceType: 'Bundle', type: 'transaction', entry }) });
+    const res = await fetch(base, { method: 'POST', headers, body: JSON.stringify({ resourceType: 'Bundle', type: 'transaction', entry }) });
     const text = await res.text();
     if (res.status !== 200) throw new Error(`the transaction answered ${res.status}: ${text.slice(0, 300)}`);
   }
@@ -80,5 +89,6 @@ try {
   console.log(`RSS: ${mb(before.rss)} → ${mb(after.rss)}`);
 } finally {
   await server.close();
+  await issuer?.close();
   rmSync(dir, { recursive: true, force: true });
 }

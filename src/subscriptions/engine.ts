@@ -91,6 +91,12 @@ export class SubscriptionEngine {
   private readonly now: () => Date;
   /** Every recorded owner, by subscription id (also of deleted subscriptions: their history stays theirs). */
   private readonly owners = new Map<string, Owner>();
+  /**
+   * The principals of recorded owners, one per owner, scope and patient context: every Subscription
+   * an app makes with one token shares it (a principal's parsed grants take about 1.2 KB, a
+   * million times over with auth on). Owners are never forgotten, so neither are these.
+   */
+  private readonly principals = new Map<string, Principal>();
   /** The subscriptions that exist now, by owner. */
   private readonly liveByOwner = new Map<string, Set<string>>();
   /** The url of each stored topic, by resource id (to forget a topic deleted on another node). */
@@ -163,7 +169,11 @@ export class SubscriptionEngine {
   }
 
   private putOwner(o: SubscriptionOwner): void {
-    this.owners.set(o.subscription, { ...o, principal: principalOf(o.owner, o.scope, o.patient, '\0') });
+    const key = `${o.owner}\0${o.scope}\0${o.patient ?? ''}`;
+    let principal = this.principals.get(key);
+    if (!principal) this.principals.set(key, (principal = principalOf(o.owner, o.scope, o.patient, '\0')));
+    // The owner's strings are the shared principal's, not each row's own copies.
+    this.owners.set(o.subscription, { subscription: o.subscription, owner: principal.id, scope: principal.scope, patient: principal.patient, principal });
   }
 
   /**

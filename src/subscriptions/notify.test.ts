@@ -1,15 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { topicResource, subscriptionResource } from '../../test/helpers/subscriptions.ts';
-import { Compartments } from '../auth/index.ts';
-import { loadConfig } from '../config.ts';
-import { loadDefinitions } from '../fhir/definitions/index.ts';
+import { openEngine } from '../../test/helpers/engine.ts';
 import type { Resource } from '../fhir/types.ts';
-import { adapterFor } from '../fhir/versions/index.ts';
-import { searchRegistry } from '../search/parameters.ts';
 import { openSqliteStore } from '../store/sqlite/index.ts';
 import type { Store, StoredEvent } from '../store/store.ts';
-import { EndpointGuard, SubscriptionEngine } from './index.ts';
+import type { SubscriptionEngine } from './index.ts';
 import type { PayloadContent } from '../fhir/subscription-model.ts';
 import { type Dialect, type NotifyContext, renderNotification, renderNotificationText, templateCounts } from './notify.ts';
 
@@ -29,15 +25,8 @@ for (const version of ['R4', 'R5'] as const) {
 
     before(async () => {
       store = await openSqliteStore({ path: ':memory:' });
-      const config = loadConfig([], { HERALD_DB: 'sqlite::memory:' });
-      const adapter = adapterFor(version);
-      const search = searchRegistry(loadDefinitions(version));
-      const baseUrl = `http://herald.test/fhir/${adapter.pathSegment}`;
-      const endpoints = new EndpointGuard({ authMode: config.authMode, allow: config.endpointAllow, allowInsecureEndpoints: true, baseUrl: config.baseUrl, listen: { host: '127.0.0.1', port: 1 } });
-      const policy = { channels: new Set(['rest-hook', 'websocket']), endpoints, quotas: config.quotas };
-      const log = { info() {}, warn() {}, error() {}, debug() {}, child() { return log; } } as never;
-      engine = new SubscriptionEngine({ version, adapter, search, store, baseUrl, policy, now, log, compartments: new Compartments(search, baseUrl) });
-      await engine.load();
+      let baseUrl: string;
+      ({ engine, baseUrl } = await openEngine(version, store, now));
       ctx = { engine, store, baseUrl, now };
       const write = (type: string, id: string, resource: Resource | undefined, vid: number) =>
         store.transaction(async (tx) => {

@@ -1,0 +1,40 @@
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { openEngine } from '../../test/helpers/engine.ts';
+import { openSqliteStore } from '../store/sqlite/index.ts';
+
+describe('subscription owners in memory (D-22, issue 15)', () => {
+  const opening = openSqliteStore({ path: ':memory:' });
+  after(async () => (await opening).close());
+
+  it('the subscriptions of one owner, scope and patient context share one principal; any difference gets its own', async () => {
+    const store = await opening;
+    const scope = 'system/Patient.rs system/Subscription.cruds';
+    await store.transaction(async (tx) => {
+      await tx.putSubscriptionOwner('R4', { subscription: 'a', owner: 'app', scope });
+      await tx.putSubscriptionOwner('R4', { subscription: 'b', owner: 'app', scope });
+      await tx.putSubscriptionOwner('R4', { subscription: 'c', owner: 'app', scope: 'system/Subscription.cruds' });
+      await tx.putSubscriptionOwner('R4', { subscription: 'd', owner: 'other', scope });
+      await tx.putSubscriptionOwner('R4', { subscription: 'e', owner: 'app', scope: 'patient/Patient.rs patient/Subscription.cruds', patient: 'p1' });
+      await tx.putSubscriptionOwner('R4', { subscription: 'f', owner: 'app', scope: 'patient/Patient.rs patient/Subscription.cruds', patient: 'p2' });
+    });
+    const { engine } = await openEngine('R4', store);
+    const owner = (id: string) => engine.ownerOf(id)!;
+    assert.equal(owner('a').principal, owner('b').principal, 'one token, one principal');
+    const distinct = new Set(['a', 'c', 'd', 'e', 'f'].map((id) => owner(id).principal));
+    assert.equal(distinct.size, 5, 'another scope, owner or patient context is another principal');
+    // What each owner record says is still its own.
+    assert.deepEqual(
+      ['a', 'c', 'd', 'e', 'f'].map((id) => [owner(id).subscription, owner(id).owner, owner(id).scope, owner(id).patient, owner(id).principal.patient]),
+      [
+        ['a', 'app', scope, undefined, undefined],
+        ['c', 'app', 'system/Subscription.cruds', undefined, undefined],
+        ['d', 'other', scope, undefined, undefined],
+        ['e', 'app', 'patient/Patient.rs patient/Subscription.cruds', 'p1', 'p1'],
+        ['f', 'app', 'patient/Patient.rs patient/Subscription.cruds', 'p2', 'p2'],
+      ],
+    );
+    assert.equal(engine.ownerMayRead('e', { resourceType: 'Patient', id: 'p2' }), false, "a patient context is the principal's own");
+    assert.equal(engine.ownerMayRead('f', { resourceType: 'Patient', id: 'p2' }), true);
+  });
+});
