@@ -169,7 +169,7 @@ export class SubscriptionEngine {
   }
 
   private putOwner(o: SubscriptionOwner): void {
-    const key = `${o.owner}\0${o.scope}\0${o.patient ?? ''}`;
+    const key = JSON.stringify([o.owner, o.scope, o.patient ?? null]);
     let principal = this.principals.get(key);
     if (!principal) this.principals.set(key, (principal = principalOf(o.owner, o.scope, o.patient, '\0')));
     // The owner's strings are the shared principal's, not each row's own copies.
@@ -458,6 +458,10 @@ export class SubscriptionEngine {
     }
     if (sub) this.registry.putSubscription(sub);
     else this.registry.removeSubscription(id);
+    // A classic subscription's own topic goes with it (deleted, or no longer classic): its
+    // criteria would otherwise be tested on every change of its type for good.
+    const classic = classicTopicUrl(id);
+    if (sub?.topicUrl !== classic) this.registry.removeTopic(classic);
     const owner = this.owners.get(id)?.owner;
     if (owner !== undefined) {
       let ids = this.liveByOwner.get(owner);
@@ -551,10 +555,13 @@ export class SubscriptionEngine {
 }
 
 /** An R4 criteria-based subscription runs as a topic of its own: creates and updates that match. */
+/** The URL of the topic a classic (R4 criteria) subscription has to itself. */
+const classicTopicUrl = (id: string) => `classic:${id}`;
+
 export function classicTopic(criteria: string, id: string): Topic {
   const type = criteria.split('?')[0]!;
   return {
-    url: `classic:${id}`,
+    url: classicTopicUrl(id),
     status: 'active',
     resourceTriggers: [{ resource: type, supportedInteraction: ['create', 'update'], queryCriteria: { current: criteria } }],
     canFilterBy: [],

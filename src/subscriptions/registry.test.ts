@@ -208,6 +208,54 @@ describe('SubscriptionRegistry', () => {
     assert.deepEqual(r.filing(URL), { keys: 0, unindexed: 0, waiting: 0 }, 'nothing is left behind');
   });
 
+  it('a topic version under which a filter no longer parses files the other subscriptions, checks that one one by one and records why (D-20)', () => {
+    // `context` is a token on Composition and a reference on MedicationDispense: `|x` is a token
+    // with no system, but no reference at all.
+    const CTX = 'http://example.org/topics/context';
+    const on = (resource: string): Topic => ({
+      url: CTX,
+      status: 'active',
+      resourceTriggers: [{ resource, supportedInteraction: ['create'] }],
+      canFilterBy: [{ resource, filterParameter: 'context', modifiers: [], comparators: [] }],
+      notificationShape: [],
+    });
+    const r = registryWith(on('Composition'));
+    for (const [id, value] of [['odd', '|x'], ['plain', 'x']] as const) add(r, id, { ...spec([{ filterParameter: 'context', value }]), topic: CTX });
+    assert.deepEqual(r.filing(CTX), { keys: 2, unindexed: 0, waiting: 0 });
+    r.putTopic(on('MedicationDispense'));
+    assert.deepEqual(r.filing(CTX), { keys: 1, unindexed: 1, waiting: 0 }, 'plain by its key, odd one by one');
+    const dispense = { resourceType: 'MedicationDispense', id: 'm1', status: 'completed', context: { reference: 'Encounter/x' } } as unknown as Resource;
+    const change: ResourceChange = { type: 'MedicationDispense', id: 'm1', versionId: 1, interaction: 'create', current: dispense, timestamp: new Date(NOW).toISOString() };
+    assert.deepEqual(ids(r, change), ['plain']);
+    assert.match(r.faults.statusErrors(CTX)[0]!.text, /Subscription\/odd/);
+    r.putTopic(on('Composition'));
+    assert.deepEqual(r.filing(CTX), { keys: 2, unindexed: 0, waiting: 0 }, 'both by their keys again');
+  });
+
+  it('a subscription checked one by one gets matchers compiled against the new version of its topic', () => {
+    const STATUS = 'http://example.org/topics/status';
+    const on = (resource: string): Topic => ({
+      url: STATUS,
+      status: 'active',
+      resourceTriggers: [{ resource, supportedInteraction: ['create'] }],
+      canFilterBy: [{ resource, filterParameter: 'status', modifiers: ['not'], comparators: [] }],
+      notificationShape: [],
+    });
+    const r = registryWith(on('Encounter'));
+    add(r, 'not-planned', { ...spec([{ filterParameter: 'status', modifier: 'not', value: 'planned' }]), topic: STATUS });
+    r.putTopic(on('EpisodeOfCare'));
+    const episode = (id: string, status: string): ResourceChange => ({
+      type: 'EpisodeOfCare',
+      id,
+      versionId: 1,
+      interaction: 'create',
+      current: { resourceType: 'EpisodeOfCare', id, status, patient: { reference: 'Patient/1' } } as unknown as Resource,
+      timestamp: new Date(NOW).toISOString(),
+    });
+    assert.deepEqual(ids(r, episode('e1', 'active')), ['not-planned']);
+    assert.deepEqual(ids(r, episode('e2', 'planned')), [], 'its filter applies to the type the topic now names');
+  });
+
   it('a criterion that cannot be evaluated does not trigger and does not throw: it is recorded against its topic (D-20)', () => {
     const r = registryWith(topic(['create'], '(1 | 2) + 1 = 3'));
     add(r, 's1', spec());

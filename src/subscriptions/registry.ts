@@ -171,10 +171,23 @@ export class SubscriptionRegistry {
       if (!set) this.topicsByType.set(t.resource, (set = new Set()));
       set.add(topic.url);
     }
-    // Its subscriptions (those of the version it replaces, and those that came before it) are filed afresh.
+    // Its subscriptions (those of the version it replaces, and those that came before it) are
+    // filed afresh, their matchers compiled against this version.
     const ids = this.waiting.get(topic.url);
+    for (const id of ids ?? []) {
+      this.file(this.subs.get(id)!, true);
+      ids!.delete(id);
+    }
     this.waiting.delete(topic.url);
-    for (const id of ids ?? []) this.file(this.subs.get(id)!);
+  }
+
+  /** A subscription's matchers, or none when its filters do not compile against the topic (passes() then records why, D-20). */
+  private compiledOrNone(topic: Topic, sub: ActiveSubscription): Map<string, Matcher> | undefined {
+    try {
+      return compileFilters(topic, sub.spec.filters, this.search, this.now, this.baseUrl);
+    } catch {
+      return undefined;
+    }
   }
 
   removeTopic(url: string): void {
@@ -349,12 +362,17 @@ export class SubscriptionRegistry {
    * one by one. Where it is filed is not kept (a million entries): unfile works it out again from
    * the same topic and filters.
    */
-  private file(sub: ActiveSubscription): void {
+  private file(sub: ActiveSubscription, topicChanged = false): void {
     // Not filed anywhere now: a new subscription, or its topic compiled afresh (putTopic).
     const t = this.topics.get(sub.topicUrl);
     if (!t) return this.wait(sub.topicUrl, sub.id);
     const key = indexKeyOf(t.topic, sub.spec.filters as Filter[], this.search, this.baseUrl);
     if (!key) {
+      // Checked one by one: with matchers compiled against this version of the topic.
+      if (topicChanged) {
+        this.matcherCache.delete(sub.id);
+        sub.filters = this.compiledOrNone(t.topic, sub);
+      }
       t.unindexed.add(sub.id);
       return;
     }

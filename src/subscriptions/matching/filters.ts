@@ -91,14 +91,24 @@ export interface FilterKey {
   keys: string[];
 }
 
-/** The index keys of a subscription: those of one indexable filter (plain equality), if any. */
+/**
+ * The index keys of a subscription: those of one indexable filter (plain equality), if any. Never
+ * throws: a filter whose value does not parse (checked against an earlier version of its topic,
+ * where the parameter had another type) is not indexable, and its subscription is checked one by
+ * one, where the failure is recorded against the topic (D-20).
+ */
 export function indexKeyOf(topic: Topic, filters: Filter[], registry: SearchRegistry, baseUrl?: string): FilterKey | undefined {
   for (const f of filters) {
     if (f.modifier || (f.comparator && f.comparator !== 'eq')) continue;
     const type = filterType(topic, f);
     const param = type ? registry.param(type, f.filterParameter) : undefined;
     if (!type || !param || (param.type !== 'token' && param.type !== 'reference')) continue;
-    const req = parseSearch(registry, [type], filterQuery([f]), { strict: true, defaultCount: 0, maxCount: 0, ...(baseUrl ? { baseUrl } : {}) });
+    let req: ReturnType<typeof parseSearch>;
+    try {
+      req = parseSearch(registry, [type], filterQuery([f]), { strict: true, defaultCount: 0, maxCount: 0, ...(baseUrl ? { baseUrl } : {}) });
+    } catch {
+      continue;
+    }
     const cond = req.conditions[0];
     if (!cond || cond.kind !== 'param') continue;
     const keys = cond.values.map(valueKey);
