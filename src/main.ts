@@ -1,12 +1,10 @@
-import { setFlagsFromString } from 'node:v8';
+import { compactWhenFragmented } from './compaction.ts';
 import { configTableText, loadConfig } from './config.ts';
 import { buildApp } from './app.ts';
 
-// V8 compacts its old space at every full GC (issue 15). Otherwise what a bulk load leaves behind
-// stays: after a million subscriptions were created, 0.9 GB live held 1.8 GB of old space, and the
-// process 2.3 GB, for good. Compacting costs a full GC little here (ARCHITECTURE, "A million
-// subscriptions in memory"). Set first, while the heap is small.
-setFlagsFromString('--compact-on-every-full-gc');
+// V8 compacts its old space when a full GC leaves it mostly free space (issue 15): what a bulk load
+// leaves behind would otherwise stay (ARCHITECTURE, "A million subscriptions in memory").
+compactWhenFragmented();
 
 /** Process entry: the only file that reads process.env or exits. */
 async function main(): Promise<void> {

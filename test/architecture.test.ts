@@ -32,6 +32,7 @@ describe('architecture rules', () => {
       'direction:app.ts src/app.ts → src/client/index.ts',
       'direction:auth src/auth/index.ts → src/store/store.ts',
       'direction:client src/client/listener.ts → src/fhir/errors.ts',
+      'direction:compaction.ts src/compaction.ts → src/config.ts',
       'direction:config.ts src/config.ts → src/fhir/errors.ts',
       'direction:console src/console/app/main.ts → src/fhir/errors.ts',
       'direction:fhir src/fhir/validate.ts → src/search/match.ts',
