@@ -19,7 +19,7 @@ export function shouldCompact(old: { size: number; used: number }): boolean {
 /**
  * Compacts V8's old space only when it is fragmented (issue 15). Compacting at every full GC kept
  * the old space as small as what lives in it, but with a million subscriptions (about 0.5 GB live)
- * each full GC then paused the event loop for 0.85 to 1.1 s, against 30 to 60 ms without. After
+ * each full GC then paused the event loop for up to 1.1 s, against 13 to 60 ms without. After
  * each full GC the old space is looked at, and the flag set for the next one. Returns a function
  * that stops watching.
  */
