@@ -1,7 +1,7 @@
 /**
  * Heap per subscription (issue 15: a million subscriptions under 2 GB): a Herald in this process
- * on a SQLite file, N websocket subscriptions created over HTTP as the eventpath scenario creates
- * its million (one per patient, filtered by identifier, 1,000-entry transactions), and the main
+ * on a SQLite file, N websocket subscriptions created over HTTP by the eventpath scenario's own
+ * bulk creation (one per patient, filtered by identifier, 1,000-entry transactions), and the main
  * thread's heap measured after full GCs before and after. RSS is printed too, but it holds freed
  * memory V8 has not returned and the writer thread's heap, so the heap is the figure to compare.
  *
@@ -20,35 +20,15 @@ import { join } from 'node:path';
 import { writeHeapSnapshot } from 'node:v8';
 import { startIssuer } from '../test/helpers/auth.ts';
 import { startServer } from '../test/helpers/server.ts';
+import { TOPIC, bulkSubscriptions } from './scenarios/eventpath.ts';
 
 const N = Number(process.env.N ?? 100_000);
 const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) throw new Error('run with node --expose-gc (see the header)');
 if (!Number.isInteger(N) || N < 1 || N > 1_000_000) throw new Error(`N must be an integer from 1 to 1,000,000, not '${process.env.N}'`);
 
-const TOPIC_URL = 'http://example.org/topics/bench-event-path';
-const IG = 'http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition';
 const dir = mkdtempSync(join(tmpdir(), 'bench-subscription-heap-'));
-writeFileSync(
-  join(dir, 'topic.json'),
-  JSON.stringify({
-    resourceType: 'SubscriptionTopic',
-    id: 'bench-event-path',
-    url: TOPIC_URL,
-    status: 'active',
-    resourceTrigger: [{ resource: 'Patient', supportedInteraction: ['create'] }],
-    canFilterBy: [{ resource: 'Patient', filterParameter: 'identifier' }],
-  }),
-);
-const subscription = (identifier: string) => ({
-  resourceType: 'Subscription',
-  meta: { profile: [`${IG}/backport-subscription`] },
-  status: 'requested',
-  reason: 'bench',
-  criteria: TOPIC_URL,
-  _criteria: { extension: [{ url: `${IG}/backport-filter-criteria`, valueString: `Patient?identifier=urn:bench|${identifier}` }] },
-  channel: { type: 'websocket', payload: 'application/fhir+json', _payload: { extension: [{ url: `${IG}/backport-payload-content`, valueCode: 'full-resource' }] } },
-});
+writeFileSync(join(dir, 'topic.json'), JSON.stringify(TOPIC));
 
 /** Memory after four full GCs, a turn of the event loop apart (finalizers and weak callbacks run between). */
 async function settled(): Promise<NodeJS.MemoryUsage> {
@@ -74,12 +54,7 @@ try {
   const before = await settled();
   if (process.env.SNAPSHOTS) writeHeapSnapshot(join(process.env.SNAPSHOTS, 'subscription-heap-before.heapsnapshot'));
   const t0 = performance.now();
-  for (let from = 0; from < N; from += 1000) {
-    const entry = Array.from({ length: Math.min(1000, N - from) }, (_, k) => ({ resource: subscription(`p-${from + k}`), request: { method: 'POST', url: 'Subscription' } }));
-    const res = await fetch(base, { method: 'POST', headers, body: JSON.stringify({ resourceType: 'Bundle', type: 'transaction', entry }) });
-    const text = await res.text();
-    if (res.status !== 200) throw new Error(`the transaction answered ${res.status}: ${text.slice(0, 300)}`);
-  }
+  await bulkSubscriptions(base, N, () => {}, headers);
   const seconds = (performance.now() - t0) / 1000;
   const after = await settled();
   if (process.env.SNAPSHOTS) writeHeapSnapshot(join(process.env.SNAPSHOTS, 'subscription-heap-after.heapsnapshot'));

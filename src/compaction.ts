@@ -23,19 +23,27 @@ export function shouldCompact(old: { size: number; used: number }): boolean {
  * each full GC the old space is looked at, and the flag set for the next one. Returns a function
  * that stops watching.
  */
-export function compactWhenFragmented(): () => void {
+export function compactWhenFragmented(
+  // For tests: where the flag goes, and where the old space's figures come from.
+  setFlags: (flags: string) => void = setFlagsFromString,
+  oldSpace: () => { size: number; used: number } = oldSpaceNow,
+): () => void {
   let compacting: boolean | undefined;
   const decide = () => {
-    const old = getHeapSpaceStatistics().find((s) => s.space_name === 'old_space');
-    const on = old !== undefined && shouldCompact({ size: old.space_size, used: old.space_used_size });
+    const on = shouldCompact(oldSpace());
     if (on === compacting) return;
-    setFlagsFromString(on ? '--compact-on-every-full-gc' : '--no-compact-on-every-full-gc');
+    setFlags(on ? '--compact-on-every-full-gc' : '--no-compact-on-every-full-gc');
     compacting = on;
   };
   decide();
   const observer = new PerformanceObserver((list) => {
-    if (list.getEntries().some((e) => ((e as { detail?: { kind?: number } }).detail)?.kind === constants.NODE_PERFORMANCE_GC_MAJOR)) decide();
+    if (list.getEntries().some((e) => (e as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR)) decide();
   });
   observer.observe({ entryTypes: ['gc'] });
   return () => observer.disconnect();
+}
+
+function oldSpaceNow(): { size: number; used: number } {
+  const old = getHeapSpaceStatistics().find((s) => s.space_name === 'old_space');
+  return { size: old?.space_size ?? 0, used: old?.space_used_size ?? 0 };
 }

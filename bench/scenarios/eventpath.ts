@@ -27,7 +27,8 @@ import { PATIENT } from './crud.ts';
 import { runClient, startFloor, startWithEnv } from './websocket.ts';
 
 const TOPIC_URL = 'http://example.org/topics/bench-event-path';
-const TOPIC = {
+/** The scenario's topic (also bench/subscription-heap.ts's). */
+export const TOPIC = {
   resourceType: 'SubscriptionTopic',
   id: 'bench-event-path',
   url: TOPIC_URL,
@@ -42,7 +43,7 @@ const FANOUT = 100;
 const ROUNDS = Number(process.env.BENCH_EP_ROUNDS ?? 5);
 const GOAL = { oneMatch: 0.9, hundredCreates: 0.5, notificationsPerSecond: 20_000, lagP99Ms: 50, c1Floor: 0.5, manySubs: 0.9, rssMb: 2048 };
 
-const subscription = (identifier: string) => ({
+export const subscription = (identifier: string) => ({
   resourceType: 'Subscription',
   meta: { profile: [`${IG}/backport-subscription`] },
   status: 'requested',
@@ -253,8 +254,8 @@ function asSummary(o: WsClientOutput): RunSummary {
   };
 }
 
-async function post(url: string, body: unknown): Promise<{ status: number; json: any }> {
-  const res = await fetch(url, { method: 'POST', headers: JSON_TYPE, body: JSON.stringify(body) });
+async function post(url: string, body: unknown, headers: Record<string, string> = JSON_TYPE): Promise<{ status: number; json: any }> {
+  const res = await fetch(url, { method: 'POST', headers, body: JSON.stringify(body) });
   const text = await res.text();
   if (res.status >= 300) throw new Error(`POST ${url} answered ${res.status}: ${text.slice(0, 500)}`);
   return { status: res.status, json: JSON.parse(text) };
@@ -267,8 +268,11 @@ async function createSubscriptions(base: string, identifier: string, n: number):
   return (json.entry as { resource: { id: string } }[]).map((e) => e.resource.id);
 }
 
-/** `n` subscriptions, one per patient (`p-<i>`), 1,000 per transaction, two transactions in flight. */
-async function bulkSubscriptions(base: string, n: number, progress: (done: number) => void): Promise<void> {
+/**
+ * `n` subscriptions, one per patient (`p-<i>`), 1,000 per transaction, two transactions in flight
+ * (`headers`: a bearer token, for a server with auth on).
+ */
+export async function bulkSubscriptions(base: string, n: number, progress: (done: number) => void, headers: Record<string, string> = JSON_TYPE): Promise<void> {
   const BATCH = 1000;
   let next = 0;
   let done = 0;
@@ -278,7 +282,7 @@ async function bulkSubscriptions(base: string, n: number, progress: (done: numbe
       const from = next;
       next += BATCH;
       const entry = Array.from({ length: Math.min(BATCH, n - from) }, (_, k) => ({ resource: subscription(`p-${from + k}`), request: { method: 'POST', url: 'Subscription' } }));
-      await post(base, { resourceType: 'Bundle', type: 'transaction', entry });
+      await post(base, { resourceType: 'Bundle', type: 'transaction', entry }, headers);
       done += entry.length;
       if (done - reported >= 100_000) progress((reported = done));
     }

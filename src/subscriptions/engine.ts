@@ -11,7 +11,7 @@ import type { RemoteCommit, Store, StoredEvent, StoredVersion, SubscriptionOwner
 import { checkFilters } from './matching/filters.ts';
 import type { ResourceChange } from './matching/trigger.ts';
 import { type SubscriptionPolicy, checkChannel } from './policy.ts';
-import { type ActiveSubscription, LIVE_STATUSES, SubscriptionRegistry } from './registry.ts';
+import { type ActiveSubscription, LIVE_STATUSES, SubscriptionRegistry, classicTopicUrl } from './registry.ts';
 import { rememberFocus } from './focus.ts';
 import { EventRecorder } from './recorder.ts';
 import { checkTopic } from './topics.ts';
@@ -555,9 +555,6 @@ export class SubscriptionEngine {
 }
 
 /** An R4 criteria-based subscription runs as a topic of its own: creates and updates that match. */
-/** The URL of the topic a classic (R4 criteria) subscription has to itself. */
-const classicTopicUrl = (id: string) => `classic:${id}`;
-
 export function classicTopic(criteria: string, id: string): Topic {
   const type = criteria.split('?')[0]!;
   return {

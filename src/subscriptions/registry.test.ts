@@ -31,6 +31,17 @@ function topic(interactions: Interaction[] = ['create', 'update'], fhirPathCrite
   };
 }
 
+/** A topic on creates of one resource type, filtered by one parameter (its versions move it between types). */
+function topicOn(url: string, resource: string, filterParameter: string, modifiers: string[] = []): Topic {
+  return {
+    url,
+    status: 'active',
+    resourceTriggers: [{ resource, supportedInteraction: ['create'] }],
+    canFilterBy: [{ resource, filterParameter, modifiers, comparators: [] }],
+    notificationShape: [],
+  };
+}
+
 function spec(filters: Filter[] = [], status: SubscriptionStatusCode = 'active', end?: string): SubscriptionSpec {
   return {
     topic: URL,
@@ -41,9 +52,14 @@ function spec(filters: Filter[] = [], status: SubscriptionStatusCode = 'active',
   };
 }
 
+/** The first version of a resource (`interaction`: how it came), at NOW. */
+function changeOf(resource: Record<string, unknown>, interaction: Interaction = 'create'): ResourceChange {
+  const current = resource as unknown as Resource;
+  return { type: current.resourceType, id: current.id!, versionId: 1, interaction, current, timestamp: new Date(NOW).toISOString() };
+}
+
 function encounterChange(patient: string, status = 'finished', interaction: Interaction = 'create'): ResourceChange {
-  const current = { resourceType: 'Encounter', id: 'e1', status, subject: { reference: patient } } as unknown as Resource;
-  return { type: 'Encounter', id: 'e1', versionId: 1, interaction, current, timestamp: new Date(NOW).toISOString() };
+  return changeOf({ resourceType: 'Encounter', id: 'e1', status, subject: { reference: patient } }, interaction);
 }
 
 function registryWith(t: Topic): SubscriptionRegistry {
@@ -212,21 +228,14 @@ describe('SubscriptionRegistry', () => {
     // `context` is a token on Composition and a reference on MedicationDispense: `|x` is a token
     // with no system, but no reference at all.
     const CTX = 'http://example.org/topics/context';
-    const on = (resource: string): Topic => ({
-      url: CTX,
-      status: 'active',
-      resourceTriggers: [{ resource, supportedInteraction: ['create'] }],
-      canFilterBy: [{ resource, filterParameter: 'context', modifiers: [], comparators: [] }],
-      notificationShape: [],
-    });
+    const on = (resource: string) => topicOn(CTX, resource, 'context');
     const r = registryWith(on('Composition'));
     for (const [id, value] of [['odd', '|x'], ['plain', 'x']] as const) add(r, id, { ...spec([{ filterParameter: 'context', value }]), topic: CTX });
     assert.deepEqual(r.filing(CTX), { keys: 2, unindexed: 0, waiting: 0 });
     r.putTopic(on('MedicationDispense'));
     assert.deepEqual(r.filing(CTX), { keys: 1, unindexed: 1, waiting: 0 }, 'plain by its key, odd one by one');
-    const dispense = { resourceType: 'MedicationDispense', id: 'm1', status: 'completed', context: { reference: 'Encounter/x' } } as unknown as Resource;
-    const change: ResourceChange = { type: 'MedicationDispense', id: 'm1', versionId: 1, interaction: 'create', current: dispense, timestamp: new Date(NOW).toISOString() };
-    assert.deepEqual(ids(r, change), ['plain']);
+    const dispense = changeOf({ resourceType: 'MedicationDispense', id: 'm1', status: 'completed', context: { reference: 'Encounter/x' } });
+    assert.deepEqual(ids(r, dispense), ['plain']);
     assert.match(r.faults.statusErrors(CTX)[0]!.text, /Subscription\/odd/);
     r.putTopic(on('Composition'));
     assert.deepEqual(r.filing(CTX), { keys: 2, unindexed: 0, waiting: 0 }, 'both by their keys again');
@@ -234,24 +243,11 @@ describe('SubscriptionRegistry', () => {
 
   it('a subscription checked one by one gets matchers compiled against the new version of its topic', () => {
     const STATUS = 'http://example.org/topics/status';
-    const on = (resource: string): Topic => ({
-      url: STATUS,
-      status: 'active',
-      resourceTriggers: [{ resource, supportedInteraction: ['create'] }],
-      canFilterBy: [{ resource, filterParameter: 'status', modifiers: ['not'], comparators: [] }],
-      notificationShape: [],
-    });
+    const on = (resource: string) => topicOn(STATUS, resource, 'status', ['not']);
     const r = registryWith(on('Encounter'));
     add(r, 'not-planned', { ...spec([{ filterParameter: 'status', modifier: 'not', value: 'planned' }]), topic: STATUS });
     r.putTopic(on('EpisodeOfCare'));
-    const episode = (id: string, status: string): ResourceChange => ({
-      type: 'EpisodeOfCare',
-      id,
-      versionId: 1,
-      interaction: 'create',
-      current: { resourceType: 'EpisodeOfCare', id, status, patient: { reference: 'Patient/1' } } as unknown as Resource,
-      timestamp: new Date(NOW).toISOString(),
-    });
+    const episode = (id: string, status: string) => changeOf({ resourceType: 'EpisodeOfCare', id, status, patient: { reference: 'Patient/1' } });
     assert.deepEqual(ids(r, episode('e1', 'active')), ['not-planned']);
     assert.deepEqual(ids(r, episode('e2', 'planned')), [], 'its filter applies to the type the topic now names');
   });

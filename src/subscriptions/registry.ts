@@ -19,6 +19,10 @@ import { type CompiledTrigger, type ResourceChange, compileTrigger } from './mat
  */
 export const LIVE_STATUSES: ReadonlySet<SubscriptionStatusCode> = new Set<SubscriptionStatusCode>(['requested', 'active', 'error']);
 
+/** The URL of the topic a classic (R4 criteria) subscription has to itself: not a topic of the server's. */
+const CLASSIC = 'classic:';
+export const classicTopicUrl = (id: string) => `${CLASSIC}${id}`;
+
 /** How many recompiled matchers of filed subscriptions are kept. */
 const MATCHER_CACHE = 10_000;
 
@@ -158,7 +162,7 @@ export class SubscriptionRegistry {
   }
 
   allTopics(): Topic[] {
-    return [...this.topics.values()].map((t) => t.topic).filter((t) => !t.url.startsWith('classic:'));
+    return [...this.topics.values()].map((t) => t.topic).filter((t) => !t.url.startsWith(CLASSIC));
   }
 
   /** Registers (or replaces) a topic; subscriptions to it are re-filed. */
@@ -172,13 +176,15 @@ export class SubscriptionRegistry {
       set.add(topic.url);
     }
     // Its subscriptions (those of the version it replaces, and those that came before it) are
-    // filed afresh, their matchers compiled against this version.
+    // filed afresh; their matchers were compiled against another version.
     const ids = this.waiting.get(topic.url);
-    for (const id of ids ?? []) {
-      this.file(this.subs.get(id)!, true);
-      ids!.delete(id);
-    }
     this.waiting.delete(topic.url);
+    for (const id of ids ?? []) {
+      const sub = this.subs.get(id)!;
+      sub.filters = undefined;
+      this.matcherCache.delete(id);
+      this.file(sub);
+    }
   }
 
   /** A subscription's matchers, or none when its filters do not compile against the topic (passes() then records why, D-20). */
@@ -362,17 +368,14 @@ export class SubscriptionRegistry {
    * one by one. Where it is filed is not kept (a million entries): unfile works it out again from
    * the same topic and filters.
    */
-  private file(sub: ActiveSubscription, topicChanged = false): void {
+  private file(sub: ActiveSubscription): void {
     // Not filed anywhere now: a new subscription, or its topic compiled afresh (putTopic).
     const t = this.topics.get(sub.topicUrl);
     if (!t) return this.wait(sub.topicUrl, sub.id);
     const key = indexKeyOf(t.topic, sub.spec.filters as Filter[], this.search, this.baseUrl);
     if (!key) {
-      // Checked one by one: with matchers compiled against this version of the topic.
-      if (topicChanged) {
-        this.matcherCache.delete(sub.id);
-        sub.filters = this.compiledOrNone(t.topic, sub);
-      }
+      // Checked one by one, so it holds its matchers (a new subscription comes with them).
+      sub.filters ??= this.compiledOrNone(t.topic, sub);
       t.unindexed.add(sub.id);
       return;
     }
