@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { until } from '../../test/helpers/until.ts';
 import { createListener, EventsLostError, type ListenerOptions } from './listener.ts';
 import type { SubscriptionEvent, WebSocketLike } from './types.ts';
 
@@ -183,13 +184,8 @@ function harness(server: FakeHerald, extra: Partial<ListenerOptions> = {}) {
   return { listener, got, errors, statuses, numbers };
 }
 
-async function until(check: () => boolean, ms = 3000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+/** The fake server answers at once: a wait is short, and looked at often. */
+const WAIT = { timeoutMs: 3000, intervalMs: 5 };
 
 const range = (a: number, b: number) => Array.from({ length: b - a + 1 }, (_, i) => a + i);
 
@@ -203,7 +199,7 @@ describe('listener (against a fake server)', () => {
       server.emit('a');
       server.emit('b');
     }
-    await until(() => h.got.length === 6);
+    await until('6 events', () => h.got.length === 6, WAIT);
     assert.deepEqual(h.numbers('a'), [6, 7, 8]);
     assert.deepEqual(h.numbers('b'), [1, 2, 3]);
     assert.equal(h.got[0]!.focus, `${BASE}/Patient/p6`);
@@ -218,7 +214,7 @@ describe('listener (against a fake server)', () => {
     const h = harness(server, { resumeAfter: { a: 1 } });
     await h.listener.ready;
     server.emit('a');
-    await until(() => h.got.length === 4);
+    await until('4 events', () => h.got.length === 4, WAIT);
     assert.deepEqual(h.numbers('a'), [2, 3, 4, 5]);
     assert.ok(server.calls.includes('Subscription/a/$events?eventsSinceNumber=2&eventsUntilNumber=4'), server.calls.join('\n'));
     await h.listener.close();
@@ -230,7 +226,7 @@ describe('listener (against a fake server)', () => {
     await h.listener.ready;
     server.dropLive = new Set([2, 3]);
     for (let i = 0; i < 5; i++) server.emit('a');
-    await until(() => h.got.length === 5);
+    await until('5 events', () => h.got.length === 5, WAIT);
     assert.deepEqual(h.numbers('a'), [1, 2, 3, 4, 5]);
     assert.deepEqual(h.got.map((e) => e.source), ['event-notification', 'query-event', 'query-event', 'event-notification', 'event-notification']);
     await h.listener.close();
@@ -242,13 +238,13 @@ describe('listener (against a fake server)', () => {
     await h.listener.ready;
     server.emit('a');
     server.emit('a');
-    await until(() => h.got.length === 2);
+    await until('2 events', () => h.got.length === 2, WAIT);
     server.sockets[0]!.kill();
     await new Promise((r) => setTimeout(r, 2));
     for (let i = 0; i < 3; i++) server.emit('a'); // nobody bound: only in the log
-    await until(() => server.sockets.length === 2 && server.sockets[1]!.bound.length === 1);
+    await until('the rebind on a second socket', () => server.sockets.length === 2 && server.sockets[1]!.bound.length === 1, WAIT);
     server.emit('a');
-    await until(() => h.got.length === 6);
+    await until('6 events', () => h.got.length === 6, WAIT);
     await new Promise((r) => setTimeout(r, 30));
     assert.deepEqual(h.numbers('a'), range(1, 6));
     assert.ok(h.statuses.includes('disconnected') && h.statuses.includes('reconnecting') && h.statuses.includes('catching-up'));
@@ -265,7 +261,7 @@ describe('listener (against a fake server)', () => {
     await new Promise((r) => setTimeout(r, 700));
     clearInterval(stop);
     const total = server.events.get('a')!;
-    await until(() => h.got.length === total);
+    await until(`all ${total} events`, () => h.got.length === total, WAIT);
     assert.deepEqual(h.numbers('a'), range(1, total));
     assert.equal(server.sockets.length, 1);
     const sent = server.sockets[0]!.sent;
@@ -282,11 +278,11 @@ describe('listener (against a fake server)', () => {
     await h.listener.ready;
     server.emit('a');
     server.wsUrl = 'ws://fake/ws2';
-    await until(() => server.sockets.length === 2 && server.sockets[1]!.bound.length === 1);
+    await until('the bind on a socket at the new websocket-url', () => server.sockets.length === 2 && server.sockets[1]!.bound.length === 1, WAIT);
     assert.equal(server.sockets[1]!.url, 'ws://fake/ws2');
     assert.equal(server.sockets[0]!.open, false);
     server.emit('a');
-    await until(() => h.got.length === 2);
+    await until('2 events', () => h.got.length === 2, WAIT);
     assert.deepEqual(h.numbers('a'), [1, 2]);
     await h.listener.close();
   });
@@ -297,7 +293,7 @@ describe('listener (against a fake server)', () => {
     server.oldestHeld = 8;
     const h = harness(server, { resumeAfter: { a: 5 } });
     await h.listener.ready;
-    await until(() => h.got.length === 3);
+    await until('3 events', () => h.got.length === 3, WAIT);
     assert.deepEqual(h.numbers('a'), [8, 9, 10]);
     const lost = h.errors.find((e) => e instanceof EventsLostError) as EventsLostError;
     assert.deepEqual([lost.from, lost.to], [6, 7]);
@@ -309,10 +305,10 @@ describe('listener (against a fake server)', () => {
     const h = harness(server);
     await h.listener.ready;
     server.sockets[0]!.deliver({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'expired', diagnostics: 'token expired' }] });
-    await until(() => server.sockets[0]!.sent.includes('bind-with-token t2'));
+    await until('a bind with a new token', () => server.sockets[0]!.sent.includes('bind-with-token t2'), WAIT);
     assert.match(h.errors[0]!.message, /token expired/);
     server.emit('a');
-    await until(() => h.got.length === 1);
+    await until('the event', () => h.got.length === 1, WAIT);
     await h.listener.close();
   });
 
@@ -323,9 +319,9 @@ describe('listener (against a fake server)', () => {
     // The socket stops answering anything (half-open connection).
     server.sockets[0]!.deliver = () => {};
     server.sockets[0]!.send = () => {};
-    await until(() => server.sockets.length === 2 && server.sockets[1]!.bound.length === 1);
+    await until('a reconnect on a second socket', () => server.sockets.length === 2 && server.sockets[1]!.bound.length === 1, WAIT);
     server.emit('a');
-    await until(() => h.got.length === 1);
+    await until('the event', () => h.got.length === 1, WAIT);
     await h.listener.close();
   });
 
@@ -344,7 +340,7 @@ describe('listener (against a fake server)', () => {
     });
     await h.listener.ready;
     for (let i = 0; i < 4; i++) server.emit('a');
-    await until(() => seen.length === 4);
+    await until('4 events handled', () => seen.length === 4, WAIT);
     assert.deepEqual(seen, [1, 2, 3, 4]);
     await h.listener.close();
 

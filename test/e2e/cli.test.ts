@@ -8,18 +8,14 @@ import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { call, startServer, type TestServer } from '../helpers/server.ts';
+import { until } from '../helpers/until.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const TOPICS_DIR = fileURLToPath(new URL('../fixtures/topics', import.meta.url));
 const TOPIC = 'http://example.org/topics/patient-created';
 
-async function until(check: () => boolean, what: string, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+/** How long a CLI in a child process gets to start or to print. */
+const WAIT = { timeoutMs: 30_000 };
 
 /** A running `herald …` with its output so far. */
 function herald(args: string[]): { child: ChildProcess; out: () => string; err: () => string; exited: Promise<unknown[]> } {
@@ -49,17 +45,17 @@ describe('herald listen --ephemeral and herald subscriptions', () => {
 
   it('--ephemeral deletes the subscription it created on SIGTERM; without it the listener names the one it leaves', { timeout: 120_000 }, async () => {
     const ephemeral = herald(['listen', '--base', base(), '--topic', TOPIC, '--ephemeral', '--json']);
-    await until(() => ephemeral.err().includes('listening to'), `the ephemeral listener to start (stderr: ${ephemeral.err()})`);
+    await until(`the ephemeral listener to start (stderr: ${ephemeral.err()})`, () => ephemeral.err().includes('listening to'), WAIT);
     const id = createdId(ephemeral.err());
     assert.ok(id, ephemeral.err());
     const read = await call('GET', `${base()}/Subscription/${id}`);
     assert.match(read.body.reason, /^herald listen --ephemeral/, 'marked so that no other listener reuses it');
     await call('POST', `${base()}/Patient`, { resourceType: 'Patient' });
-    await until(() => ephemeral.out().includes('"eventNumber":1'), `an event (stdout: ${ephemeral.out()})`);
+    await until(`an event (stdout: ${ephemeral.out()})`, () => ephemeral.out().includes('"eventNumber":1'), WAIT);
 
     // A second, plain listener does not reuse the ephemeral subscription.
     const plain = herald(['listen', '--base', base(), '--topic', TOPIC]);
-    await until(() => plain.err().includes('listening to'), `the plain listener to start (stderr: ${plain.err()})`);
+    await until(`the plain listener to start (stderr: ${plain.err()})`, () => plain.err().includes('listening to'), WAIT);
     const plainId = createdId(plain.err());
     assert.ok(plainId && plainId !== id, plain.err());
 

@@ -13,6 +13,7 @@ import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { call, startServer, type TestServer } from '../helpers/server.ts';
+import { until } from '../helpers/until.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const TOPICS_DIR = fileURLToPath(new URL('../fixtures/topics', import.meta.url));
@@ -28,13 +29,8 @@ async function run(cmd: string, args: string[], cwd: string): Promise<{ code: nu
   return { code: code as number, out, err };
 }
 
-async function until(check: () => boolean, what: string, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+/** How long the packed CLI in a child process gets to start or to print. */
+const WAIT = { timeoutMs: 30_000 };
 
 describe('@herald/client packed: plain JavaScript, no tsx', () => {
   let dir: string;
@@ -94,9 +90,9 @@ describe('@herald/client packed: plain JavaScript, no tsx', () => {
     child.stderr.on('data', (d) => (err += d));
     const exited = once(child, 'exit');
     try {
-      await until(() => err.includes('listening to'), `the packed listener to start (stderr: ${err})`);
+      await until(`the packed listener to start (stderr: ${err})`, () => err.includes('listening to'), WAIT);
       const created = await call('POST', `${base}/Patient`, { resourceType: 'Patient' });
-      await until(() => out.includes('"eventNumber":1'), `an event (stdout: ${out})`);
+      await until(`an event (stdout: ${out})`, () => out.includes('"eventNumber":1'), WAIT);
       assert.equal(JSON.parse(out.trim().split('\n')[0]!).focus, `${base}/Patient/${created.body.id}`);
     } finally {
       child.kill('SIGTERM');

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { WebSocket } from 'ws';
 import { createListener, type Listener, type ListenerOptions, type ListenerStatus, type SubscriptionEvent } from '../../src/client/index.ts';
 import { VERSIONS, call, freePort, startServer, type TestServer } from '../helpers/server.ts';
+import { until } from '../helpers/until.ts';
 
 /**
  * The client library and `herald listen` against a real Herald: events once and in order, a
@@ -43,13 +44,8 @@ function listen(options: Omit<ListenerOptions, 'onEvent'> & { onEvent?: Listener
   return { listener, events, statuses, errors, sockets: ws.sockets };
 }
 
-async function until(check: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+/** How long a listener gets to receive what the test waits for (unless a wait says otherwise). */
+const WAIT = { timeoutMs: 10_000 };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -79,7 +75,7 @@ describe('client library and herald listen', () => {
           const focus: string[] = [];
           for (let i = 0; i < 6; i++) focus.push(await patient(base(), 'urn:client', 'order'));
           await patient(base(), 'urn:client', 'someone-else');
-          await until(() => h.events.length >= 6, '6 events');
+          await until('6 events', () => h.events.length >= 6, WAIT);
           await sleep(300);
           assert.deepEqual(h.events.map((e) => e.eventNumber), [1, 2, 3, 4, 5, 6]);
           assert.deepEqual(h.events.map((e) => e.focus), focus);
@@ -104,13 +100,13 @@ describe('client library and herald listen', () => {
           await h.listener.ready;
           const focus: string[] = [];
           for (let i = 0; i < 2; i++) focus.push(await patient(base(), 'urn:client', 'drop'));
-          await until(() => h.events.length === 2, '2 events before the drop');
+          await until('2 events before the drop', () => h.events.length === 2, WAIT);
           h.sockets[0]!.terminate(); // the connection dies under the client
           for (let i = 0; i < 3; i++) focus.push(await patient(base(), 'urn:client', 'drop')); // nobody is bound now
-          await until(() => h.sockets.length === 2 && h.statuses.filter((s) => s.type === 'bound').length >= 2, 'a reconnect', 15_000);
-          await until(() => h.statuses.some((s) => s.type === 'caught-up'), 'the catch-up through $events');
+          await until('a reconnect', () => h.sockets.length === 2 && h.statuses.filter((s) => s.type === 'bound').length >= 2, { timeoutMs: 15_000 });
+          await until('the catch-up through $events', () => h.statuses.some((s) => s.type === 'caught-up'), WAIT);
           for (let i = 0; i < 2; i++) focus.push(await patient(base(), 'urn:client', 'drop'));
-          await until(() => h.events.length >= 7, '7 events');
+          await until('7 events', () => h.events.length >= 7, WAIT);
           await sleep(300);
           assert.deepEqual(h.events.map((e) => e.eventNumber), [1, 2, 3, 4, 5, 6, 7]);
           assert.deepEqual(h.events.map((e) => e.focus), focus);
@@ -127,13 +123,13 @@ describe('client library and herald listen', () => {
         const first = listen({ baseUrl: base(), topic: TOPIC, filters: ['Patient?identifier=urn:client|resume'], reuse: false });
         const [id] = await first.listener.ready;
         for (let i = 0; i < 4; i++) await patient(base(), 'urn:client', 'resume');
-        await until(() => first.events.length === 4, '4 events');
+        await until('4 events', () => first.events.length === 4, WAIT);
         await first.listener.close();
         const second = listen({ baseUrl: base(), subscriptionIds: [id!], resumeAfter: { [id!]: 2 } });
         try {
           await second.listener.ready;
           await patient(base(), 'urn:client', 'resume');
-          await until(() => second.events.length >= 3, 'events 3..5');
+          await until('events 3..5', () => second.events.length >= 3, WAIT);
           await sleep(200);
           assert.deepEqual(second.events.map((e) => e.eventNumber), [3, 4, 5]);
           assert.deepEqual(second.events.slice(0, 2).map((e) => e.focus), first.events.slice(2).map((e) => e.focus));
@@ -155,7 +151,7 @@ describe('client library and herald listen', () => {
         focus.push(await patient(base, 'urn:client', 'renew'));
         await sleep(250);
       }
-      await until(() => h.events.length >= focus.length, `${focus.length} events`);
+      await until(`${focus.length} events`, () => h.events.length >= focus.length, WAIT);
       await sleep(300);
       assert.deepEqual(h.events.map((e) => e.eventNumber), focus.map((_, i) => i + 1));
       assert.deepEqual(h.events.map((e) => e.focus), focus);
@@ -179,10 +175,10 @@ describe('client library and herald listen', () => {
     try {
       await h.listener.ready;
       assert.equal((await call('DELETE', `${base}/Subscription/${idA}`)).status < 300, true);
-      await until(() => h.statuses.some((s) => s.type === 'subscription-ended' && s.subscriptionId === idA), 'Subscription A to end');
+      await until('Subscription A to end', () => h.statuses.some((s) => s.type === 'subscription-ended' && s.subscriptionId === idA), WAIT);
       assert.deepEqual(h.listener.subscriptionIds, [idB]);
       await patient(base, 'urn:client', 'del-b');
-      await until(() => h.events.length === 1, 'an event for B after A went');
+      await until('an event for B after A went', () => h.events.length === 1, WAIT);
       assert.equal(h.events[0]!.subscriptionId, idB);
       assert.equal((await call('DELETE', `${base}/Subscription/${idB}`)).status < 300, true);
       await h.listener.closed;
@@ -204,10 +200,10 @@ describe('client library and herald listen', () => {
     child.stderr.on('data', (d) => (err += d));
     const exited = once(child, 'exit');
     try {
-      await until(() => err.includes('listening to'), `herald listen to start (stderr: ${err})`, 20_000);
+      await until(`herald listen to start (stderr: ${err})`, () => err.includes('listening to'));
       const focus: string[] = [];
       for (let i = 0; i < 3; i++) focus.push(await patient(base, 'urn:client', 'cli'));
-      await until(() => out.trim().split('\n').filter(Boolean).length >= 3, `3 lines (stdout: ${out})`);
+      await until(`3 lines (stdout: ${out})`, () => out.trim().split('\n').filter(Boolean).length >= 3, WAIT);
       const lines = out.trim().split('\n').map((l) => JSON.parse(l));
       assert.deepEqual(lines.map((l) => l.eventNumber), [1, 2, 3]);
       assert.deepEqual(lines.map((l) => l.focus), focus);

@@ -15,6 +15,7 @@ import { launchChromium } from '../helpers/browser.ts';
 import { type Receiver, startReceiver } from '../helpers/receiver.ts';
 import { call, startServer, type TestServer } from '../helpers/server.ts';
 import { subscriptionResource, topicResource } from '../helpers/subscriptions.ts';
+import { until } from '../helpers/until.ts';
 
 const WAIT = { timeout: 20_000 };
 let browser: Browser;
@@ -237,16 +238,13 @@ describe('console in open mode', () => {
     assert.equal(created.status, 201);
     const id = created.body.id as string;
     const status = async () => parseNotification((await call('GET', `${server.fhir('R4')}/Subscription/${id}/$status`)).body);
-    const until = async (what: string, test: () => Promise<boolean>) => {
-      for (let i = 0; i < 200 && !(await test()); i++) await new Promise((r) => setTimeout(r, 100));
-      assert.ok(await test(), what);
-    };
-    await until('active after the handshake', async () => (await status()).status === 'active');
+    const poll = { intervalMs: 100 }; // each look is a $status request
+    await until('active after the handshake', async () => (await status()).status === 'active', poll);
     await call('POST', `${server.fhir('R4')}/Patient`, { resourceType: 'Patient', active: true });
-    await until('event 1 delivered', async () => (await status()).delivered?.through === 1);
+    await until('event 1 delivered', async () => (await status()).delivered?.through === 1, poll);
     receiver.respond(500);
     await call('POST', `${server.fhir('R4')}/Patient`, { resourceType: 'Patient', active: true });
-    await until('in error', async () => (await status()).status === 'error');
+    await until('in error', async () => (await status()).status === 'error', poll);
     const { delivered } = await status();
     assert.ok(delivered?.at && !Number.isNaN(Date.parse(delivered.at)), 'the time of the latest delivery');
     await page.goto(`${server.url}/console/#/R4/subscriptions/${id}/events`);

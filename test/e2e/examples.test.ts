@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { startReceiver, type Receiver } from '../helpers/receiver.ts';
 import { call, startServer, type TestServer } from '../helpers/server.ts';
+import { until } from '../helpers/until.ts';
 
 const DOC = readFileSync(new URL('../../docs/examples.md', import.meta.url), 'utf8');
 
@@ -19,15 +20,8 @@ function heredoc(name: string): any {
   return JSON.parse(m[1]!);
 }
 
-async function until<T>(check: () => Promise<T | undefined> | T | undefined, what: string, ms = 60_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+/** How long the server and the receiver get to do what an example shows. */
+const WAIT = { timeoutMs: 60_000, intervalMs: 50 };
 
 /** A notification's R4 Parameters status as name → value, and its events as `#n focus`. */
 function read(body: any) {
@@ -71,13 +65,13 @@ describe('docs/examples.md, replayed', () => {
     assert.equal(created.body.status, 'requested');
     const id = created.body.id as string;
     const notes = () => receiver.received.map((r) => read(r.body));
-    await until(() => notes().some((n) => n.type === 'handshake'), 'the handshake');
-    await until(async () => (await call('GET', `${base}/Subscription/${id}`)).body.status === 'active', 'active after the handshake');
+    await until('the handshake', () => notes().some((n) => n.type === 'handshake'), WAIT);
+    await until('active after the handshake', async () => (await call('GET', `${base}/Subscription/${id}`)).body.status === 'active', WAIT);
 
     await call('PUT', `${base}/Patient/p1`, { resourceType: 'Patient', id: 'p1' });
     const obs = await call('POST', `${base}/Observation`, { resourceType: 'Observation', status: 'preliminary', code: { text: 'potassium' }, subject: { reference: 'Patient/p1' } });
     await call('PUT', `${base}/Observation/${obs.body.id}`, { ...obs.body, status: 'final' });
-    const first = await until(() => notes().find((n) => n.type === 'event-notification'), 'event #1');
+    const first = await until('event #1', () => notes().find((n) => n.type === 'event-notification'), WAIT);
     assert.deepEqual(first.events, [`#1 ${base}/Observation/${obs.body.id}`], 'the preliminary create did not match; the update to final did');
     const status = async () => read((await call('GET', `${base}/Subscription/${id}/$status`)).body);
     assert.deepEqual(await status(), { type: 'query-status', status: 'active', events: [], count: '1', error: undefined });
@@ -89,20 +83,24 @@ describe('docs/examples.md, replayed', () => {
       assert.equal(r.status, 201, 'writes succeed while the endpoint is down');
       more.push(r.body.id);
     }
-    const failing = await until(async () => {
-      const s = await status();
-      return s.status === 'error' ? s : undefined;
-    }, '$status error');
+    const failing = await until(
+      '$status error',
+      async () => {
+        const s = await status();
+        return s.status === 'error' ? s : undefined;
+      },
+      WAIT,
+    );
     assert.equal(failing.count, '3');
     assert.equal(failing.error.coding[0].code, 'no-response');
 
     receiver.respond(200);
-    await until(() => notes().filter((n) => n.type === 'event-notification').length >= 3, 'events #2 and #3 after recovery');
+    await until('events #2 and #3 after recovery', () => notes().filter((n) => n.type === 'event-notification').length >= 3, WAIT);
     assert.deepEqual(
       notes().filter((n) => n.type === 'event-notification').flatMap((n) => n.events),
       [`#1 ${base}/Observation/${obs.body.id}`, ...more.map((o, i) => `#${i + 2} ${base}/Observation/${o}`)],
       'in order, nothing skipped',
     );
-    await until(async () => (await status()).status === 'active', '$status active again');
+    await until('$status active again', async () => (await status()).status === 'active', WAIT);
   });
 });

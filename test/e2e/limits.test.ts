@@ -10,6 +10,7 @@ import { WebSocket } from 'ws';
 import { call, startServer, type TestServer } from '../helpers/server.ts';
 import { persistentDb } from '../helpers/store.ts';
 import { readNotification, subscriptionResource } from '../helpers/subscriptions.ts';
+import { until } from '../helpers/until.ts';
 import { connectWs } from '../helpers/ws.ts';
 
 /**
@@ -21,13 +22,8 @@ import { connectWs } from '../helpers/ws.ts';
 const TOPICS_DIR = fileURLToPath(new URL('../fixtures/topics', import.meta.url));
 const TOPIC = 'http://example.org/topics/patient-created';
 
-async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+/** How long a condition gets to come true (unless a wait says otherwise), and how often it is looked at. */
+const WAIT = { timeoutMs: 30_000, intervalMs: 25 };
 
 /** A raw TCP client that records what it receives and when the server closed it. */
 interface RawClient {
@@ -81,7 +77,7 @@ describe('HTTP limits (issue 14)', () => {
         const health = await call('GET', `${server.url}/healthz`);
         assert.equal(health.status, 200);
       }
-      await until('every slow connection is closed by the server', () => clients.every((c) => c.isClosed()), 60_000);
+      await until('every slow connection is closed by the server', () => clients.every((c) => c.isClosed()), { ...WAIT, timeoutMs: 60_000 });
       for (const c of clients) assert.match(c.received(), /^HTTP\/1\.1 408 Request Timeout/, c.received().slice(0, 200));
       assert.match(clients[0]!.received(), /"code":"timeout"/, 'an OperationOutcome says why');
       assert.equal((await call('GET', `${server.url}/healthz`)).status, 200);
@@ -94,9 +90,9 @@ describe('HTTP limits (issue 14)', () => {
   it('closes an idle keep-alive connection after HERALD_KEEP_ALIVE_TIMEOUT_MS', async () => {
     const port = portOf(server);
     const c = await rawClient(port, (s) => s.write(`GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: keep-alive\r\n\r\n`));
-    await until('the answer', () => c.received().includes('{"status":"ok"}'));
+    await until('the answer', () => c.received().includes('{"status":"ok"}'), WAIT);
     assert.match(c.received(), /keep-alive/i, 'the connection was kept open after the answer');
-    await until('the idle connection is closed by the server', () => c.isClosed());
+    await until('the idle connection is closed by the server', () => c.isClosed(), WAIT);
   });
 });
 
@@ -124,7 +120,7 @@ describe('HTTP connection cap (issue 14)', () => {
       } catch {
         return false;
       }
-    });
+    }, WAIT);
   });
 });
 
@@ -193,7 +189,7 @@ describe('websocket limits (issue 14, WS-4)', () => {
         const r = await tryWs(wsUrl(), '127.0.0.3');
         if ('ws' in r) open.push(r.ws);
         return 'ws' in r;
-      });
+      }, WAIT);
     } finally {
       for (const ws of open) ws.close();
     }
@@ -357,14 +353,14 @@ describe('the cap on concurrent outbound deliveries (issue 14)', () => {
         ids.push(res.body.id);
       }
       // Five handshakes are due; the endpoint answers none of them yet.
-      await until('two handshakes are held', () => hook.inFlight() === 2);
+      await until('two handshakes are held', () => hook.inFlight() === 2, WAIT);
       await new Promise((r) => setTimeout(r, 300)); // room for a third, were the cap not kept
       assert.equal(hook.most(), 2);
       hook.release();
-      await until('every handshake arrived', () => hook.bodies.filter((b) => readNotification(b).type === 'handshake').length === 5);
-      for (const id of ids) await until(`Subscription/${id} is active`, async () => (await call('GET', `${base}/Subscription/${id}`)).body.status === 'active');
+      await until('every handshake arrived', () => hook.bodies.filter((b) => readNotification(b).type === 'handshake').length === 5, WAIT);
+      for (const id of ids) await until(`Subscription/${id} is active`, async () => (await call('GET', `${base}/Subscription/${id}`)).body.status === 'active', WAIT);
       await call('POST', `${base}/Patient`, { resourceType: 'Patient', identifier: [{ system: 'urn:q', value: 'slots' }] });
-      await until('every subscription got its event', () => hook.bodies.filter((b) => readNotification(b).type === 'event-notification').length === 5);
+      await until('every subscription got its event', () => hook.bodies.filter((b) => readNotification(b).type === 'event-notification').length === 5, WAIT);
       assert.equal(hook.most(), 2, 'never more than the cap in flight');
     } finally {
       await server.close();
@@ -398,7 +394,7 @@ describe('the event log is bounded by size as well as age (issue 14, D-9, OP-E1)
         const gone = await events(server, busy, '?eventsSinceNumber=1');
         return gone.status === 410 && /oldest event still held is 8/.test(gone.body.issue[0].diagnostics);
       };
-      await until('the busy subscription is trimmed to its newest 5 events', trimmed);
+      await until('the busy subscription is trimmed to its newest 5 events', trimmed, WAIT);
       assert.deepEqual(readNotification((await events(server, busy)).body).events.map((e) => e.number), [8, 9, 10, 11, 12]);
       assert.deepEqual(readNotification((await events(server, quiet)).body).events.map((e) => e.number), [1], 'a quiet subscription keeps its events');
       await patient(server, 'busy');
@@ -421,7 +417,7 @@ describe('the event log is bounded by size as well as age (issue 14, D-9, OP-E1)
     // The hourly interval (the default) never comes: only the prune run after start can do it.
     server = await startServer({ HERALD_TOPICS: TOPICS_DIR, HERALD_DB: db, HERALD_EVENT_LOG_MAX_PER_SUBSCRIPTION: '3' });
     try {
-      await until('pruned after start', async () => (await events(server, id, '?eventsSinceNumber=1')).status === 410, 60_000);
+      await until('pruned after start', async () => (await events(server, id, '?eventsSinceNumber=1')).status === 410, { ...WAIT, timeoutMs: 60_000 });
       assert.deepEqual(readNotification((await events(server, id)).body).events.map((e) => e.number), [6, 7, 8]);
     } finally {
       await server.close();

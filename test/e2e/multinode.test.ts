@@ -7,6 +7,7 @@ import { usePostgresDatabase } from '../helpers/postgres.ts';
 import { type Attempt, type Receiver, startReceiver } from '../helpers/receiver.ts';
 import { call } from '../helpers/server.ts';
 import { readNotification, subscriptionResource, topicResource } from '../helpers/subscriptions.ts';
+import { until } from '../helpers/until.ts';
 import { type WsClient, connectWs } from '../helpers/ws.ts';
 
 /**
@@ -30,17 +31,6 @@ interface Node {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Retries `attempt` until it yields a value (not undefined), for at most `timeoutMs`; returns the value and how long it took. */
-async function until<T>(attempt: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<{ value: T; ms: number }> {
-  const start = Date.now();
-  for (;;) {
-    const value = await attempt();
-    if (value !== undefined) return { value, ms: Date.now() - start };
-    if (Date.now() - start > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await sleep(20);
-  }
-}
 
 /**
  * Which of `pids` owns the client end of `socket` (a connection to us on loopback): its port is
@@ -140,17 +130,18 @@ describe('three Herald nodes on one PostgreSQL database (issue 16)', { timeout: 
     const topic = topicResource('R4', { url: TOPIC, resource: 'Patient', interactions: ['create'] }, 'multinode');
     assert.equal((await call('PUT', `${r4('B')}/Basic/multinode`, topic)).status, 201);
     // Node C accepts Subscriptions to the topic written on B.
-    const created = await until(
+    const topicAt = Date.now();
+    wsId = await until(
+      'node C knows the topic made on B',
       async () => {
         const res = await call('POST', `${r4('C')}/Subscription`, subscriptionResource('R4', { topic: TOPIC, channel: 'websocket' }));
-        return res.status === 201 ? res.body.id : undefined;
+        return res.status === 201 ? (res.body.id as string) : undefined;
       },
-      5_000,
-      'node C knows the topic made on B',
+      { timeoutMs: 5_000 },
     );
-    console.log(`# topic written on B usable on C after ${created.ms} ms`);
-    assert.ok(created.ms < 1000, `topic took ${created.ms} ms to reach node C`);
-    wsId = created.value;
+    const topicMs = Date.now() - topicAt;
+    console.log(`# topic written on B usable on C after ${topicMs} ms`);
+    assert.ok(topicMs < 1000, `topic took ${topicMs} ms to reach node C`);
     const rest = await call('POST', `${r4('C')}/Subscription`, subscriptionResource('R4', { topic: TOPIC, endpoint: hook.url, heartbeat: 1, maxCount: 20 }));
     assert.equal(rest.status, 201, rest.text);
     restId = rest.body.id;
@@ -158,30 +149,31 @@ describe('three Herald nodes on one PostgreSQL database (issue 16)', { timeout: 
     // the poll wakes its worker with nothing to send, which must not put the heartbeat off.
     const idle = topicResource('R4', { url: IDLE_TOPIC, resource: 'Observation', interactions: ['create'] }, 'multinode-idle');
     assert.equal((await call('PUT', `${r4('A')}/Basic/multinode-idle`, idle)).status, 201);
-    const slow = await until(
+    idleId = await until(
+      'node B knows the topic made on A',
       async () => {
         const res = await call('POST', `${r4('B')}/Subscription`, subscriptionResource('R4', { topic: IDLE_TOPIC, endpoint: hook.url, heartbeat: 6 }));
         return res.status === 201 ? (res.body.id as string) : undefined;
       },
-      5_000,
-      'node B knows the topic made on A',
+      { timeoutMs: 5_000 },
     );
-    idleId = slow.value;
 
     // A binding token minted on A for the Subscription made on C; bound on every node.
-    const minted = await until(
+    const subscriptionAt = Date.now();
+    const token = await until(
+      'node A knows the Subscription made on C',
       async () => {
         const res = await call('GET', `${r4('A')}/Subscription/${wsId}/$get-ws-binding-token`);
         return res.status === 200 ? (res.body.parameter.find((p: any) => p.name === 'token').valueString as string) : undefined;
       },
-      5_000,
-      'node A knows the Subscription made on C',
+      { timeoutMs: 5_000 },
     );
-    console.log(`# Subscription written on C known on A after ${minted.ms} ms`);
-    assert.ok(minted.ms < 1000, `the Subscription took ${minted.ms} ms to reach node A`);
+    const subscriptionMs = Date.now() - subscriptionAt;
+    console.log(`# Subscription written on C known on A after ${subscriptionMs} ms`);
+    assert.ok(subscriptionMs < 1000, `the Subscription took ${subscriptionMs} ms to reach node A`);
     for (const on of names) {
       const ws = await connectWs(`${node(on).base.replace('http', 'ws')}/ws`);
-      ws.send(`bind-with-token ${minted.value}`);
+      ws.send(`bind-with-token ${token}`);
       const answer = await ws.next((f) => f?.resourceType === 'Bundle' || f?.resourceType === 'OperationOutcome', 5_000);
       assert.equal(answer.resourceType, 'Bundle', `bind on ${on}: ${JSON.stringify(answer)}`);
       assert.equal(readNotification(answer).type, 'handshake');
@@ -210,7 +202,7 @@ describe('three Herald nodes on one PostgreSQL database (issue 16)', { timeout: 
     })();
     const events = () => hook.attempts.filter((a) => forSub(restId)(a) && note(a)?.type === 'event-notification');
     try {
-      await until(async () => (events().length >= 5 ? true : undefined), 15_000, 'first rest-hook events');
+      await until('first rest-hook events', () => events().length >= 5, { timeoutMs: 15_000 });
       holder = events()[0]!.from as Name;
       assert.ok(names.includes(holder), `the sender of the rest-hook POSTs is one of the nodes: ${holder}`);
       hook.respond(503);
@@ -243,7 +235,7 @@ describe('three Herald nodes on one PostgreSQL database (issue 16)', { timeout: 
     for (const { on, ws } of sockets.filter((s) => s.on !== holder)) {
       const isEvent = (f: any) => f?.resourceType === 'Bundle' && readNotification(f).type === 'event-notification';
       const focusOf = () => new Set(ws.frames.filter(isEvent).flatMap((f) => readNotification(f).events.map((e) => e.focus!.split('/fhir/R4/')[1]!)));
-      await until(async () => (acknowledged.every((a) => focusOf().has(a)) ? true : undefined), 20_000, `websocket on ${on}: every acknowledged write`);
+      await until(`websocket on ${on}: every acknowledged write`, () => acknowledged.every((a) => focusOf().has(a)));
       const got = ws.frames.filter(isEvent).flatMap((f) => readNotification(f).events.map((e) => e.number));
       assert.deepEqual(got, Array.from({ length: got.length }, (_, k) => k + 1), `websocket on ${on}: 1..n in order, each once`);
       assert.ok(got.length >= numbers[numbers.length - 1]! - 1);
@@ -336,18 +328,18 @@ describe('three Herald nodes on one PostgreSQL database (issue 16)', { timeout: 
     const topic = topicResource('R4', { url: IDLE_TOPIC, resource: 'Observation', interactions: ['create', 'update'] }, 'multinode-idle');
     assert.equal((await call('PUT', `${r4(on)}/Basic/multinode-idle`, topic)).status, 200);
     const start = Date.now();
-    const matched = await until(
+    await until(
+      `an update on ${other} matched after the topic changed on ${on}`,
       async () => {
         const res = await call('PUT', `${r4(other)}/Observation/${obs.body.id}`, { ...obs.body, status: 'amended' });
         assert.equal(res.status, 200);
-        return (await eventsSince()) > before ? true : undefined;
+        return (await eventsSince()) > before;
       },
-      5_000,
-      `an update on ${other} matched after the topic changed on ${on}`,
+      { timeoutMs: 5_000 },
     );
     const ms = Date.now() - start;
     console.log(`# topic changed on ${on}: updates on ${other} matched after ${ms} ms`);
-    assert.ok(matched.value && ms < 1000, `the topic change took ${ms} ms to reach ${other}`);
+    assert.ok(ms < 1000, `the topic change took ${ms} ms to reach ${other}`);
   });
 
   it('a clean stop (SIGTERM) of the lease holder hands the lease over at once: the next event goes out before the lease could have expired', async () => {

@@ -3,6 +3,7 @@ import { type Server, type Socket, createServer, connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { usePostgresDatabase } from '../helpers/postgres.ts';
 import { call, freePort, startServer, type TestServer } from '../helpers/server.ts';
+import { until } from '../helpers/until.ts';
 
 /**
  * A node whose database connection drops: /healthz says 503 (and writes are a 503 `transient`,
@@ -35,14 +36,6 @@ class Relay {
   }
 }
 
-async function until(check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 describe('a node whose PostgreSQL connection drops', () => {
   const database = usePostgresDatabase();
   let relay: Relay;
@@ -66,13 +59,14 @@ describe('a node whose PostgreSQL connection drops', () => {
     assert.equal(await health(), 200);
 
     await relay.cut();
-    await until(async () => (await health()) === 503);
+    const poll = { intervalMs: 100 }; // each look is a /healthz request
+    await until('/healthz to answer 503 while PostgreSQL is unreachable', async () => (await health()) === 503, poll);
     const during = await call('POST', `${server.fhir('R4')}/Patient`, { resourceType: 'Patient' });
     assert.equal(during.status, 503, during.text);
     assert.equal(during.body.resourceType, 'OperationOutcome');
 
     await relay.start();
-    await until(async () => (await health()) === 200);
+    await until('/healthz to answer 200 again once PostgreSQL is back', async () => (await health()) === 200, poll);
     assert.equal((await call('GET', `${server.fhir('R4')}/Patient/${before.body.id}`)).status, 200, 'the acknowledged write is there');
     assert.equal((await call('POST', `${server.fhir('R4')}/Patient`, { resourceType: 'Patient' })).status, 201);
   });

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { until } from '../../../test/helpers/until.ts';
 import { FhirError } from '../../fhir/errors.ts';
 import { ReadPool, type ReadPoolOptions } from './read-pool.ts';
 
@@ -12,9 +13,6 @@ import { ReadPool, type ReadPoolOptions } from './read-pool.ts';
 function gatedPool(options: Omit<ReadPoolOptions, 'path' | 'thread'>): ReadPool {
   return new ReadPool({ path: 'unused', thread: new URL('../../../test/fixtures/sleeping-read-thread.ts', import.meta.url), ...options });
 }
-
-/** How long a test waits for a thread to reach a state before it fails (rather than hang). */
-const WAIT_MS = 20_000;
 
 const dir = mkdtempSync(join(tmpdir(), 'herald-read-pool-'));
 const made: Gate[] = [];
@@ -41,37 +39,28 @@ class Gate {
   }
   /** Waits until a thread has taken the read and is about to block on the gate (see the thread). */
   async reading(): Promise<void> {
-    await until(() => existsSync(`${this.path}.reading`), `a read thread to reach ${this.path}`);
+    await until(`a read thread to reach ${this.path}`, () => existsSync(`${this.path}.reading`));
   }
   /**
    * Waits for the thread to be reading the FIFO (before that, a non-blocking open fails with ENXIO).
    * A read that never starts (it failed while queued) never reads its gate: that fails the test
-   * after WAIT_MS instead of waiting for ever.
+   * when until() gives up (20 s) instead of waiting for ever.
    */
   async open(): Promise<void> {
-    const giveUp = Date.now() + WAIT_MS;
-    for (;;) {
+    const opened = () => {
       try {
         closeSync(openSync(this.path, constants.O_WRONLY | constants.O_NONBLOCK));
-        return;
+        return true;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENXIO') throw err;
-        if (Date.now() > giveUp) throw new Error(`no read thread was reading ${this.path} within ${WAIT_MS} ms`);
-        await sleep(5);
+        return false;
       }
-    }
+    };
+    await until(`a read thread to be reading ${this.path}`, opened, { intervalMs: 5 });
   }
 }
 
 const read = (pool: ReadPool, gate?: Gate) => pool.run<string>('search', [gate?.path ?? null]);
-
-async function until(check: () => boolean, what = 'the pool to reach the expected state'): Promise<void> {
-  const giveUp = Date.now() + WAIT_MS;
-  while (!check()) {
-    if (Date.now() > giveUp) throw new Error(`waited ${WAIT_MS} ms for ${what}`);
-    await sleep(20);
-  }
-}
 
 function isFhirError(status: number, code: string) {
   return (err: unknown): true => {
@@ -87,11 +76,11 @@ describe('read pool', () => {
     const pool = gatedPool({ size: 2, timeoutMs: 30_000 });
     const gates = [new Gate(), new Gate(), new Gate()];
     const reads = gates.map((g) => read(pool, g));
-    await until(() => pool.stats().busy === 2);
+    await until('two reads running', () => pool.stats().busy === 2);
     assert.deepEqual(pool.stats(), { threads: 2, busy: 2, queued: 1, abandoned: 0, abandonedTotal: 0 });
     await gates[0]!.open();
     await gates[1]!.open();
-    await until(() => pool.stats().queued === 0 && pool.stats().busy === 1);
+    await until('the third read running, none queued', () => pool.stats().queued === 0 && pool.stats().busy === 1);
     await gates[2]!.open();
     assert.deepEqual(await Promise.all(reads), ['done', 'done', 'done']);
     await pool.close();
@@ -108,7 +97,7 @@ describe('read pool', () => {
     assert.equal(await read(pool), 'done');
     assert.equal(pool.stats().abandoned, 1);
     await costly.open();
-    await until(() => pool.stats().abandoned === 0);
+    await until('the abandoned thread to end', () => pool.stats().abandoned === 0);
     assert.deepEqual(pool.stats(), { threads: 1, busy: 0, queued: 0, abandoned: 0, abandonedTotal: 1 });
     await pool.close();
   });
@@ -117,7 +106,7 @@ describe('read pool', () => {
     const pool = gatedPool({ size: 1, timeoutMs: 30_000 });
     const busy = new Gate();
     const running = read(pool, busy);
-    await until(() => pool.stats().busy === 1);
+    await until('the read running', () => pool.stats().busy === 1);
     // 30 s is the pool's wait; this read has 200 ms of it left, so it gives up long before the test's timeout.
     await assert.rejects(pool.run('search', [null], 200), isFhirError(503, 'transient'));
     assert.equal(pool.stats().queued, 0);
@@ -133,7 +122,7 @@ describe('read pool', () => {
     const [a, b] = [new Gate(), new Gate()];
     // The first read waits for the thread to start (longer than the deadline on a busy machine): no 503 for that.
     const first = read(pool, a);
-    await until(() => pool.stats().busy === 1);
+    await until('the first read running', () => pool.stats().busy === 1);
     const second = read(pool, b);
     const third = read(pool);
     // Each of the first two runs within its deadline, but the third waits for both.
@@ -155,10 +144,10 @@ describe('read pool', () => {
     // No thread to run it: the pool is busy for as long as the abandoned threads run.
     await assert.rejects(read(pool), isFhirError(503, 'transient'));
     await first.open();
-    await until(() => pool.stats().abandoned === 1);
+    await until('one of the abandoned threads to end', () => pool.stats().abandoned === 1);
     assert.equal(await read(pool), 'done');
     await second.open();
-    await until(() => pool.stats().abandoned === 0);
+    await until('the other abandoned thread to end', () => pool.stats().abandoned === 0);
     await pool.close();
   });
 
@@ -167,7 +156,7 @@ describe('read pool', () => {
     const gate = new Gate();
     const running = read(pool, gate);
     const queued = read(pool);
-    await until(() => pool.stats().busy === 1);
+    await until('the read running', () => pool.stats().busy === 1);
     // Closed before the thread took the read, the thread would stop without ever reading its gate.
     await gate.reading();
     await pool.close();
