@@ -89,8 +89,12 @@ export class SubscriptionEngine {
   /** D-17: a timer per subscription with an `end`, turning it off when the end passes. */
   private readonly endTimers = new Map<string, NodeJS.Timeout>();
   private readonly now: () => Date;
-  /** Every recorded owner, by subscription id (also of deleted subscriptions: their history stays theirs). */
-  private readonly owners = new Map<string, Owner>();
+  /**
+   * Every recorded owner's principal, by subscription id (also of deleted subscriptions: their
+   * history stays theirs). The principal carries the owner, scope and patient context, so a
+   * subscription costs this map's entry and nothing more (an Owner record each was 56 bytes).
+   */
+  private readonly owners = new Map<string, Principal>();
   /**
    * The principals of recorded owners, one per owner, scope and patient context: every Subscription
    * an app makes with one token shares it (a principal's parsed grants take about 1.2 KB, a
@@ -132,7 +136,8 @@ export class SubscriptionEngine {
   }
 
   ownerOf(id: string): Owner | undefined {
-    return this.owners.get(id);
+    const principal = this.owners.get(id);
+    return principal && { subscription: id, owner: principal.id, scope: principal.scope, patient: principal.patient, principal };
   }
 
   /** The ids of the existing subscriptions of an owner. */
@@ -146,7 +151,7 @@ export class SubscriptionEngine {
    * mode) is the admin's only.
    */
   canManage(principal: Principal | undefined, id: string): boolean {
-    return !principal || principal.admin || this.owners.get(id)?.owner === principal.id;
+    return !principal || principal.admin || this.owners.get(id)?.id === principal.id;
   }
 
   /**
@@ -157,23 +162,22 @@ export class SubscriptionEngine {
   ownerMayRead(id: string, resource: Resource): boolean {
     const owner = this.owners.get(id);
     if (!owner) return true;
-    if (resource.resourceType === 'Subscription') return this.canManage(owner.principal, resource.id!);
-    const r = reach(owner.principal, resource.resourceType, 'r');
-    return r === 'all' || (r === 'patient' && this.deps.compartments.contains(resource, owner.principal.patient!));
+    if (resource.resourceType === 'Subscription') return this.canManage(owner, resource.id!);
+    const r = reach(owner, resource.resourceType, 'r');
+    return r === 'all' || (r === 'patient' && this.deps.compartments.contains(resource, owner.patient!));
   }
 
   /** A resource as a subscription's owner may receive it: another owner's Subscription has its secrets masked. */
   forOwner(id: string, resource: Resource): Resource {
     if (resource.resourceType !== 'Subscription' || !this.owners.has(id)) return resource;
-    return this.owners.get(resource.id!)?.owner === this.owners.get(id)!.owner ? resource : maskSubscriptionSecrets(resource);
+    return this.owners.get(resource.id!)?.id === this.owners.get(id)!.id ? resource : maskSubscriptionSecrets(resource);
   }
 
   private putOwner(o: SubscriptionOwner): void {
     const key = JSON.stringify([o.owner, o.scope, o.patient ?? null]);
     let principal = this.principals.get(key);
     if (!principal) this.principals.set(key, (principal = principalOf(o.owner, o.scope, o.patient, '\0')));
-    // The owner's strings are the shared principal's, not each row's own copies.
-    this.owners.set(o.subscription, { subscription: o.subscription, owner: principal.id, scope: principal.scope, patient: principal.patient, principal });
+    this.owners.set(o.subscription, principal);
   }
 
   /**
@@ -331,7 +335,7 @@ export class SubscriptionEngine {
    * some trigger resource of the topic (SEC-1), and may have only so many subscriptions.
    */
   private checkOwner(topic: Topic, id: string | undefined, update: boolean, principal: Principal): void {
-    const owner = update && id !== undefined ? (this.owners.get(id)?.principal ?? principal) : principal;
+    const owner = update && id !== undefined ? (this.owners.get(id) ?? principal) : principal;
     if (topic.resourceTriggers.every((t) => reach(owner, t.resource, 'r') === 'none')) {
       const types = [...new Set(topic.resourceTriggers.map((t) => t.resource))].join(', ');
       throw forbidden(`The subscription's owner may not read the resources its topic is about (${types})`);
@@ -462,7 +466,7 @@ export class SubscriptionEngine {
     // criteria would otherwise be tested on every change of its type for good.
     const classic = classicTopicUrl(id);
     if (sub?.topicUrl !== classic) this.registry.removeTopic(classic);
-    const owner = this.owners.get(id)?.owner;
+    const owner = this.owners.get(id)?.id;
     if (owner !== undefined) {
       let ids = this.liveByOwner.get(owner);
       if (!ids) this.liveByOwner.set(owner, (ids = new Set()));
