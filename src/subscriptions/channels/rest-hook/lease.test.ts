@@ -87,6 +87,47 @@ describe('DeliveryLeases between two nodes (PostgreSQL)', () => {
     }
   });
 
+  it('a release heard while a look is under way is acted on at once, and the look (which read the lease still held) leaves it alone', async () => {
+    // B's look at the lease reads it while A holds it, then is held back until the test lets it answer.
+    let reading!: () => void;
+    const read = new Promise<void>((r) => (reading = r));
+    let answer!: () => void;
+    const answered = new Promise<void>((r) => (answer = r));
+    let looks = 0;
+    const gated: Store = {
+      ...sb,
+      deliveryLeasesHeld: async (...args) => {
+        const held = await sb.deliveryLeasesHeld!(...args);
+        looks++;
+        reading();
+        await answered;
+        return held;
+      },
+    };
+    const a = node(sa, 600);
+    const b = node(gated, 600);
+    try {
+      assert.equal(await a.leases.hold('s5'), 'acquired');
+      assert.equal(await b.leases.hold('s5'), 'refused');
+      await read;
+      assert.equal(b.leases.waiting('s5'), true, 'still waiting while its look is under way');
+      // A stops cleanly; its NOTIFY reaches B mid-look.
+      await a.leases.stop();
+      b.leases.released('s5');
+      assert.deepEqual(b.told, ['free s5'], 'told at once, not after the lease A released would have run out');
+      assert.equal(b.leases.waiting('s5'), false);
+      answer();
+      await sleep(1_000);
+      assert.deepEqual(b.told, ['free s5'], 'the stale look neither waits again nor tells twice');
+      assert.equal(looks, 1);
+      assert.equal(await b.leases.hold('s5'), 'acquired');
+    } finally {
+      answer();
+      await a.leases.stop();
+      await b.leases.stop();
+    }
+  });
+
   it('a clean stop releases: the other node is free to take it at once and reads the cursor the holder wrote', async () => {
     const a = node(sa, 60_000);
     const b = node(sb, 60_000);

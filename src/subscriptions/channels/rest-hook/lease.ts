@@ -42,6 +42,8 @@ export class DeliveryLeases {
   private stopped = false;
   /** Waits that ran out, looked at together in one statement (see look()). */
   private readonly due = new Set<string>();
+  /** Those of them whose look is under way: still waited for, and a release settles them at once. */
+  private readonly looked = new Set<string>();
   private looking: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: LeaseOptions) {
@@ -54,7 +56,7 @@ export class DeliveryLeases {
 
   /** Whether another node holds the lease on `id` and this node waits for it. */
   waiting(id: string): boolean {
-    return this.leases.get(id)?.wait !== undefined || this.due.has(id);
+    return this.leases.get(id)?.wait !== undefined || this.due.has(id) || this.looked.has(id);
   }
 
   /** The subscriptions whose lease this node holds. */
@@ -90,7 +92,9 @@ export class DeliveryLeases {
   /** Another node released its lease on `id`: stop waiting and claim it. */
   released(id: string): void {
     const lease = this.leases.get(id);
-    if (!lease?.wait && !this.due.delete(id)) return;
+    // Waiting, due to be looked at, or being looked at (the look, which may have read the lease
+    // before it was released, then leaves it alone).
+    if (!lease?.wait && !this.due.delete(id) && !this.looked.delete(id)) return;
     clearTimeout(lease?.wait);
     if (lease) lease.wait = undefined;
     this.o.onFree(id);
@@ -120,6 +124,7 @@ export class DeliveryLeases {
     if (!lease) return;
     clearTimeout(lease.wait);
     this.due.delete(id);
+    this.looked.delete(id);
     this.leases.delete(id);
     if (lease.until === undefined || this.stopped) return;
     await after?.catch(() => {});
@@ -132,6 +137,7 @@ export class DeliveryLeases {
     clearInterval(this.renewal);
     clearTimeout(this.looking);
     this.due.clear();
+    this.looked.clear();
     const held = this.held();
     for (const l of this.leases.values()) clearTimeout(l.wait);
     this.leases.clear();
@@ -173,6 +179,7 @@ export class DeliveryLeases {
     const ids = [...this.due];
     this.due.clear();
     if (ids.length === 0 || this.stopped) return;
+    for (const id of ids) this.looked.add(id);
     let held: Map<string, number>;
     try {
       held = await this.o.store.deliveryLeasesHeld!(this.o.fv, ids);
@@ -180,8 +187,11 @@ export class DeliveryLeases {
       held = new Map(); // claim each then: the claim tells
     }
     for (const id of ids) {
+      // Settled meanwhile: released (told free already), dropped, or the node stopped.
+      if (!this.looked.delete(id)) continue;
       const lease = this.leases.get(id);
-      if (!lease || lease.wait || lease.until !== undefined || this.stopped) continue;
+      // Waited for again (refused by a claim meanwhile), or due again: that wait or look decides.
+      if (!lease || lease.wait || this.due.has(id) || lease.until !== undefined || this.stopped) continue;
       const left = held.get(id);
       if (left !== undefined) this.waitFor(id, lease, left);
       else this.o.onFree(id);
