@@ -72,12 +72,12 @@ export function confine(ctx: BaseContext, request: SearchRequest, type: string, 
 
 /** The JSON a caller receives for a stored version: a Subscription's secrets masked unless it is the owner's. */
 export function present(ctx: BaseContext, v: { type: string; id: string; json?: string }): string | undefined {
-  if (!v.json || v.type !== 'Subscription' || !ctx.principal || ctx.subscriptions.ownerOf(v.id)?.owner === ctx.principal.id) return v.json;
+  if (!v.json || v.type !== 'Subscription' || !ctx.principal || ctx.subscriptions.ownerIdOf(v.id) === ctx.principal.id) return v.json;
   return JSON.stringify(maskSubscriptionSecrets(JSON.parse(v.json) as Resource));
 }
 
 /** The same for a parsed resource. */
 export function presentResource(ctx: BaseContext, resource: Resource): Resource {
-  if (resource.resourceType !== 'Subscription' || !ctx.principal || ctx.subscriptions.ownerOf(resource.id!)?.owner === ctx.principal.id) return resource;
+  if (resource.resourceType !== 'Subscription' || !ctx.principal || ctx.subscriptions.ownerIdOf(resource.id!) === ctx.principal.id) return resource;
   return maskSubscriptionSecrets(resource);
 }

@@ -140,6 +140,11 @@ export class SubscriptionEngine {
     return principal && { subscription: id, owner: principal.id, scope: principal.scope, patient: principal.patient, principal };
   }
 
+  /** The recorded owner of a Subscription (undefined: created in open mode, or not recorded). */
+  ownerIdOf(id: string): string | undefined {
+    return this.owners.get(id)?.id;
+  }
+
   /** The ids of the existing subscriptions of an owner. */
   ownedBy(owner: string): string[] {
     return [...(this.liveByOwner.get(owner) ?? [])];
@@ -151,7 +156,7 @@ export class SubscriptionEngine {
    * mode) is the admin's only.
    */
   canManage(principal: Principal | undefined, id: string): boolean {
-    return !principal || principal.admin || this.owners.get(id)?.id === principal.id;
+    return !principal || principal.admin || this.ownerIdOf(id) === principal.id;
   }
 
   /**
@@ -170,7 +175,7 @@ export class SubscriptionEngine {
   /** A resource as a subscription's owner may receive it: another owner's Subscription has its secrets masked. */
   forOwner(id: string, resource: Resource): Resource {
     if (resource.resourceType !== 'Subscription' || !this.owners.has(id)) return resource;
-    return this.owners.get(resource.id!)?.id === this.owners.get(id)!.id ? resource : maskSubscriptionSecrets(resource);
+    return this.ownerIdOf(resource.id!) === this.ownerIdOf(id) ? resource : maskSubscriptionSecrets(resource);
   }
 
   private putOwner(o: SubscriptionOwner): void {
@@ -466,7 +471,7 @@ export class SubscriptionEngine {
     // criteria would otherwise be tested on every change of its type for good.
     const classic = classicTopicUrl(id);
     if (sub?.topicUrl !== classic) this.registry.removeTopic(classic);
-    const owner = this.owners.get(id)?.id;
+    const owner = this.ownerIdOf(id);
     if (owner !== undefined) {
       let ids = this.liveByOwner.get(owner);
       if (!ids) this.liveByOwner.set(owner, (ids = new Set()));
