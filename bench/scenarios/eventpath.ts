@@ -43,7 +43,7 @@ const FANOUT = 100;
 const ROUNDS = Number(process.env.BENCH_EP_ROUNDS ?? 5);
 const GOAL = { oneMatch: 0.9, hundredCreates: 0.5, notificationsPerSecond: 20_000, lagP99Ms: 50, c1Floor: 0.5, manySubs: 0.9, rssMb: 2048 };
 
-export const subscription = (identifier: string) => ({
+const subscription = (identifier: string) => ({
   resourceType: 'Subscription',
   meta: { profile: [`${IG}/backport-subscription`] },
   status: 'requested',

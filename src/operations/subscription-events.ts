@@ -1,6 +1,6 @@
 import { FhirError, badRequest, notFound } from '../fhir/errors.ts';
 import type { PayloadContent } from '../fhir/subscription-model.ts';
-import { type ActiveSubscription, renderNotification } from '../subscriptions/index.ts';
+import { type ActiveSubscription, classicTopicUrl, renderNotification } from '../subscriptions/index.ts';
 import { type OperationContext, type OperationDescriptor, readStoredSubscription } from './context.ts';
 import { numberParam } from './params.ts';
 
@@ -57,5 +57,5 @@ export const subscriptionEvents: OperationDescriptor = {
 /** A subscription that is not live (off, or not loadable) still has its log. */
 async function storedSubscription(ctx: OperationContext, id: string): Promise<ActiveSubscription | undefined> {
   const spec = await readStoredSubscription(ctx, id);
-  return spec && { id, spec, topicUrl: spec.topic ?? `classic:${id}`, status: spec.status, filters: new Map(), endsAt: undefined };
+  return spec && { id, spec, topicUrl: spec.topic ?? classicTopicUrl(id), status: spec.status, filters: new Map(), endsAt: undefined };
 }

@@ -1,6 +1,7 @@
 import { notFound } from '../fhir/errors.ts';
 import { buildStatusBundle } from '../fhir/notification.ts';
 import type { StatusInfo, SubscriptionStatusCode } from '../fhir/subscription-model.ts';
+import { classicTopicUrl } from '../subscriptions/index.ts';
 import { type OperationContext, type OperationDescriptor, readStoredSubscription } from './context.ts';
 
 const STATUSES: readonly SubscriptionStatusCode[] = ['requested', 'active', 'error', 'off', 'entered-in-error'];
@@ -57,7 +58,7 @@ export async function statusOf(ctx: OperationContext, id: string): Promise<(Stat
     errors: [
       ...(failing && delivery.lastError ? [{ code: 'no-response', text: delivery.lastError }] : []),
       // D-20: criteria of its topic that could not be evaluated.
-      ...ctx.subscriptions.registry.faults.statusErrors(spec.topic ?? `classic:${id}`),
+      ...ctx.subscriptions.registry.faults.statusErrors(spec.topic ?? classicTopicUrl(id)),
     ],
     // A failing rest-hook's scheduled retry (Herald's extension on the status code).
     ...(spec.status === 'error' && delivery.nextAttemptAt ? { nextAttempt: delivery.nextAttemptAt } : {}),

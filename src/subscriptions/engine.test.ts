@@ -20,19 +20,19 @@ describe('subscription owners in memory (D-22, issue 15)', () => {
       await tx.putSubscriptionOwner('R4', { subscription: 'f', owner: 'app', scope: 'patient/Patient.rs patient/Subscription.cruds', patient: 'p2' });
     });
     const { engine } = await openEngine('R4', store);
-    const owner = (id: string) => engine.ownerOf(id)!;
-    assert.equal(owner('a').principal, owner('b').principal, 'one token, one principal');
-    const distinct = new Set(['a', 'c', 'd', 'e', 'f'].map((id) => owner(id).principal));
+    const owner = (id: string) => engine.ownerPrincipal(id)!;
+    assert.equal(owner('a'), owner('b'), 'one token, one principal');
+    const distinct = new Set(['a', 'c', 'd', 'e', 'f'].map(owner));
     assert.equal(distinct.size, 5, 'another scope, owner or patient context is another principal');
-    // What each owner record says is still its own.
+    // What each subscription's owner says is still its own.
     assert.deepEqual(
-      ['a', 'c', 'd', 'e', 'f'].map((id) => [owner(id).subscription, owner(id).owner, owner(id).scope, owner(id).patient, owner(id).principal.patient]),
+      ['a', 'c', 'd', 'e', 'f'].map((id) => [owner(id).id, owner(id).scope, owner(id).patient, engine.ownerIdOf(id)]),
       [
-        ['a', 'app', scope, undefined, undefined],
-        ['c', 'app', 'system/Subscription.cruds', undefined, undefined],
-        ['d', 'other', scope, undefined, undefined],
-        ['e', 'app', 'patient/Patient.rs patient/Subscription.cruds', 'p1', 'p1'],
-        ['f', 'app', 'patient/Patient.rs patient/Subscription.cruds', 'p2', 'p2'],
+        ['app', scope, undefined, 'app'],
+        ['app', 'system/Subscription.cruds', undefined, 'app'],
+        ['other', scope, undefined, 'other'],
+        ['app', 'patient/Patient.rs patient/Subscription.cruds', 'p1', 'app'],
+        ['app', 'patient/Patient.rs patient/Subscription.cruds', 'p2', 'app'],
       ],
     );
     assert.equal(engine.ownerMayRead('e', { resourceType: 'Patient', id: 'p2' }), false, "a patient context is the principal's own");

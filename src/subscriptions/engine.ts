@@ -55,11 +55,6 @@ export interface EngineDeps {
   maxSubscriptionsPerOwner?: number;
 }
 
-/** A Subscription's owner as recorded, with the authority of the creating token (D-22). */
-export interface Owner extends SubscriptionOwner {
-  principal: Principal;
-}
-
 /** A change as the write path reports it; the previous version is parsed only when needed. */
 export interface WriteChange extends Omit<ResourceChange, 'previous'> {
   previousJson?: string;
@@ -135,9 +130,9 @@ export class SubscriptionEngine {
     this.notifiers.push(notifier);
   }
 
-  ownerOf(id: string): Owner | undefined {
-    const principal = this.owners.get(id);
-    return principal && { subscription: id, owner: principal.id, scope: principal.scope, patient: principal.patient, principal };
+  /** A Subscription's recorded owner with the authority of its creating token (D-22): owner id, scope, patient context. */
+  ownerPrincipal(id: string): Principal | undefined {
+    return this.owners.get(id);
   }
 
   /** The recorded owner of a Subscription (undefined: created in open mode, or not recorded). */
@@ -467,10 +462,6 @@ export class SubscriptionEngine {
     }
     if (sub) this.registry.putSubscription(sub);
     else this.registry.removeSubscription(id);
-    // A classic subscription's own topic goes with it (deleted, or no longer classic): its
-    // criteria would otherwise be tested on every change of its type for good.
-    const classic = classicTopicUrl(id);
-    if (sub?.topicUrl !== classic) this.registry.removeTopic(classic);
     const owner = this.ownerIdOf(id);
     if (owner !== undefined) {
       let ids = this.liveByOwner.get(owner);

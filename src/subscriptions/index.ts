@@ -1,6 +1,6 @@
 /** Topic-based subscriptions: the engine (match + record inside the write), delivery, operations data. */
 export { SubscriptionEngine, type Log, type Notifier, type WriteChange } from './engine.ts';
-export { type ActiveSubscription, LIVE_STATUSES } from './registry.ts';
+export { type ActiveSubscription, LIVE_STATUSES, classicTopicUrl } from './registry.ts';
 export { createRestHookDelivery, type RestHookDelivery, type RestHookOptions } from './channels/rest-hook/worker.ts';
 export { DeliverySlots } from './channels/rest-hook/slots.ts';
 export { renderNotification, type Dialect } from './notify.ts';

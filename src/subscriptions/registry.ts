@@ -243,13 +243,20 @@ export class SubscriptionRegistry {
 
   /** Registers (or replaces) a compiled subscription. */
   putSubscription(sub: ActiveSubscription): void {
-    this.removeSubscription(sub.id);
+    const old = this.unregister(sub.id);
     this.subs.set(sub.id, sub);
     this.countLive(sub, 1);
     this.file(sub);
+    if (old && old.topicUrl !== sub.topicUrl) this.dropOwnTopic(old);
   }
 
+  /** Forgets a subscription, and its own topic if it was a classic one. */
   removeSubscription(id: string): void {
+    const old = this.unregister(id);
+    if (old) this.dropOwnTopic(old);
+  }
+
+  private unregister(id: string): ActiveSubscription | undefined {
     const sub = this.subs.get(id);
     this.matcherCache.delete(id);
     if (sub) {
@@ -257,6 +264,15 @@ export class SubscriptionRegistry {
       this.countLive(sub, -1);
     }
     this.subs.delete(id);
+    return sub;
+  }
+
+  /**
+   * A classic subscription's own topic goes with it (deleted, or no longer classic): its criteria
+   * would otherwise be tested on every change of its type for good.
+   */
+  private dropOwnTopic(old: ActiveSubscription): void {
+    if (old.topicUrl === classicTopicUrl(old.id)) this.removeTopic(old.topicUrl);
   }
 
   /** How a topic's subscriptions are filed: index keys held, subscriptions checked one by one, and those waiting for the topic (for tests). */

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { call, startServer, type TestServer } from '../helpers/server.ts';
 import { subscriptionResource } from '../helpers/subscriptions.ts';
+import { until } from '../helpers/until.ts';
 
 const TOPICS_DIR = fileURLToPath(new URL('../fixtures/topics', import.meta.url));
 const TOPIC = 'http://example.org/topics/patient-created';
@@ -22,14 +23,6 @@ async function countingServer(status = 200, location?: string) {
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   return { hits, port: (server.address() as AddressInfo).port, close: () => new Promise<void>((r) => server.close(() => r())) };
-}
-
-async function waitUntil(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 describe('rest-hook endpoint safety in open mode (issue 13)', () => {
@@ -69,10 +62,14 @@ describe('rest-hook endpoint safety in open mode (issue 13)', () => {
       assert.equal(res.status, 201, JSON.stringify(res.body));
       const id = res.body.id;
       let status: any;
-      await waitUntil(async () => {
-        status = (await call('GET', `${base()}/Subscription/${id}/$status`)).body;
-        return JSON.stringify(status).includes('redirect');
-      });
+      await until(
+        'the $status to report a redirect',
+        async () => {
+          status = (await call('GET', `${base()}/Subscription/${id}/$status`)).body;
+          return JSON.stringify(status).includes('redirect');
+        },
+        { timeoutMs: 10_000, intervalMs: 50 },
+      );
       assert.match(JSON.stringify(status), /HTTP 302 \(a redirect\): redirects are not followed/);
       assert.equal((await call('GET', `${base()}/Subscription/${id}`)).body.status, 'error');
       assert.ok(redirecting.hits.length >= 1);

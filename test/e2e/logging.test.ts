@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { type Receiver, startReceiver } from '../helpers/receiver.ts';
 import { VERSIONS, call, startServer, type TestServer } from '../helpers/server.ts';
 import { subscriptionResource } from '../helpers/subscriptions.ts';
+import { until } from '../helpers/until.ts';
 
 const TOPIC = 'http://example.org/topics/patient-created';
 const SECRET = 's3cret-never-logged';
@@ -53,11 +54,11 @@ describe('background work is logged, and the stored error follows $status', () =
       // Retries failing the same way add no versions.
       const version = (await call('GET', `${base}/Subscription/${id}`)).body.meta.versionId;
       const failures = mine('rest-hook handshake failed').length;
-      await waitUntil(() => mine('rest-hook handshake failed').length >= failures + 3);
+      await until('three more failed handshakes logged', () => mine('rest-hook handshake failed').length >= failures + 3, { timeoutMs: 10_000, intervalMs: 25 });
       assert.equal((await call('GET', `${base}/Subscription/${id}`)).body.meta.versionId, version);
 
       hook.respond(200);
-      await waitUntil(async () => (await call('GET', `${base}/Subscription/${id}`)).body.status === 'active');
+      await until('subscription active', async () => (await call('GET', `${base}/Subscription/${id}`)).body.status === 'active', { timeoutMs: 10_000, intervalMs: 25 });
       const active = await call('GET', `${base}/Subscription/${id}`);
       assert.equal(active.body.error, undefined, 'recovery clears the stored error');
 
@@ -86,12 +87,12 @@ describe('background work is logged, and the stored error follows $status', () =
     hook.respond(200);
     const created = await call('POST', `${base}/Subscription`, subscriptionResource('R4B', { topic: TOPIC, endpoint: hook.url }));
     const id = created.body.id as string;
-    await waitUntil(async () => (await call('GET', `${base}/Subscription/${id}`)).body.status === 'active');
+    await until('subscription active', async () => (await call('GET', `${base}/Subscription/${id}`)).body.status === 'active', { timeoutMs: 10_000, intervalMs: 25 });
     hook.respond(500);
     await call('POST', `${base}/Patient`, { resourceType: 'Patient' });
-    await waitUntil(() => lines.some((l) => l.subscription === id && l.msg === 'rest-hook notification failed'));
+    await until('a failed notification logged', () => lines.some((l) => l.subscription === id && l.msg === 'rest-hook notification failed'), { timeoutMs: 10_000, intervalMs: 25 });
     hook.respond(200);
-    await waitUntil(() => lines.some((l) => l.subscription === id && l.msg === 'subscription status changed' && l.to === 'active' && l.from === 'error'));
+    await until('error -> active change logged', () => lines.some((l) => l.subscription === id && l.msg === 'subscription status changed' && l.to === 'active' && l.from === 'error'), { timeoutMs: 10_000, intervalMs: 25 });
     const failed = lines.find((l) => l.subscription === id && l.msg === 'rest-hook notification failed')!;
     assert.deepEqual([failed.base, failed.stage, failed.reason], ['R4B', 'notification', 'endpoint answered HTTP 500']);
     const changes = lines.filter((l) => l.subscription === id && l.msg === 'subscription status changed').map((l) => [l.from, l.to]);
@@ -101,12 +102,16 @@ describe('background work is logged, and the stored error follows $status', () =
   /** Waits until $status reports an error matching `pattern` and the stored resource follows it. */
   async function settledError(base: string, id: string, pattern: RegExp): Promise<{ status: string; stored: string | undefined }> {
     let out = { status: '', stored: undefined as string | undefined };
-    await waitUntil(async () => {
-      const status = statusError((await call('GET', `${base}/Subscription/${id}/$status`)).body.entry[0].resource);
-      const stored = (await call('GET', `${base}/Subscription/${id}`)).body;
-      out = { status: status ?? '', stored: stored.error };
-      return pattern.test(out.status) && stored.status === 'error' && (base.endsWith('R5') || pattern.test(stored.error ?? ''));
-    });
+    await until(
+      `settled error matching ${pattern}`,
+      async () => {
+        const status = statusError((await call('GET', `${base}/Subscription/${id}/$status`)).body.entry[0].resource);
+        const stored = (await call('GET', `${base}/Subscription/${id}`)).body;
+        out = { status: status ?? '', stored: stored.error };
+        return pattern.test(out.status) && stored.status === 'error' && (base.endsWith('R5') || pattern.test(stored.error ?? ''));
+      },
+      { timeoutMs: 10_000, intervalMs: 25 },
+    );
     return out;
   }
 });
@@ -115,12 +120,4 @@ describe('background work is logged, and the stored error follows $status', () =
 function statusError(resource: any): string | undefined {
   if (resource.resourceType === 'Parameters') return resource.parameter.find((p: any) => p.name === 'error')?.valueCodeableConcept.text;
   return resource.error?.[0]?.text;
-}
-
-async function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }

@@ -4,6 +4,7 @@ import { parseNotification } from '../../src/client/index.ts';
 import { type Receiver, startReceiver } from '../helpers/receiver.ts';
 import { VERSIONS, call, startServer, type TestServer } from '../helpers/server.ts';
 import { readNotification, subscriptionResource, topicResource } from '../helpers/subscriptions.ts';
+import { until } from '../helpers/until.ts';
 
 const TOPIC = 'http://example.org/topics/encounter-finished';
 
@@ -45,7 +46,7 @@ describe('topic-based subscriptions over rest-hook', () => {
         const handshake = readNotification(forSub(id)[0]!.body);
         assert.equal(handshake.type, 'handshake');
         assert.equal(handshake.eventsSince, 0);
-        await waitUntil(async () => (await call('GET', `${base()}/Subscription/${id}`)).body.status === 'active');
+        await until('subscription active', async () => (await call('GET', `${base()}/Subscription/${id}`)).body.status === 'active', { timeoutMs: 10_000, intervalMs: 25 });
       });
 
       it('notifies matching changes in order with event numbers from 1 (EN-1, EN-2, D-10), and nothing else', async () => {
@@ -106,7 +107,7 @@ describe('topic-based subscriptions over rest-hook', () => {
         const id = await activeSubscription(base(), hook, v, { filters: ['Encounter?subject=Patient/flaky'] });
         hook.respond(500);
         for (let i = 0; i < 3; i++) await call('POST', `${base()}/Encounter`, encounter(finished, 'Patient/flaky'));
-        await waitUntil(async () => (await call('GET', `${base()}/Subscription/${id}`)).body.status === 'error');
+        await until('subscription in error', async () => (await call('GET', `${base()}/Subscription/${id}`)).body.status === 'error', { timeoutMs: 10_000, intervalMs: 25 });
         const status = await call('GET', `${base()}/Subscription/${id}/$status`);
         assert.equal(status.status, 200);
         const view = readNotification({ entry: [status.body.entry[0]] });
@@ -122,11 +123,11 @@ describe('topic-based subscriptions over rest-hook', () => {
         await call('POST', `${base()}/Encounter`, encounter(finished, 'Patient/flaky'));
         await hook.waitFor(() => events(forSub(id)).length >= 4);
         assert.deepEqual(events(forSub(id)).map((e) => e.number), [1, 2, 3, 4]);
-        await waitUntil(async () => (await call('GET', `${base()}/Subscription/${id}`)).body.status === 'active');
+        await until('subscription active', async () => (await call('GET', `${base()}/Subscription/${id}`)).body.status === 'active', { timeoutMs: 10_000, intervalMs: 25 });
         const recovered = await call('GET', `${base()}/Subscription/${id}/$status`);
         assert.equal(parseNotification(recovered.body).nextAttempt, undefined, 'no next attempt once delivery works');
         // what was delivered and when (Herald's extensions on the event count, every version's shape)
-        await waitUntil(async () => parseNotification((await call('GET', `${base()}/Subscription/${id}/$status`)).body).delivered?.through === 4);
+        await until('$status delivered through event 4', async () => parseNotification((await call('GET', `${base()}/Subscription/${id}/$status`)).body).delivered?.through === 4, { timeoutMs: 10_000, intervalMs: 25 });
         const { delivered } = parseNotification((await call('GET', `${base()}/Subscription/${id}/$status`)).body);
         assert.ok(delivered?.at !== undefined && Date.parse(delivered.at) <= Date.now(), JSON.stringify(delivered));
       });
@@ -162,7 +163,7 @@ describe('topic-based subscriptions over rest-hook', () => {
         const again = (await call('GET', `${base()}/Subscription/${id}`)).body;
         const back = await call('PUT', `${base()}/Subscription/${id}`, { ...again, status: 'requested' });
         assert.equal(back.body.status, 'requested');
-        await waitUntil(async () => (await call('GET', `${base()}/Subscription/${id}`)).body.status === 'active');
+        await until('subscription active', async () => (await call('GET', `${base()}/Subscription/${id}`)).body.status === 'active', { timeoutMs: 10_000, intervalMs: 25 });
         assert.equal(forSub(id).filter((r) => readNotification(r.body).type === 'handshake').length, 2);
         await call('POST', `${base()}/Encounter`, encounter(finished, 'Patient/off'));
         await hook.waitFor(() => events(forSub(id)).length >= 1);
@@ -274,17 +275,9 @@ async function waitEvents(hook: Receiver, forSub: (id: string) => { body: any }[
   return forSub(id).filter((r) => readNotification(r.body).type === 'event-notification') as any[];
 }
 
-async function waitUntil(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 async function activeSubscription(base: string, hook: Receiver, v: 'R4' | 'R4B' | 'R5', s: { filters: string[]; headers?: string[]; content?: 'empty' | 'id-only' | 'full-resource' }): Promise<string> {
   const res = await call('POST', `${base}/Subscription`, subscriptionResource(v, { topic: TOPIC, endpoint: hook.url, ...s }));
   assert.equal(res.status, 201, JSON.stringify(res.body));
-  await waitUntil(async () => (await call('GET', `${base}/Subscription/${res.body.id}`)).body.status === 'active');
+  await until('subscription active', async () => (await call('GET', `${base}/Subscription/${res.body.id}`)).body.status === 'active', { timeoutMs: 10_000, intervalMs: 25 });
   return res.body.id;
 }

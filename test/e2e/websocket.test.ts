@@ -4,6 +4,7 @@ import { WebSocket } from 'ws';
 import { after, before, describe, it } from 'node:test';
 import { VERSIONS, call, startServer, type TestServer } from '../helpers/server.ts';
 import { readNotification, subscriptionResource } from '../helpers/subscriptions.ts';
+import { until } from '../helpers/until.ts';
 import { connectWs } from '../helpers/ws.ts';
 
 const TOPICS_DIR = fileURLToPath(new URL('../fixtures/topics', import.meta.url));
@@ -196,7 +197,7 @@ describe('websocket channel and $get-ws-binding-token', () => {
         const hook = await call('POST', `${base()}/Subscription`, subscriptionResource(v, { topic: TOPIC, endpoint: 'http://127.0.0.1:9/never', filters }));
         assert.equal(hook.status, 201, JSON.stringify(hook.body));
         const id = hook.body.id as string;
-        await waitUntil(async () => (await call('GET', `${base()}/Subscription/${id}`)).body.status === 'error');
+        await until('subscription in error', async () => (await call('GET', `${base()}/Subscription/${id}`)).body.status === 'error', { timeoutMs: 10_000, intervalMs: 25 });
         const put = await call('PUT', `${base()}/Subscription/${id}`, subscriptionResource(v, { id, topic: TOPIC, channel: 'websocket', status: 'error', filters }));
         assert.equal(put.status, 200, JSON.stringify(put.body));
         assert.equal(put.body.status, 'error');
@@ -328,12 +329,4 @@ function upgrade(url: string): Promise<{ status: number; contentType: string | u
     });
     ws.once('error', reject);
   });
-}
-
-async function waitUntil(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }

@@ -111,13 +111,16 @@ describe('DeliveryLeases between two nodes (PostgreSQL)', () => {
       assert.equal(await b.leases.hold('s5'), 'refused');
       await read;
       assert.equal(b.leases.waiting('s5'), true, 'still waiting while its look is under way');
+      // B's worker tries again meanwhile and is refused: B now also waits by a timer of its own.
+      assert.equal(await b.leases.hold('s5'), 'refused');
       // A stops cleanly; its NOTIFY reaches B mid-look.
       await a.leases.stop();
       b.leases.released('s5');
       assert.deepEqual(b.told, ['free s5'], 'told at once, not after the lease A released would have run out');
       assert.equal(b.leases.waiting('s5'), false);
       answer();
-      await sleep(1_000);
+      // Longer than the stale look's answer could make B wait before looking again.
+      await sleep(1_500);
       assert.deepEqual(b.told, ['free s5'], 'the stale look neither waits again nor tells twice');
       assert.equal(looks, 1);
       assert.equal(await b.leases.hold('s5'), 'acquired');

@@ -93,8 +93,9 @@ export class DeliveryLeases {
   released(id: string): void {
     const lease = this.leases.get(id);
     // Waiting, due to be looked at, or being looked at (the look, which may have read the lease
-    // before it was released, then leaves it alone).
-    if (!lease?.wait && !this.due.delete(id) && !this.looked.delete(id)) return;
+    // before it was released, then leaves it alone): whichever of them, all end here.
+    const waited = [lease?.wait !== undefined, this.due.delete(id), this.looked.delete(id)];
+    if (!waited.includes(true)) return;
     clearTimeout(lease?.wait);
     if (lease) lease.wait = undefined;
     this.o.onFree(id);
@@ -190,8 +191,9 @@ export class DeliveryLeases {
       // Settled meanwhile: released (told free already), dropped, or the node stopped.
       if (!this.looked.delete(id)) continue;
       const lease = this.leases.get(id);
-      // Waited for again (refused by a claim meanwhile), or due again: that wait or look decides.
-      if (!lease || lease.wait || this.due.has(id) || lease.until !== undefined || this.stopped) continue;
+      // Held now, or waited for again (a claim meanwhile was refused), or due again (that wait
+      // ran out meanwhile): that decides.
+      if (!lease || lease.wait || this.due.has(id) || lease.until !== undefined) continue;
       const left = held.get(id);
       if (left !== undefined) this.waitFor(id, lease, left);
       else this.o.onFree(id);
