@@ -205,6 +205,23 @@ describe('SubscriptionRegistry', () => {
     assert.deepEqual(ids(r, encounterChange('Patient/2', 'finished', 'update')), []);
   });
 
+  it('replacing a topic re-files a subscription filed under several keys once, from the old filing, beside one still waiting', () => {
+    const OTHER = 'http://example.org/topics/other';
+    const r = registryWith(topic());
+    add(r, 'both', spec([{ filterParameter: 'patient', value: 'Patient/1,Patient/2' }]));
+    add(r, 'one', spec([{ filterParameter: 'patient', value: 'Patient/2' }]));
+    add(r, 'any', spec([{ filterParameter: 'status', modifier: 'not', value: 'planned' }]));
+    r.putSubscription(r.compileSubscription('elsewhere', { ...spec([{ filterParameter: 'patient', value: 'Patient/1' }]), topic: OTHER }, topicOn(OTHER, 'Encounter', 'patient')));
+    assert.deepEqual(r.filing(URL), { keys: 2, unindexed: 1, waiting: 0 });
+    r.putTopic(topic(['update']));
+    assert.deepEqual(r.filing(URL), { keys: 2, unindexed: 1, waiting: 0 }, 'filed as before, nothing left waiting');
+    assert.deepEqual(r.filing(OTHER), { keys: 0, unindexed: 0, waiting: 1 }, 'another topic\'s subscription is untouched');
+    assert.deepEqual(ids(r, encounterChange('Patient/1', 'finished', 'update')), ['any', 'both']);
+    assert.deepEqual(ids(r, encounterChange('Patient/2', 'finished', 'update')), ['any', 'both', 'one']);
+    for (const id of ['both', 'one', 'any']) r.removeSubscription(id);
+    assert.deepEqual(r.filing(URL), { keys: 0, unindexed: 0, waiting: 0 }, 'each key was filed once: nothing is left behind');
+  });
+
   it("a removed topic's subscriptions wait for it: filed again when it comes back, forgotten if removed meanwhile", () => {
     const r = registryWith(topic());
     add(r, 'a', spec([{ filterParameter: 'patient', value: 'Patient/1' }]));

@@ -93,6 +93,8 @@ function own(s: string): string {
  * go to a separate array (40 bytes more for each of the two, a million times over).
  */
 function compactSpec(spec: SubscriptionSpec, topicUrl: string): SubscriptionSpec {
+  // `satisfies EveryMember`: a member added to the spec or a filter later must be listed here, or
+  // tsc fails (an optional member left out would be dropped silently).
   return {
     topic: spec.topic === topicUrl ? topicUrl : spec.topic,
     classicCriteria: spec.classicCriteria,
@@ -104,9 +106,26 @@ function compactSpec(spec: SubscriptionSpec, topicUrl: string): SubscriptionSpec
       comparator: share(f.comparator),
       modifier: share(f.modifier),
       value: own(f.value),
-    })),
+    }) satisfies EveryMember<Filter>),
     channel: compactChannel(spec.channel),
-  };
+  } satisfies EveryMember<SubscriptionSpec>;
+}
+
+/** Every member of T, the optional ones too (as possibly undefined). */
+type EveryMember<T> = { [K in keyof Required<T>]: T[K] };
+
+/**
+ * The ids filed in a topic: those checked one by one, then those in its indexes (one filed under
+ * several keys comes once per key).
+ */
+function* filedIds(t: CompiledTopic): Iterable<string> {
+  yield* t.unindexed;
+  for (const index of t.indexes.values()) {
+    for (const filed of index.ids.values()) {
+      if (typeof filed === 'string') yield filed;
+      else yield* filed;
+    }
+  }
 }
 
 interface CompiledTopic {
@@ -167,7 +186,8 @@ export class SubscriptionRegistry {
 
   /** Registers (or replaces) a topic; subscriptions to it are re-filed. */
   putTopic(topic: Topic): void {
-    this.removeTopic(topic.url);
+    const old = this.topics.get(topic.url);
+    if (old) this.unregisterTopic(old);
     const compiled = this.compileTopic(topic);
     this.topics.set(topic.url, compiled);
     for (const t of topic.resourceTriggers) {
@@ -175,16 +195,20 @@ export class SubscriptionRegistry {
       if (!set) this.topicsByType.set(t.resource, (set = new Set()));
       set.add(topic.url);
     }
-    // Its subscriptions (those of the version it replaces, and those that came before it) are
-    // filed afresh; their matchers were compiled against another version.
-    const ids = this.waiting.get(topic.url);
+    // Its subscriptions (those filed in the version it replaces, and those that came before it)
+    // are filed afresh, straight from the old filing: their matchers were compiled against another
+    // version. One filed under several keys is met once per key; filing it again is a no-op.
+    const waiting = this.waiting.get(topic.url);
     this.waiting.delete(topic.url);
-    for (const id of ids ?? []) {
-      const sub = this.subs.get(id)!;
-      sub.filters = undefined;
-      this.matcherCache.delete(id);
-      this.file(sub);
-    }
+    for (const id of waiting ?? []) this.refile(id);
+    if (old) for (const id of filedIds(old)) this.refile(id);
+  }
+
+  private refile(id: string): void {
+    const sub = this.subs.get(id)!;
+    sub.filters = undefined;
+    this.matcherCache.delete(id);
+    this.file(sub);
   }
 
   /** A subscription's matchers, or none when its filters do not compile against the topic (passes() then records why, D-20). */
@@ -199,17 +223,16 @@ export class SubscriptionRegistry {
   removeTopic(url: string): void {
     const t = this.topics.get(url);
     if (!t) return;
+    this.unregisterTopic(t);
+    // Its subscriptions wait for a topic of that URL again.
+    for (const id of filedIds(t)) this.wait(url, id);
+  }
+
+  private unregisterTopic(t: CompiledTopic): void {
+    const url = t.topic.url;
     this.topics.delete(url);
     this.faults.clear(url);
     for (const trig of t.topic.resourceTriggers) this.topicsByType.get(trig.resource)?.delete(url);
-    // Its subscriptions wait for a topic of that URL again.
-    for (const id of t.unindexed) this.wait(url, id);
-    for (const index of t.indexes.values()) {
-      for (const filed of index.ids.values()) {
-        if (typeof filed === 'string') this.wait(url, filed);
-        else for (const id of filed) this.wait(url, id);
-      }
-    }
   }
 
   private wait(url: string, id: string): void {
