@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { usePostgresDatabase } from '../../../../test/helpers/postgres.ts';
+import { until } from '../../../../test/helpers/until.ts';
 import { openPostgresStore } from '../../../store/postgres/index.ts';
 import { openSqliteStore } from '../../../store/sqlite/index.ts';
 import type { Store } from '../../../store/store.ts';
@@ -11,9 +12,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const state = (n: number) => ({ deliveredThrough: n, attempts: 0 });
 
 /** A node's leases, writing down what it is told. */
-function node(store: Store, leaseMs: number) {
+function node(store: Store, leaseMs: number, lookBatchMs?: number) {
   const told: string[] = [];
-  const leases = new DeliveryLeases({ store, fv: 'R4', leaseMs, log: quiet, onLost: (id) => told.push(`lost ${id}`), onFree: (id) => told.push(`free ${id}`) });
+  const leases = new DeliveryLeases({ store, fv: 'R4', leaseMs, lookBatchMs, log: quiet, onLost: (id) => told.push(`lost ${id}`), onFree: (id) => told.push(`free ${id}`) });
   return { leases, told };
 }
 
@@ -57,15 +58,16 @@ describe('DeliveryLeases between two nodes (PostgreSQL)', () => {
       claimDelivery: (...args) => (claims++, sb.claimDelivery!(...args)),
       deliveryLeasesHeld: (...args) => (looks++, sb.deliveryLeasesHeld!(...args)),
     };
-    const a = node(sc, 600);
-    const b = node(counted, 600);
+    // 1.2 s leases renewed every 400 ms: A keeps its lease unless this machine stalls it for 800 ms.
+    const a = node(sc, 1_200);
+    const b = node(counted, 1_200);
     try {
       assert.equal(await a.leases.hold('s1'), 'acquired');
       assert.equal(await a.leases.hold('s1'), 'held');
       assert.equal(await b.leases.hold('s1'), 'refused');
       assert.equal(b.leases.waiting('s1'), true);
       // Three leases long: A never claims again, only its renewal timer runs; B looks, finds it renewed, waits again.
-      await sleep(1_900);
+      await sleep(3_800);
       assert.deepEqual(b.told, [], 'B is not told to claim while A renews');
       assert.ok(looks >= 2, `B looked at the lease once per wait: ${looks}`);
       assert.equal(claims, 1, 'and claimed only the first time');
@@ -74,11 +76,7 @@ describe('DeliveryLeases between two nodes (PostgreSQL)', () => {
       assert.deepEqual(a.told, []);
       // A dies (its connections gone, no release): its lease runs out, B's next look finds it free.
       await sc.close();
-      const deadline = Date.now() + 3_000;
-      while (b.told.length === 0) {
-        assert.ok(Date.now() < deadline, 'B was told the lease is free once it ran out');
-        await sleep(20);
-      }
+      await until('B told the lease is free once it ran out', () => b.told.length > 0, { timeoutMs: 5_000 });
       assert.deepEqual(b.told, ['free s1']);
       assert.equal(await b.leases.hold('s1'), 'acquired');
     } finally {
@@ -128,6 +126,60 @@ describe('DeliveryLeases between two nodes (PostgreSQL)', () => {
       answer();
       await a.leases.stop();
       await b.leases.stop();
+    }
+  });
+
+  it('a wait that runs out again while a look is under way leaves the look\'s stale answer unused: the next look decides', async () => {
+    // B's first look is held back after its read; later looks answer at once. Looks are gathered
+    // for 2 s, so the second cannot begin before the test has let the first answer.
+    let reading!: () => void;
+    const read = new Promise<void>((r) => (reading = r));
+    let answer!: () => void;
+    const answered = new Promise<void>((r) => (answer = r));
+    let looks = 0;
+    const gated: Store = {
+      ...sb,
+      deliveryLeasesHeld: async (...args) => {
+        const held = await sb.deliveryLeasesHeld!(...args);
+        if (++looks === 1) {
+          reading();
+          await answered;
+        }
+        return held;
+      },
+    };
+    const sc = await openPostgresStore({ url: await database, poolSize: 2 });
+    const a = node(sa, 600);
+    const b = node(gated, 600, 2_000);
+    const c = node(sc, 300);
+    try {
+      assert.equal(await a.leases.hold('s6'), 'acquired');
+      assert.equal(await b.leases.hold('s6'), 'refused');
+      // A stops cleanly but B never hears of the release (a lost NOTIFY): B's look reads it free.
+      await a.leases.stop();
+      await read;
+      // C takes the lease meanwhile, and B's worker, trying again, is refused: B waits for C's
+      // 300 ms lease (at most 550 ms with the jitter), and that wait runs out while the look is held.
+      assert.equal(await c.leases.hold('s6'), 'acquired');
+      assert.equal(await b.leases.hold('s6'), 'refused');
+      await sleep(1_000);
+      answer();
+      await sleep(100);
+      assert.deepEqual(b.told, [], 'the look\'s answer (free) is stale: C holds the lease, so B is not told to claim');
+      assert.equal(b.leases.waiting('s6'), true);
+      // The next look reads C's lease and waits again; once C stops, B is told.
+      await until('B looks again', () => looks >= 2, { timeoutMs: 10_000 });
+      assert.deepEqual(b.told, [], 'C still holds it');
+      await c.leases.stop();
+      b.leases.released('s6');
+      assert.deepEqual(b.told, ['free s6']);
+      assert.equal(await b.leases.hold('s6'), 'acquired');
+    } finally {
+      answer();
+      await a.leases.stop();
+      await b.leases.stop();
+      await c.leases.stop();
+      await sc.close();
     }
   });
 

@@ -11,6 +11,8 @@ export interface LeaseOptions {
   /** The lease on `id` may be free now (its holder's ran out, or was released): claim it again. */
   onFree(id: string): void;
   log: { warn(fields: object, message: string): void };
+  /** How long waits that ran out are gathered before they are looked at together (default 50 ms). */
+  lookBatchMs?: number;
 }
 
 interface Lease {
@@ -24,7 +26,6 @@ interface Lease {
   wait?: NodeJS.Timeout;
 }
 
-/** How long waits that ran out are gathered before they are looked at together. */
 const LOOK_BATCH_MS = 50;
 
 /**
@@ -162,7 +163,7 @@ export class DeliveryLeases {
       () => {
         lease.wait = undefined;
         this.due.add(id);
-        this.looking ??= setTimeout(() => void this.look(), LOOK_BATCH_MS);
+        this.looking ??= setTimeout(() => void this.look(), this.o.lookBatchMs ?? LOOK_BATCH_MS);
       },
       expiresInMs + 50 + Math.random() * 200,
     );
