@@ -129,6 +129,11 @@ export default async function eventpath(h: Helpers): Promise<ScenarioResult> {
     h.print(`  the bound socket received ${boundFrames} frames during the measured c16 runs (${boundCreates} creates measured, plus warm-ups)`);
     const median = (list: { a: RunSummary; b: RunSummary }[], what: string) => {
       h.print(`  ${what}: ratio per round ${list.map((p) => (p.a.rps / p.b.rps).toFixed(2)).join(', ')}; the median reported`);
+      // The server's CPU per create (all its threads), which the machine's other load moves far
+      // less than the rate: what the difference between the two runs costs, round by round.
+      const cpu = list.map((p) => cpuPerCreateMs(p.b) / cpuPerCreateMs(p.a));
+      h.print(`    server CPU per create ${list.map((p) => `${cpuPerCreateMs(p.a).toFixed(3)}/${cpuPerCreateMs(p.b).toFixed(3)}`).join(', ')} ms; ` +
+        `the second ÷ the first (the rate ratio if CPU alone decided) ${cpu.map((x) => x.toFixed(2)).join(', ')}, median ${middle(cpu, (x) => x)?.toFixed(2)}`);
       return middle(list, (p) => p.a.rps / p.b.rps)!;
     };
     const unbound = median(pairs.unbound, 'c16, 1 unbound ÷ none');
@@ -245,6 +250,9 @@ export default async function eventpath(h: Helpers): Promise<ScenarioResult> {
   }
   return { name: 'eventpath', rows, checks };
 }
+
+/** Milliseconds of the server's CPU (every thread) per request of a run. */
+const cpuPerCreateMs = (r: RunSummary) => (1000 * r.cpu.server) / r.rps;
 
 /** The client's output as a load summary (creates/s and write latency). */
 function asSummary(o: WsClientOutput): RunSummary {
