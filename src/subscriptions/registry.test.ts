@@ -222,6 +222,19 @@ describe('SubscriptionRegistry', () => {
     assert.deepEqual(r.filing(URL), { keys: 0, unindexed: 0, waiting: 0 }, 'each key was filed once: nothing is left behind');
   });
 
+  it('a topic version that does not compile leaves no version registered: its subscriptions wait, and are filed again by the next good one', () => {
+    const r = registryWith(topic());
+    add(r, 'a', spec([{ filterParameter: 'patient', value: 'Patient/1' }]));
+    add(r, 'b', spec([{ filterParameter: 'status', modifier: 'not', value: 'planned' }]));
+    assert.throws(() => r.putTopic(topic(['create'], "%current.status = 'finished' and (")));
+    assert.equal(r.topic(URL), undefined);
+    assert.deepEqual(r.filing(URL), { keys: 0, unindexed: 0, waiting: 2 });
+    assert.deepEqual(ids(r, encounterChange('Patient/1')), []);
+    r.putTopic(topic());
+    assert.deepEqual(r.filing(URL), { keys: 1, unindexed: 1, waiting: 0 });
+    assert.deepEqual(ids(r, encounterChange('Patient/1')), ['a', 'b']);
+  });
+
   it("a removed topic's subscriptions wait for it: filed again when it comes back, forgotten if removed meanwhile", () => {
     const r = registryWith(topic());
     add(r, 'a', spec([{ filterParameter: 'patient', value: 'Patient/1' }]));

@@ -186,9 +186,17 @@ export class SubscriptionRegistry {
 
   /** Registers (or replaces) a topic; subscriptions to it are re-filed. */
   putTopic(topic: Topic): void {
+    let compiled: CompiledTopic;
+    try {
+      compiled = this.compileTopic(topic);
+    } catch (err) {
+      // A version that does not compile replaces the old one all the same: none is registered,
+      // and the subscriptions wait for a version that does.
+      this.removeTopic(topic.url);
+      throw err;
+    }
     const old = this.topics.get(topic.url);
     if (old) this.unregisterTopic(old);
-    const compiled = this.compileTopic(topic);
     this.topics.set(topic.url, compiled);
     for (const t of topic.resourceTriggers) {
       let set = this.topicsByType.get(t.resource);
