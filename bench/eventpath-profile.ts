@@ -53,7 +53,11 @@ const o = await runClient(h, 'c1', { mode: 'closed', concurrency: Number(process
 const t1 = Number(process.hrtime.bigint() / 1000n);
 const th1 = threads();
 { const rows = [...th1].map(([k, v]) => [k, v - (th0.get(k) ?? 0)] as const).filter(([, d]) => d > 50).sort((a, b) => b[1] - a[1]); print('threads (ms cpu over run): ' + rows.map(([k, d]) => `${k}=${d}`).join(', ')); }
-print(`ms/create ${(1000*o.cpu.server/o.achievedRate).toFixed(2)} ms/notif ${(1000*o.cpu.server/o.framesPerSecond).toFixed(3)}`);
+// cpu.server is in cores over the closed loop, the last frames' delivery included (ws/client.ts):
+// per create it is CPU ÷ creates; per notification, that ÷ the notifications a create made.
+const perCreate = (1000 * o.cpu.server) / o.achievedRate;
+const perEvent = o.pairs - o.missing > 0 ? (perCreate * o.pairs) / (Number(process.env.SOCKETS ?? N) * (o.pairs - o.missing)) : NaN;
+print(`ms/create ${perCreate.toFixed(2)} ms/notif ${perEvent.toFixed(3)}`);
 print(`creates/s ${o.achievedRate.toFixed(1)} frames/s ${o.framesPerSecond.toFixed(0)} lag p50 ${o.fromResponse.p50?.toFixed(1)} p99 ${o.fromResponse.p99?.toFixed(1)} write p50 ${o.write.p50.toFixed(1)} cpu ${JSON.stringify(o.cpu)}`);
 await herald.stop();
 if (PROF) {

@@ -17,7 +17,7 @@ import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { Pool } from 'undici';
 import { WebSocket } from 'ws';
-import { measureCpu, processCpuSeconds, rssKb } from '../cpu.ts';
+import { type CpuShare, measureCpu, processCpuSeconds, rssKb } from '../cpu.ts';
 import type { Spread, WsClientOutput, WsClientSpec } from './protocol.ts';
 
 const spec = JSON.parse(process.argv[2] ?? '') as WsClientSpec;
@@ -237,6 +237,16 @@ async function write(measured: boolean): Promise<Ev | undefined> {
 }
 
 /** Resolves once the event has reached every bound socket, or after `ms`. */
+/**
+ * The server's, its database's and this client's CPU in cores over a measured span, rescaled to
+ * a span `scale` times shorter (their CPU in the rest of the span, the drain, counts in). The
+ * rest of the machine is not rescaled: other processes do not idle while the frames drain.
+ */
+function overLoop(cpu: CpuShare, scale: number): CpuShare {
+  const r = (n: number) => Math.round(n * scale * 100) / 100;
+  return { server: r(cpu.server), load: r(cpu.load), other: cpu.other, ...(cpu.db === undefined ? {} : { db: r(cpu.db) }) };
+}
+
 function arrived(ev: Ev, ms: number): Promise<void> {
   if (ev.count >= bound) return Promise.resolve();
   return new Promise((resolve) => {
@@ -315,17 +325,21 @@ async function main(): Promise<void> {
       const warm = await closedLoop(concurrency, spec.warmupSeconds!, false);
       await Promise.all(warm.evs.map((ev) => arrived(ev, 10_000)));
     }
-    // The server's CPU over the loop alone: the wait for the last frames after it is idle time
-    // for a server that keeps up, and up to 15 s of it when a bound socket hears nothing
-    // (eventpath-profile's BOUNDFILTER), which made the cores per second a third of the truth.
-    const t0 = performance.now();
+    let loopWall = NaN;
     ({ cpu } = await measureCpu(spec.serverPid, async () => {
+      const t0 = performance.now();
       const run = await closedLoop(concurrency, spec.seconds ?? 5, true);
       evs = run.evs;
+      loopWall = run.wall;
       achievedRate = writes / run.wall;
+      await Promise.all(evs.map((ev) => arrived(ev, 15_000)));
+      framesWall = (performance.now() - t0) / 1000;
     }, spec.serverDb));
-    await Promise.all(evs.map((ev) => arrived(ev, 15_000)));
-    framesWall = (performance.now() - t0) / 1000;
+    // The CPU of the loop and of delivering its last frames, in cores over the loop itself: the
+    // wait for those frames is mostly idle, and up to 15 s of it when a bound socket hears nothing
+    // (eventpath-profile's BOUNDFILTER), which put the cores at a third of the truth. So
+    // cpu.server ÷ achievedRate is the server's CPU per write, the drain's included.
+    cpu = overLoop(cpu, framesWall / loopWall);
   } else if (spec.mode === 'latency') {
     const rate = spec.rate ?? 200;
     if ((spec.warmupSeconds ?? 0) > 0) {

@@ -222,6 +222,21 @@ describe('SubscriptionRegistry', () => {
     assert.deepEqual(r.filing(URL), { keys: 0, unindexed: 0, waiting: 0 }, 'each key was filed once: nothing is left behind');
   });
 
+  it('a new topic version files a subscription of 500 keys once: its filter is parsed once, not once per key', () => {
+    let lookups = 0;
+    const counting = Object.create(search, { param: { value: (...args: Parameters<typeof search.param>) => (lookups++, search.param(...args)) } }) as typeof search;
+    const r = new SubscriptionRegistry('R4B', counting, BASE, () => NOW);
+    r.putTopic(topic(['create']));
+    const value = Array.from({ length: 500 }, (_, i) => `Patient/${i}`).join(',');
+    add(r, 'wide', spec([{ filterParameter: 'patient', value }]));
+    const perFiling = lookups;
+    lookups = 0;
+    r.putTopic(topic(['update']));
+    assert.deepEqual(r.filing(URL), { keys: 500, unindexed: 0, waiting: 0 });
+    assert.ok(lookups <= perFiling, `filed once: ${lookups} parameter lookups, against ${perFiling} to file it the first time`);
+    assert.deepEqual(ids(r, encounterChange('Patient/499', 'finished', 'update')), ['wide']);
+  });
+
   it('a topic version that does not compile leaves no version registered: its subscriptions wait, and are filed again by the next good one', () => {
     const r = registryWith(topic());
     add(r, 'a', spec([{ filterParameter: 'patient', value: 'Patient/1' }]));

@@ -114,12 +114,8 @@ function compactSpec(spec: SubscriptionSpec, topicUrl: string): SubscriptionSpec
 /** Every member of T, the optional ones too (as possibly undefined). */
 type EveryMember<T> = { [K in keyof Required<T>]: T[K] };
 
-/**
- * The ids filed in a topic: those checked one by one, then those in its indexes (one filed under
- * several keys comes once per key).
- */
-function* filedIds(t: CompiledTopic): Iterable<string> {
-  yield* t.unindexed;
+/** The ids filed in a topic's indexes (one filed under several keys comes once per key). */
+function* indexedIds(t: CompiledTopic): Iterable<string> {
   for (const index of t.indexes.values()) {
     for (const filed of index.ids.values()) {
       if (typeof filed === 'string') yield filed;
@@ -205,18 +201,28 @@ export class SubscriptionRegistry {
     }
     // Its subscriptions (those filed in the version it replaces, and those that came before it)
     // are filed afresh, straight from the old filing: their matchers were compiled against another
-    // version. One filed under several keys is met once per key; filing it again is a no-op.
+    // version. One filed under several keys is met once per key in the old filing: only those are
+    // remembered (below), so that each is filed once, its keys parsed once and not once per key.
     const waiting = this.waiting.get(topic.url);
     this.waiting.delete(topic.url);
     for (const id of waiting ?? []) this.refile(id);
-    if (old) for (const id of filedIds(old)) this.refile(id);
+    if (!old) return;
+    for (const id of old.unindexed) this.refile(id);
+    // Filed again under one key: not met again (its filter's values are the same, so one key is
+    // one key in the old filing too). Under several, or none (no longer indexed): remembered.
+    const several = new Set<string>();
+    for (const id of indexedIds(old)) {
+      if (several.has(id)) continue;
+      if (this.refile(id) !== 1) several.add(id);
+    }
   }
 
-  private refile(id: string): void {
+  /** Files a subscription afresh; how many index keys it is filed under. */
+  private refile(id: string): number {
     const sub = this.subs.get(id)!;
     sub.filters = undefined;
     this.matcherCache.delete(id);
-    this.file(sub);
+    return this.file(sub);
   }
 
   /** A subscription's matchers, or none when its filters do not compile against the topic (passes() then records why, D-20). */
@@ -233,7 +239,8 @@ export class SubscriptionRegistry {
     if (!t) return;
     this.unregisterTopic(t);
     // Its subscriptions wait for a topic of that URL again.
-    for (const id of filedIds(t)) this.wait(url, id);
+    for (const id of t.unindexed) this.wait(url, id);
+    for (const id of indexedIds(t)) this.wait(url, id);
   }
 
   private unregisterTopic(t: CompiledTopic): void {
@@ -415,16 +422,19 @@ export class SubscriptionRegistry {
    * one by one. Where it is filed is not kept (a million entries): unfile works it out again from
    * the same topic and filters.
    */
-  private file(sub: ActiveSubscription): void {
+  private file(sub: ActiveSubscription): number {
     // Not filed anywhere now: a new subscription, or its topic compiled afresh (putTopic).
     const t = this.topics.get(sub.topicUrl);
-    if (!t) return this.wait(sub.topicUrl, sub.id);
+    if (!t) {
+      this.wait(sub.topicUrl, sub.id);
+      return 0;
+    }
     const key = indexKeyOf(t.topic, sub.spec.filters as Filter[], this.search, this.baseUrl);
     if (!key) {
       // Checked one by one, so it holds its matchers (a new subscription comes with them).
       sub.filters ??= this.compiledOrNone(t.topic, sub);
       t.unindexed.add(sub.id);
-      return;
+      return 0;
     }
     const name = `${key.type}|${key.param.code}`;
     let index = t.indexes.get(name);
@@ -440,6 +450,7 @@ export class SubscriptionRegistry {
     // undefined, not deleted: a deleted member turns the object into a slow, larger dictionary).
     sub.filters = undefined;
     this.matcherCache.delete(sub.id);
+    return key.keys.length;
   }
 
   /**
