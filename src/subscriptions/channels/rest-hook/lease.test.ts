@@ -18,6 +18,50 @@ function node(store: Store, leaseMs: number, lookBatchMs?: number) {
   return { leases, told };
 }
 
+/**
+ * A node's store whose looks at leases (deliveryLeasesHeld) are counted, and those numbered in
+ * `held` (1 is the first) are held back after their read until the test answers them.
+ * `refuseAtOnce`: a refused claim says the holder's lease has run out, so the node looks again
+ * after its jitter alone (50-250 ms), however long the holder's lease.
+ */
+function gatedLooks(store: Store, held: number[], { refuseAtOnce = false } = {}) {
+  const gate = () => {
+    let open!: () => void;
+    const opened = new Promise<void>((r) => (open = r));
+    return { opened, open };
+  };
+  const gates = new Map(held.map((n) => [n, { read: gate(), answer: gate() }]));
+  let looks = 0;
+  let answered = 0;
+  const gated: Store = {
+    ...store,
+    deliveryLeasesHeld: async (...args) => {
+      const leases = await store.deliveryLeasesHeld!(...args);
+      const g = gates.get(++looks);
+      g?.read.open();
+      await g?.answer.opened;
+      answered++;
+      return leases;
+    },
+    ...(refuseAtOnce && {
+      claimDelivery: async (...args) => {
+        const claim = await store.claimDelivery!(...args);
+        return claim.outcome === 'refused' ? { ...claim, expiresInMs: 0 } : claim;
+      },
+    }),
+  };
+  return {
+    store: gated,
+    looks: () => looks,
+    /** How many looks have had their answer. */
+    answered: () => answered,
+    /** Resolves once look `n` has read the leases (and waits to answer). */
+    read: (n: number) => gates.get(n)!.read.opened,
+    answer: (n: number) => gates.get(n)!.answer.open(),
+    answerAll: () => gates.forEach((g) => g.answer.open()),
+  };
+}
+
 describe('DeliveryLeases on one process (SQLite: no leases)', () => {
   it('always holds, and writes the delivery state in a transaction', async () => {
     const store = await openSqliteStore({ path: ':memory:' });
@@ -87,27 +131,13 @@ describe('DeliveryLeases between two nodes (PostgreSQL)', () => {
 
   it('a release heard while a look is under way is acted on at once, and the look (which read the lease still held) leaves it alone', async () => {
     // B's look at the lease reads it while A holds it, then is held back until the test lets it answer.
-    let reading!: () => void;
-    const read = new Promise<void>((r) => (reading = r));
-    let answer!: () => void;
-    const answered = new Promise<void>((r) => (answer = r));
-    let looks = 0;
-    const gated: Store = {
-      ...sb,
-      deliveryLeasesHeld: async (...args) => {
-        const held = await sb.deliveryLeasesHeld!(...args);
-        looks++;
-        reading();
-        await answered;
-        return held;
-      },
-    };
+    const looks = gatedLooks(sb, [1]);
     const a = node(sa, 600);
-    const b = node(gated, 600);
+    const b = node(looks.store, 600);
     try {
       assert.equal(await a.leases.hold('s5'), 'acquired');
       assert.equal(await b.leases.hold('s5'), 'refused');
-      await read;
+      await looks.read(1);
       assert.equal(b.leases.waiting('s5'), true, 'still waiting while its look is under way');
       // B's worker tries again meanwhile and is refused: B now also waits by a timer of its own.
       assert.equal(await b.leases.hold('s5'), 'refused');
@@ -116,78 +146,63 @@ describe('DeliveryLeases between two nodes (PostgreSQL)', () => {
       b.leases.released('s5');
       assert.deepEqual(b.told, ['free s5'], 'told at once, not after the lease A released would have run out');
       assert.equal(b.leases.waiting('s5'), false);
-      answer();
+      looks.answer(1);
       // Longer than the stale look's answer could make B wait before looking again.
       await sleep(1_500);
       assert.deepEqual(b.told, ['free s5'], 'the stale look neither waits again nor tells twice');
-      assert.equal(looks, 1);
+      assert.equal(looks.looks(), 1);
       assert.equal(await b.leases.hold('s5'), 'acquired');
     } finally {
-      answer();
+      looks.answerAll();
       await a.leases.stop();
       await b.leases.stop();
     }
   });
 
-  it('a wait that runs out again while a look is under way leaves the look\'s stale answer unused: the next look decides', async () => {
-    // B's first look is held back after its read; later looks answer at once. Looks are gathered
-    // for 2 s, so the second cannot begin before the test has let the first answer.
-    let reading!: () => void;
-    const read = new Promise<void>((r) => (reading = r));
-    let answer!: () => void;
-    const answered = new Promise<void>((r) => (answer = r));
-    let looks = 0;
-    const gated: Store = {
-      ...sb,
-      // A refusal tells B to look again at once (B then waits 50-250 ms, its jitter), whatever
-      // the holder's lease has left: the holders here keep long leases that no stall can end.
-      claimDelivery: async (...args) => {
-        const claim = await sb.claimDelivery!(...args);
-        return claim.outcome === 'refused' ? { ...claim, expiresInMs: 0 } : claim;
-      },
-      deliveryLeasesHeld: async (...args) => {
-        const held = await sb.deliveryLeasesHeld!(...args);
-        if (++looks === 1) {
-          reading();
-          await answered;
-        }
-        return held;
-      },
-    };
-    const sc = await openPostgresStore({ url: await database, poolSize: 2 });
-    const a = node(sa, 60_000);
-    const b = node(gated, 60_000, 2_000);
-    const c = node(sc, 60_000);
-    try {
-      assert.equal(await a.leases.hold('s6'), 'acquired');
-      assert.equal(await b.leases.hold('s6'), 'refused');
-      // A stops cleanly but B never hears of the release (a lost NOTIFY): B's look reads it free.
-      await a.leases.stop();
-      await read;
-      // C takes the lease meanwhile, and B's worker, trying again, is refused: B's wait (at most
-      // 250 ms) runs out while the look is held.
-      assert.equal(await c.leases.hold('s6'), 'acquired');
-      assert.equal(await b.leases.hold('s6'), 'refused');
-      await sleep(1_000);
-      answer();
-      await sleep(100);
-      assert.deepEqual(b.told, [], 'the look\'s answer (free) is stale: C holds the lease, so B is not told to claim');
-      assert.equal(b.leases.waiting('s6'), true);
-      // The next look reads C's lease and waits again; once C stops, B is told.
-      await until('B looks again', () => looks >= 2, { timeoutMs: 10_000 });
-      assert.deepEqual(b.told, [], 'C still holds it');
-      await c.leases.stop();
-      b.leases.released('s6');
-      assert.deepEqual(b.told, ['free s6']);
-      assert.equal(await b.leases.hold('s6'), 'acquired');
-    } finally {
-      answer();
-      await a.leases.stop();
-      await b.leases.stop();
-      await c.leases.stop();
-      await sc.close();
-    }
-  });
+  // B's first look reads the lease free (A stopped, and B never heard the release) and is held
+  // back; meanwhile C takes the lease and B, refused, waits again. Whatever comes of that wait, the
+  // first look's answer is stale and must not tell B to claim. Holders keep long leases that no
+  // stall can end; B's refusals wait 50-250 ms, and its looks are gathered for 2 s.
+  for (const [when, held] of [
+    ['before the next look begins (the id due again)', [1]],
+    ['while the next look is under way (a newer read)', [1, 2]],
+  ] as const) {
+    it(`a look whose answer comes ${when} leaves that answer unused: the newest look decides`, async () => {
+      const looks = gatedLooks(sb, [...held], { refuseAtOnce: true });
+      const sc = await openPostgresStore({ url: await database, poolSize: 2 });
+      const a = node(sa, 60_000);
+      const b = node(looks.store, 60_000, 2_000);
+      const c = node(sc, 60_000);
+      try {
+        assert.equal(await a.leases.hold('s6'), 'acquired');
+        assert.equal(await b.leases.hold('s6'), 'refused');
+        await a.leases.stop();
+        await looks.read(1);
+        assert.equal(await c.leases.hold('s6'), 'acquired');
+        assert.equal(await b.leases.hold('s6'), 'refused');
+        if (held.length === 1) await sleep(1_000); // B's wait has run out; the next look is 2 s away
+        else await looks.read(2); // the next look has read C's lease and waits to answer
+        looks.answer(1);
+        await sleep(100);
+        assert.deepEqual(b.told, [], "the first look's answer (free) is stale: C holds the lease, so B is not told to claim");
+        assert.equal(b.leases.waiting('s6'), true);
+        if (held.length === 2) looks.answer(2);
+        // The next look reads C's lease and waits again; once C stops, B is told.
+        await until("B's next look has its answer", () => looks.answered() >= 2, { timeoutMs: 10_000 });
+        assert.deepEqual(b.told, [], 'C still holds it');
+        await c.leases.stop();
+        b.leases.released('s6');
+        assert.deepEqual(b.told, ['free s6']);
+        assert.equal(await b.leases.hold('s6'), 'acquired');
+      } finally {
+        looks.answerAll();
+        await a.leases.stop();
+        await b.leases.stop();
+        await c.leases.stop();
+        await sc.close();
+      }
+    });
+  }
 
   it('a clean stop releases: the other node is free to take it at once and reads the cursor the holder wrote', async () => {
     const a = node(sa, 60_000);

@@ -43,8 +43,12 @@ export class DeliveryLeases {
   private stopped = false;
   /** Waits that ran out, looked at together in one statement (see look()). */
   private readonly due = new Set<string>();
-  /** Those of them whose look is under way: still waited for, and a release settles them at once. */
-  private readonly looked = new Set<string>();
+  /**
+   * Those of them whose look is under way, with the number of that look (the latest, if a look
+   * began before an earlier one answered): still waited for, and a release settles them at once.
+   */
+  private readonly looked = new Map<string, number>();
+  private looks = 0;
   private looking: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: LeaseOptions) {
@@ -181,7 +185,8 @@ export class DeliveryLeases {
     const ids = [...this.due];
     this.due.clear();
     if (ids.length === 0 || this.stopped) return;
-    for (const id of ids) this.looked.add(id);
+    const look = ++this.looks;
+    for (const id of ids) this.looked.set(id, look);
     let held: Map<string, number>;
     try {
       held = await this.o.store.deliveryLeasesHeld!(this.o.fv, ids);
@@ -189,8 +194,10 @@ export class DeliveryLeases {
       held = new Map(); // claim each then: the claim tells
     }
     for (const id of ids) {
-      // Settled meanwhile: released (told free already), dropped, or the node stopped.
-      if (!this.looked.delete(id)) continue;
+      // Settled meanwhile (released and told free already, dropped, or the node stopped), or
+      // looked at again by a later look, whose newer read decides.
+      if (this.looked.get(id) !== look) continue;
+      this.looked.delete(id);
       const lease = this.leases.get(id);
       // Held now, or waited for again (a claim meanwhile was refused), or due again (that wait
       // ran out meanwhile): that decides.
