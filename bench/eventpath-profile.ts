@@ -5,7 +5,7 @@
  * concurrency CONC (default 1) for SECS (default 5) seconds, and prints creates/s, notifications/s,
  * lag, Herald's CPU ms per create and per notification, CPU ms per thread (from /proc) and, with
  * `prof`, the main thread's top self-time functions over the run (CALLERS=<name> adds who calls
- * it). SOCKETS binds only that many of the N subscriptions (the others match, unbound: what recording
+ * it; INCL=[n] the top n functions by inclusive time). SOCKETS binds only that many of the N subscriptions (the others match, unbound: what recording
  * costs apart from sending). SUBFILTER replaces the subscriptions' filter; BOUNDFILTER the filter of the SOCKETS bound ones (a bound socket that never hears: unbound matches alone); FULL=1 creates the benchmarks' full Patient instead of a minimal one. On a shared machine compare CPU per create
  * and profiles, alternating runs, not rates.
  */
@@ -73,6 +73,15 @@ if (PROF) {
       const agg = new Map<string, number>();
       for (const n of prof.nodes) { if (!`${n.callFrame.functionName} ${n.callFrame.url}`.includes(process.env.CALLERS)) continue; let p = parent.get(n.id); const chain: string[] = []; for (let i = 0; i < 4 && p; i++) { chain.push(p.callFrame.functionName || '(anon)'); p = parent.get(p.id); } const k = chain.join(' < '); agg.set(k, (agg.get(k) ?? 0) + (dt.get(n.id) ?? 0)); }
       for (const [k, v] of [...agg].sort((a, b) => b[1] - a[1]).slice(0, 8)) print(`  caller ${(v / 1000).toFixed(0)} ms ${k}`);
+    }
+    if (process.env.INCL) {
+      // Inclusive time: each sample counted once for every function on its stack.
+      const parent = new Map<number, any>(); const byId = new Map<number, any>();
+      for (const n of prof.nodes) { byId.set(n.id, n); for (const c of n.children ?? []) parent.set(c, n); }
+      const key = (n: any) => `${n.callFrame.functionName || '(anon)'} ${n.callFrame.url.split('/').slice(-2).join('/')}:${n.callFrame.lineNumber}`;
+      const incl = new Map<string, number>();
+      for (const [id, d] of dt) { const seen = new Set<string>(); for (let n = byId.get(id); n; n = parent.get(n.id)) seen.add(key(n)); for (const k of seen) incl.set(k, (incl.get(k) ?? 0) + d); }
+      for (const [k, v] of [...incl].sort((a, b) => b[1] - a[1]).slice(0, Number(process.env.INCL) || 40)) print(`  incl ${(v / 1000).toFixed(0).padStart(7)} ms ${k}`);
     }
     const tot = [...self.values()].reduce((a, b) => a + b, 0);
     print(`== ${f} total ${(tot / 1000).toFixed(0)} ms`);

@@ -6,7 +6,7 @@ import type { NewEvent, RemoteCommit, Store, StoreReader, Transaction } from '..
 import * as reads from './reads.ts';
 import { type Query, statement } from './reads.ts';
 import { Analyzer } from './analyze.ts';
-import { migrate } from './schema.ts';
+import { type Presence, enterDatabase } from './presence.ts';
 import { announcement, CHANNEL, CommitListener, Touched, releasedPayload } from './signals.ts';
 import * as writes from './writes.ts';
 import { resourceKey, typeKey } from './writes.ts';
@@ -27,6 +27,8 @@ export interface PostgresOptions {
   probeMs?: number;
   /** How often other nodes' commits are looked for in case a wake-up was lost; default 5,000 ms. */
   pollMs?: number;
+  /** For tests: the schema this node is written for, and its presence's reconnection pause (presence.ts). */
+  presence?: { migrations?: readonly string[]; retryMs?: number };
 }
 
 /** int8 (counts, sequence numbers) as JS numbers: they stay far below 2^53 here. */
@@ -61,8 +63,12 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
   const now = options.now ?? (() => new Date());
   const health = new Health();
   for (const p of [pool, searchPool]) p.on('error', (err) => health.down(err));
+  let presence: Presence;
   try {
-    await migrate(pool);
+    presence = await enterDatabase(options.url, {
+      ...options.presence,
+      onStale: (why) => process.emitWarning(`PostgreSQL store: ${why}`),
+    });
   } catch (err) {
     await Promise.all([pool.end(), searchPool.end()]);
     throw new Error(`cannot open the PostgreSQL database ${redact(options.url)}: ${(err as Error).message}`);
@@ -81,6 +87,16 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
     };
   const q = on(pool);
   const costly = on(searchPool);
+  /** A node whose schema changed under it (presence.ts) writes nothing: a 503, as for an outage. */
+  const refuseIfStale = () => {
+    const why = presence.stale();
+    if (why) throw new FhirError(503, 'transient', `This node cannot write: ${why}`);
+  };
+  /** Statements that write outside a transaction (delivery leases, shared secrets). */
+  const w: Query = async (sql, args, prepared) => {
+    refuseIfStale();
+    return q(sql, args, prepared);
+  };
   const probe = setInterval(() => {
     pool.query('SELECT 1').then(
       () => health.up(),
@@ -106,6 +122,7 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
   let closed = false;
   async function transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
     if (closed) throw new FhirError(503, 'transient', 'the store has been closed');
+    refuseIfStale();
     for (let attempt = 1; ; attempt++) {
       let client: pg.PoolClient;
       try {
@@ -150,25 +167,25 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
     ...reader,
     transaction,
     onRemoteCommit,
-    claimDelivery: (fv, subscription, leaseMs) => writes.claimDelivery(q, fv, subscription, node, leaseMs),
-    renewDeliveries: (fv, subscriptions, leaseMs) => writes.renewDeliveries(q, fv, subscriptions, node, leaseMs),
+    claimDelivery: (fv, subscription, leaseMs) => writes.claimDelivery(w, fv, subscription, node, leaseMs),
+    renewDeliveries: (fv, subscriptions, leaseMs) => writes.renewDeliveries(w, fv, subscriptions, node, leaseMs),
     deliveryLeasesHeld: (fv, subscriptions) => writes.deliveryLeasesHeld(q, fv, subscriptions, node),
     async releaseDeliveries(fv, subscriptions) {
       const released = await writes.releaseDeliveries(q, fv, subscriptions, node);
       if (released.length > 0) await q('SELECT pg_notify($1, $2)', [CHANNEL, releasedPayload(node, fv, released)]);
     },
-    setLeasedDeliveryState: (fv, subscription, state) => writes.setLeasedDeliveryState(q, fv, subscription, node, state),
-    sharedSecret: (name, candidate) => writes.sharedSecret(q, name, candidate, now().toISOString()),
+    setLeasedDeliveryState: (fv, subscription, state) => writes.setLeasedDeliveryState(w, fv, subscription, node, state),
+    sharedSecret: (name, candidate) => writes.sharedSecret(w, name, candidate, now().toISOString()),
     history: (fv, query) => reads.history(costly, fv, query).catch((err) => Promise.reject(tooCostly(err, 'history', timeoutMs))),
     pruneEvents: (before, keep) => transaction((tx) => writes.prune((tx as PgTransaction).q, before, now().toISOString(), keep)),
-    failure: () => (closed ? 'the store has been closed' : health.failure()),
+    failure: () => (closed ? 'the store has been closed' : (presence.stale() ?? health.failure())),
     async close() {
       if (closed) return;
       closed = true;
       clearInterval(probe);
       await analyzer.idle();
       await listener?.close();
-      await Promise.all([pool.end(), searchPool.end()]);
+      await Promise.all([pool.end(), searchPool.end(), presence.close()]);
     },
   };
 }

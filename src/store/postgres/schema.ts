@@ -129,37 +129,72 @@ export const MIGRATIONS: readonly string[] = [
 ];
 
 /** Key of the advisory lock held while the schema is created or migrated (any constant will do). */
-const MIGRATION_LOCK = 0x4845_5241; // "HERA"
+export const MIGRATION_LOCK = 0x4845_5241; // "HERA"
 
 /**
- * Creates or migrates the schema. Several nodes may start at the same moment: each takes the
- * same session-level advisory lock first, so one migrates and the others then find nothing to do.
+ * Key of the advisory lock every running node holds in shared mode (presence.ts), and a node about
+ * to migrate takes exclusively: no schema changes under a running node.
  */
-export async function migrate(pool: pg.Pool): Promise<void> {
-  const client = await pool.connect();
+export const RUNNING_LOCK = 0x4845_524e; // "HERN"
+
+/** The schema version the database is at (0: none yet). */
+export async function schemaVersion(client: pg.ClientBase): Promise<number> {
+  const { rows } = await client.query<{ v: number | null }>('SELECT max(version) AS v FROM herald_migrations');
+  return rows[0]?.v ?? 0;
+}
+
+/**
+ * Creates or migrates the schema on `client`'s session, and leaves that session holding
+ * RUNNING_LOCK in shared mode (the caller keeps the connection for as long as its node runs).
+ * Several nodes may start at the same moment: each takes the same advisory lock first, so one
+ * migrates and the others then find nothing to do. A migration needs RUNNING_LOCK exclusively:
+ * while any node holds it (a node of the schema before), this one refuses to start, saying how
+ * many run. `migrations` is for tests (a later version's list).
+ */
+export async function migrate(client: pg.ClientBase, migrations: readonly string[] = MIGRATIONS): Promise<void> {
+  await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
   try {
-    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
-    try {
-      await client.query('CREATE TABLE IF NOT EXISTS herald_migrations (version integer PRIMARY KEY, applied_at text NOT NULL)');
-      const { rows } = await client.query<{ v: number | null }>('SELECT max(version) AS v FROM herald_migrations');
-      const current = rows[0]?.v ?? 0;
-      if (current > MIGRATIONS.length) throw new Error(`database schema version ${current} is newer than this Herald (${MIGRATIONS.length})`);
-      if (current === MIGRATIONS.length) return;
-      await client.query('BEGIN');
-      try {
-        for (let v = current + 1; v <= MIGRATIONS.length; v++) {
-          await client.query(MIGRATIONS[v - 1]!);
-          await client.query('INSERT INTO herald_migrations (version, applied_at) VALUES ($1, $2)', [v, new Date().toISOString()]);
-        }
-        await client.query('COMMIT');
-      } catch (err) {
-        await client.query('ROLLBACK');
-        throw err;
+    await client.query('CREATE TABLE IF NOT EXISTS herald_migrations (version integer PRIMARY KEY, applied_at text NOT NULL)');
+    const current = await schemaVersion(client);
+    if (current > migrations.length) throw new Error(`database schema version ${current} is newer than this Herald (${migrations.length})`);
+    if (current < migrations.length) {
+      const { rows } = await client.query<{ got: boolean }>('SELECT pg_try_advisory_lock($1) AS got', [RUNNING_LOCK]);
+      if (!rows[0]!.got) {
+        const n = await runningNodes(client);
+        throw new Error(
+          `${n} Herald node${n === 1 ? ' is' : 's are'} running on this database at schema version ${current}, and this Herald needs version ${migrations.length}: stop every running node, then start this one (it migrates the schema), then the others on this version`,
+        );
       }
-    } finally {
-      await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]);
+      try {
+        await client.query('BEGIN');
+        try {
+          for (let v = current + 1; v <= migrations.length; v++) {
+            await client.query(migrations[v - 1]!);
+            await client.query('INSERT INTO herald_migrations (version, applied_at) VALUES ($1, $2)', [v, new Date().toISOString()]);
+          }
+          await client.query('COMMIT');
+        } catch (err) {
+          await client.query('ROLLBACK');
+          throw err;
+        }
+      } finally {
+        await client.query('SELECT pg_advisory_unlock($1)', [RUNNING_LOCK]);
+      }
     }
+    await client.query('SELECT pg_advisory_lock_shared($1)', [RUNNING_LOCK]);
   } finally {
-    client.release();
+    await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]);
   }
+}
+
+/** Sessions holding RUNNING_LOCK in shared mode on this database: the nodes running on it. */
+export async function runningNodes(client: pg.ClientBase): Promise<number> {
+  // A bigint key is split into classid (high 32 bits) and objid (low 32 bits), objsubid 1.
+  const { rows } = await client.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM pg_locks
+     WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+       AND classid = 0 AND objid = $1 AND objsubid = 1 AND mode = 'ShareLock' AND granted`,
+    [RUNNING_LOCK],
+  );
+  return rows[0]!.n;
 }
