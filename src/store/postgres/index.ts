@@ -27,8 +27,8 @@ export interface PostgresOptions {
   probeMs?: number;
   /** How often other nodes' commits are looked for in case a wake-up was lost; default 5,000 ms. */
   pollMs?: number;
-  /** For tests: the schema this node is written for, and its presence's reconnection pause (presence.ts). */
-  presence?: { migrations?: readonly string[]; retryMs?: number };
+  /** For tests: the schema this node is written for, its presence's reconnection pause and check (presence.ts). */
+  presence?: { migrations?: readonly string[]; retryMs?: number; checkMs?: number };
 }
 
 /** int8 (counts, sequence numbers) as JS numbers: they stay far below 2^53 here. */
@@ -87,9 +87,12 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
     };
   const q = on(pool);
   const costly = on(searchPool);
-  /** A node whose schema changed under it (presence.ts) writes nothing: a 503, as for an outage. */
+  /**
+   * A node without its running lock (presence.ts) writes nothing: a 503, as for an outage. For a
+   * moment while its connection is made again; for good if the schema changed meanwhile.
+   */
   const refuseIfStale = () => {
-    const why = presence.stale();
+    const why = presence.unable();
     if (why) throw new FhirError(503, 'transient', `This node cannot write: ${why}`);
   };
   /** Statements that write outside a transaction (delivery leases, shared secrets). */
@@ -178,7 +181,7 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
     sharedSecret: (name, candidate) => writes.sharedSecret(w, name, candidate, now().toISOString()),
     history: (fv, query) => reads.history(costly, fv, query).catch((err) => Promise.reject(tooCostly(err, 'history', timeoutMs))),
     pruneEvents: (before, keep) => transaction((tx) => writes.prune((tx as PgTransaction).q, before, now().toISOString(), keep)),
-    failure: () => (closed ? 'the store has been closed' : (presence.stale() ?? health.failure())),
+    failure: () => (closed ? 'the store has been closed' : (presence.unable() ?? health.failure())),
     async close() {
       if (closed) return;
       closed = true;

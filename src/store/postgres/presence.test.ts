@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { after, describe, it } from 'node:test';
 import pg from 'pg';
 import { createDatabase, dropDatabase } from '../../../test/helpers/postgres.ts';
@@ -53,44 +54,111 @@ describe('PostgreSQL: an upgrade stops every node first (schema migrations and r
     await next.close();
   });
 
-  it('a node that lost its connection while a newer one migrated stops writing and says why (/healthz); one whose schema is unchanged carries on', async () => {
+  it('a node that lost its running lock writes nothing until it holds it again; if the schema changed meanwhile, never again, and it says why (/healthz)', async () => {
     const url = await createDatabase();
     made.push(url);
     const warnings: string[] = [];
     const warn = (w: Error) => warnings.push(w.message);
     process.on('warning', warn);
-    const old = await openPostgresStore({ url, poolSize: 2, presence: { retryMs: 2_000 } });
+    const old = await openPostgresStore({ url, poolSize: 2, presence: { retryMs: 100 } });
     try {
-      // Its presence connection drops; it connects again and finds the same schema.
+      // Its connection is cut; it connects again, finds the same schema and writes again.
       await terminatePresence(url);
-      await until('the node is present again', async () => (await running(url)) === 1, { timeoutMs: 10_000 });
-      assert.equal(old.failure(), undefined);
+      await until('the node is present again', async () => (await running(url)) === 1 && old.failure() === undefined, { timeoutMs: 10_000 });
       await old.transaction((tx) => tx.write('R4', write('p1')));
 
-      // It drops again, and a newer node migrates in the gap (before the old one's 2 s pause ends).
-      await terminatePresence(url);
-      const next = await enterDatabase(url, { migrations: NEXT });
+      // A session asks for the lock exclusively, as a migrating node would, and waits behind the
+      // node; the node's connection is cut, so that session has the lock and the node, connecting
+      // again, waits behind it. The order is PostgreSQL's lock queue, not timing.
+      const migrator = new pg.Client({ connectionString: url });
+      await migrator.connect();
       try {
-        const why = await until('the old node sees the schema changed', () => old.failure(), { timeoutMs: 10_000 });
-        assert.match(why, new RegExp(`migrated to version ${NEXT.length} by a newer Herald while this node \\(version ${MIGRATIONS.length}\\)`));
+        const locked = migrator.query('SELECT pg_advisory_lock($1)', [RUNNING_LOCK]);
+        await until('the exclusive request waits', async () => (await sql(url, `${LOCKS} AND NOT granted AND mode = 'ExclusiveLock'`, [RUNNING_LOCK])).length === 1);
+        await terminatePresence(url);
+        await locked;
+        const lost = await until('the node knows it lost its lock', () => old.failure());
+        assert.match(lost, /own connection to the database, which holds its running lock, was lost/);
         await assert.rejects(
           old.transaction((tx) => tx.write('R4', write('p2'))),
-          (err: unknown) => err instanceof FhirError && err.status === 503 && /This node cannot write: the database's schema was migrated/.test(err.message),
+          (err: unknown) => err instanceof FhirError && err.status === 503 && /This node cannot write: this node's own connection/.test(err.message),
         );
         await assert.rejects(old.claimDelivery!('R4', 's1', 5_000), (err: unknown) => err instanceof FhirError && err.status === 503);
-        assert.equal((await old.read('R4', 'Patient', 'p1'))?.versionId, 1, 'reads go on');
-        assert.equal(await old.read('R4', 'Patient', 'p2'), undefined);
-        assert.ok(warnings.some((w) => /PostgreSQL store: the database's schema was migrated/.test(w)), warnings.join('\n'));
-        assert.equal(await running(url), 1, 'only the newer node holds the lock');
+        // The newer version's migration, while the node waits.
+        await migrator.query(NEXT[NEXT.length - 1]!);
+        await migrator.query('INSERT INTO herald_migrations (version, applied_at) VALUES ($1, $2)', [NEXT.length, new Date().toISOString()]);
+        await migrator.query('SELECT pg_advisory_unlock($1)', [RUNNING_LOCK]);
       } finally {
-        await next.close();
+        await migrator.end();
       }
+      const why = await until('the node sees the schema changed', () => /schema is at version/.test(old.failure() ?? '') && old.failure());
+      assert.match(why!, new RegExp(`schema is at version ${NEXT.length}, not this node's ${MIGRATIONS.length} \\(another Herald migrated it`));
+      await assert.rejects(
+        old.transaction((tx) => tx.write('R4', write('p2'))),
+        (err: unknown) => err instanceof FhirError && err.status === 503 && /This node cannot write: the database's schema is at version/.test(err.message),
+      );
+      await assert.rejects(old.claimDelivery!('R4', 's1', 5_000), (err: unknown) => err instanceof FhirError && err.status === 503);
+      assert.equal((await old.read('R4', 'Patient', 'p1'))?.versionId, 1, 'reads go on');
+      assert.equal(await old.read('R4', 'Patient', 'p2'), undefined);
+      assert.ok(warnings.some((w) => /PostgreSQL store: the database's schema is at version/.test(w)), warnings.join('\n'));
+      assert.equal(await running(url), 0, 'a stale node does not hold the lock');
     } finally {
       process.off('warning', warn);
       await old.close();
     }
   });
+
+  it('a connection that stops answering (a frozen network path) counts as lost: the node is unable to write until it holds the lock again', async () => {
+    const url = await createDatabase();
+    made.push(url);
+    const proxy = await freezableProxy(new URL(url));
+    try {
+      const presence = await enterDatabase(proxy.url, { checkMs: 50, checkTimeoutMs: 300, retryMs: 60_000 });
+      try {
+        await new Promise((r) => setTimeout(r, 200));
+        assert.equal(presence.unable(), undefined, 'checked and found holding its lock');
+        proxy.freeze(); // nothing gets through any more, and nothing is closed
+        const why = await until('the check gives up', () => presence.unable(), { timeoutMs: 5_000 });
+        assert.match(why, /was lost \(Query read timeout\)/);
+      } finally {
+        await presence.close();
+      }
+    } finally {
+      proxy.close();
+    }
+  });
 });
+
+/** A TCP relay to PostgreSQL that can stop relaying without closing anything. */
+async function freezableProxy(target: URL) {
+  let frozen = false;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((down) => {
+    const up = net.connect(Number(target.port || 5432), target.hostname);
+    for (const s of [down, up]) {
+      sockets.add(s);
+      s.on('error', () => {});
+      s.on('close', () => (down.destroy(), up.destroy()));
+    }
+    down.on('data', (d) => frozen || up.write(d));
+    up.on('data', (d) => frozen || down.write(d));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = new URL(target);
+  url.host = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+  return {
+    url: url.toString(),
+    freeze: () => (frozen = true),
+    close: () => {
+      for (const s of sockets) s.destroy();
+      server.close();
+    },
+  };
+}
+
+/** pg_locks rows of the running lock on this database. */
+const LOCKS = `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = 0 AND objid = $1 AND objsubid = 1
+  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`;
 
 /** How many nodes hold the running lock. */
 async function running(url: string): Promise<number> {
@@ -105,12 +173,7 @@ async function running(url: string): Promise<number> {
 
 /** Ends the session holding the running lock (the node's presence connection), and waits until its lock is gone. */
 async function terminatePresence(url: string): Promise<void> {
-  const rows = await sql<{ pid: number }>(
-    url,
-    `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = 0 AND objid = $1 AND objsubid = 1 AND granted
-       AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
-    [RUNNING_LOCK],
-  );
+  const rows = await sql<{ pid: number }>(url, `${LOCKS} AND granted`, [RUNNING_LOCK]);
   assert.equal(rows.length, 1);
   await sql(url, 'SELECT pg_terminate_backend($1)', [rows[0]!.pid]);
   await until('the presence session is gone', async () => (await sql(url, 'SELECT 1 FROM pg_stat_activity WHERE pid = $1', [rows[0]!.pid])).length === 0, { timeoutMs: 5_000 });

@@ -158,12 +158,16 @@ export async function migrate(client: pg.ClientBase, migrations: readonly string
     const current = await schemaVersion(client);
     if (current > migrations.length) throw new Error(`database schema version ${current} is newer than this Herald (${migrations.length})`);
     if (current < migrations.length) {
-      const { rows } = await client.query<{ got: boolean }>('SELECT pg_try_advisory_lock($1) AS got', [RUNNING_LOCK]);
-      if (!rows[0]!.got) {
+      // Nodes may stop between the try and the count: then try again.
+      for (let attempt = 1; ; attempt++) {
+        const { rows } = await client.query<{ got: boolean }>('SELECT pg_try_advisory_lock($1) AS got', [RUNNING_LOCK]);
+        if (rows[0]!.got) break;
         const n = await runningNodes(client);
-        throw new Error(
-          `${n} Herald node${n === 1 ? ' is' : 's are'} running on this database at schema version ${current}, and this Herald needs version ${migrations.length}: stop every running node, then start this one (it migrates the schema), then the others on this version`,
-        );
+        if (n > 0 || attempt === 3) {
+          throw new Error(
+            `${n > 0 ? `${n} Herald node${n === 1 ? ' is' : 's are'}` : 'another session is'} running on this database at schema version ${current}, and this Herald needs version ${migrations.length}: stop every running node, then start this one (it migrates the schema), then the others on this version`,
+          );
+        }
       }
       try {
         await client.query('BEGIN');
