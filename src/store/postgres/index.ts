@@ -139,6 +139,8 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
         await tx.q('BEGIN');
         const value = await fn(tx);
         await tx.flush();
+        // A lock lost while the transaction ran: nothing of it is committed.
+        refuseIfStale();
         await tx.q('COMMIT');
         announce(client, tx.announcement());
         analyzer.wrote(tx.versions);

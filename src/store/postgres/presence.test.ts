@@ -108,6 +108,21 @@ describe('PostgreSQL: an upgrade stops every node first (schema migrations and r
     }
   });
 
+  it('a migration that takes longer than the check\'s deadline is not cut short (the check begins once the lock is held)', async () => {
+    const url = await createDatabase();
+    made.push(url);
+    const slow = [...MIGRATIONS, 'SELECT pg_sleep(1)'];
+    const presence = await enterDatabase(url, { migrations: slow, checkMs: 50, checkTimeoutMs: 300 });
+    try {
+      assert.equal(await version(url), slow.length);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(presence.unable(), undefined);
+      assert.equal(await running(url), 1);
+    } finally {
+      await presence.close();
+    }
+  });
+
   it('a connection that stops answering (a frozen network path) counts as lost: the node is unable to write until it holds the lock again', async () => {
     const url = await createDatabase();
     made.push(url);
@@ -115,8 +130,10 @@ describe('PostgreSQL: an upgrade stops every node first (schema migrations and r
     try {
       const presence = await enterDatabase(proxy.url, { checkMs: 50, checkTimeoutMs: 300, retryMs: 60_000 });
       try {
-        await new Promise((r) => setTimeout(r, 200));
-        assert.equal(presence.unable(), undefined, 'checked and found holding its lock');
+        // A check has run through the relay and found the lock held.
+        await until('a check has run', async () => (await sql(url, "SELECT 1 FROM pg_stat_activity WHERE query LIKE 'SELECT count(*)::int AS n FROM pg_locks WHERE pid = pg_backend_pid()%'")).length === 1);
+        await new Promise((r) => setTimeout(r, 100));
+        assert.equal(presence.unable(), undefined);
         proxy.freeze(); // nothing gets through any more, and nothing is closed
         const why = await until('the check gives up', () => presence.unable(), { timeoutMs: 5_000 });
         assert.match(why, /was lost \(Query read timeout\)/);

@@ -40,7 +40,15 @@ export async function enterDatabase(url: string, options: PresenceOptions = {}):
   const migrations = options.migrations ?? MIGRATIONS;
   const retryMs = options.retryMs ?? 1000;
   const open = () => {
-    const c = new pg.Client({ connectionString: url, keepAlive: true, keepAliveInitialDelayMillis: 10_000, connectionTimeoutMillis: 5000 });
+    const c = new pg.Client({
+      connectionString: url,
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
+      connectionTimeoutMillis: 5000,
+      // The server's side too: a session whose node went silent ends in about 25 s, and its lock
+      // with it (else it would count as a running node, for hours, after every node stopped).
+      options: '-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3',
+    });
     c.on('error', () => {}); // every failure also ends a query or the connection: handled there
     return c;
   };
@@ -91,7 +99,17 @@ export async function enterDatabase(url: string, options: PresenceOptions = {}):
     }
   }
 
-  const check = setInterval(() => {
+  try {
+    await client.connect();
+    await migrate(client, migrations);
+  } catch (err) {
+    closed = true;
+    await client.end().catch(() => {});
+    throw err;
+  }
+  watch(client);
+  // Checked from here on only: the lock is held once migrate() has ended, and a migration may take long.
+  const check: NodeJS.Timeout = setInterval(() => {
     const c = client;
     if (!c || checking) return;
     checking = true;
@@ -111,16 +129,6 @@ export async function enterDatabase(url: string, options: PresenceOptions = {}):
     );
   }, options.checkMs ?? 1000);
   check.unref();
-
-  try {
-    await client.connect();
-    await migrate(client, migrations);
-  } catch (err) {
-    clearInterval(check);
-    await client.end().catch(() => {});
-    throw err;
-  }
-  watch(client);
   return {
     unable: () =>
       stale ?? (client ? undefined : `this node's own connection to the database, which holds its running lock, was lost (${lostBecause}): it writes again once it holds the lock again`),
