@@ -45,12 +45,18 @@ export async function enterDatabase(url: string, options: PresenceOptions = {}):
       keepAlive: true,
       keepAliveInitialDelayMillis: 10_000,
       connectionTimeoutMillis: 5000,
-      // The server's side too: a session whose node went silent ends in about 25 s, and its lock
-      // with it (else it would count as a running node, for hours, after every node stopped).
-      options: '-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3',
     });
     c.on('error', () => {}); // every failure also ends a query or the connection: handled there
     return c;
+  };
+  /**
+   * Connects, and has the server end the session in about 25 s if this node goes silent, and its
+   * lock with it (else it would count as a running node for hours after every node stopped). Set
+   * as statements, not startup options, which a pooler such as PgBouncer may refuse.
+   */
+  const connect = async (c: pg.Client) => {
+    await c.connect();
+    await c.query('SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 3');
   };
   /** The connection holding the lock (undefined while lost). */
   let client: pg.Client | undefined = open();
@@ -77,7 +83,7 @@ export async function enterDatabase(url: string, options: PresenceOptions = {}):
   async function rejoin(): Promise<void> {
     const c = (joining = open());
     try {
-      await c.connect();
+      await connect(c);
       await c.query('SELECT pg_advisory_lock_shared($1)', [RUNNING_LOCK]);
       const version = await schemaVersion(c);
       if (closed) throw new Error('closed');
@@ -100,7 +106,7 @@ export async function enterDatabase(url: string, options: PresenceOptions = {}):
   }
 
   try {
-    await client.connect();
+    await connect(client);
     await migrate(client, migrations);
   } catch (err) {
     closed = true;
