@@ -44,14 +44,33 @@ describe('PostgreSQL: an upgrade stops every node first (schema migrations and r
     assert.equal(await version(url), MIGRATIONS.length, 'nothing migrated');
     assert.equal(await tableExists(url), false);
     await a.close();
+    await gone(url, 1); // a closed connection's lock goes as its server process ends
     await assert.rejects(enterDatabase(url, { migrations: NEXT }), /1 Herald node is running/);
     await b.close();
+    await gone(url, 0);
     const next = await enterDatabase(url, { migrations: NEXT });
     assert.equal(await version(url), NEXT.length);
     assert.equal(await tableExists(url), true);
     // The old version, started again by mistake, refuses the newer schema.
     await assert.rejects(openPostgresStore({ url, poolSize: 2 }), /schema version \d+ is newer than this Herald/);
     await next.close();
+  });
+
+  it('nodes started at the same moment: one migrates, the others wait for it and find nothing to do (a fresh database, then an upgrade)', async () => {
+    const url = await createDatabase();
+    made.push(url);
+    const first = await Promise.all([1, 2, 3].map(() => enterDatabase(url)));
+    assert.equal(await version(url), MIGRATIONS.length);
+    assert.equal(await running(url), 3);
+    await Promise.all(first.map((p) => p.close()));
+    await gone(url, 0);
+    const next = await Promise.all([1, 2, 3].map(() => enterDatabase(url, { migrations: NEXT, checkMs: 50 })));
+    assert.equal(await version(url), NEXT.length);
+    assert.equal(await running(url), 3);
+    await new Promise((r) => setTimeout(r, 200)); // checks have run on each
+    assert.deepEqual(next.map((p) => p.unable()), [undefined, undefined, undefined]);
+    await Promise.all(next.map((p) => p.close()));
+    await gone(url, 0);
   });
 
   it('a node that lost its running lock writes nothing until it holds it again; if the schema changed meanwhile, never again, and it says why (/healthz)', async () => {
@@ -101,7 +120,7 @@ describe('PostgreSQL: an upgrade stops every node first (schema migrations and r
       assert.equal((await old.read('R4', 'Patient', 'p1'))?.versionId, 1, 'reads go on');
       assert.equal(await old.read('R4', 'Patient', 'p2'), undefined);
       assert.ok(warnings.some((w) => /PostgreSQL store: the database's schema is at version/.test(w)), warnings.join('\n'));
-      assert.equal(await running(url), 0, 'a stale node does not hold the lock');
+      await gone(url, 0); // a stale node does not hold the lock
     } finally {
       process.off('warning', warn);
       await old.close();
@@ -176,6 +195,9 @@ async function freezableProxy(target: URL) {
 /** pg_locks rows of the running lock on this database. */
 const LOCKS = `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = 0 AND objid = $1 AND objsubid = 1
   AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`;
+
+/** Waits until `left` nodes hold the running lock. */
+const gone = (url: string, left: number) => until(`${left} nodes left running`, async () => (await running(url)) === left, { timeoutMs: 5_000 });
 
 /** How many nodes hold the running lock. */
 async function running(url: string): Promise<number> {
