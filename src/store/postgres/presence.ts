@@ -4,7 +4,7 @@ import { MIGRATIONS, RUNNING_LOCK, migrate, schemaVersion } from './schema.ts';
 export interface PresenceOptions {
   /** The schema this node is written for (tests pass a later version's list); default MIGRATIONS. */
   migrations?: readonly string[];
-  /** The pause before connecting again after the connection was lost; default 1,000 ms. */
+  /** The pause between attempts to connect again (the first is at once); default 1,000 ms. */
   retryMs?: number;
   /** How often the connection is checked to still hold the lock; default 1,000 ms. */
   checkMs?: number;
@@ -73,7 +73,8 @@ export async function enterDatabase(url: string, options: PresenceOptions = {}):
     client = undefined;
     lostBecause = why;
     c.end().catch(() => {});
-    if (!closed) retry = setTimeout(() => void rejoin(), retryMs);
+    // At once (a session ended while the server is up is back in a moment), then every retryMs.
+    if (!closed) retry = setTimeout(() => void rejoin(), 0);
   };
   const watch = (c: pg.Client) => {
     c.on('error', (err) => lose(c, err.message));
