@@ -91,9 +91,13 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
    * A node without its running lock (presence.ts) writes nothing: a 503, as for an outage. For a
    * moment while its connection is made again; for good if the schema changed meanwhile.
    */
-  const refuseIfStale = () => {
+  const refusal = () => {
     const why = presence.unable();
-    if (why) throw new FhirError(503, 'transient', `This node cannot write: ${why}`);
+    return why ? new FhirError(503, 'transient', `This node cannot write: ${why}`) : undefined;
+  };
+  const refuseIfStale = () => {
+    const err = refusal();
+    if (err) throw err;
   };
   /** Statements that write outside a transaction (delivery leases, shared secrets). */
   const w: Query = async (sql, args, prepared) => {
@@ -135,19 +139,22 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
       }
       const tx = new PgTransaction(client, health, now, node);
       let broken: Error | undefined;
+      let refused: FhirError | undefined;
       try {
         await tx.q('BEGIN');
         const value = await fn(tx);
         await tx.flush();
         // A lock lost while the transaction ran: nothing of it is committed.
-        refuseIfStale();
+        refused = refusal();
+        if (refused) throw refused;
         await tx.q('COMMIT');
         announce(client, tx.announcement());
         analyzer.wrote(tx.versions);
         for (const hook of tx.hooks) runSafely(hook);
         return value;
       } catch (err) {
-        broken = isConnectionError(err) ? (err as Error) : undefined;
+        // (A refusal is a 503 too, but its connection is sound: rolled back and reused.)
+        broken = err !== refused && isConnectionError(err) ? (err as Error) : undefined;
         if (!broken) await client.query('ROLLBACK').catch((e: Error) => (broken = e));
         client.release(broken);
         const code = (err as { code?: string }).code;

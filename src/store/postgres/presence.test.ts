@@ -91,6 +91,17 @@ describe('PostgreSQL: an upgrade stops every node first (schema migrations and r
       // again, waits behind it. The order is PostgreSQL's lock queue, not timing.
       const migrator = new pg.Client({ connectionString: url });
       await migrator.connect();
+      // A transaction under way when the lock is lost.
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      let began!: () => void;
+      const inside = new Promise<void>((r) => (began = r));
+      const inFlight = old.transaction(async (tx) => {
+        await tx.write('R4', write('p3'));
+        began();
+        await gate;
+      });
+      await inside;
       try {
         const locked = migrator.query('SELECT pg_advisory_lock($1)', [RUNNING_LOCK]);
         await until('the exclusive request waits', async () => (await sql(url, `${LOCKS} AND NOT granted AND mode = 'ExclusiveLock'`, [RUNNING_LOCK])).length === 1);
@@ -98,6 +109,8 @@ describe('PostgreSQL: an upgrade stops every node first (schema migrations and r
         await locked;
         const lost = await until('the node knows it lost its lock', () => old.failure());
         assert.match(lost, /own connection to the database, which holds its running lock, was lost/);
+        release();
+        await assert.rejects(inFlight, (err: unknown) => err instanceof FhirError && err.status === 503 && /This node cannot write/.test(err.message), 'not committed');
         await assert.rejects(
           old.transaction((tx) => tx.write('R4', write('p2'))),
           (err: unknown) => err instanceof FhirError && err.status === 503 && /This node cannot write: this node's own connection/.test(err.message),
@@ -119,6 +132,7 @@ describe('PostgreSQL: an upgrade stops every node first (schema migrations and r
       await assert.rejects(old.claimDelivery!('R4', 's1', 5_000), (err: unknown) => err instanceof FhirError && err.status === 503);
       assert.equal((await old.read('R4', 'Patient', 'p1'))?.versionId, 1, 'reads go on');
       assert.equal(await old.read('R4', 'Patient', 'p2'), undefined);
+      assert.equal(await old.read('R4', 'Patient', 'p3'), undefined, 'the transaction under way was rolled back');
       assert.ok(warnings.some((w) => /PostgreSQL store: the database's schema is at version/.test(w)), warnings.join('\n'));
       await gone(url, 0); // a stale node does not hold the lock
     } finally {
