@@ -155,16 +155,18 @@ function focusEntry(base: string, input: NotificationInput, e: NotificationEvent
 
 /**
  * The `$status` result (§7.1): a searchset with one status resource per subscription, each with
- * type `query-status` and its status filled in (NB-8 sst-2), as given by the caller.
+ * type `query-status` and its status filled in (NB-8 sst-2), as given by the caller. `self`: the
+ * request as asked, e.g. `Subscription/a/$status` or `Subscription/$status?status=active`, relative
+ * to the base (default: the type-level operation with no parameters).
  */
-export function buildStatusBundle(adapter: VersionAdapter, baseUrl: string, statuses: StatusWithId[], timestamp: string): Bundle {
+export function buildStatusBundle(adapter: VersionAdapter, baseUrl: string, statuses: StatusWithId[], timestamp: string, self = 'Subscription/$status'): Bundle {
   const base = baseUrl.replace(/\/+$/, '');
   const bundle: Bundle = {
     resourceType: 'Bundle',
     type: 'searchset',
     timestamp,
     total: statuses.length,
-    link: [{ relation: 'self', url: `${base}/Subscription/$status` }],
+    link: [{ relation: 'self', url: `${base}/${self}` }],
   };
   if (statuses.length > 0) {
     bundle.entry = statuses.map(({ id, ...info }) => ({

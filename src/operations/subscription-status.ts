@@ -32,9 +32,18 @@ export const subscriptionStatus: OperationDescriptor = {
       }
       if (!wanted || wanted.includes(info.status)) statuses.push(info);
     }
-    return { status: 200, resource: buildStatusBundle(ctx.subscriptions.adapter, ctx.baseUrl, statuses, ctx.now().toISOString()) };
+    return { status: 200, resource: buildStatusBundle(ctx.subscriptions.adapter, ctx.baseUrl, statuses, ctx.now().toISOString(), selfOf(req)) };
   },
 };
+
+/** The request as asked (a POST's Parameters as the query that asks the same), for the answer's `self` link. */
+function selfOf(req: { id?: string; params: Map<string, string[]> }): string {
+  if (req.id !== undefined) return `Subscription/${encodeURIComponent(req.id)}/$status`;
+  const query = new URLSearchParams();
+  for (const name of ['id', 'status']) for (const value of req.params.get(name) ?? []) query.append(name, value);
+  const q = query.toString();
+  return `Subscription/$status${q ? `?${q}` : ''}`;
+}
 
 function allIds(ctx: OperationContext): string[] {
   return ctx.subscriptions.registry.allSubscriptions().map((s) => s.id);

@@ -144,6 +144,15 @@ describe('operations', () => {
         assert.equal((await call('POST', `${base()}/Subscription/${id}/$get-ws-binding-token`)).status, 200, 'POST without a body');
       });
 
+      it('$status answers carry a self link: the request as asked (a POST as the query asking the same)', async () => {
+        const id = await wsSubscription('self-link');
+        const self = (res: Res) => (res.body as { link?: { relation: string; url: string }[] }).link?.find((l) => l.relation === 'self')?.url;
+        assert.equal(self(await call('GET', `${base()}/Subscription/${id}/$status`)), `${base()}/Subscription/${id}/$status`);
+        assert.equal(self(await call('GET', `${base()}/Subscription/$status?id=${id}&status=active`)), `${base()}/Subscription/$status?id=${id}&status=active`);
+        assert.equal(self(await call('POST', `${base()}/Subscription/$status`, parameters({ name: 'id', valueString: id }, { name: 'status', valueCode: 'active' }))), `${base()}/Subscription/$status?id=${id}&status=active`);
+        assert.equal(self(await call('GET', `${base()}/Subscription/$status`)), `${base()}/Subscription/$status`);
+      });
+
       it('$events with nothing in the range: 200, a notification bundle whose status is query-status, no events (D-21)', async () => {
         const id = await wsSubscription('empty-range');
         const bundleType = v === 'R5' ? 'subscription-notification' : 'history';
