@@ -247,3 +247,44 @@ describe('$events after retention has pruned the log', () => {
     }
   });
 });
+
+describe('$status at type level lists at most 1,000 subscriptions', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startServer({ HERALD_TOPICS: TOPICS_DIR });
+  });
+  after(() => server.close());
+
+  it('more: 422 too-costly saying how to ask; by status (as far as it narrows) and by ids in chunks it answers (bounded work)', async () => {
+    const base = server.fhir('R4');
+    const sub = (value: string) => subscriptionResource('R4', { topic: TOPIC, channel: 'websocket', filters: [`Patient?identifier=urn:ops|${value}`] });
+    const made = await call('POST', base, { resourceType: 'Bundle', type: 'transaction', entry: Array.from({ length: 1001 }, (_, i) => ({ resource: sub(`n${i}`), request: { method: 'POST', url: 'Subscription' } })) });
+    assert.equal(made.status, 200, JSON.stringify(made.body).slice(0, 300));
+    const ids = (made.body.entry as { response: { location: string } }[]).map((e) => /Subscription\/([^/]+)/.exec(e.response.location)![1]!);
+    const tooMany = (res: Res, n: number) => {
+      assert.equal(res.status, 422, JSON.stringify(res.body).slice(0, 300));
+      assert.equal(res.body.issue[0].code, 'too-costly');
+      assert.match(res.body.issue[0].diagnostics, new RegExp(`would list ${n} subscriptions, more than 1000 at once: ask for some by id`));
+    };
+    tooMany(await call('GET', `${base}/Subscription/$status`), 1001);
+    tooMany(await call('GET', `${base}/Subscription/$status?status=active,requested`), 1001);
+    tooMany(await call('POST', `${base}/Subscription/$status`, parameters(...ids.map((id) => ({ name: 'id', valueString: id })))), 1001);
+    // A status that narrows them below the cap is answered (the registry's statuses narrow first).
+    const none = await call('GET', `${base}/Subscription/$status?status=off`);
+    assert.equal(none.status, 200);
+    assert.equal(none.body.total, 0);
+    // Ids in chunks, as the client and the console ask.
+    let total = 0;
+    for (let i = 0; i < ids.length; i += 400) {
+      const res = await call('POST', `${base}/Subscription/$status`, parameters(...ids.slice(i, i + 400).map((id) => ({ name: 'id', valueString: id }))));
+      assert.equal(res.status, 200);
+      total += res.body.total;
+    }
+    assert.equal(total, 1001);
+    // One gone: 1,000 left, listed at once.
+    assert.equal((await call('DELETE', `${base}/Subscription/${ids[0]}`)).status, 204);
+    const all = await call('GET', `${base}/Subscription/$status`);
+    assert.equal(all.status, 200);
+    assert.equal(all.body.total, 1000);
+  });
+});
