@@ -1744,8 +1744,9 @@ var COLUMNS = [
 var state = { query: "", sort: "id", descending: false };
 async function subscriptionsView(view) {
   let rows;
+  let statusFailed;
   try {
-    rows = await load(view);
+    ({ rows, statusFailed } = await load(view));
   } catch (err) {
     return fill(view.main, h("h1", {}, `Subscriptions on ${view.version}`), alertBox(err.message));
   }
@@ -1763,6 +1764,7 @@ async function subscriptionsView(view) {
     h("h1", {}, `Subscriptions on ${view.version}`),
     h("p", {}, `${rows.length} subscription${rows.length === 1 ? "" : "s"}`, inError ? h("strong", { class: "error-text" }, `, ${inError} in error`) : null, ". ", h("button", { type: "button", onclick: () => void subscriptionsView(view) }, "Refresh")),
     h("div", { class: "field inline" }, h("label", { for: "sub-search" }, "Search "), search),
+    statusFailed ? alertBox(`Some rows have no event counts: ${statusFailed}`) : null,
     message,
     tableBox,
     h("p", { class: "muted" }, `From GET ${view.base}/Subscription?_count=100 (every page) and GET ${view.base}/Subscription/$status?id=… (40 ids at a time). Events = eventsSinceSubscriptionStart, Last error and Next retry from $status (Next retry: Herald's next-delivery-attempt extension on the status code). A failing rest-hook is retried with backoff until the failure window passes, then goes off.`)
@@ -1775,9 +1777,13 @@ async function load(view) {
   const chunks = [];
   for (let i = 0; i < ids.length; i += 40) chunks.push(ids.slice(i, i + 40));
   const entries = [];
+  let statusFailed;
   for (let i = 0; i < chunks.length; i += 4) {
-    const bundles = await Promise.all(chunks.slice(i, i + 4).map((c) => fhir(view.base, "GET", `Subscription/$status?${c.map((id) => `id=${encodeURIComponent(id)}`).join("&")}`)));
-    for (const b of bundles) entries.push(...b?.entry ?? []);
+    const asked = chunks.slice(i, i + 4).map((c) => fhir(view.base, "GET", `Subscription/$status?${c.map((id) => `id=${encodeURIComponent(id)}`).join("&")}`));
+    for (const r of await Promise.allSettled(asked)) {
+      if (r.status === "fulfilled") entries.push(...r.value?.entry ?? []);
+      else statusFailed ??= `$status failed (${r.reason.message})`;
+    }
   }
   const status = /* @__PURE__ */ new Map();
   for (const e of entries) {
@@ -1787,7 +1793,7 @@ async function load(view) {
     } catch {
     }
   }
-  return resources.map((r) => readSubscription(r)).filter((r) => r !== void 0).map((r) => {
+  const rows = resources.map((r) => readSubscription(r)).filter((r) => r !== void 0).map((r) => {
     const s = status.get(r.id);
     return {
       ...r,
@@ -1796,6 +1802,7 @@ async function load(view) {
       ...s?.nextAttempt ? { nextAttempt: s.nextAttempt } : {}
     };
   });
+  return { rows, ...statusFailed ? { statusFailed } : {} };
 }
 var cell = (r, k) => k === "filters" ? r.filters.join(" ") : k === "error" ? r.errors.join("; ") : k === "events" ? r.events ?? -1 : k === "retry" ? r.nextAttempt ?? "" : r[k] ?? "";
 function inSeconds(iso) {

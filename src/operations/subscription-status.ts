@@ -22,16 +22,23 @@ export const subscriptionStatus: OperationDescriptor = {
     { name: 'status', type: 'code', max: '*', codes: STATUSES },
   ],
   async run(ctx, req) {
-    let ids = (req.id !== undefined ? [req.id] : (req.params.get('id') ?? allIds(ctx))).filter((id) => ctx.subscriptions.canManage(req.principal, id));
+    const asked = req.id === undefined ? req.params.get('id') : undefined;
+    // Ids asked for: each once. More than MAX_LISTED is the request's shape: 400.
+    if (asked && new Set(asked).size > MAX_LISTED) {
+      throw new FhirError(400, 'too-costly', `$status answers for at most ${MAX_LISTED} ids at once (${new Set(asked).size} asked): ask in smaller sets`, ['id']);
+    }
+    let ids = [...new Set(req.id !== undefined ? [req.id] : (asked ?? allIds(ctx)))].filter((id) => ctx.subscriptions.canManage(req.principal, id));
     const wanted = req.id !== undefined ? undefined : req.params.get('status');
-    // Too many: those whose status is not wanted are left out first, as the registry knows it (the
-    // stored status decides below).
+    // Every subscription, too many of them: those whose status is not wanted are left out first,
+    // by the status this node's registry holds (the stored status decides below; on PostgreSQL a
+    // change made on another node reaches the registry a moment later).
     if (ids.length > MAX_LISTED && wanted) {
       ids = ids.filter((id) => {
         const status = ctx.subscriptions.registry.subscription(id)?.status;
         return status === undefined || wanted.includes(status);
       });
     }
+    // Still too many: what this server holds decides, so 422.
     if (ids.length > MAX_LISTED) {
       throw new FhirError(
         422,
@@ -52,14 +59,20 @@ export const subscriptionStatus: OperationDescriptor = {
   },
 };
 
-/** The request as asked (a POST's Parameters as the query that asks the same), for the answer's `self` link. */
+/**
+ * The request as asked (a POST's Parameters as the query that asks the same), for the answer's
+ * `self` link; a query too long for a URL (many ids) leaves it at the bare operation.
+ */
 function selfOf(req: { id?: string; params: Map<string, string[]> }): string {
   if (req.id !== undefined) return `Subscription/${encodeURIComponent(req.id)}/$status`;
   const query = new URLSearchParams();
-  for (const name of ['id', 'status']) for (const value of req.params.get(name) ?? []) query.append(name, value);
+  for (const name of ['id', 'status']) for (const value of new Set(req.params.get(name) ?? [])) query.append(name, value);
   const q = query.toString();
-  return `Subscription/$status${q ? `?${q}` : ''}`;
+  return `Subscription/$status${q && q.length <= MAX_SELF_QUERY ? `?${q}` : ''}`;
 }
+
+/** The longest query a `self` link repeats (far below the 16 KB a request line and headers may take). */
+const MAX_SELF_QUERY = 2048;
 
 /** Subscriptions one type-level $status lists at most. */
 export const MAX_LISTED = 1000;

@@ -34,8 +34,9 @@ const state = { query: '', sort: 'id' as Key, descending: false };
 
 export async function subscriptionsView(view: View): Promise<void> {
   let rows: Row[];
+  let statusFailed: string | undefined;
   try {
-    rows = await load(view);
+    ({ rows, statusFailed } = await load(view));
   } catch (err) {
     return fill(view.main, h('h1', {}, `Subscriptions on ${view.version}`), alertBox((err as Error).message));
   }
@@ -53,6 +54,7 @@ export async function subscriptionsView(view: View): Promise<void> {
     h('h1', {}, `Subscriptions on ${view.version}`),
     h('p', {}, `${rows.length} subscription${rows.length === 1 ? '' : 's'}`, inError ? h('strong', { class: 'error-text' }, `, ${inError} in error`) : null, '. ', h('button', { type: 'button', onclick: () => void subscriptionsView(view) }, 'Refresh')),
     h('div', { class: 'field inline' }, h('label', { for: 'sub-search' }, 'Search '), search),
+    statusFailed ? alertBox(`Some rows have no event counts: ${statusFailed}`) : null,
     message,
     tableBox,
     h('p', { class: 'muted' }, `From GET ${view.base}/Subscription?_count=100 (every page) and GET ${view.base}/Subscription/$status?id=… (40 ids at a time). Events = eventsSinceSubscriptionStart, Last error and Next retry from $status (Next retry: Herald's next-delivery-attempt extension on the status code). A failing rest-hook is retried with backoff until the failure window passes, then goes off.`),
@@ -60,16 +62,21 @@ export async function subscriptionsView(view: View): Promise<void> {
   draw();
 }
 
-async function load(view: View): Promise<Row[]> {
+/** The rows, and why $status failed for some of them (those rows then have no numbers from it). */
+async function load(view: View): Promise<{ rows: Row[]; statusFailed?: string }> {
   const resources = await searchAll(view.base, 'Subscription?_count=100');
   // $status for the ids found, 40 at a time (a type-level $status lists at most 1,000), 4 asks at once.
   const ids = resources.map((r) => r.id).filter((id): id is string => typeof id === 'string');
   const chunks: string[][] = [];
   for (let i = 0; i < ids.length; i += 40) chunks.push(ids.slice(i, i + 40));
   const entries: any[] = [];
+  let statusFailed: string | undefined;
   for (let i = 0; i < chunks.length; i += 4) {
-    const bundles = await Promise.all(chunks.slice(i, i + 4).map((c) => fhir<any>(view.base, 'GET', `Subscription/$status?${c.map((id) => `id=${encodeURIComponent(id)}`).join('&')}`)));
-    for (const b of bundles) entries.push(...(b?.entry ?? []));
+    const asked = chunks.slice(i, i + 4).map((c) => fhir<any>(view.base, 'GET', `Subscription/$status?${c.map((id) => `id=${encodeURIComponent(id)}`).join('&')}`));
+    for (const r of await Promise.allSettled(asked)) {
+      if (r.status === 'fulfilled') entries.push(...(r.value?.entry ?? []));
+      else statusFailed ??= `$status failed (${(r.reason as Error).message})`;
+    }
   }
   const status = new Map<string, { events?: number; errors: string[]; status?: string; nextAttempt?: string }>();
   for (const e of entries) {
@@ -80,7 +87,7 @@ async function load(view: View): Promise<Row[]> {
       // not a status resource: leave the row without $status numbers
     }
   }
-  return resources
+  const rows = resources
     .map((r) => readSubscription(r))
     .filter((r): r is SubscriptionRow => r !== undefined)
     .map((r) => {
@@ -92,6 +99,7 @@ async function load(view: View): Promise<Row[]> {
         ...(s?.nextAttempt ? { nextAttempt: s.nextAttempt } : {}),
       };
     });
+  return { rows, ...(statusFailed ? { statusFailed } : {}) };
 }
 
 const cell = (r: Row, k: Key): string | number => (k === 'filters' ? r.filters.join(' ') : k === 'error' ? r.errors.join('; ') : k === 'events' ? (r.events ?? -1) : k === 'retry' ? (r.nextAttempt ?? '') : (r[k] ?? ''));
