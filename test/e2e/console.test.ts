@@ -159,6 +159,24 @@ describe('console in open mode', () => {
     await page.locator('tr.row-error').waitFor(WAIT);
   });
 
+  it('keeps the list when $status fails for some rows, and says so above the table', async () => {
+    const other = await browser.newPage();
+    try {
+      const scriptErrors: string[] = [];
+      other.on('pageerror', (err) => scriptErrors.push(err.message));
+      await other.route('**/Subscription/$status?*', (route) =>
+        route.fulfill({ status: 503, contentType: 'application/fhir+json', body: JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'transient', diagnostics: 'try again later' }] }) }),
+      );
+      await other.goto(`${server.url}/console/#/R4/subscriptions`);
+      await other.getByRole('heading', { name: 'Subscriptions on R4' }).waitFor(WAIT);
+      assert.match(await other.getByRole('alert').innerText(), /Some rows have no event counts: \$status failed \(HTTP 503: .*try again later/);
+      assert.ok((await other.locator('table.subscriptions tbody tr').count()) >= 1, 'the rows are there');
+      assert.deepEqual(scriptErrors, []);
+    } finally {
+      await other.close();
+    }
+  });
+
   it('sets a subscription off and back to requested, searches, and deletes', async () => {
     const row = page.locator('tr.row-error');
     const id = await row.getAttribute('data-id');
