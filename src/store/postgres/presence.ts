@@ -67,14 +67,18 @@ export async function enterDatabase(url: string, options: PresenceOptions = {}):
   let lostBecause = '';
   let retry: NodeJS.Timeout | undefined;
   let checking = false;
+  let lostAt = -Infinity;
 
   const lose = (c: pg.Client, why: string) => {
     if (client !== c) return;
     client = undefined;
     lostBecause = why;
     c.end().catch(() => {});
-    // At once (a session ended while the server is up is back in a moment), then every retryMs.
-    if (!closed) retry = setTimeout(() => void rejoin(), 0);
+    // At once (a session ended while the server is up is back in a moment), then every retryMs;
+    // a connection lost again soon after it was made waits too (no tight loop of reconnections).
+    const soon = Date.now() - lostAt < retryMs;
+    lostAt = Date.now();
+    if (!closed) retry = setTimeout(() => void rejoin(), soon ? retryMs : 0);
   };
   const watch = (c: pg.Client) => {
     c.on('error', (err) => lose(c, err.message));
