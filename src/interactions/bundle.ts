@@ -18,8 +18,42 @@ export async function processBundle(ctx: BaseContext, db: Db, body: unknown): Pr
   }
   const entries = bundle.entry ?? [];
   const requests = entries.map((e, i) => toRequest(e, i));
-  if (bundle.type === 'batch') return batch(ctx, db, requests);
-  return transaction(ctx, db, entries, requests);
+  const reads = requests.filter(isCostlyRead).length;
+  if (reads > MAX_BUNDLE_SEARCHES) {
+    throw new FhirError(400, 'too-costly', `A Bundle may hold at most ${MAX_BUNDLE_SEARCHES} searches and history reads (this one has ${reads}): send them in several Bundles`, ['Bundle.entry']);
+  }
+  const budget = readBudget();
+  if (bundle.type === 'batch') return batch(ctx, db, requests, budget);
+  return transaction(ctx, db, entries, requests, budget);
+}
+
+/** Searches and history reads one Bundle may hold (each has the search deadline of its own). */
+export const MAX_BUNDLE_SEARCHES = 100;
+/**
+ * Resources (matches and includes) one Bundle's searches and history may return together: ten
+ * pages at the largest page size. Each search pages, but a Bundle of many full pages answered in
+ * one response was unbounded (700 of them: 487 MB, and the event loop held for 8.6 s to write it).
+ */
+export const MAX_BUNDLE_READ_RESOURCES = 10_000;
+
+interface ReadBudget {
+  /** Runs a costly read entry unless the Bundle's reads have returned their most already. */
+  run(entry: () => Promise<BundleEntry>): Promise<BundleEntry>;
+}
+
+function readBudget(): ReadBudget {
+  let spent = 0;
+  return {
+    async run(entry) {
+      if (spent >= MAX_BUNDLE_READ_RESOURCES) {
+        const e = new FhirError(422, 'too-costly', `This Bundle's searches and history have returned ${spent} resources, the most one Bundle may (${MAX_BUNDLE_READ_RESOURCES}): ask for the rest in another request`);
+        return { response: { status: '422', outcome: operationOutcome(e.issues) } };
+      }
+      const out = await entry();
+      spent += (out.resource as Bundle | undefined)?.entry?.length ?? 0;
+      return out;
+    },
+  };
 }
 
 /**
@@ -40,9 +74,9 @@ function stripResource(entry: unknown): unknown {
   return rest;
 }
 
-async function batch(ctx: BaseContext, db: Db, requests: FhirRequest[]): Promise<FhirResponse> {
+async function batch(ctx: BaseContext, db: Db, requests: FhirRequest[], budget: ReadBudget): Promise<FhirResponse> {
   const out: BundleEntry[] = [];
-  for (const req of requests) out.push(await entryOf(ctx, db, req));
+  for (const req of requests) out.push(isCostlyRead(req) ? await budget.run(() => entryOf(ctx, db, req)) : await entryOf(ctx, db, req));
   return { status: 200, resource: { resourceType: 'Bundle', type: 'batch-response', entry: out } as Bundle };
 }
 
@@ -84,7 +118,7 @@ const EMPTY: Db = {
   transaction: () => Promise.reject(new Error('a read entry does not write')),
 };
 
-async function transaction(ctx: BaseContext, db: Db, entries: BundleEntry[], requests: FhirRequest[]): Promise<FhirResponse> {
+async function transaction(ctx: BaseContext, db: Db, entries: BundleEntry[], requests: FhirRequest[], budget: ReadBudget): Promise<FhirResponse> {
   assertNoDuplicates(requests);
   const order = requests.map((_, i) => i).sort((a, b) => ORDER[requests[a]!.method] - ORDER[requests[b]!.method] || a - b);
   const results = await db.transaction(async (tx) => {
@@ -105,7 +139,7 @@ async function transaction(ctx: BaseContext, db: Db, entries: BundleEntry[], req
   });
   // The writes stand: a costly read that fails now (its deadline passed) fails alone, in its entry.
   const entry: BundleEntry[] = [];
-  for (const [i, r] of results.entries()) entry.push(r ? responseEntry(ctx, r) : await entryOf(ctx, db, requests[i]!));
+  for (const [i, r] of results.entries()) entry.push(r ? responseEntry(ctx, r) : await budget.run(() => entryOf(ctx, db, requests[i]!)));
   return { status: 200, resource: { resourceType: 'Bundle', type: 'transaction-response', entry } as Bundle };
 }
 

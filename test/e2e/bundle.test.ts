@@ -151,3 +151,41 @@ describe('batch and transaction Bundles', () => {
     });
   }
 });
+
+describe('a Bundle\'s searches and history are bounded together', () => {
+  const server = useServer();
+  const base = () => server.fhir('R4');
+  const search = (url: string) => ({ request: { method: 'GET', url } });
+
+  it('at most 100 searches and history reads in one Bundle: more is a 400 too-costly, before anything runs', async () => {
+    for (const type of ['batch', 'transaction']) {
+      const res = await call('POST', base(), { resourceType: 'Bundle', type, entry: [{ resource: { resourceType: 'Patient', identifier: [{ system: 'urn:bundle-cap', value: type }] }, request: { method: 'POST', url: 'Patient' } }, ...Array.from({ length: 101 }, () => search('Patient?_count=1'))] });
+      assert.equal(res.status, 400, type);
+      assert.equal(res.body.issue[0].code, 'too-costly');
+      assert.match(res.body.issue[0].diagnostics, /at most 100 searches and history reads \(this one has 101\)/);
+      assert.equal((await call('GET', `${base()}/Patient?identifier=urn:bundle-cap|${type}`)).body.total, 0, 'nothing ran');
+    }
+  });
+
+  it('together they return at most 10,000 resources: the entries past that answer 422 too-costly, in a batch and after a transaction\'s writes', async () => {
+    const made = await call('POST', base(), { resourceType: 'Bundle', type: 'transaction', entry: Array.from({ length: 1001 }, (_, i) => ({ resource: { resourceType: 'Patient', name: [{ family: `Cap${i}` }] }, request: { method: 'POST', url: 'Patient' } })) });
+    assert.equal(made.status, 200);
+    const pages = Array.from({ length: 12 }, () => search('Patient?_count=1000'));
+    const check = (entries: { response: { status: string; outcome?: { issue: { code: string; diagnostics: string }[] } }; resource?: { entry?: unknown[] } }[]) => {
+      for (const e of entries.slice(0, 10)) assert.equal(e.resource?.entry?.length, 1000);
+      for (const e of entries.slice(10)) {
+        assert.equal(e.response.status, '422');
+        assert.equal(e.response.outcome!.issue[0]!.code, 'too-costly');
+        assert.match(e.response.outcome!.issue[0]!.diagnostics, /have returned 10000 resources, the most one Bundle may \(10000\): ask for the rest in another request/);
+      }
+    };
+    const b = await call('POST', base(), { resourceType: 'Bundle', type: 'batch', entry: pages });
+    assert.equal(b.status, 200);
+    check(b.body.entry);
+    const t = await call('POST', base(), { resourceType: 'Bundle', type: 'transaction', entry: [{ resource: { resourceType: 'Patient', identifier: [{ system: 'urn:bundle-cap', value: 'tx' }] }, request: { method: 'POST', url: 'Patient' } }, ...pages] });
+    assert.equal(t.status, 200);
+    assert.match(t.body.entry[0].response.status, /^201/);
+    check(t.body.entry.slice(1));
+    assert.equal((await call('GET', `${base()}/Patient?identifier=urn:bundle-cap|tx`)).body.total, 1, 'the write stands');
+  });
+});
