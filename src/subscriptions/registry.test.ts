@@ -185,6 +185,39 @@ describe('SubscriptionRegistry', () => {
     assert.equal(r.liveOnTopic('http://example.org/topics/other'), 0);
   });
 
+  it('subscriptions that are not live are not filed: no change looks at them, no new topic version files them; live again, they are filed in the topic as it is then', () => {
+    const r = registryWith(topic());
+    for (let i = 0; i < 1000; i++) add(r, `off${i}`, spec([], i % 2 ? 'off' : 'entered-in-error'));
+    add(r, 'keyed-off', spec([{ resourceType: 'Encounter', filterParameter: 'patient', value: 'Patient/1' }], 'off'));
+    add(r, 'live', spec([]));
+    assert.deepEqual(r.filing(URL), { keys: 0, unindexed: 1, waiting: 0 }, 'only the live one is filed');
+    assert.deepEqual(ids(r, encounterChange('Patient/1')), ['live']);
+    // Turned off and on by status: out of the filing, then in it.
+    r.setStatus('live', 'off');
+    assert.deepEqual(r.filing(URL), { keys: 0, unindexed: 0, waiting: 0 });
+    r.setStatus('keyed-off', 'requested');
+    assert.deepEqual(r.filing(URL), { keys: 1, unindexed: 0, waiting: 0 });
+    assert.deepEqual(ids(r, encounterChange('Patient/1')), ['keyed-off']);
+    // A new topic version (only finished Encounters) while 'live' is off: when it is live again, it
+    // is filed in that version and its trigger decides.
+    r.putTopic(topic(['create', 'update'], "%current.status = 'finished'"));
+    assert.deepEqual(r.filing(URL), { keys: 1, unindexed: 0, waiting: 0 }, 'the off ones were not filed again');
+    r.setStatus('live', 'active');
+    assert.deepEqual(r.filing(URL), { keys: 1, unindexed: 1, waiting: 0 });
+    assert.deepEqual(ids(r, encounterChange('Patient/2', 'finished')), ['live']);
+    assert.deepEqual(ids(r, encounterChange('Patient/2', 'in-progress')), []);
+    // Removed while off, and a topic removed while its subscription is off: nothing is left behind.
+    r.removeSubscription('off1');
+    r.setStatus('keyed-off', 'off');
+    r.removeTopic(URL);
+    assert.deepEqual(r.filing(URL), { keys: 0, unindexed: 0, waiting: 1 }, 'only the live one waits for its topic');
+    r.setStatus('keyed-off', 'active');
+    assert.deepEqual(r.filing(URL), { keys: 0, unindexed: 0, waiting: 2 }, 'live again: it waits too');
+    r.putTopic(topic());
+    assert.deepEqual(r.filing(URL), { keys: 1, unindexed: 1, waiting: 0 });
+    assert.equal(r.liveOnTopic(URL), 2);
+  });
+
   it('a subscription past its end is not notified, judged by the change\'s own time (D-17)', () => {
     const r = registryWith(topic());
     add(r, 'ended', spec([], 'active', new Date(NOW - 1).toISOString()));

@@ -329,9 +329,15 @@ export class SubscriptionRegistry {
   setStatus(id: string, status: SubscriptionStatusCode): void {
     const sub = this.subs.get(id);
     if (!sub) return;
+    const was = LIVE_STATUSES.has(sub.status);
+    const live = LIVE_STATUSES.has(status);
+    // Out of its topic's filing while not live, and filed afresh (its topic may have changed
+    // meanwhile) when live again.
+    if (was && !live) this.unfile(sub);
     this.countLive(sub, -1);
     sub.status = status;
     this.countLive(sub, 1);
+    if (!was && live) this.refile(id);
   }
 
   private countLive(sub: ActiveSubscription, delta: 1 | -1): void {
@@ -423,6 +429,13 @@ export class SubscriptionRegistry {
    * the same topic and filters.
    */
   private file(sub: ActiveSubscription): number {
+    // Not live (off, entered-in-error): not filed, so that no change looks at it and no new topic
+    // version files it again; any number of them cost the writes nothing (setStatus files it when
+    // it is live again).
+    if (!LIVE_STATUSES.has(sub.status)) {
+      sub.filters = undefined; // compiled again when filed
+      return 0;
+    }
     // Not filed anywhere now: a new subscription, or its topic compiled afresh (putTopic).
     const t = this.topics.get(sub.topicUrl);
     if (!t) {
@@ -459,6 +472,7 @@ export class SubscriptionRegistry {
    * a new subscription object, put after the old one is removed) can have changed in between.
    */
   private unfile(sub: ActiveSubscription): void {
+    if (!LIVE_STATUSES.has(sub.status)) return; // never filed (see file)
     const t = this.topics.get(sub.topicUrl);
     if (!t) {
       const ids = this.waiting.get(sub.topicUrl);
