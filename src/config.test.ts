@@ -12,6 +12,7 @@ describe('loadConfig: limits (issue 14)', () => {
       maxDeliveryTimeoutS: 60,
       maxConcurrentDeliveries: 64,
       maxSubscriptionsPerTopic: 10_000,
+      maxClassicSubscriptions: 1_000,
       maxFiltersPerSubscription: 20,
       maxSubscriptionsPerToken: 100,
     });

@@ -153,6 +153,7 @@ const SETTINGS = {
   maxDeliveryTimeout: { flag: 'max-delivery-timeout-s', env: 'HERALD_MAX_DELIVERY_TIMEOUT_S', fallback: '60', meaning: 'longest `timeout` a Subscription may ask (more is a 422)' },
   maxConcurrentDeliveries: { flag: 'max-concurrent-deliveries', env: 'HERALD_MAX_CONCURRENT_DELIVERIES', fallback: '64', meaning: 'rest-hook POSTs in flight at once, all subscriptions together; others wait their turn' },
   maxSubsPerTopic: { flag: 'max-subscriptions-per-topic', env: 'HERALD_MAX_SUBSCRIPTIONS_PER_TOPIC', fallback: '10000', meaning: 'live subscriptions to one topic on one base; one more is a 422' },
+  maxClassicSubs: { flag: 'max-classic-subscriptions', env: 'HERALD_MAX_CLASSIC_SUBSCRIPTIONS', fallback: '1000', meaning: 'live R4 subscriptions with classic `criteria` (no topic) on one base: each write of their type tests every one; one more is a 422' },
   maxFilters: { flag: 'max-filters-per-subscription', env: 'HERALD_MAX_FILTERS_PER_SUBSCRIPTION', fallback: '20', meaning: 'filters on one Subscription; more is a 422' },
   maxSubsPerToken: { flag: 'max-subscriptions-per-token', env: 'HERALD_MAX_SUBSCRIPTIONS_PER_TOKEN', fallback: '100', meaning: 'subscriptions one `$get-ws-binding-token` may cover; more is a 400 `too-costly`' },
   eventLogMax: { flag: 'event-log-max-per-subscription', env: 'HERALD_EVENT_LOG_MAX_PER_SUBSCRIPTION', fallback: '100000', meaning: 'events kept per subscription; older ones are pruned (their numbers answer 410 in `$events`)' },
@@ -210,6 +211,7 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
     maxDeliveryTimeoutS: int(get('maxDeliveryTimeout'), 'HERALD_MAX_DELIVERY_TIMEOUT_S', 1, 120),
     maxConcurrentDeliveries: int(get('maxConcurrentDeliveries'), 'HERALD_MAX_CONCURRENT_DELIVERIES', 1, 10_000),
     maxSubscriptionsPerTopic: int(get('maxSubsPerTopic'), 'HERALD_MAX_SUBSCRIPTIONS_PER_TOPIC', 1, 10_000_000),
+    maxClassicSubscriptions: int(get('maxClassicSubs'), 'HERALD_MAX_CLASSIC_SUBSCRIPTIONS', 1, 1_000_000),
     maxFiltersPerSubscription: int(get('maxFilters'), 'HERALD_MAX_FILTERS_PER_SUBSCRIPTION', 1, 1000),
     maxSubscriptionsPerToken: int(get('maxSubsPerToken'), 'HERALD_MAX_SUBSCRIPTIONS_PER_TOKEN', 1, 100_000),
   };

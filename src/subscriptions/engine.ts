@@ -357,8 +357,16 @@ export class SubscriptionEngine {
       const at = this.deps.adapter.subscriptions.paths.filter(resource, maxFilters);
       throw new FhirError(422, 'business-rule', `A subscription may have at most ${maxFilters} filters (this server's limit, HERALD_MAX_FILTERS_PER_SUBSCRIPTION), not ${spec.filters.length}`, [at]);
     }
-    if (!LIVE_STATUSES.has(spec.status) || spec.classicCriteria !== undefined) return;
+    if (!LIVE_STATUSES.has(spec.status)) return;
     const before = resource.id !== undefined ? this.registry.subscription(resource.id) : undefined;
+    if (spec.classicCriteria !== undefined) {
+      if (before && before.topicUrl === classicTopicUrl(before.id) && LIVE_STATUSES.has(before.status)) return;
+      const max = this.deps.policy.quotas.maxClassicSubscriptions;
+      if (this.registry.liveClassic() >= max) {
+        throw new FhirError(422, 'business-rule', `This base has its maximum of ${max} live subscriptions with classic criteria (this server's limit, HERALD_MAX_CLASSIC_SUBSCRIPTIONS; each is tested on every write of its type): delete some or set them off first, or subscribe to a topic`, ['Subscription.criteria']);
+      }
+      return;
+    }
     if (before && before.topicUrl === topic.url && LIVE_STATUSES.has(before.status)) return;
     const live = this.registry.liveOnTopic(topic.url);
     if (live >= maxPerTopic) {

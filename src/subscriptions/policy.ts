@@ -24,6 +24,8 @@ export interface SubscriptionQuotas {
   maxDeliveryTimeoutS: number;
   /** Live subscriptions on one topic. */
   maxSubscriptionsPerTopic: number;
+  /** Live classic (criteria, no topic) subscriptions on one base: each is a topic of its own, tested on every write of its type. */
+  maxClassicSubscriptions: number;
   /** Filters of one subscription. */
   maxFiltersPerSubscription: number;
 }

@@ -340,8 +340,16 @@ export class SubscriptionRegistry {
     if (!was && live) this.refile(id);
   }
 
+  /** Live classic subscriptions (each a topic of its own): their count is a quota too. */
+  liveClassic(): number {
+    return this.classicLive;
+  }
+
+  private classicLive = 0;
+
   private countLive(sub: ActiveSubscription, delta: 1 | -1): void {
     if (!LIVE_STATUSES.has(sub.status)) return;
+    if (sub.topicUrl === classicTopicUrl(sub.id)) this.classicLive += delta;
     const n = (this.liveCounts.get(sub.topicUrl) ?? 0) + delta;
     if (n === 0) this.liveCounts.delete(sub.topicUrl);
     else this.liveCounts.set(sub.topicUrl, n);

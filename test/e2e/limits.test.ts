@@ -424,3 +424,35 @@ describe('the event log is bounded by size as well as age (issue 14, D-9, OP-E1)
     }
   });
 });
+
+describe('classic-criteria subscriptions have a quota of their own (each is tested on every write of its type)', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startServer({ HERALD_TOPICS: TOPICS_DIR, HERALD_MAX_CLASSIC_SUBSCRIPTIONS: '2', HERALD_MAX_SUBSCRIPTIONS_PER_TOPIC: '2' });
+  });
+  after(() => server.close());
+
+  it('refuses a live classic subscription past HERALD_MAX_CLASSIC_SUBSCRIPTIONS; one set off frees its place; an update of a counted one passes; topic-based ones count apart', async () => {
+    const base = server.fhir('R4');
+    const classic = (status = 'active') => ({ resourceType: 'Subscription', status, reason: 'quota', criteria: 'Patient?name=zzz', channel: { type: 'websocket' } });
+    const ids: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const res = await call('POST', `${base}/Subscription`, classic());
+      assert.equal(res.status, 201, res.text);
+      ids.push(res.body.id);
+    }
+    const refused = await call('POST', `${base}/Subscription`, classic());
+    assert.equal(refused.status, 422, refused.text);
+    assert.match(refused.body.issue[0].diagnostics, /maximum of 2 live subscriptions with classic criteria .*HERALD_MAX_CLASSIC_SUBSCRIPTIONS/);
+    assert.deepEqual(refused.body.issue[0].expression, ['Subscription.criteria']);
+    assert.equal((await call('POST', `${base}/Subscription`, classic('off'))).status, 201, 'an off one is not counted');
+    const first = (await call('GET', `${base}/Subscription/${ids[0]}`)).body;
+    assert.equal((await call('PUT', `${base}/Subscription/${ids[0]}`, { ...first, reason: 'renamed' })).status, 200, 'an update is not a new subscription');
+    assert.equal((await call('POST', `${base}/Subscription`, subscriptionResource('R4', { topic: TOPIC, channel: 'websocket' }))).status, 201, 'a topic-based one counts on its topic');
+    assert.equal((await call('PUT', `${base}/Subscription/${ids[0]}`, { ...first, status: 'off' })).status, 200);
+    assert.equal((await call('POST', `${base}/Subscription`, classic())).status, 201, 'one set off frees its place');
+    assert.equal((await call('PUT', `${base}/Subscription/${ids[0]}`, { ...first, status: 'active' })).status, 422, 'and it cannot come back while the others hold it');
+    assert.equal((await call('DELETE', `${base}/Subscription/${ids[1]}`)).status, 204);
+    assert.equal((await call('PUT', `${base}/Subscription/${ids[0]}`, { ...first, status: 'active' })).status, 200, 'a deleted one frees its place');
+  });
+});
