@@ -20,8 +20,11 @@ export const revokeWsBindingToken: OperationDescriptor = {
     if (tokens.length !== 1 || tokens[0] === '') throw badRequest('Give the binding token to revoke once, as the parameter `token`', ['token']);
     const hash = bindingTokenHash(tokens[0]!);
     const known = await ctx.store.bindingToken(hash);
-    if (known) await ctx.store.transaction((tx) => tx.revokeBindingToken(hash));
-    ctx.websocket.revoked(hash);
+    // An unknown token binds no socket (a bind needs the stored token): no socket is looked at.
+    if (known) {
+      await ctx.store.transaction((tx) => tx.revokeBindingToken(hash));
+      ctx.websocket.revoked(hash);
+    }
     return { status: 200, resource: outcomeOf('information', 'informational', known ? 'The binding token is revoked' : 'No such binding token: nothing to revoke'), noStore: true };
   },
 };

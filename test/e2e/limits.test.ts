@@ -214,6 +214,25 @@ describe('websocket limits (issue 14, WS-4)', () => {
     }
   });
 
+  it('refuses a bind past 100 tokens on one socket, though they add no subscription; unbinding one frees its place', async () => {
+    const a = await wsSubscription();
+    const tokens = await Promise.all(Array.from({ length: 101 }, () => token([a])));
+    const client = await connectWs(wsUrl());
+    const handshakes = (n: number) => client.waitCount((f) => f?.resourceType === 'Bundle' && readNotification(f).type === 'handshake', n);
+    try {
+      for (const t of tokens.slice(0, 100)) client.send(`bind-with-token ${t}`);
+      await handshakes(100);
+      client.send(`bind-with-token ${tokens[100]}`);
+      const refused = await client.next((f) => f?.resourceType === 'OperationOutcome');
+      assert.match(refused.issue[0].diagnostics, /This connection has 100 tokens bound, the most one may: unbind some/);
+      client.send(`unbind-with-token ${tokens[0]}`);
+      client.send(`bind-with-token ${tokens[100]}`);
+      await handshakes(101);
+    } finally {
+      await client.close();
+    }
+  });
+
   it('closes a socket with 1008 after HERALD_WS_MAX_FAILED_BINDS refused binds, each answered first', async () => {
     const client = await connectWs(wsUrl());
     const closed = new Promise<{ code: number; reason: string }>((resolve) => client.ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));

@@ -102,6 +102,9 @@ export class WebsocketHub {
       const engine = this.contexts.get(t.fv)?.engine;
       const subs = t.subscriptions.map((id) => engine?.registry.subscription(id)).filter((s): s is ActiveSubscription => !!s && LIVE.has(s.status));
       if (subs.length === 0) return 'None of the subscriptions of this token is active';
+      if (session.tokenCount() >= MAX_TOKENS_PER_SOCKET) {
+        return `This connection has ${MAX_TOKENS_PER_SOCKET} tokens bound, the most one may: unbind some (unbind-with-token), or open another connection`;
+      }
       const adding = session.newSubscriptions(t.fv, subs.map((x) => x.id));
       const max = this.options.maxSubscriptionsPerSocket;
       if (session.subscriptionCount() + adding > max) {
@@ -263,6 +266,13 @@ export class WebsocketHub {
   }
 }
 
+/**
+ * Tokens one socket may have bound at once. Its subscriptions are capped apart (a token for
+ * subscriptions already bound adds none), and each binding is walked when the socket closes or a
+ * token is revoked.
+ */
+export const MAX_TOKENS_PER_SOCKET = 100;
+
 /** Subscriptions whose senders start in one turn of the event loop (see WebsocketHub.broadcast). */
 const KICKS_PER_TURN = 16;
 
@@ -335,6 +345,11 @@ export class Session {
     if (this.failedBinds < max || this.closed) return;
     this.peer.close(1008, `${max} binds failed on this connection (HERALD_WS_MAX_FAILED_BINDS)`);
     this.close();
+  }
+
+  /** How many tokens are bound on this socket. */
+  tokenCount(): number {
+    return this.bindings.size;
   }
 
   /** How many distinct subscriptions are bound on this socket. */
