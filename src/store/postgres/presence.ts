@@ -76,8 +76,8 @@ export async function enterDatabase(url: string, options: PresenceOptions = {}):
     c.end().catch(() => {});
     // At once (a session ended while the server is up is back in a moment), then every retryMs;
     // a connection lost again soon after it was made waits too (no tight loop of reconnections).
-    const soon = Date.now() - lostAt < retryMs;
-    lostAt = Date.now();
+    const soon = performance.now() - lostAt < retryMs;
+    lostAt = performance.now();
     if (!closed) retry = setTimeout(() => void rejoin(), soon ? retryMs : 0);
   };
   const watch = (c: pg.Client) => {
