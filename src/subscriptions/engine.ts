@@ -360,7 +360,7 @@ export class SubscriptionEngine {
     if (!LIVE_STATUSES.has(spec.status)) return;
     const before = resource.id !== undefined ? this.registry.subscription(resource.id) : undefined;
     if (spec.classicCriteria !== undefined) {
-      if (before && before.topicUrl === classicTopicUrl(before.id) && LIVE_STATUSES.has(before.status)) return;
+      if (before?.spec.classicCriteria !== undefined && LIVE_STATUSES.has(before.status)) return;
       const max = this.deps.policy.quotas.maxClassicSubscriptions;
       if (this.registry.liveClassic() >= max) {
         throw new FhirError(422, 'business-rule', `This base has its maximum of ${max} live subscriptions with classic criteria (this server's limit, HERALD_MAX_CLASSIC_SUBSCRIPTIONS; each is tested on every write of its type): delete some or set them off first, or subscribe to a topic`, ['Subscription.criteria']);

@@ -218,6 +218,23 @@ describe('SubscriptionRegistry', () => {
     assert.equal(r.liveOnTopic(URL), 2);
   });
 
+  it('a topic with no live subscription filed is not evaluated at all (an off classic subscription keeps its own topic registered)', () => {
+    const r = registryWith(topic(['create'], '(1 | 2) + 1 = 3')); // a criterion that faults whenever it is tested
+    assert.deepEqual(ids(r, encounterChange('Patient/1')), []);
+    assert.equal(r.faults.of(URL), undefined, 'no subscription: not tested');
+    add(r, 'off', spec([], 'off'));
+    assert.deepEqual(ids(r, encounterChange('Patient/1')), []);
+    assert.equal(r.faults.of(URL), undefined, 'only an off one: not tested');
+    r.setStatus('off', 'active');
+    assert.deepEqual(ids(r, encounterChange('Patient/1')), []);
+    assert.equal(r.faults.of(URL)?.count, 1, 'live: tested (and recorded, D-20)');
+    r.setStatus('off', 'off');
+    add(r, 'keyed', spec([{ resourceType: 'Encounter', filterParameter: 'patient', value: 'Patient/9' }]));
+    r.removeSubscription('keyed'); // its index stays, emptied
+    assert.deepEqual(ids(r, encounterChange('Patient/1')), []);
+    assert.equal(r.faults.of(URL)?.count, 1, 'an emptied index files nothing: not tested');
+  });
+
   it('a subscription past its end is not notified, judged by the change\'s own time (D-17)', () => {
     const r = registryWith(topic());
     add(r, 'ended', spec([], 'active', new Date(NOW - 1).toISOString()));

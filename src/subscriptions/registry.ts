@@ -124,6 +124,13 @@ function* indexedIds(t: CompiledTopic): Iterable<string> {
   }
 }
 
+/** Whether any subscription is filed in the topic (an index's emptied keys are deleted, the index itself stays). */
+function hasFiled(t: CompiledTopic): boolean {
+  if (t.unindexed.size > 0) return true;
+  for (const index of t.indexes.values()) if (index.ids.size > 0) return true;
+  return false;
+}
+
 interface CompiledTopic {
   topic: Topic;
   triggers: CompiledTrigger[];
@@ -151,6 +158,7 @@ export class SubscriptionRegistry {
   private readonly waiting = new Map<string, Set<string>>();
   /** How many of each topic's subscriptions are live, kept as they change (a quota checked per write). */
   private readonly liveCounts = new Map<string, number>();
+  private classicLive = 0;
   /** Criteria that failed on a change, by topic (D-20). */
   readonly faults: TopicFaults;
   /** Recompiled matchers of filed subscriptions, least recently used first (see ActiveSubscription.filters). */
@@ -345,11 +353,9 @@ export class SubscriptionRegistry {
     return this.classicLive;
   }
 
-  private classicLive = 0;
-
   private countLive(sub: ActiveSubscription, delta: 1 | -1): void {
     if (!LIVE_STATUSES.has(sub.status)) return;
-    if (sub.topicUrl === classicTopicUrl(sub.id)) this.classicLive += delta;
+    if (sub.spec.classicCriteria !== undefined) this.classicLive += delta;
     const n = (this.liveCounts.get(sub.topicUrl) ?? 0) + delta;
     if (n === 0) this.liveCounts.delete(sub.topicUrl);
     else this.liveCounts.set(sub.topicUrl, n);
@@ -375,6 +381,9 @@ export class SubscriptionRegistry {
     const memo: RowsMemo = new Map();
     for (const url of urls) {
       const t = this.topics.get(url)!;
+      // No live subscription filed (none, or only off ones: a classic one's own topic stays
+      // registered while it is off): its triggers are not even tested.
+      if (!hasFiled(t)) continue;
       if (!t.triggers.some((trig) => this.triggers(url, trig, change))) continue;
       for (const id of this.candidates(t, focus)) {
         const sub = this.subs.get(id);
