@@ -236,7 +236,6 @@ async function write(measured: boolean): Promise<Ev | undefined> {
   }
 }
 
-/** Resolves once the event has reached every bound socket, or after `ms`. */
 /**
  * The server's, its database's and this client's CPU in cores over a measured span, rescaled to
  * a span `scale` times shorter (their CPU in the rest of the span, the drain, counts in). The
@@ -247,6 +246,7 @@ function overLoop(cpu: CpuShare, scale: number): CpuShare {
   return { server: r(cpu.server), load: r(cpu.load), other: cpu.other, ...(cpu.db === undefined ? {} : { db: r(cpu.db) }) };
 }
 
+/** Resolves once the event has reached every bound socket, or after `ms`. */
 function arrived(ev: Ev, ms: number): Promise<void> {
   if (ev.count >= bound) return Promise.resolve();
   return new Promise((resolve) => {

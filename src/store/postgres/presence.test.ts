@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, describe, it } from 'node:test';
 import pg from 'pg';
-import { createDatabase, dropDatabase } from '../../../test/helpers/postgres.ts';
+import { createDatabase, dropDatabase, withClient } from '../../../test/helpers/postgres.ts';
 import { until } from '../../../test/helpers/until.ts';
 import { FhirError } from '../../fhir/errors.ts';
 import { openPostgresStore } from './index.ts';
@@ -15,15 +15,7 @@ after(async () => Promise.all(made.map(dropDatabase)));
 /** The next version of Herald, as far as the schema goes: one migration more. */
 const NEXT = [...MIGRATIONS, 'CREATE TABLE next_version_table (x integer)'];
 
-async function sql<T extends pg.QueryResultRow>(url: string, text: string, args: unknown[] = []): Promise<T[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<T>(text, args)).rows;
-  } finally {
-    await client.end();
-  }
-}
+const sql = <T extends pg.QueryResultRow>(url: string, text: string, args: unknown[] = []) => withClient(url, async (c) => (await c.query<T>(text, args)).rows);
 
 const version = async (url: string) => (await sql<{ v: number }>(url, 'SELECT max(version) AS v FROM herald_migrations'))[0]!.v;
 const tableExists = async (url: string) => (await sql<{ t: string | null }>(url, "SELECT to_regclass('next_version_table')::text AS t"))[0]!.t !== null;
@@ -214,15 +206,7 @@ const LOCKS = `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid 
 const gone = (url: string, left: number) => until(`${left} nodes left running`, async () => (await running(url)) === left, { timeoutMs: 5_000 });
 
 /** How many nodes hold the running lock. */
-async function running(url: string): Promise<number> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await runningNodes(client);
-  } finally {
-    await client.end();
-  }
-}
+const running = (url: string) => withClient(url, runningNodes);
 
 /** Ends the session holding the running lock (the node's presence connection), and waits until its lock is gone. */
 async function terminatePresence(url: string): Promise<void> {

@@ -26,6 +26,7 @@ interface Lease {
   wait?: NodeJS.Timeout;
 }
 
+/** How long waits that ran out are gathered before they are looked at together (LeaseOptions.lookBatchMs). */
 const LOOK_BATCH_MS = 50;
 
 /**
