@@ -17,6 +17,7 @@ const SCENARIOS: Record<string, () => Promise<{ default: Scenario }>> = {
   eventpath: () => import('./scenarios/eventpath.ts'),
   auth: () => import('./scenarios/auth.ts'),
   nodes: () => import('./scenarios/nodes.ts'),
+  'fanout-nodes': () => import('./scenarios/fanout-nodes.ts'),
 };
 
 async function main(): Promise<void> {

@@ -48,7 +48,7 @@ const SUBSCRIPTION = {
 export const BODY = JSON.stringify({ ...PATIENT, identifier: [{ system: 'urn:bench', value: 'ws' }] });
 
 /** What a process may hold open: Node raises its soft limit to the hard one at start. */
-function fdLimit(): number {
+export function fdLimit(): number {
   try {
     const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
     const hard = line?.split(/\s+/)[4];

@@ -10,6 +10,10 @@
  *            (closed loop), warm-up then measured; the same figures as latency.
  *   fanout:  one write at a time, each once the previous one has reached every socket; per write,
  *            the last socket's arrival − 201 received (and − request start).
+ *   peer:    no writes: one of several clients of a fan-out whose sockets are more than one process
+ *            can hold (bench/scenarios/fanout-nodes.ts makes the writes); it reports each event's
+ *            arrivals at its sockets on the machine's monotonic clock, which every process shares
+ *            (`WsPeerLine`).
  * An event is recognised on arrival by the Patient id its frame names (the id the 201 returned), so
  * arrivals before the 201 (the broadcast may outrun the HTTP answer) are matched too.
  */
@@ -18,7 +22,8 @@ import pg from 'pg';
 import { Pool } from 'undici';
 import { WebSocket } from 'ws';
 import { type CpuShare, measureCpu, processCpuSeconds, rssKb } from '../cpu.ts';
-import type { Spread, WsClientOutput, WsClientSpec } from './protocol.ts';
+import { createInterface } from 'node:readline';
+import type { Spread, WsClientOutput, WsClientSpec, WsPeerLine } from './protocol.ts';
 
 const spec = JSON.parse(process.argv[2] ?? '') as WsClientSpec;
 const log = (line: string) => process.stderr.write(`ws client: ${line}\n`);
@@ -131,7 +136,10 @@ function openOne(i: number): Promise<void> {
       ev.arrivals[i] = now;
       if (ev.count++ === 0) ev.first = now;
       ev.last = now;
-      if (ev.count === bound) ev.done?.();
+      if (ev.count === bound) {
+        ev.done?.();
+        if (spec.mode === 'peer') peerLine({ kind: 'event', id, first: MONOTONIC + ev.first, last: MONOTONIC + ev.last, ...(captured?.id === id ? { captured } : {}) });
+      }
     });
   });
 }
@@ -296,6 +304,35 @@ async function closedLoop(concurrency: number, seconds: number, measured: boolea
 }
 
 
+// ---------------------------------------------------------------- peer
+
+/** performance.now() + this = the machine's monotonic clock in ms (process.hrtime), shared with the other processes. */
+const MONOTONIC = Number(process.hrtime.bigint()) / 1e6 - performance.now();
+
+function peerLine(line: WsPeerLine): void {
+  process.stdout.write(JSON.stringify(line) + '\n');
+}
+
+/** peer: says it is ready, reports events as they complete (the message handler), and ends when told. */
+async function peer(rssBefore: number, rssBound: number): Promise<void> {
+  peerLine({ kind: 'ready', sockets: spec.sockets, opened, bound, openFailures, ...(openErrorSample ? { openErrorSample } : {}), serverRssKb: { before: rssBefore, bound: rssBound } });
+  const ids = await new Promise<string[]>((resolve, reject) => {
+    const lines = createInterface({ input: process.stdin });
+    lines.on('line', (line) => {
+      if (line.startsWith('end')) resolve(line.slice(3).trim().split(',').filter(Boolean));
+    });
+    lines.once('close', () => reject(new Error('stdin closed before the end line')));
+  });
+  const pairs = ids.length * bound;
+  const missing = ids.reduce((n, id) => n + bound - Math.min(bound, events.get(id)?.count ?? 0), 0);
+  if (missing > 0) log(`!!! ${missing} of ${pairs} (socket, event) pairs never arrived`);
+  closing = true;
+  peerLine({ kind: 'end', pairs, missing, duplicates, unexpectedCloses });
+  for (const ws of sockets) ws?.terminate();
+  await pool.close();
+  process.exit(0);
+}
+
 // ---------------------------------------------------------------- figures
 
 function spread(values: Float64Array | number[]): Spread {
@@ -312,6 +349,7 @@ async function main(): Promise<void> {
   const rssBound = rssKb(spec.serverPid);
   if (bound === 0) throw new Error(`no socket could be bound (${openErrorSample ?? 'no error'})`);
   log(`${bound} of ${spec.sockets} sockets bound`);
+  if (spec.mode === 'peer') return peer(rssBefore, rssBound);
   const listener = await listen();
   let evs: Ev[] = [];
   let framesWall = NaN;

@@ -2,7 +2,7 @@
  * The websocket floor: a bare `ws` server that broadcasts the same bytes Herald sends, with nothing
  * else around it. Any text frame from a socket "binds" it (answered with Herald's captured handshake
  * frame); any POST (the same Patient create request Herald gets) is answered 201 with a new UUID in
- * `location`, and then the captured event frame, with that UUID in place of Herald's Patient id, goes
+ * `location` (or with the id its `x-bench-id` header names, so several floors can send one event), and then the captured event frame, with that id in place of Herald's Patient id, goes
  * to every bound socket: one `Buffer` made once, `ws.send(buffer, { binary: false })` per socket, the
  * broadcast idiom of ws's README.
  *   node --import tsx bench/ws/floor.ts '<WsFloorSpec as JSON>'   → prints {"port":N} once listening
@@ -10,7 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { WsFloorSpec } from './protocol.ts';
+import { FLOOR_ID_HEADER, type WsFloorSpec } from './protocol.ts';
 
 const spec = JSON.parse(process.argv[2] ?? '') as WsFloorSpec;
 const handshake = Buffer.from(spec.handshake);
@@ -23,7 +23,8 @@ const server = createServer((req, res) => {
   }
   req.resume(); // the body is not looked at
   req.on('end', () => {
-    const id = randomUUID();
+    const asked = req.headers[FLOOR_ID_HEADER];
+    const id = typeof asked === 'string' && /^[A-Za-z0-9.-]{1,64}$/.test(asked) ? asked : randomUUID();
     const frame = Buffer.from(spec.event.replaceAll(spec.templateId, id));
     res.writeHead(201, { 'content-type': 'application/fhir+json', location: `/fhir/R4/Patient/${id}/_history/1` });
     res.end(`{"resourceType":"Patient","id":"${id}"}`);

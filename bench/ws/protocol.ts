@@ -5,7 +5,8 @@
 import type { CpuShare } from '../cpu.ts';
 
 export interface WsClientSpec {
-  mode: 'latency' | 'fanout' | 'closed';
+  /** peer: one of several clients of one fan-out across server processes (see `WsPeerLine`); it makes no writes. */
+  mode: 'latency' | 'fanout' | 'closed' | 'peer';
   /** ws://127.0.0.1:port/ws */
   wsUrl: string;
   /** The text frame each socket sends once open (`bind-with-token <token>`); it is bound once a frame containing `"handshake"` arrives. */
@@ -93,6 +94,20 @@ export interface WsClientOutput {
   announcement?: { n: number; missing: number; fromResponse: Spread; toFrame: Spread };
 }
 
+/**
+ * What a `peer` client prints on stdout, one JSON object a line, its times in milliseconds on the
+ * machine's monotonic clock (`process.hrtime`), which every process on the machine shares:
+ *   ready: once its sockets are open and bound (the server's RSS before and after, as in WsClientOutput);
+ *   event: once an event has reached every one of its bound sockets (first and last arrival; with
+ *          `capture`, the first event carries the frames);
+ *   end:   after the line `end <id>,<id>,…` on its stdin: the (socket, event) pairs of those events
+ *          that never arrived, and what else went wrong; then it exits.
+ */
+export type WsPeerLine =
+  | { kind: 'ready'; sockets: number; opened: number; bound: number; openFailures: number; openErrorSample?: string; serverRssKb: { before: number; bound: number } }
+  | { kind: 'event'; id: string; first: number; last: number; captured?: { handshake: string; event: string; id: string } }
+  | { kind: 'end'; pairs: number; missing: number; duplicates: number; unexpectedCloses: Record<string, number> };
+
 /** Given to bench/ws/floor.ts as JSON on argv. */
 export interface WsFloorSpec {
   /** Sent to a socket when it sends anything (its "bind"). */
@@ -101,3 +116,6 @@ export interface WsFloorSpec {
   event: string;
   templateId: string;
 }
+
+/** A poke to bench/ws/floor.ts may name the new id in this header (several floors sending one event); else each makes its own. */
+export const FLOOR_ID_HEADER = 'x-bench-id';
