@@ -2,7 +2,7 @@ import { badRequest } from '../fhir/errors.ts';
 import type { Bundle, BundleEntry, OperationOutcome, Resource } from '../fhir/types.ts';
 import { parseSearch } from '../search/parse.ts';
 import type { SearchRequest } from '../search/types.ts';
-import type { SearchCursor, StoredVersion } from '../store/store.ts';
+import { INCLUDE_LIMITS, type SearchCursor, type StoredVersion } from '../store/store.ts';
 import type { BaseContext, Db, FhirResponse } from './context.ts';
 import { subset } from './summary.ts';
 import { reach, type Reach } from '../auth/index.ts';
@@ -49,7 +49,7 @@ export async function search(
     ...matches.map((v) => entryOf(ctx, request, v, 'match')),
     ...included.map((v) => entryOf(ctx, request, v, 'include')),
   ];
-  const outcome = ignoredOutcome(request);
+  const outcome = searchOutcome(request, page.includedCut === true);
   if (outcome) entry.push({ resource: outcome, search: { mode: 'outcome' } });
   const bundle: Bundle = {
     resourceType: 'Bundle',
@@ -88,17 +88,25 @@ function entryOf(ctx: BaseContext, request: SearchRequest, v: StoredVersion, mod
   return { fullUrl: `${ctx.baseUrl}/${v.type}/${v.id}`, resource, search: { mode } };
 }
 
-function ignoredOutcome(request: SearchRequest): OperationOutcome | undefined {
-  if (request.ignored.length === 0) return undefined;
-  return {
-    resourceType: 'OperationOutcome',
-    issue: request.ignored.map((i) => ({
+/**
+ * What the searcher should know besides the entries: parameters ignored (lenient handling), and
+ * _include/_revinclude cut at their bounds (the page's includes are then not all there are).
+ */
+function searchOutcome(request: SearchRequest, includedCut: boolean): OperationOutcome | undefined {
+  const issue: OperationOutcome['issue'] = request.ignored.map((i) => ({
+    severity: 'warning',
+    code: 'not-supported',
+    diagnostics: `Parameter '${i.name}' was ignored: ${i.reason}`,
+    expression: [i.name],
+  }));
+  if (includedCut) {
+    issue.push({
       severity: 'warning',
-      code: 'not-supported',
-      diagnostics: `Parameter '${i.name}' was ignored: ${i.reason}`,
-      expression: [i.name],
-    })),
-  };
+      code: 'too-costly',
+      diagnostics: `_include/_revinclude added the first ${INCLUDE_LIMITS.resources.toLocaleString('en-US')} resources found (following :iterate at most ${INCLUDE_LIMITS.iterations} times), and more are referenced: ask for fewer matches per page (_count) or search for the rest directly`,
+    });
+  }
+  return issue.length ? { resourceType: 'OperationOutcome', issue } : undefined;
 }
 
 function pageUrl(ctx: BaseContext, path: string, query: URLSearchParams, cursor?: SearchCursor): string {

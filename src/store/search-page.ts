@@ -165,8 +165,8 @@ function keysetArgs(keys: (string | number)[]): unknown[] {
   return out;
 }
 
-/** Targets of the references of `ids` (all of `sourceType`), by `code` or every reference code. */
-export function includeQuery(fv: string, sourceType: string, ids: string[], code?: string, targetType?: string): Sql {
+/** Targets of the references of `ids` (all of `sourceType`), by `code` or every reference code; at most `limit`. */
+export function includeQuery(fv: string, sourceType: string, ids: string[], limit: number, code?: string, targetType?: string): Sql {
   const args: unknown[] = [fv, sourceType, ...ids];
   let sql = `SELECT DISTINCT target_type AS type, target_id AS id FROM ${INDEX_TABLE.reference}
     WHERE fv = ? AND type = ? AND id IN (${ids.map(() => '?').join(', ')}) AND target_id IS NOT NULL`;
@@ -178,11 +178,13 @@ export function includeQuery(fv: string, sourceType: string, ids: string[], code
     sql += ' AND target_type = ?';
     args.push(targetType);
   }
+  sql += ' LIMIT ?';
+  args.push(limit);
   return { sql, args };
 }
 
-/** Resources of `sourceType` (any type when undefined) whose references (by `code`, or any) point at `targetType`/`ids`. */
-export function revincludeQuery(fv: string, sourceType: string | undefined, targetType: string, ids: string[], code?: string): Sql {
+/** Resources of `sourceType` (any type when undefined) whose references (by `code`, or any) point at `targetType`/`ids`; at most `limit`. */
+export function revincludeQuery(fv: string, sourceType: string | undefined, targetType: string, ids: string[], limit: number, code?: string): Sql {
   const args: unknown[] = [fv, targetType, ...ids];
   let sql = `SELECT DISTINCT type, id FROM ${INDEX_TABLE.reference}
     WHERE fv = ? AND target_type = ? AND target_id IN (${ids.map(() => '?').join(', ')})`;
@@ -194,5 +196,7 @@ export function revincludeQuery(fv: string, sourceType: string | undefined, targ
     sql += ' AND code = ?';
     args.push(code);
   }
+  sql += ' LIMIT ?';
+  args.push(limit);
   return { sql, args };
 }

@@ -2,7 +2,7 @@ import type { Include, SearchRequest } from '../search/types.ts';
 import { type DateBounds, boundsOf, boundsQuery, hasDateCondition, sameBounds } from './date-bounds.ts';
 import { countQuery, includeQuery, pageQuery, revincludeQuery } from './search-page.ts';
 import type { Dialect, Sql } from './search-sql.ts';
-import type { SearchCursor, SearchPage, StoredVersion } from './store.ts';
+import { INCLUDE_LIMITS, type SearchCursor, type SearchPage, type StoredVersion } from './store.ts';
 import { type VersionRow, toVersion } from './version-row.ts';
 
 /**
@@ -13,9 +13,7 @@ import { type VersionRow, toVersion } from './version-row.ts';
  */
 export type SearchSteps = Generator<Sql, SearchPage, Record<string, unknown>[]>;
 
-/** How far `_include:iterate` / `_revinclude:iterate` follow references, and how much they add. */
-const MAX_ITERATIONS = 4;
-const MAX_INCLUDED = 1000;
+const { iterations: MAX_ITERATIONS, resources: MAX_INCLUDED } = INCLUDE_LIMITS;
 const CHUNK = 500;
 
 
@@ -53,9 +51,11 @@ export function* searchSteps(dialect: Dialect, fv: string, req: SearchRequest, n
   const next = last && (backwards || more) ? { direction: 'next' as const, keys: keysOf(last) } : undefined;
   const previous = first && (backwards ? more : cursor !== undefined) ? { direction: 'previous' as const, keys: keysOf(first) } : undefined;
   const matches = page.map(toVersion);
+  const { added, cut } = yield* included(fv, req, matches);
   return {
     matches,
-    included: yield* included(fv, req, matches),
+    included: added,
+    ...(cut ? { includedCut: true } : {}),
     ...(total !== undefined ? { total } : {}),
     ...(next ? { next } : {}),
     ...(previous ? { previous } : {}),
@@ -83,34 +83,49 @@ function* matchSteps(dialect: Dialect, fv: string, req: SearchRequest, now: numb
   return { total, rows, keyCount: q.keyCount };
 }
 
-/** _include and _revinclude, following :iterate ones over what was added, within bounds. */
-function* included(fv: string, req: SearchRequest, matches: StoredVersion[]): Steps<StoredVersion[]> {
-  if (req.include.length === 0 && req.revinclude.length === 0) return [];
+/**
+ * _include and _revinclude, following :iterate ones over what was added, within bounds: at most
+ * MAX_INCLUDED resources over MAX_ITERATIONS rounds, the first ones found. `cut` when references
+ * to resources not yet in the page were left unfollowed for either bound (one that names a
+ * deleted resource counts). Each query reads at most what the round can still add plus what it
+ * may find again (the matches and what was added), so a match referenced by a million resources
+ * costs a bounded read, not the million.
+ */
+function* included(fv: string, req: SearchRequest, matches: StoredVersion[]): Steps<{ added: StoredVersion[]; cut: boolean }> {
+  if (req.include.length === 0 && req.revinclude.length === 0) return { added: [], cut: false };
   const seen = new Set(matches.map((m) => `${m.type}/${m.id}`));
-  const out: StoredVersion[] = [];
+  const added: StoredVersion[] = [];
+  const iterates = [...req.include, ...req.revinclude].some((i) => i.iterate);
   let frontier = matches;
-  for (let round = 0; round < MAX_ITERATIONS && frontier.length > 0 && out.length < MAX_INCLUDED; round++) {
+  for (let round = 0; frontier.length > 0; round++) {
+    // A round past the last only looks whether :iterate had anything new left to follow.
+    const probe = round === MAX_ITERATIONS;
+    if (probe && !iterates) break;
+    const room = probe ? 0 : MAX_INCLUDED - added.length;
+    // One more than can be new: a query that fills its limit shows that more are left.
+    const limit = room + seen.size + 1;
     const refs: { type: string; id: string }[] = [];
-    for (const inc of req.include) if (round === 0 || inc.iterate) refs.push(...(yield* follow(fv, inc, frontier, false)));
-    for (const inc of req.revinclude) if (round === 0 || inc.iterate) refs.push(...(yield* follow(fv, inc, frontier, true)));
+    for (const inc of req.include) if (round === 0 || inc.iterate) refs.push(...(yield* follow(fv, inc, frontier, false, limit)));
+    for (const inc of req.revinclude) if (round === 0 || inc.iterate) refs.push(...(yield* follow(fv, inc, frontier, true, limit)));
     const fresh = refs.filter((r) => !seen.has(`${r.type}/${r.id}`) && seen.add(`${r.type}/${r.id}`));
-    frontier = yield* readCurrent(fv, fresh.slice(0, MAX_INCLUDED - out.length));
-    out.push(...frontier);
+    frontier = yield* readCurrent(fv, fresh.slice(0, room));
+    added.push(...frontier);
+    if (fresh.length > room) return { added, cut: true };
   }
-  return out;
+  return { added, cut: false };
 }
 
-/** References out of (include) or into (revinclude) `from`. A sourceType of `*` means any type. */
-function* follow(fv: string, inc: Include, from: StoredVersion[], reverse: boolean): Steps<{ type: string; id: string }[]> {
+/** References out of (include) or into (revinclude) `from`, at most `limit` a query. A sourceType of `*` means any type. */
+function* follow(fv: string, inc: Include, from: StoredVersion[], reverse: boolean, limit: number): Steps<{ type: string; id: string }[]> {
   const out: { type: string; id: string }[] = [];
   for (const [type, ids] of groupByType(from)) {
     for (let i = 0; i < ids.length; i += CHUNK) {
       const chunk = ids.slice(i, i + CHUNK);
       let q: Sql | undefined;
       if (!reverse) {
-        if (inc.sourceType === '*' || inc.sourceType === type) q = includeQuery(fv, type, chunk, inc.param?.code, inc.targetType);
+        if (inc.sourceType === '*' || inc.sourceType === type) q = includeQuery(fv, type, chunk, limit, inc.param?.code, inc.targetType);
       } else if (!inc.targetType || inc.targetType === type) {
-        q = revincludeQuery(fv, inc.sourceType === '*' ? undefined : inc.sourceType, type, chunk, inc.param?.code);
+        q = revincludeQuery(fv, inc.sourceType === '*' ? undefined : inc.sourceType, type, chunk, limit, inc.param?.code);
       }
       if (q) out.push(...((yield q) as { type: string; id: string }[]));
     }

@@ -64,11 +64,16 @@ export interface SearchCursor {
   keys: (string | number)[];
 }
 
+/** How far `_include:iterate` / `_revinclude:iterate` follow references, and how many resources they add to a page. */
+export const INCLUDE_LIMITS = { iterations: 4, resources: 1000 } as const;
+
 export interface SearchPage {
   /** The matches of this page, in sort order. */
   matches: StoredVersion[];
   /** Resources added by _include / _revinclude (current versions, no duplicates of matches). */
   included: StoredVersion[];
+  /** Set when _include / _revinclude left references unfollowed (the bounds in search-run.ts). */
+  includedCut?: true;
   /** Number of matches in all pages, unless the request said _total=none. */
   total?: number;
   next?: SearchCursor;

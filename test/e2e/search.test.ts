@@ -157,6 +157,70 @@ describe('search over HTTP', () => {
 });
 
 /**
+ * _include/_revinclude add at most 1,000 resources to a page and follow :iterate 4 times; a page
+ * cut at either bound says so in an outcome entry, and one that is not cut does not.
+ */
+describe('_include and _revinclude at their bounds', () => {
+  let server: TestServer;
+  const base = () => server.fhir('R4');
+  const get = (q: string) => call('GET', `${base()}/${q}`);
+  const outcome = (bundle: any) => bundle.entry?.find((e: any) => e.search?.mode === 'outcome')?.resource;
+  const observations = (from: number, to: number) => ({
+    resourceType: 'Bundle',
+    type: 'transaction',
+    entry: Array.from({ length: to - from }, (_, i) => ({
+      resource: { resourceType: 'Observation', id: `ob-${from + i}`, status: 'final', code: { text: 'x' }, subject: { reference: 'Patient/hub' } },
+      request: { method: 'PUT', url: `Observation/ob-${from + i}` },
+    })),
+  });
+  before(async () => {
+    server = await startServer();
+    assert.equal((await call('PUT', `${base()}/Patient/hub`, { resourceType: 'Patient', id: 'hub' })).status, 201);
+    assert.equal((await call('POST', base(), observations(0, 1000))).status, 200);
+    // A chain c0 → c1 → … → c5 by hasMember.
+    for (let i = 5; i >= 0; i--) {
+      const member = i < 5 ? { hasMember: [{ reference: `Observation/c${i + 1}` }] } : {};
+      assert.equal((await call('PUT', `${base()}/Observation/c${i}`, { resourceType: 'Observation', id: `c${i}`, status: 'final', code: { text: 'c' }, ...member })).status, 201);
+    }
+  });
+  after(() => server.close());
+
+  it('adds every one of 1,000 referring resources with no outcome, and the first 1,000 of 1,001 with a too-costly warning', async () => {
+    const all = await get('Patient?_id=hub&_revinclude=Observation:subject');
+    assert.equal(all.status, 200);
+    assert.equal(ids(all.body, 'include').length, 1000);
+    assert.equal(outcome(all.body), undefined, 'nothing was left out');
+    assert.equal((await call('PUT', `${base()}/Observation/ob-1000`, observations(1000, 1001).entry[0]!.resource)).status, 201);
+    const cut = await get('Patient?_id=hub&_revinclude=Observation:subject');
+    assert.equal(cut.status, 200);
+    assert.deepEqual(ids(cut.body), ['Patient/hub']);
+    const included = ids(cut.body, 'include');
+    assert.equal(included.length, 1000);
+    assert.equal(new Set(included).size, 1000);
+    const issue = outcome(cut.body)?.issue;
+    assert.equal(issue?.length, 1);
+    assert.equal(issue[0].severity, 'warning');
+    assert.equal(issue[0].code, 'too-costly');
+    assert.match(issue[0].diagnostics, /first 1,000 resources/);
+  });
+
+  it('says so when :iterate stops after 4 rounds with more to follow, and not when the chain ends there', async () => {
+    const ended = await get('Observation?_id=c1&_include:iterate=Observation:has-member');
+    assert.deepEqual(ids(ended.body, 'include'), ['Observation/c2', 'Observation/c3', 'Observation/c4', 'Observation/c5']);
+    assert.equal(outcome(ended.body), undefined);
+    const cut = await get('Observation?_id=c0&_include:iterate=Observation:has-member');
+    assert.deepEqual(ids(cut.body, 'include'), ['Observation/c1', 'Observation/c2', 'Observation/c3', 'Observation/c4']);
+    assert.equal(outcome(cut.body)?.issue[0].code, 'too-costly');
+  });
+
+  it('keeps the outcome of ignored parameters beside the cut', async () => {
+    const res = await get('Patient?_id=hub&_revinclude=Observation:subject&unknown-param=1');
+    const codes = outcome(res.body)?.issue.map((i: any) => i.code).sort();
+    assert.deepEqual(codes, ['not-supported', 'too-costly']);
+  });
+});
+
+/**
  * Values far longer than an index row (PostgreSQL indexes their first 256 characters): stored,
  * and found by equality and by prefix on the whole value, characters beyond the BMP included.
  */
