@@ -61,6 +61,7 @@ async function startPeer(h: Helpers, label: string, spec: WsClientSpec): Promise
   let onReady: (r: Ready) => void = () => {};
   let onEnd: (e: End) => void = () => {};
   let onExit: (err: Error) => void = () => {};
+  let exited: Error | undefined;
   createInterface({ input: child.stdout! }).on('line', (text) => {
     const line = JSON.parse(text) as WsPeerLine;
     if (line.kind === 'ready') onReady(line);
@@ -70,7 +71,7 @@ async function startPeer(h: Helpers, label: string, spec: WsClientSpec): Promise
       waiting.get(line.id)?.();
     }
   });
-  child.once('exit', (code, signal) => onExit(new Error(`${label}: the client exited with ${code ?? signal}`)));
+  child.once('exit', (code, signal) => onExit((exited = new Error(`${label}: the client exited with ${code ?? signal}`))));
   const ready = await new Promise<Ready>((resolve, reject) => ((onReady = resolve), (onExit = reject)));
   return {
     ready,
@@ -84,6 +85,7 @@ async function startPeer(h: Helpers, label: string, spec: WsClientSpec): Promise
           }),
     end: (ids) =>
       new Promise<End>((resolve, reject) => {
+        if (exited) return reject(exited);
         onEnd = resolve;
         onExit = reject;
         child.stdin!.end(`end ${ids.join(',')}\n`);
