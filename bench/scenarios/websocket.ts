@@ -212,8 +212,8 @@ export default async function websocket(h: Helpers): Promise<ScenarioResult> {
   const fanCheck: Check = { label, ratio: fanRatio, min: FANOUT_MAX_RATIO, pass: fanRatio <= FANOUT_MAX_RATIO, value: fanRatio, limit: FANOUT_MAX_RATIO };
   h.print(`target: ${label}: ${Number.isNaN(fanRatio) ? 'n/a' : fanRatio.toFixed(2)}x ${fanCheck.pass ? 'PASS' : 'FAIL'}`);
   checks.push(fanCheck);
-  // Issue 15 asks for 50,000 sockets within 1.5×; the count here is what the open-file limit allows.
-  const label15 = `fan-out to ${fanout.toLocaleString('en-US')} sockets within ${FANOUT_GOAL_15}x of bare ws broadcast (issue 15: 50,000 sockets)`;
+  // Issue 15 asks for 50,000 sockets within 1.5×; the count here is what one process may hold (fanout-nodes spreads 50,000 over several).
+  const label15 = `fan-out to ${fanout.toLocaleString('en-US')} sockets within ${FANOUT_GOAL_15}x of bare ws broadcast (issue 15; its 50,000 sockets need several processes here: fanout-nodes)`;
   const check15: Check = { label: label15, ratio: fanRatio, min: FANOUT_GOAL_15, pass: fanRatio <= FANOUT_GOAL_15, value: fanRatio, limit: FANOUT_GOAL_15 };
   h.print(`target: ${label15}: ${Number.isNaN(fanRatio) ? 'n/a' : fanRatio.toFixed(2)}x ${check15.pass ? 'PASS' : 'FAIL'}`);
   checks.push(check15);
