@@ -148,18 +148,28 @@ export async function patch(
   });
 }
 
+/** RFC 6902's operations; fast-json-patch also runs its own (`_get`), which a client may not send. */
+const PATCH_OPS = new Set(['add', 'remove', 'replace', 'move', 'copy', 'test']);
+
 function applyJsonPatch(doc: Resource, ops: unknown[]): Resource {
-  const error = jsonpatch.validate(ops as jsonpatch.Operation[], doc);
-  // A failed `test` operation is a precondition of the patch that does not hold.
-  if (error?.name === 'TEST_OPERATION_FAILED') throw unprocessable('JSON Patch test operation failed');
-  if (error) throw badRequest(`Invalid JSON Patch: ${error.name} at operation ${error.index}: ${error.message.split('\n')[0]}`);
+  const unknown = ops.findIndex((op) => typeof op !== 'object' || op === null || !PATCH_OPS.has((op as { op?: unknown }).op as string));
+  if (unknown >= 0) throw badRequest(`Invalid JSON Patch: operation ${unknown} is not one of ${[...PATCH_OPS].join(', ')} (RFC 6902)`);
+  let patched: unknown;
   try {
-    return jsonpatch.applyPatch(doc, ops as jsonpatch.Operation[], false, true).newDocument;
+    const error = jsonpatch.validate(ops as jsonpatch.Operation[], doc);
+    if (error) throw error;
+    patched = jsonpatch.applyPatch(doc, ops as jsonpatch.Operation[], false, true).newDocument;
   } catch (err) {
-    const e = err as { name?: string; message?: string };
+    // The library's own errors, and the TypeErrors some paths (`/__proto__/…`) raise in its validator.
+    const e = err as { name?: string; message?: string; index?: number };
     if (e.name === 'TEST_OPERATION_FAILED') throw unprocessable('JSON Patch test operation failed');
-    throw badRequest(`Invalid JSON Patch: ${(e.message ?? '').split('\n')[0]}`);
+    throw badRequest(`Invalid JSON Patch: ${e.index !== undefined ? `${e.name} at operation ${e.index}: ` : ''}${(e.message ?? String(err)).split('\n')[0]}`);
   }
+  // Operations on the whole document ("path": "") may leave anything, or nothing, in its place.
+  if (typeof patched !== 'object' || patched === null || Array.isArray(patched)) {
+    throw unprocessable('A patch must leave a resource (a JSON object) in place of the document');
+  }
+  return patched as Resource;
 }
 
 export async function remove(ctx: BaseContext, db: Db, type: string, id: string, ifMatch?: string): Promise<FhirResponse> {

@@ -54,6 +54,29 @@ describe('JSON Patch', () => {
         assert.equal((await call('GET', `${base()}/Patient/${id}`)).body.meta.versionId, '1');
       });
 
+      it('a patch that replaces or removes the whole document, reaches through __proto__, or uses an operation outside RFC 6902 is a 4xx and changes nothing, alone or in a batch', async () => {
+        const id = await make();
+        const bad = [
+          [{ op: 'remove', path: '' }],
+          [{ op: 'replace', path: '', value: null }],
+          [{ op: 'replace', path: '', value: [1] }],
+          [{ op: 'add', path: '/__proto__/x', value: 1 }],
+          [{ op: '_get', path: '/active', value: 1 }],
+          [null],
+        ];
+        for (const ops of bad) {
+          const res = await call('PATCH', `${base()}/Patient/${id}`, ops, JSON_PATCH);
+          assert.ok(res.status === 400 || res.status === 422, `${JSON.stringify(ops)}: ${res.status}`);
+          assert.equal(res.body.resourceType, 'OperationOutcome');
+          const entry = { resource: { resourceType: 'Binary', contentType: 'application/json-patch+json', data: Buffer.from(JSON.stringify(ops)).toString('base64') }, request: { method: 'PATCH', url: `Patient/${id}` } };
+          const batch = await call('POST', base(), { resourceType: 'Bundle', type: 'batch', entry: [entry] });
+          assert.equal(batch.status, 200);
+          assert.match(batch.body.entry[0].response.status, /^4\d\d/, `${JSON.stringify(ops)} in a batch: ${batch.body.entry[0].response.status}`);
+        }
+        assert.equal((await call('GET', `${base()}/Patient/${id}`)).body.meta.versionId, '1');
+        assert.equal(({} as any).x, undefined, 'nothing reached Object.prototype');
+      });
+
       it('honours If-Match', async () => {
         const id = await make();
         const res = await call('PATCH', `${base()}/Patient/${id}`, [{ op: 'replace', path: '/active', value: false }], { ...JSON_PATCH, 'if-match': 'W/"7"' });
