@@ -1,6 +1,6 @@
 import { newResourceId } from '../fhir/ids.ts';
 import jsonpatch from 'fast-json-patch';
-import { badRequest, gone, notFound, preconditionFailed, unprocessable } from '../fhir/errors.ts';
+import { badRequest, conflict, gone, notFound, preconditionFailed, unprocessable } from '../fhir/errors.ts';
 import type { Resource } from '../fhir/types.ts';
 import type { Reach } from '../auth/index.ts';
 import type { StoredVersion, Transaction, WriteMethod } from '../store/store.ts';
@@ -97,16 +97,24 @@ export async function assertWritable(ctx: BaseContext, db: Db, type: string, id:
   if (!current || current.deleted) demand(ctx, type, 'c');
 }
 
-/** PUT [type]?criteria: update the one match, or create when there is none. */
+/**
+ * PUT [type]?criteria (FHIR http.html#cond-update): one match is updated; none creates, under the
+ * body's id if it has one (update as create) or a new one; several are a 412. No match with an id
+ * that names a live resource is a 409: the criteria did not select it, so it is not overwritten
+ * (R4B/R5 say so; R4 says only "create", and a create never overwrites either). If-Match applies
+ * to what the criteria found: with no match there is no version to match, a 412.
+ */
 export async function conditionalUpdate(
   ctx: BaseContext,
   db: Db,
   type: string,
   query: URLSearchParams,
   body: unknown,
+  ifMatch?: string,
 ): Promise<FhirResponse> {
   const r = demand(ctx, type, 'u');
   const resource = assertResourceBody(ctx, type, body);
+  const expected = ifMatch === undefined ? undefined : parseEtag(ifMatch);
   return db.transaction(async (tx) => {
     const ids = await findMatches(ctx, joined(tx, ctx.store), type, query);
     if (ids.length > 1) throw preconditionFailed(`The criteria match more than one ${type}`);
@@ -117,6 +125,10 @@ export async function conditionalUpdate(
     assertId(id);
     const current = await tx.read(ctx.version, type, id);
     await assertWritable(ctx, joined(tx, ctx.store), type, id, current, r);
+    if (ids.length === 0 && current && !current.deleted) {
+      throw conflict(`No ${type} matches the criteria, and ${type}/${id} exists: a conditional update does not overwrite a resource its criteria did not select`);
+    }
+    checkIfMatch(type, id, current, expected);
     assertWithin(ctx, { ...resource, id }, r);
     return writeVersion(ctx, tx, resource, id, current, 'PUT');
   });

@@ -86,6 +86,31 @@ describe('conditional create and update', () => {
         assert.equal(clientId.body.id, `cu3-${v}`);
       });
 
+      it('conditional update with no match does not overwrite the live resource the body names (409), and honours If-Match', async () => {
+        const other = await call('PUT', `${base()}/Patient/cu-other-${v}`, { ...withIdentifier('cu-other'), id: `cu-other-${v}` });
+        assert.equal(other.status, 201);
+        const clash = await call('PUT', `${base()}/Patient?identifier=urn:mrn|cu-nomatch`, { ...withIdentifier('cu-nomatch'), id: `cu-other-${v}` });
+        assert.equal(clash.status, 409);
+        assert.equal(clash.body.resourceType, 'OperationOutcome');
+        const kept = await call('GET', `${base()}/Patient/cu-other-${v}`);
+        assert.equal(kept.body.meta.versionId, '1');
+        assert.equal(kept.body.identifier[0].value, 'cu-other');
+        // A deleted one may be made again by the criteria's create (update as create).
+        await call('DELETE', `${base()}/Patient/cu-other-${v}`);
+        const again = await call('PUT', `${base()}/Patient?identifier=urn:mrn|cu-nomatch`, { ...withIdentifier('cu-nomatch'), id: `cu-other-${v}` });
+        assert.equal(again.status, 201);
+        assert.equal(again.body.meta.versionId, '3');
+        // If-Match: the match's version, else 412; with no match there is no version to match.
+        const stale = await call('PUT', `${base()}/Patient?identifier=urn:mrn|cu-nomatch`, { ...withIdentifier('cu-nomatch'), active: true }, { 'if-match': 'W/"99"' });
+        assert.equal(stale.status, 412);
+        const fresh = await call('PUT', `${base()}/Patient?identifier=urn:mrn|cu-nomatch`, { ...withIdentifier('cu-nomatch'), active: true }, { 'if-match': 'W/"3"' });
+        assert.equal(fresh.status, 200);
+        assert.equal(fresh.body.meta.versionId, '4');
+        const none = await call('PUT', `${base()}/Patient?identifier=urn:mrn|cu-none-at-all`, withIdentifier('cu-none-at-all'), { 'if-match': 'W/"1"' });
+        assert.equal(none.status, 412);
+        assert.equal((await call('GET', `${base()}/Patient?identifier=urn:mrn|cu-none-at-all`)).body.total, 0);
+      });
+
       it('criteria run inside the write, so they may only select: result parameters, _has and multi-link chains are a 400 naming the parameter', async () => {
         const org = (await call('POST', `${base()}/Organization`, { resourceType: 'Organization', name: `Org${v}` })).body.id;
         const body = { ...withIdentifier('cheap-1'), managingOrganization: { reference: `Organization/${org}` } };
