@@ -23,6 +23,8 @@ export function capabilityStatement(ctx: BaseContext): Resource {
   if (!cap.topicCanonicalExtension) return base;
   const topics = ctx.subscriptions.registry.allTopics().filter((t) => t.status === 'active');
   const rest = (base.rest as { resource: Resource[] }[])[0]!;
+  // No topic, no extension: FHIR JSON has no empty arrays.
+  if (topics.length === 0) return base;
   const resource = rest.resource.map((r) =>
     r.type !== 'Subscription' ? r : { ...r, extension: topics.map((t) => ({ url: cap.topicCanonicalExtension, valueCanonical: t.url })) },
   );

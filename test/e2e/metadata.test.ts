@@ -43,5 +43,15 @@ describe('metadata and health', () => {
       assert.ok(!types.includes('DomainResource') && !types.includes('Resource'));
       assert.equal(types.includes('SubscriptionTopic'), v !== 'R4');
     });
+
+    it(`/fhir/${v}/metadata is a valid CapabilityStatement by the base's own $validate (no empty topic list)`, async () => {
+      const cs = (await call('GET', `${server.fhir(v)}/metadata`)).body;
+      const subscription = cs.rest[0].resource.find((r: any) => r.type === 'Subscription');
+      assert.equal(subscription.extension, undefined, 'no topic is active on this server');
+      const res = await call('POST', `${server.fhir(v)}/CapabilityStatement/$validate`, cs);
+      assert.equal(res.status, 200);
+      const errors = res.body.issue.filter((i: any) => i.severity === 'error' || i.severity === 'fatal');
+      assert.deepEqual(errors, []);
+    });
   }
 });

@@ -146,7 +146,7 @@ describe('search over HTTP', () => {
       });
 
       it('answers malformed values with a 400 naming the parameter', async () => {
-        for (const q of ['Patient?birthdate=1980-13-45', 'Patient?birthdate=zz1980', 'Observation?value-quantity=abc', 'Patient?_count=many', 'Patient?_sort=nope', 'Patient?_cursor=garbage']) {
+        for (const q of ['Patient?birthdate=1980-13-45', 'Patient?birthdate=zz1980', 'Observation?value-quantity=abc', 'Patient?_count=many', 'Patient?_sort=nope', 'Patient?_cursor=garbage', 'Observation?_sort=code-value-quantity', 'Observation?_sort=-combo-code-value-quantity', 'Patient?_sort=_has']) {
           const res = await get(q);
           assert.equal(res.status, 400, q);
           assert.equal(res.body.resourceType, 'OperationOutcome', q);

@@ -3,7 +3,7 @@
  * shape the response rather than select resources. Malformed values are errors, and so is any
  * modifier other than `:iterate` on the include parameters, whatever the handling.
  */
-import { badRequest, type FhirError } from '../../fhir/errors.ts';
+import { badRequest, FhirError } from '../../fhir/errors.ts';
 import { overBudget, SEARCH_BUDGET } from '../budget.ts';
 import type { Include, SearchRequest } from '../types.ts';
 import { isResourceType, lookupParam, typesLabel, type ParseContext } from './context.ts';
@@ -77,6 +77,10 @@ function applySort(ctx: ParseContext, req: SearchRequest, raw: string): void {
     if (code === '') throw badRequest(`Empty sort key in _sort '${raw}'`, ['_sort']);
     const param = lookupParam(ctx, req.types, code);
     if (param === undefined) throw badRequest(`Unknown sort parameter '${code}' for ${typesLabel(req.types)}`, ['_sort']);
+    // A composite or special parameter has no single value to order by (search.html#sort leaves them to the server).
+    if (param.type === 'composite' || param.type === 'special') {
+      throw new FhirError(400, 'not-supported', `Cannot sort by '${code}': a ${param.type} parameter has no single value to order by`, ['_sort']);
+    }
     req.sort.push({ param, descending });
   }
 }
