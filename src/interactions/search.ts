@@ -83,8 +83,9 @@ function mayInclude(ctx: BaseContext, v: StoredVersion): boolean {
 }
 
 
+/** `_elements` applies to the matches only ("does not apply to included resources", search.html#elements); `_summary` to every entry. */
 function entryOf(ctx: BaseContext, request: SearchRequest, v: StoredVersion, mode: 'match' | 'include'): BundleEntry {
-  const resource = subset(ctx.defs, presentResource(ctx, JSON.parse(v.json!) as Resource), request.summary, request.elements);
+  const resource = subset(ctx.defs, presentResource(ctx, JSON.parse(v.json!) as Resource), request.summary, mode === 'match' ? request.elements : undefined);
   return { fullUrl: `${ctx.baseUrl}/${v.type}/${v.id}`, resource, search: { mode } };
 }
 

@@ -66,6 +66,17 @@ describe('search over HTTP', () => {
         assert.deepEqual(ids(iter2.body, 'include').sort(), ['Organization/org-1', 'Patient/p1']);
       });
 
+      it('applies _elements to the matches and not to included resources (search.html#elements)', async () => {
+        const res = await get('Observation?_id=o1&_elements=status&_include=Observation:subject');
+        const match = res.body.entry.find((e: any) => e.search.mode === 'match').resource;
+        const included = res.body.entry.find((e: any) => e.search.mode === 'include').resource;
+        assert.equal(match.subject, undefined);
+        assert.equal(match.status, 'final');
+        assert.ok(match.meta.tag.some((t: any) => t.code === 'SUBSETTED'));
+        assert.equal(included.name[0].family, 'Alpha');
+        assert.equal(included.meta.tag, undefined);
+      });
+
       it('sorts by several keys and pages forwards and backwards with stable links', async () => {
         const first = await get('Patient?_sort=family,-birthdate&_count=2');
         assert.deepEqual(ids(first.body), ['Patient/p3', 'Patient/p1']);
