@@ -1,5 +1,5 @@
 import { newResourceId } from '../fhir/ids.ts';
-import { FhirError, asFhirError, badRequest, operationOutcome } from '../fhir/errors.ts';
+import { FhirError, asFhirError, badRequest, operationOutcome, preconditionFailed } from '../fhir/errors.ts';
 import type { Bundle, BundleEntry, Resource } from '../fhir/types.ts';
 import { findMatches } from './conditional.ts';
 import { type BaseContext, type Db, type FhirRequest, type FhirResponse, type Method, joined } from './context.ts';
@@ -119,11 +119,11 @@ const EMPTY: Db = {
 };
 
 async function transaction(ctx: BaseContext, db: Db, entries: BundleEntry[], requests: FhirRequest[], budget: ReadBudget): Promise<FhirResponse> {
-  assertNoDuplicates(requests);
+  assertUniqueFullUrls(entries);
   const order = requests.map((_, i) => i).sort((a, b) => ORDER[requests[a]!.method] - ORDER[requests[b]!.method] || a - b);
   const results = await db.transaction(async (tx) => {
     const inner = joined(tx, ctx.store);
-    await resolveUrnReferences(ctx, inner, entries, requests);
+    await resolveIdentities(ctx, inner, entries, requests);
     const out: (FhirResponse | undefined)[] = new Array(requests.length).fill(undefined);
     for (const i of order) {
       try {
@@ -179,30 +179,52 @@ function patchBody(entry: BundleEntry, i: number): unknown {
   }
 }
 
-function assertNoDuplicates(requests: FhirRequest[]): void {
-  const seen = new Set<string>();
-  for (const r of requests) {
-    if (r.method === 'POST' || r.method === 'GET' || !r.path.includes('/')) continue;
-    if (seen.has(r.path)) throw badRequest(`A transaction may not touch ${r.path} twice`);
-    seen.add(r.path);
+/** Bundle invariant bdl-7: a fullUrl names one entry (versions of one resource aside, which a transaction does not carry). */
+function assertUniqueFullUrls(entries: BundleEntry[]): void {
+  const seen = new Map<string, number>();
+  for (const [i, e] of entries.entries()) {
+    if (!e.fullUrl) continue;
+    const first = seen.get(e.fullUrl);
+    if (first !== undefined) throw badRequest(`Bundle.entry[${first}] and Bundle.entry[${i}] have the same fullUrl '${e.fullUrl.slice(0, 200)}'`, [`Bundle.entry[${i}].fullUrl`]);
+    seen.set(e.fullUrl, i);
   }
 }
 
 /**
- * Gives each `urn:uuid:` entry its final identity (a new id, or the match of its If-None-Exist),
- * then rewrites every reference to it. Happens before any entry runs, so order does not matter.
+ * Before any entry runs (FHIR http.html#trules): gives each write entry its identity (a create
+ * its new id or the match of its If-None-Exist; a conditional update or delete the match of its
+ * criteria, or the id an update will create), fails the transaction when two write entries have
+ * one identity, replaces each entry's fullUrl by its identity in every reference of the Bundle
+ * and in the entries' URLs, and resolves conditional references (`Patient?identifier=…`) to the
+ * one resource they match. The entries keep their identity when they run (`assignedId`).
  */
-async function resolveUrnReferences(ctx: BaseContext, db: Db, entries: BundleEntry[], requests: FhirRequest[]): Promise<void> {
+async function resolveIdentities(ctx: BaseContext, db: Db, entries: BundleEntry[], requests: FhirRequest[]): Promise<void> {
+  const owner = new Map<string, number>();
   const map = new Map<string, string>();
-  for (const [i, entry] of entries.entries()) {
-    const req = requests[i]!;
-    if (!entry.fullUrl?.startsWith('urn:uuid:') || !entry.resource) continue;
-    if (req.method === 'POST') {
-      const id = req.ifNoneExist ? (await findMatches(ctx, db, req.path, req.ifNoneExist))[0] : undefined;
-      if (!id) req.assignedId = newResourceId(ctx.now().getTime());
-      map.set(entry.fullUrl, `${req.path}/${id ?? req.assignedId}`);
-    } else if (req.method === 'PUT' && /^[^/]+\/[^/]+$/.test(req.path)) {
-      map.set(entry.fullUrl, req.path);
+  for (const [i, req] of requests.entries()) {
+    let identity: string | undefined;
+    try {
+      identity = await identityOf(ctx, db, req);
+    } catch (err) {
+      throw annotate(asFhirError(err), i);
+    }
+    if (identity === undefined) continue;
+    const other = owner.get(identity);
+    if (other !== undefined) {
+      throw badRequest(`Bundle.entry[${other}] and Bundle.entry[${i}] both write ${identity}: a transaction may touch a resource once`, [`Bundle.entry[${i}]`]);
+    }
+    owner.set(identity, i);
+    const fullUrl = entries[i]!.fullUrl;
+    if (fullUrl && req.method !== 'DELETE') map.set(fullUrl, identity);
+  }
+  // Conditional references, each resolved once, then every reference replaced in one walk.
+  for (const [i, req] of requests.entries()) {
+    const found = new Set<string>();
+    try {
+      if (req.body !== undefined) collectConditional(req.body, found);
+      for (const reference of found) if (!map.has(reference)) map.set(reference, await resolveConditional(ctx, db, reference));
+    } catch (err) {
+      throw annotate(asFhirError(err), i);
     }
   }
   if (map.size === 0) return;
@@ -212,9 +234,56 @@ async function resolveUrnReferences(ctx: BaseContext, db: Db, entries: BundleEnt
   }
 }
 
+/** The resource a write entry will write, as `Type/id`; undefined for reads and for criteria that match nothing to delete. */
+async function identityOf(ctx: BaseContext, db: Db, req: FhirRequest): Promise<string | undefined> {
+  if (req.method === 'GET' || req.path.includes('$')) return undefined; // reads, operations
+  const [type = '', id] = req.path.split('/');
+  if (id !== undefined) return req.path.split('/').length === 2 ? `${type}/${id}` : undefined;
+  if (!ctx.defs.isResourceType(type)) return undefined; // the entry fails as it runs, with the usual 404
+  if (req.method === 'POST') {
+    const match = req.ifNoneExist ? await findMatches(ctx, db, type, req.ifNoneExist) : [];
+    if (match.length > 1) return undefined; // the entry fails as it runs: 412
+    if (match.length === 1) return `${type}/${match[0]}`;
+    req.assignedId = newResourceId(ctx.now().getTime());
+    return `${type}/${req.assignedId}`;
+  }
+  if (req.method === 'PUT' || req.method === 'DELETE') {
+    const match = await findMatches(ctx, db, type, req.query);
+    if (match.length > 1) return undefined; // 412 as it runs
+    if (match.length === 1) {
+      if (req.method === 'PUT') req.assignedId = match[0];
+      return `${type}/${match[0]}`;
+    }
+    if (req.method === 'DELETE') return undefined;
+    const bodyId = (req.body as { id?: unknown } | undefined)?.id;
+    req.assignedId = typeof bodyId === 'string' ? bodyId : newResourceId(ctx.now().getTime());
+    return `${type}/${req.assignedId}`;
+  }
+  return undefined;
+}
+
 /** Entry resources are not validated yet here, so the walk guards its own depth. */
 const MAX_DEPTH = 64;
 
+/** `Type?criteria` in a reference: a conditional reference (http.html#trules). */
+const CONDITIONAL_REFERENCE = /^([A-Z][A-Za-z]{0,63})\?(.+)$/;
+
+/** The conditional references in `value`'s `reference` elements. */
+function collectConditional(value: unknown, found: Set<string>, depth = 0): void {
+  if (value === null || typeof value !== 'object') return;
+  if (depth > MAX_DEPTH) throw badRequest(`Bundle entry nested deeper than ${MAX_DEPTH} levels`);
+  if (Array.isArray(value)) {
+    for (const v of value) collectConditional(v, found, depth + 1);
+    return;
+  }
+  for (const [k, v] of Object.entries(value)) {
+    if (k === 'reference' && typeof v === 'string') {
+      if (CONDITIONAL_REFERENCE.test(v)) found.add(v);
+    } else collectConditional(v, found, depth + 1);
+  }
+}
+
+/** Replaces every `reference` that `map` knows (a fullUrl, a conditional reference) by what it maps to. */
 function rewrite(value: unknown, map: Map<string, string>, depth = 0): unknown {
   if (value === null || typeof value !== 'object') return value;
   if (depth > MAX_DEPTH) throw badRequest(`Bundle entry nested deeper than ${MAX_DEPTH} levels`);
@@ -224,6 +293,16 @@ function rewrite(value: unknown, map: Map<string, string>, depth = 0): unknown {
     out[k] = k === 'reference' && typeof v === 'string' && map.has(v) ? map.get(v) : rewrite(v, map, depth + 1);
   }
   return out;
+}
+
+async function resolveConditional(ctx: BaseContext, db: Db, reference: string): Promise<string> {
+  const [, type, criteria] = CONDITIONAL_REFERENCE.exec(reference)!;
+  if (!ctx.defs.isResourceType(type!)) throw badRequest(`The conditional reference '${reference.slice(0, 200)}' names no resource type of FHIR ${ctx.adapter.fhirVersion}`);
+  const ids = await findMatches(ctx, db, type!, criteria!);
+  if (ids.length !== 1) {
+    throw preconditionFailed(`The conditional reference '${reference.slice(0, 200)}' matches ${ids.length === 0 ? 'no' : 'more than one'} ${type}: it must match exactly one`);
+  }
+  return `${type}/${ids[0]}`;
 }
 
 function annotate(err: FhirError, index: number): FhirError {

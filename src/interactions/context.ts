@@ -74,7 +74,11 @@ export interface FhirRequest {
   ifNoneExist?: string;
   /** The Prefer header (return=…, handling=strict|lenient). */
   prefer?: string;
-  /** Inside a transaction: the id already promised to a `urn:uuid:` create. */
+  /**
+   * Inside a transaction: the id its entry was resolved to before any entry ran (a create's new
+   * id; the match or new id of a conditional update), which fullUrls were replaced by. Criteria
+   * that find otherwise when the entry runs (an earlier entry wrote a match) fail the transaction.
+   */
   assignedId?: string;
   /** The authenticated caller (auth mode); its scopes are enforced by the interactions. */
   principal?: Principal;

@@ -57,6 +57,9 @@ export async function create(
     if (ifNoneExist !== undefined) {
       const ids = await findMatches(ctx, joined(tx, ctx.store), type, ifNoneExist);
       if (ids.length > 1) throw preconditionFailed(`If-None-Exist '${ifNoneExist}' matches more than one ${type}`);
+      // In a transaction the entry was promised a new id because nothing matched before any entry
+      // ran: a match now was written by an earlier entry, and references to this one would dangle.
+      if (ids.length === 1 && assignedId !== undefined) throw sameResource(`${type}/${ids[0]}`);
       if (ids.length === 1) return found(ctx, (await tx.read(ctx.version, type, ids[0]!))!);
     }
     const id = assignedId ?? newResourceId(ctx.now().getTime());
@@ -111,6 +114,7 @@ export async function conditionalUpdate(
   query: URLSearchParams,
   body: unknown,
   ifMatch?: string,
+  assignedId?: string,
 ): Promise<FhirResponse> {
   const r = demand(ctx, type, 'u');
   const resource = assertResourceBody(ctx, type, body);
@@ -118,7 +122,9 @@ export async function conditionalUpdate(
   return db.transaction(async (tx) => {
     const ids = await findMatches(ctx, joined(tx, ctx.store), type, query);
     if (ids.length > 1) throw preconditionFailed(`The criteria match more than one ${type}`);
-    const id = ids[0] ?? resource.id ?? newResourceId(ctx.now().getTime());
+    // In a transaction: resolved before any entry ran; a different answer now is an earlier entry's doing.
+    if (assignedId !== undefined && ids.length === 1 && ids[0] !== assignedId) throw sameResource(`${type}/${ids[0]}`);
+    const id = ids[0] ?? assignedId ?? resource.id ?? newResourceId(ctx.now().getTime());
     if (resource.id !== undefined && resource.id !== id) {
       throw badRequest(`The resource id '${resource.id}' does not match the resource found (${type}/${id})`, ['id']);
     }
@@ -220,6 +226,10 @@ export async function conditionalDelete(ctx: BaseContext, db: Db, type: string, 
     return { status: 204, versionId, lastUpdated };
   });
 }
+
+/** Two entries of one transaction that turn out, as they run, to be one resource. */
+const sameResource = (ref: string) =>
+  badRequest(`The criteria now match ${ref}, which an earlier entry of this transaction wrote: two entries may not resolve to one resource`);
 
 export function checkIfMatch(type: string, id: string, current: StoredVersion | undefined, expected: number | undefined): void {
   if (expected === undefined) return;

@@ -64,7 +64,7 @@ function typeLevel(ctx: BaseContext, db: Db, req: FhirRequest, type: string): Pr
       if ([...req.query.keys()].every((k) => k.startsWith('_format'))) {
         throw badRequest('PUT on a type needs search criteria (conditional update) or an id in the URL');
       }
-      return conditionalUpdate(ctx, db, type, req.query, req.body, req.ifMatch);
+      return conditionalUpdate(ctx, db, type, req.query, req.body, req.ifMatch, req.assignedId);
     case 'DELETE':
       if ([...req.query.keys()].every((k) => k.startsWith('_format'))) {
         throw badRequest('DELETE on a type needs search criteria (conditional delete) or an id in the URL');

@@ -106,6 +106,83 @@ describe('batch and transaction Bundles', () => {
         assert.equal((await call('POST', base(), bundle)).status, 400);
       });
 
+      // http.html#trules: identities are resolved before any entry runs, conditional ones included.
+      describe('identities resolved before the entries run', () => {
+        const tx = (entry: unknown[]) => call('POST', base(), { resourceType: 'Bundle', type: 'transaction', entry });
+        const patientsWith = async (value: string) => (await call('GET', `${base()}/Patient?identifier=urn:t|${value}`)).body.total;
+        const pat = (value: string, extra: object = {}) => ({ resourceType: 'Patient', identifier: [{ system: 'urn:t', value }], ...extra });
+        const obs = (subject: string) => ({ resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: { reference: subject } });
+
+        it('a conditional update\'s fullUrl is replaced by the resource it matches, or creates', async () => {
+          const existing = (await call('POST', `${base()}/Patient`, pat(`cu-${v}`))).body.id;
+          const res = await tx([
+            { fullUrl: 'urn:uuid:aaaaaaaa-0000-4000-8000-000000000001', resource: pat(`cu-${v}`, { active: true }), request: { method: 'PUT', url: `Patient?identifier=urn:t|cu-${v}` } },
+            { fullUrl: 'urn:uuid:aaaaaaaa-0000-4000-8000-000000000002', resource: pat(`cu-new-${v}`), request: { method: 'PUT', url: `Patient?identifier=urn:t|cu-new-${v}` } },
+            { resource: obs('urn:uuid:aaaaaaaa-0000-4000-8000-000000000001'), request: { method: 'POST', url: 'Observation' } },
+            { resource: obs('urn:uuid:aaaaaaaa-0000-4000-8000-000000000002'), request: { method: 'POST', url: 'Observation' } },
+          ]);
+          assert.equal(res.status, 200, JSON.stringify(res.body).slice(0, 300));
+          assert.equal(res.body.entry[0].resource.id, existing);
+          assert.equal(res.body.entry[0].response.status, '200 OK');
+          const created = res.body.entry[1].resource.id;
+          assert.equal(res.body.entry[1].response.status, '201 Created');
+          assert.equal(res.body.entry[2].resource.subject.reference, `Patient/${existing}`);
+          assert.equal(res.body.entry[3].resource.subject.reference, `Patient/${created}`);
+          assert.equal((await call('GET', `${base()}/Patient/${created}`)).status, 200);
+        });
+
+        it('a conditional reference is replaced by the one resource it matches; none or several fail the transaction', async () => {
+          const one = (await call('POST', `${base()}/Patient`, pat(`cr-${v}`))).body.id;
+          const ok = await tx([{ resource: obs(`Patient?identifier=urn:t|cr-${v}`), request: { method: 'POST', url: 'Observation' } }]);
+          assert.equal(ok.status, 200);
+          assert.equal(ok.body.entry[0].resource.subject.reference, `Patient/${one}`);
+          const none = await tx([{ resource: obs(`Patient?identifier=urn:t|cr-none-${v}`), request: { method: 'POST', url: 'Observation' } }]);
+          assert.equal(none.status, 412);
+          assert.match(none.body.issue[0].diagnostics, /matches no Patient/);
+          await call('POST', `${base()}/Patient`, pat(`cr-${v}`));
+          const several = await tx([{ resource: obs(`Patient?identifier=urn:t|cr-${v}`), request: { method: 'POST', url: 'Observation' } }]);
+          assert.equal(several.status, 412);
+          assert.match(several.body.issue[0].diagnostics, /more than one/);
+        });
+
+        it('two entries that resolve to one resource fail the transaction and store nothing', async () => {
+          const cases: [string, unknown[]][] = [
+            ['two conditional creates with the same criteria', [
+              { fullUrl: 'urn:uuid:bbbbbbbb-0000-4000-8000-000000000001', resource: pat(`dc-${v}`), request: { method: 'POST', url: 'Patient', ifNoneExist: `identifier=urn:t|dc-${v}` } },
+              { fullUrl: 'urn:uuid:bbbbbbbb-0000-4000-8000-000000000002', resource: pat(`dc-${v}`), request: { method: 'POST', url: 'Patient', ifNoneExist: `identifier=urn:t|dc-${v}` } },
+              { resource: obs('urn:uuid:bbbbbbbb-0000-4000-8000-000000000002'), request: { method: 'POST', url: 'Observation' } },
+            ]],
+            ['two conditional updates with the same criteria', [
+              { resource: pat(`dc-${v}`), request: { method: 'PUT', url: `Patient?identifier=urn:t|dc-${v}` } },
+              { resource: pat(`dc-${v}`, { active: true }), request: { method: 'PUT', url: `Patient?identifier=urn:t|dc-${v}` } },
+            ]],
+            ['a create and a conditional update its criteria then match', [
+              { resource: pat(`dc-${v}`), request: { method: 'POST', url: 'Patient' } },
+              { resource: pat(`dc-${v}`, { active: true }), request: { method: 'PUT', url: `Patient?identifier=urn:t|dc-${v}` } },
+            ]],
+            ['the same fullUrl twice', [
+              { fullUrl: 'urn:uuid:bbbbbbbb-0000-4000-8000-000000000003', resource: pat(`dc-${v}`), request: { method: 'POST', url: 'Patient' } },
+              { fullUrl: 'urn:uuid:bbbbbbbb-0000-4000-8000-000000000003', resource: pat(`dc-${v}`), request: { method: 'POST', url: 'Patient' } },
+            ]],
+          ];
+          for (const [what, entries] of cases) {
+            const res = await tx(entries);
+            assert.equal(res.status, 400, `${what}: ${res.status} ${JSON.stringify(res.body).slice(0, 300)}`);
+            assert.equal(res.body.resourceType, 'OperationOutcome', what);
+            assert.equal(await patientsWith(`dc-${v}`), 0, `${what}: nothing stored`);
+          }
+          // A conditional delete and an update of the resource it matches.
+          const target = (await call('PUT', `${base()}/Patient/dd-${v}`, { ...pat(`dd-${v}`), id: `dd-${v}` })).body.id;
+          const res = await tx([
+            { request: { method: 'DELETE', url: `Patient?identifier=urn:t|dd-${v}` } },
+            { resource: { ...pat(`dd-${v}`), id: target, active: false }, request: { method: 'PUT', url: `Patient/${target}` } },
+          ]);
+          assert.equal(res.status, 400);
+          assert.match(res.body.issue[0].diagnostics, new RegExp(`both write Patient/${target}`));
+          assert.equal((await call('GET', `${base()}/Patient/${target}`)).body.meta.versionId, '1');
+        });
+      });
+
       it('a batch runs each entry on its own and reports each outcome', async () => {
         const bundle = {
           resourceType: 'Bundle',
