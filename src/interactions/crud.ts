@@ -7,7 +7,7 @@ import type { StoredVersion, Transaction, WriteMethod } from '../store/store.ts'
 import { assertWithin, demand, hidden, present, presentResource, seesVersion } from './access.ts';
 import { findMatches } from './conditional.ts';
 import { type BaseContext, type Db, type FhirResponse, joined } from './context.ts';
-import { assertId, assertResourceBody, parseEtag } from './resource.ts';
+import { assertId, assertResourceBody, type EtagCondition, etagHolds, parseEtags } from './resource.ts';
 
 /**
  * create, read, vread, update, patch and delete as HTTP-free functions. Every write runs inside one
@@ -20,7 +20,8 @@ export async function read(ctx: BaseContext, db: Db, type: string, id: string, i
   const current = await db.read(ctx.version, type, id);
   if (!current || !(await seesVersion(ctx, db, current, r))) throw hidden(type, id);
   if (current.deleted) throw gone(`${type}/${id} was deleted (version ${current.versionId})`);
-  if (ifNoneMatch !== undefined && ifNoneMatch !== '*' && parseEtag(ifNoneMatch) === current.versionId) {
+  // If-None-Match: any listed tag (or `*`) matching the current version is a 304.
+  if (ifNoneMatch !== undefined && etagHolds(parseEtags(ifNoneMatch), current.versionId)) {
     return { status: 304, versionId: current.versionId, lastUpdated: current.lastUpdated };
   }
   return found(ctx, current);
@@ -80,7 +81,7 @@ export async function update(
   const resource = assertResourceBody(ctx, type, body);
   if (resource.id === undefined) throw badRequest('The resource in an update must have an id', ['id']);
   if (resource.id !== id) throw badRequest(`The resource id '${resource.id}' does not match the URL id '${id}'`, ['id']);
-  const expected = ifMatch === undefined ? undefined : parseEtag(ifMatch);
+  const expected = ifMatch === undefined ? undefined : parseEtags(ifMatch);
   const r = demand(ctx, type, 'u');
   return db.transaction(async (tx) => {
     const current = await tx.read(ctx.version, type, id);
@@ -118,7 +119,7 @@ export async function conditionalUpdate(
 ): Promise<FhirResponse> {
   const r = demand(ctx, type, 'u');
   const resource = assertResourceBody(ctx, type, body);
-  const expected = ifMatch === undefined ? undefined : parseEtag(ifMatch);
+  const expected = ifMatch === undefined ? undefined : parseEtags(ifMatch);
   return db.transaction(async (tx) => {
     const ids = await findMatches(ctx, joined(tx, ctx.store), type, query);
     if (ids.length > 1) throw preconditionFailed(`The criteria match more than one ${type}`);
@@ -150,7 +151,7 @@ export async function patch(
 ): Promise<FhirResponse> {
   assertId(id);
   if (!Array.isArray(body)) throw badRequest('A JSON Patch body must be an array of operations (RFC 6902)');
-  const expected = ifMatch === undefined ? undefined : parseEtag(ifMatch);
+  const expected = ifMatch === undefined ? undefined : parseEtags(ifMatch);
   const r = demand(ctx, type, 'u');
   return db.transaction(async (tx) => {
     const current = await tx.read(ctx.version, type, id);
@@ -192,7 +193,7 @@ function applyJsonPatch(doc: Resource, ops: unknown[]): Resource {
 
 export async function remove(ctx: BaseContext, db: Db, type: string, id: string, ifMatch?: string): Promise<FhirResponse> {
   assertId(id);
-  const expected = ifMatch === undefined ? undefined : parseEtag(ifMatch);
+  const expected = ifMatch === undefined ? undefined : parseEtags(ifMatch);
   const r = demand(ctx, type, 'd');
   return db.transaction(async (tx) => {
     const current = await tx.read(ctx.version, type, id);
@@ -212,7 +213,7 @@ export async function remove(ctx: BaseContext, db: Db, type: string, id: string,
  */
 export async function conditionalDelete(ctx: BaseContext, db: Db, type: string, query: URLSearchParams, ifMatch?: string): Promise<FhirResponse> {
   const r = demand(ctx, type, 'd');
-  const expected = ifMatch === undefined ? undefined : parseEtag(ifMatch);
+  const expected = ifMatch === undefined ? undefined : parseEtags(ifMatch);
   return db.transaction(async (tx) => {
     const ids = await findMatches(ctx, joined(tx, ctx.store), type, query);
     if (ids.length > 1) throw preconditionFailed(`The criteria match more than one ${type}: a conditional delete deletes one at most`);
@@ -231,11 +232,12 @@ export async function conditionalDelete(ctx: BaseContext, db: Db, type: string, 
 const sameResource = (ref: string) =>
   badRequest(`The criteria now match ${ref}, which an earlier entry of this transaction wrote: two entries may not resolve to one resource`);
 
-export function checkIfMatch(type: string, id: string, current: StoredVersion | undefined, expected: number | undefined): void {
+export function checkIfMatch(type: string, id: string, current: StoredVersion | undefined, expected: EtagCondition | undefined): void {
   if (expected === undefined) return;
-  if (!current || current.deleted) throw preconditionFailed(`If-Match: ${type}/${id} has no current version`);
-  if (current.versionId !== expected) {
-    throw preconditionFailed(`If-Match: ${type}/${id} is at version ${current.versionId}, not ${expected}`);
+  const live = current && !current.deleted ? current.versionId : undefined;
+  if (live === undefined) throw preconditionFailed(`If-Match: ${type}/${id} has no current version`);
+  if (!etagHolds(expected, live)) {
+    throw preconditionFailed(`If-Match: ${type}/${id} is at version ${live}, not ${expected.any ? 'any' : expected.versions.join(' or ') || 'the one named'}`);
   }
 }
 

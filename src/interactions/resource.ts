@@ -40,9 +40,28 @@ export function assertResourceBody(ctx: BaseContext, type: string, body: unknown
 
 export const etagOf = (versionId: number) => `W/"${versionId}"`;
 
-/** Parses `W/"3"`, `"3"` or `3` into 3; anything else is a 400. */
-export function parseEtag(value: string): number {
-  const m = /^(?:W\/)?"?(\d{1,15})"?$/.exec(value.trim());
-  if (!m) throw badRequest(`Invalid ETag '${value.slice(0, 80)}': expected W/"<versionId>"`);
-  return Number(m[1]);
+/**
+ * An `If-Match` / `If-None-Match` value (RFC 9110 §13.1.1-2): `*`, or a list of entity tags, each
+ * `W/"3"`, `"3"` (or a bare 3) for version 3. Other quoted tags are valid and match no version of
+ * ours; anything unquoted that is not a version is a 400.
+ */
+export type EtagCondition = { any: true } | { any: false; versions: number[] };
+
+export function parseEtags(value: string): EtagCondition {
+  const items = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (items.length === 0) throw badRequest(`Invalid ETag '${value.slice(0, 80)}': expected W/"<versionId>"`);
+  if (items.includes('*')) return { any: true };
+  const versions: number[] = [];
+  for (const item of items) {
+    const m = /^(?:W\/)?"?(\d{1,15})"?$/.exec(item);
+    if (m) versions.push(Number(m[1]));
+    else if (!/^(?:W\/)?"[^"]*"$/.test(item)) throw badRequest(`Invalid ETag '${item.slice(0, 80)}': expected W/"<versionId>"`);
+  }
+  return { any: false, versions };
+}
+
+/** Whether the condition holds for a resource at `versionId` (undefined: none current). */
+export function etagHolds(condition: EtagCondition, versionId: number | undefined): boolean {
+  if (versionId === undefined) return false;
+  return condition.any || condition.versions.includes(versionId);
 }

@@ -4,7 +4,7 @@ import { extractIndex } from '../search/extract.ts';
 import { assertWithin, demand, hidden, seesVersion } from './access.ts';
 import type { BaseContext, Db, FhirRequest, FhirResponse } from './context.ts';
 import { assertWritable, checkIfMatch } from './crud.ts';
-import { assertId, assertResourceBody, parseEtag } from './resource.ts';
+import { assertId, assertResourceBody, parseEtags } from './resource.ts';
 
 /** The OperationDefinition Herald implements, as the CapabilityStatement names it. */
 export const VALIDATE_DEFINITION = 'http://hl7.org/fhir/OperationDefinition/Resource-validate';
@@ -56,7 +56,7 @@ async function checkContent(ctx: BaseContext, db: Db, type: string, id: string |
     if (resource.id !== id) throw badRequest(`The resource id '${resource.id}' does not match the URL id '${id}'`, ['id']);
     const current = await db.read(ctx.version, type, id);
     await assertWritable(ctx, db, type, id, current, r);
-    checkIfMatch(type, id, current, ifMatch === undefined ? undefined : parseEtag(ifMatch));
+    checkIfMatch(type, id, current, ifMatch === undefined ? undefined : parseEtags(ifMatch));
     previousJson = current && !current.deleted ? current.json : undefined;
   }
   const withId = { ...resource, id: input.mode === 'update' ? id! : (resource.id ?? 'validate') };
@@ -70,7 +70,7 @@ async function checkContent(ctx: BaseContext, db: Db, type: string, id: string |
 async function checkDelete(ctx: BaseContext, db: Db, type: string, id: string, ifMatch: string | undefined, issues: OperationOutcomeIssue[]): Promise<void> {
   const current = await db.read(ctx.version, type, id);
   if (current && !(await seesVersion(ctx, db, current, demand(ctx, type, 'd')))) throw hidden(type, id);
-  checkIfMatch(type, id, current, ifMatch === undefined ? undefined : parseEtag(ifMatch));
+  checkIfMatch(type, id, current, ifMatch === undefined ? undefined : parseEtags(ifMatch));
   if (!current || current.deleted) issues.push({ severity: 'information', code: 'informational', diagnostics: `${type}/${id} does not exist (any more): a delete would change nothing` });
 }
 

@@ -49,11 +49,18 @@ describe('CRUD interactions', () => {
         assert.equal((await call('GET', `${base()}/Patient/${id}/_history/abc`)).status, 404);
       });
 
-      it('answers 304 to a read whose If-None-Match names the current version', async () => {
+      it('answers 304 to a read whose If-None-Match names the current version (in a list, or *), 200 to other tags', async () => {
         const id = (await call('POST', `${base()}/Patient`, patient('Cache'))).body.id;
         const res = await call('GET', `${base()}/Patient/${id}`, undefined, { 'if-none-match': 'W/"1"' });
         assert.equal(res.status, 304);
         assert.equal((await call('GET', `${base()}/Patient/${id}`, undefined, { 'if-none-match': 'W/"9"' })).status, 200);
+        // RFC 9110 §13.1.2: a list of tags, any tag (even one that is not ours), or *.
+        const read = (h: Record<string, string>) => call('GET', `${base()}/Patient/${id}`, undefined, h);
+        assert.equal((await read({ 'if-none-match': 'W/"7", W/"1"' })).status, 304);
+        assert.equal((await read({ 'if-none-match': 'W/"7", "xyz"' })).status, 200);
+        assert.equal((await read({ 'if-none-match': '"xyz"' })).status, 200);
+        assert.equal((await read({ 'if-none-match': '*' })).status, 304);
+        assert.equal((await read({ 'if-none-match': 'garbage' })).status, 400);
       });
 
       it('creates on update with a client id (update-as-create) and answers 201', async () => {
@@ -109,6 +116,12 @@ describe('CRUD interactions', () => {
         const bad = await call('PUT', `${base()}/Patient/${id}`, { ...patient('Z'), id }, { 'if-match': 'banana' });
         assert.equal(bad.status, 400);
         assert.equal((await call('GET', `${base()}/Patient/${id}`)).body.name[0].family, 'Y');
+        // A list holds when one tag names the current version; * when there is one; a tag not ours never.
+        assert.equal((await call('PUT', `${base()}/Patient/${id}`, { ...patient('L'), id }, { 'if-match': 'W/"1", W/"2"' })).status, 200);
+        assert.equal((await call('PUT', `${base()}/Patient/${id}`, { ...patient('S'), id }, { 'if-match': '*' })).status, 200);
+        assert.equal((await call('PUT', `${base()}/Patient/${id}`, { ...patient('O'), id }, { 'if-match': '"opaque"' })).status, 412);
+        assert.equal((await call('PUT', `${base()}/Patient/if-match-none-${v}`, { ...patient('N'), id: `if-match-none-${v}` }, { 'if-match': '*' })).status, 412);
+        assert.equal((await call('GET', `${base()}/Patient/${id}`)).body.name[0].family, 'S');
       });
 
       it('serialises concurrent updates of one resource into consecutive versions', async () => {
