@@ -8,6 +8,8 @@ import type { IssueSeverity, OperationOutcome, OperationOutcomeIssue } from './t
 export class FhirError extends Error {
   readonly status: number;
   readonly issues: OperationOutcomeIssue[];
+  /** A 405's `Allow` header: the methods the target takes (RFC 9110 §15.5.6). */
+  allow?: readonly string[];
 
   constructor(status: number, code: string, diagnostics: string, expression?: string[]) {
     super(diagnostics);
@@ -28,6 +30,12 @@ export const badRequest = (msg: string, expression?: string[]) => new FhirError(
 export const notFound = (msg: string) => new FhirError(404, 'not-found', msg);
 export const gone = (msg: string) => new FhirError(410, 'deleted', msg);
 export const conflict = (msg: string) => new FhirError(409, 'conflict', msg);
+/** A 405 with the methods the target does take (GET brings HEAD). */
+export function methodNotAllowed(msg: string, allow: readonly string[]): FhirError {
+  const err = new FhirError(405, 'not-supported', msg);
+  err.allow = allow.flatMap((m) => (m === 'GET' ? ['GET', 'HEAD'] : [m]));
+  return err;
+}
 export const preconditionFailed = (msg: string) => new FhirError(412, 'conflict', msg);
 export const unprocessable = (msg: string, expression?: string[]) =>
   new FhirError(422, 'processing', msg, expression);

@@ -17,6 +17,7 @@ export function sendError(err: unknown, req: FastifyRequest, reply: FastifyReply
   if (status >= 500) req.log.error({ err }, 'request failed');
   // A 503 is transient (the store cannot write right now): say when to try again.
   if (status === 503) reply.header('retry-after', String(RETRY_AFTER_S));
+  if (err instanceof FhirError && err.allow) reply.header('allow', err.allow.join(', '));
   return reply.status(status).type(FHIR_JSON).send(JSON.stringify(outcome));
 }
 

@@ -3,7 +3,7 @@ import compress from '@fastify/compress';
 import cors from '@fastify/cors';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Auth } from '../auth/index.ts';
-import { FhirError, notFound } from '../fhir/errors.ts';
+import { FhirError, methodNotAllowed, notFound } from '../fhir/errors.ts';
 import type { BaseContext } from '../interactions/index.ts';
 import { mountIssuer, principals, refusals } from './auth.ts';
 import { mountConsole } from './console.ts';
@@ -163,7 +163,14 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     });
   }
   const bases = deps.bases.map((b) => `/fhir/${b.adapter.pathSegment}`);
-  app.setNotFoundHandler((req, reply) => sendError(notFound(noSuchEndpoint(req.method, req.url, bases)), req, reply));
+  app.setNotFoundHandler((req, reply) => {
+    // Under a base, every path is routed for the FHIR methods: another method (OPTIONS, TRACE, …) is a 405.
+    const path = req.url.split('?')[0]!;
+    if (!ROUTED.has(req.method) && bases.some((b) => path === b || path.startsWith(`${b}/`))) {
+      return sendError(methodNotAllowed(`${req.method.slice(0, 20)} is not a FHIR interaction`, [...ROUTED].filter((m) => m !== 'HEAD')), req, reply);
+    }
+    return sendError(notFound(noSuchEndpoint(req.method, req.url, bases)), req, reply);
+  });
 
   // Routes go in a child context registered after the plugins above, so that their hooks (added
   // per route as routes are declared) apply to every route.
@@ -194,10 +201,14 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
  * A 404 that tells a lost client where the FHIR bases are (`/`, `/fhir`, a typo), and which base a
  * path in the wrong case meant (`/fhir/r4/Patient` → `/fhir/R4/Patient`): base paths are case-sensitive.
  */
+/** The methods the FHIR bases route (HEAD through GET). */
+const ROUTED = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
+
 function noSuchEndpoint(method: string, url: string, bases: string[]): string {
   const path = url.split('?')[0]!.slice(0, 200);
   const lower = path.toLowerCase();
   const meant = bases.find((b) => lower === b.toLowerCase() || lower.startsWith(`${b.toLowerCase()}/`));
-  const hint = meant ? ` Did you mean ${meant}${path.slice(meant.length)}?` : '';
+  // Only a base written in another case is worth a guess: the same path again is no hint.
+  const hint = meant && !(path === meant || path.startsWith(`${meant}/`)) ? ` Did you mean ${meant}${path.slice(meant.length)}?` : '';
   return `No such endpoint: ${method} ${path}.${hint} The FHIR bases are ${bases.join(', ')}.`;
 }

@@ -1,7 +1,7 @@
-import { FhirError, badRequest, notFound } from '../fhir/errors.ts';
+import { FhirError, badRequest, methodNotAllowed, notFound } from '../fhir/errors.ts';
 import { processBundle } from './bundle.ts';
 import { capabilityStatement } from './capabilities.ts';
-import type { BaseContext, Db, FhirRequest, FhirResponse } from './context.ts';
+import type { BaseContext, Db, FhirRequest, FhirResponse, Method } from './context.ts';
 import { conditionalDelete, conditionalUpdate, create, patch, read, remove, update, vread } from './crud.ts';
 import { history } from './history.ts';
 import { search } from './search.ts';
@@ -23,19 +23,19 @@ export async function route(base: BaseContext, db: Db, req: FhirRequest): Promis
   if (first === undefined) {
     if (req.method === 'POST') return processBundle(ctx, db, req.body);
     if (req.method === 'GET') return search(ctx, db, req.query, { strict: isStrict(req) });
-    throw methodNotAllowed(req);
+    throw notAllowed(req, ['GET', 'POST']);
   }
   if (first === '_search' && second === undefined) {
     if (req.method === 'POST') return search(ctx, db, searchParams(req), { strict: isStrict(req) });
-    throw methodNotAllowed(req);
+    throw notAllowed(req, ['POST']);
   }
   if (first === 'metadata' && second === undefined) {
     if (req.method === 'GET') return { status: 200, resource: capabilityStatement(ctx) };
-    throw methodNotAllowed(req);
+    throw notAllowed(req, ['GET']);
   }
   if (first === '_history' && second === undefined) {
     if (req.method === 'GET') return history(ctx, db, req.query);
-    throw methodNotAllowed(req);
+    throw notAllowed(req, ['GET']);
   }
   assertType(ctx, first);
   if (second === undefined) return typeLevel(ctx, db, req, first);
@@ -43,11 +43,11 @@ export async function route(base: BaseContext, db: Db, req: FhirRequest): Promis
   if (third === '$validate' && fourth === undefined) return validateOperation(ctx, db, req, first, second);
   if (second === '_search' && third === undefined) {
     if (req.method === 'POST') return search(ctx, db, searchParams(req), { type: first, strict: isStrict(req) });
-    throw methodNotAllowed(req);
+    throw notAllowed(req, ['POST']);
   }
   if (second === '_history' && third === undefined) {
     if (req.method === 'GET') return history(ctx, db, req.query, first);
-    throw methodNotAllowed(req);
+    throw notAllowed(req, ['GET']);
   }
   if (third === undefined) return instanceLevel(ctx, db, req, first, second);
   if (third === '_history' && req.method === 'GET') {
@@ -73,7 +73,7 @@ function typeLevel(ctx: BaseContext, db: Db, req: FhirRequest, type: string): Pr
     case 'GET':
       return search(ctx, db, req.query, { type, strict: isStrict(req) });
     default:
-      throw methodNotAllowed(req);
+      throw notAllowed(req, ['GET', 'POST', 'PUT', 'DELETE']);
   }
 }
 
@@ -91,7 +91,7 @@ function instanceLevel(ctx: BaseContext, db: Db, req: FhirRequest, type: string,
     case 'DELETE':
       return remove(ctx, db, type, id, req.ifMatch);
     default:
-      throw methodNotAllowed(req);
+      throw notAllowed(req, ['GET', 'PUT', 'PATCH', 'DELETE']);
   }
 }
 
@@ -108,5 +108,4 @@ function searchParams(req: FhirRequest): URLSearchParams {
   return merged;
 }
 
-const methodNotAllowed = (req: FhirRequest) =>
-  new FhirError(405, 'not-supported', `${req.method} is not allowed on /${req.path.slice(0, 200)}`);
+const notAllowed = (req: FhirRequest, allow: Method[]) => methodNotAllowed(`${req.method} is not allowed on /${req.path.slice(0, 200)}`, allow);

@@ -1,4 +1,4 @@
-import { FhirError, asFhirError, badRequest, operationOutcome, shown } from '../fhir/errors.ts';
+import { FhirError, asFhirError, badRequest, methodNotAllowed, operationOutcome, shown } from '../fhir/errors.ts';
 import type { OperationOutcomeIssue, Resource } from '../fhir/types.ts';
 import { extractIndex } from '../search/extract.ts';
 import { assertWithin, demand, hidden, seesVersion } from './access.ts';
@@ -25,7 +25,7 @@ interface ValidateInput {
  * answered; a 4xx means the validation itself could not be done (bad input, no scope).
  */
 export async function validateOperation(ctx: BaseContext, db: Db, req: FhirRequest, type: string, id: string | undefined): Promise<FhirResponse> {
-  if (req.method !== 'POST' && req.method !== 'GET') throw new FhirError(405, 'not-supported', '$validate takes POST (or GET for mode=delete)');
+  if (req.method !== 'POST' && req.method !== 'GET') throw methodNotAllowed('$validate takes POST (or GET for mode=delete)', ['GET', 'POST']);
   if (id !== undefined) assertId(id);
   const input = readInput(req, type);
   if ((input.mode === 'update' || input.mode === 'delete') && id === undefined) {

@@ -1,5 +1,5 @@
 import { type Principal, forbidden, reach } from '../auth/index.ts';
-import { FhirError, notFound } from '../fhir/errors.ts';
+import { methodNotAllowed, notFound } from '../fhir/errors.ts';
 import type { OperationContext, OperationDescriptor, OperationResult } from './context.ts';
 import { getWsBindingToken } from './get-ws-binding-token.ts';
 import { operationParams } from './params.ts';
@@ -23,9 +23,11 @@ export async function invokeOperation(
   const op = OPERATIONS.find((o) => o.name === req.name && o.type === req.type);
   if (!op) throw notFound(`Unknown operation $${req.name.slice(0, 60)}${req.type ? ` on ${req.type}` : ''}`);
   const level = req.id === undefined ? 'type' : 'instance';
-  if (!op.levels.includes(level)) throw new FhirError(405, 'not-supported', `$${op.name} is not available at ${level} level`);
-  if (req.method !== 'GET' && req.method !== 'POST') throw new FhirError(405, 'not-supported', `$${op.name} takes GET or POST`);
-  if (op.affectsState && req.method !== 'POST') throw new FhirError(405, 'not-supported', `$${op.name} changes state: use POST with a Parameters body`);
+  // Not at this level by any method: an empty Allow (RFC 9110 §10.2.1).
+  if (!op.levels.includes(level)) throw methodNotAllowed(`$${op.name} is not available at ${level} level`, []);
+  const allow = op.affectsState ? ['POST'] : ['GET', 'POST'];
+  if (req.method !== 'GET' && req.method !== 'POST') throw methodNotAllowed(`$${op.name} takes ${allow.join(' or ')}`, allow);
+  if (op.affectsState && req.method !== 'POST') throw methodNotAllowed(`$${op.name} changes state: use POST with a Parameters body`, allow);
   // Every operation here reads Subscriptions: it needs the read scope, and sees only the caller's own.
   if (req.principal && reach(req.principal, op.type, 'r') === 'none') throw forbidden(`$${op.name} needs read access to ${op.type}`);
   if (req.id !== undefined && !ctx.subscriptions.canManage(req.principal, req.id)) throw notFound(`${op.type}/${req.id} is not known`);

@@ -109,6 +109,24 @@ describe('bad input', () => {
     expectOutcome(await call('PUT', `${base}/Patient`, { resourceType: 'Patient' }), 400);
   });
 
+  it('a 405 says in Allow which methods the target takes (RFC 9110 §15.5.6), an unrouted method under a base included', async () => {
+    const allow = async (method: string, path: string, expected: string) => {
+      const res = await call(method, `${base}${path}`, method === 'GET' || method === 'DELETE' || method === 'OPTIONS' ? undefined : { resourceType: 'Parameters' });
+      expectOutcome(res, 405);
+      assert.equal(res.headers.get('allow'), expected, `${method} ${path}`);
+    };
+    await allow('DELETE', '/metadata', 'GET, HEAD');
+    await allow('POST', `/Patient/${keptId}`, 'GET, HEAD, PUT, PATCH, DELETE');
+    await allow('PATCH', '/Patient', 'GET, HEAD, POST, PUT, DELETE');
+    await allow('GET', '/Patient/_search', 'POST');
+    await allow('DELETE', '/_history', 'GET, HEAD');
+    await allow('PUT', '/Patient/$validate', 'GET, HEAD, POST');
+    await allow('GET', '/Subscription/$revoke-ws-binding-token', 'POST');
+    await allow('OPTIONS', `/Patient/${keptId}`, 'GET, HEAD, POST, PUT, PATCH, DELETE');
+    const other = await call('OPTIONS', `${base}/Patient/${keptId}`);
+    assert.doesNotMatch(other.body.issue[0].diagnostics, /Did you mean/);
+  });
+
   it('a 404 outside the bases lists them, and names the base a wrong-case path meant', async () => {
     for (const path of ['/', '/fhir', '/fhir/', '/fhir/R6/Patient', '/nowhere?x=1']) {
       const res = await call('GET', `${server.url}${path}`);
