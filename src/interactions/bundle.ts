@@ -83,7 +83,7 @@ async function batch(ctx: BaseContext, db: Db, requests: FhirRequest[], budget: 
 /** One entry run on its own: its response, or its error as the entry's outcome. */
 async function entryOf(ctx: BaseContext, db: Db, req: FhirRequest): Promise<BundleEntry> {
   try {
-    return responseEntry(ctx, await route(ctx, db, req));
+    return responseEntry(ctx, await route(ctx, db, req), req.head);
   } catch (err) {
     const e = asFhirError(err);
     return { response: { status: String(e.status), outcome: operationOutcome(e.issues) } };
@@ -139,14 +139,16 @@ async function transaction(ctx: BaseContext, db: Db, entries: BundleEntry[], req
   });
   // The writes stand: a costly read that fails now (its deadline passed) fails alone, in its entry.
   const entry: BundleEntry[] = [];
-  for (const [i, r] of results.entries()) entry.push(r ? responseEntry(ctx, r) : await budget.run(() => entryOf(ctx, db, requests[i]!)));
+  for (const [i, r] of results.entries()) entry.push(r ? responseEntry(ctx, r, requests[i]!.head) : await budget.run(() => entryOf(ctx, db, requests[i]!)));
   return { status: 200, resource: { resourceType: 'Bundle', type: 'transaction-response', entry } as Bundle };
 }
 
 function toRequest(entry: BundleEntry, i: number): FhirRequest {
   const request = entry.request;
   if (!request) throw badRequest(`Bundle.entry[${i}] has no request`, [`Bundle.entry[${i}]`]);
-  const method = request.method as Method;
+  // HEAD is a GET whose entry carries no resource (Bundle.entry.request.method allows it).
+  const head = request.method === 'HEAD';
+  const method = (head ? 'GET' : request.method) as Method;
   if (!['GET', 'POST', 'PUT', 'PATCH', 'DELETE'].includes(method)) {
     throw badRequest(`Bundle.entry[${i}].request.method '${request.method}' is not supported`, [`Bundle.entry[${i}].request.method`]);
   }
@@ -163,6 +165,7 @@ function toRequest(entry: BundleEntry, i: number): FhirRequest {
     ...(request.ifMatch ? { ifMatch: request.ifMatch } : {}),
     ...(request.ifNoneMatch ? { ifNoneMatch: request.ifNoneMatch } : {}),
     ...(request.ifNoneExist ? { ifNoneExist: request.ifNoneExist } : {}),
+    ...(head ? { head } : {}),
   };
 }
 
@@ -314,11 +317,11 @@ function annotate(err: FhirError, index: number): FhirError {
 
 const REASONS: Record<number, string> = { 200: 'OK', 201: 'Created', 204: 'No Content', 304: 'Not Modified' };
 
-function responseEntry(ctx: BaseContext, r: FhirResponse): BundleEntry {
+function responseEntry(ctx: BaseContext, r: FhirResponse, head = false): BundleEntry {
   const resource = r.resource ?? (r.json ? (JSON.parse(r.json) as Resource) : undefined);
   return {
     ...(resource?.id ? { fullUrl: `${ctx.baseUrl}/${resource.resourceType}/${resource.id}` } : {}),
-    ...(resource ? { resource } : {}),
+    ...(resource && !head ? { resource } : {}),
     response: {
       status: `${r.status} ${REASONS[r.status] ?? ''}`.trim(),
       ...(r.location ? { location: r.location } : {}),

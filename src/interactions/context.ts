@@ -72,6 +72,8 @@ export interface FhirRequest {
   ifMatch?: string;
   ifNoneMatch?: string;
   ifNoneExist?: string;
+  /** A Bundle entry's HEAD: run as its GET, answered without the resource. */
+  head?: boolean;
   /** The Prefer header (return=…, handling=strict|lenient). */
   prefer?: string;
   /**

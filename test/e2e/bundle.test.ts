@@ -183,6 +183,24 @@ describe('batch and transaction Bundles', () => {
         });
       });
 
+      it('a HEAD entry is answered as its GET without the resource, in a batch and a transaction', async () => {
+        const id = (await call('POST', `${base()}/Patient`, { resourceType: 'Patient', name: [{ family: 'Head' }] })).body.id;
+        for (const type of ['batch', 'transaction']) {
+          const res = await call('POST', base(), { resourceType: 'Bundle', type, entry: [
+            { request: { method: 'HEAD', url: `Patient/${id}` } },
+            { request: { method: 'HEAD', url: `Patient?_id=${id}` } },
+          ] });
+          assert.equal(res.status, 200, type);
+          assert.equal(res.body.entry[0].response.status, '200 OK', type);
+          assert.equal(res.body.entry[0].response.etag, 'W/"1"', type);
+          assert.equal(res.body.entry[0].resource, undefined, type);
+          assert.match(res.body.entry[1].response.status, /^200/, type);
+          assert.equal(res.body.entry[1].resource, undefined, type);
+        }
+        const missing = await call('POST', base(), { resourceType: 'Bundle', type: 'batch', entry: [{ request: { method: 'HEAD', url: 'Patient/no-such-one' } }] });
+        assert.match(missing.body.entry[0].response.status, /^404/);
+      });
+
       it('a batch runs each entry on its own and reports each outcome', async () => {
         const bundle = {
           resourceType: 'Bundle',
