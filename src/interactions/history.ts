@@ -1,4 +1,4 @@
-import { badRequest } from '../fhir/errors.ts';
+import { FhirError, badRequest } from '../fhir/errors.ts';
 import type { Bundle, BundleEntry, Resource } from '../fhir/types.ts';
 import type { StoredVersion } from '../store/store.ts';
 import type { BaseContext, Db, FhirResponse } from './context.ts';
@@ -20,10 +20,17 @@ export async function history(
   if (id !== undefined) assertId(id);
   if (type !== undefined) demand(ctx, type, 'r');
   if (type !== undefined && id !== undefined) {
+    // A resource that never existed has no history to list: 404, as its read (a deleted one keeps its history).
     const current = await db.read(ctx.version, type, id);
-    if (current && !(await seesVersion(ctx, db, current, demand(ctx, type, 'r')))) throw hidden(type, id);
+    if (!current || !(await seesVersion(ctx, db, current, demand(ctx, type, 'r')))) throw hidden(type, id);
   }
-  const count = parseCount(ctx, query.get('_count'));
+  // History parameters FHIR defines that Herald does not evaluate: an answer without them would mislead.
+  for (const name of UNSUPPORTED) {
+    if (query.has(name)) throw new FhirError(400, 'not-supported', `History does not support ${name} here (only _since, _count)`, [name]);
+  }
+  const asked = parseCount(ctx, query.get('_count'));
+  // _count=0: the total alone, as for a search.
+  const count = Math.max(asked, 1);
   const since = parseSince(query.get('_since'));
   const before = parseCursor(query.get('_cursor'));
   const page = await db.history(ctx.version, {
@@ -36,13 +43,13 @@ export async function history(
   const path = [type, id, '_history'].filter(Boolean).join('/');
   const self = new URLSearchParams();
   if (since) self.set('_since', query.get('_since')!);
-  self.set('_count', String(count));
+  self.set('_count', String(asked));
   const link = [
     { relation: 'self', url: `${ctx.baseUrl}/${path}?${query.toString()}`.replace(/\?$/, '') },
     // The newest page of the same history: `_since` and `_count` without a cursor.
     { relation: 'first', url: `${ctx.baseUrl}/${path}?${self.toString()}` },
   ];
-  if (page.next !== undefined) {
+  if (page.next !== undefined && asked > 0) {
     const next = new URLSearchParams(self);
     next.set('_cursor', String(page.next));
     link.push({ relation: 'next', url: `${ctx.baseUrl}/${path}?${next.toString()}` });
@@ -56,7 +63,8 @@ export async function history(
     timestamp: ctx.now().toISOString(),
     ...(versions.length === page.versions.length ? { total: page.total } : {}),
     link,
-    entry: versions.map((v) => historyEntry(ctx, v)),
+    // No entries, no `entry`: FHIR JSON has no empty arrays.
+    ...(asked > 0 && versions.length > 0 ? { entry: versions.map((v) => historyEntry(ctx, v)) } : {}),
   };
   return { status: 200, resource: bundle };
 }
@@ -83,10 +91,13 @@ function historyEntry(ctx: BaseContext, v: StoredVersion): BundleEntry {
   };
 }
 
+const UNSUPPORTED = ['_at', '_list'];
+
+/** Any non-negative integer, clamped to the largest page. */
 function parseCount(ctx: BaseContext, raw: string | null): number {
   if (raw === null) return ctx.defaultPageSize;
-  if (!/^\d{1,9}$/.test(raw)) throw badRequest(`_count must be a non-negative integer, not '${raw.slice(0, 40)}'`, ['_count']);
-  return Math.min(Math.max(Number(raw), 1), ctx.maxPageSize);
+  if (!/^\d+$/.test(raw)) throw badRequest(`_count must be a non-negative integer, not '${raw.slice(0, 40)}'`, ['_count']);
+  return raw.length > 9 ? ctx.maxPageSize : Math.min(Number(raw), ctx.maxPageSize);
 }
 
 const INSTANT = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2}))?$/;

@@ -65,6 +65,28 @@ describe('history', () => {
         assert.equal(badCount.status, 400);
         assert.deepEqual(badCount.body.issue[0].expression, ['_count']);
       });
+
+      it('has no history for a resource that never existed (404), refuses _at and _list (400 not-supported), gives the total alone for _count=0 and clamps a huge _count', async () => {
+        assert.equal((await call('GET', `${base()}/Location/never-was/_history`)).status, 404);
+        const id = (await call('POST', `${base()}/Location`, { resourceType: 'Location', name: 'gone' })).body.id;
+        await call('DELETE', `${base()}/Location/${id}`);
+        const kept = await call('GET', `${base()}/Location/${id}/_history`);
+        assert.equal(kept.status, 200, 'a deleted resource keeps its history');
+        assert.equal(kept.body.total, 2);
+        for (const name of ['_at', '_list']) {
+          const res = await call('GET', `${base()}/_history?${name}=2026-01-01`);
+          assert.equal(res.status, 400, name);
+          assert.equal(res.body.issue[0].code, 'not-supported', name);
+          assert.deepEqual(res.body.issue[0].expression, [name]);
+        }
+        const zero = await call('GET', `${base()}/Location/${id}/_history?_count=0`);
+        assert.equal(zero.status, 200);
+        assert.equal(zero.body.total, 2);
+        assert.equal(zero.body.entry, undefined, 'no entries, and no empty array');
+        assert.equal(zero.body.link.find((l: any) => l.relation === 'next'), undefined);
+        assert.equal((await call('GET', `${base()}/_history?_count=99999999999`)).status, 200);
+        assert.equal((await call('GET', `${base()}/Location?_count=99999999999`)).status, 200);
+      });
     });
   }
 });

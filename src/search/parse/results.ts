@@ -56,9 +56,10 @@ function oneOf<T extends string>(allowed: readonly T[], raw: string, name: strin
   return raw as T;
 }
 
+/** Any non-negative integer: past the largest page it is clamped, however long. */
 function parseCount(raw: string): number {
-  if (!/^\d{1,9}$/.test(raw)) throw badRequest(`Invalid _count '${raw}' (expected a non-negative integer)`, ['_count']);
-  return Number(raw);
+  if (!/^\d+$/.test(raw)) throw badRequest(`Invalid _count '${raw.slice(0, 40)}' (expected a non-negative integer)`, ['_count']);
+  return raw.length > 9 ? Number.MAX_SAFE_INTEGER : Number(raw);
 }
 
 function parseElements(raw: string): string[] {
