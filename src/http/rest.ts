@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { FhirError, badRequest, outcomeOf } from '../fhir/errors.ts';
-import { type BaseContext, type FhirRequest, type FhirResponse, type Method, route } from '../interactions/index.ts';
+import { type BaseContext, type FhirRequest, type FhirResponse, type Method, preferredReturn, route } from '../interactions/index.ts';
 import { FHIR_JSON } from './errors.ts';
 import { checkAcceptable } from './negotiation.ts';
 import { invokeOperation } from '../operations/index.ts';
@@ -101,9 +101,9 @@ function send(reply: FastifyReply, req: FhirRequest, res: FhirResponse): Fastify
   if (res.status === 204 || res.status === 304) return reply.send();
   reply.type(FHIR_JSON);
   // Prefer: return=… concerns the version a create, update or patch wrote: the ones with a Location.
-  const wanted = res.location !== undefined ? /return=(minimal|representation|OperationOutcome)/i.exec(req.prefer ?? '')?.[1] : undefined;
+  const wanted = res.location !== undefined ? preferredReturn(req.prefer) : undefined;
   if (wanted === 'minimal') return reply.send();
-  if (wanted?.toLowerCase() === 'operationoutcome') {
+  if (wanted === 'operationoutcome') {
     const what = res.status === 201 ? 'Created' : 'Updated';
     return reply.send(JSON.stringify(outcomeOf('information', 'informational', `${what} ${res.location ?? ''}`.trim())));
   }

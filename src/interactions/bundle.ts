@@ -1,8 +1,8 @@
 import { newResourceId } from '../fhir/ids.ts';
-import { FhirError, asFhirError, badRequest, operationOutcome, preconditionFailed } from '../fhir/errors.ts';
+import { FhirError, asFhirError, badRequest, operationOutcome, outcomeOf, preconditionFailed } from '../fhir/errors.ts';
 import type { Bundle, BundleEntry, Resource } from '../fhir/types.ts';
 import { findMatches } from './conditional.ts';
-import { type BaseContext, type Db, type FhirRequest, type FhirResponse, type Method, joined } from './context.ts';
+import { type BaseContext, type Db, type FhirRequest, type FhirResponse, type Method, joined, preferredReturn } from './context.ts';
 import { assertResourceBody, etagOf } from './resource.ts';
 import { route } from './router.ts';
 
@@ -11,7 +11,7 @@ import { route } from './router.ts';
  * a transaction runs all of them in one store transaction: one failing entry and nothing is stored.
  * In a transaction, `urn:uuid:` fullUrls of created resources are replaced in every reference.
  */
-export async function processBundle(ctx: BaseContext, db: Db, body: unknown): Promise<FhirResponse> {
+export async function processBundle(ctx: BaseContext, db: Db, body: unknown, prefer?: string): Promise<FhirResponse> {
   const bundle = assertBundleShell(ctx, body);
   if (bundle.type !== 'batch' && bundle.type !== 'transaction') {
     throw badRequest(`Only batch and transaction Bundles can be posted to the base, not '${bundle.type}'`, ['Bundle.type']);
@@ -23,6 +23,8 @@ export async function processBundle(ctx: BaseContext, db: Db, body: unknown): Pr
     throw new FhirError(400, 'too-costly', `A Bundle may hold at most ${MAX_BUNDLE_SEARCHES} searches and history reads (this one has ${reads}): send them in several Bundles`, ['Bundle.entry']);
   }
   const budget = readBudget();
+  // The Bundle's Prefer: return=… applies to each entry that writes (http.html#ops).
+  if (prefer) for (const r of requests) r.prefer ??= prefer;
   if (bundle.type === 'batch') return batch(ctx, db, requests, budget);
   return transaction(ctx, db, entries, requests, budget);
 }
@@ -83,7 +85,7 @@ async function batch(ctx: BaseContext, db: Db, requests: FhirRequest[], budget: 
 /** One entry run on its own: its response, or its error as the entry's outcome. */
 async function entryOf(ctx: BaseContext, db: Db, req: FhirRequest): Promise<BundleEntry> {
   try {
-    return responseEntry(ctx, await route(ctx, db, req), req.head);
+    return responseEntry(ctx, await route(ctx, db, req), req);
   } catch (err) {
     const e = asFhirError(err);
     return { response: { status: String(e.status), outcome: operationOutcome(e.issues) } };
@@ -139,7 +141,7 @@ async function transaction(ctx: BaseContext, db: Db, entries: BundleEntry[], req
   });
   // The writes stand: a costly read that fails now (its deadline passed) fails alone, in its entry.
   const entry: BundleEntry[] = [];
-  for (const [i, r] of results.entries()) entry.push(r ? responseEntry(ctx, r, requests[i]!.head) : await budget.run(() => entryOf(ctx, db, requests[i]!)));
+  for (const [i, r] of results.entries()) entry.push(r ? responseEntry(ctx, r, requests[i]!) : await budget.run(() => entryOf(ctx, db, requests[i]!)));
   return { status: 200, resource: { resourceType: 'Bundle', type: 'transaction-response', entry } as Bundle };
 }
 
@@ -317,16 +319,20 @@ function annotate(err: FhirError, index: number): FhirError {
 
 const REASONS: Record<number, string> = { 200: 'OK', 201: 'Created', 204: 'No Content', 304: 'Not Modified' };
 
-function responseEntry(ctx: BaseContext, r: FhirResponse, head = false): BundleEntry {
+/** An entry's response; a HEAD's without the resource, a write's as its `Prefer: return=…` asks. */
+function responseEntry(ctx: BaseContext, r: FhirResponse, req: FhirRequest): BundleEntry {
   const resource = r.resource ?? (r.json ? (JSON.parse(r.json) as Resource) : undefined);
+  const wanted = r.location !== undefined ? preferredReturn(req.prefer) : undefined;
+  const shown = !req.head && wanted !== 'minimal' && wanted !== 'operationoutcome';
   return {
     ...(resource?.id ? { fullUrl: `${ctx.baseUrl}/${resource.resourceType}/${resource.id}` } : {}),
-    ...(resource && !head ? { resource } : {}),
+    ...(resource && shown ? { resource } : {}),
     response: {
       status: `${r.status} ${REASONS[r.status] ?? ''}`.trim(),
       ...(r.location ? { location: r.location } : {}),
       ...(r.versionId !== undefined ? { etag: etagOf(r.versionId) } : {}),
       ...(r.lastUpdated ? { lastModified: r.lastUpdated } : {}),
+      ...(wanted === 'operationoutcome' ? { outcome: outcomeOf('information', 'informational', `${r.status === 201 ? 'Created' : 'Updated'} ${r.location}`) } : {}),
     },
   };
 }

@@ -98,3 +98,8 @@ export interface FhirResponse {
   /** Set on create/update/patch/delete so `Prefer: return=…` applies. */
   outcome?: OperationOutcome;
 }
+
+/** `Prefer: return=…` (RFC 7240; FHIR http.html#ops), its value in lower case. */
+export function preferredReturn(prefer: string | undefined): 'minimal' | 'representation' | 'operationoutcome' | undefined {
+  return /return\s*=\s*"?(minimal|representation|OperationOutcome)\b/i.exec(prefer ?? '')?.[1]!.toLowerCase() as 'minimal' | 'representation' | 'operationoutcome' | undefined;
+}

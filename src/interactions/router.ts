@@ -21,7 +21,7 @@ export async function route(base: BaseContext, db: Db, req: FhirRequest): Promis
   if (rest.length > 0) throw notFound(`No such endpoint: ${req.method} /${req.path.slice(0, 200)}`);
 
   if (first === undefined) {
-    if (req.method === 'POST') return processBundle(ctx, db, req.body);
+    if (req.method === 'POST') return processBundle(ctx, db, req.body, req.prefer);
     if (req.method === 'GET') return search(ctx, db, req.query, { strict: isStrict(req) });
     throw notAllowed(req, ['GET', 'POST']);
   }

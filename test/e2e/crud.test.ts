@@ -151,6 +151,27 @@ describe('CRUD interactions', () => {
         assert.equal(oo.status, 201);
         assert.equal(oo.body.resourceType, 'OperationOutcome');
         assert.equal(oo.body.issue[0].severity, 'information');
+        // Preference values are case-insensitive.
+        assert.equal((await call('POST', `${base()}/Patient`, patient('MinCase'), { prefer: 'return=Minimal' })).text, '');
+      });
+
+      it('applies a batch or transaction\'s Prefer: return=… to each entry that writes', async () => {
+        for (const type of ['batch', 'transaction']) {
+          const bundle = (n: string) => ({ resourceType: 'Bundle', type, entry: [
+            { resource: patient(n), request: { method: 'POST', url: 'Patient' } },
+            { request: { method: 'GET', url: 'metadata' } },
+          ] });
+          const minimal = await call('POST', base(), bundle('BMin'), { prefer: 'return=minimal' });
+          assert.equal(minimal.status, 200, type);
+          assert.equal(minimal.body.entry[0].resource, undefined, type);
+          assert.match(minimal.body.entry[0].response.location, /Patient\//, type);
+          assert.equal(minimal.body.entry[1].resource.resourceType, 'CapabilityStatement', `${type}: reads keep their resource`);
+          const oo = await call('POST', base(), bundle('BOO'), { prefer: 'return=OperationOutcome' });
+          assert.equal(oo.body.entry[0].resource, undefined, type);
+          assert.equal(oo.body.entry[0].response.outcome.issue[0].severity, 'information', type);
+          const rep = await call('POST', base(), bundle('BRep'));
+          assert.equal(rep.body.entry[0].resource.resourceType, 'Patient', type);
+        }
       });
 
       it('accepts application/json and _format=json as well as application/fhir+json', async () => {
