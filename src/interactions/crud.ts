@@ -7,6 +7,7 @@ import type { StoredVersion, Transaction, WriteMethod } from '../store/store.ts'
 import { assertWithin, demand, hidden, present, presentResource, seesVersion } from './access.ts';
 import { findMatches } from './conditional.ts';
 import { type BaseContext, type Db, type FhirResponse, joined } from './context.ts';
+import { type Summary, subset } from './summary.ts';
 import { assertId, assertResourceBody, type EtagCondition, etagHolds, parseEtags } from './resource.ts';
 
 /**
@@ -14,8 +15,9 @@ import { assertId, assertResourceBody, type EtagCondition, etagHolds, parseEtags
  * store transaction: read the current version, check preconditions, write the next version.
  */
 
-export async function read(ctx: BaseContext, db: Db, type: string, id: string, ifNoneMatch?: string): Promise<FhirResponse> {
+export async function read(ctx: BaseContext, db: Db, type: string, id: string, ifNoneMatch?: string, query?: URLSearchParams): Promise<FhirResponse> {
   assertId(id);
+  const shape = subsetAsked(query);
   const r = demand(ctx, type, 'r');
   const current = await db.read(ctx.version, type, id);
   if (!current || !(await seesVersion(ctx, db, current, r))) throw hidden(type, id);
@@ -24,25 +26,47 @@ export async function read(ctx: BaseContext, db: Db, type: string, id: string, i
   if (ifNoneMatch !== undefined && etagHolds(parseEtags(ifNoneMatch), current.versionId)) {
     return { status: 304, versionId: current.versionId, lastUpdated: current.lastUpdated };
   }
-  return found(ctx, current);
+  return found(ctx, current, shape);
 }
 
-export async function vread(ctx: BaseContext, db: Db, type: string, id: string, vid: string): Promise<FhirResponse> {
+export async function vread(ctx: BaseContext, db: Db, type: string, id: string, vid: string, query?: URLSearchParams): Promise<FhirResponse> {
   assertId(id);
+  const shape = subsetAsked(query);
   const r = demand(ctx, type, 'r');
   if (!/^[1-9]\d{0,14}$/.test(vid)) throw notFound(`${type}/${id} has no version '${vid.slice(0, 20)}'`);
   const version = await db.vread(ctx.version, type, id, Number(vid));
   if (!version || !(await seesVersion(ctx, db, version, r))) throw notFound(`${type}/${id} has no version ${vid}`);
   if (version.deleted) throw gone(`Version ${vid} of ${type}/${id} is a deletion`);
-  return found(ctx, version);
+  return found(ctx, version, shape);
 }
 
-const found = (ctx: BaseContext, v: StoredVersion): FhirResponse => ({
-  status: 200,
-  json: present(ctx, v)!,
-  versionId: v.versionId,
-  lastUpdated: v.lastUpdated,
-});
+/** `_summary` / `_elements` on a read (http.html: they apply to every interaction that returns a resource). */
+interface Shape {
+  summary?: Summary;
+  elements?: string[];
+}
+
+const READ_SUMMARIES: readonly string[] = ['true', 'text', 'data', 'false'];
+const ELEMENT_NAME = /^[A-Za-z][A-Za-z0-9_]*$/;
+
+function subsetAsked(query: URLSearchParams | undefined): Shape | undefined {
+  const summary = query?.get('_summary') ?? undefined;
+  const elements = query?.get('_elements') ?? undefined;
+  if (summary === undefined && elements === undefined) return undefined;
+  if (summary !== undefined && !READ_SUMMARIES.includes(summary)) {
+    throw badRequest(`Invalid _summary '${summary.slice(0, 40)}' on a read (expected ${READ_SUMMARIES.join(', ')})`, ['_summary']);
+  }
+  const names = elements?.split(',').map((n) => n.trim());
+  const bad = names?.find((n) => !ELEMENT_NAME.test(n));
+  if (bad !== undefined) throw badRequest(`Invalid element name '${bad.slice(0, 40)}' in _elements`, ['_elements']);
+  return { ...(summary !== undefined ? { summary: summary as Summary } : {}), ...(names ? { elements: names } : {}) };
+}
+
+function found(ctx: BaseContext, v: StoredVersion, shape?: Shape): FhirResponse {
+  const json = present(ctx, v)!;
+  const shaped = shape ? JSON.stringify(subset(ctx.defs, JSON.parse(json) as Resource, shape.summary, shape.elements)) : json;
+  return { status: 200, json: shaped, versionId: v.versionId, lastUpdated: v.lastUpdated };
+}
 
 export async function create(
   ctx: BaseContext,

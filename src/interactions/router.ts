@@ -51,7 +51,7 @@ export async function route(base: BaseContext, db: Db, req: FhirRequest): Promis
   }
   if (third === undefined) return instanceLevel(ctx, db, req, first, second);
   if (third === '_history' && req.method === 'GET') {
-    return fourth === undefined ? history(ctx, db, req.query, first, second) : vread(ctx, db, first, second, fourth);
+    return fourth === undefined ? history(ctx, db, req.query, first, second) : vread(ctx, db, first, second, fourth, req.query);
   }
   throw notFound(`No such endpoint: ${req.method} /${req.path.slice(0, 200)}`);
 }
@@ -80,7 +80,7 @@ function typeLevel(ctx: BaseContext, db: Db, req: FhirRequest, type: string): Pr
 function instanceLevel(ctx: BaseContext, db: Db, req: FhirRequest, type: string, id: string): Promise<FhirResponse> {
   switch (req.method) {
     case 'GET':
-      return read(ctx, db, type, id, req.ifNoneMatch);
+      return read(ctx, db, type, id, req.ifNoneMatch, req.query);
     case 'PUT':
       return update(ctx, db, type, id, req.body, req.ifMatch);
     case 'PATCH':

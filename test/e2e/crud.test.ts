@@ -63,6 +63,27 @@ describe('CRUD interactions', () => {
         assert.equal((await read({ 'if-none-match': 'garbage' })).status, 400);
       });
 
+      it('read and vread honour _summary and _elements (top-level elements, tagged SUBSETTED)', async () => {
+        const id = (await call('POST', `${base()}/Patient`, { ...patient('Shape'), gender: 'female', text: { status: 'generated', div: '<div xmlns="http://www.w3.org/1999/xhtml">x</div>' } })).body.id;
+        const subsetted = (r: any) => r.meta.tag?.some((t: any) => t.code === 'SUBSETTED');
+        const elements = await call('GET', `${base()}/Patient/${id}?_elements=gender`);
+        assert.equal(elements.status, 200);
+        assert.equal(elements.body.gender, 'female');
+        assert.equal(elements.body.name, undefined);
+        assert.ok(subsetted(elements.body));
+        const text = await call('GET', `${base()}/Patient/${id}/_history/1?_summary=text`);
+        assert.ok(text.body.text);
+        assert.equal(text.body.gender, undefined);
+        const data = await call('GET', `${base()}/Patient/${id}?_summary=data`);
+        assert.equal(data.body.text, undefined);
+        assert.equal(data.body.gender, 'female');
+        const whole = await call('GET', `${base()}/Patient/${id}?_summary=false`);
+        assert.ok(!subsetted(whole.body) && whole.body.text);
+        assert.equal((await call('GET', `${base()}/Patient/${id}?_summary=bogus`)).status, 400);
+        assert.equal((await call('GET', `${base()}/Patient/${id}?_summary=count`)).status, 400);
+        assert.equal((await call('GET', `${base()}/Patient/${id}?_elements=a.b`)).status, 400);
+      });
+
       it('creates on update with a client id (update-as-create) and answers 201', async () => {
         const id = `client-${v}-1`;
         const res = await call('PUT', `${base()}/Patient/${id}`, { ...patient('Client'), id });
