@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { FhirError, badRequest, outcomeOf } from '../fhir/errors.ts';
 import { type BaseContext, type FhirRequest, type FhirResponse, type Method, preferredReturn, route } from '../interactions/index.ts';
 import { FHIR_JSON } from './errors.ts';
-import { checkAcceptable } from './negotiation.ts';
+import { checkAcceptable, wrongVersion } from './negotiation.ts';
 import { invokeOperation } from '../operations/index.ts';
 import type { Auth } from '../auth/index.ts';
 import { authenticate } from './auth.ts';
@@ -17,7 +17,9 @@ export function mountBase(app: FastifyInstance, prefix: string, ctx: BaseContext
     const fhirReq = toFhirRequest(req, prefix);
     // In auth mode every request needs a valid bearer token, except the CapabilityStatement.
     if (auth && !(fhirReq.path === 'metadata' && fhirReq.method === 'GET')) fhirReq.principal = await authenticate(auth, req, reply);
-    checkAcceptable(fhirReq.query.get('_format'), req.headers.accept);
+    checkAcceptable(fhirReq.query.get('_format'), req.headers.accept, ctx.adapter.fhirVersion);
+    const sentVersion = req.headers['content-type'] ? wrongVersion(req.headers['content-type'], ctx.adapter.fhirVersion) : undefined;
+    if (sentVersion) throw new FhirError(415, 'not-supported', sentVersion);
     // $validate checks a write as the interactions would make it: the router runs it.
     const op = operationPath(fhirReq.path, 'validate');
     // (A $validate body is screened by $validate itself, whose answer lists what it finds.)

@@ -109,6 +109,18 @@ describe('bad input', () => {
     expectOutcome(await call('PUT', `${base}/Patient`, { resourceType: 'Patient' }), 400);
   });
 
+  it('media types naming another FHIR version (fhirVersion=…) are refused: 406 for Accept and _format, 415 for Content-Type; q=0 refuses a range', async () => {
+    expectOutcome(await call('GET', `${base}/Patient/${keptId}`, undefined, { accept: 'application/fhir+json; fhirVersion=5.0' }), 406);
+    assert.equal((await call('GET', `${base}/Patient/${keptId}`, undefined, { accept: 'application/fhir+json; fhirVersion=4.0' })).status, 200);
+    assert.equal((await call('GET', `${base}/Patient/${keptId}`, undefined, { accept: 'application/fhir+json; fhirVersion=5.0, application/fhir+json; fhirVersion=4.0' })).status, 200);
+    expectOutcome(await call('GET', `${base}/Patient/${keptId}?_format=${encodeURIComponent('application/fhir+json; fhirVersion=4.3')}`), 406);
+    expectOutcome(await call('GET', `${base}/Patient/${keptId}`, undefined, { accept: 'application/json;q=0, application/xml' }), 406);
+    const res = await call('POST', `${base}/Patient`, { resourceType: 'Patient' }, { 'content-type': 'application/fhir+json; fhirVersion=5.0' });
+    expectOutcome(res, 415);
+    assert.match(res.body.issue[0].diagnostics, /FHIR 4\.0/);
+    assert.equal((await call('POST', `${base}/Patient`, { resourceType: 'Patient' }, { 'content-type': 'application/fhir+json; fhirVersion=4.0' })).status, 201);
+  });
+
   it('a 405 says in Allow which methods the target takes (RFC 9110 §15.5.6), an unrouted method under a base included', async () => {
     const allow = async (method: string, path: string, expected: string) => {
       const res = await call(method, `${base}${path}`, method === 'GET' || method === 'DELETE' || method === 'OPTIONS' ? undefined : { resourceType: 'Parameters' });
