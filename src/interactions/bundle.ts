@@ -1,6 +1,7 @@
 import { newResourceId } from '../fhir/ids.ts';
 import { FhirError, asFhirError, badRequest, operationOutcome, outcomeOf, preconditionFailed } from '../fhir/errors.ts';
 import type { Bundle, BundleEntry, Resource } from '../fhir/types.ts';
+import type { ElementTable, Prop } from '../fhir/definitions/index.ts';
 import { findMatches } from './conditional.ts';
 import { type BaseContext, type Db, type FhirRequest, type FhirResponse, type Method, joined, preferredReturn } from './context.ts';
 import { assertResourceBody, etagOf } from './resource.ts';
@@ -233,7 +234,7 @@ async function resolveIdentities(ctx: BaseContext, db: Db, entries: BundleEntry[
     }
   }
   if (map.size === 0) return;
-  for (const req of requests) if (req.body !== undefined) req.body = rewrite(req.body, map);
+  for (const req of requests) if (req.body !== undefined) req.body = req.method === 'PATCH' ? rewriteReferences(req.body, map, 0) : rewrite(ctx, req.body, map);
   for (const req of requests) {
     for (const [k, v] of [...req.query]) if (map.has(v)) req.query.set(k, map.get(v)!);
   }
@@ -288,14 +289,58 @@ function collectConditional(value: unknown, found: Set<string>, depth = 0): void
   }
 }
 
-/** Replaces every `reference` that `map` knows (a fullUrl, a conditional reference) by what it maps to. */
-function rewrite(value: unknown, map: Map<string, string>, depth = 0): unknown {
+/** Primitive types whose values name a resource, so hold a fullUrl to replace (http.html#trules). */
+const URI_TYPES = new Set(['uri', 'url', 'canonical', 'oid', 'uuid']);
+const NARRATIVE_LINK = /\b(href|src)(\s*=\s*)"([^"]*)"/g;
+
+/**
+ * Replaces what `map` knows (fullUrls, conditional references) wherever FHIR says a transaction
+ * replaces them: `Reference.reference`, elements of type uri, url, canonical, oid and uuid, and
+ * `href` / `src` in the narrative; not in other strings (an Identifier's value may be a urn:uuid
+ * that is not a reference). Walked by the version's definitions; what they do not know (an
+ * invalid entry, which then fails) is walked for `reference` keys alone.
+ */
+function rewrite(ctx: BaseContext, value: unknown, map: Map<string, string>): unknown {
+  const resourceType = (value as { resourceType?: unknown } | null)?.resourceType;
+  const table = typeof resourceType === 'string' && ctx.defs.isResourceType(resourceType) ? ctx.defs.types.get(resourceType)?.root : undefined;
+  return table ? rewriteTyped(ctx, value as Record<string, unknown>, table, map, 0) : rewriteReferences(value, map, 0);
+}
+
+function rewriteTyped(ctx: BaseContext, obj: Record<string, unknown>, table: ElementTable, map: Map<string, string>, depth: number): unknown {
+  if (depth > MAX_DEPTH) throw badRequest(`Bundle entry nested deeper than ${MAX_DEPTH} levels`);
+  const out: Record<string, unknown> = {};
+  for (const [key, v] of Object.entries(obj)) {
+    const prop = table.props.get(key);
+    if (!prop) out[key] = v;
+    else if (Array.isArray(v)) out[key] = v.map((item) => rewriteItem(ctx, prop, table, item, map, depth));
+    else out[key] = rewriteItem(ctx, prop, table, v, map, depth);
+  }
+  return out;
+}
+
+function rewriteItem(ctx: BaseContext, prop: Prop, table: ElementTable, value: unknown, map: Map<string, string>, depth: number): unknown {
+  if (value === null || value === undefined) return value;
+  if (prop.kind === 'primitive') {
+    if (typeof value !== 'string') return value;
+    const type = prop.primitive?.name;
+    if (type === 'xhtml') return value.replace(NARRATIVE_LINK, (all, attr: string, eq: string, url: string) => (map.has(url) ? `${attr}${eq}"${map.get(url)}"` : all));
+    const holdsReference = URI_TYPES.has(type ?? '') || (table.path === 'Reference' && prop.key === 'reference');
+    return holdsReference && map.has(value) ? map.get(value) : value;
+  }
+  if (typeof value !== 'object' || Array.isArray(value)) return value;
+  if (prop.kind === 'resource') return rewrite(ctx, value, map);
+  if (prop.kind === 'complex' && prop.table) return rewriteTyped(ctx, value as Record<string, unknown>, prop.table, map, depth + 1);
+  return value;
+}
+
+/** For what the definitions do not know: every `reference` that `map` knows. */
+function rewriteReferences(value: unknown, map: Map<string, string>, depth: number): unknown {
   if (value === null || typeof value !== 'object') return value;
   if (depth > MAX_DEPTH) throw badRequest(`Bundle entry nested deeper than ${MAX_DEPTH} levels`);
-  if (Array.isArray(value)) return value.map((v) => rewrite(v, map, depth + 1));
+  if (Array.isArray(value)) return value.map((v) => rewriteReferences(v, map, depth + 1));
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) {
-    out[k] = k === 'reference' && typeof v === 'string' && map.has(v) ? map.get(v) : rewrite(v, map, depth + 1);
+    out[k] = k === 'reference' && typeof v === 'string' && map.has(v) ? map.get(v) : rewriteReferences(v, map, depth + 1);
   }
   return out;
 }

@@ -145,6 +145,32 @@ describe('batch and transaction Bundles', () => {
           assert.match(several.body.issue[0].diagnostics, /more than one/);
         });
 
+        it('a fullUrl is replaced in uri and url elements and in narrative links, not in other strings', async () => {
+          const binary = 'urn:uuid:cccccccc-0000-4000-8000-000000000001';
+          const res = await tx([
+            { fullUrl: binary, resource: { resourceType: 'Binary', contentType: 'text/plain', data: 'aGk=' }, request: { method: 'POST', url: 'Binary' } },
+            {
+              resource: {
+                resourceType: 'DocumentReference',
+                status: 'current',
+                text: { status: 'generated', div: `<div xmlns="http://www.w3.org/1999/xhtml"><a href="${binary}">doc</a> <a href="urn:uuid:dddddddd-0000-4000-8000-000000000009">other</a></div>` },
+                ...(v === 'R4' ? { masterIdentifier: { system: 'urn:ietf:rfc:3986', value: binary } } : { identifier: [{ system: 'urn:ietf:rfc:3986', value: binary }] }),
+                extension: [{ url: 'http://example.org/source', valueUri: binary }],
+                content: [{ attachment: { contentType: 'text/plain', url: binary } }],
+              },
+              request: { method: 'POST', url: 'DocumentReference' },
+            },
+          ]);
+          assert.equal(res.status, 200, JSON.stringify(res.body).slice(0, 400));
+          const id = `Binary/${res.body.entry[0].resource.id}`;
+          const doc = res.body.entry[1].resource;
+          assert.equal(doc.content[0].attachment.url, id);
+          assert.equal(doc.extension[0].valueUri, id);
+          assert.match(doc.text.div, new RegExp(`<a href="${id}">doc</a>`));
+          assert.match(doc.text.div, /href="urn:uuid:dddddddd-0000-4000-8000-000000000009"/, 'a link to no entry stays');
+          assert.equal((v === 'R4' ? doc.masterIdentifier : doc.identifier[0]).value, binary, 'an identifier is a string, not a reference');
+        });
+
         it('two entries that resolve to one resource fail the transaction and store nothing', async () => {
           const cases: [string, unknown[]][] = [
             ['two conditional creates with the same criteria', [
