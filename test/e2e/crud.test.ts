@@ -199,7 +199,7 @@ describe('CRUD interactions', () => {
         const res = await call('POST', `${base()}/Patient?_format=json`, patient('Json'), { 'content-type': 'application/json', accept: 'application/json' });
         assert.equal(res.status, 201);
         const withVersion = await call('POST', `${base()}/Patient`, patient('Param'), {
-          'content-type': 'application/fhir+json; fhirVersion=4.0; charset=utf-8',
+          'content-type': `application/fhir+json; fhirVersion=${({ R4: '4.0', R4B: '4.3', R5: '5.0' } as const)[v]}; charset=utf-8`,
         });
         assert.equal(withVersion.status, 201);
       });
