@@ -53,7 +53,7 @@ function checkerFor(name: string, json: PrimitiveType['json'], regex: RegExp | u
   if (json === 'number') return numberChecker(name);
   if (name === 'base64Binary') return base64Checker(regex);
   const checkFormat = regex === undefined ? undefined : regexChecker(name, regex);
-  const checkRange = name === 'integer64' ? int64Range : undefined;
+  const checkRange = name === 'integer64' ? int64Range : CALENDAR_TYPES.has(name) ? calendarDay : undefined;
   const maxLength = name === 'xhtml' ? Infinity : MAX_STRING_LENGTH;
   return (v) => {
     if (typeof v !== 'string') return wrongKind(name, json, v);
@@ -98,6 +98,18 @@ function regexChecker(name: string, regex: RegExp): (v: string) => PrimitiveProb
     }
     return { code: 'value', message: `${quote(v)} is not a valid ${name}` };
   };
+}
+
+/** Types whose values may name a day: the spec's regexes allow any day 01-31 in any month. */
+const CALENDAR_TYPES = new Set(['date', 'dateTime', 'instant']);
+
+/** A day that its month has (1990-02-30 and 2023-02-29 are not dates). */
+function calendarDay(v: string): PrimitiveProblem | undefined {
+  const m = /^(\d{4})-(\d{2})-(\d{2})/.exec(v);
+  if (!m) return undefined;
+  const [year, month, day] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const days = month === 2 ? (year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28) : [4, 6, 9, 11].includes(month) ? 30 : 31;
+  return day > days ? { code: 'value', message: `${quote(v)} is not a valid date: ${m[1]}-${m[2]} has ${days} days` } : undefined;
 }
 
 function int64Range(v: string): PrimitiveProblem | undefined {
