@@ -4,7 +4,7 @@ import cors from '@fastify/cors';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Auth } from '../auth/index.ts';
 import { FhirError, methodNotAllowed, notFound } from '../fhir/errors.ts';
-import type { BaseContext } from '../interactions/index.ts';
+import { allowedMethods, type BaseContext } from '../interactions/index.ts';
 import { mountIssuer, principals, refusals } from './auth.ts';
 import { mountConsole } from './console.ts';
 import type { BrowserGuard } from './browser.ts';
@@ -166,8 +166,10 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   app.setNotFoundHandler((req, reply) => {
     // Under a base, every path is routed for the FHIR methods: another method (OPTIONS, TRACE, …) is a 405.
     const path = req.url.split('?')[0]!;
-    if (!ROUTED.has(req.method) && bases.some((b) => path === b || path.startsWith(`${b}/`))) {
-      return sendError(methodNotAllowed(`${req.method.slice(0, 20)} is not a FHIR interaction`, [...ROUTED].filter((m) => m !== 'HEAD')), req, reply);
+    const base = bases.find((b) => path === b || path.startsWith(`${b}/`));
+    if (!ROUTED.has(req.method) && base !== undefined) {
+      const below = path.slice(base.length).replace(/^\/+|\/+$/g, '');
+      return sendError(methodNotAllowed(`${req.method.slice(0, 20)} is not a FHIR interaction`, allowedMethods(below)), req, reply);
     }
     return sendError(notFound(noSuchEndpoint(req.method, req.url, bases)), req, reply);
   });

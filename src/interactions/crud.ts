@@ -100,17 +100,23 @@ export async function update(
   id: string,
   body: unknown,
   ifMatch?: string,
+  ifNoneMatch?: string,
 ): Promise<FhirResponse> {
   assertId(id);
   const resource = assertResourceBody(ctx, type, body);
   if (resource.id === undefined) throw badRequest('The resource in an update must have an id', ['id']);
   if (resource.id !== id) throw badRequest(`The resource id '${resource.id}' does not match the URL id '${id}'`, ['id']);
   const expected = ifMatch === undefined ? undefined : parseEtags(ifMatch);
+  // If-None-Match on a write (RFC 9110 §13.1.2): `*` creates only; a listed tag refuses that version.
+  const refused = ifNoneMatch === undefined ? undefined : parseEtags(ifNoneMatch);
   const r = demand(ctx, type, 'u');
   return db.transaction(async (tx) => {
     const current = await tx.read(ctx.version, type, id);
     await assertWritable(ctx, joined(tx, ctx.store), type, id, current, r);
     checkIfMatch(type, id, current, expected);
+    if (refused && etagHolds(refused, current && !current.deleted ? current.versionId : undefined)) {
+      throw preconditionFailed(`If-None-Match: ${type}/${id} exists at version ${current!.versionId}`);
+    }
     assertWithin(ctx, resource, r);
     return writeVersion(ctx, tx, resource, id, current, 'PUT');
   });

@@ -1,4 +1,4 @@
 /** The FHIR REST interactions, HTTP-free: the edge builds a FhirRequest and calls route(). */
-export { route } from './router.ts';
+export { allowedMethods, route } from './router.ts';
 export type { BaseContext, Db, FhirRequest, FhirResponse, Method } from './context.ts';
 export { preferredReturn } from './context.ts';

@@ -50,7 +50,8 @@ export async function route(base: BaseContext, db: Db, req: FhirRequest): Promis
     throw notAllowed(req, ['GET']);
   }
   if (third === undefined) return instanceLevel(ctx, db, req, first, second);
-  if (third === '_history' && req.method === 'GET') {
+  if (third === '_history') {
+    if (req.method !== 'GET') throw notAllowed(req, ['GET']);
     return fourth === undefined ? history(ctx, db, req.query, first, second) : vread(ctx, db, first, second, fourth, req.query);
   }
   throw notFound(`No such endpoint: ${req.method} /${req.path.slice(0, 200)}`);
@@ -82,7 +83,7 @@ function instanceLevel(ctx: BaseContext, db: Db, req: FhirRequest, type: string,
     case 'GET':
       return read(ctx, db, type, id, req.ifNoneMatch, req.query);
     case 'PUT':
-      return update(ctx, db, type, id, req.body, req.ifMatch);
+      return update(ctx, db, type, id, req.body, req.ifMatch, req.ifNoneMatch);
     case 'PATCH':
       if (req.contentType !== 'application/json-patch+json') {
         throw new FhirError(415, 'not-supported', 'PATCH needs Content-Type application/json-patch+json (JSON Patch)');
@@ -106,6 +107,21 @@ function searchParams(req: FhirRequest): URLSearchParams {
     throw new FhirError(415, 'not-supported', 'POST _search takes application/x-www-form-urlencoded parameters');
   }
   return merged;
+}
+
+/**
+ * The methods a path below a base takes, by its shape (for the `Allow` of a 405 the router does not
+ * raise itself: a method no base routes).
+ */
+export function allowedMethods(path: string): Method[] {
+  const parts = path === '' ? [] : path.split('/');
+  const last = parts[parts.length - 1] ?? '';
+  if (parts.length === 0) return ['GET', 'POST'];
+  if (last.startsWith('$')) return ['GET', 'POST'];
+  if (last === '_search') return ['POST'];
+  if (parts.length === 1) return last === 'metadata' || last === '_history' ? ['GET'] : ['GET', 'POST', 'PUT', 'DELETE'];
+  if (parts.length === 2) return last === '_history' ? ['GET'] : ['GET', 'PUT', 'PATCH', 'DELETE'];
+  return ['GET'];
 }
 
 const notAllowed = (req: FhirRequest, allow: Method[]) => methodNotAllowed(`${req.method} is not allowed on /${req.path.slice(0, 200)}`, allow);

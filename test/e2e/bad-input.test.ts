@@ -134,7 +134,10 @@ describe('bad input', () => {
     await allow('DELETE', '/_history', 'GET, HEAD');
     await allow('PUT', '/Patient/$validate', 'GET, HEAD, POST');
     await allow('GET', '/Subscription/$revoke-ws-binding-token', 'POST');
-    await allow('OPTIONS', `/Patient/${keptId}`, 'GET, HEAD, POST, PUT, PATCH, DELETE');
+    await allow('OPTIONS', `/Patient/${keptId}`, 'GET, HEAD, PUT, PATCH, DELETE');
+    await allow('OPTIONS', '/Patient', 'GET, HEAD, POST, PUT, DELETE');
+    await allow('POST', `/Patient/${keptId}/_history`, 'GET, HEAD');
+    await allow('POST', `/Patient/${keptId}/_history/1`, 'GET, HEAD');
     const other = await call('OPTIONS', `${base}/Patient/${keptId}`);
     assert.doesNotMatch(other.body.issue[0].diagnostics, /Did you mean/);
   });

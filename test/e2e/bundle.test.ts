@@ -171,6 +171,69 @@ describe('batch and transaction Bundles', () => {
           assert.equal((v === 'R4' ? doc.masterIdentifier : doc.identifier[0]).value, binary, 'an identifier is a string, not a reference');
         });
 
+        it('leaves canonicals and absolute fullUrls alone, and resources held inside others (a Bundle entry), and replaces links in primitive extensions, in single-quoted narrative links and with a version kept', async () => {
+          const cs = `http://example.org/fhir/CodeSystem/cs-${v}`;
+          const patientUrn = 'urn:uuid:eeeeeeee-0000-4000-8000-000000000001';
+          const res = await tx([
+            { fullUrl: cs, resource: { resourceType: 'CodeSystem', id: `cs-${v}`, url: cs, status: 'active', content: 'complete' }, request: { method: 'PUT', url: `CodeSystem/cs-${v}` } },
+            { fullUrl: patientUrn, resource: pat(`links-${v}`), request: { method: 'POST', url: 'Patient' } },
+            {
+              resource: {
+                ...obs(patientUrn),
+                meta: { profile: [patientUrn] },
+                code: { coding: [{ system: cs, code: 'a' }] },
+                _status: { extension: [{ url: 'http://example.org/x', valueReference: { reference: patientUrn } }] },
+                focus: [{ reference: `${patientUrn}/_history/1` }],
+                text: { status: 'generated', div: `<div xmlns="http://www.w3.org/1999/xhtml"><a href='${patientUrn}'>p</a></div>` },
+              },
+              request: { method: 'POST', url: 'Observation' },
+            },
+            {
+              resource: { resourceType: 'Bundle', type: 'collection', entry: [{ fullUrl: patientUrn, resource: { resourceType: 'Patient', managingOrganization: { reference: `Organization?identifier=urn:t|none-${v}` } } }] },
+              request: { method: 'POST', url: 'Bundle' },
+            },
+          ]);
+          assert.equal(res.status, 200, JSON.stringify(res.body).slice(0, 400));
+          const patientRef = `Patient/${res.body.entry[1].resource.id}`;
+          assert.equal(res.body.entry[0].resource.url, cs, 'an absolute fullUrl is no local name');
+          const o = res.body.entry[2].resource;
+          assert.equal(o.code.coding[0].system, cs);
+          assert.deepEqual(o.meta.profile, [patientUrn], 'canonicals are not replaced');
+          assert.equal(o.subject.reference, patientRef);
+          assert.equal(o._status.extension[0].valueReference.reference, patientRef);
+          assert.equal(o.focus[0].reference, `${patientRef}/_history/1`);
+          assert.match(o.text.div, new RegExp(`href='${patientRef}'`));
+          const inner = res.body.entry[3].resource.entry[0];
+          assert.equal(inner.fullUrl, patientUrn, 'a Bundle held as a resource keeps its own links');
+          assert.equal(inner.resource.managingOrganization.reference, `Organization?identifier=urn:t|none-${v}`);
+        });
+
+        it('names an entry by its criteria: a conditional reference to what a conditional create makes, a conditional update by a matched create\'s fullUrl', async () => {
+          const made = await tx([
+            { resource: pat(`cc-${v}`), request: { method: 'POST', url: 'Patient', ifNoneExist: `identifier=urn:t|cc-${v}` } },
+            { resource: obs(`Patient?identifier=urn:t|cc-${v}`), request: { method: 'POST', url: 'Observation' } },
+          ]);
+          assert.equal(made.status, 200, JSON.stringify(made.body).slice(0, 300));
+          assert.equal(made.body.entry[1].resource.subject.reference, `Patient/${made.body.entry[0].resource.id}`);
+          const pe = made.body.entry[0].resource.id;
+          const oe = made.body.entry[1].resource.id;
+          const urn = 'urn:uuid:ffffffff-0000-4000-8000-000000000001';
+          const again = await tx([
+            { fullUrl: urn, resource: pat(`cc-${v}`), request: { method: 'POST', url: 'Patient', ifNoneExist: `identifier=urn:t|cc-${v}` } },
+            { resource: pat(`cc-${v}`), request: { method: 'POST', url: 'Patient', ifNoneExist: `identifier=urn:t|cc-${v}` } },
+            { resource: { ...obs(urn), id: oe, status: 'amended' }, request: { method: 'PUT', url: `Observation?subject=${urn}&_id=${oe}` } },
+            { request: { method: 'GET', url: `Patient/${pe}/_history` } },
+            { request: { method: 'POST', url: 'Patient/_search?_id=x' } },
+            { request: { method: 'POST', url: 'Patient/_search?_id=y' } },
+          ]);
+          assert.equal(again.status, 200, JSON.stringify(again.body).slice(0, 400));
+          assert.equal(again.body.entry[0].response.status, '200 OK', 'a matched conditional create writes nothing');
+          assert.equal(again.body.entry[1].response.status, '200 OK');
+          assert.equal(again.body.entry[2].resource.meta.versionId, '2');
+          assert.equal(again.body.entry[2].resource.subject.reference, `Patient/${pe}`);
+          assert.equal(again.body.entry[3].resource.type, 'history');
+        });
+
         it('two entries that resolve to one resource fail the transaction and store nothing', async () => {
           const cases: [string, unknown[]][] = [
             ['two conditional creates with the same criteria', [

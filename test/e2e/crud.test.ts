@@ -143,6 +143,11 @@ describe('CRUD interactions', () => {
         assert.equal((await call('PUT', `${base()}/Patient/${id}`, { ...patient('O'), id }, { 'if-match': '"opaque"' })).status, 412);
         assert.equal((await call('PUT', `${base()}/Patient/if-match-none-${v}`, { ...patient('N'), id: `if-match-none-${v}` }, { 'if-match': '*' })).status, 412);
         assert.equal((await call('GET', `${base()}/Patient/${id}`)).body.name[0].family, 'S');
+        // If-None-Match on an update: * creates only; a tag naming the current version refuses it.
+        assert.equal((await call('PUT', `${base()}/Patient/${id}`, { ...patient('NM'), id }, { 'if-none-match': '*' })).status, 412);
+        assert.equal((await call('PUT', `${base()}/Patient/${id}`, { ...patient('NM'), id }, { 'if-none-match': 'W/"4"' })).status, 412);
+        assert.equal((await call('PUT', `${base()}/Patient/only-new-${v}`, { ...patient('NM'), id: `only-new-${v}` }, { 'if-none-match': '*' })).status, 201);
+        assert.equal((await call('PUT', `${base()}/Patient/${id}`, { ...patient('NM2'), id }, { 'if-none-match': 'W/"1"' })).status, 200);
       });
 
       it('serialises concurrent updates of one resource into consecutive versions', async () => {
