@@ -104,6 +104,7 @@ function send(reply: FastifyReply, req: FhirRequest, res: FhirResponse): Fastify
   reply.type(FHIR_JSON);
   // Prefer: return=… concerns the version a create, update or patch wrote: the ones with a Location.
   const wanted = res.location !== undefined ? preferredReturn(req.prefer) : undefined;
+  if (wanted) reply.header('preference-applied', `return=${wanted === 'operationoutcome' ? 'OperationOutcome' : wanted}`);
   if (wanted === 'minimal') return reply.send();
   if (wanted === 'operationoutcome') {
     const what = res.status === 201 ? 'Created' : 'Updated';

@@ -56,7 +56,7 @@ export interface HttpLimits {
 /** Request headers FHIR clients send from browsers (Authorization, conditional and Prefer headers). */
 const CORS_ALLOWED_HEADERS = ['Authorization', 'Content-Type', 'If-Match', 'If-None-Exist', 'If-None-Match', 'If-Modified-Since', 'Prefer', 'X-Request-Id'];
 /** Response headers a browser app may read: versions, where a resource went, and the request id. */
-const CORS_EXPOSED_HEADERS = ['ETag', 'Location', 'Content-Location', 'Last-Modified', 'X-Request-Id', 'Retry-After', 'WWW-Authenticate'];
+const CORS_EXPOSED_HEADERS = ['ETag', 'Location', 'Content-Location', 'Last-Modified', 'X-Request-Id', 'Retry-After', 'WWW-Authenticate', 'Preference-Applied', 'Allow'];
 /**
  * JSON answers and the console's pages are compressed; nothing else (no event streams; the
  * websocket is not an HTTP reply and is never touched).

@@ -85,7 +85,11 @@ export async function create(
       // In a transaction the entry was promised a new id because nothing matched before any entry
       // ran: a match now was written by an earlier entry, and references to this one would dangle.
       if (ids.length === 1 && assignedId !== undefined) throw sameResource(`${type}/${ids[0]}`);
-      if (ids.length === 1) return found(ctx, (await tx.read(ctx.version, type, ids[0]!))!);
+      if (ids.length === 1) {
+        // The match, with its Location: `Prefer: return=…` applies to it as to a create.
+        const existing = (await tx.read(ctx.version, type, ids[0]!))!;
+        return { ...found(ctx, existing), location: `${ctx.baseUrl}/${type}/${existing.id}/_history/${existing.versionId}` };
+      }
     }
     const id = assignedId ?? newResourceId(ctx.now().getTime());
     assertWithin(ctx, { ...resource, id }, r);

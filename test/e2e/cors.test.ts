@@ -32,7 +32,7 @@ describe('CORS (HERALD_CORS_ORIGINS)', () => {
       assert.equal(res.status, 201);
       assert.equal(res.headers.get('access-control-allow-origin'), 'http://localhost:3000');
       const exposed = res.headers.get('access-control-expose-headers')!.toLowerCase().split(',').map((h) => h.trim());
-      for (const h of ['etag', 'location', 'content-location', 'last-modified']) assert.ok(exposed.includes(h), h);
+      for (const h of ['etag', 'location', 'content-location', 'last-modified', 'preference-applied', 'allow']) assert.ok(exposed.includes(h), h);
     });
 
     it('gives an unlisted origin no CORS headers (the browser then withholds the answer)', async () => {

@@ -177,8 +177,17 @@ describe('CRUD interactions', () => {
         assert.equal(oo.status, 201);
         assert.equal(oo.body.resourceType, 'OperationOutcome');
         assert.equal(oo.body.issue[0].severity, 'information');
-        // Preference values are case-insensitive.
-        assert.equal((await call('POST', `${base()}/Patient`, patient('MinCase'), { prefer: 'return=Minimal' })).text, '');
+        // Preference values are case-insensitive; the one applied is said (RFC 7240).
+        const minCase = await call('POST', `${base()}/Patient`, patient('MinCase'), { prefer: 'return=Minimal' });
+        assert.equal(minCase.text, '');
+        assert.equal(minCase.headers.get('preference-applied'), 'return=minimal');
+        assert.equal(rep.headers.get('preference-applied'), 'return=representation');
+        // A conditional create that matched (200) answers as the create would have.
+        const ine = { prefer: 'return=minimal', 'if-none-exist': `_id=${rep.body.id}` };
+        const matched = await call('POST', `${base()}/Patient`, patient('Rep'), ine);
+        assert.equal(matched.status, 200);
+        assert.equal(matched.text, '');
+        assert.match(matched.headers.get('location') ?? '', new RegExp(`Patient/${rep.body.id}/_history/2$`));
       });
 
       it('applies a batch or transaction\'s Prefer: return=… to each entry that writes', async () => {
