@@ -8,6 +8,7 @@ import { assertWithin, demand, hidden, present, presentResource, seesVersion } f
 import { findMatches } from './conditional.ts';
 import { type BaseContext, type Db, type FhirResponse, joined } from './context.ts';
 import { type Summary, subset } from './summary.ts';
+import { parseElements } from '../search/parse/results.ts';
 import { assertId, assertResourceBody, type EtagCondition, etagHolds, parseEtags } from './resource.ts';
 
 /**
@@ -46,8 +47,8 @@ interface Shape {
   elements?: string[];
 }
 
+/** Search's `_summary` values but `count`, which has nothing to count on a read. */
 const READ_SUMMARIES: readonly string[] = ['true', 'text', 'data', 'false'];
-const ELEMENT_NAME = /^[A-Za-z][A-Za-z0-9_]*$/;
 
 function subsetAsked(query: URLSearchParams | undefined): Shape | undefined {
   const summary = query?.get('_summary') ?? undefined;
@@ -56,9 +57,7 @@ function subsetAsked(query: URLSearchParams | undefined): Shape | undefined {
   if (summary !== undefined && !READ_SUMMARIES.includes(summary)) {
     throw badRequest(`Invalid _summary '${summary.slice(0, 40)}' on a read (expected ${READ_SUMMARIES.join(', ')})`, ['_summary']);
   }
-  const names = elements?.split(',').map((n) => n.trim());
-  const bad = names?.find((n) => !ELEMENT_NAME.test(n));
-  if (bad !== undefined) throw badRequest(`Invalid element name '${bad.slice(0, 40)}' in _elements`, ['_elements']);
+  const names = elements === undefined ? undefined : parseElements(elements);
   return { ...(summary !== undefined ? { summary: summary as Summary } : {}), ...(names ? { elements: names } : {}) };
 }
 

@@ -62,7 +62,8 @@ function parseCount(raw: string): number {
   return raw.length > 9 ? Number.MAX_SAFE_INTEGER : Number(raw);
 }
 
-function parseElements(raw: string): string[] {
+/** `_elements`: element names, comma-separated (search and read alike). */
+export function parseElements(raw: string): string[] {
   const names = raw.split(',').map((s) => s.trim());
   const bad = names.find((n) => !ELEMENT.test(n));
   if (bad !== undefined) throw badRequest(`Invalid element name '${bad}' in _elements`, ['_elements']);
