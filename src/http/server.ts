@@ -199,13 +199,13 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   return app;
 }
 
+/** The methods the FHIR bases route (HEAD through GET). */
+const ROUTED = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
+
 /**
  * A 404 that tells a lost client where the FHIR bases are (`/`, `/fhir`, a typo), and which base a
  * path in the wrong case meant (`/fhir/r4/Patient` → `/fhir/R4/Patient`): base paths are case-sensitive.
  */
-/** The methods the FHIR bases route (HEAD through GET). */
-const ROUTED = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
-
 function noSuchEndpoint(method: string, url: string, bases: string[]): string {
   const path = url.split('?')[0]!.slice(0, 200);
   const lower = path.toLowerCase();

@@ -23,19 +23,19 @@ export async function route(base: BaseContext, db: Db, req: FhirRequest): Promis
   if (first === undefined) {
     if (req.method === 'POST') return processBundle(ctx, db, req.body, req.prefer);
     if (req.method === 'GET') return search(ctx, db, req.query, { strict: isStrict(req) });
-    throw notAllowed(req, ['GET', 'POST']);
+    throw notAllowed(req);
   }
   if (first === '_search' && second === undefined) {
     if (req.method === 'POST') return search(ctx, db, searchParams(req), { strict: isStrict(req) });
-    throw notAllowed(req, ['POST']);
+    throw notAllowed(req);
   }
   if (first === 'metadata' && second === undefined) {
     if (req.method === 'GET') return { status: 200, resource: capabilityStatement(ctx) };
-    throw notAllowed(req, ['GET']);
+    throw notAllowed(req);
   }
   if (first === '_history' && second === undefined) {
     if (req.method === 'GET') return history(ctx, db, req.query);
-    throw notAllowed(req, ['GET']);
+    throw notAllowed(req);
   }
   assertType(ctx, first);
   if (second === undefined) return typeLevel(ctx, db, req, first);
@@ -43,15 +43,15 @@ export async function route(base: BaseContext, db: Db, req: FhirRequest): Promis
   if (third === '$validate' && fourth === undefined) return validateOperation(ctx, db, req, first, second);
   if (second === '_search' && third === undefined) {
     if (req.method === 'POST') return search(ctx, db, searchParams(req), { type: first, strict: isStrict(req) });
-    throw notAllowed(req, ['POST']);
+    throw notAllowed(req);
   }
   if (second === '_history' && third === undefined) {
     if (req.method === 'GET') return history(ctx, db, req.query, first);
-    throw notAllowed(req, ['GET']);
+    throw notAllowed(req);
   }
   if (third === undefined) return instanceLevel(ctx, db, req, first, second);
   if (third === '_history') {
-    if (req.method !== 'GET') throw notAllowed(req, ['GET']);
+    if (req.method !== 'GET') throw notAllowed(req);
     return fourth === undefined ? history(ctx, db, req.query, first, second) : vread(ctx, db, first, second, fourth, req.query);
   }
   throw notFound(`No such endpoint: ${req.method} /${req.path.slice(0, 200)}`);
@@ -74,7 +74,7 @@ function typeLevel(ctx: BaseContext, db: Db, req: FhirRequest, type: string): Pr
     case 'GET':
       return search(ctx, db, req.query, { type, strict: isStrict(req) });
     default:
-      throw notAllowed(req, ['GET', 'POST', 'PUT', 'DELETE']);
+      throw notAllowed(req);
   }
 }
 
@@ -92,7 +92,7 @@ function instanceLevel(ctx: BaseContext, db: Db, req: FhirRequest, type: string,
     case 'DELETE':
       return remove(ctx, db, type, id, req.ifMatch);
     default:
-      throw notAllowed(req, ['GET', 'PUT', 'PATCH', 'DELETE']);
+      throw notAllowed(req);
   }
 }
 
@@ -110,8 +110,8 @@ function searchParams(req: FhirRequest): URLSearchParams {
 }
 
 /**
- * The methods a path below a base takes, by its shape (for the `Allow` of a 405 the router does not
- * raise itself: a method no base routes).
+ * The methods a path below a base takes, by its shape: the `Allow` of every 405 the router raises,
+ * and of one for a method no base routes (http/server.ts).
  */
 export function allowedMethods(path: string): Method[] {
   const parts = path === '' ? [] : path.split('/');
@@ -124,4 +124,4 @@ export function allowedMethods(path: string): Method[] {
   return ['GET'];
 }
 
-const notAllowed = (req: FhirRequest, allow: Method[]) => methodNotAllowed(`${req.method} is not allowed on /${req.path.slice(0, 200)}`, allow);
+const notAllowed = (req: FhirRequest) => methodNotAllowed(`${req.method} is not allowed on /${req.path.slice(0, 200)}`, allowedMethods(req.path));
