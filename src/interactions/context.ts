@@ -99,7 +99,9 @@ export interface FhirResponse {
   outcome?: OperationOutcome;
 }
 
+type ReturnPreference = 'minimal' | 'representation' | 'operationoutcome';
+
 /** `Prefer: return=…` (RFC 7240; FHIR http.html#ops), its value in lower case. */
-export function preferredReturn(prefer: string | undefined): 'minimal' | 'representation' | 'operationoutcome' | undefined {
-  return /return\s*=\s*"?(minimal|representation|OperationOutcome)\b/i.exec(prefer ?? '')?.[1]!.toLowerCase() as 'minimal' | 'representation' | 'operationoutcome' | undefined;
+export function preferredReturn(prefer: string | undefined): ReturnPreference | undefined {
+  return /return\s*=\s*"?(minimal|representation|OperationOutcome)\b/i.exec(prefer ?? '')?.[1]!.toLowerCase() as ReturnPreference | undefined;
 }
