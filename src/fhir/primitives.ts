@@ -103,13 +103,18 @@ function regexChecker(name: string, regex: RegExp): (v: string) => PrimitiveProb
 /** Types whose values may name a day: the spec's regexes allow any day 01-31 in any month. */
 const CALENDAR_TYPES = new Set(['date', 'dateTime', 'instant']);
 
+/** Days in a month (1-12) of the proleptic Gregorian calendar FHIR dates use. */
+export function daysInMonth(year: number, month: number): number {
+  if (month === 2) return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28;
+  return [4, 6, 9, 11].includes(month) ? 30 : 31;
+}
+
 /** A day that its month has (1990-02-30 and 2023-02-29 are not dates). */
 function calendarDay(v: string): PrimitiveProblem | undefined {
   const m = /^(\d{4})-(\d{2})-(\d{2})/.exec(v);
   if (!m) return undefined;
-  const [year, month, day] = [Number(m[1]), Number(m[2]), Number(m[3])];
-  const days = month === 2 ? (year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28) : [4, 6, 9, 11].includes(month) ? 30 : 31;
-  return day > days ? { code: 'value', message: `${quote(v)} is not a valid date: ${m[1]}-${m[2]} has ${days} days` } : undefined;
+  const days = daysInMonth(Number(m[1]), Number(m[2]));
+  return Number(m[3]) > days ? { code: 'value', message: `${quote(v)} is not a valid date: ${m[1]}-${m[2]} has ${days} days` } : undefined;
 }
 
 function int64Range(v: string): PrimitiveProblem | undefined {

@@ -22,20 +22,21 @@ export async function processBundle(ctx: BaseContext, db: Db, body: unknown, pre
     throw new FhirError(400, 'too-costly', `A Bundle may hold at most ${MAX_BUNDLE_SEARCHES} searches and history reads (this one has ${reads}): send them in several Bundles`, ['Bundle.entry']);
   }
   const budget = readBudget();
-  // The Bundle's Prefer: return=… applies to each entry that writes (http.html#ops).
-  if (prefer) for (const r of requests) r.prefer ??= prefer;
+  // The Bundle's Prefer applies to its entries: return=… to those that write (http.html#ops),
+  // handling=… to its searches, as to a search of its own.
+  if (prefer) for (const r of requests) r.prefer = prefer;
   if (bundle.type === 'batch') return batch(ctx, db, requests, budget);
   return transaction(ctx, db, entries, requests, budget);
 }
 
 /** Searches and history reads one Bundle may hold (each has the search deadline of its own). */
-export const MAX_BUNDLE_SEARCHES = 100;
+const MAX_BUNDLE_SEARCHES = 100;
 /**
  * Resources (matches and includes) one Bundle's searches and history may return together: ten
  * pages at the largest page size. Each search pages, but a Bundle of many full pages answered in
  * one response was unbounded (700 of them: 487 MB, and the event loop held for 8.6 s to write it).
  */
-export const MAX_BUNDLE_READ_RESOURCES = 10_000;
+const MAX_BUNDLE_READ_RESOURCES = 10_000;
 
 interface ReadBudget {
   /** Runs a costly read entry unless the Bundle's reads have returned their most already. */

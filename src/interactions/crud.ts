@@ -8,7 +8,7 @@ import { assertWithin, demand, hidden, present, presentResource, seesVersion } f
 import { findMatches } from './conditional.ts';
 import { type BaseContext, type Db, type FhirResponse, joined } from './context.ts';
 import { type Summary, subset } from './summary.ts';
-import { parseElements } from '../search/parse/results.ts';
+import { parseElements, parseSummary } from '../search/parse/results.ts';
 import { assertId, assertResourceBody, type EtagCondition, etagHolds, parseEtags } from './resource.ts';
 
 /**
@@ -47,24 +47,20 @@ interface Shape {
   elements?: string[];
 }
 
-/** Search's `_summary` values but `count`, which has nothing to count on a read. */
-const READ_SUMMARIES: readonly string[] = ['true', 'text', 'data', 'false'];
-
 function subsetAsked(query: URLSearchParams | undefined): Shape | undefined {
   const summary = query?.get('_summary') ?? undefined;
   const elements = query?.get('_elements') ?? undefined;
   if (summary === undefined && elements === undefined) return undefined;
-  if (summary !== undefined && !READ_SUMMARIES.includes(summary)) {
-    throw badRequest(`Invalid _summary '${summary.slice(0, 40)}' on a read (expected ${READ_SUMMARIES.join(', ')})`, ['_summary']);
-  }
-  const names = elements === undefined ? undefined : parseElements(elements);
-  return { ...(summary !== undefined ? { summary: summary as Summary } : {}), ...(names ? { elements: names } : {}) };
+  return {
+    ...(summary !== undefined ? { summary: parseSummary(summary, false) } : {}),
+    ...(elements !== undefined ? { elements: parseElements(elements) } : {}),
+  };
 }
 
 function found(ctx: BaseContext, v: StoredVersion, shape?: Shape): FhirResponse {
-  const json = present(ctx, v)!;
-  const shaped = shape ? JSON.stringify(subset(ctx.defs, JSON.parse(json) as Resource, shape.summary, shape.elements)) : json;
-  return { status: 200, json: shaped, versionId: v.versionId, lastUpdated: v.lastUpdated };
+  const base = { status: 200, versionId: v.versionId, lastUpdated: v.lastUpdated };
+  if (!shape) return { ...base, json: present(ctx, v)! };
+  return { ...base, resource: subset(ctx.defs, presentResource(ctx, JSON.parse(v.json!) as Resource), shape.summary, shape.elements) };
 }
 
 export async function create(
@@ -110,16 +106,13 @@ export async function update(
   if (resource.id === undefined) throw badRequest('The resource in an update must have an id', ['id']);
   if (resource.id !== id) throw badRequest(`The resource id '${resource.id}' does not match the URL id '${id}'`, ['id']);
   const expected = ifMatch === undefined ? undefined : parseEtags(ifMatch);
-  // If-None-Match on a write (RFC 9110 §13.1.2): `*` creates only; a listed tag refuses that version.
   const refused = ifNoneMatch === undefined ? undefined : parseEtags(ifNoneMatch);
   const r = demand(ctx, type, 'u');
   return db.transaction(async (tx) => {
     const current = await tx.read(ctx.version, type, id);
     await assertWritable(ctx, joined(tx, ctx.store), type, id, current, r);
     checkIfMatch(type, id, current, expected);
-    if (refused && etagHolds(refused, current && !current.deleted ? current.versionId : undefined)) {
-      throw preconditionFailed(`If-None-Match: ${type}/${id} exists at version ${current!.versionId}`);
-    }
+    checkIfNoneMatch(type, id, current, refused);
     assertWithin(ctx, resource, r);
     return writeVersion(ctx, tx, resource, id, current, 'PUT');
   });
@@ -259,6 +252,12 @@ export async function conditionalDelete(ctx: BaseContext, db: Db, type: string, 
     const { versionId, lastUpdated } = await ctx.subscriptions.writeVersion(tx, type, id, undefined, current, 'DELETE', ctx.principal);
     return { status: 204, versionId, lastUpdated };
   });
+}
+
+/** If-None-Match on a write (RFC 9110 §13.1.2): `*` creates only; a listed tag refuses that version. */
+function checkIfNoneMatch(type: string, id: string, current: StoredVersion | undefined, refused: EtagCondition | undefined): void {
+  const live = current && !current.deleted ? current.versionId : undefined;
+  if (refused && etagHolds(refused, live)) throw preconditionFailed(`If-None-Match: ${type}/${id} exists at version ${live}`);
 }
 
 /** Two entries of one transaction that turn out, as they run, to be one resource. */

@@ -3,6 +3,7 @@ import type { Bundle, BundleEntry, Resource } from '../fhir/types.ts';
 import type { StoredVersion } from '../store/store.ts';
 import type { BaseContext, Db, FhirResponse } from './context.ts';
 import { assertId, etagOf } from './resource.ts';
+import { parseCount } from '../search/parse/results.ts';
 import { reach } from '../auth/index.ts';
 import { demand, hidden, present, seesVersion } from './access.ts';
 
@@ -28,7 +29,8 @@ export async function history(
   for (const name of UNSUPPORTED) {
     if (query.has(name)) throw new FhirError(400, 'not-supported', `History does not support ${name} here (only _since, _count)`, [name]);
   }
-  const asked = parseCount(ctx, query.get('_count'));
+  const countRaw = query.get('_count');
+  const asked = countRaw === null ? ctx.defaultPageSize : Math.min(parseCount(countRaw), ctx.maxPageSize);
   // _count=0: the total alone, as for a search.
   const count = Math.max(asked, 1);
   const since = parseSince(query.get('_since'));
@@ -93,12 +95,7 @@ function historyEntry(ctx: BaseContext, v: StoredVersion): BundleEntry {
 
 const UNSUPPORTED = ['_at', '_list'];
 
-/** Any non-negative integer, clamped to the largest page. */
-function parseCount(ctx: BaseContext, raw: string | null): number {
-  if (raw === null) return ctx.defaultPageSize;
-  if (!/^\d+$/.test(raw)) throw badRequest(`_count must be a non-negative integer, not '${raw.slice(0, 40)}'`, ['_count']);
-  return raw.length > 9 ? ctx.maxPageSize : Math.min(Number(raw), ctx.maxPageSize);
-}
+
 
 const INSTANT = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2}))?$/;
 

@@ -75,7 +75,7 @@ function selfOf(req: { id?: string; params: Map<string, string[]> }): string {
 const MAX_SELF_QUERY = 2048;
 
 /** Subscriptions one type-level $status lists at most. */
-export const MAX_LISTED = 1000;
+const MAX_LISTED = 1000;
 
 function allIds(ctx: OperationContext): string[] {
   return ctx.subscriptions.registry.allSubscriptions().map((s) => s.id);

@@ -39,7 +39,7 @@ export function applyResultParam(ctx: ParseContext, req: SearchRequest, name: st
       req.total = oneOf(TOTALS, raw, '_total');
       return;
     case '_summary':
-      req.summary = oneOf(SUMMARIES, raw, '_summary');
+      req.summary = parseSummary(raw);
       return;
     case '_elements':
       req.elements = parseElements(raw);
@@ -56,8 +56,13 @@ function oneOf<T extends string>(allowed: readonly T[], raw: string, name: strin
   return raw as T;
 }
 
-/** Any non-negative integer: past the largest page it is clamped, however long. */
-function parseCount(raw: string): number {
+/** `_summary`; a read has nothing to count, so it may not take `count`. */
+export function parseSummary(raw: string, count = true): NonNullable<SearchRequest['summary']> {
+  return oneOf(count ? SUMMARIES : SUMMARIES.filter((s) => s !== 'count'), raw, '_summary');
+}
+
+/** `_count` (search and history alike): any non-negative integer; past the largest page it is clamped, however long. */
+export function parseCount(raw: string): number {
   if (!/^\d+$/.test(raw)) throw badRequest(`Invalid _count '${raw.slice(0, 40)}' (expected a non-negative integer)`, ['_count']);
   return raw.length > 9 ? Number.MAX_SAFE_INTEGER : Number(raw);
 }

@@ -2,6 +2,7 @@
  * Dates and numbers of search values as ranges: FHIR search compares by the precision the client
  * wrote (search.html#date, #number), so `2024` means the whole year and `100` means [99.5, 100.5).
  */
+import { daysInMonth } from '../../fhir/primitives.ts';
 
 /** A date search value: epoch ms, both ends inclusive (as DateRow). */
 export interface DateRange {
@@ -73,9 +74,6 @@ function utc(year: number, month: number, day: number, h = 0, mi = 0, s = 0, ms 
   return date.getTime();
 }
 
-function daysInMonth(year: number, month: number): number {
-  return new Date(utc(year, month, 0)).getUTCDate();
-}
 
 /**
  * Parses a decimal (`100`, `100.00`, `1e2`, `-.5`) with its implicit precision: the range is half

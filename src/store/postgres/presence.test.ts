@@ -5,6 +5,7 @@ import pg from 'pg';
 import { createDatabase, dropDatabase, withClient } from '../../../test/helpers/postgres.ts';
 import { until } from '../../../test/helpers/until.ts';
 import { FhirError } from '../../fhir/errors.ts';
+import { emptyIndexRows } from '../../search/types.ts';
 import { openPostgresStore } from './index.ts';
 import { enterDatabase } from './presence.ts';
 import { MIGRATIONS, RUNNING_LOCK, runningNodes } from './schema.ts';
@@ -19,8 +20,7 @@ const sql = <T extends pg.QueryResultRow>(url: string, text: string, args: unkno
 
 const version = async (url: string) => (await sql<{ v: number }>(url, 'SELECT max(version) AS v FROM herald_migrations'))[0]!.v;
 const tableExists = async (url: string) => (await sql<{ t: string | null }>(url, "SELECT to_regclass('next_version_table')::text AS t"))[0]!.t !== null;
-const empty = { string: [], token: [], reference: [], date: [], number: [], quantity: [], uri: [] };
-const write = (id: string) => ({ type: 'Patient', id, versionId: 1, lastUpdated: '2024-01-01T00:00:00.000Z', method: 'PUT' as const, json: `{"resourceType":"Patient","id":"${id}"}`, index: empty });
+const write = (id: string) => ({ type: 'Patient', id, versionId: 1, lastUpdated: '2024-01-01T00:00:00.000Z', method: 'PUT' as const, json: `{"resourceType":"Patient","id":"${id}"}`, index: emptyIndexRows() });
 
 describe('PostgreSQL: an upgrade stops every node first (schema migrations and running nodes)', () => {
   it('a node that would migrate refuses to start while nodes of the schema before run, saying how many; once they stop, it migrates', async () => {

@@ -129,7 +129,7 @@ export const MIGRATIONS: readonly string[] = [
 ];
 
 /** Key of the advisory lock held while the schema is created or migrated (any constant will do). */
-export const MIGRATION_LOCK = 0x4845_5241; // "HERA"
+const MIGRATION_LOCK = 0x4845_5241; // "HERA"
 
 /**
  * Key of the advisory lock every running node holds in shared mode (presence.ts), and a node about

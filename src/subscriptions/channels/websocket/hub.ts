@@ -271,7 +271,7 @@ export class WebsocketHub {
  * subscriptions already bound adds none), and each binding is walked when the socket closes or a
  * token is revoked.
  */
-export const MAX_TOKENS_PER_SOCKET = 100;
+const MAX_TOKENS_PER_SOCKET = 100;
 
 /** Subscriptions whose senders start in one turn of the event loop (see WebsocketHub.broadcast). */
 const KICKS_PER_TURN = 16;
