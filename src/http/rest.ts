@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { FhirError, badRequest, outcomeOf } from '../fhir/errors.ts';
+import { FhirError, badRequest } from '../fhir/errors.ts';
 import { type BaseContext, type FhirRequest, type FhirResponse, type Method, preferredReturn, route } from '../interactions/index.ts';
 import { FHIR_JSON } from './errors.ts';
 import { checkAcceptable, wrongVersion } from './negotiation.ts';
@@ -106,9 +106,6 @@ function send(reply: FastifyReply, req: FhirRequest, res: FhirResponse): Fastify
   const wanted = res.location !== undefined ? preferredReturn(req.prefer) : undefined;
   if (wanted) reply.header('preference-applied', `return=${wanted === 'operationoutcome' ? 'OperationOutcome' : wanted}`);
   if (wanted === 'minimal') return reply.send();
-  if (wanted === 'operationoutcome') {
-    const what = res.status === 201 ? 'Created' : 'Updated';
-    return reply.send(JSON.stringify(outcomeOf('information', 'informational', `${what} ${res.location ?? ''}`.trim())));
-  }
+  if (wanted === 'operationoutcome') return reply.send(JSON.stringify(res.outcome));
   return reply.send(res.json ?? JSON.stringify(res.resource));
 }

@@ -1,4 +1,4 @@
-import { FhirError, asFhirError, badRequest, operationOutcome, outcomeOf } from '../fhir/errors.ts';
+import { FhirError, asFhirError, badRequest, operationOutcome } from '../fhir/errors.ts';
 import type { Bundle, BundleEntry, Resource } from '../fhir/types.ts';
 import { type BaseContext, type Db, type FhirRequest, type FhirResponse, type Method, joined, preferredReturn } from './context.ts';
 import { assertResourceBody, etagOf } from './resource.ts';
@@ -214,7 +214,7 @@ function responseEntry(ctx: BaseContext, r: FhirResponse, req: FhirRequest): Bun
       ...(r.location ? { location: r.location } : {}),
       ...(r.versionId !== undefined ? { etag: etagOf(r.versionId) } : {}),
       ...(r.lastUpdated ? { lastModified: r.lastUpdated } : {}),
-      ...(wanted === 'operationoutcome' ? { outcome: outcomeOf('information', 'informational', `${r.status === 201 ? 'Created' : 'Updated'} ${r.location}`) } : {}),
+      ...(wanted === 'operationoutcome' && r.outcome ? { outcome: r.outcome } : {}),
     },
   };
 }

@@ -95,7 +95,7 @@ export interface FhirResponse {
   location?: string;
   versionId?: number;
   lastUpdated?: string;
-  /** Set on create/update/patch/delete so `Prefer: return=…` applies. */
+  /** With `location` (a version written, or a conditional create's match): what `Prefer: return=OperationOutcome` answers. */
   outcome?: OperationOutcome;
 }
 

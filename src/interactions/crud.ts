@@ -1,6 +1,6 @@
 import { newResourceId } from '../fhir/ids.ts';
 import jsonpatch from 'fast-json-patch';
-import { badRequest, conflict, gone, notFound, preconditionFailed, unprocessable } from '../fhir/errors.ts';
+import { badRequest, conflict, gone, notFound, outcomeOf, preconditionFailed, unprocessable } from '../fhir/errors.ts';
 import type { Resource } from '../fhir/types.ts';
 import type { Reach } from '../auth/index.ts';
 import type { StoredVersion, Transaction, WriteMethod } from '../store/store.ts';
@@ -83,7 +83,8 @@ export async function create(
       if (ids.length === 1) {
         // The match, with its Location: `Prefer: return=…` applies to it as to a create.
         const existing = (await tx.read(ctx.version, type, ids[0]!))!;
-        return { ...found(ctx, existing), location: `${ctx.baseUrl}/${type}/${existing.id}/_history/${existing.versionId}` };
+        const location = versionLocation(ctx, type, existing.id, existing.versionId);
+        return { ...found(ctx, existing), location, outcome: informational(`Found ${location} by If-None-Exist; nothing written`) };
       }
     }
     const id = assignedId ?? newResourceId(ctx.now().getTime());
@@ -289,12 +290,17 @@ async function writeVersion(
   const stored = written.stored!;
   // A create is by the owner; an update may be the admin's, who sees a Subscription's secrets masked.
   const shown = live ? presentResource(ctx, stored) : stored;
+  const location = versionLocation(ctx, type, id, versionId);
   return {
     status: written.created ? 201 : 200,
     resource: shown,
     json: shown === stored ? written.json! : JSON.stringify(shown),
-    location: `${ctx.baseUrl}/${type}/${id}/_history/${versionId}`,
+    location,
     versionId,
     lastUpdated,
+    outcome: informational(`${written.created ? 'Created' : 'Updated'} ${location}`),
   };
 }
+
+const versionLocation = (ctx: BaseContext, type: string, id: string, versionId: number) => `${ctx.baseUrl}/${type}/${id}/_history/${versionId}`;
+const informational = (text: string) => outcomeOf('information', 'informational', text);

@@ -188,6 +188,9 @@ describe('CRUD interactions', () => {
         assert.equal(matched.status, 200);
         assert.equal(matched.text, '');
         assert.match(matched.headers.get('location') ?? '', new RegExp(`Patient/${rep.body.id}/_history/2$`));
+        const matchedOutcome = await call('POST', `${base()}/Patient`, patient('Rep'), { ...ine, prefer: 'return=OperationOutcome' });
+        assert.equal(matchedOutcome.status, 200);
+        assert.match(matchedOutcome.body.issue[0].diagnostics, /^Found .* by If-None-Exist; nothing written$/, 'a match is not said to be an update');
       });
 
       it('applies a batch or transaction\'s Prefer: return=… to each entry that writes', async () => {
