@@ -222,10 +222,13 @@ describe('SubscriptionRegistry', () => {
     const r = registryWith(topic(['create'], '(1 | 2) + 1 = 3')); // a criterion that faults whenever it is tested
     assert.deepEqual(ids(r, encounterChange('Patient/1')), []);
     assert.equal(r.faults.of(URL), undefined, 'no subscription: not tested');
+    assert.equal(r.watches('Encounter'), false, 'no subscription: its type is not watched (writes record nothing)');
     add(r, 'off', spec([], 'off'));
     assert.deepEqual(ids(r, encounterChange('Patient/1')), []);
     assert.equal(r.faults.of(URL), undefined, 'only an off one: not tested');
+    assert.equal(r.watches('Encounter'), false, 'only an off one: not watched');
     r.setStatus('off', 'active');
+    assert.equal(r.watches('Encounter'), true, 'live: watched');
     assert.deepEqual(ids(r, encounterChange('Patient/1')), []);
     assert.equal(r.faults.of(URL)?.count, 1, 'live: tested (and recorded, D-20)');
     r.setStatus('off', 'off');

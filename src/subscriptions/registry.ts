@@ -363,7 +363,12 @@ export class SubscriptionRegistry {
 
   /** True when some topic has a trigger on this resource type. */
   watches(type: string): boolean {
-    return (this.topicsByType.get(type)?.size ?? 0) > 0;
+    // A topic with nothing live filed (nobody subscribes, or only off ones: an off classic
+    // subscription's own topic stays registered) watches nothing, so its type's writes cost no
+    // parsing of the previous version and no recording at all.
+    const urls = this.topicsByType.get(type);
+    if (urls) for (const url of urls) if (hasFiled(this.topics.get(url)!)) return true;
+    return false;
   }
 
   /**
