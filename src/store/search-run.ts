@@ -13,7 +13,6 @@ import { type VersionRow, toVersion } from './version-row.ts';
  */
 export type SearchSteps = Generator<Sql, SearchPage, Record<string, unknown>[]>;
 
-const { iterations: MAX_ITERATIONS, resources: MAX_INCLUDED } = INCLUDE_LIMITS;
 const CHUNK = 500;
 
 
@@ -85,7 +84,7 @@ function* matchSteps(dialect: Dialect, fv: string, req: SearchRequest, now: numb
 
 /**
  * _include and _revinclude, following :iterate ones over what was added, within bounds: at most
- * MAX_INCLUDED resources over MAX_ITERATIONS rounds, the first ones found. `cut` when references
+ * INCLUDE_LIMITS.resources resources over INCLUDE_LIMITS.iterations rounds, the first ones found. `cut` when references
  * to resources not yet in the page were left unfollowed for either bound (one that names a
  * deleted resource counts). Each query reads at most what the round can still add plus what it
  * may find again (the matches and what was added), so a match referenced by a million resources
@@ -99,9 +98,9 @@ function* included(fv: string, req: SearchRequest, matches: StoredVersion[]): St
   let frontier = matches;
   for (let round = 0; frontier.length > 0; round++) {
     // A round past the last only looks whether :iterate had anything new left to follow.
-    const probe = round === MAX_ITERATIONS;
+    const probe = round === INCLUDE_LIMITS.iterations;
     if (probe && !iterates) break;
-    const room = probe ? 0 : MAX_INCLUDED - added.length;
+    const room = probe ? 0 : INCLUDE_LIMITS.resources - added.length;
     // One more than can be new: a query that fills its limit shows that more are left.
     const limit = room + seen.size + 1;
     const refs: { type: string; id: string }[] = [];
