@@ -8,3 +8,25 @@ export function stamp(resource: Resource, id: string, versionId: number, lastUpd
   const { resourceType, id: _ignored, meta, ...rest } = resource;
   return { resourceType, id, meta: { ...meta, versionId: String(versionId), lastUpdated }, ...rest };
 }
+
+/**
+ * Two JSON values alike whatever their objects' key order (arrays in order); a member whose value
+ * is `undefined` counts as absent, as JSON.stringify drops it.
+ */
+export function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) || Array.isArray(b)) {
+    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => sameJson(x, b[i]));
+  }
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  let defined = 0;
+  for (const k in x) {
+    if (x[k] === undefined) continue;
+    defined++;
+    if (!Object.hasOwn(y, k) || !sameJson(x[k], y[k])) return false;
+  }
+  for (const k in y) if (y[k] !== undefined) defined--;
+  return defined === 0;
+}

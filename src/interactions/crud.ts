@@ -1,6 +1,7 @@
 import { newResourceId } from '../fhir/ids.ts';
 import jsonpatch from 'fast-json-patch';
 import { badRequest, conflict, gone, notFound, outcomeOf, preconditionFailed, unprocessable } from '../fhir/errors.ts';
+import { sameJson, stamp } from '../fhir/meta.ts';
 import type { Resource } from '../fhir/types.ts';
 import type { Reach } from '../auth/index.ts';
 import type { StoredVersion, Transaction, WriteMethod } from '../store/store.ts';
@@ -285,6 +286,7 @@ async function writeVersion(
   const live = current && !current.deleted ? current : undefined;
   const prepared = ctx.subscriptions.prepareWrite({ ...resource, id }, live?.json, ctx.principal);
   const type = prepared.resourceType;
+  if (live && sameJson(stamp(prepared, id, live.versionId, live.lastUpdated), JSON.parse(live.json!))) return unchanged(ctx, live);
   const written = await ctx.subscriptions.writeVersion(tx, type, id, prepared, current, method, ctx.principal);
   const { versionId, lastUpdated } = written;
   const stored = written.stored!;
@@ -300,6 +302,16 @@ async function writeVersion(
     lastUpdated,
     outcome: informational(`${written.created ? 'Created' : 'Updated'} ${location}`),
   };
+}
+
+/**
+ * An update, conditional update or patch whose result is the current version's content (key order
+ * aside; meta.versionId and meta.lastUpdated are the server's) writes nothing: no version, no
+ * history entry, no event. It answers 200 with the current version, as a read would.
+ */
+function unchanged(ctx: BaseContext, live: StoredVersion): FhirResponse {
+  const location = versionLocation(ctx, live.type, live.id, live.versionId);
+  return { ...found(ctx, live), location, outcome: informational(`${location} already holds this content; nothing written`) };
 }
 
 const versionLocation = (ctx: BaseContext, type: string, id: string, versionId: number) => `${ctx.baseUrl}/${type}/${id}/_history/${versionId}`;

@@ -101,9 +101,9 @@ describe('conditional create and update', () => {
         assert.equal(again.status, 201);
         assert.equal(again.body.meta.versionId, '3');
         // If-Match: the match's version, else 412; with no match there is no version to match.
-        const stale = await call('PUT', `${base()}/Patient?identifier=urn:mrn|cu-nomatch`, { ...withIdentifier('cu-nomatch'), active: true }, { 'if-match': 'W/"99"' });
+        const stale = await call('PUT', `${base()}/Patient?identifier=urn:mrn|cu-nomatch`, { ...withIdentifier('cu-nomatch'), gender: 'other' }, { 'if-match': 'W/"99"' });
         assert.equal(stale.status, 412);
-        const fresh = await call('PUT', `${base()}/Patient?identifier=urn:mrn|cu-nomatch`, { ...withIdentifier('cu-nomatch'), active: true }, { 'if-match': 'W/"3"' });
+        const fresh = await call('PUT', `${base()}/Patient?identifier=urn:mrn|cu-nomatch`, { ...withIdentifier('cu-nomatch'), gender: 'other' }, { 'if-match': 'W/"3"' });
         assert.equal(fresh.status, 200);
         assert.equal(fresh.body.meta.versionId, '4');
         const none = await call('PUT', `${base()}/Patient?identifier=urn:mrn|cu-none-at-all`, withIdentifier('cu-none-at-all'), { 'if-match': 'W/"1"' });

@@ -159,6 +159,41 @@ describe('CRUD interactions', () => {
         assert.deepEqual(versions, [2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
       });
 
+      it('an update, conditional update, patch or transaction entry that changes nothing writes no version', async () => {
+        const tag = { system: 'urn:t', code: 'x' };
+        const created = (await call('POST', `${base()}/Patient`, patient('Same', { identifier: [{ system: 'urn:same', value: v }], meta: { tag: [tag] } }))).body;
+        const id = created.id as string;
+        const unchanged = (res: Awaited<ReturnType<typeof call>>, what: string) => {
+          assert.equal(res.status, 200, what);
+          assert.equal(res.headers.get('etag'), 'W/"1"', what);
+          assert.equal(res.headers.get('location'), `${base()}/Patient/${id}/_history/1`, what);
+          assert.equal(res.body.meta.lastUpdated, created.meta.lastUpdated, what);
+        };
+        // The resource as read, sent back.
+        unchanged(await call('PUT', `${base()}/Patient/${id}`, created), 'as read');
+        // Key order and a stale meta.versionId / lastUpdated do not count: those are the server's.
+        const { name, birthDate, ...rest } = created;
+        unchanged(await call('PUT', `${base()}/Patient/${id}`, { birthDate, ...rest, meta: { lastUpdated: '2001-01-01T00:00:00Z', versionId: '9', tag: [tag] }, name }), 'reordered');
+        unchanged(await call('PUT', `${base()}/Patient?identifier=urn:same|${v}`, created), 'conditional');
+        unchanged(await call('PATCH', `${base()}/Patient/${id}`, [], { 'content-type': 'application/json-patch+json' }), 'empty patch');
+        unchanged(await call('PATCH', `${base()}/Patient/${id}`, [{ op: 'replace', path: '/birthDate', value: '1815-12-10' }], { 'content-type': 'application/json-patch+json' }), 'patch to the same value');
+        const outcome = await call('PUT', `${base()}/Patient/${id}`, created, { prefer: 'return=OperationOutcome' });
+        assert.equal(outcome.body.resourceType, 'OperationOutcome');
+        assert.match(outcome.body.issue[0].diagnostics, /nothing written/);
+        const tx = await call('POST', base(), { resourceType: 'Bundle', type: 'transaction', entry: [{ resource: created, request: { method: 'PUT', url: `Patient/${id}` } }] });
+        assert.equal(tx.status, 200);
+        assert.equal(tx.body.entry[0].response.status, '200 OK');
+        assert.equal(tx.body.entry[0].response.etag, 'W/"1"');
+        assert.equal((await call('GET', `${base()}/Patient/${id}/_history`)).body.total, 1, 'one version, however many no-op writes');
+        // Anything else is a change: meta.tag dropped, an element added.
+        const { meta: _meta, ...bare } = created;
+        const untagged = await call('PUT', `${base()}/Patient/${id}`, bare);
+        assert.equal(untagged.body.meta.versionId, '2');
+        assert.equal(untagged.body.meta.tag, undefined);
+        const added = await call('PUT', `${base()}/Patient/${id}`, { ...untagged.body, gender: 'female' });
+        assert.equal(added.body.meta.versionId, '3');
+      });
+
       it('honours Prefer: return=minimal, representation and OperationOutcome', async () => {
         const minimal = await call('POST', `${base()}/Patient`, patient('Min'), { prefer: 'return=minimal' });
         assert.equal(minimal.status, 201);

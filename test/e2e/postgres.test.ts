@@ -150,7 +150,7 @@ describe('two nodes on one PostgreSQL database', () => {
 
   it('conditional update racing on both nodes creates exactly one resource', async () => {
     const results = await Promise.all(
-      Array.from({ length: 8 }, (_, i) => call('PUT', `${(i % 2 ? a : b).fhir('R4')}/Patient?identifier=urn:pg|cu`, patient('cu', { active: i % 2 === 0 }))),
+      Array.from({ length: 8 }, (_, i) => call('PUT', `${(i % 2 ? a : b).fhir('R4')}/Patient?identifier=urn:pg|cu`, patient('cu', { active: i % 2 === 0, multipleBirthInteger: i + 1 }))),
     );
     assert.equal(results.filter((r) => r.status === 201).length, 1, results.map((r) => r.status).join());
     assert.equal(new Set(results.map((r) => r.body.id)).size, 1);
@@ -163,7 +163,7 @@ describe('two nodes on one PostgreSQL database', () => {
     for (let version = 1; version <= 3; version++) {
       const results = await Promise.all(
         Array.from({ length: 8 }, (_, i) =>
-          call('PUT', `${(i % 2 ? a : b).fhir('R4')}/Patient/${id}`, { ...patient('ifmatch'), id, gender: i % 2 ? 'male' : 'female' }, { 'if-match': `W/"${version}"` }),
+          call('PUT', `${(i % 2 ? a : b).fhir('R4')}/Patient/${id}`, { ...patient('ifmatch'), id, multipleBirthInteger: version * 10 + i }, { 'if-match': `W/"${version}"` }),
         ),
       );
       const statuses = results.map((r) => r.status);

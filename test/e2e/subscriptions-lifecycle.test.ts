@@ -147,6 +147,26 @@ describe('subscription lifecycle', () => {
         const numbers = notes(id).filter((n) => n.type === 'event-notification').flatMap((n) => n.events.map((e) => e.number));
         assert.deepEqual(numbers, Array.from({ length: 30 }, (_, i) => i + 1));
       });
+
+      it('an update that changes nothing is no event: the next change is the next number (EN-1)', async () => {
+        const topicType = v === 'R4' ? 'Basic' : 'SubscriptionTopic';
+        const url = 'http://example.org/topics/patient-changed';
+        const topic = topicResource(v, { url, resource: 'Patient', interactions: ['create', 'update'] }, 'patient-changed');
+        assert.ok([200, 201].includes((await call('PUT', `${base()}/${topicType}/patient-changed`, topic)).status));
+        const id = await subscribe({ topic: url, content: 'full-resource' });
+        const created = (await call('POST', `${base()}/Patient`, { resourceType: 'Patient', active: true })).body;
+        const same = await call('PUT', `${base()}/Patient/${created.id}`, created);
+        assert.equal(same.status, 200);
+        assert.equal(same.body.meta.versionId, '1');
+        const changed = await call('PUT', `${base()}/Patient/${created.id}`, { ...created, active: false });
+        assert.equal(changed.body.meta.versionId, '2');
+        const events = () => notes(id).filter((n) => n.type === 'event-notification').flatMap((n) => n.events);
+        await hook.waitFor(() => events().length >= 2);
+        await new Promise((r) => setTimeout(r, 200));
+        assert.deepEqual(events().map((e) => e.number), [1, 2]);
+        const resources = notes(id).flatMap((n) => n.entries.filter((e: any) => e.resource?.resourceType === 'Patient').map((e: any) => e.resource));
+        assert.deepEqual(resources.map((r: any) => [r.meta.versionId, r.active]), [['1', true], ['2', false]]);
+      });
     });
   }
 
