@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { parseJson } from './json.ts';
 import { sameJson, stamp } from './meta.ts';
 
 describe('sameJson (a no-op update is found with it)', () => {
@@ -13,6 +14,14 @@ describe('sameJson (a no-op update is found with it)', () => {
     assert.ok(!sameJson({ a: 1 }, { a: 1, b: null }));
     assert.ok(!sameJson({ a: { b: 1 } }, { a: { b: 1, c: 2 } }));
     assert.ok(!sameJson({ a: 1, c: undefined }, { a: 1, b: 2 }));
+  });
+
+  it('tells numbers apart by how they were written (1.50 is not 1.5)', () => {
+    assert.ok(sameJson(parseJson('{"a":[1.50],"b":{"c":2.0}}'), parseJson('{"b":{"c":2.0},"a":[1.50]}')));
+    assert.ok(!sameJson(parseJson('{"a":1.50}'), parseJson('{"a":1.5}')));
+    assert.ok(!sameJson(parseJson('{"a":[1.5]}'), parseJson('{"a":[1.50]}')));
+    assert.ok(!sameJson(parseJson('{"a":{"b":1e2}}'), { a: { b: 100 } }));
+    assert.ok(sameJson(parseJson('{"a":{"b":100}}'), { a: { b: 100 } }));
   });
 
   it('stamp keeps the client\'s meta but the server\'s versionId and lastUpdated', () => {

@@ -1,3 +1,4 @@
+import { writtenNumber } from './json.ts';
 import type { Resource } from './types.ts';
 
 /**
@@ -11,13 +12,14 @@ export function stamp(resource: Resource, id: string, versionId: number, lastUpd
 
 /**
  * Two JSON values alike whatever their objects' key order (arrays in order); a member whose value
- * is `undefined` counts as absent, as JSON.stringify drops it.
+ * is `undefined` counts as absent, as JSON.stringify drops it. Numbers are alike when written
+ * alike (`1.50` is not `1.5`: fhir/json.ts keeps the form).
  */
 export function sameJson(a: unknown, b: unknown): boolean {
   if (a === b) return true;
   if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
   if (Array.isArray(a) || Array.isArray(b)) {
-    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => sameJson(x, b[i]));
+    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((_, i) => sameMember(a, b, String(i)));
   }
   const x = a as Record<string, unknown>;
   const y = b as Record<string, unknown>;
@@ -25,8 +27,15 @@ export function sameJson(a: unknown, b: unknown): boolean {
   for (const k in x) {
     if (x[k] === undefined) continue;
     defined++;
-    if (!Object.hasOwn(y, k) || !sameJson(x[k], y[k])) return false;
+    if (!Object.hasOwn(y, k) || !sameMember(x, y, k)) return false;
   }
   for (const k in y) if (y[k] !== undefined) defined--;
   return defined === 0;
+}
+
+function sameMember(x: object, y: object, k: string): boolean {
+  const a = (x as Record<string, unknown>)[k];
+  const b = (y as Record<string, unknown>)[k];
+  if (typeof a !== 'number' || typeof b !== 'number') return sameJson(a, b);
+  return a === b && (writtenNumber(x, k) ?? String(a)) === (writtenNumber(y, k) ?? String(b));
 }

@@ -2,7 +2,7 @@
  * Checks for FHIR primitive values, compiled once per version from the definition tables.
  *
  * Strings are checked against the version's own regex (anchored). Numbers and booleans are checked
- * by value, because JSON.parse has already discarded their lexical form. Two deliberate departures
+ * by value; how an integer was written (`1.0`) is checked by the validator, from what fhir/json.ts kept. Two deliberate departures
  * from "just run the spec regex", both for a server that must survive hostile input:
  * - base64Binary is checked by a linear scan: R4's regex `(\s*([0-9a-zA-Z\+/=]){4}\s*)+` backtracks
  *   exponentially (a 151-character string takes over 30 s in V8), and any group-repeating regex

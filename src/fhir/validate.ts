@@ -19,6 +19,7 @@
  * code outside the value set of a required binding (the `terminology-*.json` tables).
  */
 import type { Binding, Definitions, ElementTable, Prop } from './definitions/index.ts';
+import { writtenNumber } from './json.ts';
 
 export interface ValidationIssue {
   severity: 'error' | 'warning';
@@ -141,7 +142,7 @@ function checkProperty(st: State, obj: JsonObject, prop: Prop, value: unknown, d
   const element = prop.element;
   if (!element.repeating) {
     if (Array.isArray(value)) report(st, 'structure', undefined, `${element.path} has max 1: expected a single value, not an array`);
-    else checkItem(st, prop, value, depth);
+    else checkItem(st, prop, value, depth, obj, prop.key);
   } else if (!Array.isArray(value)) {
     report(st, 'structure', undefined, `${element.path} repeats: expected an array`);
   } else {
@@ -164,7 +165,7 @@ function checkArray(st: State, obj: JsonObject, prop: Prop, items: unknown[], de
     st.path[st.len++] = i;
     const item = items[i];
     if (item === null) checkNullItem(st, prop, partners, i);
-    else checkItem(st, prop, item, depth);
+    else checkItem(st, prop, item, depth, items, i);
     st.len--;
     if (st.stopped) return;
   }
@@ -179,8 +180,14 @@ function checkNullItem(st: State, prop: Prop, partners: unknown[] | undefined, i
   report(st, 'structure', undefined, message);
 }
 
-/** Checks one (non-array) value of a property. */
-function checkItem(st: State, prop: Prop, value: unknown, depth: number): void {
+/** An integer's JSON is digits alone: `1.0` or `1e2` is its value, but not how FHIR writes one (fhir/json.ts keeps the form). */
+function checkWrittenInteger(st: State, name: string, holder: object, key: string | number): void {
+  const written = writtenNumber(holder, String(key));
+  if (written !== undefined) report(st, 'value', undefined, `${written} is not a valid ${name}: an integer is written as digits alone (no fraction, exponent or negative zero)`);
+}
+
+/** Checks one (non-array) value of a property: `holder[key]`. */
+function checkItem(st: State, prop: Prop, value: unknown, depth: number, holder: object, key: string | number): void {
   if (value === null) {
     report(st, 'structure', undefined, 'null is not allowed here');
     return;
@@ -196,6 +203,7 @@ function checkItem(st: State, prop: Prop, value: unknown, depth: number): void {
     }
     const problem = prop.primitive!.check(value);
     if (problem !== undefined) report(st, problem.code, undefined, problem.message);
+    else if (typeof value === 'number' && prop.primitive!.name !== 'decimal') checkWrittenInteger(st, prop.primitive!.name, holder, key);
     else if (prop.element.binding !== undefined && typeof value === 'string') checkBoundCode(st, prop.element.path, prop.element.binding, value);
     return;
   }

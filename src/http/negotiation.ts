@@ -1,4 +1,5 @@
 import { FhirError, badRequest } from '../fhir/errors.ts';
+import { parseJson } from '../fhir/json.ts';
 
 /**
  * JSON in, JSON out. XML is recognised only to refuse it clearly: 415 for an XML body, 406 when a
@@ -23,7 +24,7 @@ export function parseBody(mediaType: string, text: string): unknown {
   }
   if (text.trim() === '') return undefined;
   try {
-    return JSON.parse(text);
+    return parseJson(text);
   } catch (err) {
     throw badRequest(`The request body is not valid JSON: ${(err as Error).message.slice(0, 200)}`);
   }

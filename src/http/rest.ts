@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { FhirError, badRequest } from '../fhir/errors.ts';
+import { stringifyJson } from '../fhir/json.ts';
 import { type BaseContext, type FhirRequest, type FhirResponse, type Method, preferredReturn, route } from '../interactions/index.ts';
 import { FHIR_JSON } from './errors.ts';
 import { checkAcceptable, wrongVersion } from './negotiation.ts';
@@ -107,5 +108,5 @@ function send(reply: FastifyReply, req: FhirRequest, res: FhirResponse): Fastify
   if (wanted) reply.header('preference-applied', `return=${wanted === 'operationoutcome' ? 'OperationOutcome' : wanted}`);
   if (wanted === 'minimal') return reply.send();
   if (wanted === 'operationoutcome') return reply.send(JSON.stringify(res.outcome));
-  return reply.send(res.json ?? JSON.stringify(res.resource));
+  return reply.send(res.json ?? stringifyJson(res.resource));
 }

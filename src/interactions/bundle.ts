@@ -1,4 +1,5 @@
 import { FhirError, asFhirError, badRequest, operationOutcome } from '../fhir/errors.ts';
+import { parseJson } from '../fhir/json.ts';
 import type { Bundle, BundleEntry, Resource } from '../fhir/types.ts';
 import { type BaseContext, type Db, type FhirRequest, type FhirResponse, type Method, joined, preferredReturn } from './context.ts';
 import { assertResourceBody, etagOf } from './resource.ts';
@@ -182,7 +183,7 @@ function patchBody(entry: BundleEntry, i: number): unknown {
     throw badRequest(`Bundle.entry[${i}]: a PATCH entry needs a Binary resource carrying the JSON Patch`, [`Bundle.entry[${i}].resource`]);
   }
   try {
-    return JSON.parse(Buffer.from(r.data, 'base64').toString('utf8'));
+    return parseJson(Buffer.from(r.data, 'base64').toString('utf8'));
   } catch {
     throw badRequest(`Bundle.entry[${i}]: the Binary does not hold a JSON Patch document`, [`Bundle.entry[${i}].resource.data`]);
   }
@@ -203,7 +204,7 @@ const REASONS: Record<number, string> = { 200: 'OK', 201: 'Created', 204: 'No Co
 
 /** An entry's response; a HEAD's without the resource, a write's as its `Prefer: return=…` asks. */
 function responseEntry(ctx: BaseContext, r: FhirResponse, req: FhirRequest): BundleEntry {
-  const resource = r.resource ?? (r.json ? (JSON.parse(r.json) as Resource) : undefined);
+  const resource = r.resource ?? (r.json ? (parseJson(r.json) as Resource) : undefined);
   const wanted = r.location !== undefined ? preferredReturn(req.prefer) : undefined;
   const shown = !req.head && wanted !== 'minimal' && wanted !== 'operationoutcome';
   return {

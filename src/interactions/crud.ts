@@ -1,6 +1,7 @@
 import { newResourceId } from '../fhir/ids.ts';
 import jsonpatch from 'fast-json-patch';
 import { badRequest, conflict, gone, notFound, outcomeOf, preconditionFailed, unprocessable } from '../fhir/errors.ts';
+import { parseJson, setWrittenNumber, stringifyJson, writtenNumber } from '../fhir/json.ts';
 import { sameJson, stamp } from '../fhir/meta.ts';
 import type { Resource } from '../fhir/types.ts';
 import type { Reach } from '../auth/index.ts';
@@ -61,7 +62,7 @@ function subsetAsked(query: URLSearchParams | undefined): Shape | undefined {
 function found(ctx: BaseContext, v: StoredVersion, shape?: Shape): FhirResponse {
   const base = { status: 200, versionId: v.versionId, lastUpdated: v.lastUpdated };
   if (!shape) return { ...base, json: present(ctx, v)! };
-  return { ...base, resource: subset(ctx.defs, presentResource(ctx, JSON.parse(v.json!) as Resource), shape.summary, shape.elements) };
+  return { ...base, resource: subset(ctx.defs, presentResource(ctx, parseJson(v.json!) as Resource), shape.summary, shape.elements) };
 }
 
 export async function create(
@@ -186,7 +187,7 @@ export async function patch(
     if (!current || !(await seesVersion(ctx, joined(tx, ctx.store), current, r))) throw hidden(type, id);
     if (current.deleted) throw gone(`${type}/${id} was deleted`);
     checkIfMatch(type, id, current, expected);
-    const patched = applyJsonPatch(JSON.parse(current.json!) as Resource, body);
+    const patched = applyJsonPatch(parseJson(current.json!) as Resource, body);
     if (patched.resourceType !== type || patched.id !== id) {
       throw unprocessable('A patch may not change the resourceType or id');
     }
@@ -216,7 +217,22 @@ function applyJsonPatch(doc: Resource, ops: unknown[]): Resource {
   if (typeof patched !== 'object' || patched === null || Array.isArray(patched)) {
     throw unprocessable('A patch must leave a resource (a JSON object) in place of the document');
   }
+  keepPatchedNumbers(patched, ops);
   return patched as Resource;
+}
+
+/** A number an add or replace sets keeps the form the patch wrote it in (`1.50`: fhir/json.ts). */
+function keepPatchedNumbers(doc: object, ops: unknown[]): void {
+  for (const op of ops as { op: string; path: string; value?: unknown }[]) {
+    const written = (op.op === 'add' || op.op === 'replace') && typeof op.value === 'number' ? writtenNumber(op, 'value') : undefined;
+    if (written === undefined) continue;
+    const keys = op.path.split('/').slice(1).map((k) => k.replaceAll('~1', '/').replaceAll('~0', '~'));
+    let holder: unknown = doc;
+    for (const k of keys.slice(0, -1)) holder = typeof holder === 'object' && holder !== null ? (holder as Record<string, unknown>)[k] : undefined;
+    if (typeof holder !== 'object' || holder === null) continue;
+    const last = Array.isArray(holder) && keys.at(-1) === '-' ? String(holder.length - 1) : keys.at(-1)!;
+    if ((holder as Record<string, unknown>)[last] === op.value) setWrittenNumber(holder, last, written);
+  }
 }
 
 export async function remove(ctx: BaseContext, db: Db, type: string, id: string, ifMatch?: string): Promise<FhirResponse> {
@@ -286,7 +302,7 @@ async function writeVersion(
   const live = current && !current.deleted ? current : undefined;
   const prepared = ctx.subscriptions.prepareWrite({ ...resource, id }, live?.json, ctx.principal);
   const type = prepared.resourceType;
-  if (live && sameJson(stamp(prepared, id, live.versionId, live.lastUpdated), JSON.parse(live.json!))) return unchanged(ctx, live);
+  if (live && sameJson(stamp(prepared, id, live.versionId, live.lastUpdated), parseJson(live.json!))) return unchanged(ctx, live);
   const written = await ctx.subscriptions.writeVersion(tx, type, id, prepared, current, method, ctx.principal);
   const { versionId, lastUpdated } = written;
   const stored = written.stored!;
@@ -296,7 +312,7 @@ async function writeVersion(
   return {
     status: written.created ? 201 : 200,
     resource: shown,
-    json: shown === stored ? written.json! : JSON.stringify(shown),
+    json: shown === stored ? written.json! : stringifyJson(shown),
     location,
     versionId,
     lastUpdated,

@@ -1,4 +1,5 @@
 import { FhirError, badRequest } from '../fhir/errors.ts';
+import { parseJson } from '../fhir/json.ts';
 import type { Bundle, BundleEntry, Resource } from '../fhir/types.ts';
 import type { StoredVersion } from '../store/store.ts';
 import type { BaseContext, Db, FhirResponse } from './context.ts';
@@ -83,7 +84,7 @@ function historyEntry(ctx: BaseContext, v: StoredVersion): BundleEntry {
   const url = `${v.type}/${v.id}`;
   return {
     fullUrl: `${ctx.baseUrl}/${url}`,
-    ...(v.json ? { resource: JSON.parse(present(ctx, v)!) as Resource } : {}),
+    ...(v.json ? { resource: parseJson(present(ctx, v)!) as Resource } : {}),
     request: { method: v.method, url: v.method === 'POST' ? v.type : url },
     response: {
       status: v.versionId === 1 && v.method === 'PUT' ? '201 Created' : STATUS[v.method]!,

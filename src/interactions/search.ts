@@ -1,4 +1,5 @@
 import { badRequest } from '../fhir/errors.ts';
+import { parseJson } from '../fhir/json.ts';
 import type { Bundle, BundleEntry, OperationOutcome, Resource } from '../fhir/types.ts';
 import { parseSearch } from '../search/parse.ts';
 import type { SearchRequest } from '../search/types.ts';
@@ -85,7 +86,7 @@ function mayInclude(ctx: BaseContext, v: StoredVersion): boolean {
 
 /** `_elements` applies to the matches only ("does not apply to included resources", search.html#elements); `_summary` to every entry. */
 function entryOf(ctx: BaseContext, request: SearchRequest, v: StoredVersion, mode: 'match' | 'include'): BundleEntry {
-  const resource = subset(ctx.defs, presentResource(ctx, JSON.parse(v.json!) as Resource), request.summary, mode === 'match' ? request.elements : undefined);
+  const resource = subset(ctx.defs, presentResource(ctx, parseJson(v.json!) as Resource), request.summary, mode === 'match' ? request.elements : undefined);
   return { fullUrl: `${ctx.baseUrl}/${v.type}/${v.id}`, resource, search: { mode } };
 }
 

@@ -1,3 +1,4 @@
+import { keepWrittenNumbers } from '../fhir/json.ts';
 import type { Definitions } from '../fhir/definitions/index.ts';
 import type { Coding, Resource } from '../fhir/types.ts';
 
@@ -27,6 +28,7 @@ export function subset(defs: Definitions, resource: Resource, summary?: Summary,
   };
   const out: Resource = { resourceType: resource.resourceType };
   for (const [key, value] of Object.entries(resource)) if (keep(key)) out[key] = value;
+  keepWrittenNumbers(resource, out);
   const meta = out.meta ?? {};
   out.meta = { ...meta, tag: [...(meta.tag ?? []), SUBSETTED] };
   return out;

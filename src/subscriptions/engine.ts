@@ -1,5 +1,6 @@
 import { type Compartments, type Principal, forbidden, maskSubscriptionSecrets, principalOf, reach } from '../auth/index.ts';
 import { FhirError, unprocessable } from '../fhir/errors.ts';
+import { stringifyJson } from '../fhir/json.ts';
 import { stamp } from '../fhir/meta.ts';
 import type { SubscriptionSpec, SubscriptionStatusCode, Topic } from '../fhir/subscription-model.ts';
 import type { FhirVersion, Resource } from '../fhir/types.ts';
@@ -552,7 +553,7 @@ export class SubscriptionEngine {
       return { versionId, lastUpdated, created: false };
     }
     const stored = stamp(resource, id, versionId, lastUpdated);
-    const json = JSON.stringify(stored);
+    const json = stringifyJson(stored);
     const index = extractIndex(this.deps.search, stored, { baseUrl: this.deps.baseUrl });
     // Patient-context searches find a resource by the compartment it belongs to (one row each).
     index.reference.push(...this.deps.compartments.rows(stored, index));

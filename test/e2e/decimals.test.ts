@@ -1,0 +1,93 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { type Receiver, startReceiver } from '../helpers/receiver.ts';
+import { VERSIONS, call, useServer } from '../helpers/server.ts';
+import { readNotification, subscriptionResource, topicResource } from '../helpers/subscriptions.ts';
+
+/**
+ * Decimals keep the form they were written in (datatypes.html#decimal: `1.50` is not `1.5`), from
+ * the request body to every answer and notification that gives the resource.
+ */
+const WRITTEN = ['1.50', '0.010', '1.0e2', '3.14159265358979323846', '-0.0'];
+
+const observation = (value: string, extra = '') =>
+  `{"resourceType":"Observation","status":"final","code":{"text":"decimals"}${extra},"valueQuantity":{"value":${value},"unit":"mg"},` +
+  `"referenceRange":[{"low":{"value":${WRITTEN[1]}},"high":{"value":${WRITTEN[2]}}}],` +
+  `"component":[{"code":{"text":"pi"},"valueQuantity":{"value":${WRITTEN[3]}}},{"code":{"text":"zero"},"valueQuantity":{"value":${WRITTEN[4]}}}]}`;
+
+/** Every decimal of `observation(value)` in `text`, as written. */
+function assertWritten(text: string, value: string, what: string): void {
+  for (const n of [value, ...WRITTEN.slice(1)]) assert.ok(text.includes(`"value":${n}`), `${what}: ${n} in ${text.slice(0, 600)}`);
+}
+
+describe('decimals as written (datatypes.html#decimal)', () => {
+  const server = useServer();
+  let hook: Receiver;
+  before(async () => {
+    hook = await startReceiver();
+  });
+  after(() => hook.close());
+
+  for (const v of VERSIONS) {
+    describe(`on /fhir/${v}`, () => {
+      const base = () => server.fhir(v);
+
+      it('keeps them through create, read, vread, search, _summary, history, transactions and patch', async () => {
+        const created = await call('POST', `${base()}/Observation`, observation(WRITTEN[0]!));
+        assert.equal(created.status, 201, created.text);
+        assertWritten(created.text, '1.50', 'create');
+        const id = created.body.id as string;
+        assertWritten((await call('GET', `${base()}/Observation/${id}`)).text, '1.50', 'read');
+        assertWritten((await call('GET', `${base()}/Observation/${id}/_history/1`)).text, '1.50', 'vread');
+        assertWritten((await call('GET', `${base()}/Observation?_id=${id}`)).text, '1.50', 'search');
+        assertWritten((await call('GET', `${base()}/Observation?_id=${id}&_summary=data`)).text, '1.50', 'search with _summary');
+        assertWritten((await call('GET', `${base()}/Observation/${id}/_history`)).text, '1.50', 'history');
+        // Searched by value, the value is what counts.
+        assert.equal((await call('GET', `${base()}/Observation?_id=${id}&value-quantity=1.5`)).body.total, 1);
+
+        const tx = await call('POST', base(), `{"resourceType":"Bundle","type":"transaction","entry":[{"resource":${observation('2.50')},"request":{"method":"POST","url":"Observation"}}]}`);
+        assert.equal(tx.status, 200, tx.text);
+        assertWritten(tx.text, '2.50', 'transaction response');
+        const fromTx = tx.body.entry[0].response.location.split('/')[1] as string;
+        assertWritten((await call('GET', `${base()}/Observation/${fromTx}`)).text, '2.50', 'read of a transaction entry');
+
+        const patched = await call('PATCH', `${base()}/Observation/${id}`, '[{"op":"replace","path":"/valueQuantity/value","value":7.70}]', { 'content-type': 'application/json-patch+json' });
+        assert.equal(patched.status, 200, patched.text);
+        assertWritten(patched.text, '7.70', 'patch');
+        assertWritten((await call('GET', `${base()}/Observation/${id}`)).text, '7.70', 'read after patch');
+      });
+
+      it('an update that changes only how a decimal is written is a change', async () => {
+        const created = await call('POST', `${base()}/Observation`, observation('1.50'));
+        const id = created.body.id as string;
+        const same = await call('PUT', `${base()}/Observation/${id}`, observation('1.50', `,"id":"${id}"`));
+        assert.equal(same.body.meta.versionId, '1', 'the same text is no change');
+        const fewer = await call('PUT', `${base()}/Observation/${id}`, observation('1.5', `,"id":"${id}"`));
+        assert.equal(fewer.body.meta.versionId, '2', '1.5 is not 1.50');
+        assert.ok(fewer.text.includes('"value":1.5,'));
+      });
+
+      it('an integer written with a fraction or exponent is a 400 naming it', async () => {
+        for (const written of ['2.0', '2e0', '-0']) {
+          const res = await call('POST', `${base()}/Patient`, `{"resourceType":"Patient","multipleBirthInteger":${written}}`);
+          assert.equal(res.status, 400, written);
+          assert.match(res.body.issue[0].diagnostics, new RegExp(`^${written.replace('.', '\\.')} is not a valid integer`));
+        }
+        assert.equal((await call('POST', `${base()}/Patient`, '{"resourceType":"Patient","multipleBirthInteger":2}')).status, 201);
+      });
+
+      it('notifications carry the focus as written (full-resource, rest-hook)', async () => {
+        const topicType = v === 'R4' ? 'Basic' : 'SubscriptionTopic';
+        const url = 'http://example.org/topics/observation-decimals';
+        const topic = topicResource(v, { url, resource: 'Observation', interactions: ['create'] }, 'obs-decimals');
+        assert.ok([200, 201].includes((await call('PUT', `${base()}/${topicType}/obs-decimals`, topic)).status));
+        const sub = await call('POST', `${base()}/Subscription`, subscriptionResource(v, { topic: url, endpoint: hook.url, content: 'full-resource' }));
+        assert.equal(sub.status, 201, sub.text);
+        const mine = () => hook.received.filter((r) => r.text.includes(`Subscription/${sub.body.id}`) && readNotification(r.body).type === 'event-notification');
+        await call('POST', `${base()}/Observation`, observation('9.90'));
+        await hook.waitFor(() => mine().length > 0);
+        assertWritten(mine()[0]!.text, '9.90', 'notification');
+      });
+    });
+  }
+});
