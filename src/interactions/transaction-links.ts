@@ -4,6 +4,7 @@
  * `urn:uuid:` fullUrl and conditional reference in the Bundle stands for, replaced where the spec
  * says links are. bundle.ts runs the entries afterwards.
  */
+import { keepWrittenNumbers } from '../fhir/json.ts';
 import { newResourceId } from '../fhir/ids.ts';
 import { type FhirError, badRequest, asFhirError, preconditionFailed } from '../fhir/errors.ts';
 import type { BundleEntry } from '../fhir/types.ts';
@@ -187,10 +188,10 @@ function linksOf(ctx: BaseContext, obj: Record<string, unknown>, table: ElementT
   for (const [key, v] of Object.entries(obj)) {
     const prop = table.props.get(key);
     if (!prop) out[key] = v;
-    else if (Array.isArray(v)) out[key] = v.map((item) => linkItem(ctx, prop, table, item, fn, depth));
+    else if (Array.isArray(v)) out[key] = copied(v, v.map((item) => linkItem(ctx, prop, table, item, fn, depth)));
     else out[key] = linkItem(ctx, prop, table, v, fn, depth);
   }
-  return out;
+  return copied(obj, out);
 }
 
 function linkItem(ctx: BaseContext, prop: Prop, table: ElementTable, value: unknown, fn: (value: string, kind: LinkKind) => string, depth: number): unknown {
@@ -208,14 +209,20 @@ function linkItem(ctx: BaseContext, prop: Prop, table: ElementTable, value: unkn
   return value;
 }
 
+/** A copy keeps the forms its numbers were written in (`1.50`: fhir/json.ts). */
+function copied<T extends object>(from: object, to: T): T {
+  keepWrittenNumbers(from, to);
+  return to;
+}
+
 /** For a JSON Patch and what the definitions do not know: every `reference` key, mapped through `fn`. */
 function mapReferences(value: unknown, fn: (value: string) => string, depth: number): unknown {
   if (value === null || typeof value !== 'object') return value;
   if (depth > MAX_DEPTH) throw badRequest(`Bundle entry nested deeper than ${MAX_DEPTH} levels`);
-  if (Array.isArray(value)) return value.map((v) => mapReferences(v, fn, depth + 1));
+  if (Array.isArray(value)) return copied(value, value.map((v) => mapReferences(v, fn, depth + 1)));
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) out[k] = k === 'reference' && typeof v === 'string' ? fn(v) : mapReferences(v, fn, depth + 1);
-  return out;
+  return copied(value, out);
 }
 
 function collectReferences(value: unknown, found: Set<string>, depth: number): void {

@@ -45,11 +45,16 @@ describe('decimals as written (datatypes.html#decimal)', () => {
         // Searched by value, the value is what counts.
         assert.equal((await call('GET', `${base()}/Observation?_id=${id}&value-quantity=1.5`)).body.total, 1);
 
-        const tx = await call('POST', base(), `{"resourceType":"Bundle","type":"transaction","entry":[{"resource":${observation('2.50')},"request":{"method":"POST","url":"Observation"}}]}`);
+        // With a urn:uuid fullUrl referenced from another entry: its links are rewritten, its decimals kept.
+        const patient = `{"fullUrl":"urn:uuid:4b5e7f3a-0d8e-4f0c-9a55-0a1b2c3d4e5f","resource":{"resourceType":"Patient","active":true},"request":{"method":"POST","url":"Patient"}}`;
+        const subject = `,"subject":{"reference":"urn:uuid:4b5e7f3a-0d8e-4f0c-9a55-0a1b2c3d4e5f"}`;
+        const tx = await call('POST', base(), `{"resourceType":"Bundle","type":"transaction","entry":[{"fullUrl":"urn:uuid:9d0c1e2f-3a4b-4c5d-8e6f-708192a3b4c5","resource":${observation('2.50', subject)},"request":{"method":"POST","url":"Observation"}},${patient}]}`);
         assert.equal(tx.status, 200, tx.text);
         assertWritten(tx.text, '2.50', 'transaction response');
-        const fromTx = tx.body.entry[0].response.location.split('/')[1] as string;
-        assertWritten((await call('GET', `${base()}/Observation/${fromTx}`)).text, '2.50', 'read of a transaction entry');
+        const fromTx = /Observation\/([^/]+)\/_history\/1$/.exec(tx.body.entry[0].response.location)![1]!;
+        const stored = await call('GET', `${base()}/Observation/${fromTx}`);
+        assertWritten(stored.text, '2.50', 'read of a transaction entry');
+        assert.match(stored.body.subject.reference, /^Patient\/[^/]+$/);
 
         const patched = await call('PATCH', `${base()}/Observation/${id}`, '[{"op":"replace","path":"/valueQuantity/value","value":7.70}]', { 'content-type': 'application/json-patch+json' });
         assert.equal(patched.status, 200, patched.text);
