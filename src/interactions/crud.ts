@@ -8,6 +8,7 @@ import type { Reach } from '../auth/index.ts';
 import type { StoredVersion, Transaction, WriteMethod } from '../store/store.ts';
 import { assertWithin, demand, hidden, present, presentResource, seesVersion } from './access.ts';
 import { findMatches } from './conditional.ts';
+import { resolveConditionalReferences } from './transaction-links.ts';
 import { type BaseContext, type Db, type FhirResponse, joined } from './context.ts';
 import { type Summary, subset } from './summary.ts';
 import { parseElements, parseSummary } from '../search/parse/results.ts';
@@ -90,8 +91,7 @@ export async function create(
       }
     }
     const id = assignedId ?? newResourceId(ctx.now().getTime());
-    assertWithin(ctx, { ...resource, id }, r);
-    return writeVersion(ctx, tx, resource, id, undefined, 'POST');
+    return writeVersion(ctx, tx, resource, id, undefined, 'POST', r);
   });
 }
 
@@ -116,8 +116,7 @@ export async function update(
     await assertWritable(ctx, joined(tx, ctx.store), type, id, current, r);
     checkIfMatch(type, id, current, expected);
     checkIfNoneMatch(type, id, current, refused);
-    assertWithin(ctx, resource, r);
-    return writeVersion(ctx, tx, resource, id, current, 'PUT');
+    return writeVersion(ctx, tx, resource, id, current, 'PUT', r);
   });
 }
 
@@ -165,8 +164,7 @@ export async function conditionalUpdate(
       throw conflict(`No ${type} matches the criteria, and ${type}/${id} exists: a conditional update does not overwrite a resource its criteria did not select`);
     }
     checkIfMatch(type, id, current, expected);
-    assertWithin(ctx, { ...resource, id }, r);
-    return writeVersion(ctx, tx, resource, id, current, 'PUT');
+    return writeVersion(ctx, tx, resource, id, current, 'PUT', r);
   });
 }
 
@@ -191,8 +189,7 @@ export async function patch(
     if (patched.resourceType !== type || patched.id !== id) {
       throw unprocessable('A patch may not change the resourceType or id');
     }
-    assertWithin(ctx, patched, r);
-    return writeVersion(ctx, tx, assertResourceBody(ctx, type, patched), id, current, 'PATCH');
+    return writeVersion(ctx, tx, assertResourceBody(ctx, type, patched), id, current, 'PATCH', r);
   });
 }
 
@@ -298,9 +295,13 @@ async function writeVersion(
   id: string,
   current: StoredVersion | undefined,
   method: WriteMethod,
+  r: Reach,
 ): Promise<FhirResponse> {
   const live = current && !current.deleted ? current : undefined;
-  const prepared = ctx.subscriptions.prepareWrite({ ...resource, id }, live?.json, ctx.principal);
+  // Conditional references are resolved first: what the caller may write is judged on what is stored.
+  const linked = await resolveConditionalReferences(ctx, joined(tx, ctx.store), resource);
+  assertWithin(ctx, { ...linked, id }, r);
+  const prepared = ctx.subscriptions.prepareWrite({ ...linked, id }, live?.json, ctx.principal);
   const type = prepared.resourceType;
   if (live && sameJson(stamp(prepared, id, live.versionId, live.lastUpdated), parseJson(live.json!))) return unchanged(ctx, live);
   const written = await ctx.subscriptions.writeVersion(tx, type, id, prepared, current, method, ctx.principal);

@@ -7,7 +7,7 @@
 import { keepWrittenNumbers } from '../fhir/json.ts';
 import { newResourceId } from '../fhir/ids.ts';
 import { type FhirError, badRequest, asFhirError, preconditionFailed } from '../fhir/errors.ts';
-import type { BundleEntry } from '../fhir/types.ts';
+import type { BundleEntry, Resource } from '../fhir/types.ts';
 import type { ElementTable, Prop } from '../fhir/definitions/index.ts';
 import { findMatches } from './conditional.ts';
 import type { BaseContext, Db, FhirRequest } from './context.ts';
@@ -241,6 +241,32 @@ async function resolveConditional(ctx: BaseContext, db: Db, reference: string): 
     throw preconditionFailed(`The conditional reference '${reference.slice(0, 200)}' matches ${ids.length === 0 ? 'no' : 'more than one'} ${type}: it must match exactly one`);
   }
   return `${type}/${ids[0]}`;
+}
+
+/**
+ * Conditional references (`Patient?identifier=…`) in a resource written outside a transaction
+ * (create, update, patch), each resolved inside the write to the one resource it matches (none or
+ * several: 412), as a transaction resolves them. A resource without one costs a walk of its
+ * `reference` keys.
+ */
+export async function resolveConditionalReferences(ctx: BaseContext, db: Db, resource: Resource): Promise<Resource> {
+  if (!holdsConditionalReference(resource, 0)) return resource;
+  const found = new Set<string>();
+  replaceLinks(ctx, resource, (value, kind) => (kind === 'reference' && CONDITIONAL_REFERENCE.test(value) && found.add(value), value));
+  if (found.size === 0) return resource;
+  const map = new Map<string, string>();
+  for (const reference of found) map.set(reference, await resolveConditional(ctx, db, reference));
+  return replaceLinks(ctx, resource, (value) => mapped(value, map)) as Resource;
+}
+
+function holdsConditionalReference(value: unknown, depth: number): boolean {
+  if (value === null || typeof value !== 'object' || depth > MAX_DEPTH) return false;
+  if (Array.isArray(value)) return value.some((v) => holdsConditionalReference(v, depth + 1));
+  for (const k in value) {
+    const v = (value as Record<string, unknown>)[k];
+    if (k === 'reference' && typeof v === 'string' ? CONDITIONAL_REFERENCE.test(v) : holdsConditionalReference(v, depth + 1)) return true;
+  }
+  return false;
 }
 
 /** Names the entry an error came from. */

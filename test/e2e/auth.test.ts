@@ -215,6 +215,16 @@ describe('patient context: the compartment of the patient claim', () => {
     assert.deepEqual(patients.body.entry.map((e: any) => e.resource.id), ['p1']);
   });
 
+  it('a write is judged on its conditional references once resolved: within Patient/p1 only', async () => {
+    const writer = bearer(await issuer.mint({ sub: 'pw', scope: 'patient/Observation.cru patient/Patient.rs', patient: 'p1' }));
+    const mine = await call('POST', `${r4b()}/Observation`, { ...obs('p1'), subject: { reference: 'Patient?_id=p1' } }, writer);
+    assert.equal(mine.status, 201, mine.text);
+    assert.equal(mine.body.subject.reference, 'Patient/p1');
+    // p2 is not the caller's to see, so the criteria find nothing; a literal reference to it is a 403.
+    assert.equal((await call('POST', `${r4b()}/Observation`, { ...obs('p1'), subject: { reference: 'Patient?_id=p2' } }, writer)).status, 412);
+    assert.equal((await call('POST', `${r4b()}/Observation`, obs('p2'), writer)).status, 403);
+  });
+
   it('a token with several levels: patient/ confines only its own scopes', async () => {
     const enc = await call('GET', `${r4b()}/Encounter`, undefined, as('mixed'));
     assert.deepEqual(enc.body.entry.map((e: any) => e.resource.id).sort(), ['e-p1', 'e-p2']);

@@ -144,6 +144,39 @@ describe('conditional create and update', () => {
         assert.equal(res.status, 201);
         assert.notEqual(res.body.id, id);
       });
+
+      it('resolves conditional references in a create, update, patch or batch entry to the one match; none or several is a 412 and nothing is written', async () => {
+        const one = (await call('POST', `${base()}/Patient`, withIdentifier(`cref-${v}`))).body.id as string;
+        const obs = (reference: string, extra: Record<string, unknown> = {}) => ({
+          resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: { reference }, ...extra,
+        });
+        const created = await call('POST', `${base()}/Observation`, obs(`Patient?identifier=urn:mrn|cref-${v}`));
+        assert.equal(created.status, 201, created.text);
+        assert.equal(created.body.subject.reference, `Patient/${one}`);
+        assert.equal((await call('GET', `${base()}/Observation?subject=Patient/${one}`)).body.total, 1, 'indexed as the resolved reference');
+        const id = created.body.id as string;
+        // In an update (performer too: every Reference), and in a patch's value.
+        const updated = await call('PUT', `${base()}/Observation/${id}`, obs(`Patient/${one}`, { id, performer: [{ reference: `Patient?identifier=cref-${v}` }] }));
+        assert.equal(updated.body.performer[0].reference, `Patient/${one}`);
+        const patched = await call('PATCH', `${base()}/Observation/${id}`, [{ op: 'add', path: '/focus', value: [{ reference: `Patient?_id=${one}` }] }], { 'content-type': 'application/json-patch+json' });
+        assert.equal(patched.status, 200, patched.text);
+        assert.equal(patched.body.focus[0].reference, `Patient/${one}`);
+        const batch = await call('POST', base(), { resourceType: 'Bundle', type: 'batch', entry: [{ resource: obs(`Patient?identifier=cref-${v}`), request: { method: 'POST', url: 'Observation' } }] });
+        assert.equal(batch.body.entry[0].response.status, '201 Created');
+        assert.equal(batch.body.entry[0].resource.subject.reference, `Patient/${one}`);
+        // None, several, and criteria that are not a search: nothing written.
+        const before = (await call('GET', `${base()}/Observation?code:text=x&_summary=count`)).body.total;
+        const none = await call('POST', `${base()}/Observation`, obs(`Patient?identifier=urn:mrn|cref-none-${v}`));
+        assert.equal(none.status, 412);
+        assert.match(none.body.issue[0].diagnostics, /matches no Patient/);
+        await call('POST', `${base()}/Patient`, withIdentifier(`cref-${v}`));
+        const several = await call('PUT', `${base()}/Observation/${id}`, obs(`Patient?identifier=urn:mrn|cref-${v}`, { id }));
+        assert.equal(several.status, 412);
+        assert.match(several.body.issue[0].diagnostics, /more than one/);
+        assert.equal((await call('POST', `${base()}/Observation`, obs('Patient?nonsense=1'))).status, 400);
+        assert.equal((await call('GET', `${base()}/Observation?code:text=x&_summary=count`)).body.total, before);
+        assert.equal((await call('GET', `${base()}/Observation/${id}`)).body.meta.versionId, '3');
+      });
     });
   }
 });
