@@ -109,3 +109,38 @@ describe('JSON with decimals as written: bounds', () => {
     assert.equal(holdsWrittenNumbers(ours), false);
   });
 });
+
+describe('JSON with decimals as written: keys and edges', () => {
+  it('strict (request bodies): a key repeated in one object is a 400 naming it', () => {
+    for (const [text, key] of [['{"a":1,"b":{"c":2,"c":3}}', 'c'], ['{"a":"x","b":1.50,"a":1.500}', 'a'], ['{"a" :1, "a" : 1}', 'a'], ['[{"k":1},{"k":2},{"x":{"k":1,"k":1}}]', 'k']] as const) {
+      assert.throws(() => parseJson(text, { strict: true }), (err: Error & { status?: number }) => err.status === 400 && err.message.includes(`'${key}'`), text);
+    }
+    // The same key in sibling objects, and a key-like string value, are fine.
+    assert.doesNotThrow(() => parseJson('[{"k":1},{"k":2}]', { strict: true }));
+    assert.doesNotThrow(() => parseJson('{"a":"b:","b":"a"}', { strict: true }));
+  });
+
+  it('not strict (stored texts): a repeated key keeps no form rather than a wrong one', () => {
+    const parsed = parseJson('{"a":"x","b":1.50,"a":1.500}');
+    assert.equal(stringifyJson(parsed), '{"a":1.5,"b":1.5}');
+    const zero = parseJson('{"a":null,"b":0,"a":-0}');
+    assert.equal(stringifyJson(zero), JSON.stringify(JSON.parse('{"a":null,"b":0,"a":-0}')));
+  });
+
+  it('integers past 2^53 keep their digits; -0 set to 0 is 0', () => {
+    for (const n of ['9007199254740993', '-9007199254740993', '1234567890123456']) {
+      assert.equal(stringifyJson(parseJson(`{"v":${n}}`)), `{"v":${n}}`, n);
+    }
+    const r = parseJson('{"a":-0}') as { a: number };
+    r.a = 0;
+    assert.equal(stringifyJson(r), '{"a":0}');
+  });
+});
+
+describe('JSON with decimals as written: strings', () => {
+  it('skips strings whatever they end with: escaped quotes, runs of backslashes', () => {
+    for (const text of ['{"a":"x\\\\","b":1.50}', '{"a":"\\"","b":1.50}', '{"a":"\\\\\\"q\\\\","b":[1.50,"\\\\"]}', '{"a\\"":1.50}', '{"1.50":"2.0","b":3.0}']) {
+      assert.equal(stringifyJson(parseJson(text, { strict: true })), text, text);
+    }
+  });
+});

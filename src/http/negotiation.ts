@@ -24,8 +24,9 @@ export function parseBody(mediaType: string, text: string): unknown {
   }
   if (text.trim() === '') return undefined;
   try {
-    return parseJson(text);
+    return parseJson(text, { strict: true });
   } catch (err) {
+    if (err instanceof FhirError) throw err;
     throw badRequest(`The request body is not valid JSON: ${(err as Error).message.slice(0, 200)}`);
   }
 }

@@ -1,7 +1,7 @@
 import { newResourceId } from '../fhir/ids.ts';
 import jsonpatch from 'fast-json-patch';
 import { badRequest, conflict, gone, notFound, outcomeOf, preconditionFailed, unprocessable } from '../fhir/errors.ts';
-import { parseJson, setWrittenNumber, stringifyJson, writtenNumber } from '../fhir/json.ts';
+import { forgetWrittenNumbers, parseJson, setWrittenNumber, stringifyJson, writtenNumber } from '../fhir/json.ts';
 import { sameJson, stamp } from '../fhir/meta.ts';
 import type { Resource } from '../fhir/types.ts';
 import type { Reach } from '../auth/index.ts';
@@ -218,18 +218,36 @@ function applyJsonPatch(doc: Resource, ops: unknown[]): Resource {
   return patched as Resource;
 }
 
-/** A number an add or replace sets keeps the form the patch wrote it in (`1.50`: fhir/json.ts). */
+/**
+ * After a patch, the forms numbers were written in (fhir/json.ts) follow it: a number an add or
+ * replace sets has the patch's form; a member removed, replaced, moved away or copied over, and
+ * the items of an array that gained or lost one, keep none of the old ones.
+ */
 function keepPatchedNumbers(doc: object, ops: unknown[]): void {
-  for (const op of ops as { op: string; path: string; value?: unknown }[]) {
-    const written = (op.op === 'add' || op.op === 'replace') && typeof op.value === 'number' ? writtenNumber(op, 'value') : undefined;
-    if (written === undefined) continue;
-    const keys = op.path.split('/').slice(1).map((k) => k.replaceAll('~1', '/').replaceAll('~0', '~'));
-    let holder: unknown = doc;
-    for (const k of keys.slice(0, -1)) holder = typeof holder === 'object' && holder !== null ? (holder as Record<string, unknown>)[k] : undefined;
-    if (typeof holder !== 'object' || holder === null) continue;
-    const last = Array.isArray(holder) && keys.at(-1) === '-' ? String(holder.length - 1) : keys.at(-1)!;
-    if ((holder as Record<string, unknown>)[last] === op.value) setWrittenNumber(holder, last, written);
+  for (const op of ops as { op: string; path: string; from?: string; value?: unknown }[]) {
+    if (op.op === 'test') continue;
+    for (const [path, sets] of [[op.path, op.op === 'add' || op.op === 'replace'], [op.op === 'move' ? op.from : undefined, false]] as const) {
+      if (path === undefined) continue;
+      const at = parentOf(doc, path);
+      if (at === undefined) continue;
+      const [holder, key] = at;
+      if (Array.isArray(holder) && op.op !== 'replace') forgetWrittenNumbers(holder);
+      const value = (holder as Record<string, unknown>)[key];
+      const written = sets && typeof op.value === 'number' && value === op.value ? writtenNumber(op, 'value') : undefined;
+      setWrittenNumber(holder, key, written);
+    }
   }
+}
+
+/** The object or array a JSON Pointer's last step is in, and that step (`-`: the last item). */
+function parentOf(doc: object, pointer: string): [object, string] | undefined {
+  const keys = pointer.split('/').slice(1).map((k) => k.replaceAll('~1', '/').replaceAll('~0', '~'));
+  if (keys.length === 0) return undefined;
+  let holder: unknown = doc;
+  for (const k of keys.slice(0, -1)) holder = typeof holder === 'object' && holder !== null ? (holder as Record<string, unknown>)[k] : undefined;
+  if (typeof holder !== 'object' || holder === null) return undefined;
+  const last = keys.at(-1)!;
+  return [holder, Array.isArray(holder) && last === '-' ? String(holder.length - 1) : last];
 }
 
 export async function remove(ctx: BaseContext, db: Db, type: string, id: string, ifMatch?: string): Promise<FhirResponse> {

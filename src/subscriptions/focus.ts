@@ -1,7 +1,8 @@
+import { parseJson } from '../fhir/json.ts';
 import type { FhirVersion, Resource } from '../fhir/types.ts';
 import type { Store, StoredEvent } from '../store/store.ts';
 
-/** A focus version, parsed, and its JSON text (as stored, which is JSON.stringify of the resource). */
+/** A focus version, parsed, and its JSON text (as stored: stringifyJson of the resource, fhir/json.ts). */
 export interface Focus {
   resource: Resource;
   json: string;
@@ -62,7 +63,7 @@ export function focusVersion(store: Store, fv: FhirVersion, e: StoredEvent): Pro
   const hit = cache.entries.get(key);
   if (hit) return hit.focus;
   // The read in flight is shared: every subscription a commit woke asks for its focus in the same turn.
-  const read = store.vread(fv, e.focus.type, e.focus.id, e.focus.versionId).then((v) => (v?.json ? { resource: JSON.parse(v.json) as Resource, json: v.json } : undefined));
+  const read = store.vread(fv, e.focus.type, e.focus.id, e.focus.versionId).then((v) => (v?.json ? { resource: parseJson(v.json) as Resource, json: v.json } : undefined));
   put(cache, key, read, 0);
   read.then(
     (f) => {

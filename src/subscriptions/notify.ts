@@ -1,3 +1,4 @@
+import { parseJson, stringifyJson } from '../fhir/json.ts';
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { NotificationType, PayloadContent } from '../fhir/subscription-model.ts';
 import { buildNotification } from '../fhir/notification.ts';
@@ -43,7 +44,7 @@ export async function renderNotification(
  * The same notification as JSON text, for the channels. A focus resource the subscription's
  * owner receives unchanged (forOwner) is serialized once per version, however many subscriptions
  * and sockets it goes to, and spliced into each subscription's own small envelope (its status
- * differs: id, counters, errors). The text equals JSON.stringify(renderNotification(…)).
+ * differs: id, counters, errors). The text equals stringifyJson(renderNotification(…)).
  */
 export async function renderNotificationText(
   ctx: NotifyContext,
@@ -63,7 +64,7 @@ export async function renderNotificationText(
     raw.push(focus.json);
     return standIn(owned, raw.length - 1);
   });
-  const text = JSON.stringify(bundle);
+  const text = stringifyJson(bundle);
   return raw.length === 0 ? text : text.replace(MARKS, (_m, i: string) => raw[Number(i)]!);
 }
 
@@ -284,7 +285,7 @@ async function included(ctx: NotifyContext, e: StoredEvent, include: string[], r
   try {
     const request = parseSearch(ctx.engine.search, [e.focus.type], query, { strict: false, defaultCount: 1, maxCount: 1, baseUrl: ctx.baseUrl });
     const page = await ctx.store.search(ctx.engine.version, { ...request, total: 'none' });
-    return page.included.slice(0, CONTEXT_LIMITS.perEvent).map((v) => JSON.parse(v.json!) as Resource);
+    return page.included.slice(0, CONTEXT_LIMITS.perEvent).map((v) => parseJson(v.json!) as Resource);
   } catch {
     // An unparsable shape entry: no context for this event.
     return [];

@@ -60,6 +60,29 @@ describe('decimals as written (datatypes.html#decimal)', () => {
         assert.equal(patched.status, 200, patched.text);
         assertWritten(patched.text, '7.70', 'patch');
         assertWritten((await call('GET', `${base()}/Observation/${id}`)).text, '7.70', 'read after patch');
+        // A patch that writes the same value otherwise is a change; one that sets another member keeps the rest.
+        const fewer = await call('PATCH', `${base()}/Observation/${id}`, '[{"op":"replace","path":"/valueQuantity/value","value":7.7}]', { 'content-type': 'application/json-patch+json' });
+        assert.equal(fewer.body.meta.versionId, '3');
+        assert.ok(fewer.text.includes('"value":7.7,'), fewer.text);
+        const moved = await call('PATCH', `${base()}/Observation/${id}`, '[{"op":"remove","path":"/valueQuantity/value"},{"op":"add","path":"/valueQuantity/value","value":7.7}]', { 'content-type': 'application/json-patch+json' });
+        assert.equal(moved.body.meta.versionId, '3', 'no change');
+      });
+
+      it('a body that repeats a key in one object is a 400 naming it', async () => {
+        const res = await call('POST', `${base()}/Observation`, observation('1.50').replace('"status":"final"', '"status":"final","status":"preliminary"'));
+        assert.equal(res.status, 400);
+        assert.match(res.body.issue[0].diagnostics, /repeats the key 'status'/);
+      });
+
+      it('a Subscription keeps a decimal of its own as written', async () => {
+        const url = 'http://example.org/topics/observation-decimals-own';
+        const topic = topicResource(v, { url, resource: 'Observation', interactions: ['create'] }, 'obs-decimals-own');
+        assert.ok([200, 201].includes((await call('PUT', `${base()}/${v === 'R4' ? 'Basic' : 'SubscriptionTopic'}/obs-decimals-own`, topic)).status));
+        const body = subscriptionResource(v, { topic: url, endpoint: hook.url });
+        const text = JSON.stringify({ ...body, extension: [{ url: 'http://example.org/weight', valueDecimal: 0 }] }).replace('"valueDecimal":0', '"valueDecimal":0.50');
+        const res = await call('POST', `${base()}/Subscription`, text);
+        assert.equal(res.status, 201, res.text);
+        assert.ok((await call('GET', `${base()}/Subscription/${res.body.id}`)).text.includes('"valueDecimal":0.50'));
       });
 
       it('an update that changes only how a decimal is written is a change', async () => {
@@ -92,6 +115,7 @@ describe('decimals as written (datatypes.html#decimal)', () => {
         await call('POST', `${base()}/Observation`, observation('9.90'));
         await hook.waitFor(() => mine().length > 0);
         assertWritten(mine()[0]!.text, '9.90', 'notification');
+        assertWritten((await call('GET', `${base()}/Subscription/${sub.body.id}/$events`)).text, '9.90', '$events');
       });
     });
   }

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { freePort } from './server.ts';
+import { createServer } from 'node:net';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -14,11 +14,29 @@ export interface HeraldProcess {
 }
 
 /**
+ * A free port below the kernel's ephemeral range (32768 and up here), for a child to bind a moment
+ * later. A port from `listen(0)` is in that range: released for the child, the kernel could hand
+ * it to another test's server first, whose /healthz would then pass for the child's (a test once
+ * read 401s from an auth-enabled server that way). Ports here are never handed out by `listen(0)`.
+ */
+async function spawnPort(): Promise<number> {
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const free = await new Promise<boolean>((resolve) => {
+      const srv = createServer();
+      srv.once('error', () => resolve(false));
+      srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+}
+
+/**
  * Runs Herald as `npm start` does, in its own process, and waits until /healthz answers (for at
  * most `readyTimeoutMs`, default 30 s: a loaded machine starting several at once needs more).
  */
 export async function spawnHerald(env: Record<string, string>, { readyTimeoutMs = 30_000 } = {}): Promise<HeraldProcess> {
-  const port = env.PORT ? Number(env.PORT) : await freePort();
+  const port = env.PORT ? Number(env.PORT) : await spawnPort();
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: ROOT,
     env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },

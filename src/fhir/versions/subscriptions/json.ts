@@ -3,6 +3,7 @@
  * path, as the validator reports them), so a client learns exactly which part of its Subscription or
  * topic Herald could not use.
  */
+import { parseJson, stringifyJson } from '../../json.ts';
 import { unprocessable } from '../../errors.ts';
 import { CORE_SD } from './constants.ts';
 
@@ -160,7 +161,7 @@ export function resourceTypeOf(value: string, path: string): string {
   return name;
 }
 
-/** A deep copy that keeps the input untouched (stored resources are shared). */
+/** A deep copy that keeps the input untouched (stored resources are shared), decimals as written. */
 export function copy<T>(value: T): T {
-  return structuredClone(value);
+  return parseJson(stringifyJson(value)) as T;
 }
