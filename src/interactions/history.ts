@@ -87,7 +87,7 @@ function historyEntry(ctx: BaseContext, v: StoredVersion): BundleEntry {
     ...(v.json ? { resource: parseJson(present(ctx, v)!) as Resource } : {}),
     request: { method: v.method, url: v.method === 'POST' ? v.type : url },
     response: {
-      status: v.versionId === 1 && v.method === 'PUT' ? '201 Created' : STATUS[v.method]!,
+      status: v.method === 'PUT' && (v.versionId === 1 || v.recreated) ? '201 Created' : STATUS[v.method]!,
       etag: etagOf(v.versionId),
       lastModified: v.lastUpdated,
     },

@@ -380,5 +380,16 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       assert.ok(system.versions.some((x) => x.type === 'Patient'));
       assert.ok(system.versions.some((x) => x.type === 'Observation'));
     });
+
+    it('marks in history a PUT that made a resource again after its deletion', async () => {
+      await store.transaction(async (tx) => {
+        await tx.write('R4B', v('again', 1));
+        await tx.write('R4B', { ...v('again', 2), method: 'DELETE', json: undefined });
+        await tx.write('R4B', v('again', 3));
+        await tx.write('R4B', v('again', 4));
+      });
+      const page = await store.history('R4B', { type: 'Patient', id: 'again', count: 10 });
+      assert.deepEqual(page.versions.map((x) => [x.versionId, x.method, x.recreated === true]), [[4, 'PUT', false], [3, 'PUT', true], [2, 'DELETE', false], [1, 'POST', false]]);
+    });
   });
 }

@@ -22,6 +22,8 @@ export interface StoredVersion {
   method: WriteMethod;
   deleted: boolean;
   json?: string;
+  /** In history only: a PUT that made the resource again after its deletion. */
+  recreated?: boolean;
 }
 
 export interface NewVersion {

@@ -118,6 +118,12 @@ describe('CRUD interactions', () => {
         const back = await call('PUT', `${base()}/Patient/${id}`, { ...patient('Back'), id });
         assert.equal(back.status, 201);
         assert.equal(back.body.meta.versionId, '3');
+        // History answers each version as its request was answered: the PUT that made it again, 201.
+        assert.equal((await call('PUT', `${base()}/Patient/${id}`, { ...patient('Back again'), id })).status, 200);
+        const entries = (await call('GET', `${base()}/Patient/${id}/_history`)).body.entry;
+        assert.deepEqual(entries.map((e: any) => `${e.request.method} ${e.response.status}`), ['PUT 200 OK', 'PUT 201 Created', 'DELETE 204 No Content', 'POST 201 Created']);
+        const typeLevel = (await call('GET', `${base()}/Patient/_history?_count=500`)).body.entry.filter((e: any) => e.fullUrl.endsWith(`/Patient/${id}`));
+        assert.deepEqual(typeLevel.map((e: any) => e.response.status), ['200 OK', '201 Created', '204 No Content', '201 Created']);
       });
 
       it('deleting a resource that never existed succeeds without a trace', async () => {

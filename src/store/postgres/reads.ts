@@ -16,7 +16,7 @@ import type {
   StoredVersion,
   SubscriptionOwner,
 } from '../store.ts';
-import { type VersionRow, toVersion } from '../version-row.ts';
+import { HISTORY_COLUMNS, type VersionRow, toHistoryVersion, toVersion } from '../version-row.ts';
 
 /**
  * One statement with `$n` parameters, on the pool or on a transaction's connection: its rows.
@@ -181,13 +181,13 @@ export async function history(q: Query, fv: FhirVersion, query: HistoryQuery): P
   }
   pageArgs.push(query.count + 1);
   const rows = await q(
-    `SELECT seq, type, id, vid, last_updated, method, body FROM resource_versions WHERE ${pageWhere} ORDER BY seq DESC LIMIT $${pageArgs.length}`,
+    `SELECT ${HISTORY_COLUMNS} FROM resource_versions v WHERE ${pageWhere} ORDER BY seq DESC LIMIT $${pageArgs.length}`,
     pageArgs,
   );
   const more = rows.length > query.count;
   const page = more ? rows.slice(0, query.count) : rows;
   return {
-    versions: page.map((r) => toVersion(r as unknown as VersionRow)),
+    versions: page.map((r) => toHistoryVersion(r as unknown as VersionRow & { after_deletion: unknown })),
     total,
     ...(more ? { next: Number(page[page.length - 1]!.seq) } : {}),
   };

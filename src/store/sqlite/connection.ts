@@ -21,7 +21,7 @@ import type { DeferredIndex } from './deferred-index.ts';
 import { MIGRATIONS } from './migrations.ts';
 import { searchSqlite } from './search.ts';
 import { createOwnerStore, createTokenStore } from './tokens.ts';
-import { type VersionRow, toVersion } from '../version-row.ts';
+import { HISTORY_COLUMNS, type VersionRow, toHistoryVersion, toVersion } from '../version-row.ts';
 
 /**
  * What one SQLite connection can do, as plain synchronous functions: the reads (on the main
@@ -160,14 +160,12 @@ function history(db: Database.Database, fv: string, q: HistoryQuery): HistoryPag
   const pageConds = q.before === undefined ? where : `${where} AND seq < ?`;
   const pageArgs = q.before === undefined ? args : [...args, q.before];
   const rows = db
-    .prepare<unknown[], VersionRow & { seq: number }>(
-      `SELECT seq, type, id, vid, last_updated, method, body FROM resource_versions WHERE ${pageConds} ORDER BY seq DESC LIMIT ?`,
-    )
+    .prepare<unknown[], VersionRow & { seq: number; after_deletion: unknown }>(`SELECT ${HISTORY_COLUMNS} FROM resource_versions v WHERE ${pageConds} ORDER BY seq DESC LIMIT ?`)
     .all(...pageArgs, q.count + 1);
   const more = rows.length > q.count;
   const page = more ? rows.slice(0, q.count) : rows;
   return {
-    versions: page.map(toVersion),
+    versions: page.map(toHistoryVersion),
     total,
     ...(more ? { next: page[page.length - 1]!.seq } : {}),
   };
