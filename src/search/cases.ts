@@ -62,6 +62,12 @@ const TOKEN_PATIENT = of('Patient', [
   ['gender:not=male', 'pat-1', 'pat-3'],
   ['gender:not=male,female', 'pat-3'],
   ['gender:missing=true', 'pat-3'],
+  // A code element's binding gives its codes their system (search.html#token).
+  ['gender=http://hl7.org/fhir/administrative-gender|female', 'pat-1'],
+  ['gender=http://hl7.org/fhir/administrative-gender|male,http://hl7.org/fhir/administrative-gender|female', 'pat-1', 'pat-2'],
+  ['gender=http://example.org/other|female'],
+  ['gender=http://hl7.org/fhir/administrative-gender|nonsense'],
+  ['gender:not=http://hl7.org/fhir/administrative-gender|male', 'pat-1', 'pat-3'],
   ['gender:missing=false', 'pat-1', 'pat-2'],
   ['active=true', 'pat-1'],
   ['active=false', 'pat-2'],

@@ -37,12 +37,13 @@ export function stringMatches(row: StringRow, value: string, modifier?: string):
 }
 
 /**
- * #token: `code` matches any system; `system|code` both; `|code` only rows without a system
- * (system null); `system|` any code of the system. Codes and systems compare exactly
+ * #token: `code` matches any system; `system|code` both (and rows without a system when the
+ * parameter's `code` element binds that code to that system: `orNoSystem`); `|code` only rows
+ * without a system (system null); `system|` any code of the system. Codes and systems compare exactly
  * (case-sensitive): Herald knows no code system that declares itself case-insensitive.
  */
 export function tokenMatches(row: TokenRow, value: TokenValue): boolean {
-  if (value.system !== undefined && row.system !== value.system) return false;
+  if (value.system !== undefined && row.system !== value.system && !(value.orNoSystem && row.system === null)) return false;
   return value.value === undefined || row.value === value.value;
 }
 

@@ -57,6 +57,11 @@ export interface SearchRegistry {
   param(type: string, code: string): SearchParam | undefined;
   /** The extraction of a parameter obtained from this registry; undefined for foreign objects. */
   extractor(param: SearchParam): ParamExtractor | undefined;
+  /**
+   * For a token parameter over `code` elements: the systems their required bindings give those
+   * codes (system → codes), which the index rows do not carry; undefined when there are none.
+   */
+  implicitSystems(param: SearchParam): ReadonlyMap<string, ReadonlySet<string>> | undefined;
   readonly unsupported: readonly UnsupportedParam[];
   /** The spec corrections that applied to this version (extract/patches.ts). */
   readonly patches: ReadonlySet<Patch>;
@@ -137,6 +142,25 @@ class Registry implements SearchRegistry {
 
   extractor(param: SearchParam): ParamExtractor | undefined {
     return this.extractors.get(param);
+  }
+
+  private readonly implicit = new WeakMap<SearchParam, ReadonlyMap<string, ReadonlySet<string>> | undefined>();
+
+  implicitSystems(param: SearchParam): ReadonlyMap<string, ReadonlySet<string>> | undefined {
+    if (param.type !== 'token') return undefined;
+    if (this.implicit.has(param)) return this.implicit.get(param);
+    const slots = this.extractors.get(param)?.plan.slots ?? [];
+    const bindings = [...new Set(slots.flatMap((s) => (s.type === 'code' && s.binding ? [s.binding] : [])))];
+    let out: Map<string, Set<string>> | undefined;
+    for (const b of bindings) {
+      for (const [system, codes] of b.systems) {
+        out ??= new Map();
+        const into = out.get(system) ?? out.set(system, new Set()).get(system)!;
+        for (const c of codes) into.add(c);
+      }
+    }
+    this.implicit.set(param, out);
+    return out;
   }
 
   /** Compiles a type's parameters; composites last, so their components can reuse the others. */

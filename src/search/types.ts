@@ -120,7 +120,8 @@ export type Prefix = 'eq' | 'ne' | 'gt' | 'lt' | 'ge' | 'le' | 'sa' | 'eb' | 'ap
  */
 export type SearchValue =
   | { kind: 'string'; value: string }
-  | { kind: 'token'; system?: string | null; value?: string; typeSystem?: string; typeCode?: string }
+  /** `orNoSystem`: `system|code` where a `code` element's binding gives that code that system: rows without a system match too. */
+  | { kind: 'token'; system?: string | null; value?: string; typeSystem?: string; typeCode?: string; orNoSystem?: true }
   | { kind: 'reference'; targetType?: string; id?: string; url?: string; version?: string; identifierSystem?: string | null; identifierValue?: string }
   | { kind: 'date'; prefix: Prefix; lo: number; hi: number }
   /** Numbers and quantities: the implicit precision range is lo <= x < hi; dates: lo..hi inclusive. */

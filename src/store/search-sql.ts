@@ -388,6 +388,7 @@ function tokenRow(t: string, v: Extract<SearchValue, { kind: 'token' }>, modifie
   const parts: string[] = [];
   if (v.value !== undefined) parts.push(equalText(`${t}.value`, v.value, args, d));
   if (v.system === null) parts.push(`${t}.system IS NULL`);
+  else if (v.orNoSystem) parts.push(`(${t}.system IS NULL OR ${equalText(`${t}.system`, v.system!, args, d)})`);
   else if (v.system !== undefined) parts.push(equalText(`${t}.system`, v.system, args, d));
   return parts.length ? parts.join(' AND ') : 'FALSE';
 }

@@ -104,6 +104,15 @@ describe('SubscriptionRegistry', () => {
     assert.equal(r.liveOnTopic(URL), 999);
   });
 
+  it('a filter naming a code with the system its element\'s binding gives it is filed where the code\'s rows (no system) find it', () => {
+    const r = registryWith(topic());
+    add(r, 'sys', spec([{ filterParameter: 'status', value: 'http://hl7.org/fhir/encounter-status|finished' }]));
+    add(r, 'bare', spec([{ filterParameter: 'status', value: 'finished' }]));
+    add(r, 'other', spec([{ filterParameter: 'status', value: 'http://example.org/other|finished' }]));
+    assert.deepEqual(ids(r, encounterChange('Patient/1')), ['bare', 'sys']);
+    assert.deepEqual(ids(r, encounterChange('Patient/1', 'planned')), []);
+  });
+
   it('a subscription is unfiled from where it was filed, though where is not kept: replaced, removed, after its topic changed', () => {
     const r = registryWith(topic());
     add(r, 'x', spec([{ filterParameter: 'patient', value: 'Patient/1' }]));

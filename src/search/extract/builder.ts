@@ -45,7 +45,7 @@ export class PlanBuilder {
       } else {
         for (const slot of expandExtensions(this.ctx, compilePath(this.ctx, branch, [root]))) {
           slot.into.push({ kind: 'emit', type: slot.type, slot: this.slots.length });
-          this.slots.push({ type: slot.type, table: slot.table, path: slot.path, fromExtension: slot.fromExtension === true });
+          this.slots.push({ type: slot.type, table: slot.table, path: slot.path, fromExtension: slot.fromExtension === true, ...(slot.binding ? { binding: slot.binding } : {}) });
         }
       }
       this.steps.push(...steps);

@@ -13,7 +13,7 @@
  * falls back to fhirpath.js for that union branch only. Running the steps is run.ts.
  */
 import type { TypedFhirPathFn } from '../../fhir/fhirpath.ts';
-import type { Definitions, ElementTable, Prop } from '../../fhir/definitions/index.ts';
+import type { Binding, Definitions, ElementTable, Prop } from '../../fhir/definitions/index.ts';
 import type { Ast } from './expression.ts';
 import { compileTest } from './criteria.ts';
 
@@ -37,6 +37,8 @@ export interface SlotInfo {
   readonly path: string;
   /** True for the value[x] of an Extension the expression selected: any type may turn up there. */
   readonly fromExtension?: boolean;
+  /** A `code` element's required binding: its codes' systems, which the element does not carry. */
+  readonly binding?: Binding;
 }
 
 /** A compile-time position: what is there, and the step list that continues from it. */
@@ -85,7 +87,8 @@ export function propsByName(table: ElementTable): Map<string, Prop[]> {
 function slotFor(defs: Definitions, prop: Prop, into: Step[], parent: Step[]): Slot {
   switch (prop.kind) {
     case 'primitive': {
-      const slot: Slot = { type: prop.primitive!.name, table: undefined, path: prop.element.path, into };
+      const binding = prop.primitive!.name === 'code' ? prop.element.binding : undefined;
+      const slot: Slot = { type: prop.primitive!.name, table: undefined, path: prop.element.path, into, ...(binding ? { binding } : {}) };
       return prop.partnerKey === undefined ? slot : { ...slot, primitive: { into, parent, key: prop.partnerKey } };
     }
     case 'resource':

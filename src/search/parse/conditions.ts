@@ -99,7 +99,8 @@ function parseParam(ctx: ParseContext, full: string, param: SearchParam, modifie
     const what = cost > SEARCH_BUDGET.values ? `'${shortName(full)}' has ${parts.length} values${chained}` : `'${shortName(full)}' brings the search to ${ctx.values} values${chained}`;
     throw overBudget(full, `Too many OR values: ${what}, more than the ${SEARCH_BUDGET.values} a search may have`);
   }
-  const values = parts.map((part) => parseValue({ name: full, param, baseUrl: ctx.baseUrl, ...checked }, part));
+  const implicitSystems = param.type === 'token' ? ctx.registry.implicitSystems(param) : undefined;
+  const values = parts.map((part) => parseValue({ name: full, param, baseUrl: ctx.baseUrl, ...checked, ...(implicitSystems ? { implicitSystems } : {}) }, part));
   return checked.modifier === undefined ? { kind: 'param', param, values } : { kind: 'param', param, modifier: checked.modifier, values };
 }
 

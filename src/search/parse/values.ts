@@ -16,6 +16,8 @@ export interface ValueContext {
   modifier?: string;
   /** Type from a `:[Type]` modifier on a reference parameter. */
   typeModifier?: string;
+  /** A token parameter's implicit systems (SearchRegistry.implicitSystems). */
+  implicitSystems?: ReadonlyMap<string, ReadonlySet<string>>;
   baseUrl?: string;
 }
 
@@ -108,7 +110,9 @@ function parseToken(ctx: ValueContext, raw: string): SearchValue {
   if (parts.length !== 2 || (parts[0] === '' && parts[1] === '')) fail(ctx, 'token', raw);
   const [system, code] = parts;
   if (system === '') return { kind: 'token', system: null, value: code };
-  return code === '' ? { kind: 'token', system } : { kind: 'token', system, value: code };
+  if (code === '') return { kind: 'token', system };
+  // A `code` element carries no system: its binding says which system the code is from.
+  return ctx.implicitSystems?.get(system!)?.has(code!) ? { kind: 'token', system, value: code, orNoSystem: true } : { kind: 'token', system, value: code };
 }
 
 /** `[prefix]value` for the ordered types; no prefix means eq (search.html#prefix). */

@@ -119,7 +119,8 @@ export function indexKeyOf(topic: Topic, filters: Filter[], registry: SearchRegi
 
 function valueKey(v: SearchValue): string | undefined {
   if (v.kind === 'token' && v.value !== undefined && !v.typeSystem) {
-    if (v.system === undefined) return `t:*|${v.value}`;
+    // A `code` element's rows carry no system: `system|code` resolved so is filed under the code alone.
+    if (v.system === undefined || v.orNoSystem) return `t:*|${v.value}`;
     return `t:${v.system ?? ''}|${v.value}`;
   }
   if (v.kind === 'reference' && v.identifierValue === undefined && v.version === undefined) {
