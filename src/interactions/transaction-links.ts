@@ -6,7 +6,7 @@
  */
 import { keepWrittenNumbers } from '../fhir/json.ts';
 import { newResourceId } from '../fhir/ids.ts';
-import { type FhirError, badRequest, asFhirError, preconditionFailed } from '../fhir/errors.ts';
+import { FhirError, badRequest, asFhirError, preconditionFailed } from '../fhir/errors.ts';
 import type { BundleEntry, Resource } from '../fhir/types.ts';
 import type { ElementTable, Prop } from '../fhir/definitions/index.ts';
 import { findMatches } from './conditional.ts';
@@ -61,6 +61,7 @@ export async function resolveIdentities(ctx: BaseContext, db: Db, entries: Bundl
     try {
       if (req.method === 'PATCH') collectReferences(req.body, found, 0);
       else replaceLinks(ctx, req.body, (value, kind) => (kind === 'reference' && CONDITIONAL_REFERENCE.test(value) && found.add(value), value));
+      checkConditionalCount(found.size);
       for (const reference of found) {
         if (map.has(reference)) continue;
         const [, type, criteria] = CONDITIONAL_REFERENCE.exec(reference)!;
@@ -254,9 +255,22 @@ export async function resolveConditionalReferences(ctx: BaseContext, db: Db, res
   const found = new Set<string>();
   replaceLinks(ctx, resource, (value, kind) => (kind === 'reference' && CONDITIONAL_REFERENCE.test(value) && found.add(value), value));
   if (found.size === 0) return resource;
+  checkConditionalCount(found.size);
   const map = new Map<string, string>();
   for (const reference of found) map.set(reference, await resolveConditional(ctx, db, reference));
   return replaceLinks(ctx, resource, (value) => mapped(value, map)) as Resource;
+}
+
+/**
+ * The most distinct conditional references one resource may hold: each is a search run inside
+ * the write (on SQLite, on the one writer thread, so every other write waits for them).
+ */
+export const MAX_CONDITIONAL_REFERENCES = 100;
+
+function checkConditionalCount(n: number): void {
+  if (n > MAX_CONDITIONAL_REFERENCES) {
+    throw new FhirError(400, 'too-costly', `The resource holds ${n} different conditional references, more than the ${MAX_CONDITIONAL_REFERENCES} one write may resolve: resolve them first, or send the resource in parts`);
+  }
 }
 
 function holdsConditionalReference(value: unknown, depth: number): boolean {

@@ -174,6 +174,13 @@ describe('conditional create and update', () => {
         assert.equal(several.status, 412);
         assert.match(several.body.issue[0].diagnostics, /more than one/);
         assert.equal((await call('POST', `${base()}/Observation`, obs('Patient?nonsense=1'))).status, 400);
+        // Each is a search inside the write: at most 100 different ones per resource, in a transaction too.
+        const many = obs(`Patient/${one}`, { performer: Array.from({ length: 101 }, (_, i) => ({ reference: `Patient?identifier=urn:mrn|many-${i}` })) });
+        for (const res of [await call('POST', `${base()}/Observation`, many), await call('POST', base(), { resourceType: 'Bundle', type: 'transaction', entry: [{ resource: many, request: { method: 'POST', url: 'Observation' } }] })]) {
+          assert.equal(res.status, 400);
+          assert.equal(res.body.issue[0].code, 'too-costly');
+          assert.match(res.body.issue[0].diagnostics, /101 different conditional references/);
+        }
         assert.equal((await call('GET', `${base()}/Observation?code:text=x&_summary=count`)).body.total, before);
         assert.equal((await call('GET', `${base()}/Observation/${id}`)).body.meta.versionId, '3');
       });
