@@ -39,11 +39,16 @@ export function stringMatches(row: StringRow, value: string, modifier?: string):
 /**
  * #token: `code` matches any system; `system|code` both (and rows without a system when the
  * parameter's `code` element binds that code to that system: `orNoSystem`); `|code` only rows
- * without a system (system null); `system|` any code of the system. Codes and systems compare exactly
+ * without a system (system null); `system|` any code of the system (and rows without a system
+ * whose code the bindings give that system: `codesOfSystem`). Codes and systems compare exactly
  * (case-sensitive): Herald knows no code system that declares itself case-insensitive.
  */
 export function tokenMatches(row: TokenRow, value: TokenValue): boolean {
-  if (value.system !== undefined && row.system !== value.system && !(value.orNoSystem && row.system === null)) return false;
+  if (value.system !== undefined && row.system !== value.system) {
+    if (row.system !== null) return false;
+    if (value.codesOfSystem) return value.codesOfSystem.includes(row.value!);
+    if (!value.orNoSystem) return false;
+  }
   return value.value === undefined || row.value === value.value;
 }
 

@@ -120,8 +120,12 @@ export type Prefix = 'eq' | 'ne' | 'gt' | 'lt' | 'ge' | 'le' | 'sa' | 'eb' | 'ap
  */
 export type SearchValue =
   | { kind: 'string'; value: string }
-  /** `orNoSystem`: `system|code` where a `code` element's binding gives that code that system: rows without a system match too. */
-  | { kind: 'token'; system?: string | null; value?: string; typeSystem?: string; typeCode?: string; orNoSystem?: true }
+  /**
+   * `orNoSystem`: `system|code` where a `code` element's binding gives that code that system: rows
+   * without a system match too. `codesOfSystem`: `system|` where bindings give these codes that
+   * system: rows without a system and with one of them match too.
+   */
+  | { kind: 'token'; system?: string | null; value?: string; typeSystem?: string; typeCode?: string; orNoSystem?: true; codesOfSystem?: readonly string[] }
   | { kind: 'reference'; targetType?: string; id?: string; url?: string; version?: string; identifierSystem?: string | null; identifierValue?: string }
   | { kind: 'date'; prefix: Prefix; lo: number; hi: number }
   /** Numbers and quantities: the implicit precision range is lo <= x < hi; dates: lo..hi inclusive. */

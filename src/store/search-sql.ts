@@ -389,6 +389,12 @@ function tokenRow(t: string, v: Extract<SearchValue, { kind: 'token' }>, modifie
   if (v.value !== undefined) parts.push(equalText(`${t}.value`, v.value, args, d));
   if (v.system === null) parts.push(`${t}.system IS NULL`);
   else if (v.orNoSystem) parts.push(`(${t}.system IS NULL OR ${equalText(`${t}.system`, v.system!, args, d)})`);
+  else if (v.codesOfSystem) {
+    // Arguments in the order of their placeholders: the system's, then the codes'.
+    const system = equalText(`${t}.system`, v.system!, args, d);
+    const codes = v.codesOfSystem.map((c) => equalText(`${t}.value`, c, args, d)).join(' OR ');
+    parts.push(`(${system} OR (${t}.system IS NULL AND (${codes})))`);
+  }
   else if (v.system !== undefined) parts.push(equalText(`${t}.system`, v.system, args, d));
   return parts.length ? parts.join(' AND ') : 'FALSE';
 }

@@ -110,8 +110,11 @@ function parseToken(ctx: ValueContext, raw: string): SearchValue {
   if (parts.length !== 2 || (parts[0] === '' && parts[1] === '')) fail(ctx, 'token', raw);
   const [system, code] = parts;
   if (system === '') return { kind: 'token', system: null, value: code };
-  if (code === '') return { kind: 'token', system };
   // A `code` element carries no system: its binding says which system the code is from.
+  if (code === '') {
+    const codes = ctx.implicitSystems?.get(system!);
+    return codes ? { kind: 'token', system, codesOfSystem: [...codes] } : { kind: 'token', system };
+  }
   return ctx.implicitSystems?.get(system!)?.has(code!) ? { kind: 'token', system, value: code, orNoSystem: true } : { kind: 'token', system, value: code };
 }
 
