@@ -55,6 +55,8 @@ export async function resolveIdentities(ctx: BaseContext, db: Db, entries: Bundl
   for (const i of requests.keys()) if (conditional(requests[i]!)) await resolve(i);
   for (const req of requests) replaceInCriteria(req, map);
   // Conditional references: an entry's own criteria first, else a search; each resolved once.
+  // All are collected (and counted) before any search runs.
+  const searches = new Map<string, number>();
   for (const [i, req] of requests.entries()) {
     if (req.body === undefined || !rewritable(req)) continue;
     const found = new Set<string>();
@@ -62,11 +64,23 @@ export async function resolveIdentities(ctx: BaseContext, db: Db, entries: Bundl
       if (req.method === 'PATCH') collectReferences(req.body, found, 0);
       else replaceLinks(ctx, req.body, (value, kind) => (kind === 'reference' && CONDITIONAL_REFERENCE.test(value) && found.add(value), value));
       checkConditionalCount(found.size);
-      for (const reference of found) {
-        if (map.has(reference)) continue;
-        const [, type, criteria] = CONDITIONAL_REFERENCE.exec(reference)!;
-        map.set(reference, byCriteria.get(criteriaKey(type!, criteria!)) ?? (await resolveConditional(ctx, db, reference)));
-      }
+    } catch (err) {
+      throw annotate(asFhirError(err), i);
+    }
+    for (const reference of found) {
+      if (map.has(reference) || searches.has(reference)) continue;
+      const [, type, criteria] = CONDITIONAL_REFERENCE.exec(reference)!;
+      const own = byCriteria.get(criteriaKey(type!, criteria!));
+      if (own !== undefined) map.set(reference, own);
+      else searches.set(reference, i);
+    }
+  }
+  if (searches.size > MAX_CONDITIONAL_SEARCHES_PER_BUNDLE) {
+    throw new FhirError(400, 'too-costly', `The transaction's conditional references need ${searches.size} searches, more than the ${MAX_CONDITIONAL_SEARCHES_PER_BUNDLE} one transaction may run: send it in parts`);
+  }
+  for (const [reference, i] of searches) {
+    try {
+      map.set(reference, await resolveConditional(ctx, db, reference));
     } catch (err) {
       throw annotate(asFhirError(err), i);
     }
@@ -184,7 +198,7 @@ function replaceLinks(ctx: BaseContext, value: unknown, fn: (value: string, kind
 }
 
 function linksOf(ctx: BaseContext, obj: Record<string, unknown>, table: ElementTable, fn: (value: string, kind: LinkKind) => string, depth: number): unknown {
-  if (depth > MAX_DEPTH) throw badRequest(`Bundle entry nested deeper than ${MAX_DEPTH} levels`);
+  if (depth > MAX_DEPTH) throw badRequest(`The resource is nested deeper than ${MAX_DEPTH} levels`);
   const out: Record<string, unknown> = {};
   for (const [key, v] of Object.entries(obj)) {
     const prop = table.props.get(key);
@@ -219,7 +233,7 @@ function copied<T extends object>(from: object, to: T): T {
 /** For a JSON Patch and what the definitions do not know: every `reference` key, mapped through `fn`. */
 function mapReferences(value: unknown, fn: (value: string) => string, depth: number): unknown {
   if (value === null || typeof value !== 'object') return value;
-  if (depth > MAX_DEPTH) throw badRequest(`Bundle entry nested deeper than ${MAX_DEPTH} levels`);
+  if (depth > MAX_DEPTH) throw badRequest(`The resource is nested deeper than ${MAX_DEPTH} levels`);
   if (Array.isArray(value)) return copied(value, value.map((v) => mapReferences(v, fn, depth + 1)));
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) out[k] = k === 'reference' && typeof v === 'string' ? fn(v) : mapReferences(v, fn, depth + 1);
@@ -251,7 +265,8 @@ async function resolveConditional(ctx: BaseContext, db: Db, reference: string): 
  * `reference` keys.
  */
 export async function resolveConditionalReferences(ctx: BaseContext, db: Db, resource: Resource): Promise<Resource> {
-  if (!holdsConditionalReference(resource, 0)) return resource;
+  // A Bundle stored as a resource (a document) keeps its links as written, as in a transaction.
+  if (resource.resourceType === 'Bundle' || !holdsConditionalReference(resource, 0)) return resource;
   const found = new Set<string>();
   replaceLinks(ctx, resource, (value, kind) => (kind === 'reference' && CONDITIONAL_REFERENCE.test(value) && found.add(value), value));
   if (found.size === 0) return resource;
@@ -266,6 +281,8 @@ export async function resolveConditionalReferences(ctx: BaseContext, db: Db, res
  * the write (on SQLite, on the one writer thread, so every other write waits for them).
  */
 export const MAX_CONDITIONAL_REFERENCES = 100;
+/** The most searches a transaction's conditional references may run together (each distinct one once). */
+export const MAX_CONDITIONAL_SEARCHES_PER_BUNDLE = 1_000;
 
 function checkConditionalCount(n: number): void {
   if (n > MAX_CONDITIONAL_REFERENCES) {
@@ -273,9 +290,11 @@ function checkConditionalCount(n: number): void {
   }
 }
 
+/** Whether any `reference` key holds `Type?criteria`; past MAX_DEPTH objects, yes (replaceLinks then refuses the depth). */
 function holdsConditionalReference(value: unknown, depth: number): boolean {
-  if (value === null || typeof value !== 'object' || depth > MAX_DEPTH) return false;
-  if (Array.isArray(value)) return value.some((v) => holdsConditionalReference(v, depth + 1));
+  if (value === null || typeof value !== 'object') return false;
+  if (Array.isArray(value)) return value.some((v) => holdsConditionalReference(v, depth));
+  if (depth > MAX_DEPTH) return true;
   for (const k in value) {
     const v = (value as Record<string, unknown>)[k];
     if (k === 'reference' && typeof v === 'string' ? CONDITIONAL_REFERENCE.test(v) : holdsConditionalReference(v, depth + 1)) return true;

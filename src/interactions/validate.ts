@@ -1,3 +1,4 @@
+import { resolveConditionalReferences } from './transaction-links.ts';
 import { FhirError, asFhirError, badRequest, methodNotAllowed, operationOutcome, shown } from '../fhir/errors.ts';
 import type { OperationOutcomeIssue, Resource } from '../fhir/types.ts';
 import { extractIndex } from '../search/extract.ts';
@@ -59,9 +60,11 @@ async function checkContent(ctx: BaseContext, db: Db, type: string, id: string |
     checkIfMatch(type, id, current, ifMatch === undefined ? undefined : parseEtags(ifMatch));
     previousJson = current && !current.deleted ? current.json : undefined;
   }
-  const withId = { ...resource, id: input.mode === 'update' ? id! : (resource.id ?? 'validate') };
+  // As the write would: conditional references resolved first (a 412 when one matches none or several).
+  const linked = input.mode === 'general' ? resource : await resolveConditionalReferences(ctx, db, resource);
+  const withId = { ...linked, id: input.mode === 'update' ? id! : (linked.id ?? 'validate') };
   if (input.mode !== 'general') assertWithin(ctx, withId, r);
-  const prepared = ctx.subscriptions.prepareWrite(input.mode === 'update' ? withId : { ...resource, id: undefined }, previousJson, ctx.principal);
+  const prepared = ctx.subscriptions.prepareWrite(input.mode === 'update' ? withId : { ...linked, id: undefined }, previousJson, ctx.principal);
   // The write's index rows, for the budget on them (a 422 too-costly past it).
   extractIndex(ctx.registry, { ...prepared, id: withId.id, meta: { ...prepared.meta, versionId: '1', lastUpdated: ctx.now().toISOString() } }, { baseUrl: ctx.baseUrl });
 }

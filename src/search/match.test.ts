@@ -86,6 +86,20 @@ describe('compileMatcher', () => {
     assert.deepEqual(q('_lastUpdated:missing=true'), ['pat-3']);
   });
 
+  it('gives a code element the system its binding does: in a composite component too; not across several types (parse)', () => {
+    const doc = { resourceType: 'DocumentReference', id: 'd1', status: 'current', content: [{ attachment: { url: 'http://x' } }], relatesTo: [{ code: 'replaces', target: { reference: 'DocumentReference/t' } }] } as Resource;
+    const q = (query: string) => matching('R4', 'DocumentReference', query, [doc]);
+    assert.deepEqual(q('relationship=DocumentReference/t$http://hl7.org/fhir/document-relationship-type|replaces'), ['d1']);
+    assert.deepEqual(q('relationship=DocumentReference/t$http://example.org/other|replaces'), []);
+    assert.deepEqual(q('relation=http://hl7.org/fhir/document-relationship-type|replaces'), ['d1']);
+    const token = (types: string[], query: string) => {
+      const cond = parseSearch(registry('R4'), types, new URLSearchParams(query), { strict: true, defaultCount: 20, maxCount: 100 }).conditions[0]!;
+      return cond.kind === 'param' ? cond.values[0] : undefined;
+    };
+    assert.equal((token(['Encounter'], 'status=http://hl7.org/fhir/encounter-status|cancelled') as { orNoSystem?: true }).orNoSystem, true);
+    assert.equal((token(['Encounter', 'Observation'], 'status=http://hl7.org/fhir/encounter-status|cancelled') as { orNoSystem?: true }).orNoSystem, undefined);
+  });
+
   it('accepts Type?query, ?query and query; refuses another type', () => {
     const r = registry('R4');
     const patient = PATIENTS[0];

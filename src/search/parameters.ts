@@ -58,10 +58,11 @@ export interface SearchRegistry {
   /** The extraction of a parameter obtained from this registry; undefined for foreign objects. */
   extractor(param: SearchParam): ParamExtractor | undefined;
   /**
-   * For a token parameter over `code` elements: the systems their required bindings give those
-   * codes (system → codes), which the index rows do not carry; undefined when there are none.
+   * For a token parameter over `code` elements (or component `component` of a composite): the
+   * systems their required bindings give those codes (system → codes), which the index rows do
+   * not carry; undefined when there are none.
    */
-  implicitSystems(param: SearchParam): ReadonlyMap<string, ReadonlySet<string>> | undefined;
+  implicitSystems(param: SearchParam, component?: number): ReadonlyMap<string, ReadonlySet<string>> | undefined;
   readonly unsupported: readonly UnsupportedParam[];
   /** The spec corrections that applied to this version (extract/patches.ts). */
   readonly patches: ReadonlySet<Patch>;
@@ -144,12 +145,18 @@ class Registry implements SearchRegistry {
     return this.extractors.get(param);
   }
 
-  private readonly implicit = new WeakMap<SearchParam, ReadonlyMap<string, ReadonlySet<string>> | undefined>();
+  private readonly implicit = new WeakMap<SearchParam, (ReadonlyMap<string, ReadonlySet<string>> | undefined)[]>();
 
-  implicitSystems(param: SearchParam): ReadonlyMap<string, ReadonlySet<string>> | undefined {
-    if (param.type !== 'token') return undefined;
-    if (this.implicit.has(param)) return this.implicit.get(param);
-    const slots = this.extractors.get(param)?.plan.slots ?? [];
+  implicitSystems(param: SearchParam, component?: number): ReadonlyMap<string, ReadonlySet<string>> | undefined {
+    const ex = this.extractors.get(param);
+    if (ex === undefined) return undefined;
+    const at = component === undefined ? 0 : component + 1;
+    let cached = this.implicit.get(param);
+    if (cached === undefined) this.implicit.set(param, (cached = []));
+    if (at in cached) return cached[at];
+    const c = component === undefined ? undefined : ex.components?.[component];
+    const type = component === undefined ? param.type : c?.param.type;
+    const slots = type !== 'token' ? [] : component === undefined ? ex.plan.slots : (c?.plans.flatMap((p) => p.slots) ?? []);
     const bindings = [...new Set(slots.flatMap((s) => (s.type === 'code' && s.binding ? [s.binding] : [])))];
     let out: Map<string, Set<string>> | undefined;
     for (const b of bindings) {
@@ -159,7 +166,7 @@ class Registry implements SearchRegistry {
         for (const c of codes) into.add(c);
       }
     }
-    this.implicit.set(param, out);
+    cached[at] = out;
     return out;
   }
 

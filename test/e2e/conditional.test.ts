@@ -181,8 +181,26 @@ describe('conditional create and update', () => {
           assert.equal(res.body.issue[0].code, 'too-costly');
           assert.match(res.body.issue[0].diagnostics, /101 different conditional references/);
         }
+        const spread = Array.from({ length: 11 }, (_, k) => ({
+          resource: obs(`Patient/${one}`, { performer: Array.from({ length: 100 }, (_, i) => ({ reference: `Patient?identifier=urn:mrn|spread-${k}-${i}` })) }),
+          request: { method: 'POST', url: 'Observation' },
+        }));
+        const spreadTx = await call('POST', base(), { resourceType: 'Bundle', type: 'transaction', entry: spread });
+        assert.equal(spreadTx.status, 400);
+        assert.match(spreadTx.body.issue[0].diagnostics, /need 1100 searches, more than the 1000/);
         assert.equal((await call('GET', `${base()}/Observation?code:text=x&_summary=count`)).body.total, before);
         assert.equal((await call('GET', `${base()}/Observation/${id}`)).body.meta.versionId, '3');
+        // Deep in nested extensions, still resolved; a Bundle stored as a resource (a document) keeps its links.
+        let ext: Record<string, unknown> = { url: 'http://example.org/leaf', valueReference: { reference: `Patient?_id=${one}` } };
+        for (let d = 0; d < 30; d++) ext = { url: `http://example.org/level-${d}`, extension: [ext] };
+        const deep = await call('POST', `${base()}/Basic`, { resourceType: 'Basic', code: { text: 'deep' }, extension: [ext] });
+        assert.equal(deep.status, 201, deep.text);
+        assert.ok(deep.text.includes(`"reference":"Patient/${one}"`) && !deep.text.includes('Patient?_id'));
+        const signature = { type: [{ system: 'urn:iso-astm:E1762-95:2013', code: '1.2.840.10065.1.12.1.1' }], when: '2020-01-01T00:00:00Z', who: { reference: `Patient?_id=${one}` } };
+        const stored = await call('POST', `${base()}/Bundle`, { resourceType: 'Bundle', type: 'collection', signature, entry: [{ fullUrl: 'urn:uuid:0b0b0b0b-0000-4000-8000-000000000001', resource: obs(`Patient?_id=${one}`) }] });
+        assert.equal(stored.status, 201, stored.text);
+        assert.equal(stored.body.signature.who.reference, `Patient?_id=${one}`);
+        assert.equal(stored.body.entry[0].resource.subject.reference, `Patient?_id=${one}`);
       });
     });
   }

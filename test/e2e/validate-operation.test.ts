@@ -50,6 +50,17 @@ describe('$validate', () => {
         assert.match(gender.diagnostics, /"M" is not in the value set http:\/\/hl7\.org\/fhir\/ValueSet\/administrative-gender/);
       });
 
+      it('mode=create resolves conditional references as the create would: none matching is the create\'s 412 issue', async () => {
+        const obs = (reference: string) => ({ resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: { reference } });
+        const create = await call('POST', `${base()}/Observation`, obs('Patient?identifier=urn:validate|nobody'));
+        assert.equal(create.status, 412);
+        const res = await call('POST', `${base()}/Observation/$validate?mode=create`, obs('Patient?identifier=urn:validate|nobody'));
+        assert.deepEqual(res.body.issue, create.body.issue);
+        assert.equal((await call('POST', `${base()}/Patient`, { resourceType: 'Patient', identifier: [{ system: 'urn:validate', value: `one-${v}` }] })).status, 201);
+        const ok = await call('POST', `${base()}/Observation/$validate?mode=create`, obs(`Patient?identifier=urn:validate|one-${v}`));
+        assert.equal(ok.body.issue[0].severity, 'information', JSON.stringify(ok.body));
+      });
+
       it('mode=update checks the id and If-Match against the stored resource, storing nothing', async () => {
         const created = await call('POST', `${base()}/Patient`, { resourceType: 'Patient', active: true });
         const id = created.body.id as string;

@@ -77,7 +77,7 @@ function parseNamed(ctx: ParseContext, types: readonly string[], full: string, n
   const param = lookupParam(ctx, types, code);
   if (param === undefined) return skip(ctx, full, `Unknown search parameter '${code}' for ${typesLabel(types)}`);
   if (UNSUPPORTED_PARAMS.has(code) || param.type === 'special') return skip(ctx, full, `Search parameter '${code}' is not supported`);
-  return parseParam(ctx, full, param, modifier, raw);
+  return parseParam(ctx, full, param, modifier, raw, types.length === 1);
 }
 
 function splitModifier(name: string): [string, string | undefined] {
@@ -89,7 +89,7 @@ function splitModifier(name: string): [string, string | undefined] {
  * A plain parameter: comma-separated values are ORed. A `:[Type]` modifier on a reference is
  * folded into the values (their targetType) and does not appear as the condition's modifier.
  */
-function parseParam(ctx: ParseContext, full: string, param: SearchParam, modifier: string | undefined, raw: string): Condition | undefined {
+function parseParam(ctx: ParseContext, full: string, param: SearchParam, modifier: string | undefined, raw: string, oneType: boolean): Condition | undefined {
   const checked = checkModifier(ctx, full, param, modifier);
   const parts = splitUnescaped(raw, ',');
   const cost = parts.length * ctx.valueWeight;
@@ -99,10 +99,15 @@ function parseParam(ctx: ParseContext, full: string, param: SearchParam, modifie
     const what = cost > SEARCH_BUDGET.values ? `'${shortName(full)}' has ${parts.length} values${chained}` : `'${shortName(full)}' brings the search to ${ctx.values} values${chained}`;
     throw overBudget(full, `Too many OR values: ${what}, more than the ${SEARCH_BUDGET.values} a search may have`);
   }
-  const implicitSystems = param.type === 'token' ? ctx.registry.implicitSystems(param) : undefined;
-  const values = parts.map((part) => parseValue({ name: full, param, baseUrl: ctx.baseUrl, ...checked, ...(implicitSystems ? { implicitSystems } : {}) }, part));
+  // A code's implicit system is its type's: over several types (system search, a chain to
+  // several targets) the parameter stands for all of them, and the first type's binding does not.
+  const implicit = oneType && (param.type === 'token' || param.type === 'composite') ? { implicitSystems: implicitOf(ctx) } : {};
+  const values = parts.map((part) => parseValue({ name: full, param, baseUrl: ctx.baseUrl, ...checked, ...implicit }, part));
   return checked.modifier === undefined ? { kind: 'param', param, values } : { kind: 'param', param, modifier: checked.modifier, values };
 }
+
+/** SearchRegistry.implicitSystems, bound to the registry. */
+const implicitOf = (ctx: ParseContext) => (param: SearchParam, component?: number) => ctx.registry.implicitSystems(param, component);
 
 interface CheckedModifier {
   modifier?: string;

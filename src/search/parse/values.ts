@@ -16,8 +16,15 @@ export interface ValueContext {
   modifier?: string;
   /** Type from a `:[Type]` modifier on a reference parameter. */
   typeModifier?: string;
-  /** A token parameter's implicit systems (SearchRegistry.implicitSystems). */
-  implicitSystems?: ReadonlyMap<string, ReadonlySet<string>>;
+  /**
+   * The implicit systems of a token parameter's `code` elements (SearchRegistry.implicitSystems),
+   * for `component` of a composite; absent where they cannot be known (several resource types).
+   */
+  implicitSystems?: (param: SearchParam, component?: number) => ReadonlyMap<string, ReadonlySet<string>> | undefined;
+  /** The composite component this value is of. */
+  component?: number;
+  /** The composite parameter of a component value. */
+  composite?: SearchParam;
   baseUrl?: string;
 }
 
@@ -111,11 +118,9 @@ function parseToken(ctx: ValueContext, raw: string): SearchValue {
   const [system, code] = parts;
   if (system === '') return { kind: 'token', system: null, value: code };
   // A `code` element carries no system: its binding says which system the code is from.
-  if (code === '') {
-    const codes = ctx.implicitSystems?.get(system!);
-    return codes ? { kind: 'token', system, codesOfSystem: [...codes] } : { kind: 'token', system };
-  }
-  return ctx.implicitSystems?.get(system!)?.has(code!) ? { kind: 'token', system, value: code, orNoSystem: true } : { kind: 'token', system, value: code };
+  const implicit = ctx.implicitSystems?.(ctx.composite ?? ctx.param, ctx.component)?.get(system!);
+  if (code === '') return implicit ? { kind: 'token', system, codesOfSystem: [...implicit] } : { kind: 'token', system };
+  return implicit?.has(code!) ? { kind: 'token', system, value: code, orNoSystem: true } : { kind: 'token', system, value: code };
 }
 
 /** `[prefix]value` for the ordered types; no prefix means eq (search.html#prefix). */
@@ -202,6 +207,8 @@ function parseComposite(ctx: ValueContext, raw: string): SearchValue {
   if (parts.length !== components.length) fail(ctx, `composite value (expected ${components.length} parts joined by $)`, raw);
   return {
     kind: 'composite',
-    parts: parts.map((part, i) => parseValue({ name: ctx.name, param: components[i].param, baseUrl: ctx.baseUrl }, part)),
+    parts: parts.map((part, i) =>
+      parseValue({ name: ctx.name, param: components[i].param, baseUrl: ctx.baseUrl, ...(ctx.implicitSystems ? { implicitSystems: ctx.implicitSystems, composite: ctx.param, component: i } : {}) }, part),
+    ),
   };
 }
