@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { MAX_WRITTEN, holdsWrittenNumbers, keepWrittenNumbers, parseJson, stringifyJson, writtenNumber } from './json.ts';
+import { MAX_WRITTEN, holdsWrittenNumbers, keepWrittenNumbers, parseJson, storedResource, stringifyJson, writtenNumber } from './json.ts';
 
 describe('JSON with decimals as written (datatypes.html#decimal)', () => {
   it('gives back what a double forgets: trailing zeros, exponents, negative zero, digits past 17', () => {
@@ -142,5 +142,20 @@ describe('JSON with decimals as written: strings', () => {
     for (const text of ['{"a":"x\\\\","b":1.50}', '{"a":"\\"","b":1.50}', '{"a":"\\\\\\"q\\\\","b":[1.50,"\\\\"]}', '{"a\\"":1.50}', '{"1.50":"2.0","b":3.0}']) {
       assert.equal(stringifyJson(parseJson(text, { strict: true })), text, text);
     }
+  });
+});
+
+describe('stored resources spliced into answers', () => {
+  it('writes a stand-in as its stored text, in Bundles nested in Bundles, beside written numbers', () => {
+    const stored = '{"resourceType":"Observation","id":"o1","valueQuantity":{"value":1.50}}';
+    const r = storedResource(stored, 'Observation', 'o1');
+    assert.equal(r.resourceType, 'Observation');
+    assert.equal(r.id, 'o1');
+    const page = { resourceType: 'Bundle', type: 'searchset', entry: [{ fullUrl: 'x/o1', resource: r }, { resource: parseJson('{"resourceType":"OperationOutcome","n":2.0}') }] };
+    const expected = `{"resourceType":"Bundle","type":"searchset","entry":[{"fullUrl":"x/o1","resource":${stored}},{"resource":{"resourceType":"OperationOutcome","n":2.0}}]}`;
+    assert.equal(stringifyJson(page), expected);
+    const batch = { resourceType: 'Bundle', type: 'batch-response', entry: [{ resource: page, response: { status: '200 OK' } }] };
+    assert.equal(stringifyJson(batch), `{"resourceType":"Bundle","type":"batch-response","entry":[{"resource":${expected},"response":{"status":"200 OK"}}]}`);
+    assert.deepEqual(JSON.parse(stringifyJson(batch)), { ...batch, entry: [{ resource: JSON.parse(expected), response: { status: '200 OK' } }] });
   });
 });

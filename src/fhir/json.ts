@@ -261,14 +261,47 @@ const MARK = `\u0001herald-number-${randomBytes(8).toString('hex')}-`;
 const ESCAPED = JSON.stringify(MARK).slice(1, -1).replaceAll('\\', '\\\\');
 const MARKS = new RegExp(`"${ESCAPED}([-+.\\deE]+)"`, 'g');
 
+/** On a stand-in for a stored resource (storedResource): the resource's JSON text. */
+const STORED = Symbol('herald.stored-json');
+/** What a stand-in's toJSON gives: only stringifyJson turns it into the text. */
+const UNSPLICED = `\u0001herald-stored-${randomBytes(8).toString('hex')}`;
+const SPLICE = `${UNSPLICED}-`;
+const SPLICES = new RegExp(`"${JSON.stringify(SPLICE).slice(1, -1).replaceAll('\\', '\\\\')}(\\d+)"`, 'g');
+
+/**
+ * A stored resource's text standing in for the parsed resource in an answer (the entries of a
+ * search or history page): it reads as its resourceType and id only, and stringifyJson writes
+ * the text in whole, so a page's resources are neither parsed nor serialized again (and keep
+ * their decimals as written). JSON.stringify alone writes a marker string in its place.
+ */
+export function storedResource(text: string, resourceType: string, id: string): { resourceType: string; id: string } {
+  return { resourceType, id, [STORED]: text, toJSON: () => UNSPLICED } as { resourceType: string; id: string };
+}
+
+/** Whether stringifyJson must look inside `value`: written numbers, or stored stand-ins (in a Bundle's entries, Bundles nested). */
+function special(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Holder & { [STORED]?: string; resourceType?: unknown; entry?: unknown };
+  if (v[HOLDS] === true || v[STORED] !== undefined) return true;
+  return v.resourceType === 'Bundle' && Array.isArray(v.entry) && v.entry.some((e) => special((e as { resource?: unknown } | null)?.resource));
+}
+
 export function stringifyJson(value: unknown): string {
-  if (!holdsWrittenNumbers(value)) return JSON.stringify(value);
-  const text = JSON.stringify(value, function (this: Holder, key: string, v: unknown) {
+  if (!special(value)) return JSON.stringify(value);
+  const stored: string[] = [];
+  const text = JSON.stringify(value, function (this: Holder & Record<string, unknown>, key: string, v: unknown) {
+    if (v === UNSPLICED) {
+      const raw = (this[key] as { [STORED]?: string } | undefined)?.[STORED];
+      if (raw === undefined) return v;
+      stored.push(raw);
+      return SPLICE + (stored.length - 1);
+    }
     if (typeof v !== 'number') return v;
     const written = this[WRITTEN]?.get(key);
     return written !== undefined && Object.is(Number(written), v) ? MARK + written : v;
   });
-  return text.replace(MARKS, (_m, written: string) => written);
+  const numbers = text.replace(MARKS, (_m, written: string) => written);
+  return stored.length === 0 ? numbers : numbers.replace(SPLICES, (_m, i: string) => stored[Number(i)]!);
 }
 
 /** The text a number member was written with, when a double does not give it back. */

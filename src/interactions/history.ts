@@ -1,5 +1,5 @@
 import { FhirError, badRequest } from '../fhir/errors.ts';
-import { parseJson } from '../fhir/json.ts';
+import { storedResource } from '../fhir/json.ts';
 import type { Bundle, BundleEntry, Resource } from '../fhir/types.ts';
 import type { StoredVersion } from '../store/store.ts';
 import type { BaseContext, Db, FhirResponse } from './context.ts';
@@ -84,7 +84,7 @@ function historyEntry(ctx: BaseContext, v: StoredVersion): BundleEntry {
   const url = `${v.type}/${v.id}`;
   return {
     fullUrl: `${ctx.baseUrl}/${url}`,
-    ...(v.json ? { resource: parseJson(present(ctx, v)!) as Resource } : {}),
+    ...(v.json ? { resource: storedResource(present(ctx, v)!, v.type, v.id) as Resource } : {}),
     request: { method: v.method, url: v.method === 'POST' ? v.type : url },
     response: {
       status: v.method === 'PUT' && (v.versionId === 1 || v.recreated) ? '201 Created' : STATUS[v.method]!,

@@ -1,13 +1,13 @@
 import { badRequest } from '../fhir/errors.ts';
-import { parseJson } from '../fhir/json.ts';
+import { parseJson, storedResource } from '../fhir/json.ts';
 import type { Bundle, BundleEntry, OperationOutcome, Resource } from '../fhir/types.ts';
 import { parseSearch } from '../search/parse.ts';
 import type { SearchRequest } from '../search/types.ts';
 import { INCLUDE_LIMITS, type SearchCursor, type StoredVersion } from '../store/store.ts';
 import type { BaseContext, Db, FhirResponse } from './context.ts';
-import { subset } from './summary.ts';
+import { subset, subsets } from './summary.ts';
 import { reach, type Reach } from '../auth/index.ts';
-import { confine, demand, presentResource, sees } from './access.ts';
+import { confine, demand, present, presentResource, sees } from './access.ts';
 
 /**
  * Type-level and system-level search (GET, or POST to _search): parse the query with the
@@ -86,7 +86,11 @@ function mayInclude(ctx: BaseContext, v: StoredVersion): boolean {
 
 /** `_elements` applies to the matches only ("does not apply to included resources", search.html#elements); `_summary` to every entry. */
 function entryOf(ctx: BaseContext, request: SearchRequest, v: StoredVersion, mode: 'match' | 'include'): BundleEntry {
-  const resource = subset(ctx.defs, presentResource(ctx, parseJson(v.json!) as Resource), request.summary, mode === 'match' ? request.elements : undefined);
+  const elements = mode === 'match' ? request.elements : undefined;
+  // Given whole, the stored text is written into the answer as it is (no parse, no serialization).
+  const resource = subsets(request.summary, elements)
+    ? subset(ctx.defs, presentResource(ctx, parseJson(v.json!) as Resource), request.summary, elements)
+    : (storedResource(present(ctx, v)!, v.type, v.id) as Resource);
   return { fullUrl: `${ctx.baseUrl}/${v.type}/${v.id}`, resource, search: { mode } };
 }
 

@@ -12,8 +12,11 @@ const ALWAYS = new Set(['resourceType', 'id', 'meta']);
 
 export type Summary = 'true' | 'text' | 'data' | 'count' | 'false';
 
+/** Whether `_summary` / `_elements` take anything away (else the resource is given whole). */
+export const subsets = (summary?: Summary, elements?: readonly string[]) => !((summary === undefined || summary === 'false' || summary === 'count') && !elements);
+
 export function subset(defs: Definitions, resource: Resource, summary?: Summary, elements?: readonly string[]): Resource {
-  if ((summary === undefined || summary === 'false' || summary === 'count') && !elements) return resource;
+  if (!subsets(summary, elements)) return resource;
   const props = defs.types.get(resource.resourceType)?.root.props;
   if (!props) return resource;
   const keep = (key: string): boolean => {
