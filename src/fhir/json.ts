@@ -218,17 +218,6 @@ function walkMember(holder: object, key: string | number, x: unknown, w: Walk): 
   return r;
 }
 
-/**
- * Whether a value parsed by parseJson (or a copy by spread) holds a number kept as written; a
- * Bundle also when a resource of its entries does (Herald builds Bundles around parsed resources).
- */
-export function holdsWrittenNumbers(value: unknown): boolean {
-  if (typeof value !== 'object' || value === null) return false;
-  if ((value as Holder)[HOLDS] === true) return true;
-  const b = value as { resourceType?: unknown; entry?: unknown };
-  return b.resourceType === 'Bundle' && Array.isArray(b.entry) && b.entry.some((e) => holdsWrittenNumbers((e as { resource?: unknown } | null)?.resource));
-}
-
 /** A copy made member by member (a subset of a resource) keeps what its members were written as. */
 export function keepWrittenNumbers(from: object, to: object): void {
   const f = from as Holder;
@@ -269,13 +258,14 @@ const SPLICE = `${UNSPLICED}-`;
 const SPLICES = new RegExp(`"${JSON.stringify(SPLICE).slice(1, -1).replaceAll('\\', '\\\\')}(\\d+)"`, 'g');
 
 /**
- * A stored resource's text standing in for the parsed resource in an answer (the entries of a
- * search or history page): it reads as its resourceType and id only, and stringifyJson writes
- * the text in whole, so a page's resources are neither parsed nor serialized again (and keep
- * their decimals as written). JSON.stringify alone writes a marker string in its place.
+ * A stored resource's text standing in for the resource in an answer (the entries of a search or
+ * history page, a notification's focus): it reads as `readsAs` (the parsed resource, or just its
+ * resourceType and id), and stringifyJson writes the text in whole, so the resource is neither
+ * parsed nor serialized again (and keeps its decimals as written). JSON.stringify alone writes a
+ * marker string in its place.
  */
-export function storedResource(text: string, resourceType: string, id: string): { resourceType: string; id: string } {
-  return { resourceType, id, [STORED]: text, toJSON: () => UNSPLICED } as { resourceType: string; id: string };
+export function storedResource<T extends { resourceType: string; id?: string }>(text: string, readsAs: T): T {
+  return Object.create(readsAs, { [STORED]: { value: text }, toJSON: { value: () => UNSPLICED } }) as T;
 }
 
 /** Whether stringifyJson must look inside `value`: written numbers, or stored stand-ins (in a Bundle's entries, Bundles nested). */

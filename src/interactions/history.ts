@@ -1,6 +1,6 @@
 import { FhirError, badRequest } from '../fhir/errors.ts';
 import { storedResource } from '../fhir/json.ts';
-import type { Bundle, BundleEntry, Resource } from '../fhir/types.ts';
+import type { Bundle, BundleEntry } from '../fhir/types.ts';
 import type { StoredVersion } from '../store/store.ts';
 import type { BaseContext, Db, FhirResponse } from './context.ts';
 import { assertId, etagOf } from './resource.ts';
@@ -84,7 +84,7 @@ function historyEntry(ctx: BaseContext, v: StoredVersion): BundleEntry {
   const url = `${v.type}/${v.id}`;
   return {
     fullUrl: `${ctx.baseUrl}/${url}`,
-    ...(v.json ? { resource: storedResource(present(ctx, v)!, v.type, v.id) as Resource } : {}),
+    ...(v.json ? { resource: storedResource(present(ctx, v)!, { resourceType: v.type, id: v.id }) } : {}),
     request: { method: v.method, url: v.method === 'POST' ? v.type : url },
     response: {
       status: v.method === 'PUT' && (v.versionId === 1 || v.recreated) ? '201 Created' : STATUS[v.method]!,

@@ -90,7 +90,7 @@ function entryOf(ctx: BaseContext, request: SearchRequest, v: StoredVersion, mod
   // Given whole, the stored text is written into the answer as it is (no parse, no serialization).
   const resource = subsets(request.summary, elements)
     ? subset(ctx.defs, presentResource(ctx, parseJson(v.json!) as Resource), request.summary, elements)
-    : (storedResource(present(ctx, v)!, v.type, v.id) as Resource);
+    : storedResource(present(ctx, v)!, { resourceType: v.type, id: v.id });
   return { fullUrl: `${ctx.baseUrl}/${v.type}/${v.id}`, resource, search: { mode } };
 }
 

@@ -59,11 +59,9 @@ export async function resolveIdentities(ctx: BaseContext, db: Db, entries: Bundl
   const searches = new Map<string, number>();
   for (const [i, req] of requests.entries()) {
     if (req.body === undefined || !rewritable(req)) continue;
-    const found = new Set<string>();
+    let found: Set<string>;
     try {
-      if (req.method === 'PATCH') collectReferences(req.body, found, 0);
-      else replaceLinks(ctx, req.body, (value, kind) => (kind === 'reference' && CONDITIONAL_REFERENCE.test(value) && found.add(value), value));
-      checkConditionalCount(found.size);
+      found = conditionalReferencesOf(ctx, req.body, req.method === 'PATCH');
     } catch (err) {
       throw annotate(asFhirError(err), i);
     }
@@ -240,8 +238,32 @@ function mapReferences(value: unknown, fn: (value: string) => string, depth: num
   return copied(value, out);
 }
 
+/** Every conditional reference under a `reference` key anywhere in `value`, without copying it; depth counts objects, as linksOf does. */
 function collectReferences(value: unknown, found: Set<string>, depth: number): void {
-  mapReferences(value, (v) => (CONDITIONAL_REFERENCE.test(v) && found.add(v), v), depth);
+  if (value === null || typeof value !== 'object') return;
+  if (Array.isArray(value)) {
+    for (const v of value) collectReferences(v, found, depth);
+    return;
+  }
+  if (depth > MAX_DEPTH) throw badRequest(`The resource is nested deeper than ${MAX_DEPTH} levels`);
+  for (const k in value) {
+    const v = (value as Record<string, unknown>)[k];
+    if (k === 'reference' && typeof v === 'string') {
+      if (CONDITIONAL_REFERENCE.test(v)) found.add(v);
+    } else collectReferences(v, found, depth + 1);
+  }
+}
+
+/**
+ * The conditional references a write replaces in `body`: by the definitions (as replaceLinks
+ * walks), or under any `reference` key of a JSON Patch; at most MAX_CONDITIONAL_REFERENCES.
+ */
+function conditionalReferencesOf(ctx: BaseContext, body: unknown, patch: boolean): Set<string> {
+  const found = new Set<string>();
+  if (patch) collectReferences(body, found, 0);
+  else replaceLinks(ctx, body, (value, kind) => (kind === 'reference' && CONDITIONAL_REFERENCE.test(value) && found.add(value), value));
+  checkConditionalCount(found.size);
+  return found;
 }
 
 function rewriteReferences(value: unknown, map: Map<string, string>, depth: number): unknown {
@@ -266,11 +288,13 @@ async function resolveConditional(ctx: BaseContext, db: Db, reference: string): 
  */
 export async function resolveConditionalReferences(ctx: BaseContext, db: Db, resource: Resource): Promise<Resource> {
   // A Bundle stored as a resource (a document) keeps its links as written, as in a transaction.
-  if (resource.resourceType === 'Bundle' || !holdsConditionalReference(resource, 0)) return resource;
-  const found = new Set<string>();
-  replaceLinks(ctx, resource, (value, kind) => (kind === 'reference' && CONDITIONAL_REFERENCE.test(value) && found.add(value), value));
+  if (resource.resourceType === 'Bundle') return resource;
+  // Most resources have none: a walk of their `reference` keys, copying nothing, says so.
+  const anywhere = new Set<string>();
+  collectReferences(resource, anywhere, 0);
+  if (anywhere.size === 0) return resource;
+  const found = conditionalReferencesOf(ctx, resource, false);
   if (found.size === 0) return resource;
-  checkConditionalCount(found.size);
   const map = new Map<string, string>();
   for (const reference of found) map.set(reference, await resolveConditional(ctx, db, reference));
   return replaceLinks(ctx, resource, (value) => mapped(value, map)) as Resource;
@@ -288,18 +312,6 @@ function checkConditionalCount(n: number): void {
   if (n > MAX_CONDITIONAL_REFERENCES) {
     throw new FhirError(400, 'too-costly', `The resource holds ${n} different conditional references, more than the ${MAX_CONDITIONAL_REFERENCES} one write may resolve: resolve them first, or send the resource in parts`);
   }
-}
-
-/** Whether any `reference` key holds `Type?criteria`; past MAX_DEPTH objects, yes (replaceLinks then refuses the depth). */
-function holdsConditionalReference(value: unknown, depth: number): boolean {
-  if (value === null || typeof value !== 'object') return false;
-  if (Array.isArray(value)) return value.some((v) => holdsConditionalReference(v, depth));
-  if (depth > MAX_DEPTH) return true;
-  for (const k in value) {
-    const v = (value as Record<string, unknown>)[k];
-    if (k === 'reference' && typeof v === 'string' ? CONDITIONAL_REFERENCE.test(v) : holdsConditionalReference(v, depth + 1)) return true;
-  }
-  return false;
 }
 
 /** Names the entry an error came from. */

@@ -1,4 +1,4 @@
-import { parseJson, stringifyJson } from '../fhir/json.ts';
+import { parseJson, storedResource, stringifyJson } from '../fhir/json.ts';
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { NotificationType, PayloadContent } from '../fhir/subscription-model.ts';
 import { buildNotification } from '../fhir/notification.ts';
@@ -58,19 +58,13 @@ export async function renderNotificationText(
     const shared = await fromTemplate(ctx, sub, events, content, dialect);
     if (shared !== undefined) return shared;
   }
-  const raw: string[] = [];
-  const bundle = await render(ctx, sub, type, events, content, dialect, (focus, owned) => {
-    if (owned !== focus.resource) return owned;
-    raw.push(focus.json);
-    return standIn(owned, raw.length - 1);
-  });
-  const text = stringifyJson(bundle);
-  return raw.length === 0 ? text : text.replace(MARKS, (_m, i: string) => raw[Number(i)]!);
+  const bundle = await render(ctx, sub, type, events, content, dialect, (focus, owned) => (owned === focus.resource ? storedResource(focus.json, owned) : owned));
+  return stringifyJson(bundle);
 }
 
 /**
- * A stand-in for a spliced resource: it reads as the resource (builders may look at its meta) but
- * serializes as a marker string. The marker holds a control character (which JSON.stringify always
+ * A template's marker (see fromTemplate): a stand-in for the focus reads as the resource (builders
+ * may look at its meta) but serializes as a marker string. The marker holds a control character (which JSON.stringify always
  * escapes) and a per-process random nonce, so no string of a client's can serialize to it.
  */
 const SPLICE = `\u0001herald-splice-${randomBytes(8).toString('hex')}-`;
@@ -79,8 +73,8 @@ const SPLICE = `\u0001herald-splice-${randomBytes(8).toString('hex')}-`;
 const ESCAPED = JSON.stringify(SPLICE).slice(1, -1).replaceAll('\\', '\\\\');
 const MARKS = new RegExp(`"${ESCAPED}(\\d+)"|${ESCAPED}([sbunftw])`, 'g');
 
-function standIn(resource: Resource, i: number): Resource {
-  return Object.create(resource, { toJSON: { value: () => `${SPLICE}${i}` } }) as Resource;
+function standIn(resource: Resource): Resource {
+  return Object.create(resource, { toJSON: { value: () => `${SPLICE}0` } }) as Resource;
 }
 
 /**
@@ -157,7 +151,7 @@ async function template(ctx: NotifyContext, sub: ActiveSubscription, e: StoredEv
   templateCounts.made += 1;
   const marked: Marked = { subscriptionId: mark('s'), statusId: mark('u'), bundleId: mark('b'), number: mark('n'), timestamp: mark('w'), focus };
   const event: StoredEvent = { ...e, timestamp: mark('t'), focus: { type: e.focus.type, id: mark('f'), versionId: e.focus.versionId } };
-  const bundle = await render(ctx, sub, 'event-notification', [event], content, dialect, (f) => standIn(f.resource, 0), marked);
+  const bundle = await render(ctx, sub, 'event-notification', [event], content, dialect, (f) => standIn(f.resource), marked);
   const text = JSON.stringify(bundle);
   const parts: Template = [];
   let from = 0;
