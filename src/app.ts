@@ -3,15 +3,17 @@ import { type DestinationStream, pino } from 'pino';
 import { type Auth, Compartments, createAuth, dataDirOf } from './auth/index.ts';
 import type { Config } from './config.ts';
 import { loadDefinitions } from './fhir/definitions/index.ts';
-import { FHIR_VERSIONS } from './fhir/types.ts';
+import { FHIR_VERSIONS, type Resource } from './fhir/types.ts';
 import { adapterFor } from './fhir/versions/index.ts';
 import { browserGuard } from './http/browser.ts';
 import { type HeraldServer, buildServer } from './http/server.ts';
 import type { BaseContext } from './interactions/index.ts';
 import { OPERATIONS } from './operations/index.ts';
+import { INDEX_GENERATION } from './search/extract.ts';
 import { searchRegistry } from './search/parameters.ts';
 import { openPostgresStore } from './store/postgres/index.ts';
 import { openSqliteStore } from './store/sqlite/index.ts';
+import { rebuildIndex } from './store/reindex.ts';
 import type { Store } from './store/store.ts';
 import { DeliverySlots, Dispatcher, EndpointGuard, HeartbeatScheduler, SubscriptionEngine, WebsocketHub, createRestHookDelivery } from './subscriptions/index.ts';
 import { installTopics } from './topics-folder.ts';
@@ -92,6 +94,19 @@ export async function buildApp(config: Config, logTo?: DestinationStream, option
     base.subscriptions.attach(dispatcher);
     dispatchers.push(dispatcher);
   }
+  // Each base's search index is rebuilt in the background when it was built otherwise (reindex.ts),
+  // one base after the other; a stop waits for the page under way and the next start resumes.
+  let stopping = false;
+  const rebuilding = (async () => {
+    for (const base of bases) {
+      if (stopping) return;
+      const target = { generation: INDEX_GENERATION, base: base.baseUrl };
+      const indexOf = (resource: Resource) => base.subscriptions.indexRows(resource);
+      await rebuildIndex({ store, fv: base.version, target, indexOf, log: log.child({ base: base.version }), stopped: () => stopping }).catch((err: Error) =>
+        log.error({ base: base.version, err }, 'rebuilding the search index failed: it resumes at the next start'),
+      );
+    }
+  })();
   // Retention (D-9) by age and by size: once shortly after start, so that frequent restarts do not
   // skip it, then every HERALD_EVENT_PRUNE_INTERVAL_S.
   const prune = () =>
@@ -115,6 +130,8 @@ export async function buildApp(config: Config, logTo?: DestinationStream, option
     websocket: { hub, path: '/ws', pingIntervalMs: config.wsPingIntervalMs, maxConnections: config.ws.maxConnections, maxConnectionsPerAddress: config.ws.maxConnectionsPerAddress },
     limits: config.http,
     onClose: async () => {
+      stopping = true;
+      await rebuilding;
       clearTimeout(firstPrune);
       clearInterval(pruning);
       await hub.stop();

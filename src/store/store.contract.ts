@@ -18,6 +18,9 @@ const searchAll = (type: string): SearchRequest => ({
   ignored: [],
 });
 
+/** Code-point order, as the stores sort keys (SQLite's BINARY, PostgreSQL's COLLATE "C"). */
+const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
 export function storeContract(name: string, open: () => Promise<Store>): void {
   describe(`Store contract: ${name}`, () => {
     let store: Store;
@@ -379,6 +382,95 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       const system = await store.history('R4B', { count: 100 });
       assert.ok(system.versions.some((x) => x.type === 'Patient'));
       assert.ok(system.versions.some((x) => x.type === 'Observation'));
+    });
+
+    it('walks current, live versions in (type, id) order from a key, a page at a time (index rebuilds)', async () => {
+      const e = (id: string, versionId: number, extra: Partial<NewVersion> = {}): NewVersion => ({ ...v(id, versionId), type: 'Endpoint', json: JSON.stringify({ resourceType: 'Endpoint', id, n: versionId }), ...extra });
+      await store.transaction(async (tx) => {
+        for (const id of ['b', 'a', 'c', 'B', 'd']) await tx.write('R5', e(id, 1));
+        await tx.write('R5', e('a', 2));
+        await tx.write('R5', { ...e('c', 2), method: 'DELETE', json: undefined });
+        await tx.write('R4', e('other-version', 1));
+      });
+      const walk = async (limit: number) => {
+        const seen: string[] = [];
+        let after = { type: 'Endpoint', id: '' };
+        for (;;) {
+          const page = (await store.currentVersions('R5', after, limit)).filter((x) => x.type === 'Endpoint');
+          if (page.length === 0) return seen;
+          seen.push(...page.map((x) => `${x.id}/${x.versionId}/${JSON.parse(x.json!).n}`));
+          after = { type: 'Endpoint', id: page[page.length - 1]!.id };
+        }
+      };
+      // Code-point order ('B' before 'a'), the current version only, deletions and other FHIR versions left out.
+      assert.deepEqual(await walk(2), ['B/1/1', 'a/2/2', 'b/1/1', 'd/1/1']);
+      assert.deepEqual(await walk(100), ['B/1/1', 'a/2/2', 'b/1/1', 'd/1/1']);
+      const fromStart = await store.currentVersions('R5', undefined, 1_000);
+      assert.ok(fromStart.some((x) => x.type === 'Endpoint' && x.id === 'B'));
+      const keys = fromStart.map((x) => [x.type, x.id]);
+      assert.deepEqual(keys, [...keys].sort((x, y) => (x[0] === y[0] ? cmp(x[1]!, y[1]!) : cmp(x[0]!, y[0]!))));
+    });
+
+    it('replaces the index rows of the current version only, writing no version (index rebuilds)', async () => {
+      const rows = (value: string) => ({ ...emptyIndexRows(), token: [{ code: 'identifier', system: 'urn:re', value, text: null }] });
+      const identifier: SearchParam = { code: 'identifier', type: 'token', url: 'urn:test', targets: [] };
+      const find = (value: string) =>
+        store
+          .search('R5', { ...searchAll('Device'), conditions: [{ kind: 'param', param: identifier, values: [{ kind: 'token', system: 'urn:re', value }] }] })
+          .then((p) => p.matches.map((m) => `${m.id}/${m.versionId}`).sort());
+      const d = (id: string, versionId: number, extra: Partial<NewVersion> = {}): NewVersion => ({ ...v(id, versionId), type: 'Device', json: JSON.stringify({ resourceType: 'Device', id }), ...extra });
+      await store.transaction(async (tx) => {
+        await tx.write('R5', d('one', 1, { index: rows('old') }));
+        await tx.write('R5', d('two', 1, { index: rows('old') }));
+        await tx.write('R5', d('two', 2, { index: rows('old') }));
+        await tx.write('R5', d('gone', 1, { index: rows('old') }));
+        await tx.write('R5', d('gone', 2, { method: 'DELETE', json: undefined }));
+      });
+      assert.deepEqual(await find('old'), ['one/1', 'two/2']);
+      await store.transaction(async (tx) => {
+        await tx.replaceIndex('R5', 'Device', 'one', 1, rows('new'));
+        // A version that is no longer current (a write came since), and a deleted resource: left alone.
+        await tx.replaceIndex('R5', 'Device', 'two', 1, rows('new'));
+        await tx.replaceIndex('R5', 'Device', 'gone', 1, rows('new'));
+        await tx.replaceIndex('R5', 'Device', 'never', 1, rows('new'));
+      });
+      assert.deepEqual(await find('new'), ['one/1']);
+      assert.deepEqual(await find('old'), ['two/2']);
+      const history = await store.history('R5', { type: 'Device', id: 'one', count: 10 });
+      assert.deepEqual(history.versions.map((x) => x.versionId), [1]);
+      assert.equal((await store.read('R5', 'Device', 'one'))?.lastUpdated, d('one', 1).lastUpdated);
+      // Rolled back with its transaction.
+      await assert.rejects(
+        store.transaction(async (tx) => {
+          await tx.replaceIndex('R5', 'Device', 'one', 1, rows('rolled-back'));
+          throw new Error('boom');
+        }),
+        /boom/,
+      );
+      assert.deepEqual(await find('rolled-back'), []);
+      assert.deepEqual(await find('new'), ['one/1']);
+    });
+
+    it('keeps where the index stands per FHIR version, read inside its transaction (index rebuilds)', async () => {
+      assert.deepEqual(await store.indexState('R4B'), {});
+      const building = { built: { generation: 1, base: 'http://a' }, building: { generation: 2, base: 'http://a', after: { type: 'Patient', id: 'x' } } };
+      const seen = await store.transaction(async (tx) => {
+        await tx.setIndexState('R4B', building);
+        return tx.indexState('R4B');
+      });
+      assert.deepEqual(seen, building);
+      assert.deepEqual(await store.indexState('R4B'), building);
+      assert.deepEqual(await store.indexState('R4'), {});
+      await assert.rejects(
+        store.transaction(async (tx) => {
+          await tx.setIndexState('R4B', { built: { generation: 9, base: 'http://b' } });
+          throw new Error('boom');
+        }),
+        /boom/,
+      );
+      assert.deepEqual(await store.indexState('R4B'), building);
+      await store.transaction((tx) => tx.setIndexState('R4B', { built: { generation: 2, base: 'http://a' } }));
+      assert.deepEqual(await store.indexState('R4B'), { built: { generation: 2, base: 'http://a' } });
     });
 
     it('marks in history a PUT that made a resource again after its deletion', async () => {

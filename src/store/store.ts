@@ -134,6 +134,29 @@ export interface SubscriptionOwner {
   patient?: string;
 }
 
+/**
+ * What the search index was built with: this Herald's extraction (INDEX_GENERATION in
+ * search/extract.ts) and the base URL that absolute references into the server were indexed
+ * against. A stored index built otherwise is rebuilt (store/reindex.ts).
+ */
+export interface IndexBuild {
+  generation: number;
+  base: string;
+}
+
+/** Where the search index of one FHIR version stands (store/reindex.ts). */
+export interface IndexState {
+  /** What every current version's rows were last built with (absent: never recorded). */
+  built?: IndexBuild;
+  /** A rebuild under way: what it builds, and the last resource done, in (type, id) order. */
+  building?: IndexBuild & { after?: ResourceKey };
+}
+
+export interface ResourceKey {
+  type: string;
+  id: string;
+}
+
 /** Reads, available both on the store and inside a transaction. */
 export interface StoreReader {
   /** The latest version (possibly a deletion), or undefined if the resource never existed. */
@@ -169,6 +192,14 @@ export interface Transaction extends StoreReader {
   revokeBindingTokens(fv: FhirVersion, subscription: string): Promise<string[]>;
   /** Records (or replaces) the owner of a Subscription. */
   putSubscriptionOwner(fv: FhirVersion, owner: SubscriptionOwner): Promise<void>;
+  /**
+   * Replaces the search index rows of a resource, rebuilt from its stored body, if `versionId` is
+   * still its current, live version (else nothing: the write that came since indexed it itself).
+   * Writes no version: history, events and lastUpdated stay as they are.
+   */
+  replaceIndex(fv: FhirVersion, type: string, id: string, versionId: number, index: IndexRows): Promise<void>;
+  indexState(fv: FhirVersion): Promise<IndexState>;
+  setIndexState(fv: FhirVersion, state: IndexState): Promise<void>;
   /** Run `fn` once this transaction has committed (never if it rolls back). */
   onCommit(fn: () => void): void;
   /**
@@ -255,6 +286,13 @@ export interface Store extends StoreReader {
    */
   transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T>;
   history(fv: FhirVersion, query: HistoryQuery): Promise<HistoryPage>;
+  /**
+   * The current, live versions after `after` in (type, id) order (code-point order of each), at
+   * most `limit`: how a rebuild of the index walks every resource of a FHIR version.
+   */
+  currentVersions(fv: FhirVersion, after: ResourceKey | undefined, limit: number): Promise<StoredVersion[]>;
+  /** Where the search index stands (committed data; a transaction reads its own with Transaction.indexState). */
+  indexState(fv: FhirVersion): Promise<IndexState>;
   /**
    * Drop events older than `before` (ISO instant) from every log, and, when `keepPerSubscription`
    * is given, each subscription's events beyond its newest that many; and expired tokens. Returns

@@ -7,7 +7,7 @@ import type { FhirVersion, Resource } from '../fhir/types.ts';
 import type { VersionAdapter } from '../fhir/versions/index.ts';
 import { extractIndex } from '../search/extract.ts';
 import type { SearchRegistry } from '../search/parameters.ts';
-import type { SearchRequest } from '../search/types.ts';
+import type { IndexRows, SearchRequest } from '../search/types.ts';
 import type { RemoteCommit, Store, StoredEvent, StoredVersion, SubscriptionOwner, Transaction, WriteMethod } from '../store/store.ts';
 import { checkFilters } from './matching/filters.ts';
 import type { ResourceChange } from './matching/trigger.ts';
@@ -529,6 +529,14 @@ export class SubscriptionEngine {
     }
   }
 
+  /** The search index rows stored with a version of `resource` (and rebuilt from it: store/reindex.ts). */
+  indexRows(resource: Resource): IndexRows {
+    const index = extractIndex(this.deps.search, resource, { baseUrl: this.deps.baseUrl });
+    // Patient-context searches find a resource by the compartment it belongs to (one row each).
+    index.reference.push(...this.deps.compartments.rows(resource, index));
+    return index;
+  }
+
   /**
    * Writes the next version of a resource (`undefined`: a deletion) after `current`, with its
    * search index, and records the events it causes: the one place a version is made, for client
@@ -554,9 +562,7 @@ export class SubscriptionEngine {
     }
     const stored = stamp(resource, id, versionId, lastUpdated);
     const json = stringifyJson(stored);
-    const index = extractIndex(this.deps.search, stored, { baseUrl: this.deps.baseUrl });
-    // Patient-context searches find a resource by the compartment it belongs to (one row each).
-    index.reference.push(...this.deps.compartments.rows(stored, index));
+    const index = this.indexRows(stored);
     await tx.write(this.deps.version, { type, id, versionId, lastUpdated, method, json, index });
     await this.record(tx, { type, id, versionId, interaction: live ? 'update' : 'create', current: stored, json, ...previous, timestamp: lastUpdated }, principal);
     return { versionId, lastUpdated, stored, json, created: !live };

@@ -188,6 +188,8 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
     },
     setLeasedDeliveryState: (fv, subscription, state) => writes.setLeasedDeliveryState(w, fv, subscription, node, state),
     sharedSecret: (name, candidate) => writes.sharedSecret(w, name, candidate, now().toISOString()),
+    indexState: (fv) => reads.indexState(q, fv),
+    currentVersions: (fv, after, limit) => reads.currentVersions(q, fv, after, limit),
     history: (fv, query) => reads.history(costly, fv, query).catch((err) => Promise.reject(tooCostly(err, 'history', timeoutMs))),
     pruneEvents: (before, keep) => transaction((tx) => writes.prune((tx as PgTransaction).q, before, now().toISOString(), keep)),
     failure: () => (closed ? 'the store has been closed' : (presence.unable() ?? health.failure())),
@@ -300,6 +302,16 @@ class PgTransaction implements Transaction {
   }
   putSubscriptionOwner(fv: FhirVersion, owner: Parameters<Transaction['putSubscriptionOwner']>[1]) {
     return writes.putSubscriptionOwner(this.q, fv, owner);
+  }
+  indexState(fv: FhirVersion) {
+    return reads.indexState(this.q, fv);
+  }
+  async replaceIndex(fv: FhirVersion, type: string, id: string, versionId: number, index: Parameters<Transaction['replaceIndex']>[4]) {
+    await this.#lock(resourceKey(fv, type, id));
+    return writes.replaceIndex(this.q, fv, type, id, versionId, index);
+  }
+  setIndexState(fv: FhirVersion, state: Parameters<Transaction['setIndexState']>[1]) {
+    return writes.setIndexState(this.q, fv, state);
   }
   onCommit(fn: () => void): void {
     this.hooks.push(fn);

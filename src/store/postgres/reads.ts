@@ -10,6 +10,8 @@ import type {
   DeliveryState,
   HistoryPage,
   HistoryQuery,
+  IndexState,
+  ResourceKey,
   SearchCursor,
   SearchPage,
   StoredEvent,
@@ -53,6 +55,21 @@ export function numbered(sql: string): string {
 }
 
 
+
+export async function indexState(q: Query, fv: FhirVersion): Promise<IndexState> {
+  const rows = await q('SELECT state FROM index_state WHERE fv = $1', [fv]);
+  return rows.length === 0 ? {} : (JSON.parse(rows[0]!.state as string) as IndexState);
+}
+
+/** Store.currentVersions: live current versions after `after`, in (type, id) order (COLLATE "C": code points, as SQLite). */
+export async function currentVersions(q: Query, fv: FhirVersion, after: ResourceKey | undefined, limit: number): Promise<StoredVersion[]> {
+  const rows = await q(
+    `SELECT v.type, v.id, v.vid, v.last_updated, v.method, v.body FROM resources r JOIN resource_versions v ON v.seq = r.seq
+     WHERE r.fv = $1 AND r.deleted = 0 ${after ? 'AND (r.type, r.id) > ($3, $4)' : ''} ORDER BY r.type, r.id LIMIT $2`,
+    after ? [fv, limit, after.type, after.id] : [fv, limit],
+  );
+  return (rows as unknown as VersionRow[]).map(toVersion);
+}
 
 export async function read(q: Query, fv: FhirVersion, type: string, id: string): Promise<StoredVersion | undefined> {
   const rows = await q(

@@ -126,6 +126,11 @@ export const MIGRATIONS: readonly string[] = [
   UPDATE date_bounds b SET span = 'Infinity'
     WHERE EXISTS (SELECT 1 FROM sp_date d WHERE d.fv = b.fv AND d.type = b.type AND d.code = b.code AND d.hi < d.lo);
   `,
+  // 8: what each FHIR version's search index was built with, and how far a rebuild has come
+  //    (store/reindex.ts): an IndexState as JSON. A database without a row is rebuilt once.
+  `
+  CREATE TABLE index_state (fv ${T} PRIMARY KEY, state text NOT NULL);
+  `,
 ];
 
 /** Key of the advisory lock held while the schema is created or migrated (any constant will do). */

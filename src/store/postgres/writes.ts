@@ -2,7 +2,7 @@ import type { FhirVersion } from '../../fhir/types.ts';
 import type { DateRow, IndexRows } from '../../search/types.ts';
 import { rowBounds } from '../date-bounds.ts';
 import { INDEX_TABLE, OWN_COLUMNS } from '../search-sql.ts';
-import type { BindingToken, DeliveryClaim, DeliveryState, NewEvent, NewVersion, SubscriptionOwner } from '../store.ts';
+import type { BindingToken, DeliveryClaim, DeliveryState, IndexState, NewEvent, NewVersion, SubscriptionOwner } from '../store.ts';
 import type { Query } from './reads.ts';
 
 /** Columns of each index table after (fv, type, id, code, n, grp), their array types and row fields. */
@@ -31,32 +31,14 @@ export const typeKey = (fv: string, type: string) => `t|${fv}|${type}`;
  * also takes the type's advisory lock in shared mode (see index.ts on conditional criteria).
  */
 export async function writeVersion(q: Query, fv: FhirVersion, v: NewVersion): Promise<void> {
-  if (v.versionId !== 1) {
-    const deletes = Object.values(INDEX_TABLE).map((t, i) => `d${i} AS (DELETE FROM ${t} WHERE fv = $1 AND type = $2 AND id = $3)`);
-    await q(`WITH ${deletes.join(', ')} SELECT 1`, [fv, v.type, v.id], true);
-  }
+  if (v.versionId !== 1) await deleteIndex(q, fv, v.type, v.id);
   const args: unknown[] = [fv, v.type, v.id, v.versionId, v.lastUpdated, v.method, v.json ?? null, typeKey(fv, v.type), v.json === undefined ? 1 : 0];
   const ctes = [
     'l AS (SELECT pg_advisory_xact_lock_shared(hashtextextended($8, 0)))',
     `v AS (INSERT INTO resource_versions (fv, type, id, vid, last_updated, method, body)
       SELECT $1, $2, $3, $4::integer, $5, $6, $7::text FROM l RETURNING seq)`,
   ];
-  if (v.json !== undefined && v.index) {
-    for (const kind of Object.keys(KINDS) as (keyof IndexRows)[]) {
-      const rows = (v.index[kind] as unknown as Record<string, unknown>[]).filter((r) => !OWN_COLUMNS.has(r.code as string));
-      if (rows.length === 0) continue;
-      const k = KINDS[kind];
-      const arrays = [rows.map((r) => r.code), rows.map((_, i) => i), rows.map((r) => r.grp ?? 0), ...k.fields.map((f) => rows.map((r) => r[f] ?? null))];
-      const types = ['text', 'integer', 'integer', ...k.types];
-      const params = arrays.map((a, i) => {
-        args.push(a);
-        return `$${args.length}::${types[i]}[]`;
-      });
-      ctes.push(`i_${kind} AS (INSERT INTO ${INDEX_TABLE[kind]} (fv, type, id, code, n, grp, ${k.cols.join(', ')})
-        SELECT $1, $2, $3, u.* FROM unnest(${params.join(', ')}) AS u)`);
-      if (kind === 'date') ctes.push(widenBounds(rowBounds(rows as unknown as DateRow[]), args));
-    }
-  }
+  if (v.json !== undefined && v.index) ctes.push(...indexInserts(v.index, args));
   await q(
     `WITH ${ctes.join(',\n')}
     INSERT INTO resources (fv, type, id, vid, seq, last_updated, deleted) SELECT $1, $2, $3, $4::integer, v.seq, $5, $9::smallint FROM v
@@ -65,6 +47,52 @@ export async function writeVersion(q: Query, fv: FhirVersion, v: NewVersion): Pr
     // One shape per combination of index row kinds: a handful per resource type.
     true,
   );
+}
+
+/**
+ * Transaction.replaceIndex: the caller holds the resource's advisory lock (as every writer of it
+ * does before it reads), so the version checked here stays current until the commit.
+ */
+export async function replaceIndex(q: Query, fv: FhirVersion, type: string, id: string, versionId: number, index: IndexRows): Promise<void> {
+  const rows = await q('SELECT 1 FROM resources WHERE fv = $1 AND type = $2 AND id = $3 AND vid = $4 AND deleted = 0', [fv, type, id, versionId], true);
+  if (rows.length === 0) return;
+  await deleteIndex(q, fv, type, id);
+  const args: unknown[] = [fv, type, id];
+  const ctes = indexInserts(index, args);
+  if (ctes.length > 0) await q(`WITH ${ctes.join(',\n')} SELECT 1`, args, true);
+}
+
+export async function setIndexState(q: Query, fv: FhirVersion, state: IndexState): Promise<void> {
+  await q('INSERT INTO index_state (fv, state) VALUES ($1, $2) ON CONFLICT (fv) DO UPDATE SET state = excluded.state', [fv, JSON.stringify(state)]);
+}
+
+/** Deletes a resource's index rows, every table in one statement. */
+async function deleteIndex(q: Query, fv: FhirVersion, type: string, id: string): Promise<void> {
+  const deletes = Object.values(INDEX_TABLE).map((t, i) => `d${i} AS (DELETE FROM ${t} WHERE fv = $1 AND type = $2 AND id = $3)`);
+  await q(`WITH ${deletes.join(', ')} SELECT 1`, [fv, type, id], true);
+}
+
+/**
+ * The CTEs that insert a version's index rows (and widen its date bounds), for a statement whose
+ * $1, $2, $3 are fv, type and id; their arrays are appended to `args`.
+ */
+function indexInserts(index: IndexRows, args: unknown[]): string[] {
+  const ctes: string[] = [];
+  for (const kind of Object.keys(KINDS) as (keyof IndexRows)[]) {
+    const rows = (index[kind] as unknown as Record<string, unknown>[]).filter((r) => !OWN_COLUMNS.has(r.code as string));
+    if (rows.length === 0) continue;
+    const k = KINDS[kind];
+    const arrays = [rows.map((r) => r.code), rows.map((_, i) => i), rows.map((r) => r.grp ?? 0), ...k.fields.map((f) => rows.map((r) => r[f] ?? null))];
+    const types = ['text', 'integer', 'integer', ...k.types];
+    const params = arrays.map((a, i) => {
+      args.push(a);
+      return `$${args.length}::${types[i]}[]`;
+    });
+    ctes.push(`i_${kind} AS (INSERT INTO ${INDEX_TABLE[kind]} (fv, type, id, code, n, grp, ${k.cols.join(', ')})
+      SELECT $1, $2, $3, u.* FROM unnest(${params.join(', ')}) AS u)`);
+    if (kind === 'date') ctes.push(widenBounds(rowBounds(rows as unknown as DateRow[]), args));
+  }
+  return ctes;
 }
 
 /**

@@ -6,15 +6,17 @@ import type {
   EventCursor,
   HistoryPage,
   HistoryQuery,
+  IndexState,
   NewEvent,
   NewVersion,
+  ResourceKey,
   SearchCursor,
   SearchPage,
   StoredEvent,
   StoredVersion,
   SubscriptionOwner,
 } from '../store.ts';
-import type { SearchRequest } from '../../search/types.ts';
+import type { IndexRows, SearchRequest } from '../../search/types.ts';
 import { createEventLog } from './events.ts';
 import { type PackedEvents, packEvents } from './protocol.ts';
 import type { DeferredIndex } from './deferred-index.ts';
@@ -39,6 +41,8 @@ export interface Reads {
   bindingToken(hash: string): BindingToken | undefined;
   subscriptionOwners(fv: FhirVersion, subscription?: string): SubscriptionOwner[];
   history(fv: FhirVersion, query: HistoryQuery): HistoryPage;
+  indexState(fv: FhirVersion): IndexState;
+  currentVersions(fv: FhirVersion, after: ResourceKey | undefined, limit: number): StoredVersion[];
 }
 
 export interface Writes {
@@ -53,6 +57,8 @@ export interface Writes {
   revokeBindingTokens(fv: FhirVersion, subscription: string): string[];
   putSubscriptionOwner(fv: FhirVersion, owner: SubscriptionOwner): void;
   prune(before: string, now: string, keepPerSubscription?: number): number;
+  replaceIndex(fv: FhirVersion, type: string, id: string, versionId: number, index: IndexRows): void;
+  setIndexState(fv: FhirVersion, state: IndexState): void;
 }
 
 
@@ -68,6 +74,12 @@ export function createReads(db: Database.Database): Reads {
   const vread = db.prepare<[string, string, string, number], VersionRow>(
     'SELECT type, id, vid, last_updated, method, body FROM resource_versions WHERE fv = ? AND type = ? AND id = ? AND vid = ?',
   );
+  const state = db.prepare<[string], string>('SELECT state FROM index_state WHERE fv = ?').pluck();
+  // The current version's row is found through `resources` (its seq is the version's rowid).
+  const current = `SELECT r.type, r.id, v.vid, v.last_updated, v.method, v.body FROM resources r JOIN resource_versions v ON v.seq = r.seq
+    WHERE r.fv = ? AND r.deleted = 0`;
+  const first = db.prepare<[string, number], VersionRow>(`${current} ORDER BY r.type, r.id LIMIT ?`);
+  const after = db.prepare<[string, string, string, number], VersionRow>(`${current} AND (r.type, r.id) > (?, ?) ORDER BY r.type, r.id LIMIT ?`);
   const log = createEventLog(db);
   const tokens = createTokenStore(db);
   const owners = createOwnerStore(db);
@@ -88,6 +100,11 @@ export function createReads(db: Database.Database): Reads {
     bindingToken: (hash) => tokens.get(hash),
     subscriptionOwners: (fv, subscription) => owners.all(fv, subscription),
     history: (fv, query) => history(db, fv, query),
+    indexState: (fv) => {
+      const text = state.get(fv);
+      return text === undefined ? {} : (JSON.parse(text) as IndexState);
+    },
+    currentVersions: (fv, from, limit) => (from ? after.all(fv, from.type, from.id, limit) : first.all(fv, limit)).map(toVersion),
   };
 }
 
@@ -101,6 +118,8 @@ export function createWrites(db: Database.Database, deferred: DeferredIndex): Wr
      ON CONFLICT (fv, type, id) DO UPDATE SET vid = excluded.vid, seq = excluded.seq,
        last_updated = excluded.last_updated, deleted = excluded.deleted`,
   );
+  const live = db.prepare<[string, string, string], { vid: number; deleted: number }>('SELECT vid, deleted FROM resources WHERE fv = ? AND type = ? AND id = ?');
+  const putState = db.prepare('INSERT INTO index_state (fv, state) VALUES (?, ?) ON CONFLICT (fv) DO UPDATE SET state = excluded.state');
   const log = createEventLog(db);
   const tokens = createTokenStore(db);
   const owners = createOwnerStore(db);
@@ -121,6 +140,11 @@ export function createWrites(db: Database.Database, deferred: DeferredIndex): Wr
       tokens.prune(now);
       return log.prune(before, keep);
     },
+    replaceIndex(fv, type, id, versionId, index) {
+      const row = live.get(fv, type, id);
+      if (row?.vid === versionId && row.deleted === 0) deferred.defer(fv, type, id, index, false);
+    },
+    setIndexState: (fv, s) => void putState.run(fv, JSON.stringify(s)),
   };
 }
 

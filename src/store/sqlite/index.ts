@@ -10,9 +10,9 @@ import { type Call, type CallName, type FromThread, type Op, type ToThread, asTr
 import { ReadPool, startTsWorker, tooCostly } from './read-pool.ts';
 import { runSafely } from '../run-safely.ts';
 
-const READS = ['read', 'vread', 'search', 'events', 'eventRange', 'eventsAfter', 'deliveryState', 'bindingToken', 'subscriptionOwners', 'history'] as const satisfies readonly (keyof Reads)[];
+const READS = ['read', 'vread', 'search', 'events', 'eventRange', 'eventsAfter', 'deliveryState', 'bindingToken', 'subscriptionOwners', 'history', 'indexState', 'currentVersions'] as const satisfies readonly (keyof Reads)[];
 /** Reads whose cost the client decides (any query, any size of result): never on the event loop. */
-const COSTLY = new Set<keyof Reads>(['search', 'history']);
+const COSTLY = new Set<keyof Reads>(['search', 'history', 'currentVersions']);
 
 export interface SqliteOptions {
   /** A file path, or ':memory:'. */
@@ -137,9 +137,9 @@ interface RemoteTransaction extends Transaction {
 }
 
 /** Transaction methods the thread answers (every read, and the writes that return something). */
-const CALLS: readonly CallName[] = [...READS.filter((name) => name !== 'history'), 'revokeBindingTokens'];
+const CALLS: readonly CallName[] = [...READS.filter((name) => name !== 'history' && name !== 'currentVersions'), 'revokeBindingTokens'];
 /** Transaction methods that return nothing: buffered until the job's next message. */
-const OPS = ['write', 'appendEvents', 'setDeliveryState', 'putBindingToken', 'revokeBindingToken', 'putSubscriptionOwner'] as const satisfies readonly Op['name'][];
+const OPS = ['write', 'appendEvents', 'setDeliveryState', 'putBindingToken', 'revokeBindingToken', 'putSubscriptionOwner', 'replaceIndex', 'setIndexState'] as const satisfies readonly Op['name'][];
 
 function remoteTransaction(link: WriterLink, clocked: (name: CallName, args: unknown[]) => unknown[]): RemoteTransaction {
   const job = link.nextJob();

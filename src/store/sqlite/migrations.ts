@@ -257,4 +257,12 @@ export const MIGRATIONS: readonly string[] = [
   UPDATE date_bounds SET span = 9e999
     WHERE EXISTS (SELECT 1 FROM sp_date d WHERE d.fv = date_bounds.fv AND d.type = date_bounds.type AND d.code = date_bounds.code AND d.hi < d.lo);
   `,
+  // 11: what each FHIR version's search index was built with, and how far a rebuild has come
+  //    (store/reindex.ts): an IndexState as JSON. A database without a row is rebuilt once.
+  `
+  CREATE TABLE index_state (
+    fv           TEXT    PRIMARY KEY,
+    state        TEXT    NOT NULL
+  ) WITHOUT ROWID;
+  `,
 ];

@@ -16,7 +16,16 @@ import type { Reads, Writes } from './connection.ts';
  */
 
 /** Writes that return nothing: buffered on the front, applied in order by the thread. */
-export type OpName = 'write' | 'appendEvents' | 'appendPacked' | 'setDeliveryState' | 'putBindingToken' | 'revokeBindingToken' | 'putSubscriptionOwner';
+export type OpName =
+  | 'write'
+  | 'appendEvents'
+  | 'appendPacked'
+  | 'setDeliveryState'
+  | 'putBindingToken'
+  | 'revokeBindingToken'
+  | 'putSubscriptionOwner'
+  | 'replaceIndex'
+  | 'setIndexState';
 /** Everything that returns a value: answered one at a time. */
 export type CallName = keyof Reads | 'revokeBindingTokens' | 'prune';
 

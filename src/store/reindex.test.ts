@@ -1,0 +1,205 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { createDatabase, dropDatabase } from '../../test/helpers/postgres.ts';
+import { loadDefinitions } from '../fhir/definitions/index.ts';
+import type { Resource } from '../fhir/types.ts';
+import { extractIndex } from '../search/extract.ts';
+import { searchRegistry } from '../search/parameters.ts';
+import { parseSearch } from '../search/parse.ts';
+import { emptyIndexRows } from '../search/types.ts';
+import { openPostgresStore } from './postgres/index.ts';
+import { type RebuildOptions, rebuildIndex, verdict } from './reindex.ts';
+import { openSqliteStore } from './sqlite/index.ts';
+import type { Store } from './store.ts';
+
+const registry = searchRegistry(loadDefinitions('R4'));
+const BASE = 'http://h.test/fhir/R4';
+const target = { generation: 2, base: BASE };
+const quiet = { info() {}, warn() {} };
+
+const dir = mkdtempSync(join(tmpdir(), 'herald-reindex-'));
+const databases: string[] = [];
+after(async () => {
+  rmSync(dir, { recursive: true, force: true });
+  await Promise.all(databases.map(dropDatabase));
+});
+
+const patient = (id: string, family: string): Resource => ({ resourceType: 'Patient', id, identifier: [{ system: 'urn:mrn', value: id }], name: [{ family }] });
+
+/** `count` Patients stored as an older Herald left them: the bodies, with no index rows at all. */
+async function seed(store: Store, count: number): Promise<void> {
+  await store.transaction(async (tx) => {
+    for (let i = 0; i < count; i++) {
+      const id = `p${String(i).padStart(3, '0')}`;
+      const json = JSON.stringify({ ...patient(id, `Fam${i}`), meta: { versionId: '1', lastUpdated: '2024-01-01T00:00:00.000Z' } });
+      await tx.write('R4', { type: 'Patient', id, versionId: 1, lastUpdated: '2024-01-01T00:00:00.000Z', method: 'POST', json, index: emptyIndexRows() });
+    }
+    await tx.setIndexState('R4', { built: { generation: 1, base: BASE } });
+  });
+}
+
+const found = async (store: Store, query: string): Promise<string[]> => {
+  const req = parseSearch(registry, ['Patient'], new URLSearchParams(query), { strict: true, defaultCount: 1000, maxCount: 1000, baseUrl: BASE });
+  return (await store.search('R4', req)).matches.map((m) => m.id).sort();
+};
+
+const stores: [string, () => Promise<Store>][] = [
+  ['sqlite', async () => openSqliteStore({ path: join(dir, `${Math.random().toString(36).slice(2)}.db`) })],
+  [
+    'postgres',
+    async () => {
+      const url = await createDatabase();
+      databases.push(url);
+      return openPostgresStore({ url, poolSize: 4 });
+    },
+  ],
+];
+
+describe('search index rebuild: when', () => {
+  it('rebuilds an index built by an older generation, for another base URL, or never recorded; leaves a newer one', () => {
+    assert.equal(verdict({}, target), 'rebuild');
+    assert.equal(verdict({ built: { generation: 1, base: BASE } }, target), 'rebuild');
+    assert.equal(verdict({ built: { generation: 2, base: 'http://elsewhere/fhir/R4' } }, target), 'rebuild');
+    assert.equal(verdict({ built: target }, target), 'current');
+    assert.equal(verdict({ built: target, building: { generation: 2, base: 'http://elsewhere/fhir/R4' } }, target), 'rebuild');
+    assert.equal(verdict({ built: { generation: 3, base: BASE } }, target), 'newer');
+    assert.equal(verdict({ built: { generation: 1, base: BASE }, building: { generation: 3, base: BASE } }, target), 'newer');
+  });
+});
+
+for (const [name, open] of stores) {
+  describe(`search index rebuild: ${name}`, () => {
+    const options = (store: Store, extra: Partial<RebuildOptions> = {}): RebuildOptions => ({
+      store,
+      fv: 'R4',
+      target,
+      indexOf: (r) => extractIndex(registry, r, { baseUrl: BASE }),
+      log: quiet,
+      batch: 7,
+      ...extra,
+    });
+
+    it('rebuilds every current resource from its stored body, page by page, writing no version', async () => {
+      const store = await open();
+      try {
+        await seed(store, 30);
+        await store.transaction(async (tx) => {
+          // A deleted resource is not indexed again.
+          await tx.write('R4', { type: 'Patient', id: 'p005', versionId: 2, lastUpdated: '2024-01-02T00:00:00.000Z', method: 'DELETE' });
+        });
+        assert.deepEqual(await found(store, 'family=Fam3'), []);
+        let extracted = 0;
+        const outcome = await rebuildIndex(options(store, { indexOf: (r) => (extracted++, extractIndex(registry, r, { baseUrl: BASE })) }));
+        assert.equal(outcome, 'rebuilt');
+        assert.equal(extracted, 29);
+        assert.deepEqual(await found(store, 'family=Fam3'), ['p003']);
+        assert.deepEqual(await found(store, 'identifier=urn:mrn|p029'), ['p029']);
+        assert.deepEqual(await found(store, 'family=Fam5'), []);
+        assert.equal((await found(store, 'family:contains=fam')).length, 29);
+        assert.deepEqual(await store.indexState('R4'), { built: target });
+        const history = await store.history('R4', { type: 'Patient', id: 'p003', count: 10 });
+        assert.deepEqual(history.versions.map((v) => v.versionId), [1]);
+        // Built as this Herald builds it: the next start does nothing.
+        assert.equal(await rebuildIndex(options(store, { indexOf: () => assert.fail('extracted again') })), 'current');
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('resumes after a stop where the last page ended', async () => {
+      const store = await open();
+      try {
+        await seed(store, 30);
+        let pages = 0;
+        const first: string[] = [];
+        const stopped = await rebuildIndex(
+          options(store, {
+            indexOf: (r) => (first.push(r.id!), extractIndex(registry, r, { baseUrl: BASE })),
+            stopped: () => pages++ >= 2,
+          }),
+        );
+        assert.equal(stopped, 'stopped');
+        assert.equal(first.length, 14);
+        const state = await store.indexState('R4');
+        assert.deepEqual(state, { built: { generation: 1, base: BASE }, building: { ...target, after: { type: 'Patient', id: 'p013' } } });
+        // Rebuilt so far: the first two pages.
+        assert.deepEqual(await found(store, 'family=Fam13'), ['p013']);
+        assert.deepEqual(await found(store, 'family=Fam14'), []);
+        const second: string[] = [];
+        assert.equal(await rebuildIndex(options(store, { indexOf: (r) => (second.push(r.id!), extractIndex(registry, r, { baseUrl: BASE })) })), 'rebuilt');
+        assert.equal(second[0], 'p014');
+        assert.equal(second.length, 16);
+        assert.equal((await found(store, 'family:contains=fam')).length, 30);
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('leaves alone a resource written while its page was being extracted (the write indexed it itself)', async () => {
+      const store = await open();
+      try {
+        await seed(store, 10);
+        let wrote: Promise<void> | undefined;
+        const outcome = await rebuildIndex(
+          options(store, {
+            indexOf: (r) => {
+              if (r.id === 'p004') {
+                // A client's update, as the write path stores it: version 2 with its own rows.
+                const next = { ...patient('p004', 'Updated'), meta: { versionId: '2', lastUpdated: '2024-01-03T00:00:00.000Z' } };
+                wrote = store.transaction((tx) =>
+                  tx.write('R4', { type: 'Patient', id: 'p004', versionId: 2, lastUpdated: '2024-01-03T00:00:00.000Z', method: 'PUT', json: JSON.stringify(next), index: extractIndex(registry, next, { baseUrl: BASE }) }),
+                );
+              }
+              return extractIndex(registry, r, { baseUrl: BASE });
+            },
+          }),
+        );
+        await wrote;
+        assert.equal(outcome, 'rebuilt');
+        assert.deepEqual(await found(store, 'family=Updated'), ['p004']);
+        assert.deepEqual(await found(store, 'family=Fam4'), []);
+        assert.deepEqual(await found(store, 'family=Fam3'), ['p003']);
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('lets several rebuilds run at once (nodes starting together): each page written once, all of them in', async () => {
+      const store = await open();
+      const other = name === 'postgres' ? await openPostgresStore({ url: databases[databases.length - 1]!, poolSize: 4 }) : store;
+      try {
+        await seed(store, 60);
+        let extracted = 0;
+        const count = (r: Resource) => (extracted++, extractIndex(registry, r, { baseUrl: BASE }));
+        const outcomes = await Promise.all([rebuildIndex(options(store, { indexOf: count })), rebuildIndex(options(other, { indexOf: count }))]);
+        assert.deepEqual(outcomes, ['rebuilt', 'rebuilt']);
+        assert.equal((await found(store, 'family:contains=fam')).length, 60);
+        assert.deepEqual(await store.indexState('R4'), { built: target });
+        // A page lost to the other process is extracted again from where that one got to, never
+        // written twice: at most one page per turn is wasted.
+        assert.ok(extracted >= 60 && extracted <= 120, `extracted ${extracted}`);
+      } finally {
+        if (other !== store) await other.close();
+        await store.close();
+      }
+    });
+
+    it('leaves an index built by a newer Herald as it is', async () => {
+      const store = await open();
+      try {
+        await seed(store, 3);
+        await store.transaction((tx) => tx.setIndexState('R4', { built: { generation: 3, base: BASE } }));
+        const warned: string[] = [];
+        const outcome = await rebuildIndex(options(store, { indexOf: () => assert.fail('extracted'), log: { info() {}, warn: (_f, m) => warned.push(m) } }));
+        assert.equal(outcome, 'newer');
+        assert.equal(warned.length, 1);
+        assert.deepEqual(await store.indexState('R4'), { built: { generation: 3, base: BASE } });
+      } finally {
+        await store.close();
+      }
+    });
+  });
+}
