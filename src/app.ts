@@ -13,8 +13,7 @@ import { INDEX_GENERATION } from './search/extract.ts';
 import { searchRegistry } from './search/parameters.ts';
 import { openPostgresStore } from './store/postgres/index.ts';
 import { openSqliteStore } from './store/sqlite/index.ts';
-import { rebuildIndex } from './store/reindex.ts';
-import type { Store } from './store/store.ts';
+import { type Store, rebuildIndex } from './store/store.ts';
 import { DeliverySlots, Dispatcher, EndpointGuard, HeartbeatScheduler, SubscriptionEngine, WebsocketHub, createRestHookDelivery } from './subscriptions/index.ts';
 import { installTopics } from './topics-folder.ts';
 

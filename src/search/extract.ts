@@ -21,9 +21,10 @@ import type { IndexRows, ParamType, SearchParam } from './types.ts';
  * The generation of what extraction yields. Raise it with any change that makes a stored resource
  * yield other rows than before (a converter, a parameter's expression, the definitions loaded,
  * compartment rows): a store whose index was built by an earlier generation is rebuilt from the
- * stored bodies when the server starts (store/reindex.ts). 1: everything up to 2026-12-08.
+ * stored bodies when the server starts (store/reindex.ts). 1: everything up to 2026-12-08;
+ * 2: a Timing is one range, its outer limits (it was each event and its bounds Period apart).
  */
-export const INDEX_GENERATION = 1;
+export const INDEX_GENERATION = 2;
 
 export interface ExtractOptions {
   /** This server's base URL: absolute references into it are indexed as `Type/id`. */

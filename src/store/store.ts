@@ -310,3 +310,6 @@ export interface Store extends StoreReader {
   failure(): string | undefined;
   close(): Promise<void>;
 }
+
+/** The search index rebuilt in the background when it was built otherwise (reindex.ts). */
+export { type RebuildOptions, type RebuildOutcome, rebuildIndex } from './reindex.ts';

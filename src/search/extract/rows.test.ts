@@ -255,18 +255,17 @@ describe('date parameters', () => {
     assert.deepEqual(period({}), []);
   });
 
-  it('a Timing gives each event and the bounds of its repeat', () => {
-    const rows = extract('R4', {
-      resourceType: 'Observation',
-      status: 'final',
-      code: { text: 'x' },
-      effectiveTiming: { event: ['2024-01-01', '2024-01-03'], repeat: { boundsPeriod: { start: '2024-01-01', end: '2024-01-31' } } },
-    }, ['date']);
-    assert.deepEqual(of(rows.date, 'date'), [
-      { lo: utc(2024, 0, 1), hi: utc(2024, 0, 2) - 1 },
-      { lo: utc(2024, 0, 3), hi: utc(2024, 0, 4) - 1 },
-      { lo: utc(2024, 0, 1), hi: utc(2024, 1, 1) - 1 },
-    ]);
+  it('a Timing is one range, its outer limits: events and the bounds Period; schedule details ignored (search.html#date)', () => {
+    const timing = (t: object) => of(extract('R4', { resourceType: 'Observation', status: 'final', code: { text: 'x' }, effectiveTiming: t }, ['date']).date, 'date');
+    // Every second day between 31-Jan and 24-Mar includes 1-Feb (the spec's own example).
+    assert.deepEqual(timing({ repeat: { boundsPeriod: { start: '2013-01-31', end: '2013-03-24' }, frequency: 1, period: 2, periodUnit: 'd' } }), [{ lo: utc(2013, 0, 31), hi: utc(2013, 2, 25) - 1 }]);
+    assert.deepEqual(timing({ event: ['2024-01-03', '2024-01-01'], repeat: { boundsPeriod: { start: '2024-01-02', end: '2024-01-31' } } }), [{ lo: utc(2024, 0, 1), hi: utc(2024, 1, 1) - 1 }]);
+    assert.deepEqual(timing({ event: ['2024-01-03', '2024-02-10T10:00:00Z', 'not a date'] }), [{ lo: utc(2024, 0, 3), hi: utc(2024, 1, 10, 10, 0, 0, 999) }]);
+    assert.deepEqual(timing({ event: ['2024-01-03'], repeat: { boundsPeriod: { start: '2024-01-01' } } }), [{ lo: utc(2024, 0, 1), hi: Infinity }]);
+    assert.deepEqual(timing({ event: ['2024-01-03'], repeat: { boundsPeriod: { end: '2023-12' } } }), [{ lo: -Infinity, hi: utc(2024, 0, 4) - 1 }]);
+    // Anchored to no date: nothing.
+    assert.deepEqual(timing({ repeat: { boundsDuration: { value: 10, unit: 'd' }, frequency: 1, period: 1, periodUnit: 'd' } }), []);
+    assert.deepEqual(timing({ code: { text: 'BID' } }), []);
   });
 
   it('R5 Appointment date: start, else the first requested period start (first() over a union)', () => {

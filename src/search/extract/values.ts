@@ -209,22 +209,41 @@ const dateValue: Convert = (v, s) => {
  * between its two ends: every value's range starts no later than it ends, which the stores'
  * date windows rely on (store/date-bounds.ts).
  */
-const period: Convert = (v, s) => {
+function periodRange(v: unknown): [number, number] | undefined {
   const p = obj(v);
   const start = typeof p?.start === 'string' ? dateRange(p.start) : undefined;
   const end = typeof p?.end === 'string' ? dateRange(p.end) : undefined;
-  if (start !== undefined && end !== undefined && end[1] < start[0]) s.date(end[0], start[1]);
-  else if (start !== undefined || end !== undefined) s.date(start?.[0] ?? -Infinity, end?.[1] ?? Infinity);
+  if (start !== undefined && end !== undefined && end[1] < start[0]) return [end[0], start[1]];
+  if (start !== undefined || end !== undefined) return [start?.[0] ?? -Infinity, end?.[1] ?? Infinity];
+  return undefined;
+}
+
+const period: Convert = (v, s) => {
+  const range = periodRange(v);
+  if (range !== undefined) s.date(range[0], range[1]);
 };
 
 const DATE: Record<string, Convert> = {
   ...forAll(DATES, dateValue),
   Period: period,
-  /** Timing: each event, and the bounds of the repeat when they are a Period. */
+  /**
+   * Timing: one range, its outer limits (search.html#date: "the specified scheduling details are
+   * ignored and only the outer limits matter"): from the earliest event or start of the repeat's
+   * boundsPeriod to the latest event or end of it, an open end of the bounds unbounded. A bounds
+   * Duration or Range is anchored to no date, and so is a Timing with only a code or a repeat.
+   */
   Timing: (v, s) => {
     const t = obj(v);
-    each(t?.event, (e) => dateValue(e, s));
-    period(obj(t?.repeat)?.boundsPeriod, s);
+    let lo = Infinity;
+    let hi = -Infinity;
+    const widen = (range: readonly [number, number] | undefined) => {
+      if (range === undefined) return;
+      lo = Math.min(lo, range[0]);
+      hi = Math.max(hi, range[1]);
+    };
+    each(t?.event, (e) => widen(typeof e === 'string' ? dateRange(e) : undefined));
+    widen(periodRange(obj(t?.repeat)?.boundsPeriod));
+    if (lo <= hi) s.date(lo, hi);
   },
 };
 

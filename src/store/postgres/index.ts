@@ -303,7 +303,9 @@ class PgTransaction implements Transaction {
   putSubscriptionOwner(fv: FhirVersion, owner: Parameters<Transaction['putSubscriptionOwner']>[1]) {
     return writes.putSubscriptionOwner(this.q, fv, owner);
   }
-  indexState(fv: FhirVersion) {
+  /** Locked until the commit, so that a rebuild's compare-and-set (reindex.ts) is one across nodes. */
+  async indexState(fv: FhirVersion) {
+    await this.#lock(`index|${fv}`);
     return reads.indexState(this.q, fv);
   }
   async replaceIndex(fv: FhirVersion, type: string, id: string, versionId: number, index: Parameters<Transaction['replaceIndex']>[4]) {
