@@ -177,7 +177,7 @@ for (const [name, open] of stores) {
             let n = 0;
             const counted = new Proxy(tx, {
               get(target, key) {
-                if (key === 'replaceIndex') return (...a: Parameters<Transaction['replaceIndex']>) => (n++, target.replaceIndex(...a));
+                if (key === 'replaceIndex') return (fv: Parameters<Transaction['replaceIndex']>[0], entries: Parameters<Transaction['replaceIndex']>[1]) => ((n += entries.length), target.replaceIndex(fv, entries));
                 const value = Reflect.get(target, key) as unknown;
                 return typeof value === 'function' ? value.bind(target) : value;
               },

@@ -1,7 +1,7 @@
 import { setImmediate as turn } from 'node:timers/promises';
 import type { FhirVersion, Resource } from '../fhir/types.ts';
 import type { IndexRows } from '../search/types.ts';
-import type { IndexBuild, IndexState, ResourceKey, Store } from './store.ts';
+import type { IndexBuild, IndexReplacement, IndexState, Store } from './store.ts';
 
 /**
  * Rebuilds a FHIR version's search index from the stored bodies, when what is stored was built
@@ -77,10 +77,10 @@ export async function rebuildIndex(options: RebuildOptions): Promise<RebuildOutc
     // Where to go on from: this build's progress, or the start (recorded by the first page).
     const after = state.building && same(state.building, target) ? state.building.after : undefined;
     const page = await store.currentVersions(fv, after, batch);
-    const entries: { key: ResourceKey; versionId: number; index: IndexRows }[] = [];
+    const entries: IndexReplacement[] = [];
     for (const v of page) {
       try {
-        entries.push({ key: { type: v.type, id: v.id }, versionId: v.versionId, index: indexOf(JSON.parse(v.json!) as Resource) });
+        entries.push({ type: v.type, id: v.id, versionId: v.versionId, index: indexOf(JSON.parse(v.json!) as Resource) });
       } catch (err) {
         // Over the index row limit (a limit lowered since it was written): it keeps its old rows.
         log.warn({ type: v.type, id: v.id, err }, 'a resource could not be indexed again: it keeps its rows');
@@ -92,7 +92,7 @@ export async function rebuildIndex(options: RebuildOptions): Promise<RebuildOutc
     const wrote = await store.transaction(async (tx) => {
       const now = await tx.indexState(fv);
       if (!sameState(now, seen)) return now;
-      for (const e of entries) await tx.replaceIndex(fv, e.key.type, e.key.id, e.versionId, e.index);
+      await tx.replaceIndex(fv, entries);
       await tx.setIndexState(fv, next);
       return undefined;
     });

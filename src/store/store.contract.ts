@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { type Condition, type SearchParam, type SearchRequest, emptyIndexRows } from '../search/types.ts';
+import { type Condition, type IndexRows, type SearchParam, type SearchRequest, emptyIndexRows } from '../search/types.ts';
 import type { NewVersion, Store } from './store.ts';
 
 /**
@@ -427,12 +427,11 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         await tx.write('R5', d('gone', 2, { method: 'DELETE', json: undefined }));
       });
       assert.deepEqual(await find('old'), ['one/1', 'two/2']);
+      const entry = (id: string, versionId: number, index: IndexRows) => ({ type: 'Device', id, versionId, index });
       await store.transaction(async (tx) => {
-        await tx.replaceIndex('R5', 'Device', 'one', 1, rows('new'));
         // A version that is no longer current (a write came since), and a deleted resource: left alone.
-        await tx.replaceIndex('R5', 'Device', 'two', 1, rows('new'));
-        await tx.replaceIndex('R5', 'Device', 'gone', 1, rows('new'));
-        await tx.replaceIndex('R5', 'Device', 'never', 1, rows('new'));
+        await tx.replaceIndex('R5', [entry('one', 1, rows('new')), entry('two', 1, rows('new')), entry('gone', 1, rows('new')), entry('never', 1, rows('new'))]);
+        await tx.replaceIndex('R5', []);
       });
       assert.deepEqual(await find('new'), ['one/1']);
       assert.deepEqual(await find('old'), ['two/2']);
@@ -442,13 +441,29 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       // Rolled back with its transaction.
       await assert.rejects(
         store.transaction(async (tx) => {
-          await tx.replaceIndex('R5', 'Device', 'one', 1, rows('rolled-back'));
+          await tx.replaceIndex('R5', [entry('one', 1, rows('rolled-back'))]);
           throw new Error('boom');
         }),
         /boom/,
       );
       assert.deepEqual(await find('rolled-back'), []);
       assert.deepEqual(await find('new'), ['one/1']);
+      // Several resources of one type with values of one date parameter, in one call; their
+      // values reach further than anything written before, and a search still finds them.
+      const day = Date.UTC(2031, 0, 1);
+      const dated = (lo: number, hi: number) => ({ ...emptyIndexRows(), date: [{ code: 'when', lo, hi }, { code: 'when', lo, hi: lo }] });
+      await store.transaction(async (tx) => {
+        await tx.write('R5', d('d1', 1, { index: emptyIndexRows() }));
+        await tx.write('R5', d('d2', 1, { index: emptyIndexRows() }));
+      });
+      await store.transaction((tx) => tx.replaceIndex('R5', [entry('d1', 1, dated(day, day + 400 * 86_400_000)), entry('d2', 1, dated(day, day + 10 * 86_400_000))]));
+      const when: SearchParam = { code: 'when', type: 'date', url: 'urn:test', targets: [] };
+      const onDay = (ms: number, prefix: 'eq' | 'ge' = 'eq') =>
+        store
+          .search('R5', { ...searchAll('Device'), conditions: [{ kind: 'param', param: when, values: [{ kind: 'date', prefix, lo: ms, hi: ms + 86_400_000 - 1 }] }] })
+          .then((p) => p.matches.map((m) => m.id).sort());
+      assert.deepEqual(await onDay(day), ['d1', 'd2']);
+      assert.deepEqual(await onDay(day + 300 * 86_400_000, 'ge'), ['d1']);
     });
 
     it('keeps where the index stands per FHIR version, read inside its transaction (index rebuilds)', async () => {

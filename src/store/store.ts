@@ -152,6 +152,14 @@ export interface IndexState {
   building?: IndexBuild & { after?: ResourceKey };
 }
 
+/** The index rows a rebuild made for one version of a resource (Transaction.replaceIndex). */
+export interface IndexReplacement {
+  type: string;
+  id: string;
+  versionId: number;
+  index: IndexRows;
+}
+
 export interface ResourceKey {
   type: string;
   id: string;
@@ -193,11 +201,11 @@ export interface Transaction extends StoreReader {
   /** Records (or replaces) the owner of a Subscription. */
   putSubscriptionOwner(fv: FhirVersion, owner: SubscriptionOwner): Promise<void>;
   /**
-   * Replaces the search index rows of a resource, rebuilt from its stored body, if `versionId` is
-   * still its current, live version (else nothing: the write that came since indexed it itself).
-   * Writes no version: history, events and lastUpdated stay as they are.
+   * Replaces the search index rows of resources, rebuilt from their stored bodies: each one's only
+   * if its `versionId` is still its current, live version (else nothing: the write that came since
+   * indexed it itself). Writes no version: history, events and lastUpdated stay as they are.
    */
-  replaceIndex(fv: FhirVersion, type: string, id: string, versionId: number, index: IndexRows): Promise<void>;
+  replaceIndex(fv: FhirVersion, entries: IndexReplacement[]): Promise<void>;
   indexState(fv: FhirVersion): Promise<IndexState>;
   setIndexState(fv: FhirVersion, state: IndexState): Promise<void>;
   /** Run `fn` once this transaction has committed (never if it rolls back). */

@@ -308,9 +308,15 @@ class PgTransaction implements Transaction {
     await this.#lock(`index|${fv}`);
     return reads.indexState(this.q, fv);
   }
-  async replaceIndex(fv: FhirVersion, type: string, id: string, versionId: number, index: Parameters<Transaction['replaceIndex']>[4]) {
-    await this.#lock(resourceKey(fv, type, id));
-    return writes.replaceIndex(this.q, fv, type, id, versionId, index);
+  async replaceIndex(fv: FhirVersion, entries: Parameters<Transaction['replaceIndex']>[1]) {
+    // Every resource's lock in one statement, in key order (a writer holding one of them and
+    // waiting for another of ours is a deadlock PostgreSQL breaks; the transaction runs again).
+    const keys = [...new Set(entries.map((e) => resourceKey(fv, e.type, e.id)))].filter((k) => !this.#locked.has(k)).sort();
+    if (keys.length > 0) {
+      await this.q('SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest($1::text[]) AS k ORDER BY k', [keys]);
+      for (const k of keys) this.#locked.add(k);
+    }
+    return writes.replaceIndex(this.q, fv, entries);
   }
   setIndexState(fv: FhirVersion, state: Parameters<Transaction['setIndexState']>[1]) {
     return writes.setIndexState(this.q, fv, state);

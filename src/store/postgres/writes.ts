@@ -2,7 +2,7 @@ import type { FhirVersion } from '../../fhir/types.ts';
 import type { DateRow, IndexRows } from '../../search/types.ts';
 import { rowBounds } from '../date-bounds.ts';
 import { INDEX_TABLE, OWN_COLUMNS } from '../search-sql.ts';
-import type { BindingToken, DeliveryClaim, DeliveryState, IndexState, NewEvent, NewVersion, SubscriptionOwner } from '../store.ts';
+import type { BindingToken, DeliveryClaim, DeliveryState, IndexReplacement, IndexState, NewEvent, NewVersion, SubscriptionOwner } from '../store.ts';
 import type { Query } from './reads.ts';
 
 /** Columns of each index table after (fv, type, id, code, n, grp), their array types and row fields. */
@@ -38,7 +38,7 @@ export async function writeVersion(q: Query, fv: FhirVersion, v: NewVersion): Pr
     `v AS (INSERT INTO resource_versions (fv, type, id, vid, last_updated, method, body)
       SELECT $1, $2, $3, $4::integer, $5, $6, $7::text FROM l RETURNING seq)`,
   ];
-  if (v.json !== undefined && v.index) ctes.push(...indexInserts(v.index, args));
+  if (v.json !== undefined && v.index) ctes.push(...indexInserts([{ type: v.type, id: v.id, index: v.index }], args, true));
   await q(
     `WITH ${ctes.join(',\n')}
     INSERT INTO resources (fv, type, id, vid, seq, last_updated, deleted) SELECT $1, $2, $3, $4::integer, v.seq, $5, $9::smallint FROM v
@@ -50,16 +50,25 @@ export async function writeVersion(q: Query, fv: FhirVersion, v: NewVersion): Pr
 }
 
 /**
- * Transaction.replaceIndex: the caller holds the resource's advisory lock (as every writer of it
- * does before it reads), so the version checked here stays current until the commit.
+ * Transaction.replaceIndex: the caller holds each resource's advisory lock (as every writer of it
+ * does before it reads), so a version found current here stays current until the commit. Four
+ * statements for the whole page, whatever its size.
  */
-export async function replaceIndex(q: Query, fv: FhirVersion, type: string, id: string, versionId: number, index: IndexRows): Promise<void> {
-  const rows = await q('SELECT 1 FROM resources WHERE fv = $1 AND type = $2 AND id = $3 AND vid = $4 AND deleted = 0', [fv, type, id, versionId], true);
-  if (rows.length === 0) return;
-  await deleteIndex(q, fv, type, id);
-  const args: unknown[] = [fv, type, id];
-  const ctes = indexInserts(index, args);
-  if (ctes.length > 0) await q(`WITH ${ctes.join(',\n')} SELECT 1`, args, true);
+export async function replaceIndex(q: Query, fv: FhirVersion, entries: IndexReplacement[]): Promise<void> {
+  if (entries.length === 0) return;
+  const current = await q(
+    `SELECT r.type, r.id FROM resources r JOIN unnest($2::text[], $3::text[], $4::integer[]) AS u(type, id, vid)
+     ON r.fv = $1 AND r.type = u.type AND r.id = u.id AND r.vid = u.vid WHERE r.deleted = 0`,
+    [fv, entries.map((e) => e.type), entries.map((e) => e.id), entries.map((e) => e.versionId)],
+  );
+  const live = new Set(current.map((r) => `${r.type as string}/${r.id as string}`));
+  const owners = entries.filter((e) => live.has(`${e.type}/${e.id}`));
+  if (owners.length === 0) return;
+  const deletes = Object.values(INDEX_TABLE).map((t, i) => `d${i} AS (DELETE FROM ${t} x USING unnest($2::text[], $3::text[]) AS u(type, id) WHERE x.fv = $1 AND x.type = u.type AND x.id = u.id)`);
+  await q(`WITH ${deletes.join(', ')} SELECT 1`, [fv, owners.map((e) => e.type), owners.map((e) => e.id)]);
+  const args: unknown[] = [fv];
+  const ctes = indexInserts(owners, args, false);
+  if (ctes.length > 0) await q(`WITH ${ctes.join(',\n')} SELECT 1`, args);
 }
 
 export async function setIndexState(q: Query, fv: FhirVersion, state: IndexState): Promise<void> {
@@ -73,39 +82,60 @@ async function deleteIndex(q: Query, fv: FhirVersion, type: string, id: string):
 }
 
 /**
- * The CTEs that insert a version's index rows (and widen its date bounds), for a statement whose
- * $1, $2, $3 are fv, type and id; their arrays are appended to `args`.
+ * The CTEs that insert index rows (and widen the date bounds), for a statement whose $1 is fv:
+ * with one owner (a write), whose $2 and $3 are its type and id; with several (a rebuild's page),
+ * each row carries its owner's. Their arrays are appended to `args`.
  */
-function indexInserts(index: IndexRows, args: unknown[]): string[] {
+function indexInserts(owners: { type: string; id: string; index: IndexRows }[], args: unknown[], one: boolean): string[] {
   const ctes: string[] = [];
   for (const kind of Object.keys(KINDS) as (keyof IndexRows)[]) {
-    const rows = (index[kind] as unknown as Record<string, unknown>[]).filter((r) => !OWN_COLUMNS.has(r.code as string));
+    const rows: { owner: { type: string; id: string }; n: number; row: Record<string, unknown> }[] = [];
+    for (const owner of owners) {
+      const own = (owner.index[kind] as unknown as Record<string, unknown>[]).filter((r) => !OWN_COLUMNS.has(r.code as string));
+      own.forEach((row, n) => rows.push({ owner, n, row }));
+    }
     if (rows.length === 0) continue;
     const k = KINDS[kind];
-    const arrays = [rows.map((r) => r.code), rows.map((_, i) => i), rows.map((r) => r.grp ?? 0), ...k.fields.map((f) => rows.map((r) => r[f] ?? null))];
-    const types = ['text', 'integer', 'integer', ...k.types];
+    const ownerArrays = one ? [] : [rows.map((r) => r.owner.type), rows.map((r) => r.owner.id)];
+    const arrays = [...ownerArrays, rows.map((r) => r.row.code), rows.map((r) => r.n), rows.map((r) => r.row.grp ?? 0), ...k.fields.map((f) => rows.map((r) => r.row[f] ?? null))];
+    const types = [...(one ? [] : ['text', 'text']), 'text', 'integer', 'integer', ...k.types];
     const params = arrays.map((a, i) => {
       args.push(a);
       return `$${args.length}::${types[i]}[]`;
     });
     ctes.push(`i_${kind} AS (INSERT INTO ${INDEX_TABLE[kind]} (fv, type, id, code, n, grp, ${k.cols.join(', ')})
-      SELECT $1, $2, $3, u.* FROM unnest(${params.join(', ')}) AS u)`);
-    if (kind === 'date') ctes.push(widenBounds(rowBounds(rows as unknown as DateRow[]), args));
+      SELECT $1, ${one ? '$2, $3, ' : ''}u.* FROM unnest(${params.join(', ')}) AS u)`);
+    if (kind === 'date') {
+      const bounds = new Map<string, { type: string; code: string; span: number; multi: number }>();
+      for (const owner of owners) {
+        const own = (owner.index.date as unknown as DateRow[]).filter((r) => !OWN_COLUMNS.has(r.code));
+        for (const b of rowBounds(own)) {
+          const key = `${owner.type}|${b.code}`;
+          const had = bounds.get(key);
+          bounds.set(key, had ? { ...had, span: Math.max(had.span, b.span), multi: Math.max(had.multi, b.multi) } : { type: owner.type, ...b });
+        }
+      }
+      ctes.push(widenBounds([...bounds.values()], args, one));
+    }
   }
   return ctes;
 }
 
 /**
- * Widens the type's date bounds (date-bounds.ts) where this version's values reach further. The
- * bounds are read first, without a lock: only a version that widens them (rare after the first
- * few of a type) takes the row's lock, so writers of one type do not queue on it.
+ * Widens the types' date bounds (date-bounds.ts) where these values reach further (one row per
+ * type and code). The bounds are read first, without a lock: only a version that widens them
+ * (rare after the first few of a type) takes the row's lock, so writers of one type do not queue
+ * on it. `one`: the statement's $2 is the type (a write).
  */
-function widenBounds(bounds: { code: string; span: number; multi: number }[], args: unknown[]): string {
+function widenBounds(bounds: { type: string; code: string; span: number; multi: number }[], args: unknown[], one: boolean): string {
+  if (!one) args.push(bounds.map((b) => b.type));
+  const t = one ? '$2' : 'u.type';
+  const typeArray = one ? '' : `$${args.length}::text[], `;
   args.push(bounds.map((b) => b.code), bounds.map((b) => b.span), bounds.map((b) => b.multi));
   const [c, s, m] = [args.length - 2, args.length - 1, args.length];
   return `b AS (INSERT INTO date_bounds (fv, type, code, span, multi)
-    SELECT $1, $2, u.code, u.span, u.multi FROM unnest($${c}::text[], $${s}::float8[], $${m}::smallint[]) AS u(code, span, multi)
-    WHERE NOT EXISTS (SELECT 1 FROM date_bounds x WHERE x.fv = $1 AND x.type = $2 AND x.code = u.code AND x.span >= u.span AND x.multi >= u.multi)
+    SELECT $1, ${t}, u.code, u.span, u.multi FROM unnest(${typeArray}$${c}::text[], $${s}::float8[], $${m}::smallint[]) AS u(${one ? '' : 'type, '}code, span, multi)
+    WHERE NOT EXISTS (SELECT 1 FROM date_bounds x WHERE x.fv = $1 AND x.type = ${t} AND x.code = u.code AND x.span >= u.span AND x.multi >= u.multi)
     ON CONFLICT (fv, type, code) DO UPDATE SET span = greatest(date_bounds.span, excluded.span), multi = greatest(date_bounds.multi, excluded.multi))`;
 }
 

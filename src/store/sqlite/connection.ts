@@ -6,6 +6,7 @@ import type {
   EventCursor,
   HistoryPage,
   HistoryQuery,
+  IndexReplacement,
   IndexState,
   NewEvent,
   NewVersion,
@@ -16,7 +17,7 @@ import type {
   StoredVersion,
   SubscriptionOwner,
 } from '../store.ts';
-import type { IndexRows, SearchRequest } from '../../search/types.ts';
+import type { SearchRequest } from '../../search/types.ts';
 import { createEventLog } from './events.ts';
 import { type PackedEvents, packEvents } from './protocol.ts';
 import type { DeferredIndex } from './deferred-index.ts';
@@ -57,7 +58,7 @@ export interface Writes {
   revokeBindingTokens(fv: FhirVersion, subscription: string): string[];
   putSubscriptionOwner(fv: FhirVersion, owner: SubscriptionOwner): void;
   prune(before: string, now: string, keepPerSubscription?: number): number;
-  replaceIndex(fv: FhirVersion, type: string, id: string, versionId: number, index: IndexRows): void;
+  replaceIndex(fv: FhirVersion, entries: IndexReplacement[]): void;
   setIndexState(fv: FhirVersion, state: IndexState): void;
 }
 
@@ -140,9 +141,11 @@ export function createWrites(db: Database.Database, deferred: DeferredIndex): Wr
       tokens.prune(now);
       return log.prune(before, keep);
     },
-    replaceIndex(fv, type, id, versionId, index) {
-      const row = live.get(fv, type, id);
-      if (row?.vid === versionId && row.deleted === 0) deferred.defer(fv, type, id, index, false);
+    replaceIndex(fv, entries) {
+      for (const { type, id, versionId, index } of entries) {
+        const row = live.get(fv, type, id);
+        if (row?.vid === versionId && row.deleted === 0) deferred.defer(fv, type, id, index, false);
+      }
     },
     setIndexState: (fv, s) => void putState.run(fv, JSON.stringify(s)),
   };
