@@ -207,6 +207,38 @@ for (const [name, open] of stores) {
       }
     });
 
+    it('for another base URL alone, extracts again only the bodies that name either base', async () => {
+      const store = await open();
+      try {
+        const OLD = 'http://old.test/fhir/R4';
+        const write = (id: string, subject: string) => {
+          const body = { resourceType: 'Observation', id, status: 'final', code: { text: 'x' }, subject: { reference: subject }, meta: { versionId: '1', lastUpdated: '2024-01-01T00:00:00.000Z' } };
+          return { type: 'Observation', id, versionId: 1, lastUpdated: '2024-01-01T00:00:00.000Z', method: 'POST' as const, json: JSON.stringify(body), index: extractIndex(registry, body as Resource, { baseUrl: OLD }) };
+        };
+        await store.transaction(async (tx) => {
+          await tx.write('R4', write('relative', 'Patient/p1'));
+          await tx.write('R4', write('to-old', `${OLD}/Patient/p1`));
+          await tx.write('R4', write('to-new', `${BASE}/Patient/p1`));
+          await tx.write('R4', write('elsewhere', 'http://other.test/fhir/Patient/p1'));
+          await tx.setIndexState('R4', { built: { generation: target.generation, base: OLD } });
+        });
+        const subjects = async (query: string) => {
+          const req = parseSearch(registry, ['Observation'], new URLSearchParams(query), { strict: true, defaultCount: 100, maxCount: 100, baseUrl: BASE });
+          return (await store.search('R4', req)).matches.map((m) => m.id).sort();
+        };
+        assert.deepEqual(await subjects('subject=Patient/p1'), ['relative', 'to-old']);
+        const extracted: string[] = [];
+        const outcome = await rebuildIndex(options(store, { indexOf: (r) => (extracted.push(r.id!), extractIndex(registry, r, { baseUrl: BASE })) }));
+        assert.equal(outcome, 'rebuilt');
+        assert.deepEqual(extracted.sort(), ['to-new', 'to-old']);
+        assert.deepEqual(await subjects('subject=Patient/p1'), ['relative', 'to-new']);
+        assert.deepEqual(await subjects(`subject=${OLD}/Patient/p1`), ['to-old']);
+        assert.deepEqual(await store.indexState('R4'), { built: target });
+      } finally {
+        await store.close();
+      }
+    });
+
     it('leaves an index built by a newer Herald as it is', async () => {
       const store = await open();
       try {

@@ -22,6 +22,7 @@ import type { IndexBuild, IndexReplacement, IndexState, Store } from './store.ts
  * progress it read is still what is stored (compare and set), so two nodes never write the same
  * page twice in a row; the one that loses re-reads where the other got to and goes on from there.
  * A node older than the stored build leaves the index alone (a rolling upgrade must not undo it).
+ * When only the base URL changed, only bodies that name either base are extracted (needsRows).
  */
 export interface RebuildOptions {
   store: Store;
@@ -71,6 +72,7 @@ export async function rebuildIndex(options: RebuildOptions): Promise<RebuildOutc
   const started = performance.now();
   let reported = started;
   let done = 0;
+  let extracted = 0;
   log.info({ from: state.built ?? null, to: target, resumes: state.building && same(state.building, target) ? state.building.after ?? null : null }, 'rebuilding the search index');
   for (;;) {
     if (options.stopped?.()) return 'stopped';
@@ -78,7 +80,9 @@ export async function rebuildIndex(options: RebuildOptions): Promise<RebuildOutc
     const after = state.building && same(state.building, target) ? state.building.after : undefined;
     const page = await store.currentVersions(fv, after, batch);
     const entries: IndexReplacement[] = [];
+    const affected = needsRows(state.built, target);
     for (const v of page) {
+      if (!affected(v.json!)) continue;
       try {
         entries.push({ type: v.type, id: v.id, versionId: v.versionId, index: indexOf(JSON.parse(v.json!) as Resource) });
       } catch (err) {
@@ -98,6 +102,7 @@ export async function rebuildIndex(options: RebuildOptions): Promise<RebuildOutc
     });
     if (wrote === undefined) {
       done += page.length;
+      extracted += entries.length;
       state = next;
     } else {
       // Another process moved the build on (or built it otherwise): go on from what it stored.
@@ -111,16 +116,29 @@ export async function rebuildIndex(options: RebuildOptions): Promise<RebuildOutc
       }
     }
     if (state.building === undefined && state.built && same(state.built, target)) {
-      log.info({ resources: done, ms: Math.round(performance.now() - started) }, 'search index rebuilt');
+      log.info({ resources: done, extracted, ms: Math.round(performance.now() - started) }, 'search index rebuilt');
       return 'rebuilt';
     }
     if (performance.now() - reported >= progressMs) {
       reported = performance.now();
-      log.info({ resources: done, at: state.building?.after ?? null }, 'rebuilding the search index');
+      log.info({ resources: done, extracted, at: state.building?.after ?? null }, 'rebuilding the search index');
     }
     // Requests go first between pages.
     await turn();
   }
+}
+
+/**
+ * Which stored bodies a rebuild from `built` to `target` must extract again. When only the base
+ * URL changed, only a body that names either base can yield other rows (extraction compares
+ * references with `${base}/` as written, and stores write bodies with JSON.stringify, which
+ * leaves URLs unescaped): the others are read and passed over, so a server started on another
+ * port without HERALD_BASE_URL scans its data once and writes almost nothing.
+ */
+function needsRows(built: IndexBuild | undefined, target: IndexBuild): (json: string) => boolean {
+  if (built === undefined || built.generation !== target.generation) return () => true;
+  const [from, to] = [`${built.base}/`, `${target.base}/`];
+  return (json) => json.includes(from) || json.includes(to);
 }
 
 function same(a: IndexBuild, b: IndexBuild): boolean {
