@@ -101,7 +101,10 @@ export async function buildApp(config: Config, logTo?: DestinationStream, option
       if (stopping) return;
       const target = { generation: INDEX_GENERATION, base: base.baseUrl };
       const indexOf = (resource: Resource) => base.subscriptions.indexRows(resource);
-      await rebuildIndex({ store, fv: base.version, target, indexOf, log: log.child({ base: base.version }), stopped: () => stopping }).catch((err: Error) =>
+      // Pages as measured with bench/reindex.ts: on SQLite a smaller page keeps a lone writer's
+      // p99 near 14 ms (40 ms with 200); PostgreSQL's writers hardly notice either.
+      const batch = store.kind === 'sqlite' ? 50 : 200;
+      await rebuildIndex({ store, fv: base.version, target, indexOf, log: log.child({ base: base.version }), stopped: () => stopping, batch }).catch((err: Error) =>
         log.error({ base: base.version, err }, 'rebuilding the search index failed: it resumes at the next start'),
       );
     }

@@ -1,4 +1,4 @@
-import { setImmediate as turn } from 'node:timers/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { FhirVersion, Resource } from '../fhir/types.ts';
 import type { IndexRows } from '../search/types.ts';
 import type { IndexBuild, IndexReplacement, IndexState, Store } from './store.ts';
@@ -93,6 +93,7 @@ export async function rebuildIndex(options: RebuildOptions): Promise<RebuildOutc
     const last = page[page.length - 1];
     const next: IndexState = page.length < batch || !last ? { built: target } : { ...(state.built ? { built: state.built } : {}), building: { ...target, after: { type: last.type, id: last.id } } };
     const seen = state;
+    const since = performance.now();
     const wrote = await store.transaction(async (tx) => {
       const now = await tx.indexState(fv);
       if (!sameState(now, seen)) return now;
@@ -123,8 +124,10 @@ export async function rebuildIndex(options: RebuildOptions): Promise<RebuildOutc
       reported = performance.now();
       log.info({ resources: done, extracted, at: state.building?.after ?? null }, 'rebuilding the search index');
     }
-    // Requests go first between pages.
-    await turn();
+    // Live traffic goes first: after each page the rebuild waits as long as the page's transaction
+    // took (its commit, and on SQLite the rows moved in after it), so it takes at most about half
+    // of the writer while requests wait behind it.
+    await sleep(Math.min(1000, performance.now() - since));
   }
 }
 

@@ -448,6 +448,14 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       );
       assert.deepEqual(await find('rolled-back'), []);
       assert.deepEqual(await find('new'), ['one/1']);
+      // In the transaction that wrote the version: the write's own rows give way.
+      await store.transaction(async (tx) => {
+        await tx.write('R5', d('same-tx', 1, { index: rows('written') }));
+        await tx.replaceIndex('R5', [entry('same-tx', 1, rows('replaced'))]);
+      });
+      assert.deepEqual(await find('written'), []);
+      assert.deepEqual(await find('replaced'), ['same-tx/1']);
+      assert.equal(store.failure(), undefined);
       // Several resources of one type with values of one date parameter, in one call; their
       // values reach further than anything written before, and a search still finds them.
       const day = Date.UTC(2031, 0, 1);
