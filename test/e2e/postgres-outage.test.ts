@@ -4,6 +4,8 @@ import { after, before, describe, it } from 'node:test';
 import { usePostgresDatabase } from '../helpers/postgres.ts';
 import { call, freePort, startServer, type TestServer } from '../helpers/server.ts';
 import { until } from '../helpers/until.ts';
+import { FhirError } from '../../src/fhir/errors.ts';
+import { openPostgresStore } from '../../src/store/postgres/index.ts';
 
 /**
  * A node whose database connection drops: /healthz says 503 (and writes are a 503 `transient`,
@@ -69,5 +71,44 @@ describe('a node whose PostgreSQL connection drops', () => {
     await until('/healthz to answer 200 again once PostgreSQL is back', async () => (await health()) === 200, poll);
     assert.equal((await call('GET', `${server.fhir('R4')}/Patient/${before.body.id}`)).status, 200, 'the acknowledged write is there');
     assert.equal((await call('POST', `${server.fhir('R4')}/Patient`, { resourceType: 'Patient' })).status, 201);
+  });
+});
+
+describe('a transaction in flight when the PostgreSQL connection drops', () => {
+  const database = usePostgresDatabase();
+  it('fails with a 503 transient, and the process goes on (the client\'s error event is heard)', async () => {
+    const url = new URL(await database);
+    const relay = new Relay(await freePort(), Number(url.port || 5432));
+    await relay.start();
+    url.port = String(relay.port);
+    const store = await openPostgresStore({ url: url.toString(), poolSize: 2 });
+    try {
+      const failed = await store
+        .transaction(async (tx) => {
+          await tx.read('R4', 'Patient', 'a');
+          await relay.cut();
+          return tx.read('R4', 'Patient', 'b');
+        })
+        .then(
+          () => undefined,
+          (err: unknown) => err,
+        );
+      assert.ok(failed instanceof FhirError, String(failed));
+      assert.equal(failed.status, 503);
+      // Still here, and back once the database is.
+      await relay.start();
+      await until('the store to write again', async () => {
+        try {
+          await store.transaction((tx) => tx.write('R4', { type: 'Patient', id: 'after', versionId: 1, lastUpdated: new Date().toISOString(), method: 'PUT', json: '{"resourceType":"Patient","id":"after"}' }));
+          return true;
+        } catch {
+          return false;
+        }
+      });
+      assert.equal((await store.read('R4', 'Patient', 'after'))?.versionId, 1);
+    } finally {
+      await store.close();
+      await relay.cut();
+    }
   });
 });

@@ -62,7 +62,13 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
   const searchPool = new pg.Pool({ ...base, max: options.searchPoolSize ?? 2, statement_timeout: timeoutMs });
   const now = options.now ?? (() => new Date());
   const health = new Health();
-  for (const p of [pool, searchPool]) p.on('error', (err) => health.down(err));
+  for (const p of [pool, searchPool]) {
+    p.on('error', (err) => health.down(err));
+    // A checked-out client whose connection drops emits 'error' as well as failing its query, and
+    // the pool listens only to idle ones: unheard, it would end the process (a transaction in
+    // flight when the database went away). The failed query is answered where it was asked.
+    p.on('connect', (client) => client.on('error', (err) => health.down(err)));
+  }
   let presence: Presence;
   try {
     presence = await enterDatabase(options.url, {
