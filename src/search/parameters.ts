@@ -193,6 +193,7 @@ class Registry implements SearchRegistry {
       type: raw.type as ParamType,
       url: raw.url,
       targets: raw.target ?? [],
+      ...(raw.type === 'reference' && plan.slots.some((s) => s.type === 'canonical') ? { canonical: true as const } : {}),
       ...(components === undefined ? {} : { components: components.map((c, i) => ({ param: c.param, expression: raw.comp![i]!.expr })) }),
     };
     const all = [plan, ...(components ?? []).flatMap((c) => c.plans)];

@@ -15,6 +15,12 @@ export interface SearchParam {
   url: string;
   /** Resource types a reference parameter may point to. */
   targets: readonly string[];
+  /**
+   * A reference parameter whose elements include canonicals (`QuestionnaireResponse.questionnaire`):
+   * chains, `_has`, `_include` and `_revinclude` also follow its canonical URLs, to the target
+   * resources whose `url` (and `version`, when the reference names one) they give.
+   */
+  canonical?: true;
   /** For composite parameters: the components, each resolved to its own parameter's type. */
   components?: readonly { param: SearchParam; expression: string }[];
 }

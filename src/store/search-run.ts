@@ -1,6 +1,6 @@
 import type { Include, SearchRequest } from '../search/types.ts';
 import { type DateBounds, boundsOf, boundsQuery, hasDateCondition, sameBounds } from './date-bounds.ts';
-import { countQuery, includeQuery, pageQuery, revincludeQuery } from './search-page.ts';
+import { countQuery, includeCanonicalQuery, includeQuery, pageQuery, revincludeCanonicalQuery, revincludeQuery } from './search-page.ts';
 import type { Dialect, Sql } from './search-sql.ts';
 import { INCLUDE_LIMITS, type SearchCursor, type SearchPage, type StoredVersion } from './store.ts';
 import { type VersionRow, toVersion } from './version-row.ts';
@@ -120,13 +120,19 @@ function* follow(fv: string, inc: Include, from: StoredVersion[], reverse: boole
   for (const [type, ids] of groupByType(from)) {
     for (let i = 0; i < ids.length; i += CHUNK) {
       const chunk = ids.slice(i, i + CHUNK);
-      let q: Sql | undefined;
+      const queries: Sql[] = [];
       if (!reverse) {
-        if (inc.sourceType === '*' || inc.sourceType === type) q = includeQuery(fv, type, chunk, limit, inc.param?.code, inc.targetType);
+        if (inc.sourceType === '*' || inc.sourceType === type) queries.push(includeQuery(fv, type, chunk, limit, inc.param?.code, inc.targetType));
+        // A parameter that holds canonicals names its targets by URL too (SearchParam.canonical).
+        const targets = inc.targetType ? [inc.targetType] : inc.param?.targets;
+        if (inc.param?.canonical && inc.sourceType === type && targets && targets.length > 0) queries.push(includeCanonicalQuery(fv, type, chunk, limit, inc.param.code, targets));
       } else if (!inc.targetType || inc.targetType === type) {
-        q = revincludeQuery(fv, inc.sourceType === '*' ? undefined : inc.sourceType, type, chunk, limit, inc.param?.code);
+        queries.push(revincludeQuery(fv, inc.sourceType === '*' ? undefined : inc.sourceType, type, chunk, limit, inc.param?.code));
+        if (inc.param?.canonical && inc.sourceType !== '*' && (inc.param.targets.length === 0 || inc.param.targets.includes(type))) {
+          queries.push(revincludeCanonicalQuery(fv, inc.sourceType, type, chunk, limit, inc.param.code));
+        }
       }
-      if (q) out.push(...((yield q) as { type: string; id: string }[]));
+      for (const q of queries) out.push(...((yield q) as { type: string; id: string }[]));
     }
   }
   return out;

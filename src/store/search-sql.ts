@@ -114,7 +114,7 @@ export class ConditionCompiler {
     this.correlated = false;
     const at: At = { r, types, probe };
     if (c.kind === 'chain') return this.chain(c, at, args);
-    if (c.kind === 'has') return this.has(c, at, args);
+    if (c.kind === 'has') return c.param.canonical ? `(${this.has(c, at, args)} OR ${this.hasCanonical(c, at, args)})` : this.has(c, at, args);
     const missing = c.values.find((v) => v.kind === 'missing');
     if (OWN_COLUMNS.has(c.param.code)) return ownColumn(c, r, args, missing !== undefined, this.now);
     if (missing && missing.kind === 'missing') return this.missing(c.param, at, missing.missing, args);
@@ -228,7 +228,10 @@ export class ConditionCompiler {
     return anyOf(ors);
   }
 
-  /** subject:Patient.name=x: a reference of `param` points at a live target satisfying `inner`. */
+  /**
+   * subject:Patient.name=x: a reference of `param` points at a live target satisfying `inner`; for
+   * a parameter that holds canonicals, also a canonical URL that names one (canonicalTarget).
+   */
   private chain(c: Extract<Condition, { kind: 'chain' }>, at: At, args: unknown[]): string {
     const x = this.alias();
     const t = this.alias();
@@ -238,7 +241,33 @@ export class ConditionCompiler {
     const list = targets.map(() => '?').join(', ');
     const where = `${x}.code = ? AND ${x}.target_type IN (${list}) AND (${x}.target_type, ${x}.target_id) IN (
       SELECT ${t}.type, ${t}.id FROM resources ${t} WHERE ${t}.fv = ? AND ${t}.type IN (${list}) AND ${t}.deleted = 0 AND ${inner})`;
-    return this.member(at, x, (hint) => `${INDEX_TABLE.reference} ${x}${hint}`, where, args, whereArgs);
+    const byId = this.member(at, x, (hint) => `${INDEX_TABLE.reference} ${x}${hint}`, where, args, whereArgs);
+    if (!c.param.canonical) return byId;
+    const cx = this.alias();
+    const ct = this.alias();
+    const canonicalArgs: unknown[] = [c.param.code];
+    const named = this.canonicalTarget(cx, ct, targets, canonicalArgs);
+    const canonicalInner = this.condition(c.inner, ct, targets, canonicalArgs);
+    const canonicalWhere = `${cx}.code = ? AND ${cx}.target_type IS NULL AND ${cx}.url IS NOT NULL AND ${named} AND ${canonicalInner})`;
+    return `(${byId} OR ${this.member(at, cx, (hint) => `${INDEX_TABLE.reference} ${cx}${hint}`, canonicalWhere, args, canonicalArgs)})`;
+  }
+
+  /**
+   * The opening of `EXISTS (SELECT 1 FROM ... WHERE ...` (the caller adds its conditions on the
+   * target `t` and closes it): a live resource `t` of `types` that the canonical reference row `x`
+   * names, its `url` row equal to the reference's URL and, when the reference names a version,
+   * its `version` row equal to that version.
+   */
+  private canonicalTarget(x: string, t: string, types: readonly string[], args: unknown[]): string {
+    const u = this.alias();
+    const v = this.alias();
+    args.push(this.fv, ...types);
+    const key = keyOf(`${u}.value`, this.dialect);
+    const sameUrl = key === undefined ? `${u}.value = ${x}.url` : `${key} = ${keyOf(`${x}.url`, this.dialect)} AND ${u}.value = ${x}.url`;
+    return `EXISTS (SELECT 1 FROM ${INDEX_TABLE.uri} ${u} JOIN resources ${t} ON ${t}.fv = ${u}.fv AND ${t}.type = ${u}.type AND ${t}.id = ${u}.id
+      WHERE ${u}.fv = ? AND ${u}.type IN (${types.map(() => '?').join(', ')}) AND ${u}.code = 'url' AND ${sameUrl} AND ${t}.deleted = 0
+      AND (${x}.version IS NULL OR EXISTS (SELECT 1 FROM ${INDEX_TABLE.token} ${v}
+        WHERE ${v}.fv = ${t}.fv AND ${v}.type = ${t}.type AND ${v}.id = ${t}.id AND ${v}.code = 'version' AND ${v}.value = ${x}.version))`;
   }
 
   /** _has:Observation:subject:code=x: a live Observation referencing this resource by `subject` satisfies `inner`. */
@@ -258,6 +287,29 @@ export class ConditionCompiler {
     args.push(this.fv, c.sourceType, c.param.code, ...types, this.fv, c.sourceType, ...innerArgs);
     const select = types.length === 1 ? `${r}.id IN (SELECT ${x}.target_id` : `(${r}.type, ${r}.id) IN (SELECT ${x}.target_type, ${x}.target_id`;
     return `${select} FROM ${INDEX_TABLE.reference} ${x} WHERE ${x}.fv = ? AND ${x}.type = ? AND ${x}.code = ? AND ${x}.target_type IN (${list}) AND ${sources})`;
+  }
+
+  /**
+   * _has through a parameter that holds canonicals: a live source whose canonical reference names
+   * the resource `r` (its `url`, and its `version` when the reference names one) satisfies `inner`.
+   */
+  private hasCanonical(c: Extract<Condition, { kind: 'has' }>, at: At, args: unknown[]): string {
+    const { r, types } = at;
+    const x = this.alias();
+    const s = this.alias();
+    const u = this.alias();
+    const v = this.alias();
+    const innerArgs: unknown[] = [];
+    const inner = this.condition(c.inner, s, [c.sourceType], innerArgs);
+    const key = keyOf(`${u}.value`, this.dialect);
+    const sameUrl = key === undefined ? `${x}.url = ${u}.value` : `${keyOf(`${x}.url`, this.dialect)} = ${key} AND ${x}.url = ${u}.value`;
+    args.push(this.fv, ...types, c.sourceType, c.param.code, this.fv, c.sourceType, ...innerArgs);
+    return `EXISTS (SELECT 1 FROM ${INDEX_TABLE.uri} ${u} JOIN ${INDEX_TABLE.reference} ${x} ON ${x}.fv = ${u}.fv AND ${sameUrl}
+      WHERE ${u}.fv = ? AND ${u}.type IN (${types.map(() => '?').join(', ')}) AND ${u}.fv = ${r}.fv AND ${u}.type = ${r}.type AND ${u}.id = ${r}.id AND ${u}.code = 'url'
+      AND ${x}.type = ? AND ${x}.code = ? AND ${x}.target_type IS NULL
+      AND (${x}.version IS NULL OR EXISTS (SELECT 1 FROM ${INDEX_TABLE.token} ${v}
+        WHERE ${v}.fv = ${u}.fv AND ${v}.type = ${u}.type AND ${v}.id = ${u}.id AND ${v}.code = 'version' AND ${v}.value = ${x}.version))
+      AND ${x}.id IN (SELECT ${s}.id FROM resources ${s} WHERE ${s}.fv = ? AND ${s}.type = ? AND ${s}.deleted = 0 AND ${inner}))`;
   }
 
   /** One index row (alias t) against one search value. */
