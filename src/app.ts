@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type DestinationStream, pino } from 'pino';
 import { type Auth, Compartments, createAuth, dataDirOf } from './auth/index.ts';
 import type { Config } from './config.ts';
@@ -94,19 +95,28 @@ export async function buildApp(config: Config, logTo?: DestinationStream, option
     dispatchers.push(dispatcher);
   }
   // Each base's search index is rebuilt in the background when it was built otherwise (reindex.ts),
-  // one base after the other; a stop waits for the page under way and the next start resumes.
-  let stopping = false;
+  // one base after the other; a failure (the database away, a read past its deadline) is tried
+  // again, from where it got to, after a pause that doubles up to a minute. A stop waits for the
+  // page under way, and the next start resumes.
+  const stopRebuild = new AbortController();
   const rebuilding = (async () => {
     for (const base of bases) {
-      if (stopping) return;
       const target = { generation: INDEX_GENERATION, base: base.baseUrl };
       const indexOf = (resource: Resource) => base.subscriptions.indexRows(resource);
       // Pages as measured with bench/reindex.ts: on SQLite a smaller page keeps a lone writer's
       // p99 near 14 ms (40 ms with 200); PostgreSQL's writers hardly notice either.
       const batch = store.kind === 'sqlite' ? 50 : 200;
-      await rebuildIndex({ store, fv: base.version, target, indexOf, log: log.child({ base: base.version }), stopped: () => stopping, batch }).catch((err: Error) =>
-        log.error({ base: base.version, err }, 'rebuilding the search index failed: it resumes at the next start'),
-      );
+      const baseLog = log.child({ base: base.version });
+      for (let attempt = 0; !stopRebuild.signal.aborted; attempt++) {
+        try {
+          await rebuildIndex({ store, fv: base.version, target, indexOf, log: baseLog, signal: stopRebuild.signal, batch });
+          break;
+        } catch (err) {
+          const ms = Math.min(60_000, 1000 * 2 ** attempt);
+          baseLog.error({ err, retryInMs: ms }, 'rebuilding the search index failed: it goes on from where it got to');
+          await sleep(ms, undefined, { signal: stopRebuild.signal }).catch(() => undefined);
+        }
+      }
     }
   })();
   // Retention (D-9) by age and by size: once shortly after start, so that frequent restarts do not
@@ -132,7 +142,7 @@ export async function buildApp(config: Config, logTo?: DestinationStream, option
     websocket: { hub, path: '/ws', pingIntervalMs: config.wsPingIntervalMs, maxConnections: config.ws.maxConnections, maxConnectionsPerAddress: config.ws.maxConnectionsPerAddress },
     limits: config.http,
     onClose: async () => {
-      stopping = true;
+      stopRebuild.abort();
       await rebuilding;
       clearTimeout(firstPrune);
       clearInterval(pruning);

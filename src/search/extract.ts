@@ -21,8 +21,11 @@ import type { IndexRows, ParamType, SearchParam } from './types.ts';
  * The generation of what extraction yields. Raise it with any change that makes a stored resource
  * yield other rows than before (a converter, a parameter's expression, the definitions loaded,
  * compartment rows): a store whose index was built by an earlier generation is rebuilt from the
- * stored bodies when the server starts (store/reindex.ts). 1: everything up to 2026-12-08;
- * 2: a Timing is one range, its outer limits (it was each event and its bounds Period apart).
+ * stored bodies when the server starts (store/reindex.ts). Raise it with a PostgreSQL migration
+ * too (an empty one will do): a node refuses to start beside nodes of an older schema, and to run
+ * on a newer one (schema.ts), so no node of another generation writes rows beside the rebuild.
+ * 1: everything up to 2026-12-08; 2: a Timing is one range, its outer limits (it was each event
+ * and its bounds Period apart), open-ended when it repeats without bounds.
  */
 export const INDEX_GENERATION = 2;
 

@@ -113,18 +113,19 @@ for (const [name, open] of stores) {
       const store = await open();
       try {
         await seed(store, 30);
-        let pages = 0;
+        const stop = new AbortController();
         const first: string[] = [];
         const stopped = await rebuildIndex(
           options(store, {
-            indexOf: (r) => (first.push(r.id!), extractIndex(registry, r, { baseUrl: BASE })),
-            stopped: () => pages++ >= 2,
+            // Stopped while the second page is extracted: that page is still written.
+            indexOf: (r) => (first.push(r.id!) === 10 && stop.abort(), extractIndex(registry, r, { baseUrl: BASE })),
+            signal: stop.signal,
           }),
         );
         assert.equal(stopped, 'stopped');
         assert.equal(first.length, 14);
         const state = await store.indexState('R4');
-        assert.deepEqual(state, { built: { generation: 1, base: BASE }, building: { ...target, after: { type: 'Patient', id: 'p013' } } });
+        assert.deepEqual(state, { built: { generation: 1, base: BASE }, building: { ...target, after: { type: 'Patient', id: 'p013' }, full: true } });
         // Rebuilt so far: the first two pages.
         assert.deepEqual(await found(store, 'family=Fam13'), ['p013']);
         assert.deepEqual(await found(store, 'family=Fam14'), []);
@@ -234,6 +235,27 @@ for (const [name, open] of stores) {
         assert.deepEqual(await subjects('subject=Patient/p1'), ['relative', 'to-new']);
         assert.deepEqual(await subjects(`subject=${OLD}/Patient/p1`), ['to-old']);
         assert.deepEqual(await store.indexState('R4'), { built: target });
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('extracts every body when it starts over a rebuild for another base URL left part-way', async () => {
+      const store = await open();
+      try {
+        const OTHER = 'http://other.test/fhir/R4';
+        const body = { resourceType: 'Observation', id: 'o', status: 'final', code: { text: 'x' }, subject: { reference: `${OTHER}/Patient/p1` }, meta: { versionId: '1', lastUpdated: '2024-01-01T00:00:00.000Z' } };
+        await store.transaction(async (tx) => {
+          // Indexed by a rebuild for OTHER that stopped after it: `Patient/p1`, which is wrong for BASE.
+          await tx.write('R4', { type: 'Observation', id: 'o', versionId: 1, lastUpdated: '2024-01-01T00:00:00.000Z', method: 'POST', json: JSON.stringify(body), index: extractIndex(registry, body as Resource, { baseUrl: OTHER }) });
+          await tx.setIndexState('R4', { built: target, building: { generation: target.generation, base: OTHER, after: { type: 'Observation', id: 'o' } } });
+        });
+        const extracted: string[] = [];
+        assert.equal(await rebuildIndex(options(store, { indexOf: (r) => (extracted.push(r.id!), extractIndex(registry, r, { baseUrl: BASE })) })), 'rebuilt');
+        // The body names neither BASE nor BASE's predecessor in `built`, yet its rows were OTHER's.
+        assert.deepEqual(extracted, ['o']);
+        const req = parseSearch(registry, ['Observation'], new URLSearchParams(`subject=${OTHER}/Patient/p1`), { strict: true, defaultCount: 10, maxCount: 10, baseUrl: BASE });
+        assert.deepEqual((await store.search('R4', req)).matches.map((m) => m.id), ['o']);
       } finally {
         await store.close();
       }

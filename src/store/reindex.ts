@@ -22,7 +22,7 @@ import type { IndexBuild, IndexReplacement, IndexState, Store } from './store.ts
  * progress it read is still what is stored (compare and set), so two nodes never write the same
  * page twice in a row; the one that loses re-reads where the other got to and goes on from there.
  * A node older than the stored build leaves the index alone (a rolling upgrade must not undo it).
- * When only the base URL changed, only bodies that name either base are extracted (needsRows).
+ * When only the base URL changed, only bodies that name either base are extracted (namesEither).
  */
 export interface RebuildOptions {
   store: Store;
@@ -34,8 +34,8 @@ export interface RebuildOptions {
   log: { info(fields: object, message: string): void; warn(fields: object, message: string): void };
   /** Resources per transaction (default 200). */
   batch?: number;
-  /** Asked before each page: true stops the rebuild where it is (a later start resumes it). */
-  stopped?: () => boolean;
+  /** Aborted: the rebuild stops after the page under way (a later start resumes it). */
+  signal?: AbortSignal;
   /** Milliseconds between progress lines (default 10,000). */
   progressMs?: number;
 }
@@ -75,12 +75,17 @@ export async function rebuildIndex(options: RebuildOptions): Promise<RebuildOutc
   let extracted = 0;
   log.info({ from: state.built ?? null, to: target, resumes: state.building && same(state.building, target) ? state.building.after ?? null : null }, 'rebuilding the search index');
   for (;;) {
-    if (options.stopped?.()) return 'stopped';
+    if (options.signal?.aborted) return 'stopped';
     // Where to go on from: this build's progress, or the start (recorded by the first page).
-    const after = state.building && same(state.building, target) ? state.building.after : undefined;
+    const ours = state.building && same(state.building, target) ? state.building : undefined;
+    const after = ours?.after;
+    // Everything is extracted unless only the base URL changed since a complete build: a build for
+    // another target left part-way holds rows of neither, so one that starts over it (and its
+    // resumes: `full` is recorded) extracts everything.
+    const full = ours ? ours.full === true : state.building !== undefined || state.built === undefined || state.built.generation !== target.generation;
+    const affected = full || state.built === undefined ? () => true : namesEither(state.built.base, target.base);
     const page = await store.currentVersions(fv, after, batch);
     const entries: IndexReplacement[] = [];
-    const affected = needsRows(state.built, target);
     for (const v of page) {
       if (!affected(v.json!)) continue;
       try {
@@ -91,7 +96,10 @@ export async function rebuildIndex(options: RebuildOptions): Promise<RebuildOutc
       }
     }
     const last = page[page.length - 1];
-    const next: IndexState = page.length < batch || !last ? { built: target } : { ...(state.built ? { built: state.built } : {}), building: { ...target, after: { type: last.type, id: last.id } } };
+    const next: IndexState =
+      page.length < batch || !last
+        ? { built: target }
+        : { ...(state.built ? { built: state.built } : {}), building: { ...target, after: { type: last.type, id: last.id }, ...(full ? { full: true as const } : {}) } };
     const seen = state;
     const since = performance.now();
     const wrote = await store.transaction(async (tx) => {
@@ -127,21 +135,20 @@ export async function rebuildIndex(options: RebuildOptions): Promise<RebuildOutc
     // Live traffic goes first: after each page the rebuild waits as long as the page's transaction
     // took (its commit, and on SQLite the rows moved in after it), so it takes at most about half
     // of the writer while requests wait behind it.
-    await sleep(Math.min(1000, performance.now() - since));
+    await sleep(Math.min(1000, performance.now() - since), undefined, options.signal ? { signal: options.signal } : {}).catch(() => undefined);
   }
 }
 
 /**
- * Which stored bodies a rebuild from `built` to `target` must extract again. When only the base
- * URL changed, only a body that names either base can yield other rows (extraction compares
- * references with `${base}/` as written, and stores write bodies with JSON.stringify, which
- * leaves URLs unescaped): the others are read and passed over, so a server started on another
- * port without HERALD_BASE_URL scans its data once and writes almost nothing.
+ * The stored bodies a rebuild must extract again when only the base URL changed: only a body that
+ * names either base can yield other rows (extraction compares references with `${base}/` as
+ * written, and stores write bodies with JSON.stringify, which leaves URLs unescaped). The others
+ * are read and passed over, so a server started on another port without HERALD_BASE_URL scans its
+ * data once and writes almost nothing.
  */
-function needsRows(built: IndexBuild | undefined, target: IndexBuild): (json: string) => boolean {
-  if (built === undefined || built.generation !== target.generation) return () => true;
-  const [from, to] = [`${built.base}/`, `${target.base}/`];
-  return (json) => json.includes(from) || json.includes(to);
+function namesEither(from: string, to: string): (json: string) => boolean {
+  const [a, b] = [`${from}/`, `${to}/`];
+  return (json) => json.includes(a) || json.includes(b);
 }
 
 function same(a: IndexBuild, b: IndexBuild): boolean {

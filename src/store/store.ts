@@ -148,8 +148,11 @@ export interface IndexBuild {
 export interface IndexState {
   /** What every current version's rows were last built with (absent: never recorded). */
   built?: IndexBuild;
-  /** A rebuild under way: what it builds, and the last resource done, in (type, id) order. */
-  building?: IndexBuild & { after?: ResourceKey };
+  /**
+   * A rebuild under way: what it builds, the last resource done in (type, id) order, and whether
+   * it extracts every body (`full`; else only those naming either base: store/reindex.ts).
+   */
+  building?: IndexBuild & { after?: ResourceKey; full?: true };
 }
 
 /** The index rows a rebuild made for one version of a resource (Transaction.replaceIndex). */

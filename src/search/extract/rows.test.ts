@@ -263,6 +263,11 @@ describe('date parameters', () => {
     assert.deepEqual(timing({ event: ['2024-01-03', '2024-02-10T10:00:00Z', 'not a date'] }), [{ lo: utc(2024, 0, 3), hi: utc(2024, 1, 10, 10, 0, 0, 999) }]);
     assert.deepEqual(timing({ event: ['2024-01-03'], repeat: { boundsPeriod: { start: '2024-01-01' } } }), [{ lo: utc(2024, 0, 1), hi: Infinity }]);
     assert.deepEqual(timing({ event: ['2024-01-03'], repeat: { boundsPeriod: { end: '2023-12' } } }), [{ lo: -Infinity, hi: utc(2024, 0, 4) - 1 }]);
+    // A repeat without a bounds Period runs on from the first event: for its Duration, for a count
+    // (the events' extent), or without end.
+    assert.deepEqual(timing({ event: ['2024-01-03'], repeat: { frequency: 1, period: 1, periodUnit: 'd' } }), [{ lo: utc(2024, 0, 3), hi: Infinity }]);
+    assert.deepEqual(timing({ event: ['2024-01-03'], repeat: { boundsDuration: { value: 10, code: 'd', system: 'http://unitsofmeasure.org' }, frequency: 1, period: 1, periodUnit: 'd' } }), [{ lo: utc(2024, 0, 3), hi: utc(2024, 0, 13) }]);
+    assert.deepEqual(timing({ event: ['2024-01-03', '2024-01-05'], repeat: { count: 3, frequency: 1, period: 1, periodUnit: 'd' } }), [{ lo: utc(2024, 0, 3), hi: utc(2024, 0, 6) - 1 }]);
     // Anchored to no date: nothing.
     assert.deepEqual(timing({ repeat: { boundsDuration: { value: 10, unit: 'd' }, frequency: 1, period: 1, periodUnit: 'd' } }), []);
     assert.deepEqual(timing({ code: { text: 'BID' } }), []);

@@ -229,8 +229,8 @@ const DATE: Record<string, Convert> = {
   /**
    * Timing: one range, its outer limits (search.html#date: "the specified scheduling details are
    * ignored and only the outer limits matter"): from the earliest event or start of the repeat's
-   * boundsPeriod to the latest event or end of it, an open end of the bounds unbounded. A bounds
-   * Duration or Range is anchored to no date, and so is a Timing with only a code or a repeat.
+   * boundsPeriod to the latest event or end of it, an open end of the bounds unbounded. Without
+   * an event or a bounds Period a Timing is anchored to no date (only a code, or a repeat alone).
    */
   Timing: (v, s) => {
     const t = obj(v);
@@ -242,10 +242,28 @@ const DATE: Record<string, Convert> = {
       hi = Math.max(hi, range[1]);
     };
     each(t?.event, (e) => widen(typeof e === 'string' ? dateRange(e) : undefined));
-    widen(periodRange(obj(t?.repeat)?.boundsPeriod));
+    const repeat = obj(t?.repeat);
+    widen(periodRange(repeat?.boundsPeriod));
+    // A repeat with no bounds Period runs on from the first event: for its bounds Duration, else
+    // for a count of times (bounded, but how far it reaches is not worked out: the events' extent),
+    // else without end.
+    if (repeat !== undefined && repeat.boundsPeriod === undefined && lo <= hi) {
+      const duration = durationMs(obj(repeat.boundsDuration));
+      if (duration !== undefined) hi = Math.max(hi, lo + duration);
+      else if (repeat.count === undefined && repeat.countMax === undefined) hi = Infinity;
+    }
     if (lo <= hi) s.date(lo, hi);
   },
 };
+
+/** UCUM time units of a Duration, in ms; a month and a year at their longest (the range is an outer limit). */
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, min: 60_000, h: 3_600_000, d: 86_400_000, wk: 604_800_000, mo: 31 * 86_400_000, a: 366 * 86_400_000 };
+
+function durationMs(d: Record<string, unknown> | undefined): number | undefined {
+  const value = num(d?.value);
+  const unit = UNIT_MS[str(d?.code) ?? str(d?.unit) ?? ''];
+  return value === undefined || unit === undefined || value < 0 ? undefined : value * unit;
+}
 
 const numberValue: Convert = (v, s) => {
   const n = num(v);
