@@ -283,9 +283,14 @@ class PgTransaction implements Transaction {
   subscriptionOwners(fv: FhirVersion, subscription?: string) {
     return reads.subscriptionOwners(this.q, fv, subscription);
   }
-  write(fv: FhirVersion, version: Parameters<Transaction['write']>[1]) {
+  async write(fv: FhirVersion, version: Parameters<Transaction['write']>[1]) {
     this.versions++;
     this.#touched.resource(fv, version.type, version.id);
+    // A later version replaces index rows: under the resource's lock, held already when the
+    // caller read the resource first, as every write path does (no statement then); a bare write
+    // takes it here, so that an index rebuild's page (replaceIndex) never interleaves its rows
+    // with this write's delete and insert. A first version has no rows a rebuild could touch.
+    if (version.versionId > 1) await this.#lock(resourceKey(fv, version.type, version.id));
     return writes.writeVersion(this.q, fv, version);
   }
   async appendEvents(fv: FhirVersion, events: NewEvent[]) {
