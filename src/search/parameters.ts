@@ -69,6 +69,8 @@ export interface SearchRegistry {
 }
 
 const SP = 'http://hl7.org/fhir/SearchParameter/';
+/** Element types a reference parameter holds besides resources (SearchParam.canonical). */
+const REFERENCE_SLOTS: ReadonlySet<string> = new Set(['canonical', 'Reference', 'CodeableReference', 'uri', 'url']);
 const registries = new WeakMap<Definitions, SearchRegistry>();
 
 /** The registry of a version's definitions (built once; types compile lazily). */
@@ -193,11 +195,27 @@ class Registry implements SearchRegistry {
       type: raw.type as ParamType,
       url: raw.url,
       targets: raw.target ?? [],
-      ...(raw.type === 'reference' && plan.slots.some((s) => s.type === 'canonical') ? { canonical: true as const } : {}),
+      ...this.canonicalTargets(raw, plan),
       ...(components === undefined ? {} : { components: components.map((c, i) => ({ param: c.param, expression: raw.comp![i]!.expr })) }),
     };
     const all = [plan, ...(components ?? []).flatMap((c) => c.plans)];
     return { param, resourceType: type, plan, components, strategy: strategyOf(all), warnings: ctx.warnings };
+  }
+
+  /**
+   * SearchParam.canonical: for a reference parameter whose elements are canonicals (and nothing
+   * but references: an extension's value[x] can be any type), the targets a canonical can name.
+   */
+  private canonicalTargets(raw: RawSearchParameter, plan: Plan): { canonical?: readonly string[] } {
+    if (raw.type !== 'reference') return {};
+    const types = new Set(plan.slots.map((s) => s.type));
+    if (!types.has('canonical') || [...types].some((t) => t === undefined || (!REFERENCE_SLOTS.has(t) && !this.definitions.isResourceType(t)))) return {};
+    const targets = (raw.target ?? this.definitions.resourceTypes).filter((t) => {
+      const url = this.rawByType.get(t)?.get('url');
+      // Its own `url` element (R5 defines one parameter for every canonical resource, a union).
+      return url?.type === 'uri' && url.expr !== undefined && url.expr.split('|').some((branch) => branch.trim() === `${t}.url`);
+    });
+    return targets.length === 0 ? {} : { canonical: targets };
   }
 
   /** A composite component: compiled relative to each focus slot; its parameter from `def`. */

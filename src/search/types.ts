@@ -17,10 +17,12 @@ export interface SearchParam {
   targets: readonly string[];
   /**
    * A reference parameter whose elements include canonicals (`QuestionnaireResponse.questionnaire`):
-   * chains, `_has`, `_include` and `_revinclude` also follow its canonical URLs, to the target
-   * resources whose `url` (and `version`, when the reference names one) they give.
+   * the types its canonicals can name, its targets (all types when it declares none) that have a
+   * `url` parameter on their own `url` element. Chains, `_has`, `_include` and `_revinclude` also
+   * follow its canonical URLs to the resources of these types whose `url` (and `version`, when
+   * the reference names one) they give.
    */
-  canonical?: true;
+  canonical?: readonly string[];
   /** For composite parameters: the components, each resolved to its own parameter's type. */
   components?: readonly { param: SearchParam; expression: string }[];
 }

@@ -1,7 +1,7 @@
 import { badRequest } from '../fhir/errors.ts';
 import type { Condition, SearchParam, SearchRequest, SortKey } from '../search/types.ts';
 import { type DateBounds, boundKey } from './date-bounds.ts';
-import { ConditionCompiler, type Dialect, INDEX_TABLE, OWN_COLUMNS, type Sql, unindexedOf } from './search-sql.ts';
+import { ConditionCompiler, type Dialect, INDEX_TABLE, OWN_COLUMNS, type Sql, namesUrl, unindexedOf } from './search-sql.ts';
 import type { SearchCursor } from './store.ts';
 
 /**
@@ -183,29 +183,30 @@ export function includeQuery(fv: string, sourceType: string, ids: string[], limi
   return { sql, args };
 }
 
-/** Where a canonical reference row `x` names the resource whose `url` row is `u` (and its version, when it names one). */
-const NAMES = (x: string, u: string) => `${u}.code = 'url' AND ${u}.value = ${x}.url AND ${x}.target_type IS NULL
-  AND (${x}.version IS NULL OR EXISTS (SELECT 1 FROM ${INDEX_TABLE.token} v
-    WHERE v.fv = ${u}.fv AND v.type = ${u}.type AND v.id = ${u}.id AND v.code = 'version' AND v.value = ${x}.version))`;
-
 /**
  * The resources of `targetTypes` that the canonical references of `ids` (all of `sourceType`) by
- * `code` name: by their `url`, and their `version` when the reference names one; at most `limit`.
+ * `code` name (namesUrl), at most `limit`: the sources' rows first, then each URL's `url` rows.
  */
-export function includeCanonicalQuery(fv: string, sourceType: string, ids: string[], limit: number, code: string, targetTypes: readonly string[]): Sql {
+export function includeCanonicalQuery(d: Dialect, fv: string, sourceType: string, ids: string[], limit: number, code: string, targetTypes: readonly string[]): Sql {
   return {
-    sql: `SELECT DISTINCT u.type AS type, u.id AS id FROM ${INDEX_TABLE.reference} x JOIN ${INDEX_TABLE.uri} u ON u.fv = x.fv AND u.type IN (${targetTypes.map(() => '?').join(', ')})
-      WHERE x.fv = ? AND x.type = ? AND x.id IN (${ids.map(() => '?').join(', ')}) AND x.code = ? AND ${NAMES('x', 'u')} LIMIT ?`,
-    args: [...targetTypes, fv, sourceType, ...ids, code, limit],
+    sql: `SELECT DISTINCT u.type AS type, u.id AS id FROM ${INDEX_TABLE.reference} x CROSS JOIN ${INDEX_TABLE.uri} u
+      WHERE x.fv = ? AND x.type = ? AND x.id IN (${ids.map(() => '?').join(', ')}) AND x.code = ? AND x.target_type IS NULL AND x.url IS NOT NULL
+      AND u.fv = x.fv AND u.type IN (${targetTypes.map(() => '?').join(', ')}) AND ${namesUrl('x', 'u', d)} LIMIT ?`,
+    args: [fv, sourceType, ...ids, code, ...targetTypes, limit],
   };
 }
 
-/** Resources of `sourceType` whose canonical references by `code` name `ids` (all of `targetType`); at most `limit`. */
-export function revincludeCanonicalQuery(fv: string, sourceType: string, targetType: string, ids: string[], limit: number, code: string): Sql {
+/**
+ * Resources of `sourceType` whose canonical references by `code` name `ids` (all of `targetType`),
+ * at most `limit`: the targets' `url` rows first, then the references to each URL (the partial
+ * index on canonical references' URLs, migrations 12 and 9).
+ */
+export function revincludeCanonicalQuery(d: Dialect, fv: string, sourceType: string, targetType: string, ids: string[], limit: number, code: string): Sql {
   return {
-    sql: `SELECT DISTINCT x.type AS type, x.id AS id FROM ${INDEX_TABLE.uri} u JOIN ${INDEX_TABLE.reference} x ON x.fv = u.fv AND x.type = ? AND x.code = ?
-      WHERE u.fv = ? AND u.type = ? AND u.id IN (${ids.map(() => '?').join(', ')}) AND ${NAMES('x', 'u')} LIMIT ?`,
-    args: [sourceType, code, fv, targetType, ...ids, limit],
+    sql: `SELECT DISTINCT x.type AS type, x.id AS id FROM ${INDEX_TABLE.uri} u CROSS JOIN ${INDEX_TABLE.reference} x
+      WHERE u.fv = ? AND u.type = ? AND u.id IN (${ids.map(() => '?').join(', ')})
+      AND x.fv = u.fv AND x.type = ? AND x.code = ? AND x.target_type IS NULL AND x.url IS NOT NULL AND ${namesUrl('x', 'u', d)} LIMIT ?`,
+    args: [fv, targetType, ...ids, sourceType, code, limit],
   };
 }
 

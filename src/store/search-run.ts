@@ -50,7 +50,7 @@ export function* searchSteps(dialect: Dialect, fv: string, req: SearchRequest, n
   const next = last && (backwards || more) ? { direction: 'next' as const, keys: keysOf(last) } : undefined;
   const previous = first && (backwards ? more : cursor !== undefined) ? { direction: 'previous' as const, keys: keysOf(first) } : undefined;
   const matches = page.map(toVersion);
-  const { added, cut } = yield* included(fv, req, matches);
+  const { added, cut } = yield* included(dialect, fv, req, matches);
   return {
     matches,
     included: added,
@@ -90,7 +90,7 @@ function* matchSteps(dialect: Dialect, fv: string, req: SearchRequest, now: numb
  * may find again (the matches and what was added), so a match referenced by a million resources
  * costs a bounded read, not the million.
  */
-function* included(fv: string, req: SearchRequest, matches: StoredVersion[]): Steps<{ added: StoredVersion[]; cut: boolean }> {
+function* included(dialect: Dialect, fv: string, req: SearchRequest, matches: StoredVersion[]): Steps<{ added: StoredVersion[]; cut: boolean }> {
   if (req.include.length === 0 && req.revinclude.length === 0) return { added: [], cut: false };
   const seen = new Set(matches.map((m) => `${m.type}/${m.id}`));
   const added: StoredVersion[] = [];
@@ -104,8 +104,8 @@ function* included(fv: string, req: SearchRequest, matches: StoredVersion[]): St
     // One more than can be new: a query that fills its limit shows that more are left.
     const limit = room + seen.size + 1;
     const refs: { type: string; id: string }[] = [];
-    for (const inc of req.include) if (round === 0 || inc.iterate) refs.push(...(yield* follow(fv, inc, frontier, false, limit)));
-    for (const inc of req.revinclude) if (round === 0 || inc.iterate) refs.push(...(yield* follow(fv, inc, frontier, true, limit)));
+    for (const inc of req.include) if (round === 0 || inc.iterate) refs.push(...(yield* follow(dialect, fv, inc, frontier, false, limit)));
+    for (const inc of req.revinclude) if (round === 0 || inc.iterate) refs.push(...(yield* follow(dialect, fv, inc, frontier, true, limit)));
     const fresh = refs.filter((r) => !seen.has(`${r.type}/${r.id}`) && seen.add(`${r.type}/${r.id}`));
     frontier = yield* readCurrent(fv, fresh.slice(0, room));
     added.push(...frontier);
@@ -115,7 +115,7 @@ function* included(fv: string, req: SearchRequest, matches: StoredVersion[]): St
 }
 
 /** References out of (include) or into (revinclude) `from`, at most `limit` a query. A sourceType of `*` means any type. */
-function* follow(fv: string, inc: Include, from: StoredVersion[], reverse: boolean, limit: number): Steps<{ type: string; id: string }[]> {
+function* follow(dialect: Dialect, fv: string, inc: Include, from: StoredVersion[], reverse: boolean, limit: number): Steps<{ type: string; id: string }[]> {
   const out: { type: string; id: string }[] = [];
   for (const [type, ids] of groupByType(from)) {
     for (let i = 0; i < ids.length; i += CHUNK) {
@@ -124,13 +124,11 @@ function* follow(fv: string, inc: Include, from: StoredVersion[], reverse: boole
       if (!reverse) {
         if (inc.sourceType === '*' || inc.sourceType === type) queries.push(includeQuery(fv, type, chunk, limit, inc.param?.code, inc.targetType));
         // A parameter that holds canonicals names its targets by URL too (SearchParam.canonical).
-        const targets = inc.targetType ? [inc.targetType] : inc.param?.targets;
-        if (inc.param?.canonical && inc.sourceType === type && targets && targets.length > 0) queries.push(includeCanonicalQuery(fv, type, chunk, limit, inc.param.code, targets));
+        const named = inc.param?.canonical?.filter((t) => !inc.targetType || t === inc.targetType) ?? [];
+        if (inc.param && inc.sourceType === type && named.length > 0) queries.push(includeCanonicalQuery(dialect, fv, type, chunk, limit, inc.param.code, named));
       } else if (!inc.targetType || inc.targetType === type) {
         queries.push(revincludeQuery(fv, inc.sourceType === '*' ? undefined : inc.sourceType, type, chunk, limit, inc.param?.code));
-        if (inc.param?.canonical && inc.sourceType !== '*' && (inc.param.targets.length === 0 || inc.param.targets.includes(type))) {
-          queries.push(revincludeCanonicalQuery(fv, inc.sourceType, type, chunk, limit, inc.param.code));
-        }
+        if (inc.param?.canonical?.includes(type) && inc.sourceType !== '*') queries.push(revincludeCanonicalQuery(dialect, fv, inc.sourceType, type, chunk, limit, inc.param.code));
       }
       for (const q of queries) out.push(...((yield q) as { type: string; id: string }[]));
     }

@@ -114,7 +114,11 @@ export class ConditionCompiler {
     this.correlated = false;
     const at: At = { r, types, probe };
     if (c.kind === 'chain') return this.chain(c, at, args);
-    if (c.kind === 'has') return c.param.canonical ? `(${this.has(c, at, args)} OR ${this.hasCanonical(c, at, args)})` : this.has(c, at, args);
+    if (c.kind === 'has') {
+      const byId = this.has(c, at, args);
+      const byUrl = this.hasCanonical(c, at, args);
+      return byUrl === undefined ? byId : `(${byId} OR ${byUrl})`;
+    }
     const missing = c.values.find((v) => v.kind === 'missing');
     if (OWN_COLUMNS.has(c.param.code)) return ownColumn(c, r, args, missing !== undefined, this.now);
     if (missing && missing.kind === 'missing') return this.missing(c.param, at, missing.missing, args);
@@ -242,13 +246,14 @@ export class ConditionCompiler {
     const where = `${x}.code = ? AND ${x}.target_type IN (${list}) AND (${x}.target_type, ${x}.target_id) IN (
       SELECT ${t}.type, ${t}.id FROM resources ${t} WHERE ${t}.fv = ? AND ${t}.type IN (${list}) AND ${t}.deleted = 0 AND ${inner})`;
     const byId = this.member(at, x, (hint) => `${INDEX_TABLE.reference} ${x}${hint}`, where, args, whereArgs);
-    if (!c.param.canonical) return byId;
+    const named = targets.filter((type) => c.param.canonical?.includes(type));
+    if (named.length === 0) return byId;
     const cx = this.alias();
     const ct = this.alias();
     const canonicalArgs: unknown[] = [c.param.code];
-    const named = this.canonicalTarget(cx, ct, targets, canonicalArgs);
-    const canonicalInner = this.condition(c.inner, ct, targets, canonicalArgs);
-    const canonicalWhere = `${cx}.code = ? AND ${cx}.target_type IS NULL AND ${cx}.url IS NOT NULL AND ${named} AND ${canonicalInner})`;
+    const target = this.canonicalTarget(cx, ct, named, canonicalArgs);
+    const canonicalInner = this.condition(c.inner, ct, named, canonicalArgs);
+    const canonicalWhere = `${cx}.code = ? AND ${cx}.target_type IS NULL AND ${cx}.url IS NOT NULL AND ${target} AND ${canonicalInner})`;
     return `(${byId} OR ${this.member(at, cx, (hint) => `${INDEX_TABLE.reference} ${cx}${hint}`, canonicalWhere, args, canonicalArgs)})`;
   }
 
@@ -260,14 +265,9 @@ export class ConditionCompiler {
    */
   private canonicalTarget(x: string, t: string, types: readonly string[], args: unknown[]): string {
     const u = this.alias();
-    const v = this.alias();
     args.push(this.fv, ...types);
-    const key = keyOf(`${u}.value`, this.dialect);
-    const sameUrl = key === undefined ? `${u}.value = ${x}.url` : `${key} = ${keyOf(`${x}.url`, this.dialect)} AND ${u}.value = ${x}.url`;
     return `EXISTS (SELECT 1 FROM ${INDEX_TABLE.uri} ${u} JOIN resources ${t} ON ${t}.fv = ${u}.fv AND ${t}.type = ${u}.type AND ${t}.id = ${u}.id
-      WHERE ${u}.fv = ? AND ${u}.type IN (${types.map(() => '?').join(', ')}) AND ${u}.code = 'url' AND ${sameUrl} AND ${t}.deleted = 0
-      AND (${x}.version IS NULL OR EXISTS (SELECT 1 FROM ${INDEX_TABLE.token} ${v}
-        WHERE ${v}.fv = ${t}.fv AND ${v}.type = ${t}.type AND ${v}.id = ${t}.id AND ${v}.code = 'version' AND ${v}.value = ${x}.version))`;
+      WHERE ${u}.fv = ? AND ${u}.type IN (${types.map(() => '?').join(', ')}) AND ${namesUrl(x, u, this.dialect)} AND ${t}.deleted = 0`;
   }
 
   /** _has:Observation:subject:code=x: a live Observation referencing this resource by `subject` satisfies `inner`. */
@@ -292,24 +292,27 @@ export class ConditionCompiler {
   /**
    * _has through a parameter that holds canonicals: a live source whose canonical reference names
    * the resource `r` (its `url`, and its `version` when the reference names one) satisfies `inner`.
+   * Only the searched types a canonical of the parameter can name; undefined when there are none.
    */
-  private hasCanonical(c: Extract<Condition, { kind: 'has' }>, at: At, args: unknown[]): string {
-    const { r, types } = at;
+  private hasCanonical(c: Extract<Condition, { kind: 'has' }>, at: At, args: unknown[]): string | undefined {
+    const types = at.types.filter((type) => c.param.canonical?.includes(type));
+    if (types.length === 0) return undefined;
+    const { r } = at;
     const x = this.alias();
     const s = this.alias();
     const u = this.alias();
-    const v = this.alias();
     const innerArgs: unknown[] = [];
     const inner = this.condition(c.inner, s, [c.sourceType], innerArgs);
-    const key = keyOf(`${u}.value`, this.dialect);
-    const sameUrl = key === undefined ? `${x}.url = ${u}.value` : `${keyOf(`${x}.url`, this.dialect)} = ${key} AND ${x}.url = ${u}.value`;
-    args.push(this.fv, ...types, c.sourceType, c.param.code, this.fv, c.sourceType, ...innerArgs);
-    return `EXISTS (SELECT 1 FROM ${INDEX_TABLE.uri} ${u} JOIN ${INDEX_TABLE.reference} ${x} ON ${x}.fv = ${u}.fv AND ${sameUrl}
-      WHERE ${u}.fv = ? AND ${u}.type IN (${types.map(() => '?').join(', ')}) AND ${u}.fv = ${r}.fv AND ${u}.type = ${r}.type AND ${u}.id = ${r}.id AND ${u}.code = 'url'
-      AND ${x}.type = ? AND ${x}.code = ? AND ${x}.target_type IS NULL
-      AND (${x}.version IS NULL OR EXISTS (SELECT 1 FROM ${INDEX_TABLE.token} ${v}
-        WHERE ${v}.fv = ${u}.fv AND ${v}.type = ${u}.type AND ${v}.id = ${u}.id AND ${v}.code = 'version' AND ${v}.value = ${x}.version))
-      AND ${x}.id IN (SELECT ${s}.id FROM resources ${s} WHERE ${s}.fv = ? AND ${s}.type = ? AND ${s}.deleted = 0 AND ${inner}))`;
+    const list = types.map(() => '?').join(', ');
+    // The sources first (a source type's rows by the parameter, then its URL's `url` rows).
+    const from = `${INDEX_TABLE.reference} ${x} CROSS JOIN ${INDEX_TABLE.uri} ${u}`;
+    const where = `${x}.fv = ? AND ${x}.type = ? AND ${x}.code = ? AND ${x}.target_type IS NULL AND ${x}.url IS NOT NULL
+      AND ${x}.id IN (SELECT ${s}.id FROM resources ${s} WHERE ${s}.fv = ? AND ${s}.type = ? AND ${s}.deleted = 0 AND ${inner})
+      AND ${u}.fv = ${x}.fv AND ${u}.type IN (${list}) AND ${namesUrl(x, u, this.dialect)}`;
+    args.push(this.fv, c.sourceType, c.param.code, this.fv, c.sourceType, ...innerArgs, ...types);
+    if (at.probe) return `EXISTS (SELECT 1 FROM ${from} WHERE ${where} AND ${u}.type = ${r}.type AND ${u}.id = ${r}.id)`;
+    const select = at.types.length === 1 ? `${r}.id IN (SELECT ${u}.id` : `(${r}.type, ${r}.id) IN (SELECT ${u}.type, ${u}.id`;
+    return `${select} FROM ${from} WHERE ${where})`;
   }
 
   /** One index row (alias t) against one search value. */
@@ -383,6 +386,18 @@ function firstChars(s: string, n: number): string {
 /** The indexed prefix of a long text column (Dialect.keyChars), or undefined when it is whole. */
 function keyOf(col: string, d: Dialect): string | undefined {
   return d.keyChars === undefined ? undefined : `substr(${col}, 1, ${d.keyChars})`;
+}
+
+/**
+ * The canonical reference row `x` names the resource whose `url` row is `u`: the same URL (on the
+ * indexed prefix too, where the dialect indexes one) and, when the reference names a version, the
+ * resource's `version`; a resource that records no version is named by any.
+ */
+export function namesUrl(x: string, u: string, d: Dialect): string {
+  const key = keyOf(`${u}.value`, d);
+  const sameUrl = key === undefined ? `${u}.value = ${x}.url` : `${key} = ${keyOf(`${x}.url`, d)} AND ${u}.value = ${x}.url`;
+  const version = (alias: string) => `SELECT 1 FROM ${INDEX_TABLE.token} ${alias} WHERE ${alias}.fv = ${u}.fv AND ${alias}.type = ${u}.type AND ${alias}.id = ${u}.id AND ${alias}.code = 'version'`;
+  return `${u}.code = 'url' AND ${sameUrl} AND (${x}.version IS NULL OR EXISTS (${version(`${u}v`)} AND ${u}v.value = ${x}.version) OR NOT EXISTS (${version(`${u}n`)}))`;
 }
 
 /**

@@ -69,6 +69,39 @@ describe('search through canonical references', () => {
         assert.deepEqual([ids(q1), ids(q1, 'include')], [['q1', 'q3'], ['r1', 'r2', 'r3']]);
       });
 
+      it('names a resource that records no version by any version; looks only at the types a canonical can name', async () => {
+        const put = (r: any) => call('PUT', `${server.fhir(v)}/${r.resourceType}/${r.id}`, r);
+        await put({ resourceType: 'Questionnaire', id: 'q5', url: 'http://example.org/q/unversioned', title: 'Unversioned', status: 'active' });
+        await put({ resourceType: 'QuestionnaireResponse', id: 'r5', questionnaire: 'http://example.org/q/unversioned|3', status: 'completed' });
+        assert.deepEqual(ids(await get('QuestionnaireResponse?questionnaire.title=unversioned')), ['r5']);
+        // A ValueSet with a Questionnaire's URL: QuestionnaireResponse.questionnaire cannot name it.
+        await put({ resourceType: 'ValueSet', id: 'vs1', url: 'http://example.org/q/intake', status: 'active' });
+        const both = await get('?_type=Questionnaire,ValueSet&_has:QuestionnaireResponse:questionnaire:status=completed');
+        assert.deepEqual(ids(both), ['q1', 'q3', 'q5']);
+        assert.equal((await call('DELETE', `${server.fhir(v)}/ValueSet/vs1`)).status, 204);
+        assert.equal((await call('DELETE', `${server.fhir(v)}/QuestionnaireResponse/r5`)).status, 204);
+      });
+
+      if (v !== 'R5') {
+        it('follows a parameter that declares no targets to any type with a url (R4 RequestGroup.instantiates-canonical)', async () => {
+          await call('PUT', `${server.fhir(v)}/PlanDefinition/pd1`, { resourceType: 'PlanDefinition', id: 'pd1', url: 'http://example.org/pd/1', status: 'active' });
+          await call('PUT', `${server.fhir(v)}/RequestGroup/rg1`, { resourceType: 'RequestGroup', id: 'rg1', status: 'active', intent: 'plan', instantiatesCanonical: ['http://example.org/pd/1'] });
+          const res = await get('RequestGroup?_id=rg1&_include=RequestGroup:instantiates-canonical');
+          assert.deepEqual([ids(res), ids(res, 'include')], [['rg1'], ['pd1']]);
+        });
+      }
+
+      it('counts a link through canonicals twice against the search budget, so a search cannot grow past it', async () => {
+        const titles = Array.from({ length: 31 }, (_, i) => `t${i}`).join(',');
+        const name = `${'_has:ActivityDefinition:derived-from:'.repeat(3)}derived-from:ActivityDefinition.derived-from:ActivityDefinition.derived-from:ActivityDefinition.derived-from:ActivityDefinition.title`;
+        const res = await call('GET', `${server.fhir(v)}/ActivityDefinition?${name}=${titles}`);
+        assert.equal(res.status, 400, res.text.slice(0, 300));
+        assert.equal(res.body.issue[0].code, 'too-costly');
+        assert.match(res.body.issue[0].diagnostics, /through canonicals counting two/);
+        // One link through a canonical, a few values: within the budget.
+        assert.equal((await call('GET', `${server.fhir(v)}/QuestionnaireResponse?questionnaire.title=a,b,c`)).status, 200);
+      });
+
       it('forgets a Questionnaire once deleted, and finds the new one that takes its URL', async () => {
         assert.equal((await call('DELETE', `${server.fhir(v)}/Questionnaire/q3`)).status, 204);
         assert.deepEqual(ids(await get('QuestionnaireResponse?questionnaire:Questionnaire.title=other')), []);

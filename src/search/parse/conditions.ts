@@ -95,7 +95,7 @@ function parseParam(ctx: ParseContext, full: string, param: SearchParam, modifie
   const cost = parts.length * ctx.valueWeight;
   ctx.values += cost;
   if (ctx.values > SEARCH_BUDGET.values) {
-    const chained = ctx.valueWeight > 1 ? ` (each counting ${ctx.valueWeight}, as a chain of ${Math.log2(ctx.valueWeight)} links)` : '';
+    const chained = ctx.valueWeight > 1 ? ` (each counting ${ctx.valueWeight}, as a chain of ${Math.log2(ctx.valueWeight)} links, a link through canonicals counting two)` : '';
     const what = cost > SEARCH_BUDGET.values ? `'${shortName(full)}' has ${parts.length} values${chained}` : `'${shortName(full)}' brings the search to ${ctx.values} values${chained}`;
     throw overBudget(full, `Too many OR values: ${what}, more than the ${SEARCH_BUDGET.values} a search may have`);
   }
@@ -155,6 +155,8 @@ function parseChain(ctx: ParseContext, types: readonly string[], full: string, h
   if (candidates.length === 0) throw badRequest(`Chaining '${code}' needs a resource type modifier (${code}:[Type].…)`, [full]);
   const targetTypes = chainTargets(ctx, candidates, rest);
   if (targetTypes.length === 0) return skip(ctx, full, `No target of '${code}' (${candidates.join(', ')}) has a parameter '${rest}'`);
+  // Through canonicals too, the link is searched twice over (by id and by URL): its values count double.
+  if (param.canonical?.some((t) => targetTypes.includes(t))) ctx.valueWeight *= 2;
   const inner = parseNamed(ctx, targetTypes, full, rest, raw);
   return inner === undefined ? undefined : { kind: 'chain', param, targetTypes, inner };
 }
@@ -185,6 +187,7 @@ function parseHas(ctx: ParseContext, types: readonly string[], full: string, nam
   if (param.targets.length > 0 && types.length > 0 && !types.some((t) => param.targets.includes(t))) {
     throw badRequest(`'${sourceType}.${code}' cannot refer to ${typesLabel(types)}`, [full]);
   }
+  if (param.canonical !== undefined) ctx.valueWeight *= 2;
   const inner = parseNamed(ctx, [sourceType], full, parts.slice(3).join(':'), raw);
   return inner === undefined ? undefined : { kind: 'has', sourceType, param, inner };
 }

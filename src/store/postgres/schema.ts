@@ -131,6 +131,12 @@ export const MIGRATIONS: readonly string[] = [
   `
   CREATE TABLE index_state (fv ${T} PRIMARY KEY, state text NOT NULL);
   `,
+  // 9: canonical references (and absolute URLs outside the server) by URL, on its indexed prefix,
+  //    for _revinclude, _has and chains through canonicals (search-sql.ts, namesUrl). Partial: a
+  //    literal reference (the bulk of the rows, with a target type) costs a write nothing more.
+  `
+  CREATE INDEX sp_reference_url ON sp_reference (fv, type, code, substr(url, 1, ${KEY_CHARS})) WHERE target_type IS NULL AND url IS NOT NULL;
+  `,
 ];
 
 /** Key of the advisory lock held while the schema is created or migrated (any constant will do). */

@@ -265,4 +265,10 @@ export const MIGRATIONS: readonly string[] = [
     state        TEXT    NOT NULL
   ) WITHOUT ROWID;
   `,
+  // 12: canonical references (and absolute URLs outside the server) by URL, for _revinclude, _has
+  //    and chains through canonicals (search-sql.ts, namesUrl). Partial: a literal reference (the
+  //    bulk of the rows, with a target type) costs a write nothing more.
+  `
+  CREATE INDEX sp_reference_url ON sp_reference (fv, type, code, url) WHERE target_type IS NULL AND url IS NOT NULL;
+  `,
 ];
