@@ -133,8 +133,8 @@ export async function rebuildIndex(options: RebuildOptions): Promise<RebuildOutc
       log.info({ resources: done, extracted, at: state.building?.after ?? null }, 'rebuilding the search index');
     }
     // Live traffic goes first: after each page the rebuild waits as long as the page's transaction
-    // took (its commit, and on SQLite the rows moved in after it), so it takes at most about half
-    // of the writer while requests wait behind it.
+    // took (its rows and its commit: on SQLite they are written in the page's own job), so it takes
+    // at most about half of the writer while requests wait behind it.
     await sleep(Math.min(1000, performance.now() - since), undefined, options.signal ? { signal: options.signal } : {}).catch(() => undefined);
   }
 }
