@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { type DestinationStream, pino } from 'pino';
 import { type Auth, Compartments, createAuth, dataDirOf } from './auth/index.ts';
 import type { Config } from './config.ts';
@@ -14,7 +13,7 @@ import { INDEX_GENERATION } from './search/extract.ts';
 import { searchRegistry } from './search/parameters.ts';
 import { openPostgresStore } from './store/postgres/index.ts';
 import { openSqliteStore } from './store/sqlite/index.ts';
-import { type Store, rebuildIndex } from './store/store.ts';
+import { type Store, keepRebuilding } from './store/store.ts';
 import { DeliverySlots, Dispatcher, EndpointGuard, HeartbeatScheduler, SubscriptionEngine, WebsocketHub, createRestHookDelivery } from './subscriptions/index.ts';
 import { installTopics } from './topics-folder.ts';
 
@@ -95,28 +94,21 @@ export async function buildApp(config: Config, logTo?: DestinationStream, option
     dispatchers.push(dispatcher);
   }
   // Each base's search index is rebuilt in the background when it was built otherwise (reindex.ts),
-  // one base after the other; a failure (the database away, a read past its deadline) is tried
-  // again, from where it got to, after a pause that doubles up to a minute. A stop waits for the
-  // page under way, and the next start resumes.
+  // one base after the other. A stop waits for the page under way, and the next start resumes.
   const stopRebuild = new AbortController();
   const rebuilding = (async () => {
     for (const base of bases) {
-      const target = { generation: INDEX_GENERATION, base: base.baseUrl };
-      const indexOf = (resource: Resource) => base.subscriptions.indexRows(resource);
-      // Pages as measured with bench/reindex.ts: on SQLite a smaller page keeps a lone writer's
-      // p99 near 14 ms (40 ms with 200); PostgreSQL's writers hardly notice either.
-      const batch = store.kind === 'sqlite' ? 50 : 200;
-      const baseLog = log.child({ base: base.version });
-      for (let attempt = 0; !stopRebuild.signal.aborted; attempt++) {
-        try {
-          await rebuildIndex({ store, fv: base.version, target, indexOf, log: baseLog, signal: stopRebuild.signal, batch });
-          break;
-        } catch (err) {
-          const ms = Math.min(60_000, 1000 * 2 ** attempt);
-          baseLog.error({ err, retryInMs: ms }, 'rebuilding the search index failed: it goes on from where it got to');
-          await sleep(ms, undefined, { signal: stopRebuild.signal }).catch(() => undefined);
-        }
-      }
+      await keepRebuilding({
+        store,
+        fv: base.version,
+        target: { generation: INDEX_GENERATION, base: base.baseUrl },
+        indexOf: (resource: Resource) => base.subscriptions.indexRows(resource),
+        log: log.child({ base: base.version }),
+        signal: stopRebuild.signal,
+        // Pages as measured with bench/reindex.ts: on SQLite a smaller page keeps a lone writer's
+        // p99 near 14 ms (40 ms with 200); PostgreSQL's writers hardly notice either.
+        batch: store.kind === 'sqlite' ? 50 : 200,
+      });
     }
   })();
   // Retention (D-9) by age and by size: once shortly after start, so that frequent restarts do not

@@ -11,7 +11,7 @@ import { searchRegistry } from '../search/parameters.ts';
 import { parseSearch } from '../search/parse.ts';
 import { emptyIndexRows } from '../search/types.ts';
 import { openPostgresStore } from './postgres/index.ts';
-import { type RebuildOptions, rebuildIndex, verdict } from './reindex.ts';
+import { type RebuildOptions, keepRebuilding, rebuildIndex, verdict } from './reindex.ts';
 import { openSqliteStore } from './sqlite/index.ts';
 import type { Store, Transaction } from './store.ts';
 
@@ -40,6 +40,9 @@ async function seed(store: Store, count: number): Promise<void> {
     await tx.setIndexState('R4', { built: { generation: 1, base: BASE } });
   });
 }
+
+/** This Herald's extraction, noting the id of each resource it extracts in `ids`. */
+const recording = (ids: string[]) => (r: Resource) => (ids.push(r.id!), extractIndex(registry, r, { baseUrl: BASE }));
 
 const found = async (store: Store, query: string): Promise<string[]> => {
   const req = parseSearch(registry, ['Patient'], new URLSearchParams(query), { strict: true, defaultCount: 1000, maxCount: 1000, baseUrl: BASE });
@@ -72,6 +75,15 @@ describe('search index rebuild: when', () => {
 
 for (const [name, open] of stores) {
   describe(`search index rebuild: ${name}`, () => {
+    /** A fresh store of this kind for `fn`, closed afterwards. */
+    const withStore = async (fn: (store: Store) => Promise<void>) => {
+      const store = await open();
+      try {
+        await fn(store);
+      } finally {
+        await store.close();
+      }
+    };
     const options = (store: Store, extra: Partial<RebuildOptions> = {}): RebuildOptions => ({
       store,
       fv: 'R4',
@@ -82,19 +94,18 @@ for (const [name, open] of stores) {
       ...extra,
     });
 
-    it('rebuilds every current resource from its stored body, page by page, writing no version', async () => {
-      const store = await open();
-      try {
+    it('rebuilds every current resource from its stored body, page by page, writing no version', () =>
+      withStore(async (store) => {
         await seed(store, 30);
         await store.transaction(async (tx) => {
           // A deleted resource is not indexed again.
           await tx.write('R4', { type: 'Patient', id: 'p005', versionId: 2, lastUpdated: '2024-01-02T00:00:00.000Z', method: 'DELETE' });
         });
         assert.deepEqual(await found(store, 'family=Fam3'), []);
-        let extracted = 0;
-        const outcome = await rebuildIndex(options(store, { indexOf: (r) => (extracted++, extractIndex(registry, r, { baseUrl: BASE })) }));
+        const extracted: string[] = [];
+        const outcome = await rebuildIndex(options(store, { indexOf: recording(extracted) }));
         assert.equal(outcome, 'rebuilt');
-        assert.equal(extracted, 29);
+        assert.equal(extracted.length, 29);
         assert.deepEqual(await found(store, 'family=Fam3'), ['p003']);
         assert.deepEqual(await found(store, 'identifier=urn:mrn|p029'), ['p029']);
         assert.deepEqual(await found(store, 'family=Fam5'), []);
@@ -104,14 +115,10 @@ for (const [name, open] of stores) {
         assert.deepEqual(history.versions.map((v) => v.versionId), [1]);
         // Built as this Herald builds it: the next start does nothing.
         assert.equal(await rebuildIndex(options(store, { indexOf: () => assert.fail('extracted again') })), 'current');
-      } finally {
-        await store.close();
-      }
-    });
+      }));
 
-    it('resumes after a stop where the last page ended', async () => {
-      const store = await open();
-      try {
+    it('resumes after a stop where the last page ended', () =>
+      withStore(async (store) => {
         await seed(store, 30);
         const stop = new AbortController();
         const first: string[] = [];
@@ -130,18 +137,14 @@ for (const [name, open] of stores) {
         assert.deepEqual(await found(store, 'family=Fam13'), ['p013']);
         assert.deepEqual(await found(store, 'family=Fam14'), []);
         const second: string[] = [];
-        assert.equal(await rebuildIndex(options(store, { indexOf: (r) => (second.push(r.id!), extractIndex(registry, r, { baseUrl: BASE })) })), 'rebuilt');
+        assert.equal(await rebuildIndex(options(store, { indexOf: recording(second) })), 'rebuilt');
         assert.equal(second[0], 'p014');
         assert.equal(second.length, 16);
         assert.equal((await found(store, 'family:contains=fam')).length, 30);
-      } finally {
-        await store.close();
-      }
-    });
+      }));
 
-    it('leaves alone a resource written while its page was being extracted (the write indexed it itself)', async () => {
-      const store = await open();
-      try {
+    it('leaves alone a resource written while its page was being extracted (the write indexed it itself)', () =>
+      withStore(async (store) => {
         await seed(store, 10);
         let wrote: Promise<void> | undefined;
         const outcome = await rebuildIndex(
@@ -163,10 +166,7 @@ for (const [name, open] of stores) {
         assert.deepEqual(await found(store, 'family=Updated'), ['p004']);
         assert.deepEqual(await found(store, 'family=Fam4'), []);
         assert.deepEqual(await found(store, 'family=Fam3'), ['p003']);
-      } finally {
-        await store.close();
-      }
-    });
+      }));
 
     it('lets several rebuilds run at once (nodes starting together): each page written once, all of them in', async () => {
       let replaced = 0;
@@ -208,9 +208,8 @@ for (const [name, open] of stores) {
       }
     });
 
-    it('for another base URL alone, extracts again only the bodies that name either base', async () => {
-      const store = await open();
-      try {
+    it('for another base URL alone, extracts again only the bodies that name either base', () =>
+      withStore(async (store) => {
         const OLD = 'http://old.test/fhir/R4';
         const write = (id: string, subject: string) => {
           const body = { resourceType: 'Observation', id, status: 'final', code: { text: 'x' }, subject: { reference: subject }, meta: { versionId: '1', lastUpdated: '2024-01-01T00:00:00.000Z' } };
@@ -229,20 +228,16 @@ for (const [name, open] of stores) {
         };
         assert.deepEqual(await subjects('subject=Patient/p1'), ['relative', 'to-old']);
         const extracted: string[] = [];
-        const outcome = await rebuildIndex(options(store, { indexOf: (r) => (extracted.push(r.id!), extractIndex(registry, r, { baseUrl: BASE })) }));
+        const outcome = await rebuildIndex(options(store, { indexOf: recording(extracted) }));
         assert.equal(outcome, 'rebuilt');
         assert.deepEqual(extracted.sort(), ['to-new', 'to-old']);
         assert.deepEqual(await subjects('subject=Patient/p1'), ['relative', 'to-new']);
         assert.deepEqual(await subjects(`subject=${OLD}/Patient/p1`), ['to-old']);
         assert.deepEqual(await store.indexState('R4'), { built: target });
-      } finally {
-        await store.close();
-      }
-    });
+      }));
 
-    it('extracts every body when it starts over a rebuild for another base URL left part-way', async () => {
-      const store = await open();
-      try {
+    it('extracts every body when it starts over a rebuild for another base URL left part-way', () =>
+      withStore(async (store) => {
         const OTHER = 'http://other.test/fhir/R4';
         const body = { resourceType: 'Observation', id: 'o', status: 'final', code: { text: 'x' }, subject: { reference: `${OTHER}/Patient/p1` }, meta: { versionId: '1', lastUpdated: '2024-01-01T00:00:00.000Z' } };
         await store.transaction(async (tx) => {
@@ -251,19 +246,42 @@ for (const [name, open] of stores) {
           await tx.setIndexState('R4', { built: target, building: { generation: target.generation, base: OTHER, after: { type: 'Observation', id: 'o' } } });
         });
         const extracted: string[] = [];
-        assert.equal(await rebuildIndex(options(store, { indexOf: (r) => (extracted.push(r.id!), extractIndex(registry, r, { baseUrl: BASE })) })), 'rebuilt');
+        assert.equal(await rebuildIndex(options(store, { indexOf: recording(extracted) })), 'rebuilt');
         // The body names neither BASE nor BASE's predecessor in `built`, yet its rows were OTHER's.
         assert.deepEqual(extracted, ['o']);
         const req = parseSearch(registry, ['Observation'], new URLSearchParams(`subject=${OTHER}/Patient/p1`), { strict: true, defaultCount: 10, maxCount: 10, baseUrl: BASE });
         assert.deepEqual((await store.search('R4', req)).matches.map((m) => m.id), ['o']);
-      } finally {
-        await store.close();
-      }
-    });
+      }));
 
-    it('leaves an index built by a newer Herald as it is', async () => {
-      const store = await open();
-      try {
+    it('keeps rebuilding after a failure, from where it got to, and stops in its pause when told', () =>
+      withStore(async (store) => {
+        await seed(store, 20);
+        // The walk fails on its second and third page (a read past its deadline, the database away).
+        let reads = 0;
+        const failing: Store = {
+          ...store,
+          currentVersions: (...a) => (++reads === 2 || reads === 3 ? Promise.reject(new Error(`read ${reads} failed`)) : store.currentVersions(...a)),
+        };
+        const errors: string[] = [];
+        const extracted: string[] = [];
+        const log = { ...quiet, error: (f: { err: Error }) => errors.push(f.err.message) };
+        assert.equal(await keepRebuilding({ ...options(failing, { indexOf: recording(extracted) }), log, retryMs: 5 }), 'rebuilt');
+        assert.deepEqual(errors, ['read 2 failed', 'read 3 failed']);
+        // Each resource extracted once: the retries went on after the first page.
+        assert.equal(extracted.length, 20);
+        assert.equal((await found(store, 'family:contains=fam')).length, 20);
+        // Told to stop while it waits to try again: it ends then, not after the pause.
+        await store.transaction((tx) => tx.setIndexState('R4', { built: { generation: 1, base: BASE } }));
+        const stop = new AbortController();
+        const broken: Store = { ...store, currentVersions: () => Promise.reject(new Error('down')) };
+        const since = performance.now();
+        const ended = keepRebuilding({ ...options(broken), log: { ...quiet, error: () => stop.abort() }, retryMs: 60_000, signal: stop.signal });
+        assert.equal(await ended, undefined);
+        assert.ok(performance.now() - since < 5_000);
+      }));
+
+    it('leaves an index built by a newer Herald as it is', () =>
+      withStore(async (store) => {
         await seed(store, 3);
         await store.transaction((tx) => tx.setIndexState('R4', { built: { generation: 3, base: BASE } }));
         const warned: string[] = [];
@@ -271,9 +289,6 @@ for (const [name, open] of stores) {
         assert.equal(outcome, 'newer');
         assert.equal(warned.length, 1);
         assert.deepEqual(await store.indexState('R4'), { built: { generation: 3, base: BASE } });
-      } finally {
-        await store.close();
-      }
-    });
+      }));
   });
 }

@@ -36,9 +36,10 @@ export interface RebuildOptions {
   batch?: number;
   /** Aborted: the rebuild stops after the page under way (a later start resumes it). */
   signal?: AbortSignal;
-  /** Milliseconds between progress lines (default 10,000). */
-  progressMs?: number;
 }
+
+/** Milliseconds between a rebuild's progress lines. */
+const PROGRESS_MS = 10_000;
 
 export type RebuildOutcome =
   /** The stored index was built as this Herald builds it: nothing done. */
@@ -61,7 +62,6 @@ export function verdict(state: IndexState, target: IndexBuild): 'current' | 'new
 export async function rebuildIndex(options: RebuildOptions): Promise<RebuildOutcome> {
   const { store, fv, target, indexOf, log } = options;
   const batch = options.batch ?? 200;
-  const progressMs = options.progressMs ?? 10_000;
   let state = await store.indexState(fv);
   const first = verdict(state, target);
   if (first === 'newer') {
@@ -128,7 +128,7 @@ export async function rebuildIndex(options: RebuildOptions): Promise<RebuildOutc
       log.info({ resources: done, extracted, ms: Math.round(performance.now() - started) }, 'search index rebuilt');
       return 'rebuilt';
     }
-    if (performance.now() - reported >= progressMs) {
+    if (performance.now() - reported >= PROGRESS_MS) {
       reported = performance.now();
       log.info({ resources: done, extracted, at: state.building?.after ?? null }, 'rebuilding the search index');
     }
@@ -137,6 +137,24 @@ export async function rebuildIndex(options: RebuildOptions): Promise<RebuildOutc
     // at most about half of the writer while requests wait behind it.
     await sleep(Math.min(1000, performance.now() - since), undefined, options.signal ? { signal: options.signal } : {}).catch(() => undefined);
   }
+}
+
+/**
+ * rebuildIndex until it ends: a failure (the database away, a read past its deadline) is logged
+ * and the rebuild tried again, from where it got to, after a pause that doubles from `retryMs`
+ * (default 1 s) up to a minute; undefined once the signal stops it.
+ */
+export async function keepRebuilding(options: RebuildOptions & { retryMs?: number; log: { error(fields: object, message: string): void } }): Promise<RebuildOutcome | undefined> {
+  for (let attempt = 0; !options.signal?.aborted; attempt++) {
+    try {
+      return await rebuildIndex(options);
+    } catch (err) {
+      const ms = Math.min(60_000, (options.retryMs ?? 1000) * 2 ** attempt);
+      options.log.error({ err, retryInMs: ms }, 'rebuilding the search index failed: it goes on from where it got to');
+      await sleep(ms, undefined, options.signal ? { signal: options.signal } : {}).catch(() => undefined);
+    }
+  }
+  return undefined;
 }
 
 /**

@@ -234,7 +234,7 @@ export class ConditionCompiler {
 
   /**
    * subject:Patient.name=x: a reference of `param` points at a live target satisfying `inner`; for
-   * a parameter that holds canonicals, also a canonical URL that names one (canonicalTarget).
+   * a parameter that holds canonicals, also a canonical URL that names one.
    */
   private chain(c: Extract<Condition, { kind: 'chain' }>, at: At, args: unknown[]): string {
     const x = this.alias();
@@ -248,26 +248,16 @@ export class ConditionCompiler {
     const byId = this.member(at, x, (hint) => `${INDEX_TABLE.reference} ${x}${hint}`, where, args, whereArgs);
     const named = targets.filter((type) => c.param.canonical?.includes(type));
     if (named.length === 0) return byId;
+    // By URL: a canonical reference row names a live resource of `named` (namesUrl) satisfying `inner`.
     const cx = this.alias();
-    const ct = this.alias();
-    const canonicalArgs: unknown[] = [c.param.code];
-    const target = this.canonicalTarget(cx, ct, named, canonicalArgs);
-    const canonicalInner = this.condition(c.inner, ct, named, canonicalArgs);
-    const canonicalWhere = `${cx}.code = ? AND ${cx}.target_type IS NULL AND ${cx}.url IS NOT NULL AND ${target} AND ${canonicalInner})`;
-    return `(${byId} OR ${this.member(at, cx, (hint) => `${INDEX_TABLE.reference} ${cx}${hint}`, canonicalWhere, args, canonicalArgs)})`;
-  }
-
-  /**
-   * The opening of `EXISTS (SELECT 1 FROM ... WHERE ...` (the caller adds its conditions on the
-   * target `t` and closes it): a live resource `t` of `types` that the canonical reference row `x`
-   * names, its `url` row equal to the reference's URL and, when the reference names a version,
-   * its `version` row equal to that version.
-   */
-  private canonicalTarget(x: string, t: string, types: readonly string[], args: unknown[]): string {
     const u = this.alias();
-    args.push(this.fv, ...types);
-    return `EXISTS (SELECT 1 FROM ${INDEX_TABLE.uri} ${u} JOIN resources ${t} ON ${t}.fv = ${u}.fv AND ${t}.type = ${u}.type AND ${t}.id = ${u}.id
-      WHERE ${u}.fv = ? AND ${u}.type IN (${types.map(() => '?').join(', ')}) AND ${namesUrl(x, u, this.dialect)} AND ${t}.deleted = 0`;
+    const ct = this.alias();
+    const byUrlArgs: unknown[] = [c.param.code, this.fv, ...named];
+    const byUrlInner = this.condition(c.inner, ct, named, byUrlArgs);
+    const byUrl = `${cx}.code = ? AND ${cx}.target_type IS NULL AND ${cx}.url IS NOT NULL AND EXISTS (
+      SELECT 1 FROM ${INDEX_TABLE.uri} ${u} JOIN resources ${ct} ON ${ct}.fv = ${u}.fv AND ${ct}.type = ${u}.type AND ${ct}.id = ${u}.id
+      WHERE ${u}.fv = ? AND ${u}.type IN (${named.map(() => '?').join(', ')}) AND ${namesUrl(cx, u, this.dialect)} AND ${ct}.deleted = 0 AND ${byUrlInner})`;
+    return `(${byId} OR ${this.member(at, cx, (hint) => `${INDEX_TABLE.reference} ${cx}${hint}`, byUrl, args, byUrlArgs)})`;
   }
 
   /** _has:Observation:subject:code=x: a live Observation referencing this resource by `subject` satisfies `inner`. */

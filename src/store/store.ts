@@ -323,4 +323,4 @@ export interface Store extends StoreReader {
 }
 
 /** The search index rebuilt in the background when it was built otherwise (reindex.ts). */
-export { type RebuildOptions, type RebuildOutcome, rebuildIndex } from './reindex.ts';
+export { type RebuildOptions, type RebuildOutcome, keepRebuilding, rebuildIndex } from './reindex.ts';

@@ -244,6 +244,17 @@ class PgTransaction implements Transaction {
     this.#locked.add(key);
   }
 
+  /**
+   * Takes several such locks in one statement, in key order (a writer holding one of them and
+   * waiting for another is a deadlock PostgreSQL breaks; the transaction runs again).
+   */
+  async #lockAll(keys: Iterable<string>): Promise<void> {
+    const missing = [...new Set(keys)].filter((k) => !this.#locked.has(k)).sort();
+    if (missing.length === 0) return;
+    await this.q('SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest($1::text[]) AS k ORDER BY k', [missing]);
+    for (const k of missing) this.#locked.add(k);
+  }
+
   /** What to announce to the other nodes once this transaction has committed (see announce()). */
   announcement(): string | undefined {
     return this.#touched.payload(this.node);
@@ -320,13 +331,7 @@ class PgTransaction implements Transaction {
     return reads.indexState(this.q, fv);
   }
   async replaceIndex(fv: FhirVersion, entries: Parameters<Transaction['replaceIndex']>[1]) {
-    // Every resource's lock in one statement, in key order (a writer holding one of them and
-    // waiting for another of ours is a deadlock PostgreSQL breaks; the transaction runs again).
-    const keys = [...new Set(entries.map((e) => resourceKey(fv, e.type, e.id)))].filter((k) => !this.#locked.has(k)).sort();
-    if (keys.length > 0) {
-      await this.q('SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest($1::text[]) AS k ORDER BY k', [keys]);
-      for (const k of keys) this.#locked.add(k);
-    }
+    await this.#lockAll(entries.map((e) => resourceKey(fv, e.type, e.id)));
     return writes.replaceIndex(this.q, fv, entries);
   }
   setIndexState(fv: FhirVersion, state: Parameters<Transaction['setIndexState']>[1]) {

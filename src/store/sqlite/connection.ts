@@ -21,7 +21,6 @@ import type { SearchRequest } from '../../search/types.ts';
 import { createEventLog } from './events.ts';
 import { type PackedEvents, packEvents } from './protocol.ts';
 import type { DeferredIndex } from './deferred-index.ts';
-import { createIndexWriter } from './index-writer.ts';
 import { MIGRATIONS } from './migrations.ts';
 import { searchSqlite } from './search.ts';
 import { createOwnerStore, createTokenStore } from './tokens.ts';
@@ -120,7 +119,6 @@ export function createWrites(db: Database.Database, deferred: DeferredIndex): Wr
      ON CONFLICT (fv, type, id) DO UPDATE SET vid = excluded.vid, seq = excluded.seq,
        last_updated = excluded.last_updated, deleted = excluded.deleted`,
   );
-  const rebuilt = createIndexWriter(db);
   const live = db.prepare<[string, string, string], { vid: number; deleted: number }>('SELECT vid, deleted FROM resources WHERE fv = ? AND type = ? AND id = ?');
   const putState = db.prepare('INSERT INTO index_state (fv, state) VALUES (?, ?) ON CONFLICT (fv) DO UPDATE SET state = excluded.state');
   const log = createEventLog(db);
@@ -143,15 +141,10 @@ export function createWrites(db: Database.Database, deferred: DeferredIndex): Wr
       tokens.prune(now);
       return log.prune(before, keep);
     },
-    // Written in the job itself, not deferred: a rebuild's page is not a client's write that waits
-    // for its commit, and its cost then shows in the transaction's time, which paces the rebuild
-    // (reindex.ts). The entries pending are moved first (a first version's rows are inserted
-    // without a delete, so they must not land on rows written here).
     replaceIndex(fv, entries) {
-      deferred.apply();
       for (const { type, id, versionId, index } of entries) {
         const row = live.get(fv, type, id);
-        if (row?.vid === versionId && row.deleted === 0) rebuilt.replace(fv, type, id, index, false);
+        if (row?.vid === versionId && row.deleted === 0) deferred.replaceNow(fv, type, id, index);
       }
     },
     setIndexState: (fv, s) => void putState.run(fv, JSON.stringify(s)),

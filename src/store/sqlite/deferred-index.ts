@@ -28,6 +28,12 @@ export interface DeferredIndex {
    * inside the open transaction or else in one of its own; how many it moved.
    */
   apply(limit?: number): number;
+  /**
+   * Writes a version's rows at once, in the open transaction (an index rebuild's page, whose time
+   * paces it: reindex.ts), after moving the entries pending: a first version's entry inserts its
+   * rows without a delete, so it must not land on rows written here.
+   */
+  replaceNow(fv: string, type: string, id: string, rows: IndexRows): void;
   /** Whether no entry is pending (as this connection sees it). */
   empty(): boolean;
   /** Entries deferred and not moved since (rolled-back ones too: a hint, not a count). */
@@ -50,6 +56,10 @@ export function createDeferredIndex(db: Database.Database): DeferredIndex {
     defer(fv, type, id, rows, fresh) {
       put.run(fv, type, id, fresh ? 1 : 0, rows === undefined ? null : serialize(rows));
       deferred++;
+    },
+    replaceNow(fv, type, id, rows) {
+      this.apply();
+      index.replace(fv, type, id, rows, false);
     },
     empty: () => any.get() === undefined,
     get deferred() {
